@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Message kinds.
+const (
+	KindEmail     = "email"      // a customer's email on a ticket
+	KindReply     = "reply"      // an agent's reply sent by email
+	KindAutoReply = "auto_reply" // an automatic reply: never opens a ticket
+	KindBounce    = "bounce"     // a delivery status notification
+	KindLoop      = "loop"       // mail from one of our own addresses
+)
+
+// Message is one email, in or out, with its raw source kept as a blob.
+type Message struct {
+	ID            int64
+	MailboxID     int64
+	TicketID      int64 // 0 when the message opened no ticket
+	Direction     string
+	Kind          string
+	IgnoredReason string // why a message with TicketID 0 opened no ticket
+	DedupeKey     string // "mid:<message-id>" or "sha256:<raw hash>"; unique per mailbox
+	MessageID     string
+	InReplyTo     string
+	References    []string
+	FromAddress   string
+	FromName      string
+	To            string // display form, comma separated
+	Cc            string
+	ReplyTo       string
+	Subject       string
+	SentAt        time.Time // the Date header (zero when unknown)
+	ReceivedAt    time.Time
+	TextBody      string
+	HTMLBody      string // as received; sanitize before showing
+	RawSHA256     string
+	RawSize       int64
+	Bulk          bool
+	AutoReason    string
+	Problems      []string
+	AuthorUserID  int64
+	Attachments   []Attachment
+}
+
+// Attachment is a file carried by a message; its content is a blob.
+type Attachment struct {
+	ID          int64
+	MessageID   int64
+	Filename    string
+	ContentType string
+	Size        int64
+	SHA256      string
+	ContentID   string
+	Inline      bool
+}
+
+const messageCols = `id, mailbox_id, COALESCE(ticket_id, 0), direction, kind, ignored_reason, dedupe_key, message_id,
+	in_reply_to, refs, from_address, from_name, to_list, cc_list, reply_to, subject, sent_at, received_at,
+	text_body, html_body, raw_sha256, raw_size, bulk, auto_reason, problems, COALESCE(author_user_id, 0)`
+
+func scanMessage(s interface{ Scan(...any) error }) (Message, error) {
+	var m Message
+	var refs, problems string
+	var sent, received int64
+	err := s.Scan(&m.ID, &m.MailboxID, &m.TicketID, &m.Direction, &m.Kind, &m.IgnoredReason, &m.DedupeKey, &m.MessageID,
+		&m.InReplyTo, &refs, &m.FromAddress, &m.FromName, &m.To, &m.Cc, &m.ReplyTo, &m.Subject, &sent, &received,
+		&m.TextBody, &m.HTMLBody, &m.RawSHA256, &m.RawSize, &m.Bulk, &m.AutoReason, &problems, &m.AuthorUserID)
+	m.SentAt, m.ReceivedAt = fromMS(sent), fromMS(received)
+	m.References = strings.Fields(refs)
+	if problems != "" {
+		m.Problems = strings.Split(problems, "\n")
+	}
+	return m, err
+}
+
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
+}
+
+// InsertMessage stores a message and its attachments' metadata. A message
+// whose DedupeKey the mailbox already has is ErrConflict.
+func (tx *Tx) InsertMessage(ctx context.Context, m *Message) error {
+	if m.DedupeKey == "" {
+		return fmt.Errorf("insert message: no dedupe key")
+	}
+	id, err := tx.insert(ctx, `INSERT INTO messages (mailbox_id, ticket_id, direction, kind, ignored_reason, dedupe_key, message_id,
+		in_reply_to, refs, from_address, from_name, to_list, cc_list, reply_to, subject, sent_at, received_at,
+		text_body, html_body, raw_sha256, raw_size, bulk, auto_reason, problems, author_user_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.MailboxID, nullID(m.TicketID), m.Direction, m.Kind, m.IgnoredReason, m.DedupeKey, m.MessageID,
+		m.InReplyTo, strings.Join(m.References, " "), m.FromAddress, m.FromName, m.To, m.Cc, m.ReplyTo, m.Subject,
+		ms(m.SentAt), ms(m.ReceivedAt), m.TextBody, m.HTMLBody, m.RawSHA256, m.RawSize, m.Bulk, m.AutoReason,
+		strings.Join(m.Problems, "\n"), nullID(m.AuthorUserID))
+	if err != nil {
+		return fmt.Errorf("insert message: %w", err)
+	}
+	m.ID = id
+	for i := range m.Attachments {
+		a := &m.Attachments[i]
+		a.MessageID = id
+		a.ID, err = tx.insert(ctx, `INSERT INTO attachments (message_id, filename, content_type, size, sha256, content_id, inline)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, a.Filename, a.ContentType, a.Size, a.SHA256, a.ContentID, a.Inline)
+		if err != nil {
+			return fmt.Errorf("insert attachment %q: %w", a.Filename, err)
+		}
+	}
+	return nil
+}
+
+// Message returns one message with its attachments.
+func (c conn) Message(ctx context.Context, id int64) (Message, error) {
+	m, err := scanMessage(c.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE id = ?`, id))
+	if err != nil {
+		return Message{}, one(err)
+	}
+	atts, err := c.attachments(ctx, `message_id = ?`, id)
+	if err != nil {
+		return Message{}, err
+	}
+	m.Attachments = atts[id]
+	return m, nil
+}
+
+// MessageByDedupeKey finds a mailbox's message by its dedupe key.
+func (c conn) MessageByDedupeKey(ctx context.Context, mailboxID int64, key string) (Message, error) {
+	m, err := scanMessage(c.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE mailbox_id = ? AND dedupe_key = ?`, mailboxID, key))
+	return m, one(err)
+}
+
+// TicketForMessageIDs returns the ticket of the newest message in the
+// mailbox whose Message-ID is one of ids (used for threading replies).
+func (c conn) TicketForMessageIDs(ctx context.Context, mailboxID int64, ids []string) (int64, error) {
+	if len(ids) == 0 {
+		return 0, ErrNotFound
+	}
+	args := []any{mailboxID}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	var ticketID int64
+	err := c.queryRow(ctx, `SELECT ticket_id FROM messages WHERE mailbox_id = ? AND ticket_id IS NOT NULL
+		AND message_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id DESC LIMIT 1`, args...).Scan(&ticketID)
+	return ticketID, one(err)
+}
+
+// TicketMessages lists a ticket's messages, oldest first, with attachments.
+func (c conn) TicketMessages(ctx context.Context, ticketID int64) ([]Message, error) {
+	rows, err := c.query(ctx, `SELECT `+messageCols+` FROM messages WHERE ticket_id = ? ORDER BY received_at, id`, ticketID)
+	if err != nil {
+		return nil, fmt.Errorf("list messages of ticket %d: %w", ticketID, err)
+	}
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	atts, err := c.attachments(ctx, `message_id IN (SELECT id FROM messages WHERE ticket_id = ?)`, ticketID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		out[i].Attachments = atts[out[i].ID]
+	}
+	return out, nil
+}
+
+func (c conn) attachments(ctx context.Context, where string, args ...any) (map[int64][]Attachment, error) {
+	rows, err := c.query(ctx, `SELECT id, message_id, filename, content_type, size, sha256, content_id, inline
+		FROM attachments WHERE `+where+` ORDER BY id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list attachments: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64][]Attachment{}
+	for rows.Next() {
+		var a Attachment
+		if err := rows.Scan(&a.ID, &a.MessageID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.ContentID, &a.Inline); err != nil {
+			return nil, err
+		}
+		out[a.MessageID] = append(out[a.MessageID], a)
+	}
+	return out, rows.Err()
+}
+
+// Attachment returns one attachment's metadata.
+func (c conn) Attachment(ctx context.Context, id int64) (Attachment, error) {
+	atts, err := c.attachments(ctx, `id = ?`, id)
+	if err != nil {
+		return Attachment{}, err
+	}
+	for _, list := range atts {
+		return list[0], nil
+	}
+	return Attachment{}, ErrNotFound
+}
+
+// CountMessages counts the messages stored for a mailbox.
+func (c conn) CountMessages(ctx context.Context, mailboxID int64) (total int, err error) {
+	err = c.queryRow(ctx, `SELECT COUNT(*) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&total)
+	return total, err
+}

@@ -1,0 +1,286 @@
+// Package store is Postdesk's database: embedded migrations per dialect,
+// hand-written queries, transactions as closures, and the content-addressed
+// blob folder that keeps raw messages and attachments.
+//
+// One code path serves two dialects. SQLite (modernc.org/sqlite, no cgo) is
+// the default; a postgres:// URL selects PostgreSQL through pgx. Queries are
+// written once with '?' placeholders and rebound for PostgreSQL; every
+// dialect difference lives in dialect.go.
+//
+// Invariants:
+//   - Every change that must be atomic happens inside one Write closure. On
+//     SQLite all writes go through a single connection (BEGIN IMMEDIATE), so
+//     writers never see SQLITE_BUSY; reads use a separate pool.
+//   - A missing row is ErrNotFound, never a nil value.
+//   - Times are stored as Unix milliseconds (UTC) in both dialects.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+)
+
+// ErrNotFound is returned when a requested row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a write would violate a uniqueness rule.
+var ErrConflict = errors.New("already exists")
+
+// Config says where the data lives.
+type Config struct {
+	// DataDir holds the SQLite file (when DatabaseURL is empty) and the blob folder.
+	DataDir string
+	// DatabaseURL selects PostgreSQL when it starts with postgres:// or postgresql://.
+	DatabaseURL string
+	Logger      *slog.Logger
+}
+
+// DB is an open database. Its read methods are promoted from conn and use
+// the read pool; writes happen in Write.
+type DB struct {
+	conn
+	write   *sql.DB
+	read    *sql.DB
+	blobs   *Blobs
+	log     *slog.Logger
+	dataDir string
+}
+
+// Tx is a write transaction. Read methods see the transaction's own changes.
+type Tx struct {
+	conn
+	tx *sql.Tx
+	db *DB
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// conn carries the read methods shared by DB and Tx.
+type conn struct {
+	q querier
+	d dialect
+}
+
+// Open opens (creating if needed) the database and blob folder. It does not
+// migrate; call Migrate, or CheckSchema before serving.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("open store: data folder is not set")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	blobs, err := OpenBlobs(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return nil, err
+	}
+	db := &DB{blobs: blobs, log: log, dataDir: cfg.DataDir}
+	switch {
+	case cfg.DatabaseURL == "":
+		path := filepath.Join(cfg.DataDir, "postdesk.db")
+		if err := db.openSQLite(ctx, path); err != nil {
+			return nil, err
+		}
+	case strings.HasPrefix(cfg.DatabaseURL, "postgres://"), strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
+		if err := db.openPostgres(ctx, cfg.DatabaseURL); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("open store: database URL must start with postgres:// (or be empty for SQLite in the data folder), got %q", redactURL(cfg.DatabaseURL))
+	}
+	db.conn = conn{q: db.read, d: db.d()}
+	return db, nil
+}
+
+func (db *DB) d() dialect { return db.conn.d }
+
+func (db *DB) openSQLite(ctx context.Context, path string) error {
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	// One writer connection: SQLite allows one writer at a time, and River's
+	// SQLite driver asks for a single connection too.
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(4)
+	if err := os.Chmod(path, 0o600); err != nil {
+		db.log.Warn("restrict database file mode", "path", path, "err", err)
+	}
+	db.write, db.read = w, r
+	db.conn.d = sqliteDialect{}
+	return nil
+}
+
+func (db *DB) openPostgres(ctx context.Context, url string) error {
+	p, err := sql.Open("pgx", url)
+	if err != nil {
+		return fmt.Errorf("open postgres %s: %w", redactURL(url), err)
+	}
+	p.SetMaxOpenConns(20)
+	p.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := p.PingContext(pingCtx); err != nil {
+		p.Close()
+		return fmt.Errorf("connect to postgres %s: %w", redactURL(url), err)
+	}
+	db.write, db.read = p, p
+	db.conn.d = postgresDialect{cache: new(sync.Map)}
+	return nil
+}
+
+// Close closes the pools.
+func (db *DB) Close() error {
+	err := db.write.Close()
+	if db.read != db.write {
+		err = errors.Join(err, db.read.Close())
+	}
+	return err
+}
+
+// Dialect names the database in use: "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.d().name() }
+
+// SQL returns the writer pool, for the job engine (River), which must share
+// the database and, on SQLite, its single writer connection.
+func (db *DB) SQL() *sql.DB { return db.write }
+
+// Blobs returns the content-addressed file store.
+func (db *DB) Blobs() *Blobs { return db.blobs }
+
+// DataDir is the data folder.
+func (db *DB) DataDir() string { return db.dataDir }
+
+// Write runs fn in one transaction, committing when fn returns nil.
+func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = sqlTx.Rollback()
+			panic(p)
+		}
+	}()
+	tx := &Tx{conn: conn{q: sqlTx, d: db.d()}, tx: sqlTx, db: db}
+	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// SQLTx is the underlying transaction, for inserting jobs in it.
+func (tx *Tx) SQLTx() *sql.Tx { return tx.tx }
+
+// Blobs returns the content-addressed file store.
+func (tx *Tx) Blobs() *Blobs { return tx.db.blobs }
+
+func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return c.q.ExecContext(ctx, c.d.rebind(query), args...)
+}
+
+func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return c.q.QueryContext(ctx, c.d.rebind(query), args...)
+}
+
+func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return c.q.QueryRowContext(ctx, c.d.rebind(query), args...)
+}
+
+// insert runs an INSERT ... RETURNING id and returns the id.
+func (c conn) insert(ctx context.Context, query string, args ...any) (int64, error) {
+	var id int64
+	err := c.queryRow(ctx, query+" RETURNING id", args...).Scan(&id)
+	if err != nil {
+		if c.d.isUniqueViolation(err) {
+			return 0, fmt.Errorf("%w: %v", ErrConflict, err)
+		}
+		return 0, err
+	}
+	return id, nil
+}
+
+// one maps sql.ErrNoRows to ErrNotFound.
+func one(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// ms converts a time to stored Unix milliseconds; the zero time is 0.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMS converts stored milliseconds back; 0 is the zero time.
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// nullMS converts a nullable stored time.
+func nullMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMS(v.Int64)
+}
+
+// nullTime stores the zero time as NULL.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func redactURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	return u[:scheme+3] + "***" + u[at:]
+}

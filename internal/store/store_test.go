@@ -1,0 +1,142 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/store"
+	"github.com/postdesk/postdesk/internal/store/storetest"
+)
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		n, err := db.Migrate(ctx)
+		if err != nil || n != 0 {
+			t.Fatalf("second migrate applied %d, err %v; want 0, nil", n, err)
+		}
+		if err := db.CheckSchema(ctx); err != nil {
+			t.Fatalf("check schema: %v", err)
+		}
+	})
+}
+
+func TestTicketsAndMessages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+		var ticketID int64
+		var mb store.Mailbox
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			var err error
+			mb, err = tx.CreateMailbox(ctx, "Support@Example.com", "Support")
+			if err != nil {
+				return err
+			}
+			ticketID, err = tx.CreateTicket(ctx, store.Ticket{MailboxID: mb.ID, Subject: "Printer on fire", RequesterAddress: "ann@customer.test", RequesterName: "Ann", CreatedAt: now, MessageCount: 1})
+			if err != nil {
+				return err
+			}
+			return tx.InsertMessage(ctx, &store.Message{MailboxID: mb.ID, TicketID: ticketID, Direction: "in", Kind: store.KindEmail,
+				DedupeKey: "mid:a@x", MessageID: "a@x", Subject: "Printer on fire", ReceivedAt: now, References: []string{"r1@x", "r2@x"},
+				Problems: []string{"p1", "p2"}, Attachments: []store.Attachment{{Filename: "a.pdf", ContentType: "application/pdf", Size: 3, SHA256: strings.Repeat("a", 64)}}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mb.Address != "support@example.com" {
+			t.Errorf("address = %q, want lowercase", mb.Address)
+		}
+		// Dedupe key is unique per mailbox.
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			return tx.InsertMessage(ctx, &store.Message{MailboxID: mb.ID, Direction: "in", Kind: store.KindEmail, DedupeKey: "mid:a@x", ReceivedAt: now})
+		})
+		if !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("duplicate insert: err = %v, want ErrConflict", err)
+		}
+		got, err := db.TicketForMessageIDs(ctx, mb.ID, []string{"zzz", "a@x"})
+		if err != nil || got != ticketID {
+			t.Fatalf("thread lookup = %d, %v; want %d", got, err, ticketID)
+		}
+		if _, err := db.TicketForMessageIDs(ctx, mb.ID, []string{"nope"}); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("thread lookup of unknown id: %v, want ErrNotFound", err)
+		}
+		msgs, err := db.TicketMessages(ctx, ticketID)
+		if err != nil || len(msgs) != 1 {
+			t.Fatalf("ticket messages = %d, %v", len(msgs), err)
+		}
+		m := msgs[0]
+		if len(m.References) != 2 || len(m.Problems) != 2 || len(m.Attachments) != 1 || !m.ReceivedAt.Equal(now) {
+			t.Errorf("round trip lost data: %+v", m)
+		}
+		// Search is case-insensitive and escapes LIKE wildcards.
+		for q, want := range map[string]int{"printer": 1, "ANN@": 1, "%": 0, "nothing": 0} {
+			n, err := db.CountTickets(ctx, store.TicketFilter{Query: q})
+			if err != nil || n != want {
+				t.Errorf("count %q = %d, %v; want %d", q, n, err, want)
+			}
+		}
+		// A customer message reopens a solved ticket.
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			if _, err := tx.SetTicketStatus(ctx, ticketID, store.StatusSolved, now); err != nil {
+				return err
+			}
+			return tx.RecordCustomerMessage(ctx, ticketID, now.Add(time.Hour))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, err := db.Ticket(ctx, ticketID)
+		if err != nil || tk.Status != store.StatusOpen || tk.MessageCount != 2 || !tk.UpdatedAt.Equal(now.Add(time.Hour)) || tk.MailboxAddress != mb.Address {
+			t.Fatalf("ticket after reply = %+v, %v", tk, err)
+		}
+		if _, err := db.Ticket(ctx, 9999); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("missing ticket: %v", err)
+		}
+	})
+}
+
+func TestWriteRollsBack(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		boom := errors.New("boom")
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			if _, err := tx.CreateMailbox(ctx, "a@example.com", ""); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("err = %v", err)
+		}
+		if _, err := db.MailboxByAddress(ctx, "a@example.com"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("rolled-back mailbox exists: %v", err)
+		}
+	})
+}
+
+func TestBlobs(t *testing.T) {
+	b, err := store.OpenBlobs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, n, err := b.Put(strings.NewReader("hello"))
+	if err != nil || n != 5 || sum != "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824" {
+		t.Fatalf("put = %s %d %v", sum, n, err)
+	}
+	sum2, _, err := b.Put(strings.NewReader("hello"))
+	if err != nil || sum2 != sum {
+		t.Fatalf("second put = %s %v", sum2, err)
+	}
+	f, err := b.Open(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if _, err := b.Open("../../etc/passwd"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("open of a bad name: %v", err)
+	}
+}

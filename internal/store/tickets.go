@@ -1,0 +1,178 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Ticket statuses.
+const (
+	StatusOpen    = "open"
+	StatusPending = "pending"
+	StatusSolved  = "solved"
+)
+
+// ValidStatus reports whether s is a ticket status.
+func ValidStatus(s string) bool {
+	return s == StatusOpen || s == StatusPending || s == StatusSolved
+}
+
+// Ticket is a conversation with one requester through one mailbox.
+type Ticket struct {
+	ID               int64
+	MailboxID        int64
+	MailboxAddress   string
+	Subject          string
+	RequesterAddress string
+	RequesterName    string
+	Status           string
+	Bulk             bool
+	MessageCount     int
+	CreatedAt        time.Time
+	UpdatedAt        time.Time // last activity
+}
+
+const ticketCols = `t.id, t.mailbox_id, m.address, t.subject, t.requester_address, t.requester_name,
+	t.status, t.bulk, t.message_count, t.created_at, t.updated_at`
+
+const ticketFrom = ` FROM tickets t JOIN mailboxes m ON m.id = t.mailbox_id`
+
+func scanTicket(s interface{ Scan(...any) error }) (Ticket, error) {
+	var t Ticket
+	var created, updated int64
+	err := s.Scan(&t.ID, &t.MailboxID, &t.MailboxAddress, &t.Subject, &t.RequesterAddress, &t.RequesterName,
+		&t.Status, &t.Bulk, &t.MessageCount, &created, &updated)
+	t.CreatedAt, t.UpdatedAt = fromMS(created), fromMS(updated)
+	return t, err
+}
+
+// CreateTicket inserts a ticket and returns its id. Status defaults to open.
+func (tx *Tx) CreateTicket(ctx context.Context, t Ticket) (int64, error) {
+	if t.Status == "" {
+		t.Status = StatusOpen
+	}
+	if t.UpdatedAt.IsZero() {
+		t.UpdatedAt = t.CreatedAt
+	}
+	id, err := tx.insert(ctx, `INSERT INTO tickets (mailbox_id, subject, requester_address, requester_name, status, bulk, message_count, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.MailboxID, t.Subject, t.RequesterAddress, t.RequesterName, t.Status, t.Bulk, t.MessageCount, ms(t.CreatedAt), ms(t.UpdatedAt))
+	if err != nil {
+		return 0, fmt.Errorf("create ticket: %w", err)
+	}
+	return id, nil
+}
+
+// RecordCustomerMessage counts a new message from the requester on a ticket:
+// it moves last activity forward and reopens a pending or solved ticket.
+func (tx *Tx) RecordCustomerMessage(ctx context.Context, ticketID int64, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE tickets SET message_count = message_count + 1,
+		updated_at = CASE WHEN updated_at > ? THEN updated_at ELSE ? END, status = ? WHERE id = ?`,
+		ms(at), ms(at), StatusOpen, ticketID)
+	if err != nil {
+		return fmt.Errorf("update ticket %d: %w", ticketID, err)
+	}
+	return nil
+}
+
+// TouchTicket moves a ticket's last activity forward without reopening it.
+func (tx *Tx) TouchTicket(ctx context.Context, ticketID int64, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE tickets SET updated_at = CASE WHEN updated_at > ? THEN updated_at ELSE ? END WHERE id = ?`,
+		ms(at), ms(at), ticketID)
+	if err != nil {
+		return fmt.Errorf("touch ticket %d: %w", ticketID, err)
+	}
+	return nil
+}
+
+// SetTicketStatus changes a ticket's status; it reports the previous one.
+func (tx *Tx) SetTicketStatus(ctx context.Context, ticketID int64, status string, at time.Time) (previous string, err error) {
+	if !ValidStatus(status) {
+		return "", fmt.Errorf("set ticket status: %q is not a status (open, pending, solved)", status)
+	}
+	if err := one(tx.queryRow(ctx, `SELECT status FROM tickets WHERE id = ?`, ticketID).Scan(&previous)); err != nil {
+		return "", fmt.Errorf("set ticket %d status: %w", ticketID, err)
+	}
+	if _, err := tx.exec(ctx, `UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?`, status, ms(at), ticketID); err != nil {
+		return "", fmt.Errorf("set ticket %d status: %w", ticketID, err)
+	}
+	return previous, nil
+}
+
+// Ticket returns one ticket.
+func (c conn) Ticket(ctx context.Context, id int64) (Ticket, error) {
+	t, err := scanTicket(c.queryRow(ctx, `SELECT `+ticketCols+ticketFrom+` WHERE t.id = ?`, id))
+	return t, one(err)
+}
+
+// TicketFilter selects tickets for lists. Zero values select everything.
+type TicketFilter struct {
+	Status    string
+	MailboxID int64
+	Query     string // matches subject or requester (name or address)
+	Limit     int    // default 50, at most 500
+	Offset    int
+}
+
+func (c conn) ticketWhere(f TicketFilter) (string, []any) {
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where = append(where, "t.status = ?")
+		args = append(args, f.Status)
+	}
+	if f.MailboxID != 0 {
+		where = append(where, "t.mailbox_id = ?")
+		args = append(args, f.MailboxID)
+	}
+	if q := strings.TrimSpace(f.Query); q != "" {
+		like := "%" + escapeLike(q) + "%"
+		op := c.d.likeOp()
+		where = append(where, "(t.subject "+op+" ? ESCAPE '\\' OR t.requester_address "+op+" ? ESCAPE '\\' OR t.requester_name "+op+" ? ESCAPE '\\')")
+		args = append(args, like, like, like)
+	}
+	if len(where) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(where, " AND "), args
+}
+
+// Tickets lists tickets by last activity, newest first.
+func (c conn) Tickets(ctx context.Context, f TicketFilter) ([]Ticket, error) {
+	if f.Limit <= 0 {
+		f.Limit = 50
+	}
+	f.Limit = min(f.Limit, 500)
+	where, args := c.ticketWhere(f)
+	rows, err := c.query(ctx, `SELECT `+ticketCols+ticketFrom+where+` ORDER BY t.updated_at DESC, t.id DESC LIMIT ? OFFSET ?`,
+		append(args, f.Limit, f.Offset)...)
+	if err != nil {
+		return nil, fmt.Errorf("list tickets: %w", err)
+	}
+	defer rows.Close()
+	out := []Ticket{}
+	for rows.Next() {
+		t, err := scanTicket(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tickets: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// CountTickets counts the tickets a filter selects (ignoring Limit and Offset).
+func (c conn) CountTickets(ctx context.Context, f TicketFilter) (int, error) {
+	where, args := c.ticketWhere(f)
+	var n int
+	if err := c.queryRow(ctx, `SELECT COUNT(*)`+ticketFrom+where, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count tickets: %w", err)
+	}
+	return n, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
