@@ -1,0 +1,230 @@
+// Package auth owns agents' credentials: password hashing (argon2id),
+// browser sessions with their CSRF tokens, and API keys. Secrets given to
+// users (session cookies, API keys) are random 256-bit values; the database
+// keeps only their SHA-256, so a copy of it opens nothing.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// ErrInvalidCredentials is returned for a wrong email, password, session or key.
+// It never says which part was wrong.
+var ErrInvalidCredentials = errors.New("invalid credentials")
+
+// APIKeyPrefix starts every API key, so a leaked one is recognisable.
+const APIKeyPrefix = "pdk_"
+
+// Service checks and issues credentials.
+type Service struct {
+	db         *store.DB
+	now        func() time.Time
+	sessionTTL time.Duration
+}
+
+// New returns a Service. Sessions last ttl after their last use.
+func New(db *store.DB, ttl time.Duration) *Service {
+	if ttl <= 0 {
+		ttl = 14 * 24 * time.Hour
+	}
+	return &Service{db: db, now: time.Now, sessionTTL: ttl}
+}
+
+// RandomToken returns n random bytes, URL-safe base64 encoded.
+func RandomToken(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// HashToken is how session tokens and API keys are stored.
+func HashToken(token string) string {
+	s := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(s[:])
+}
+
+// Argon2id parameters (RFC 9106 second recommended option, lighter memory).
+const (
+	argonTime    = 2
+	argonMemory  = 64 * 1024
+	argonThreads = 2
+	argonKeyLen  = 32
+)
+
+// HashPassword returns an encoded argon2id hash of password.
+func HashPassword(password string) (string, error) {
+	if len(password) < 8 {
+		return "", errors.New("password must be at least 8 characters")
+	}
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=19$m=%d,t=%d,p=%d$%s$%s", argonMemory, argonTime, argonThreads,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+}
+
+// CheckPassword reports whether password matches an encoded hash.
+func CheckPassword(encoded, password string) bool {
+	parts := strings.Split(encoded, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var m uint32
+	var t uint32
+	var p uint8
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
+		return false
+	}
+	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
+	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// dummyHash keeps a sign-in for an unknown email as slow as a real one.
+var dummyHash = sync.OnceValue(func() string { h, _ := HashPassword("not-a-real-password"); return h })
+
+// Login checks an email and password and opens a session. It returns the
+// session's cookie token (shown to the browser once) and the session.
+func (s *Service) Login(ctx context.Context, email, password, userAgent, ip string) (string, store.Session, store.User, error) {
+	u, err := s.db.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		CheckPassword(dummyHash(), password)
+		return "", store.Session{}, store.User{}, ErrInvalidCredentials
+	}
+	if err != nil {
+		return "", store.Session{}, store.User{}, fmt.Errorf("sign in: %w", err)
+	}
+	if !CheckPassword(u.PasswordHash, password) || !u.DisabledAt.IsZero() {
+		return "", store.Session{}, store.User{}, ErrInvalidCredentials
+	}
+	token := RandomToken(32)
+	now := s.now().UTC()
+	sess := store.Session{TokenHash: HashToken(token), UserID: u.ID, CSRFToken: RandomToken(32),
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.sessionTTL), UserAgent: truncate(userAgent, 200), IP: ip}
+	if err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.CreateSession(ctx, &sess) }); err != nil {
+		return "", store.Session{}, store.User{}, fmt.Errorf("sign in: %w", err)
+	}
+	return token, sess, u, nil
+}
+
+// Session returns the live session for a cookie token and its user,
+// extending it at most once a minute.
+func (s *Service) Session(ctx context.Context, token string) (store.Session, store.User, error) {
+	if token == "" {
+		return store.Session{}, store.User{}, ErrInvalidCredentials
+	}
+	now := s.now().UTC()
+	sess, u, err := s.db.SessionByTokenHash(ctx, HashToken(token), now)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Session{}, store.User{}, ErrInvalidCredentials
+	}
+	if err != nil {
+		return store.Session{}, store.User{}, fmt.Errorf("load session: %w", err)
+	}
+	if !u.DisabledAt.IsZero() {
+		return store.Session{}, store.User{}, ErrInvalidCredentials
+	}
+	if now.Sub(sess.LastSeenAt) > time.Minute {
+		sess.LastSeenAt, sess.ExpiresAt = now, now.Add(s.sessionTTL)
+		err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.ExtendSession(ctx, sess.ID, sess.LastSeenAt, sess.ExpiresAt) })
+		if err != nil {
+			return store.Session{}, store.User{}, fmt.Errorf("extend session: %w", err)
+		}
+	}
+	return sess, u, nil
+}
+
+// Logout ends a session.
+func (s *Service) Logout(ctx context.Context, sessionID int64) error {
+	return s.db.Write(ctx, func(tx *store.Tx) error { return tx.DeleteSession(ctx, sessionID) })
+}
+
+// CheckCSRF compares a submitted CSRF token with the session's in constant time.
+func CheckCSRF(sess store.Session, submitted string) bool {
+	return submitted != "" && subtle.ConstantTimeCompare([]byte(sess.CSRFToken), []byte(submitted)) == 1
+}
+
+// CreateAPIKey issues a key for a user and returns it; only its hash is kept,
+// so it can be shown once.
+func (s *Service) CreateAPIKey(ctx context.Context, userID int64, name string) (string, store.APIKey, error) {
+	key := APIKeyPrefix + RandomToken(32)
+	k := store.APIKey{UserID: userID, Name: name, Prefix: key[:len(APIKeyPrefix)+6], KeyHash: HashToken(key), CreatedAt: s.now().UTC()}
+	if err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.CreateAPIKey(ctx, &k) }); err != nil {
+		return "", store.APIKey{}, err
+	}
+	return key, k, nil
+}
+
+// APIKey returns the user an API key belongs to.
+func (s *Service) APIKey(ctx context.Context, key string) (store.APIKey, store.User, error) {
+	if !strings.HasPrefix(key, APIKeyPrefix) {
+		return store.APIKey{}, store.User{}, ErrInvalidCredentials
+	}
+	k, u, err := s.db.APIKeyByHash(ctx, HashToken(key))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.APIKey{}, store.User{}, ErrInvalidCredentials
+	}
+	if err != nil {
+		return store.APIKey{}, store.User{}, fmt.Errorf("check api key: %w", err)
+	}
+	if !u.DisabledAt.IsZero() {
+		return store.APIKey{}, store.User{}, ErrInvalidCredentials
+	}
+	now := s.now().UTC()
+	if now.Sub(k.LastUsedAt) > time.Minute {
+		if err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.TouchAPIKey(ctx, k.ID, now) }); err != nil {
+			return store.APIKey{}, store.User{}, fmt.Errorf("record api key use: %w", err)
+		}
+	}
+	return k, u, nil
+}
+
+// CreateUser adds a user with a password (generated when empty) and returns
+// the password used.
+func CreateUser(ctx context.Context, db *store.DB, email, name, role, password string) (store.User, string, error) {
+	if !strings.Contains(email, "@") {
+		return store.User{}, "", fmt.Errorf("%q is not an email address", email)
+	}
+	if password == "" {
+		password = RandomToken(15)
+	}
+	hash, err := HashPassword(password)
+	if err != nil {
+		return store.User{}, "", err
+	}
+	var u store.User
+	err = db.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		u, err = tx.CreateUser(ctx, store.User{Email: email, Name: name, Role: role, PasswordHash: hash})
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return store.User{}, "", fmt.Errorf("a user with email %s already exists", strings.ToLower(email))
+	}
+	return u, password, err
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

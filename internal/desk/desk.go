@@ -1,0 +1,81 @@
+// Package desk holds the operations agents perform on tickets, shared by the
+// web pages and the JSON API: internal notes and status changes (and, with
+// the outbound channel, replies). Each operation writes all of its rows in
+// one transaction and records who did what on the ticket's timeline.
+package desk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// ErrInvalid wraps errors caused by the caller's input (shown to users as is).
+var ErrInvalid = errors.New("invalid input")
+
+// MaxNoteBytes bounds an internal note.
+const MaxNoteBytes = 64 << 10
+
+// Desk performs agents' operations.
+type Desk struct {
+	db  *store.DB
+	now func() time.Time
+}
+
+// New returns a Desk on db.
+func New(db *store.DB) *Desk { return &Desk{db: db, now: time.Now} }
+
+// AddNote adds an internal note, never sent to the customer.
+func (d *Desk) AddNote(ctx context.Context, ticketID int64, author store.User, body string) (store.Note, error) {
+	body = strings.TrimSpace(strings.ReplaceAll(body, "\r\n", "\n"))
+	if body == "" {
+		return store.Note{}, fmt.Errorf("%w: the note is empty", ErrInvalid)
+	}
+	if len(body) > MaxNoteBytes {
+		return store.Note{}, fmt.Errorf("%w: the note is longer than %d KB", ErrInvalid, MaxNoteBytes>>10)
+	}
+	n := store.Note{TicketID: ticketID, Kind: store.NoteInternal, AuthorUserID: author.ID, AuthorEmail: author.Email, Body: body, CreatedAt: d.now().UTC()}
+	err := d.db.Write(ctx, func(tx *store.Tx) error {
+		if _, err := tx.Ticket(ctx, ticketID); err != nil {
+			return err
+		}
+		return tx.AddNote(ctx, &n)
+	})
+	if err != nil {
+		return store.Note{}, fmt.Errorf("add note to ticket %d: %w", ticketID, err)
+	}
+	return n, nil
+}
+
+// SetStatus changes a ticket's status and records the change on its timeline.
+// Setting the status it already has changes nothing.
+func (d *Desk) SetStatus(ctx context.Context, ticketID int64, by store.User, status string) (store.Ticket, error) {
+	if !store.ValidStatus(status) {
+		return store.Ticket{}, fmt.Errorf("%w: status must be open, pending or solved, not %q", ErrInvalid, status)
+	}
+	var t store.Ticket
+	err := d.db.Write(ctx, func(tx *store.Tx) error {
+		now := d.now().UTC()
+		prev, err := tx.SetTicketStatus(ctx, ticketID, status, now)
+		if err != nil {
+			return err
+		}
+		if prev != status {
+			ev := store.Note{TicketID: ticketID, Kind: store.NoteEvent, AuthorUserID: by.ID,
+				Body: fmt.Sprintf("Status changed from %s to %s by %s", prev, status, by.Email), CreatedAt: now}
+			if err := tx.AddNote(ctx, &ev); err != nil {
+				return err
+			}
+		}
+		t, err = tx.Ticket(ctx, ticketID)
+		return err
+	})
+	if err != nil {
+		return store.Ticket{}, fmt.Errorf("set status of ticket %d: %w", ticketID, err)
+	}
+	return t, nil
+}
