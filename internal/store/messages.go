@@ -41,6 +41,7 @@ type Message struct {
 	RawSHA256     string
 	RawSize       int64
 	Bulk          bool
+	NoAutoAnswer  bool // never answer automatically (bulk, auto-submitted, X-Auto-Response-Suppress)
 	AutoReason    string
 	Problems      []string
 	AuthorUserID  int64
@@ -61,7 +62,7 @@ type Attachment struct {
 
 const messageCols = `id, mailbox_id, COALESCE(ticket_id, 0), direction, kind, ignored_reason, dedupe_key, message_id,
 	in_reply_to, refs, from_address, from_name, to_list, cc_list, reply_to, subject, sent_at, received_at,
-	text_body, html_body, raw_sha256, raw_size, bulk, auto_reason, problems, COALESCE(author_user_id, 0)`
+	text_body, html_body, raw_sha256, raw_size, bulk, no_auto_answer, auto_reason, problems, COALESCE(author_user_id, 0)`
 
 func scanMessage(s interface{ Scan(...any) error }) (Message, error) {
 	var m Message
@@ -69,7 +70,7 @@ func scanMessage(s interface{ Scan(...any) error }) (Message, error) {
 	var sent, received int64
 	err := s.Scan(&m.ID, &m.MailboxID, &m.TicketID, &m.Direction, &m.Kind, &m.IgnoredReason, &m.DedupeKey, &m.MessageID,
 		&m.InReplyTo, &refs, &m.FromAddress, &m.FromName, &m.To, &m.Cc, &m.ReplyTo, &m.Subject, &sent, &received,
-		&m.TextBody, &m.HTMLBody, &m.RawSHA256, &m.RawSize, &m.Bulk, &m.AutoReason, &problems, &m.AuthorUserID)
+		&m.TextBody, &m.HTMLBody, &m.RawSHA256, &m.RawSize, &m.Bulk, &m.NoAutoAnswer, &m.AutoReason, &problems, &m.AuthorUserID)
 	m.SentAt, m.ReceivedAt = fromMS(sent), fromMS(received)
 	m.References = strings.Fields(refs)
 	if problems != "" {
@@ -93,11 +94,11 @@ func (tx *Tx) InsertMessage(ctx context.Context, m *Message) error {
 	}
 	id, err := tx.insert(ctx, `INSERT INTO messages (mailbox_id, ticket_id, direction, kind, ignored_reason, dedupe_key, message_id,
 		in_reply_to, refs, from_address, from_name, to_list, cc_list, reply_to, subject, sent_at, received_at,
-		text_body, html_body, raw_sha256, raw_size, bulk, auto_reason, problems, author_user_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		text_body, html_body, raw_sha256, raw_size, bulk, no_auto_answer, auto_reason, problems, author_user_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.MailboxID, nullID(m.TicketID), m.Direction, m.Kind, m.IgnoredReason, m.DedupeKey, m.MessageID,
 		m.InReplyTo, strings.Join(m.References, " "), m.FromAddress, m.FromName, m.To, m.Cc, m.ReplyTo, m.Subject,
-		ms(m.SentAt), ms(m.ReceivedAt), m.TextBody, m.HTMLBody, m.RawSHA256, m.RawSize, m.Bulk, m.AutoReason,
+		ms(m.SentAt), ms(m.ReceivedAt), m.TextBody, m.HTMLBody, m.RawSHA256, m.RawSize, m.Bulk, m.NoAutoAnswer, m.AutoReason,
 		strings.Join(m.Problems, "\n"), nullID(m.AuthorUserID))
 	if err != nil {
 		return fmt.Errorf("insert message: %w", err)

@@ -176,3 +176,26 @@ func (c conn) CountTickets(ctx context.Context, f TicketFilter) (int, error) {
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
+
+// CountTicketsByStatus counts the tickets a filter selects per status,
+// ignoring the filter's Status (and Limit and Offset): the numbers on the
+// status tabs of a list. Every status is in the map, zero when none.
+func (c conn) CountTicketsByStatus(ctx context.Context, f TicketFilter) (map[string]int, error) {
+	f.Status = ""
+	where, args := c.ticketWhere(f)
+	rows, err := c.query(ctx, `SELECT t.status, COUNT(*)`+ticketFrom+where+` GROUP BY t.status`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count tickets by status: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{StatusOpen: 0, StatusPending: 0, StatusSolved: 0}
+	for rows.Next() {
+		var status string
+		var n int
+		if err := rows.Scan(&status, &n); err != nil {
+			return nil, fmt.Errorf("count tickets by status: %w", err)
+		}
+		out[status] = n
+	}
+	return out, rows.Err()
+}

@@ -84,6 +84,7 @@ CREATE TABLE messages (
     raw_size        BIGINT  NOT NULL DEFAULT 0,
     bulk            BOOLEAN NOT NULL DEFAULT FALSE,
     auto_reason     TEXT    NOT NULL DEFAULT '',
+    no_auto_answer  BOOLEAN NOT NULL DEFAULT FALSE,
     problems        TEXT    NOT NULL DEFAULT '',
     author_user_id  BIGINT  REFERENCES users (id),
     UNIQUE (mailbox_id, dedupe_key)

@@ -84,6 +84,7 @@ CREATE TABLE messages (
     raw_size        INTEGER NOT NULL DEFAULT 0,
     bulk            INTEGER NOT NULL DEFAULT 0,
     auto_reason     TEXT    NOT NULL DEFAULT '',
+    no_auto_answer  INTEGER NOT NULL DEFAULT 0,
     problems        TEXT    NOT NULL DEFAULT '',
     author_user_id  INTEGER REFERENCES users (id),
     UNIQUE (mailbox_id, dedupe_key)

@@ -1,0 +1,170 @@
+// Package config declares every Postdesk setting once: its flag, its
+// POSTDESK_* environment variable, its default, its documentation and
+// whether it is secret. A flag given on the command line wins over the
+// environment, which wins over the default. Load validates everything at
+// start so that a wrong setting is a clear error, not a surprise later.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the validated configuration.
+type Config struct {
+	DataDir          string
+	DatabaseURL      string
+	Listen           string
+	BaseURL          *url.URL
+	LogLevel         slog.Level
+	LogFormat        string
+	SupportAddresses []string
+	SessionTTL       time.Duration
+	SecretKey        string
+}
+
+// option is one setting.
+type option struct {
+	name   string // flag name; the variable is POSTDESK_ + upper snake case
+	def    string
+	doc    string
+	secret bool
+	set    func(c *Config, v string) error
+}
+
+// Env is the environment variable of a flag name.
+func Env(name string) string {
+	return "POSTDESK_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+func options() []option {
+	return []option{
+		{name: "data", def: "./data", doc: "folder for the SQLite database, attachments and raw messages, and the secret key file",
+			set: func(c *Config, v string) error {
+				if v == "" {
+					return errors.New("must not be empty")
+				}
+				c.DataDir = v
+				return nil
+			}},
+		{name: "database-url", doc: "PostgreSQL URL (postgres://user:pass@host/db); empty uses SQLite in the data folder", secret: true,
+			set: func(c *Config, v string) error {
+				if v != "" && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") {
+					return errors.New("must start with postgres:// or be empty for SQLite")
+				}
+				c.DatabaseURL = v
+				return nil
+			}},
+		{name: "listen", def: "127.0.0.1:8080", doc: "address the web server listens on",
+			set: func(c *Config, v string) error {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return fmt.Errorf("must be host:port: %v", err)
+				}
+				c.Listen = v
+				return nil
+			}},
+		{name: "base-url", def: "http://localhost:8080", doc: "the address agents use to reach Postdesk (links, secure cookies, OAuth redirects)",
+			set: func(c *Config, v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("must be an absolute http:// or https:// URL")
+				}
+				u.Path = strings.TrimRight(u.Path, "/")
+				c.BaseURL = u
+				return nil
+			}},
+		{name: "log-level", def: "info", doc: "debug, info, warn or error",
+			set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+		{name: "log-format", def: "text", doc: "text or json",
+			set: func(c *Config, v string) error {
+				if v != "text" && v != "json" {
+					return errors.New("must be text or json")
+				}
+				c.LogFormat = v
+				return nil
+			}},
+		{name: "support-addresses", doc: "comma-separated extra addresses of ours (besides the mailboxes): mail from them is never a customer's",
+			set: func(c *Config, v string) error {
+				c.SupportAddresses = nil
+				for _, a := range strings.Split(v, ",") {
+					a = strings.ToLower(strings.TrimSpace(a))
+					if a == "" {
+						continue
+					}
+					if !strings.Contains(a, "@") {
+						return fmt.Errorf("%q is not an email address", a)
+					}
+					c.SupportAddresses = append(c.SupportAddresses, a)
+				}
+				return nil
+			}},
+		{name: "session-ttl", def: "336h", doc: "how long an idle sign-in lasts",
+			set: func(c *Config, v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < time.Minute {
+					return errors.New("must be a duration of at least 1m, like 336h")
+				}
+				c.SessionTTL = d
+				return nil
+			}},
+		{name: "secret-key", doc: "base64 32-byte key sealing tokens and passwords; empty uses (and creates) secret.key in the data folder", secret: true,
+			set: func(c *Config, v string) error { c.SecretKey = v; return nil }},
+	}
+}
+
+// Flags declares every option on fs and returns a function that, after
+// fs.Parse, resolves and validates the configuration from the flags set,
+// then env, then defaults.
+func Flags(fs *flag.FlagSet, env func(string) string) func() (*Config, error) {
+	opts := options()
+	values := make([]*string, len(opts))
+	for i, o := range opts {
+		doc := o.doc + " (env " + Env(o.name)
+		if o.secret {
+			doc += ", secret"
+		}
+		doc += ")"
+		values[i] = fs.String(o.name, o.def, doc)
+	}
+	return func() (*Config, error) {
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		c := &Config{}
+		var errs []error
+		for i, o := range opts {
+			v, source := *values[i], "--"+o.name
+			if !given[o.name] {
+				if e := env(Env(o.name)); e != "" {
+					v, source = e, Env(o.name)
+				}
+			}
+			if err := o.set(c, v); err != nil {
+				shown := strconv.Quote(v)
+				if o.secret {
+					shown = "(secret)"
+				}
+				errs = append(errs, fmt.Errorf("%s %s: %v", source, shown, err))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, fmt.Errorf("invalid configuration:\n%w", err)
+		}
+		return c, nil
+	}
+}
+
+// Logger builds the process's logger from the configuration.
+func (c *Config) Logger(w interface{ Write([]byte) (int, error) }) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}

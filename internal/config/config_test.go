@@ -1,0 +1,51 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (*Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	resolve := Flags(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return resolve()
+}
+
+func TestPrecedence(t *testing.T) {
+	c, err := load(t, nil, nil)
+	if err != nil || c.DataDir != "./data" || c.Listen != "127.0.0.1:8080" {
+		t.Fatalf("defaults: %+v %v", c, err)
+	}
+	c, err = load(t, nil, map[string]string{"POSTDESK_DATA": "/env", "POSTDESK_SUPPORT_ADDRESSES": "A@x.test, b@y.test"})
+	if err != nil || c.DataDir != "/env" || len(c.SupportAddresses) != 2 || c.SupportAddresses[0] != "a@x.test" {
+		t.Fatalf("env: %+v %v", c, err)
+	}
+	c, err = load(t, []string{"--data", "/flag"}, map[string]string{"POSTDESK_DATA": "/env"})
+	if err != nil || c.DataDir != "/flag" {
+		t.Fatalf("flag over env: %+v %v", c, err)
+	}
+}
+
+func TestValidationNamesEveryBadSettingAndHidesSecrets(t *testing.T) {
+	_, err := load(t, []string{"--listen", "nope", "--log-level", "loud"},
+		map[string]string{"POSTDESK_DATABASE_URL": "mysql://u:hunter2@h/db", "POSTDESK_BASE_URL": "ftp://x"})
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	msg := err.Error()
+	for _, want := range []string{"--listen", "--log-level", "POSTDESK_DATABASE_URL", "POSTDESK_BASE_URL"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not name %s:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "hunter2") {
+		t.Errorf("error shows a secret:\n%s", msg)
+	}
+}

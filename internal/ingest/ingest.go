@@ -1,0 +1,425 @@
+// Package ingest turns a raw email into ticket changes, exactly once.
+//
+// Ingest happens in two steps. Prepare streams the raw message into the blob
+// folder (content-addressed, so repeating it is harmless) and parses it,
+// streaming attachments to blobs too; nothing in the database changes. Apply
+// then decides, inside the caller's transaction, what the message becomes:
+//
+//   - a duplicate, when the mailbox already has a message with the same
+//     dedupe key (its Message-ID, or the SHA-256 of the raw source when it
+//     has none): nothing changes;
+//   - mail from one of our own addresses: recorded, never a customer (loop);
+//   - an automatic reply or bounce: attached to the ticket it concerns as a
+//     system event, or recorded as ignored with the reason; never a ticket;
+//   - a reply joining its ticket (In-Reply-To/References matching a stored
+//     or sent message, else a [#123] reference in the subject);
+//   - otherwise a new ticket (marked bulk for list mail).
+//
+// Because the dedupe key is unique per mailbox in the database, and the
+// message row commits with its ticket change (and, for mailbox sync, with
+// the checkpoint) in one transaction, replaying any message any number of
+// times changes nothing after the first.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/mailmsg"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// Outcome is what a message became.
+type Outcome string
+
+// Outcomes.
+const (
+	NewTicket Outcome = "new_ticket"
+	Joined    Outcome = "joined"
+	Duplicate Outcome = "duplicate"
+	Attached  Outcome = "attached" // an automatic reply or bounce recorded on its ticket
+	Ignored   Outcome = "ignored"  // recorded, but opened no ticket (Reason says why)
+)
+
+// Result describes what happened to one message.
+type Result struct {
+	Outcome   Outcome
+	TicketID  int64 // the ticket created, joined or attached to (0 when none)
+	MessageID int64 // the stored message (for duplicates, the earlier one)
+	Kind      string
+	Reason    string // plain words: why it joined, why it was ignored, ...
+	Subject   string
+	From      string
+}
+
+func (r Result) String() string {
+	switch r.Outcome {
+	case NewTicket:
+		return fmt.Sprintf("new ticket %d", r.TicketID)
+	case Joined:
+		return fmt.Sprintf("joined ticket %d (%s)", r.TicketID, r.Reason)
+	case Duplicate:
+		if r.TicketID != 0 {
+			return fmt.Sprintf("duplicate (already stored on ticket %d)", r.TicketID)
+		}
+		return "duplicate (already stored)"
+	case Attached:
+		return fmt.Sprintf("%s, attached to ticket %d as an event (%s)", kindWords(r.Kind), r.TicketID, r.Reason)
+	default:
+		return "ignored: " + r.Reason
+	}
+}
+
+func kindWords(kind string) string {
+	switch kind {
+	case store.KindBounce:
+		return "bounce"
+	case store.KindAutoReply:
+		return "automatic reply"
+	}
+	return kind
+}
+
+// Prepared is a message read and stored as blobs, not yet applied.
+type Prepared struct {
+	Msg        *mailmsg.Message
+	RawSHA256  string
+	RawSize    int64
+	DedupeKey  string
+	ReceivedAt time.Time
+}
+
+// Ingester applies messages to tickets.
+type Ingester struct {
+	db      *store.DB
+	log     *slog.Logger
+	metrics *Metrics
+	own     []string // configured support addresses besides the mailboxes
+	now     func() time.Time
+}
+
+// Options configures an Ingester.
+type Options struct {
+	Logger *slog.Logger
+	// SupportAddresses are our own addresses besides the mailboxes' (loop protection).
+	SupportAddresses []string
+	Metrics          *Metrics // may be nil
+	Now              func() time.Time
+}
+
+// New returns an Ingester.
+func New(db *store.DB, opts Options) *Ingester {
+	in := &Ingester{db: db, log: opts.Logger, metrics: opts.Metrics, now: opts.Now}
+	if in.log == nil {
+		in.log = slog.New(slog.DiscardHandler)
+	}
+	if in.now == nil {
+		in.now = time.Now
+	}
+	for _, a := range opts.SupportAddresses {
+		in.own = append(in.own, mailmsg.NormalizeAddress(a))
+	}
+	return in
+}
+
+// Prepare stores the raw message and its attachments as blobs and parses
+// it. It writes nothing to the database and may run concurrently.
+func (in *Ingester) Prepare(ctx context.Context, raw io.Reader) (*Prepared, error) {
+	blobs := in.db.Blobs()
+	sum, size, err := blobs.Put(raw)
+	if err != nil {
+		return nil, fmt.Errorf("store raw message: %w", err)
+	}
+	f, err := blobs.Open(sum)
+	if err != nil {
+		return nil, fmt.Errorf("reopen raw message: %w", err)
+	}
+	defer f.Close()
+	msg, err := mailmsg.Parse(f, mailmsg.ParseOptions{
+		Attachment: func(a *mailmsg.Attachment, content io.Reader) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			_, _, err := blobs.Put(content)
+			return err
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("parse message: %w", err)
+	}
+	p := &Prepared{Msg: msg, RawSHA256: sum, RawSize: size, ReceivedAt: in.now().UTC()}
+	p.DedupeKey = "sha256:" + sum
+	if id := strings.TrimSpace(msg.MessageID); id != "" {
+		p.DedupeKey = "mid:" + id
+	}
+	return p, nil
+}
+
+// Ingest prepares and applies one message in its own transaction.
+func (in *Ingester) Ingest(ctx context.Context, mb store.Mailbox, raw io.Reader) (Result, error) {
+	p, err := in.Prepare(ctx, raw)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	err = in.db.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		res, err = in.Apply(ctx, tx, mb, p)
+		return err
+	})
+	if errors.Is(err, store.ErrConflict) {
+		// Another writer stored the same message between our check and insert.
+		existing, err2 := in.db.MessageByDedupeKey(ctx, mb.ID, p.DedupeKey)
+		if err2 != nil {
+			return Result{}, fmt.Errorf("ingest: %w", err)
+		}
+		res, err = duplicate(existing, p), nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("ingest into %s: %w", mb.Address, err)
+	}
+	in.metrics.observe(res)
+	in.log.Info("ingested message", "mailbox_id", mb.ID, "outcome", res.Outcome, "ticket_id", res.TicketID,
+		"message_id", res.MessageID, "reason", res.Reason)
+	return res, nil
+}
+
+// IngestFile ingests a message stored in a file.
+func (in *Ingester) IngestFile(ctx context.Context, mb store.Mailbox, path string) (Result, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Result{}, err
+	}
+	defer f.Close()
+	return in.Ingest(ctx, mb, f)
+}
+
+func duplicate(existing store.Message, p *Prepared) Result {
+	return Result{Outcome: Duplicate, TicketID: existing.TicketID, MessageID: existing.ID, Kind: existing.Kind,
+		Reason: "already stored", Subject: p.Msg.Subject, From: existing.FromAddress}
+}
+
+// Apply decides what a prepared message becomes and writes it in tx. It
+// returns store.ErrConflict (wrapped) if a concurrent writer stored the same
+// message first; the transaction must then be rolled back.
+func (in *Ingester) Apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared) (Result, error) {
+	if existing, err := tx.MessageByDedupeKey(ctx, mb.ID, p.DedupeKey); err == nil {
+		return duplicate(existing, p), nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return Result{}, err
+	}
+	msg := p.Msg
+	m := in.messageRow(mb, p)
+	res := Result{Subject: msg.Subject, From: m.FromAddress}
+	own, err := in.ownAddresses(ctx, tx)
+	if err != nil {
+		return Result{}, err
+	}
+	activity := activityTime(msg.Date, p.ReceivedAt)
+
+	switch {
+	case msg.Auto != mailmsg.AutoNone:
+		m.Kind = store.KindAutoReply
+		if msg.Auto == mailmsg.AutoBounce {
+			m.Kind = store.KindBounce
+		}
+		refs := threadIDs(msg)
+		if msg.BouncedMessageID != "" {
+			refs = append([]string{msg.BouncedMessageID}, refs...)
+		}
+		ticketID, err := tx.TicketForMessageIDs(ctx, mb.ID, refs)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return Result{}, err
+		}
+		if ticketID == 0 {
+			ticketID, _ = in.ticketBySubjectRef(ctx, tx, mb, msg.Subject)
+		}
+		if ticketID == 0 {
+			m.IgnoredReason = fmt.Sprintf("%s (%s) that concerns no known ticket", kindWords(m.Kind), msg.AutoReason)
+			res.Outcome, res.Reason = Ignored, m.IgnoredReason
+			break
+		}
+		m.TicketID = ticketID
+		if err := tx.TouchTicket(ctx, ticketID, activity); err != nil {
+			return Result{}, err
+		}
+		res.Outcome, res.TicketID, res.Reason = Attached, ticketID, msg.AutoReason
+	case m.FromAddress != "" && own[m.FromAddress]:
+		m.Kind = store.KindLoop
+		m.IgnoredReason = fmt.Sprintf("sent from our own address %s (loop protection)", m.FromAddress)
+		res.Outcome, res.Reason = Ignored, m.IgnoredReason
+	default:
+		ticketID, why, err := in.findTicket(ctx, tx, mb, msg)
+		if err != nil {
+			return Result{}, err
+		}
+		if ticketID != 0 {
+			m.TicketID = ticketID
+			if err := tx.RecordCustomerMessage(ctx, ticketID, activity); err != nil {
+				return Result{}, err
+			}
+			res.Outcome, res.TicketID, res.Reason = Joined, ticketID, why
+			break
+		}
+		name, addr := requester(msg, own)
+		t := store.Ticket{MailboxID: mb.ID, Subject: ticketSubject(msg.Subject), RequesterAddress: addr, RequesterName: name,
+			Status: store.StatusOpen, Bulk: msg.Bulk, MessageCount: 1, CreatedAt: activity, UpdatedAt: activity}
+		ticketID, err = tx.CreateTicket(ctx, t)
+		if err != nil {
+			return Result{}, err
+		}
+		m.TicketID = ticketID
+		res.Outcome, res.TicketID = NewTicket, ticketID
+		if msg.Bulk {
+			res.Reason = "bulk mail: " + msg.BulkReason
+		}
+	}
+	res.Kind = m.Kind
+	if err := tx.InsertMessage(ctx, &m); err != nil {
+		return Result{}, err
+	}
+	res.MessageID = m.ID
+	return res, nil
+}
+
+// activityTime is when a message counts as activity on its ticket: when it
+// was sent, unless that is unknown or in the future.
+func activityTime(sent, received time.Time) time.Time {
+	if sent.IsZero() || sent.After(received) {
+		return received
+	}
+	return sent.UTC()
+}
+
+func (in *Ingester) messageRow(mb store.Mailbox, p *Prepared) store.Message {
+	msg := p.Msg
+	m := store.Message{MailboxID: mb.ID, Direction: "in", Kind: store.KindEmail, DedupeKey: p.DedupeKey,
+		MessageID: msg.MessageID, References: msg.References, Subject: msg.Subject, SentAt: msg.Date,
+		ReceivedAt: p.ReceivedAt, TextBody: msg.Text, HTMLBody: msg.HTML, RawSHA256: p.RawSHA256, RawSize: p.RawSize,
+		Bulk: msg.Bulk, NoAutoAnswer: msg.SuppressAutoResponse || msg.Bulk || msg.Auto != mailmsg.AutoNone,
+		AutoReason: msg.AutoReason, Problems: msg.Problems,
+		To: joinAddresses(msg.To), Cc: joinAddresses(msg.Cc), ReplyTo: joinAddresses(msg.ReplyTo)}
+	if len(msg.InReplyTo) > 0 {
+		m.InReplyTo = msg.InReplyTo[0]
+	}
+	if from := sender(msg); from != nil {
+		m.FromAddress, m.FromName = mailmsg.NormalizeAddress(from.Address), from.Name
+	}
+	for _, a := range msg.Attachments {
+		m.Attachments = append(m.Attachments, store.Attachment{Filename: a.Filename, ContentType: a.ContentType,
+			Size: a.Size, SHA256: a.SHA256, ContentID: a.ContentID, Inline: a.Inline})
+	}
+	return m
+}
+
+func sender(msg *mailmsg.Message) *mailmsg.Address {
+	for i := range msg.From {
+		if mailmsg.NormalizeAddress(msg.From[i].Address) != "" {
+			return &msg.From[i]
+		}
+	}
+	if msg.Sender != nil && mailmsg.NormalizeAddress(msg.Sender.Address) != "" {
+		return msg.Sender
+	}
+	return nil
+}
+
+// requester is who the ticket is for: the single Reply-To address when it is
+// not one of ours, else the sender.
+func requester(msg *mailmsg.Message, own map[string]bool) (name, addr string) {
+	if len(msg.ReplyTo) == 1 {
+		if a := mailmsg.NormalizeAddress(msg.ReplyTo[0].Address); a != "" && !own[a] {
+			return msg.ReplyTo[0].Name, a
+		}
+	}
+	if s := sender(msg); s != nil {
+		return s.Name, mailmsg.NormalizeAddress(s.Address)
+	}
+	return "", ""
+}
+
+func ticketSubject(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "(no subject)"
+	}
+	return s
+}
+
+func joinAddresses(list []mailmsg.Address) string {
+	parts := make([]string, 0, len(list))
+	for _, a := range list {
+		parts = append(parts, a.String())
+	}
+	return strings.Join(parts, ", ")
+}
+
+// threadIDs are the message ids a message replies to, nearest first.
+func threadIDs(msg *mailmsg.Message) []string {
+	ids := append([]string{}, msg.InReplyTo...)
+	for i := len(msg.References) - 1; i >= 0; i-- {
+		ids = append(ids, msg.References[i])
+	}
+	return ids
+}
+
+var subjectRef = regexp.MustCompile(`\[#(\d{1,18})\]`)
+
+// findTicket finds the ticket a customer's message replies to.
+func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, msg *mailmsg.Message) (int64, string, error) {
+	id, err := tx.TicketForMessageIDs(ctx, mb.ID, threadIDs(msg))
+	if err == nil {
+		return id, "In-Reply-To/References match a stored message", nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return 0, "", err
+	}
+	id, err = in.ticketBySubjectRef(ctx, tx, mb, msg.Subject)
+	if err != nil || id == 0 {
+		return 0, "", err
+	}
+	return id, fmt.Sprintf("subject names [#%d]", id), nil
+}
+
+func (in *Ingester) ticketBySubjectRef(ctx context.Context, tx *store.Tx, mb store.Mailbox, subject string) (int64, error) {
+	for _, m := range subjectRef.FindAllStringSubmatch(subject, -1) {
+		id, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil {
+			continue
+		}
+		t, err := tx.Ticket(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if t.MailboxID == mb.ID {
+			return t.ID, nil
+		}
+	}
+	return 0, nil
+}
+
+func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (map[string]bool, error) {
+	mbs, err := tx.Mailboxes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	own := make(map[string]bool, len(mbs)+len(in.own))
+	for _, mb := range mbs {
+		own[mb.Address] = true
+	}
+	for _, a := range in.own {
+		own[a] = true
+	}
+	return own, nil
+}

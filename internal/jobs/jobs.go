@@ -1,0 +1,155 @@
+// Package jobs runs Postdesk's background work on River, whose queue lives
+// in Postdesk's own database (River's SQLite driver, or its database/sql
+// driver on PostgreSQL). A job inserted with InsertTx commits or rolls back
+// with the rows it belongs to; several serve processes on one PostgreSQL
+// share the queue with no other coordinator.
+//
+// Shutdown is two-phase: Stop stops fetching and waits for running jobs
+// until the context's deadline, then cancels them; a cancelled job is
+// handed back to the queue (retried later), never lost.
+package jobs
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// Runner owns the River client.
+type Runner struct {
+	client   *river.Client[*sql.Tx]
+	log      *slog.Logger
+	failures *prometheus.CounterVec
+	cancel   func()
+}
+
+// Options configures a Runner.
+type Options struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // for the job failure counter; may be nil
+	// Register adds the application's workers; periodic jobs are returned.
+	Register func(w *river.Workers) []*river.PeriodicJob
+	// PollInterval is how often to look for new jobs (default 1s).
+	PollInterval time.Duration
+}
+
+func driver(db *store.DB) riverdriver.Driver[*sql.Tx] {
+	if db.Dialect() == "postgres" {
+		return riverdatabasesql.New(db.SQL())
+	}
+	return riversqlite.New(db.SQL())
+}
+
+// Migrate creates or upgrades River's tables.
+func Migrate(ctx context.Context, db *store.DB, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := rivermigrate.New(driver(db), &rivermigrate.Config{Logger: log})
+	if err != nil {
+		return fmt.Errorf("job engine migrations: %w", err)
+	}
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return fmt.Errorf("migrate job engine: %w", err)
+	}
+	for _, v := range res.Versions {
+		log.Info("applied job engine migration", "version", v.Version)
+	}
+	return nil
+}
+
+// New creates a Runner (not yet started).
+func New(db *store.DB, opts Options) (*Runner, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	workers := river.NewWorkers()
+	var periodic []*river.PeriodicJob
+	if opts.Register != nil {
+		periodic = opts.Register(workers)
+	}
+	r := &Runner{log: log, failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "postdesk_job_failures_total",
+		Help: "Job attempts that failed, by job kind.",
+	}, []string{"kind"})}
+	if opts.Registerer != nil {
+		if err := opts.Registerer.Register(r.failures); err != nil {
+			return nil, fmt.Errorf("register job metrics: %w", err)
+		}
+	}
+	client, err := river.NewClient(driver(db), &river.Config{
+		Logger:            log.With("component", "jobs"),
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
+		Workers:           workers,
+		PeriodicJobs:      periodic,
+		FetchPollInterval: opts.PollInterval,
+		PollOnly:          true,
+		JobTimeout:        10 * time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create job client: %w", err)
+	}
+	r.client = client
+	return r, nil
+}
+
+// Client is the River client, for inserting jobs.
+func (r *Runner) Client() *river.Client[*sql.Tx] { return r.client }
+
+// InsertTx enqueues a job inside a store transaction: it runs only if tx commits.
+func (r *Runner) InsertTx(ctx context.Context, tx *store.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	if _, err := r.client.InsertTx(ctx, tx.SQLTx(), args, opts); err != nil {
+		return fmt.Errorf("enqueue %s: %w", args.Kind(), err)
+	}
+	return nil
+}
+
+// Start starts working jobs.
+func (r *Runner) Start(ctx context.Context) error {
+	events, cancel := r.client.Subscribe(river.EventKindJobFailed)
+	r.cancel = cancel
+	go func() {
+		for ev := range events {
+			r.failures.WithLabelValues(ev.Job.Kind).Inc()
+			var last string
+			if n := len(ev.Job.Errors); n > 0 {
+				last = ev.Job.Errors[n-1].Error
+			}
+			r.log.Warn("job failed", "job_id", ev.Job.ID, "kind", ev.Job.Kind, "attempt", ev.Job.Attempt, "err", last)
+		}
+	}()
+	if err := r.client.Start(ctx); err != nil {
+		return fmt.Errorf("start jobs: %w", err)
+	}
+	return nil
+}
+
+// Stop lets running jobs finish until ctx is done, then cancels them (they
+// are retried later).
+func (r *Runner) Stop(ctx context.Context) error {
+	err := r.client.Stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		r.log.Warn("jobs still running at shutdown deadline: cancelling them; they will be retried")
+		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		err = r.client.StopAndCancel(hard)
+	}
+	if r.cancel != nil {
+		r.cancel()
+	}
+	return err
+}
