@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/postdesk/postdesk/internal/ingest"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+func runImport(ctx context.Context, e env, args []string) error {
+	fset := newFlags(e, "import")
+	load := withConfig(e, fset)
+	address := fset.String("mailbox", "", "the support address the messages arrived at (created if new; required)")
+	if done, err := parse(fset, args); done {
+		return err
+	}
+	if *address == "" || fset.NArg() == 0 {
+		fset.Usage()
+		return errors.New("import: --mailbox and at least one FILE or DIR are required")
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	files, err := importFiles(fset.Args())
+	if err != nil {
+		return err
+	}
+	a, err := open(ctx, e, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	mb, err := a.db.MailboxByAddress(ctx, *address)
+	if errors.Is(err, store.ErrNotFound) {
+		err = a.db.Write(ctx, func(tx *store.Tx) error {
+			mb, err = tx.CreateMailbox(ctx, *address, "")
+			return err
+		})
+		if err == nil {
+			fmt.Fprintf(e.stdout, "created mailbox %s\n", mb.Address)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: cfg.SupportAddresses})
+	counts := map[ingest.Outcome]int{}
+	failed := 0
+	report := func(name string, res ingest.Result, err error) {
+		if err != nil {
+			failed++
+			fmt.Fprintf(e.stdout, "%s: FAILED: %v\n", name, err)
+			return
+		}
+		counts[res.Outcome]++
+		fmt.Fprintf(e.stdout, "%s: %s\n", name, res)
+	}
+	for _, path := range files {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		isMbox, err := looksLikeMbox(path)
+		if err != nil {
+			report(path, ingest.Result{}, err)
+			continue
+		}
+		if !isMbox {
+			res, err := in.IngestFile(ctx, mb, path)
+			report(path, res, err)
+			continue
+		}
+		n, err := eachMboxMessage(path, func(i int, r io.Reader) error {
+			res, err := in.Ingest(ctx, mb, r)
+			report(fmt.Sprintf("%s#%d", path, i), res, err)
+			return ctx.Err()
+		})
+		if err != nil {
+			report(fmt.Sprintf("%s (after %d messages)", path, n), ingest.Result{}, err)
+		}
+	}
+	fmt.Fprintf(e.stdout, "done: %d new tickets, %d joined, %d attached to tickets, %d ignored, %d duplicates, %d failed\n",
+		counts[ingest.NewTicket], counts[ingest.Joined], counts[ingest.Attached], counts[ingest.Ignored], counts[ingest.Duplicate], failed)
+	if failed > 0 {
+		return fmt.Errorf("import: %d messages failed", failed)
+	}
+	return nil
+}
+
+// importFiles expands directories into their regular files, sorted.
+func importFiles(args []string) ([]string, error) {
+	var out []string
+	for _, arg := range args {
+		st, err := os.Stat(arg)
+		if err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		if !st.IsDir() {
+			out = append(out, arg)
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(arg, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.Type().IsRegular() && !strings.HasPrefix(d.Name(), ".") {
+				found = append(found, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+		sort.Strings(found)
+		out = append(out, found...)
+	}
+	return out, nil
+}
+
+// looksLikeMbox reports whether a file starts with an mbox "From " line.
+func looksLikeMbox(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	head := make([]byte, 5)
+	n, _ := io.ReadFull(f, head)
+	return n == 5 && string(head) == "From ", nil
+}
+
+// eachMboxMessage splits an mbox file (mboxo or mboxrd: ">From " lines
+// are unescaped one level) and calls fn with each message, streamed
+// through a temporary file so a large message is never held in memory.
+func eachMboxMessage(path string, fn func(i int, r io.Reader) error) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	tmp, err := os.CreateTemp("", "postdesk-mbox-*")
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	br := bufio.NewReaderSize(f, 64<<10)
+	n := 0
+	started := false
+	prevBlank := true
+	flush := func() error {
+		if !started {
+			return nil
+		}
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		n++
+		if err := fn(n, tmp); err != nil {
+			return err
+		}
+		if err := tmp.Truncate(0); err != nil {
+			return err
+		}
+		_, err := tmp.Seek(0, io.SeekStart)
+		return err
+	}
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A very long line: pass it through in pieces.
+			if _, werr := tmp.Write(line); werr != nil {
+				return n, werr
+			}
+			prevBlank = false
+			continue
+		}
+		if len(line) > 0 {
+			switch {
+			case prevBlank && bytes.HasPrefix(line, []byte("From ")):
+				if err := flush(); err != nil {
+					return n, err
+				}
+				started = true
+			default:
+				if bytes.HasPrefix(line, []byte(">")) && bytes.HasPrefix(bytes.TrimLeft(line, ">"), []byte("From ")) {
+					line = line[1:]
+				}
+				if _, werr := tmp.Write(line); werr != nil {
+					return n, werr
+				}
+			}
+			prevBlank = len(bytes.TrimRight(line, "\r\n")) == 0
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, flush()
+}

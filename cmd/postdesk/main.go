@@ -1,0 +1,120 @@
+// Command postdesk is Postdesk's one binary: the server, its maintenance
+// commands and the demo. Each subcommand is a row in the table below.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// env is what a command may touch of the outside world, so tests can run
+// commands in-process.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+type command struct {
+	name    string
+	usage   string
+	summary string
+	run     func(ctx context.Context, e env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "serve [flags]", "run the web server, the API and background jobs", runServe},
+		{"migrate", "migrate [flags]", "create or upgrade the database schema", runMigrate},
+		{"import", "import --mailbox ADDRESS [flags] FILE|DIR...", "ingest .eml files or mbox files into a mailbox", runImport},
+		{"user", "user add --email E --role admin|agent [flags]", "add an agent or admin (password from stdin, or generated)", runUser},
+		{"apikey", "apikey create --user E [--name N] [flags]", "create an API key for a user (shown once)", runAPIKey},
+		{"version", "version", "print the version", runVersion},
+	}
+}
+
+// errUsage is returned after a usage message was printed.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	if err := run(ctx, e, os.Args[1:]); err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintln(os.Stderr, "postdesk:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(ctx context.Context, e env, args []string) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(e.stderr)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, e, args[1:])
+		}
+	}
+	usage(e.stderr)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "Postdesk turns support mailboxes into helpdesk tickets.\n\nUsage: postdesk COMMAND [flags]\n\nCommands:")
+	cs := commands()
+	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'postdesk COMMAND --help' for a command's flags. Every flag can also be set with a POSTDESK_* variable.")
+}
+
+// newFlags returns a flag set for a command, printing its usage on --help.
+func newFlags(e env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	for _, c := range commands() {
+		if c.name == name {
+			fs.Usage = func() {
+				fmt.Fprintf(e.stderr, "Usage: postdesk %s\n\n%s.\n\nFlags:\n", c.usage, strings.ToUpper(c.summary[:1])+c.summary[1:])
+				fs.PrintDefaults()
+			}
+		}
+	}
+	return fs
+}
+
+// parse parses flags; --help prints usage and ends the command successfully.
+func parse(fs *flag.FlagSet, args []string) (done bool, err error) {
+	err = fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return true, nil
+	}
+	if err != nil {
+		return true, errUsage
+	}
+	return false, nil
+}
+
+func runVersion(ctx context.Context, e env, args []string) error {
+	fmt.Fprintln(e.stdout, "postdesk", version)
+	return nil
+}

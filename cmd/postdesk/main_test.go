@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/postdesk/postdesk/internal/store"
+	"github.com/postdesk/postdesk/internal/store/storetest"
+)
+
+// cli runs a postdesk command in-process with the given environment.
+func cli(t *testing.T, vars map[string]string, stdin string, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, getenv: func(k string) string { return vars[k] }}
+	err := run(context.Background(), e, args)
+	return out.String(), errOut.String(), err
+}
+
+func dialectEnv(t *testing.T, dialect string) map[string]string {
+	vars := map[string]string{"POSTDESK_DATA": t.TempDir(), "POSTDESK_LOG_LEVEL": "warn"}
+	if dialect == "postgres" {
+		vars["POSTDESK_DATABASE_URL"] = storetest.NewPostgresDatabase(t)
+	}
+	return vars
+}
+
+// The done-when of the core issue: importing a varied folder of real-world
+// mail gives the right tickets, and importing it again changes nothing.
+func TestImportTwiceChangesNothing(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			vars := dialectEnv(t, dialect)
+			dir := "../../internal/ingest/testdata/inbox"
+			out, stderr, err := cli(t, vars, "", "import", "--mailbox", "Support@Example.com", dir)
+			if err != nil {
+				t.Fatalf("import: %v\n%s\n%s", err, out, stderr)
+			}
+			for _, line := range []string{
+				"created mailbox support@example.com",
+				"01_outlook_new.eml: new ticket 1",
+				"03_gmail_reply_to_outlook.eml: joined ticket 1",
+				"04_apple_mail_subject_ref.eml: joined ticket 2 (subject names [#2])",
+				"07_out_of_office.eml: automatic reply, attached to ticket 1 as an event",
+				"08_bounce_unknown.eml: ignored: bounce",
+				"09_loop_from_support.eml: ignored: sent from our own address support@example.com (loop protection)",
+				"12_auto_reply_unknown.eml: ignored: automatic reply",
+				"13_thread.mbox#1: new ticket 7",
+				"13_thread.mbox#2: joined ticket 7",
+				"done: 7 new tickets, 3 joined, 1 attached to tickets, 3 ignored, 0 duplicates, 0 failed",
+			} {
+				if !strings.Contains(out, line) {
+					t.Errorf("import output lacks %q:\n%s", line, out)
+				}
+			}
+			out, _, err = cli(t, vars, "", "import", "--mailbox", "support@example.com", dir)
+			if err != nil {
+				t.Fatalf("second import: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, "done: 0 new tickets, 0 joined, 0 attached to tickets, 0 ignored, 14 duplicates, 0 failed") {
+				t.Errorf("second import changed something:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestUserAndAPIKey(t *testing.T) {
+	vars := dialectEnv(t, "sqlite")
+	out, _, err := cli(t, vars, "", "user", "add", "--email", "Ada@Example.com", "--role", "admin")
+	if err != nil || !strings.Contains(out, "added admin ada@example.com") || !strings.Contains(out, "password: ") {
+		t.Fatalf("user add (generated password): %v\n%s", err, out)
+	}
+	out, _, err = cli(t, vars, "correct horse battery\n", "user", "add", "--email", "bob@example.com")
+	if err != nil || strings.Contains(out, "password:") {
+		t.Fatalf("user add (password from stdin): %v\n%s", err, out)
+	}
+	if _, _, err := cli(t, vars, "", "user", "add", "--email", "ada@example.com"); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("duplicate user: %v", err)
+	}
+	if _, _, err := cli(t, vars, "", "user", "add", "--email", "c@example.com", "--role", "owner"); err == nil {
+		t.Fatal("bad role accepted")
+	}
+	out, _, err = cli(t, vars, "", "apikey", "create", "--user", "ada@example.com")
+	if err != nil || !strings.HasPrefix(out, "pdk_") {
+		t.Fatalf("apikey create: %v %q", err, out)
+	}
+	if _, _, err := cli(t, vars, "", "apikey", "create", "--user", "nobody@example.com"); err == nil {
+		t.Fatal("key for a missing user")
+	}
+	// Only the key's hash is stored.
+	db := openForTest(t, vars)
+	if _, _, err := db.APIKeyByHash(context.Background(), strings.TrimSpace(out)); err == nil {
+		t.Fatal("the plain key is stored")
+	}
+}
+
+func TestBadConfigurationIsAClearError(t *testing.T) {
+	_, _, err := cli(t, map[string]string{"POSTDESK_DATABASE_URL": "mysql://x"}, "", "migrate")
+	if err == nil || !strings.Contains(err.Error(), "POSTDESK_DATABASE_URL") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, _, err := cli(t, nil, "", "frobnicate"); err == nil {
+		t.Fatal("unknown command accepted")
+	}
+	out, _, err := cli(t, nil, "", "version")
+	if err != nil || !strings.HasPrefix(out, "postdesk ") {
+		t.Fatalf("version: %v %q", err, out)
+	}
+}
+
+func openForTest(t *testing.T, vars map[string]string) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), store.Config{DataDir: vars["POSTDESK_DATA"], DatabaseURL: vars["POSTDESK_DATABASE_URL"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/postdesk/postdesk/internal/api"
+	"github.com/postdesk/postdesk/internal/auth"
+	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/ingest"
+	"github.com/postdesk/postdesk/internal/jobs"
+	"github.com/postdesk/postdesk/internal/web"
+)
+
+func runServe(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "serve")
+	load := withConfig(e, fs)
+	if done, err := parse(fs, args); done {
+		return err
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	a, err := open(ctx, e, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	srv, err := newServer(a)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	return srv.run(ctx, ln)
+}
+
+// server is a running Postdesk: web, API, metrics and jobs.
+type server struct {
+	app     *app
+	handler http.Handler
+	jobs    *jobs.Runner
+	ingest  *ingest.Ingester
+}
+
+func newServer(a *app) (*server, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	runner, err := jobs.New(a.db, jobs.Options{Logger: a.log, Registerer: reg, Register: jobs.Core(a.db)})
+	if err != nil {
+		return nil, err
+	}
+	authSvc := auth.New(a.db, a.cfg.SessionTTL)
+	dsk := desk.New(a.db)
+	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log,
+		SecureCookies: a.cfg.BaseURL.Scheme == "https", Version: version})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/", api.New(api.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := a.db.CheckSchema(ctx); err != nil {
+			a.log.Error("health check failed", "err", err)
+			http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("/", pages)
+	return &server{app: a, handler: accessLog(a.log, mux), jobs: runner,
+		ingest: ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg)})}, nil
+}
+
+// run serves until ctx ends, then shuts down in two phases: stop taking
+// new requests and jobs, wait for running ones up to a deadline, then cancel.
+func (s *server) run(ctx context.Context, ln net.Listener) error {
+	log := s.app.log
+	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	if err := s.jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("postdesk is running", "url", s.app.cfg.BaseURL.String(), "listen", ln.Addr().String(),
+		"database", s.app.db.Dialect(), "data", s.app.cfg.DataDir, "version", version)
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case serveErr = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err := errors.Join(hs.Shutdown(shutdownCtx), s.jobs.Stop(shutdownCtx))
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return errors.Join(serveErr, err)
+	}
+	if err == nil {
+		log.Info("stopped cleanly")
+	}
+	return err
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// accessLog logs one line per request (never query strings, which may hold search terms).
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		level := slog.LevelDebug
+		if sw.status >= 500 {
+			level = slog.LevelWarn
+		}
+		log.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"duration_ms", time.Since(start).Milliseconds())
+	})
+}

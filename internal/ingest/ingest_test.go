@@ -1,0 +1,214 @@
+package ingest_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/postdesk/postdesk/internal/ingest"
+	"github.com/postdesk/postdesk/internal/store"
+	"github.com/postdesk/postdesk/internal/store/storetest"
+)
+
+type want struct {
+	outcome ingest.Outcome
+	ticket  int64
+	kind    string
+}
+
+// The inbox fixtures arrive in file-name order; each line says what the
+// message must become.
+var inboxWant = map[string]want{
+	"01_outlook_new.eml":            {ingest.NewTicket, 1, store.KindEmail},
+	"02_gmail_new_with_pdf.eml":     {ingest.NewTicket, 2, store.KindEmail},
+	"03_gmail_reply_to_outlook.eml": {ingest.Joined, 1, store.KindEmail},
+	"04_apple_mail_subject_ref.eml": {ingest.Joined, 2, store.KindEmail},
+	"05_thunderbird_new_latin1.eml": {ingest.NewTicket, 3, store.KindEmail},
+	"06_mailing_list.eml":           {ingest.NewTicket, 4, store.KindEmail},
+	"07_out_of_office.eml":          {ingest.Attached, 1, store.KindAutoReply},
+	"08_bounce_unknown.eml":         {ingest.Ignored, 0, store.KindBounce},
+	"09_loop_from_support.eml":      {ingest.Ignored, 0, store.KindLoop},
+	"10_broken_mime_no_msgid.eml":   {ingest.NewTicket, 5, store.KindEmail},
+	"11_8bit_garbage_no_msgid.eml":  {ingest.NewTicket, 6, store.KindEmail},
+	"12_auto_reply_unknown.eml":     {ingest.Ignored, 0, store.KindAutoReply},
+}
+
+func inboxFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("testdata/inbox/*.eml")
+	if err != nil || len(files) != len(inboxWant) {
+		t.Fatalf("fixtures: %v %v", files, err)
+	}
+	sort.Strings(files)
+	return files
+}
+
+func newMailbox(t *testing.T, db *store.DB, address string) store.Mailbox {
+	t.Helper()
+	var mb store.Mailbox
+	err := db.Write(context.Background(), func(tx *store.Tx) error {
+		var err error
+		mb, err = tx.CreateMailbox(context.Background(), address, "")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mb
+}
+
+func TestInboxBecomesTheRightTicketsOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "support@example.com")
+		in := ingest.New(db, ingest.Options{})
+		for _, f := range inboxFiles(t) {
+			w := inboxWant[filepath.Base(f)]
+			res, err := in.IngestFile(ctx, mb, f)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			if res.Outcome != w.outcome || res.TicketID != w.ticket || res.Kind != w.kind {
+				t.Errorf("%s: got %s ticket %d kind %s (%s); want %s ticket %d kind %s",
+					filepath.Base(f), res.Outcome, res.TicketID, res.Kind, res.Reason, w.outcome, w.ticket, w.kind)
+			}
+		}
+		n, _ := db.CountTickets(ctx, store.TicketFilter{})
+		msgs, _ := db.CountMessages(ctx, mb.ID)
+		if n != 6 || msgs != len(inboxWant) {
+			t.Fatalf("after first pass: %d tickets, %d messages; want 6, %d", n, msgs, len(inboxWant))
+		}
+
+		// A second pass over the same files changes nothing.
+		for _, f := range inboxFiles(t) {
+			res, err := in.IngestFile(ctx, mb, f)
+			if err != nil {
+				t.Fatalf("%s again: %v", f, err)
+			}
+			if res.Outcome != ingest.Duplicate || res.TicketID != inboxWant[filepath.Base(f)].ticket {
+				t.Errorf("%s again: %s ticket %d, want duplicate of ticket %d", f, res.Outcome, res.TicketID, inboxWant[filepath.Base(f)].ticket)
+			}
+		}
+		n2, _ := db.CountTickets(ctx, store.TicketFilter{})
+		msgs2, _ := db.CountMessages(ctx, mb.ID)
+		if n2 != n || msgs2 != msgs {
+			t.Fatalf("second pass changed counts: %d tickets, %d messages", n2, msgs2)
+		}
+
+		// What the tickets say.
+		t1, _ := db.Ticket(ctx, 1)
+		if t1.RequesterAddress != "j.mueller@kunde.example" || t1.RequesterName != "Jürgen Müller" || t1.MessageCount != 2 || t1.Status != store.StatusOpen {
+			t.Errorf("ticket 1 = %+v", t1)
+		}
+		t3, _ := db.Ticket(ctx, 3)
+		if t3.Subject != "Problème de connexion à mon compte" || t3.RequesterName != "Françoise Lefèvre" {
+			t.Errorf("ticket 3 (latin-1) = %q from %q", t3.Subject, t3.RequesterName)
+		}
+		if t4, _ := db.Ticket(ctx, 4); !t4.Bulk {
+			t.Errorf("ticket 4 (mailing list) not marked bulk")
+		}
+		m2, _ := db.TicketMessages(ctx, 2)
+		if len(m2) != 2 || len(m2[0].Attachments) != 1 || m2[0].Attachments[0].Filename != "delivery-note.pdf" {
+			t.Fatalf("ticket 2 messages/attachments = %+v", m2)
+		}
+		f, err := db.Blobs().Open(m2[0].Attachments[0].SHA256)
+		if err != nil {
+			t.Fatalf("attachment blob: %v", err)
+		}
+		pdf, _ := io.ReadAll(f)
+		f.Close()
+		if !strings.HasPrefix(string(pdf), "%PDF-1.4") {
+			t.Errorf("attachment content = %q", pdf)
+		}
+		m1, _ := db.TicketMessages(ctx, 1)
+		if len(m1) != 3 || m1[2].Kind != store.KindAutoReply || !m1[2].NoAutoAnswer {
+			t.Errorf("ticket 1 should hold 2 emails and the out-of-office: %d messages", len(m1))
+		}
+		m5, _ := db.TicketMessages(ctx, 5)
+		if len(m5) != 1 || len(m5[0].Problems) == 0 || !strings.Contains(m5[0].TextBody, "The app crashes") {
+			t.Errorf("broken MIME message lost its text or problems: %+v", m5)
+		}
+		// The raw source is kept byte for byte.
+		raw, _ := os.ReadFile("testdata/inbox/11_8bit_garbage_no_msgid.eml")
+		m6, _ := db.TicketMessages(ctx, 6)
+		rf, err := db.Blobs().Open(m6[0].RawSHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(rf)
+		rf.Close()
+		if string(got) != string(raw) {
+			t.Errorf("raw source not kept as received")
+		}
+	})
+}
+
+func TestSupportAddressesAreNeverCustomers(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "help@example.com")
+		in := ingest.New(db, ingest.Options{SupportAddresses: []string{"Sales@Example.com"}})
+		raw := "From: Sales <sales@example.com>\r\nTo: help@example.com\r\nSubject: hi\r\nMessage-ID: <s1@example.com>\r\n\r\nhi\r\n"
+		res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
+		if err != nil || res.Outcome != ingest.Ignored || res.Kind != store.KindLoop {
+			t.Fatalf("mail from a configured support address: %+v %v", res, err)
+		}
+	})
+}
+
+func TestReplyToIsTheRequester(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "help@example.com")
+		in := ingest.New(db, ingest.Options{})
+		raw := "From: Web Form <noreply@shop.example>\r\nReply-To: \"Kim Lee\" <kim@customer.example>\r\nTo: help@example.com\r\nSubject: Contact form\r\n\r\nPlease call me.\r\n"
+		res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
+		if err != nil || res.Outcome != ingest.NewTicket {
+			t.Fatalf("%+v %v", res, err)
+		}
+		tk, _ := db.Ticket(ctx, res.TicketID)
+		if tk.RequesterAddress != "kim@customer.example" || tk.RequesterName != "Kim Lee" {
+			t.Errorf("requester = %q <%s>", tk.RequesterName, tk.RequesterAddress)
+		}
+		// Same bytes again (no Message-ID): deduplicated by content hash.
+		res2, err := in.Ingest(ctx, mb, strings.NewReader(raw))
+		if err != nil || res2.Outcome != ingest.Duplicate || res2.TicketID != res.TicketID {
+			t.Fatalf("second delivery: %+v %v", res2, err)
+		}
+	})
+}
+
+// Concurrent delivery of the same message stores it once.
+func TestConcurrentDuplicatesStoreOnce(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "help@example.com")
+		in := ingest.New(db, ingest.Options{})
+		raw := "From: a@b.example\r\nTo: help@example.com\r\nSubject: race\r\nMessage-ID: <race@b.example>\r\n\r\nx\r\n"
+		errs := make(chan error, 8)
+		outcomes := make(chan ingest.Outcome, 8)
+		for range 8 {
+			go func() {
+				res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
+				errs <- err
+				outcomes <- res.Outcome
+			}()
+		}
+		created := 0
+		for range 8 {
+			if err := <-errs; err != nil {
+				t.Error(err)
+			}
+			if <-outcomes == ingest.NewTicket {
+				created++
+			}
+		}
+		if n, _ := db.CountTickets(ctx, store.TicketFilter{}); n != 1 || created != 1 {
+			t.Fatalf("%d tickets, %d new_ticket outcomes; want 1, 1", n, created)
+		}
+	})
+}
