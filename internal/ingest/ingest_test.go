@@ -47,7 +47,11 @@ func inboxFiles(t *testing.T) []string {
 	return files
 }
 
-func newMailbox(t *testing.T, db *store.DB, address string) store.Mailbox {
+func newMailboxB(b *testing.B, db *store.DB) store.Mailbox {
+	return newMailbox(b, db, "support@example.com")
+}
+
+func newMailbox(t testing.TB, db *store.DB, address string) store.Mailbox {
 	t.Helper()
 	var mb store.Mailbox
 	err := db.Write(context.Background(), func(tx *store.Tx) error {
