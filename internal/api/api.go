@@ -1,0 +1,73 @@
+// Package api is Postdesk's JSON API under /api/v1.
+//
+// Every request is authenticated with an API key sent as
+// "Authorization: Bearer <key>" (RFC 6750 2.1); the key's user is the actor
+// of every change. Handlers have one shape: decode the request, validate it,
+// call the store or desk, respond. They answer JSON only, and every failure
+// has the same body, {"error": "message"}, with a status that says whose
+// fault it was: 4xx messages tell the client what to fix, 5xx messages carry
+// an incident id and never the internal error, which is logged under that id.
+//
+// Invariants:
+//   - Email HTML leaves the server only after mailmsg.SanitizeHTML, with
+//     remote images blocked.
+//   - An API key is never written to a response or a log; the log line of a
+//     request names the key by its id.
+//   - Request bodies are JSON objects of at most 1 MiB whose fields are all
+//     known; anything else is refused before a handler runs its logic.
+package api
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/postdesk/postdesk/internal/auth"
+	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// Prefix is the path every API route starts with.
+const Prefix = "/api/v1/"
+
+// Options are the API's dependencies. DB, Auth and Desk are required.
+type Options struct {
+	DB     *store.DB
+	Auth   *auth.Service
+	Desk   *desk.Desk
+	Logger *slog.Logger
+}
+
+type handler struct {
+	db     *store.DB
+	auth   *auth.Service
+	desk   *desk.Desk
+	log    *slog.Logger
+	routes *http.ServeMux
+}
+
+// New returns the handler of every path under /api/v1/. Mount it with
+// mux.Handle("/api/v1/", h). It panics when a required dependency is missing.
+func New(opts Options) http.Handler {
+	if opts.DB == nil || opts.Auth == nil || opts.Desk == nil {
+		panic("api.New: Options.DB, Options.Auth and Options.Desk are required")
+	}
+	h := &handler{db: opts.DB, auth: opts.Auth, desk: opts.Desk, log: opts.Logger, routes: http.NewServeMux()}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+
+	// The route table. GET patterns also answer HEAD.
+	m := h.routes
+	m.HandleFunc("GET /api/v1/me", h.getMe)
+	m.HandleFunc("GET /api/v1/mailboxes", h.getMailboxes)
+	m.HandleFunc("GET /api/v1/tickets", h.getTickets)
+	m.HandleFunc("GET /api/v1/tickets/{ticketID}", h.getTicket)
+	m.HandleFunc("PATCH /api/v1/tickets/{ticketID}", h.updateTicket)
+	m.HandleFunc("POST /api/v1/tickets/{ticketID}/notes", h.createNote)
+	m.HandleFunc("GET /api/v1/messages/{messageID}/raw", h.getRawMessage)
+	m.HandleFunc("GET /api/v1/attachments/{attachmentID}", h.getAttachment)
+	m.HandleFunc("/", h.noRoute) // 404 or 405, as JSON
+
+	// Outermost first: log the request, recover a panic, check the key.
+	return h.logRequests(h.recoverPanics(h.authenticate(h.limitBody(m))))
+}

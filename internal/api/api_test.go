@@ -1,0 +1,106 @@
+package api_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/store"
+	"github.com/postdesk/postdesk/internal/store/storetest"
+)
+
+func TestMe(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		var me map[string]any
+		f.do(t, http.MethodGet, "/api/v1/me", "").decode(t, http.StatusOK, &me)
+		want := map[string]any{"id": float64(f.user.ID), "email": "agent@example.com", "name": "Agent Smith", "role": "agent"}
+		if len(me) != len(want) {
+			t.Errorf("me = %v, want %v", me, want)
+		}
+		for k, v := range want {
+			if me[k] != v {
+				t.Errorf("me[%s] = %v, want %v", k, me[k], v)
+			}
+		}
+	})
+}
+
+func TestMailboxes(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.CreateMailbox(ctx, "Billing@Example.com", "Billing")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			Mailboxes []struct {
+				ID        int64     `json:"id"`
+				Address   string    `json:"address"`
+				Name      string    `json:"name"`
+				CreatedAt time.Time `json:"created_at"`
+			} `json:"mailboxes"`
+		}
+		f.do(t, http.MethodGet, "/api/v1/mailboxes", "").decode(t, http.StatusOK, &out)
+		if len(out.Mailboxes) != 2 || out.Mailboxes[0].Address != "billing@example.com" ||
+			out.Mailboxes[1].ID != f.mailbox.ID || out.Mailboxes[1].Name != "Support" || out.Mailboxes[1].CreatedAt.IsZero() {
+			t.Errorf("mailboxes = %+v", out.Mailboxes)
+		}
+	})
+}
+
+func TestEmptyLists(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		r := f.do(t, http.MethodGet, "/api/v1/tickets?status=pending", "")
+		if r.status != http.StatusOK || string(r.body) != `{"tickets":[],"total":0,"limit":50,"offset":0}`+"\n" {
+			t.Errorf("empty list = %d %s", r.status, r.body)
+		}
+	})
+}
+
+func TestRouting(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		for _, c := range []struct{ method, path, want string }{
+			{http.MethodGet, "/api/v1/", "no API endpoint at GET /api/v1/"},
+			{http.MethodGet, "/api/v1/nothing", "no API endpoint at GET /api/v1/nothing"},
+			{http.MethodGet, "/api/v1/tickets/1/nothing", "no API endpoint"},
+			{http.MethodGet, "/api/v1/tickets/", "no API endpoint"},
+			{http.MethodPost, "/api/v1/nothing", "no API endpoint at POST /api/v1/nothing"},
+		} {
+			f.do(t, c.method, c.path, "").wantError(t, http.StatusNotFound, c.want)
+		}
+		for _, c := range []struct{ method, path, allow string }{
+			{http.MethodPost, "/api/v1/me", "GET, HEAD"},
+			{http.MethodDelete, "/api/v1/tickets/1", "GET, HEAD, PATCH"},
+			{http.MethodPut, "/api/v1/tickets/1", "GET, HEAD, PATCH"},
+			{http.MethodGet, "/api/v1/tickets/1/notes", "POST"},
+			{http.MethodPost, "/api/v1/tickets", "GET, HEAD"},
+			{http.MethodDelete, "/api/v1/attachments/1", "GET, HEAD"},
+		} {
+			r := f.do(t, c.method, c.path, "")
+			r.wantError(t, http.StatusMethodNotAllowed, "method "+c.method+" is not allowed on "+c.path)
+			if got := r.header.Get("Allow"); got != c.allow {
+				t.Errorf("%s %s: Allow = %q, want %q", c.method, c.path, got, c.allow)
+			}
+		}
+		// HEAD answers GET's headers without a body.
+		r := f.do(t, http.MethodHead, "/api/v1/me", "")
+		if r.status != http.StatusOK || len(r.body) != 0 || r.header.Get("Content-Type") != "application/json" {
+			t.Errorf("HEAD /me = %d %v %q", r.status, r.header, r.body)
+		}
+		// Every answer carries a request id.
+		if r.header.Get("X-Request-Id") == "" {
+			t.Error("no X-Request-Id")
+		}
+	})
+}

@@ -1,0 +1,196 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// errorResponse is the one error shape of the API.
+type errorResponse struct {
+	Error string `json:"error"`
+}
+
+// writeJSON answers status with v as JSON. Responses are private and never cached.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		writeInternalError(w, r, fmt.Errorf("encode response: %w", err))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	if r.Method != http.MethodHead {
+		w.Write(append(body, '\n'))
+	}
+}
+
+// writeError answers status with {"error": message}.
+func writeError(w http.ResponseWriter, r *http.Request, status int, message string) {
+	writeJSON(w, r, status, errorResponse{Error: message})
+}
+
+// writeInternalError answers 500 with an incident id; err is logged under
+// that id with the request's line and never shown to the client.
+func writeInternalError(w http.ResponseWriter, r *http.Request, err error) {
+	ri := info(r)
+	ri.problem = err
+	writeError(w, r, http.StatusInternalServerError,
+		fmt.Sprintf("internal server error (incident %s): the error has been logged; please try again or report the incident id", ri.id))
+}
+
+// writeDeskError answers an error from a desk operation: the caller's
+// mistake (desk.ErrInvalid) is 422 with its message, a missing ticket 404,
+// anything else 500.
+func writeDeskError(w http.ResponseWriter, r *http.Request, ticketID int64, err error) {
+	switch {
+	case errors.Is(err, desk.ErrInvalid):
+		msg := err.Error()
+		if i := strings.Index(msg, desk.ErrInvalid.Error()+": "); i >= 0 {
+			msg = msg[i+len(desk.ErrInvalid.Error())+2:]
+		}
+		writeError(w, r, http.StatusUnprocessableEntity, msg)
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, r, http.StatusNotFound, fmt.Sprintf("ticket %d not found", ticketID))
+	default:
+		writeInternalError(w, r, err)
+	}
+}
+
+// pathID parses the positive integer path value name; on failure it answers
+// 400 and returns false. what names the resource in the message ("ticket").
+func pathID(w http.ResponseWriter, r *http.Request, name, what string) (int64, bool) {
+	s := r.PathValue(name)
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		writeError(w, r, http.StatusBadRequest, fmt.Sprintf("%s id must be a positive integer, not %q", what, s))
+		return 0, false
+	}
+	return id, true
+}
+
+// decodeJSON reads the request body, a single JSON object, into dst (a
+// pointer to a struct). Unknown fields, trailing data, a body that is not
+// application/json or larger than maxBodyBytes are refused; on failure it
+// answers and returns false.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		got := "no Content-Type"
+		if ct != "" {
+			got = fmt.Sprintf("Content-Type %q", ct)
+		}
+		writeError(w, r, http.StatusUnsupportedMediaType, "request body must be JSON: send Content-Type: application/json (got "+got+")")
+		return false
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if err == nil {
+		if _, extra := dec.Token(); extra != io.EOF {
+			err = errors.New("trailing data")
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var (
+		maxErr    *http.MaxBytesError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	status, msg := http.StatusBadRequest, ""
+	switch {
+	case errors.As(err, &maxErr):
+		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes (1 MiB)", maxBodyBytes)
+	case errors.Is(err, io.EOF):
+		msg = "request body is empty: send a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		msg = "request body is not valid JSON: it ends too early"
+	case errors.As(err, &syntaxErr):
+		msg = fmt.Sprintf("request body is not valid JSON: %s (at byte %d)", strings.TrimPrefix(syntaxErr.Error(), "json: "), syntaxErr.Offset)
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		msg = "request body must be a JSON object"
+	case errors.As(err, &typeErr):
+		msg = fmt.Sprintf("field %q must be %s, not a JSON %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		msg = fmt.Sprintf("unknown field %s in request body; this request accepts %s", field, knownFields(dst))
+	case err.Error() == "trailing data":
+		msg = "request body must hold exactly one JSON object"
+	default:
+		msg = "request body is not valid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
+	}
+	writeError(w, r, status, msg)
+	return false
+}
+
+// jsonKind names the JSON type a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	default:
+		return "an object"
+	}
+}
+
+// knownFields lists the JSON field names of the struct dst points to.
+func knownFields(dst any) string {
+	t := reflect.TypeOf(dst)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var names []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		names = append(names, strconv.Quote(name))
+	}
+	if len(names) == 0 {
+		return "no fields"
+	}
+	return strings.Join(names, ", ")
+}
+
+// utc is t as the API shows times: UTC, at the millisecond precision the
+// store keeps, so an answer and a later read of the same row agree.
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+// timeOrNil is utc(t), or nil (JSON null) when t is unknown.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = utc(t)
+	return &t
+}
