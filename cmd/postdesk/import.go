@@ -54,7 +54,8 @@ func runImport(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
 	}
-	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: cfg.SupportAddresses})
+	// Each message's outcome is printed below, so ingest's own log lines would only repeat it.
+	in := ingest.New(a.db, ingest.Options{SupportAddresses: cfg.SupportAddresses})
 	counts := map[ingest.Outcome]int{}
 	failed := 0
 	report := func(name string, res ingest.Result, err error) {

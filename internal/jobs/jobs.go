@@ -57,7 +57,7 @@ func Migrate(ctx context.Context, db *store.DB, log *slog.Logger) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m, err := rivermigrate.New(driver(db), &rivermigrate.Config{Logger: log})
+	m, err := rivermigrate.New(driver(db), &rivermigrate.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		return fmt.Errorf("job engine migrations: %w", err)
 	}
@@ -65,8 +65,8 @@ func Migrate(ctx context.Context, db *store.DB, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("migrate job engine: %w", err)
 	}
-	for _, v := range res.Versions {
-		log.Info("applied job engine migration", "version", v.Version)
+	if n := len(res.Versions); n > 0 {
+		log.Info("applied job engine migrations", "from", res.Versions[0].Version, "to", res.Versions[n-1].Version)
 	}
 	return nil
 }

@@ -1,0 +1,210 @@
+package mailmsg
+
+import (
+	"bufio"
+	"io"
+	"strings"
+)
+
+// transferDecoder returns a reader that undoes the Content-Transfer-Encoding
+// (RFC 2045 section 6) of r. Unknown encodings pass the bytes through and are
+// reported; the base64 and quoted-printable decoders are lenient and never
+// return a decoding error, only count what they had to skip.
+func transferDecoder(cte string, r io.Reader, problem func(string)) (io.Reader, func() int) {
+	none := func() int { return 0 }
+	switch strings.ToLower(strings.TrimSpace(cte)) {
+	case "", "7bit", "8bit", "binary", "7-bit", "8-bit":
+		return r, none
+	case "base64":
+		d := &base64Reader{r: bufio.NewReaderSize(r, 8<<10)}
+		return d, func() int { return d.bad }
+	case "quoted-printable":
+		d := &qpReader{r: bufio.NewReaderSize(r, 8<<10)}
+		return d, none
+	default:
+		problem("unknown transfer encoding " + quote(cte) + ", used as is")
+		return r, none
+	}
+}
+
+var b64val = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	for i := 0; i < len(alphabet); i++ {
+		t[alphabet[i]] = byte(i)
+	}
+	// base64url, which some broken senders use.
+	t['-'], t['_'] = 62, 63
+	return t
+}()
+
+// base64Reader decodes base64 (RFC 2045 6.8) skipping whitespace and any
+// character outside the alphabet. Padding ends a quantum, so concatenated
+// base64 blocks decode too; a dangling single character is dropped.
+type base64Reader struct {
+	r    *bufio.Reader
+	acc  uint32
+	n    int // sextets in acc
+	out  [3]byte
+	outN int
+	outI int
+	bad  int // non-alphabet, non-whitespace bytes skipped
+	err  error
+}
+
+func (d *base64Reader) Read(p []byte) (int, error) {
+	written := 0
+	for written < len(p) {
+		if d.outI < d.outN {
+			c := copy(p[written:], d.out[d.outI:d.outN])
+			d.outI += c
+			written += c
+			continue
+		}
+		if d.err != nil {
+			break
+		}
+		c, err := d.r.ReadByte()
+		if err != nil {
+			d.err = err
+			d.flush()
+			continue
+		}
+		v := b64val[c]
+		if v == 0xff {
+			switch c {
+			case '=':
+				d.flush()
+			case ' ', '\t', '\r', '\n':
+			default:
+				d.bad++
+			}
+			continue
+		}
+		d.acc = d.acc<<6 | uint32(v)
+		d.n++
+		if d.n == 4 {
+			d.out = [3]byte{byte(d.acc >> 16), byte(d.acc >> 8), byte(d.acc)}
+			d.outN, d.outI, d.n, d.acc = 3, 0, 0, 0
+		}
+	}
+	if written == 0 && d.err != nil {
+		return 0, d.err
+	}
+	return written, nil
+}
+
+// flush emits the bytes of a partial quantum.
+func (d *base64Reader) flush() {
+	switch d.n {
+	case 2:
+		d.out[0] = byte(d.acc >> 4)
+		d.outN, d.outI = 1, 0
+	case 3:
+		d.out[0], d.out[1] = byte(d.acc>>10), byte(d.acc>>2)
+		d.outN, d.outI = 2, 0
+	case 1:
+		d.bad++
+	}
+	d.n, d.acc = 0, 0
+}
+
+// qpReader decodes quoted-printable (RFC 2045 6.7) leniently: "=XX" with
+// hex digits (either case) is a byte, "=" before a line break is a soft
+// break, any other "=" is kept literally, and trailing whitespace on a line
+// is dropped (rule 3).
+type qpReader struct {
+	r    *bufio.Reader
+	line []byte
+	pos  int
+	err  error
+}
+
+func (d *qpReader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		if d.pos < len(d.line) {
+			c := copy(p[n:], d.line[d.pos:])
+			d.pos += c
+			n += c
+			continue
+		}
+		if d.err != nil {
+			break
+		}
+		d.fill()
+	}
+	if n == 0 && d.err != nil {
+		return 0, d.err
+	}
+	return n, nil
+}
+
+// fill decodes the next line (or the next 64 KiB of a very long one).
+func (d *qpReader) fill() {
+	raw, err := d.r.ReadSlice('\n')
+	full := err == nil
+	if err == bufio.ErrBufferFull {
+		err = nil
+	}
+	d.err = err
+	eol := ""
+	if full {
+		raw = raw[:len(raw)-1]
+		eol = "\n"
+		if len(raw) > 0 && raw[len(raw)-1] == '\r' {
+			raw = raw[:len(raw)-1]
+			eol = "\r\n"
+		}
+		raw = trimRightSpace(raw)
+	}
+	out := d.line[:0]
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '=' {
+			out = append(out, c)
+			continue
+		}
+		if i+2 < len(raw) && isHex(raw[i+1]) && isHex(raw[i+2]) {
+			out = append(out, unhex(raw[i+1])<<4|unhex(raw[i+2]))
+			i += 2
+			continue
+		}
+		if i == len(raw)-1 && full {
+			eol = "" // soft line break
+			continue
+		}
+		if i == len(raw)-1 && !full && d.err == nil {
+			// "=" at a chunk edge of an overlong line: keep it for the next round.
+			d.r.UnreadByte()
+			break
+		}
+		out = append(out, c)
+	}
+	out = append(out, eol...)
+	d.line, d.pos = out, 0
+}
+
+func trimRightSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
+}
