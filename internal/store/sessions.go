@@ -69,3 +69,15 @@ func (tx *Tx) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, 
 	}
 	return res.RowsAffected()
 }
+
+// SessionByID returns an unexpired session and its user by the session's
+// id (for links signed with the session's secret, which a browser follows
+// without cookies, such as images inside a sandboxed frame).
+func (c conn) SessionByID(ctx context.Context, id int64, now time.Time) (Session, User, error) {
+	var hash string
+	err := c.queryRow(ctx, `SELECT token_hash FROM sessions WHERE id = ? AND expires_at > ?`, id, ms(now)).Scan(&hash)
+	if err != nil {
+		return Session{}, User{}, one(err)
+	}
+	return c.SessionByTokenHash(ctx, hash, now)
+}

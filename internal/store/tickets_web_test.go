@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -57,6 +58,35 @@ func TestCountTicketsByStatus(t *testing.T) {
 					t.Errorf("count %+v: %s = %d, want %d (all: %v)", tc.f, s, got[s], n, got)
 				}
 			}
+		}
+	})
+}
+
+func TestSessionByID(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+		s := store.Session{TokenHash: "h1", CSRFToken: "c1", CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(time.Hour)}
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			u, err := tx.CreateUser(ctx, store.User{Email: "a@example.com", Role: store.RoleAgent, PasswordHash: "x"})
+			if err != nil {
+				return err
+			}
+			s.UserID = u.ID
+			return tx.CreateSession(ctx, &s)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, u, err := db.SessionByID(ctx, s.ID, now)
+		if err != nil || got.CSRFToken != "c1" || u.Email != "a@example.com" {
+			t.Fatalf("session by id = %+v, %+v, %v", got, u, err)
+		}
+		if _, _, err := db.SessionByID(ctx, s.ID, now.Add(2*time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("expired session: %v, want ErrNotFound", err)
+		}
+		if _, _, err := db.SessionByID(ctx, s.ID+100, now); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("missing session: %v, want ErrNotFound", err)
 		}
 	})
 }

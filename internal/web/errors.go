@@ -1,0 +1,74 @@
+package web
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// errorPage is the data of the error view.
+type errorPage struct {
+	page
+	Status   int
+	Heading  string
+	Message  string
+	Incident string
+	LinkURL  string
+	LinkText string
+}
+
+func (h *Handler) errorPage(w http.ResponseWriter, r *http.Request, e errorPage) {
+	e.page = h.base(r, "")
+	if e.LinkURL == "" {
+		e.LinkURL, e.LinkText = "/tickets", "Back to tickets"
+	}
+	h.render(w, r, e.Status, "error", e)
+}
+
+// notFound shows a 404 with a sentence that names what is missing.
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request, message string) {
+	h.errorPage(w, r, errorPage{Status: http.StatusNotFound, Heading: "Not found", Message: message})
+}
+
+func (h *Handler) notFoundPage(w http.ResponseWriter, r *http.Request) {
+	h.notFound(w, r, "There is no page at this address.")
+}
+
+// badRequest shows a user-facing error (desk.ErrInvalid and the like).
+func (h *Handler) badRequest(w http.ResponseWriter, r *http.Request, message string) {
+	h.errorPage(w, r, errorPage{Status: http.StatusBadRequest, Heading: "That didn't work", Message: message})
+}
+
+// csrfFailed answers a form whose CSRF token is missing, stale or foreign.
+func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request) {
+	h.log.Warn("form refused: csrf check failed", "method", r.Method, "path", r.URL.Path)
+	e := errorPage{Status: http.StatusForbidden, Heading: "Form expired",
+		Message: "This form expired; reload the page and try again."}
+	switch {
+	case r.URL.Path == "/login":
+		e.LinkURL, e.LinkText = "/login", "Back to sign-in"
+	case strings.HasPrefix(r.URL.Path, "/tickets/"):
+		if parts := strings.Split(r.URL.Path, "/"); len(parts) >= 3 {
+			e.LinkURL, e.LinkText = "/tickets/"+url.PathEscape(parts[2]), "Back to the ticket"
+		}
+	}
+	h.errorPage(w, r, e)
+}
+
+// serverError logs err with a short incident id and shows only the id.
+func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	b := make([]byte, 4)
+	rand.Read(b)
+	id := hex.EncodeToString(b)
+	h.log.Error("page failed", "incident_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
+	h.errorPage(w, r, errorPage{Status: http.StatusInternalServerError, Heading: "Something went wrong",
+		Message:  "Something went wrong on our side, and it has been logged. Try again in a moment; if it keeps happening, tell your administrator the incident id.",
+		Incident: id})
+}
+
+func ticketMissing(id int64) string {
+	return fmt.Sprintf("Ticket #%d doesn't exist. It may have been typed wrong.", id)
+}

@@ -1,0 +1,46 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// ticketStatus sets a ticket's status and returns to the ticket.
+func (h *Handler) ticketStatus(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		h.notFound(w, r, fmt.Sprintf("There is no ticket %q.", r.PathValue("id")))
+		return
+	}
+	_, err := h.desk.SetStatus(r.Context(), id, current(r).user, r.PostFormValue("status"))
+	switch {
+	case errors.Is(err, desk.ErrInvalid):
+		h.renderTicket(w, r, id, http.StatusUnprocessableEntity, ticketShowPage{StatusError: userMessage(err)})
+		return
+	case errors.Is(err, store.ErrNotFound):
+		h.notFound(w, r, ticketMissing(id))
+		return
+	case err != nil:
+		h.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, ticketURL(id), http.StatusSeeOther)
+}
+
+// userMessage is the sentence of a desk.ErrInvalid error meant for people:
+// the text after "invalid input: ", capitalised.
+func userMessage(err error) string {
+	s := err.Error()
+	if i := strings.LastIndex(s, desk.ErrInvalid.Error()+": "); i >= 0 {
+		s = s[i+len(desk.ErrInvalid.Error())+2:]
+	}
+	if s == "" {
+		return "That didn't work."
+	}
+	return strings.ToUpper(s[:1]) + s[1:] + "."
+}

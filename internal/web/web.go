@@ -1,0 +1,121 @@
+// Package web serves Postdesk's pages: sign-in, the ticket list, a ticket's
+// conversation with its forms, attachments and message sources. Pages are
+// server-rendered with html/template and work without JavaScript.
+//
+// Design and invariants:
+//   - One route table (routes.go); one file per page or action; after a form
+//     POST the handler redirects.
+//   - Templates and the stylesheet are embedded and parsed once in New; a
+//     view that is rendered but not declared, or declared but missing, stops
+//     New with an error rather than failing on a request.
+//   - Every page but /login needs a session cookie (auth.Service). Every POST
+//     carries a CSRF token in a hidden "csrf" field: the session's token, or
+//     for the sign-in form a double-submit cookie. Cross-origin POSTs are also
+//     refused by net/http's CrossOriginProtection.
+//   - Every response has a strict Content-Security-Policy. A customer's HTML
+//     is sanitized (mailmsg.SanitizeHTML) and then shown only inside an
+//     <iframe sandbox srcdoc> with neither allow-scripts nor
+//     allow-same-origin, under its own CSP, so even markup the sanitizer
+//     missed cannot run script, reach our origin, or fetch from elsewhere.
+//   - Internal errors are logged with a short incident id and never shown.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/postdesk/postdesk/internal/auth"
+	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/mailmsg"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// Options are what the pages need.
+type Options struct {
+	DB     *store.DB
+	Auth   *auth.Service
+	Desk   *desk.Desk
+	Logger *slog.Logger
+	// SecureCookies sets the Secure flag on cookies (when served over https).
+	SecureCookies bool
+	// Version is shown in the page footer.
+	Version string
+	// Banners, when set, returns the banners shown at the top of every
+	// signed-in page (for example a mailbox whose authorization expires).
+	Banners func(ctx context.Context) []Banner
+}
+
+// Banner levels.
+const (
+	BannerWarning = "warning"
+	BannerDanger  = "danger"
+)
+
+// Banner is a message shown at the top of every signed-in page.
+type Banner struct {
+	Level    string // BannerWarning or BannerDanger
+	Title    string // short, bold: "support@example.com needs re-authentication"
+	Text     string // one sentence: what happens and until when
+	LinkURL  string // optional: where to fix it (a local path)
+	LinkText string // optional: "Reauthenticate"
+}
+
+// Handler serves every page path. It is safe for concurrent use.
+type Handler struct {
+	db            *store.DB
+	auth          *auth.Service
+	desk          *desk.Desk
+	log           *slog.Logger
+	secureCookies bool
+	version       string
+	banners       func(ctx context.Context) []Banner
+
+	views  *views
+	assets *assets
+	mux    http.Handler
+
+	// sanitize turns a customer's HTML into markup safe to show; tests swap
+	// it to prove the iframe sandbox holds on its own.
+	sanitize func(html string, opts mailmsg.SanitizeOptions) mailmsg.Sanitized
+}
+
+// New parses the templates and assets and returns the pages' handler.
+func New(opts Options) (*Handler, error) {
+	if opts.DB == nil || opts.Auth == nil || opts.Desk == nil {
+		return nil, errors.New("web: DB, Auth and Desk are required")
+	}
+	h := &Handler{
+		db:            opts.DB,
+		auth:          opts.Auth,
+		desk:          opts.Desk,
+		log:           opts.Logger,
+		secureCookies: opts.SecureCookies,
+		version:       opts.Version,
+		banners:       opts.Banners,
+		sanitize:      mailmsg.SanitizeHTML,
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	var err error
+	if h.assets, err = loadAssets(); err != nil {
+		return nil, err
+	}
+	if h.views, err = parseViews(h.assets); err != nil {
+		return nil, err
+	}
+	h.mux = h.routes()
+	return h, nil
+}
+
+// ServeHTTP sets the security headers every response carries and routes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", pageCSP(cspOptions{}))
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("Referrer-Policy", "same-origin")
+	hd.Set("X-Frame-Options", "DENY")
+	h.mux.ServeHTTP(w, r)
+}
