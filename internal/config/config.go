@@ -28,6 +28,17 @@ type Config struct {
 	SupportAddresses []string
 	SessionTTL       time.Duration
 	SecretKey        string
+
+	// Mailbox authorization providers; a provider is enabled by its client ID.
+	MicrosoftClientID     string
+	MicrosoftClientSecret string
+	MicrosoftTenant       string
+	MicrosoftAuthority    string
+	MicrosoftMaxAge       time.Duration
+	GoogleClientID        string
+	GoogleClientSecret    string
+	GoogleTesting         bool
+	WarnLead              time.Duration
 }
 
 // option is one setting.
@@ -116,7 +127,52 @@ func options() []option {
 			}},
 		{name: "secret-key", doc: "base64 32-byte key sealing tokens and passwords; empty uses (and creates) secret.key in the data folder", secret: true,
 			set: func(c *Config, v string) error { c.SecretKey = v; return nil }},
+		{name: "microsoft-client-id", doc: "application (client) ID of the Entra app registration; enables Microsoft 365 mailboxes",
+			set: func(c *Config, v string) error { c.MicrosoftClientID = strings.TrimSpace(v); return nil }},
+		{name: "microsoft-client-secret", doc: "client secret of the Entra app registration", secret: true,
+			set: func(c *Config, v string) error { c.MicrosoftClientSecret = v; return nil }},
+		{name: "microsoft-tenant", def: "organizations", doc: "common, organizations, or a tenant ID or domain",
+			set: func(c *Config, v string) error {
+				if v == "" || strings.ContainsAny(v, "/?#") {
+					return errors.New("must be common, organizations, or a tenant ID or domain")
+				}
+				c.MicrosoftTenant = v
+				return nil
+			}},
+		{name: "microsoft-authority", def: "https://login.microsoftonline.com", doc: "sign-in authority (a sovereign cloud, or the stand-in's URL for the demo)",
+			set: func(c *Config, v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+					return errors.New("must be an absolute https:// URL")
+				}
+				c.MicrosoftAuthority = strings.TrimRight(v, "/")
+				return nil
+			}},
+		{name: "microsoft-max-age", def: "2160h", doc: "how long a Microsoft sign-in counts as valid before admins must reauthenticate (0 = until revoked); per mailbox overridable",
+			set: func(c *Config, v string) error { return duration(&c.MicrosoftMaxAge, v, 0) }},
+		{name: "google-client-id", doc: "OAuth client ID of the Google Cloud project; enables Gmail / Google Workspace mailboxes",
+			set: func(c *Config, v string) error { c.GoogleClientID = strings.TrimSpace(v); return nil }},
+		{name: "google-client-secret", doc: "OAuth client secret of the Google Cloud project", secret: true,
+			set: func(c *Config, v string) error { c.GoogleClientSecret = v; return nil }},
+		{name: "google-testing", def: "false", doc: "the Google app's consent screen is in testing (refresh tokens die after 7 days)",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				c.GoogleTesting = b
+				return err
+			}},
+		{name: "warn-lead", def: "240h", doc: "how long before a mailbox's authorization runs out admins are warned",
+			set: func(c *Config, v string) error { return duration(&c.WarnLead, v, time.Hour) }},
 	}
+}
+
+// duration parses a Go duration of at least least (0 allowed when least is 0).
+func duration(dst *time.Duration, v string, least time.Duration) error {
+	d, err := time.ParseDuration(v)
+	if err != nil || d < least || d < 0 {
+		return fmt.Errorf("must be a duration of at least %s, like 240h", least)
+	}
+	*dst = d
+	return nil
 }
 
 // Flags declares every option on fs and returns a function that, after

@@ -1,0 +1,275 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// recentRefresh is how soon after a successful refresh RefreshNow skips
+// another: the row was re-read and someone else just did it.
+const recentRefresh = time.Minute
+
+// TokenFor returns a valid access token for the mailbox, refreshing it when
+// it expires within Config.RefreshAhead. Concurrent callers for one mailbox
+// share one refresh. Errors: ErrNotConnected, or a *ProviderError matching
+// ErrNeedsReauth, ErrProviderFault or ErrTemporary.
+func (s *Service) TokenFor(ctx context.Context, mailboxID int64) (string, error) {
+	a, err := s.db.MailboxAuth(ctx, mailboxID)
+	if err != nil {
+		return "", s.readErr(mailboxID, err)
+	}
+	if err := usable(a); err != nil {
+		return "", err
+	}
+	if tok, ok := s.validAccess(a, s.utcNow()); ok {
+		return tok, nil
+	}
+	return s.refreshShared(ctx, mailboxID, false)
+}
+
+// TokenFunc is TokenFor bound to a mailbox, the shape imapsync and smtpsend
+// take.
+func (s *Service) TokenFunc(mailboxID int64) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) { return s.TokenFor(ctx, mailboxID) }
+}
+
+// RefreshNow refreshes the mailbox's tokens whatever the access token's
+// expiry, pushing expires_at forward: jobs call it daily for every OAuth
+// mailbox, idle or not. It does nothing for a mailbox that needs
+// re-authentication (ErrNeedsReauth) or was refreshed a moment ago.
+func (s *Service) RefreshNow(ctx context.Context, mailboxID int64) error {
+	_, err := s.refreshShared(ctx, mailboxID, true)
+	return err
+}
+
+// RefreshAll runs RefreshNow for every OAuth mailbox that does not need
+// re-authentication, one after another, and returns the failures joined.
+func (s *Service) RefreshAll(ctx context.Context) error {
+	all, err := s.db.MailboxAuths(ctx, store.AuthOAuth)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range all {
+		if a.State == store.AuthNeedsReauth || a.RefreshTokenSealed == "" {
+			continue
+		}
+		if err := s.RefreshNow(ctx, a.MailboxID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Service) readErr(mailboxID int64, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("mailbox %d: %w", mailboxID, ErrNotConnected)
+	}
+	return fmt.Errorf("read authorization of mailbox %d: %w", mailboxID, err)
+}
+
+// usable refuses mailboxes that have no authorization or need a sign-in.
+func usable(a store.MailboxAuth) error {
+	if a.Kind != store.AuthOAuth || a.RefreshTokenSealed == "" {
+		return fmt.Errorf("mailbox %d: %w", a.MailboxID, ErrNotConnected)
+	}
+	if a.State == store.AuthNeedsReauth {
+		return &ProviderError{MailboxID: a.MailboxID, Op: "token", Failure: Failure{Kind: Permanent, Code: a.ErrorCode, Reason: a.Error}}
+	}
+	return nil
+}
+
+// validAccess returns the stored access token if it outlives RefreshAhead.
+func (s *Service) validAccess(a store.MailboxAuth, now time.Time) (string, bool) {
+	if a.AccessTokenSealed == "" || !now.Add(s.cfg.RefreshAhead).Before(a.AccessExpiresAt) {
+		return "", false
+	}
+	tok, err := s.vault.Open(a.AccessTokenSealed, store.MailboxSecret(a.MailboxID, "access_token"))
+	if err != nil || len(tok) == 0 {
+		return "", false // refresh instead
+	}
+	return string(tok), true
+}
+
+// refreshShared runs one refresh per mailbox at a time; callers arriving
+// meanwhile wait for its result. The refresh is not cancelled when the
+// first caller gives up (others may be waiting), but is bounded.
+func (s *Service) refreshShared(ctx context.Context, mailboxID int64, force bool) (string, error) {
+	ch := s.refreshes.DoChan(strconv.FormatInt(mailboxID, 10), func() (any, error) {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		return s.refresh(rctx, mailboxID, force)
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return "", r.Err
+		}
+		return r.Val.(string), nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// refresh re-reads the row (a refresh that finished just before may have
+// made this one unnecessary), asks the provider, and records the outcome.
+func (s *Service) refresh(ctx context.Context, mailboxID int64, force bool) (string, error) {
+	a, err := s.db.MailboxAuth(ctx, mailboxID)
+	if err != nil {
+		return "", s.readErr(mailboxID, err)
+	}
+	if err := usable(a); err != nil {
+		return "", err
+	}
+	now := s.utcNow()
+	if tok, ok := s.validAccess(a, now); ok && (!force || now.Sub(a.LastRefreshAt) < recentRefresh) {
+		return tok, nil
+	}
+	p, err := s.providerFor(a.Provider)
+	if err != nil {
+		return "", err
+	}
+	rt, err := s.vault.Open(a.RefreshTokenSealed, store.MailboxSecret(mailboxID, "refresh_token"))
+	if err != nil {
+		return "", fmt.Errorf("refresh token of mailbox %d: %w", mailboxID, err)
+	}
+	conf := s.oauthConfig(p)
+	var tok *oauth2.Token
+	err = Retry(ctx, s.cfg.Retry, s.cfg.Sleep, func(ctx context.Context) error {
+		var err error
+		tok, err = conf.TokenSource(s.httpCtx(ctx), &oauth2.Token{RefreshToken: string(rt)}).Token()
+		return err
+	})
+	if err != nil {
+		return "", s.refreshFailed(ctx, a, p, Classify(err))
+	}
+	return tok.AccessToken, s.refreshed(ctx, a, p, string(rt), tok)
+}
+
+// refreshed records a successful refresh: the rotated refresh token
+// replaces the old one in the transaction that moves last_refresh_at and
+// expires_at forward.
+func (s *Service) refreshed(ctx context.Context, a store.MailboxAuth, p Provider, oldRT string, tok *oauth2.Token) error {
+	now := s.utcNow()
+	newRT := tok.RefreshToken
+	if newRT == "" {
+		newRT = oldRT // the provider did not rotate it
+	}
+	rtSealed, err := s.vault.Seal([]byte(newRT), store.MailboxSecret(a.MailboxID, "refresh_token"))
+	if err != nil {
+		return err
+	}
+	atSealed, err := s.vault.Seal([]byte(tok.AccessToken), store.MailboxSecret(a.MailboxID, "access_token"))
+	if err != nil {
+		return err
+	}
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		saved, err := tx.SaveRefreshedTokens(ctx, a.MailboxID, a.RefreshTokenSealed, store.RefreshedTokens{
+			RefreshTokenSealed: rtSealed, AccessTokenSealed: atSealed,
+			AccessExpiresAt: accessExpiry(tok, now), RefreshedAt: now,
+			ExpiresAt: addNonZero(now, p.RefreshInactivity),
+		})
+		if err != nil || !saved {
+			// !saved: a sign-in replaced the tokens meanwhile; it wins, and
+			// this access token is still good to use.
+			return err
+		}
+		cur, err := tx.MailboxAuth(ctx, a.MailboxID)
+		if err != nil {
+			return err
+		}
+		if cur.State == store.AuthProviderFault {
+			// The provider accepted the application again.
+			if err := tx.SetAuthState(ctx, a.MailboxID, store.AuthOK, "", "", now); err != nil {
+				return err
+			}
+			cur.State = store.AuthOK
+			cur.Error, cur.ErrorCode = "", ""
+		}
+		_, err = s.applyState(ctx, tx, cur, now)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("save refreshed token of mailbox %d: %w", a.MailboxID, err)
+	}
+	s.clearTempFailures(a.MailboxID)
+	s.log.Info("oauth token refreshed", "mailbox_id", a.MailboxID, "provider", p.Name, "rotated", tok.RefreshToken != "" && tok.RefreshToken != oldRT)
+	return nil
+}
+
+// refreshFailed records a refused refresh and returns the error for it.
+func (s *Service) refreshFailed(ctx context.Context, a store.MailboxAuth, p Provider, f Failure) error {
+	now := s.utcNow()
+	perr := &ProviderError{MailboxID: a.MailboxID, Op: "refresh", Failure: f}
+	if f.Kind == Temporary && !a.ExpiresAt.IsZero() && !now.Before(a.ExpiresAt) {
+		// No successful refresh within the provider's window, and no way
+		// to tell: the authorization is gone.
+		code, reason := expiryReason(a, p)
+		perr.Failure = Failure{Kind: Permanent, Code: code, Reason: reason}
+	}
+	switch perr.Kind {
+	case Temporary:
+		perr.RetryAfter = s.cfg.Retry.Delay(s.countTempFailure(a.MailboxID))
+		s.log.Warn("oauth refresh failed, will retry", "mailbox_id", a.MailboxID, "provider", p.Name, "code", f.Code, "retry_after", perr.RetryAfter)
+		return perr
+	case Permanent:
+		err := s.db.Write(ctx, func(tx *store.Tx) error {
+			if err := tx.SetAuthState(ctx, a.MailboxID, store.AuthNeedsReauth, perr.Code, perr.Reason, now); err != nil {
+				return err
+			}
+			cur, err := tx.MailboxAuth(ctx, a.MailboxID)
+			if err != nil {
+				return err
+			}
+			_, err = s.applyState(ctx, tx, cur, now)
+			return err
+		})
+		s.log.Warn("oauth refresh refused: mailbox needs re-authentication", "mailbox_id", a.MailboxID, "provider", p.Name, "code", perr.Code)
+		return errors.Join(perr, err)
+	default: // ProviderFault: every mailbox of the provider shows it
+		err := s.db.Write(ctx, func(tx *store.Tx) error {
+			all, err := tx.MailboxAuths(ctx, store.AuthOAuth)
+			if err != nil {
+				return err
+			}
+			for _, m := range all {
+				if m.Provider != a.Provider || m.State == store.AuthNeedsReauth || m.State == store.AuthProviderFault {
+					continue
+				}
+				if err := tx.SetAuthState(ctx, m.MailboxID, store.AuthProviderFault, perr.Code, perr.Reason, now); err != nil {
+					return err
+				}
+				m.State, m.ErrorCode, m.Error = store.AuthProviderFault, perr.Code, perr.Reason
+				if _, err := s.applyState(ctx, tx, m, now); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		s.log.Error("oauth provider refused the application", "mailbox_id", a.MailboxID, "provider", p.Name, "code", perr.Code)
+		return errors.Join(perr, err)
+	}
+}
+
+// countTempFailure counts a temporary failure of the mailbox and returns
+// how many happened in a row before it.
+func (s *Service) countTempFailure(mailboxID int64) int {
+	s.tempMu.Lock()
+	defer s.tempMu.Unlock()
+	n := s.tempFails[mailboxID]
+	s.tempFails[mailboxID] = n + 1
+	return n
+}
+
+func (s *Service) clearTempFailures(mailboxID int64) {
+	s.tempMu.Lock()
+	defer s.tempMu.Unlock()
+	delete(s.tempFails, mailboxID)
+}
