@@ -42,6 +42,7 @@ func commands() []command {
 		{"user", "user add --email E --role admin|agent [flags]", "add an agent or admin (password from stdin, or generated)", runUser},
 		{"apikey", "apikey create --user E [--name N] [flags]", "create an API key for a user (shown once)", runAPIKey},
 		{"fakeidp", "fakeidp [--addr A] [--account E[:PW]]... [--app ID:SECRET:REDIRECT]...", "run the stand-in Microsoft sign-in (for the demo and tests; never for production)", runFakeIdP},
+		{"secrets", "secrets rotate [flags]", "re-seal every stored token and password under a new key", runSecrets},
 		{"version", "version", "print the version", runVersion},
 	}
 }

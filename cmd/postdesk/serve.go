@@ -18,6 +18,7 @@ import (
 	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/jobs"
+	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/web"
 )
 
@@ -47,6 +48,36 @@ func runServe(ctx context.Context, e env, args []string) error {
 	return srv.run(ctx, ln)
 }
 
+// newOAuth builds the mailbox authorization service from the configured
+// providers; nil when none is configured.
+func newOAuth(a *app) (*oauth.Service, error) {
+	var providers []oauth.Provider
+	if id := a.cfg.MicrosoftClientID; id != "" {
+		p := oauth.Microsoft(a.cfg.MicrosoftTenant, a.cfg.MicrosoftAuthority)
+		p.ClientID, p.ClientSecret = id, a.cfg.MicrosoftClientSecret
+		p.DefaultMaxAge, p.WarnLead = a.cfg.MicrosoftMaxAge, a.cfg.WarnLead
+		providers = append(providers, p)
+	}
+	if id := a.cfg.GoogleClientID; id != "" {
+		p := oauth.Google()
+		if a.cfg.GoogleTesting {
+			p = oauth.GoogleTesting()
+		}
+		p.ClientID, p.ClientSecret, p.WarnLead = id, a.cfg.GoogleClientSecret, a.cfg.WarnLead
+		providers = append(providers, p)
+	}
+	if len(providers) == 0 {
+		a.log.Info("no OAuth provider configured: set POSTDESK_MICROSOFT_CLIENT_ID (or POSTDESK_GOOGLE_CLIENT_ID) to connect mailboxes")
+		return nil, nil
+	}
+	vault, err := loadVault(a.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return oauth.New(oauth.Config{DB: a.db, Vault: vault, Providers: providers, Logger: a.log,
+		RedirectURL: a.cfg.BaseURL.String() + "/oauth/callback"})
+}
+
 // server is a running Postdesk: web, API, metrics and jobs.
 type server struct {
 	app     *app
@@ -58,7 +89,16 @@ type server struct {
 func newServer(a *app) (*server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	runner, err := jobs.New(a.db, jobs.Options{Logger: a.log, Registerer: reg, Register: jobs.Core(a.db)})
+	oauthSvc, err := newOAuth(a)
+	if err != nil {
+		return nil, err
+	}
+	regs := jobs.All(jobs.Core(a.db))
+	if oauthSvc != nil {
+		reg.MustRegister(oauthSvc.Collector())
+		regs = jobs.All(jobs.Core(a.db), jobs.Auth(oauthSvc))
+	}
+	runner, err := jobs.New(a.db, jobs.Options{Logger: a.log, Registerer: reg, Register: regs})
 	if err != nil {
 		return nil, err
 	}
