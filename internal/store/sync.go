@@ -1,0 +1,216 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// MailboxServer is how a mailbox is fetched (and, later, how replies are sent).
+type MailboxServer struct {
+	MailboxID       int64
+	IMAPHost        string
+	IMAPPort        int
+	IMAPSecurity    string // tls, starttls, none
+	SMTPHost        string
+	SMTPPort        int
+	SMTPSecurity    string
+	AuthMethod      string // xoauth2, oauthbearer, plain, login
+	Username        string // login name when it differs from the address
+	Folders         []string
+	AfterProcessing string // leave, seen, move
+	MoveTo          string
+	InitialDays     int
+	MaxAgeDays      int
+	Enabled         bool
+	UpdatedAt       time.Time
+}
+
+const serverCols = `mailbox_id, imap_host, imap_port, imap_security, smtp_host, smtp_port, smtp_security, auth_method,
+	username, folders, after_processing, move_to, initial_days, max_age_days, enabled, updated_at`
+
+func scanServer(s interface{ Scan(...any) error }) (MailboxServer, error) {
+	var m MailboxServer
+	var folders string
+	var updated int64
+	err := s.Scan(&m.MailboxID, &m.IMAPHost, &m.IMAPPort, &m.IMAPSecurity, &m.SMTPHost, &m.SMTPPort, &m.SMTPSecurity,
+		&m.AuthMethod, &m.Username, &folders, &m.AfterProcessing, &m.MoveTo, &m.InitialDays, &m.MaxAgeDays, &m.Enabled, &updated)
+	m.Folders = strings.Split(folders, "\n")
+	m.UpdatedAt = fromMS(updated)
+	return m, err
+}
+
+// PutMailboxServer creates or replaces a mailbox's server settings.
+func (tx *Tx) PutMailboxServer(ctx context.Context, m MailboxServer) error {
+	if len(m.Folders) == 0 {
+		m.Folders = []string{"INBOX"}
+	}
+	if m.AfterProcessing == "" {
+		m.AfterProcessing = "leave"
+	}
+	if m.SMTPSecurity == "" {
+		m.SMTPSecurity = "starttls"
+	}
+	if m.UpdatedAt.IsZero() {
+		m.UpdatedAt = time.Now()
+	}
+	_, err := tx.exec(ctx, `INSERT INTO mailbox_servers (`+serverCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (mailbox_id) DO UPDATE SET imap_host = excluded.imap_host, imap_port = excluded.imap_port,
+		imap_security = excluded.imap_security, smtp_host = excluded.smtp_host, smtp_port = excluded.smtp_port,
+		smtp_security = excluded.smtp_security, auth_method = excluded.auth_method, username = excluded.username,
+		folders = excluded.folders, after_processing = excluded.after_processing, move_to = excluded.move_to,
+		initial_days = excluded.initial_days, max_age_days = excluded.max_age_days, enabled = excluded.enabled,
+		updated_at = excluded.updated_at`,
+		m.MailboxID, m.IMAPHost, m.IMAPPort, m.IMAPSecurity, m.SMTPHost, m.SMTPPort, m.SMTPSecurity, m.AuthMethod,
+		m.Username, strings.Join(m.Folders, "\n"), m.AfterProcessing, m.MoveTo, m.InitialDays, m.MaxAgeDays, m.Enabled, ms(m.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("save server settings of mailbox %d: %w", m.MailboxID, err)
+	}
+	return nil
+}
+
+// MailboxServer returns a mailbox's server settings.
+func (c conn) MailboxServer(ctx context.Context, mailboxID int64) (MailboxServer, error) {
+	m, err := scanServer(c.queryRow(ctx, `SELECT `+serverCols+` FROM mailbox_servers WHERE mailbox_id = ?`, mailboxID))
+	return m, one(err)
+}
+
+// SyncedMailboxIDs lists the mailboxes that have enabled server settings.
+func (c conn) SyncedMailboxIDs(ctx context.Context) ([]int64, error) {
+	rows, err := c.query(ctx, `SELECT mailbox_id FROM mailbox_servers WHERE enabled = ? ORDER BY mailbox_id`, true)
+	if err != nil {
+		return nil, fmt.Errorf("list synced mailboxes: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// Checkpoint is where a folder's sync stands.
+type Checkpoint struct {
+	MailboxID   int64
+	Folder      string
+	UIDValidity uint32
+	LastUID     uint32
+}
+
+// Checkpoint returns a folder's checkpoint; a folder never synced has zero UIDValidity.
+func (c conn) Checkpoint(ctx context.Context, mailboxID int64, folder string) (Checkpoint, error) {
+	cp := Checkpoint{MailboxID: mailboxID, Folder: folder}
+	var v, uid int64
+	err := c.queryRow(ctx, `SELECT uid_validity, last_uid FROM sync_checkpoints WHERE mailbox_id = ? AND folder = ?`, mailboxID, folder).Scan(&v, &uid)
+	if err = one(err); err == ErrNotFound {
+		return cp, nil
+	}
+	cp.UIDValidity, cp.LastUID = uint32(v), uint32(uid)
+	return cp, err
+}
+
+// SetCheckpoint records a folder's checkpoint. Under the same UIDVALIDITY it
+// never moves backwards.
+func (tx *Tx) SetCheckpoint(ctx context.Context, cp Checkpoint, at time.Time) error {
+	_, err := tx.exec(ctx, `INSERT INTO sync_checkpoints (mailbox_id, folder, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (mailbox_id, folder) DO UPDATE SET
+		last_uid = CASE WHEN sync_checkpoints.uid_validity = excluded.uid_validity AND sync_checkpoints.last_uid > excluded.last_uid
+			THEN sync_checkpoints.last_uid ELSE excluded.last_uid END,
+		uid_validity = excluded.uid_validity, updated_at = excluded.updated_at`,
+		cp.MailboxID, cp.Folder, int64(cp.UIDValidity), int64(cp.LastUID), ms(at))
+	if err != nil {
+		return fmt.Errorf("save checkpoint of mailbox %d folder %s: %w", cp.MailboxID, cp.Folder, err)
+	}
+	return nil
+}
+
+// ResetCheckpoint starts a folder over under a new UIDVALIDITY.
+func (tx *Tx) ResetCheckpoint(ctx context.Context, mailboxID int64, folder string, uidValidity uint32, at time.Time) error {
+	_, err := tx.exec(ctx, `INSERT INTO sync_checkpoints (mailbox_id, folder, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, 0, ?)
+		ON CONFLICT (mailbox_id, folder) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = 0, updated_at = excluded.updated_at`,
+		mailboxID, folder, int64(uidValidity), ms(at))
+	return err
+}
+
+// AcquireLease takes or renews the right to sync a mailbox until expires.
+// It succeeds when the mailbox has no lease, the lease has expired, or
+// owner already holds it.
+func (tx *Tx) AcquireLease(ctx context.Context, mailboxID int64, owner string, now, expires time.Time) (bool, error) {
+	res, err := tx.exec(ctx, `INSERT INTO sync_leases (mailbox_id, owner, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (mailbox_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+		WHERE sync_leases.owner = excluded.owner OR sync_leases.expires_at < ?`,
+		mailboxID, owner, ms(expires), ms(now))
+	if err != nil {
+		return false, fmt.Errorf("acquire lease on mailbox %d: %w", mailboxID, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ReleaseLease gives up a lease held by owner.
+func (tx *Tx) ReleaseLease(ctx context.Context, mailboxID int64, owner string) error {
+	_, err := tx.exec(ctx, `DELETE FROM sync_leases WHERE mailbox_id = ? AND owner = ?`, mailboxID, owner)
+	return err
+}
+
+// LeaseOwner returns who holds a mailbox's lease ("" when nobody holds a live one).
+func (c conn) LeaseOwner(ctx context.Context, mailboxID int64, now time.Time) (string, error) {
+	var owner string
+	err := one(c.queryRow(ctx, `SELECT owner FROM sync_leases WHERE mailbox_id = ? AND expires_at >= ?`, mailboxID, ms(now)).Scan(&owner))
+	if err == ErrNotFound {
+		return "", nil
+	}
+	return owner, err
+}
+
+// SyncStatus is how a mailbox's sync is doing.
+type SyncStatus struct {
+	MailboxID     int64
+	State         string // idle, connecting, syncing, idling, error, stopped
+	Owner         string
+	LastSuccessAt time.Time
+	LastError     string
+	LastErrorAt   time.Time
+	Day           string // UTC date of MessagesDay
+	MessagesDay   int
+	UpdatedAt     time.Time
+}
+
+// SyncStatus returns a mailbox's sync status (zero when it never synced).
+func (c conn) SyncStatus(ctx context.Context, mailboxID int64) (SyncStatus, error) {
+	s := SyncStatus{MailboxID: mailboxID, State: "idle"}
+	var success, errAt, updated int64
+	err := one(c.queryRow(ctx, `SELECT state, owner, last_success_at, last_error, last_error_at, day, messages_day, updated_at
+		FROM sync_status WHERE mailbox_id = ?`, mailboxID).Scan(&s.State, &s.Owner, &success, &s.LastError, &errAt, &s.Day, &s.MessagesDay, &updated))
+	if err == ErrNotFound {
+		return s, nil
+	}
+	s.LastSuccessAt, s.LastErrorAt, s.UpdatedAt = fromMS(success), fromMS(errAt), fromMS(updated)
+	return s, err
+}
+
+// PutSyncStatus records a mailbox's sync status.
+func (tx *Tx) PutSyncStatus(ctx context.Context, s SyncStatus) error {
+	_, err := tx.exec(ctx, `INSERT INTO sync_status (mailbox_id, state, owner, last_success_at, last_error, last_error_at, day, messages_day, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (mailbox_id) DO UPDATE SET state = excluded.state, owner = excluded.owner,
+		last_success_at = excluded.last_success_at, last_error = excluded.last_error, last_error_at = excluded.last_error_at,
+		day = excluded.day, messages_day = excluded.messages_day, updated_at = excluded.updated_at`,
+		s.MailboxID, s.State, s.Owner, ms(s.LastSuccessAt), s.LastError, ms(s.LastErrorAt), s.Day, s.MessagesDay, ms(s.UpdatedAt))
+	return err
+}
+
+// CountSyncedMessages adds n to today's message count of a mailbox.
+func (tx *Tx) CountSyncedMessages(ctx context.Context, mailboxID int64, n int, now time.Time) error {
+	day := now.UTC().Format(time.DateOnly)
+	_, err := tx.exec(ctx, `INSERT INTO sync_status (mailbox_id, day, messages_day, last_success_at, updated_at) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (mailbox_id) DO UPDATE SET
+		messages_day = CASE WHEN sync_status.day = excluded.day THEN sync_status.messages_day + excluded.messages_day ELSE excluded.messages_day END,
+		day = excluded.day, last_success_at = excluded.last_success_at, updated_at = excluded.updated_at`,
+		mailboxID, day, n, ms(now), ms(now))
+	return err
+}
