@@ -27,6 +27,9 @@ type env struct {
 	getenv func(string) string
 }
 
+// flagSet is the standard flag set, named for brevity in declarations.
+type flagSet = flag.FlagSet
+
 type command struct {
 	name    string
 	usage   string
@@ -39,6 +42,7 @@ func commands() []command {
 		{"serve", "serve [flags]", "run the web server, the API and background jobs", runServe},
 		{"migrate", "migrate [flags]", "create or upgrade the database schema", runMigrate},
 		{"import", "import --mailbox ADDRESS [flags] FILE|DIR...", "ingest .eml files or mbox files into a mailbox", runImport},
+		{"mailbox", "mailbox add|list|show|remove [flags] [ADDRESS]", "manage support mailboxes: server settings, sign-in, folders", runMailbox},
 		{"user", "user add --email E --role admin|agent [flags]", "add an agent or admin (password from stdin, or generated)", runUser},
 		{"apikey", "apikey create --user E [--name N] [flags]", "create an API key for a user (shown once)", runAPIKey},
 		{"fakeidp", "fakeidp [--addr A] [--account E[:PW]]... [--app ID:SECRET:REDIRECT]...", "run the stand-in Microsoft sign-in (for the demo and tests; never for production)", runFakeIdP},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/postdesk/postdesk/internal/api"
 	"github.com/postdesk/postdesk/internal/auth"
+	"github.com/postdesk/postdesk/internal/config"
 	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/jobs"
@@ -51,21 +52,7 @@ func runServe(ctx context.Context, e env, args []string) error {
 // newOAuth builds the mailbox authorization service from the configured
 // providers; nil when none is configured.
 func newOAuth(a *app) (*oauth.Service, error) {
-	var providers []oauth.Provider
-	if id := a.cfg.MicrosoftClientID; id != "" {
-		p := oauth.Microsoft(a.cfg.MicrosoftTenant, a.cfg.MicrosoftAuthority)
-		p.ClientID, p.ClientSecret = id, a.cfg.MicrosoftClientSecret
-		p.DefaultMaxAge, p.WarnLead = a.cfg.MicrosoftMaxAge, a.cfg.WarnLead
-		providers = append(providers, p)
-	}
-	if id := a.cfg.GoogleClientID; id != "" {
-		p := oauth.Google()
-		if a.cfg.GoogleTesting {
-			p = oauth.GoogleTesting()
-		}
-		p.ClientID, p.ClientSecret, p.WarnLead = id, a.cfg.GoogleClientSecret, a.cfg.WarnLead
-		providers = append(providers, p)
-	}
+	providers := configuredProviders(a.cfg)
 	if len(providers) == 0 {
 		a.log.Info("no OAuth provider configured: set POSTDESK_MICROSOFT_CLIENT_ID (or POSTDESK_GOOGLE_CLIENT_ID) to connect mailboxes")
 		return nil, nil
@@ -76,6 +63,26 @@ func newOAuth(a *app) (*oauth.Service, error) {
 	}
 	return oauth.New(oauth.Config{DB: a.db, Vault: vault, Providers: providers, Logger: a.log,
 		RedirectURL: a.cfg.BaseURL.String() + "/oauth/callback"})
+}
+
+// configuredProviders are the OAuth providers whose client IDs are set.
+func configuredProviders(cfg *config.Config) []oauth.Provider {
+	var providers []oauth.Provider
+	if id := cfg.MicrosoftClientID; id != "" {
+		p := oauth.Microsoft(cfg.MicrosoftTenant, cfg.MicrosoftAuthority)
+		p.ClientID, p.ClientSecret = id, cfg.MicrosoftClientSecret
+		p.DefaultMaxAge, p.WarnLead = cfg.MicrosoftMaxAge, cfg.WarnLead
+		providers = append(providers, p)
+	}
+	if id := cfg.GoogleClientID; id != "" {
+		p := oauth.Google()
+		if cfg.GoogleTesting {
+			p = oauth.GoogleTesting()
+		}
+		p.ClientID, p.ClientSecret, p.WarnLead = id, cfg.GoogleClientSecret, cfg.WarnLead
+		providers = append(providers, p)
+	}
+	return providers
 }
 
 // server is a running Postdesk: web, API, metrics and jobs.

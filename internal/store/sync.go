@@ -214,3 +214,29 @@ func (tx *Tx) CountSyncedMessages(ctx context.Context, mailboxID int64, n int, n
 		mailboxID, day, n, ms(now), ms(now))
 	return err
 }
+
+// RemoveMailbox stops a mailbox's sync and forgets its credentials and
+// sync state. When no message was ever stored for it, the mailbox itself
+// is deleted too (deleted reports that); otherwise it stays for its tickets.
+func (tx *Tx) RemoveMailbox(ctx context.Context, mailboxID int64) (deleted bool, err error) {
+	for _, table := range []string{"mailbox_servers", "mailbox_auth", "sync_checkpoints", "sync_leases", "sync_status", "oauth_states"} {
+		if _, err := tx.exec(ctx, `DELETE FROM `+table+` WHERE mailbox_id = ?`, mailboxID); err != nil {
+			return false, fmt.Errorf("remove mailbox %d from %s: %w", mailboxID, table, err)
+		}
+	}
+	var n int
+	if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&n); err != nil {
+		return false, err
+	}
+	var t int
+	if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM tickets WHERE mailbox_id = ?`, mailboxID).Scan(&t); err != nil {
+		return false, err
+	}
+	if n > 0 || t > 0 {
+		return false, nil
+	}
+	if _, err := tx.exec(ctx, `DELETE FROM mailboxes WHERE id = ?`, mailboxID); err != nil {
+		return false, fmt.Errorf("delete mailbox %d: %w", mailboxID, err)
+	}
+	return true, nil
+}

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/oauth"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+func runMailbox(ctx context.Context, e env, args []string) error {
+	sub := ""
+	if len(args) > 0 {
+		sub, args = args[0], args[1:]
+	}
+	switch sub {
+	case "add":
+		return mailboxAdd(ctx, e, args)
+	case "list":
+		return mailboxList(ctx, e, args)
+	case "show":
+		return mailboxShow(ctx, e, args)
+	case "remove":
+		return mailboxRemove(ctx, e, args)
+	case "-h", "--help":
+		newFlags(e, "mailbox").Usage()
+		return nil
+	}
+	newFlags(e, "mailbox").Usage()
+	return errors.New("mailbox: say add, list, show or remove")
+}
+
+// mailboxApp opens the database and the admin operations with the configured providers.
+func mailboxApp(ctx context.Context, e env, args []string, declare func(fs *flagSet)) (*app, *desk.Admin, []string, bool, error) {
+	fs := newFlags(e, "mailbox")
+	load := withConfig(e, fs)
+	if declare != nil {
+		declare(fs)
+	}
+	if done, err := parse(fs, args); done {
+		return nil, nil, nil, true, err
+	}
+	cfg, err := load()
+	if err != nil {
+		return nil, nil, nil, true, err
+	}
+	a, err := open(ctx, e, cfg)
+	if err != nil {
+		return nil, nil, nil, true, err
+	}
+	vault, err := loadVault(cfg)
+	if err != nil {
+		a.close()
+		return nil, nil, nil, true, err
+	}
+	providers := configuredProviders(cfg)
+	lookup := func(name string) (oauth.Provider, bool) {
+		for _, p := range providers {
+			if p.Name == name {
+				return p, true
+			}
+		}
+		return oauth.Provider{}, false
+	}
+	return a, desk.NewAdmin(a.db, vault, lookup), fs.Args(), false, nil
+}
+
+func mailboxAdd(ctx context.Context, e env, args []string) error {
+	var spec desk.MailboxSpec
+	var folders, initial, maxAge string
+	var passwordStdin bool
+	a, admin, _, done, err := mailboxApp(ctx, e, args, func(fs *flagSet) {
+		fs.StringVar(&spec.Address, "address", "", "the support address (required)")
+		fs.StringVar(&spec.Name, "name", "", "display name")
+		fs.StringVar(&spec.Auth, "auth", "", "how it signs in: microsoft, google (OAuth providers) or password (required)")
+		fs.StringVar(&spec.IMAPHost, "imap-host", "", "IMAP server (default: the provider's)")
+		fs.IntVar(&spec.IMAPPort, "imap-port", 0, "IMAP port (default 993 for tls, 143 otherwise)")
+		fs.StringVar(&spec.IMAPSecurity, "imap-security", "", "tls, starttls or none (none only to 127.0.0.1)")
+		fs.StringVar(&spec.SMTPHost, "smtp-host", "", "SMTP server for replies (default: the provider's)")
+		fs.IntVar(&spec.SMTPPort, "smtp-port", 0, "SMTP port")
+		fs.StringVar(&spec.SMTPSecurity, "smtp-security", "", "tls, starttls or none")
+		fs.StringVar(&spec.AuthMethod, "auth-method", "", "xoauth2 or oauthbearer (OAuth); plain or login (password)")
+		fs.StringVar(&spec.Username, "username", "", "login name when it is not the address (password mailboxes)")
+		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin (password mailboxes)")
+		fs.StringVar(&folders, "folders", "INBOX", "comma-separated folders to fetch")
+		fs.StringVar(&spec.AfterProcessing, "after", "leave", "after a message is ingested: leave, seen, or move")
+		fs.StringVar(&spec.MoveTo, "move-to", "", "folder to move processed mail to (with --after move)")
+		fs.StringVar(&initial, "initial-days", "", "on first connect, import the last N days (default 14; 0 = only new mail)")
+		fs.StringVar(&maxAge, "max-age-days", "", "after an outage, catch up on mail up to N days old (default 90)")
+	})
+	if done {
+		return err
+	}
+	defer a.close()
+	for _, f := range strings.Split(folders, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			spec.Folders = append(spec.Folders, f)
+		}
+	}
+	if spec.InitialDays, err = desk.ParseDays(initial); err != nil {
+		return err
+	}
+	if spec.MaxAgeDays, err = desk.ParseDays(maxAge); err != nil {
+		return err
+	}
+	if passwordStdin {
+		pw, err := readPassword(e)
+		if err != nil {
+			return err
+		}
+		spec.Password = pw
+	}
+	mb, err := admin.AddMailbox(ctx, spec)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "added mailbox %s (id %d)\n", mb.Address, mb.ID)
+	if spec.Auth != "password" {
+		fmt.Fprintf(e.stdout, "next: connect it in Admin -> Emails (%s/admin/emails): an admin signs in at %s\n", a.cfg.BaseURL, spec.Auth)
+	}
+	return nil
+}
+
+func mailboxList(ctx context.Context, e env, args []string) error {
+	a, _, _, done, err := mailboxApp(ctx, e, args, nil)
+	if done {
+		return err
+	}
+	defer a.close()
+	mbs, err := a.db.Mailboxes(ctx)
+	if err != nil {
+		return err
+	}
+	if len(mbs) == 0 {
+		fmt.Fprintln(e.stdout, "no mailboxes yet: add one with 'postdesk mailbox add'")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tADDRESS\tSIGN-IN\tSTATE\tSERVER\tLAST SUCCESS")
+	for _, mb := range mbs {
+		d := describe(ctx, a.db, mb)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", mb.ID, mb.Address, d.signIn, d.state, d.server, d.lastSuccess)
+	}
+	return tw.Flush()
+}
+
+func mailboxShow(ctx context.Context, e env, args []string) error {
+	a, _, rest, done, err := mailboxApp(ctx, e, args, nil)
+	if done {
+		return err
+	}
+	defer a.close()
+	if len(rest) != 1 {
+		return errors.New("mailbox show: name one ADDRESS")
+	}
+	mb, err := a.db.MailboxByAddress(ctx, rest[0])
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("mailbox show: there is no mailbox %s", rest[0])
+	}
+	if err != nil {
+		return err
+	}
+	d := describe(ctx, a.db, mb)
+	fmt.Fprintf(e.stdout, "address:   %s\nname:      %s\nsign-in:   %s\nstate:     %s\nserver:    %s\n", mb.Address, mb.Name, d.signIn, d.state, d.server)
+	if srv, err := a.db.MailboxServer(ctx, mb.ID); err == nil {
+		fmt.Fprintf(e.stdout, "folders:   %s\nafter:     %s %s\ncatch-up:  first connect %d days, after outages up to %d days\n",
+			strings.Join(srv.Folders, ", "), srv.AfterProcessing, srv.MoveTo, srv.InitialDays, srv.MaxAgeDays)
+		for _, f := range srv.Folders {
+			if cp, err := a.db.Checkpoint(ctx, mb.ID, f); err == nil && cp.UIDValidity != 0 {
+				fmt.Fprintf(e.stdout, "checkpoint %s: uidvalidity %d, last uid %d\n", f, cp.UIDValidity, cp.LastUID)
+			}
+		}
+	}
+	fmt.Fprintf(e.stdout, "last sync: %s\n", d.lastSuccess)
+	if d.lastError != "" {
+		fmt.Fprintf(e.stdout, "last error: %s\n", d.lastError)
+	}
+	return nil
+}
+
+type mailboxDescription struct{ signIn, state, server, lastSuccess, lastError string }
+
+func describe(ctx context.Context, db *store.DB, mb store.Mailbox) mailboxDescription {
+	d := mailboxDescription{signIn: "none (import only)", state: "-", server: "-", lastSuccess: "never"}
+	if au, err := db.MailboxAuth(ctx, mb.ID); err == nil {
+		d.signIn = string(au.Kind)
+		if au.Provider != "" {
+			d.signIn += " (" + au.Provider + ")"
+		}
+		d.state = string(au.State)
+		if au.Kind == store.AuthOAuth && au.AuthorizedAt.IsZero() {
+			d.state = "not connected"
+		}
+		if au.Error != "" {
+			d.state += ": " + au.Error
+		}
+	}
+	if srv, err := db.MailboxServer(ctx, mb.ID); err == nil {
+		d.server = fmt.Sprintf("%s:%d %s %s", srv.IMAPHost, srv.IMAPPort, srv.IMAPSecurity, srv.AuthMethod)
+	}
+	if st, err := db.SyncStatus(ctx, mb.ID); err == nil {
+		if !st.LastSuccessAt.IsZero() {
+			d.lastSuccess = st.LastSuccessAt.Format(time.RFC3339)
+		}
+		d.lastError = st.LastError
+	}
+	return d
+}
+
+func mailboxRemove(ctx context.Context, e env, args []string) error {
+	a, admin, rest, done, err := mailboxApp(ctx, e, args, nil)
+	if done {
+		return err
+	}
+	defer a.close()
+	if len(rest) != 1 {
+		return errors.New("mailbox remove: name one ADDRESS")
+	}
+	deleted, err := admin.RemoveMailbox(ctx, rest[0])
+	if err != nil {
+		return err
+	}
+	if deleted {
+		fmt.Fprintf(e.stdout, "removed mailbox %s\n", rest[0])
+	} else {
+		fmt.Fprintf(e.stdout, "stopped fetching %s and forgot its credentials; its tickets stay\n", rest[0])
+	}
+	return nil
+}

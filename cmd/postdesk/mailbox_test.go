@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+func TestMailboxCommands(t *testing.T) {
+	vars := dialectEnv(t, "sqlite")
+	vars["POSTDESK_MICROSOFT_CLIENT_ID"] = "app-123"
+	out, _, err := cli(t, vars, "", "mailbox", "add", "--address", "Support@Example.com", "--auth", "microsoft")
+	if err != nil || !strings.Contains(out, "added mailbox support@example.com") || !strings.Contains(out, "/admin/emails") {
+		t.Fatalf("add microsoft: %v\n%s", err, out)
+	}
+	out, _, err = cli(t, vars, "hunter2hunter2\n", "mailbox", "add", "--address", "help@corp.example", "--auth", "password",
+		"--imap-host", "127.0.0.1", "--imap-port", "10143", "--imap-security", "none", "--password-stdin", "--folders", "INBOX, Support",
+		"--after", "move", "--move-to", "Processed", "--initial-days", "0")
+	if err != nil {
+		t.Fatalf("add password mailbox: %v\n%s", err, out)
+	}
+	for _, bad := range [][]string{
+		{"--address", "x@example.com", "--auth", "google"},                                                                 // not configured
+		{"--address", "not-an-address", "--auth", "microsoft"},                                                             // bad address
+		{"--address", "y@example.com", "--auth", "password", "--imap-host", "imap.example.com", "--imap-security", "none"}, // plaintext off-box
+		{"--address", "support@example.com", "--auth", "microsoft"},                                                        // exists
+		{"--address", "z@example.com", "--auth", "microsoft", "--after", "delete"},                                         // bad action
+	} {
+		if _, _, err := cli(t, vars, "pw-long-enough\n", append([]string{"mailbox", "add", "--password-stdin"}, bad...)...); err == nil {
+			t.Errorf("mailbox add %v was accepted", bad)
+		}
+	}
+	out, _, err = cli(t, vars, "", "mailbox", "list")
+	if err != nil || !strings.Contains(out, "support@example.com") || !strings.Contains(out, "outlook.office365.com:993 tls xoauth2") ||
+		!strings.Contains(out, "not connected") || !strings.Contains(out, "127.0.0.1:10143 none plain") {
+		t.Fatalf("list: %v\n%s", err, out)
+	}
+	out, _, err = cli(t, vars, "", "mailbox", "show", "help@corp.example")
+	if err != nil || !strings.Contains(out, "folders:   INBOX, Support") || !strings.Contains(out, "after:     move Processed") {
+		t.Fatalf("show: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "hunter2") {
+		t.Fatal("show prints the password")
+	}
+	// The password is sealed, never stored in the clear.
+	db := openForTest(t, vars)
+	mb, _ := db.MailboxByAddress(context.Background(), "help@corp.example")
+	au, err := db.MailboxAuth(context.Background(), mb.ID)
+	if err != nil || au.Kind != store.AuthPassword || au.PasswordSealed == "" || strings.Contains(au.PasswordSealed, "hunter2") {
+		t.Fatalf("auth row = %+v %v", au, err)
+	}
+	out, _, err = cli(t, vars, "", "mailbox", "remove", "help@corp.example")
+	if err != nil || !strings.Contains(out, "removed mailbox help@corp.example") {
+		t.Fatalf("remove: %v\n%s", err, out)
+	}
+	if _, _, err := cli(t, vars, "", "mailbox", "remove", "help@corp.example"); err == nil {
+		t.Fatal("removing a missing mailbox succeeded")
+	}
+}
