@@ -47,6 +47,10 @@ const (
 	Duplicate Outcome = "duplicate"
 	Attached  Outcome = "attached" // an automatic reply or bounce recorded on its ticket
 	Ignored   Outcome = "ignored"  // recorded, but opened no ticket (Reason says why)
+	// Recovered: an agent's forward became a ticket from the original customer.
+	Recovered Outcome = "recovered"
+	// RecoveredJoined: the forwarded original joined an existing ticket.
+	RecoveredJoined Outcome = "recovered_joined"
 )
 
 // Result describes what happened to one message.
@@ -58,6 +62,13 @@ type Result struct {
 	Reason    string // plain words: why it joined, why it was ignored, ...
 	Subject   string
 	From      string
+	// Class is inspect's classification: new, reply, forward_recovery,
+	// auto_reply, bounce, loop or duplicate.
+	Class string
+	// Decisions explains, step by step, why the message became what it did.
+	Decisions []string
+	// Original is the customer's email found inside a forward (recovered or not).
+	Original *mailmsg.Forward
 }
 
 func (r Result) String() string {
@@ -66,6 +77,10 @@ func (r Result) String() string {
 		return fmt.Sprintf("new ticket %d", r.TicketID)
 	case Joined:
 		return fmt.Sprintf("joined ticket %d (%s)", r.TicketID, r.Reason)
+	case Recovered:
+		return fmt.Sprintf("recovered from a forward: new ticket %d from %s", r.TicketID, r.From)
+	case RecoveredJoined:
+		return fmt.Sprintf("recovered from a forward: joined ticket %d (%s)", r.TicketID, r.Reason)
 	case Duplicate:
 		if r.TicketID != 0 {
 			return fmt.Sprintf("duplicate (already stored on ticket %d)", r.TicketID)
@@ -91,11 +106,15 @@ func kindWords(kind string) string {
 // Prepared is a message read and stored as blobs, not yet applied.
 type Prepared struct {
 	Msg        *mailmsg.Message
+	Forwards   []mailmsg.Forward // originals found inside, outermost first
 	RawSHA256  string
 	RawSize    int64
 	DedupeKey  string
 	ReceivedAt time.Time
 }
+
+// DefaultRecoveryWindow is how old a forwarded original may be by default.
+const DefaultRecoveryWindow = 14 * 24 * time.Hour
 
 // Ingester applies messages to tickets.
 type Ingester struct {
@@ -103,6 +122,8 @@ type Ingester struct {
 	log     *slog.Logger
 	metrics *Metrics
 	own     []string // configured support addresses besides the mailboxes
+	agents  []string // extra agent addresses (postdesk inspect --agent)
+	window  time.Duration
 	now     func() time.Time
 }
 
@@ -113,11 +134,23 @@ type Options struct {
 	SupportAddresses []string
 	Metrics          *Metrics // may be nil
 	Now              func() time.Time
+	// RecoveryWindow is how old a forwarded original may be and still be
+	// filed as the customer's (default 14 days).
+	RecoveryWindow time.Duration
+	// Agents are addresses to treat as agents besides Postdesk's users
+	// (for postdesk inspect --agent).
+	Agents []string
 }
 
 // New returns an Ingester.
 func New(db *store.DB, opts Options) *Ingester {
-	in := &Ingester{db: db, log: opts.Logger, metrics: opts.Metrics, now: opts.Now}
+	in := &Ingester{db: db, log: opts.Logger, metrics: opts.Metrics, now: opts.Now, window: opts.RecoveryWindow}
+	if in.window <= 0 {
+		in.window = DefaultRecoveryWindow
+	}
+	for _, a := range opts.Agents {
+		in.agents = append(in.agents, mailmsg.NormalizeAddress(a))
+	}
 	if in.log == nil {
 		in.log = slog.New(slog.DiscardHandler)
 	}
@@ -143,7 +176,7 @@ func (in *Ingester) Prepare(ctx context.Context, raw io.Reader) (*Prepared, erro
 		return nil, fmt.Errorf("reopen raw message: %w", err)
 	}
 	defer f.Close()
-	msg, err := mailmsg.Parse(f, mailmsg.ParseOptions{
+	msg, forwards, err := mailmsg.ParseForwards(f, mailmsg.ParseOptions{
 		Attachment: func(a *mailmsg.Attachment, content io.Reader) error {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -155,7 +188,7 @@ func (in *Ingester) Prepare(ctx context.Context, raw io.Reader) (*Prepared, erro
 	if err != nil {
 		return nil, fmt.Errorf("parse message: %w", err)
 	}
-	p := &Prepared{Msg: msg, RawSHA256: sum, RawSize: size, ReceivedAt: in.now().UTC()}
+	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: sum, RawSize: size, ReceivedAt: in.now().UTC()}
 	p.DedupeKey = "sha256:" + sum
 	if id := strings.TrimSpace(msg.MessageID); id != "" {
 		p.DedupeKey = "mid:" + id
@@ -203,8 +236,16 @@ func (in *Ingester) IngestFile(ctx context.Context, mb store.Mailbox, path strin
 }
 
 func duplicate(existing store.Message, p *Prepared) Result {
-	return Result{Outcome: Duplicate, TicketID: existing.TicketID, MessageID: existing.ID, Kind: existing.Kind,
-		Reason: "already stored", Subject: p.Msg.Subject, From: existing.FromAddress}
+	return Result{Outcome: Duplicate, Class: "duplicate", TicketID: existing.TicketID, MessageID: existing.ID, Kind: existing.Kind,
+		Reason: "already stored", Subject: p.Msg.Subject, From: existing.FromAddress,
+		Decisions: []string{fmt.Sprintf("the mailbox already has this message (%s, stored as message %d)", dedupeWords(p.DedupeKey), existing.ID)}}
+}
+
+func dedupeWords(key string) string {
+	if strings.HasPrefix(key, "mid:") {
+		return "same Message-ID <" + strings.TrimPrefix(key, "mid:") + ">"
+	}
+	return "same content (no Message-ID)"
 }
 
 // Apply decides what a prepared message becomes and writes it in tx. It
@@ -224,6 +265,23 @@ func (in *Ingester) Apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 		return Result{}, err
 	}
 	activity := activityTime(msg.Date, p.ReceivedAt)
+	var rec recovery
+	if msg.Auto == mailmsg.AutoNone && len(p.Forwards) > 0 {
+		rec, err = in.recover(ctx, tx, mb, p, own, &m, &res)
+		if err != nil || rec.done {
+			return res, err
+		}
+	}
+	if msg.Auto == mailmsg.AutoNone && m.FromAddress != "" && !own.support[m.FromAddress] {
+		// The original may already be here, recovered from a forward.
+		if twin, err := tx.RecoveredTwin(ctx, mb.ID, m.FromAddress, msg.Subject, msg.Date, false); err == nil && twin.RecoveredFrom != 0 && !msg.Date.IsZero() {
+			res = duplicate(twin, p)
+			res.Decisions = []string{fmt.Sprintf("this is the original of message %d, recovered earlier from a forward by %s (same sender, subject and date)", twin.ID, twin.RecoveredBy)}
+			return res, in.recordAlias(ctx, tx, mb, p, &m, twin)
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return Result{}, err
+		}
+	}
 
 	switch {
 	case msg.Auto != mailmsg.AutoNone:
@@ -242,20 +300,25 @@ func (in *Ingester) Apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 		if ticketID == 0 {
 			ticketID, _ = in.ticketBySubjectRef(ctx, tx, mb, msg.Subject)
 		}
+		res.Class = m.Kind
+		res.Decisions = append(res.Decisions, fmt.Sprintf("an automatic message (%s): it never opens a ticket", msg.AutoReason))
 		if ticketID == 0 {
 			m.IgnoredReason = fmt.Sprintf("%s (%s) that concerns no known ticket", kindWords(m.Kind), msg.AutoReason)
 			res.Outcome, res.Reason = Ignored, m.IgnoredReason
+			res.Decisions = append(res.Decisions, "it refers to no stored message and names no ticket: recorded as ignored")
 			break
 		}
+		res.Decisions = append(res.Decisions, fmt.Sprintf("it concerns ticket %d: attached there as an event", ticketID))
 		m.TicketID = ticketID
 		if err := tx.TouchTicket(ctx, ticketID, activity); err != nil {
 			return Result{}, err
 		}
 		res.Outcome, res.TicketID, res.Reason = Attached, ticketID, msg.AutoReason
-	case m.FromAddress != "" && own[m.FromAddress]:
+	case m.FromAddress != "" && own.support[m.FromAddress] && rec.note == "":
 		m.Kind = store.KindLoop
 		m.IgnoredReason = fmt.Sprintf("sent from our own address %s (loop protection)", m.FromAddress)
-		res.Outcome, res.Reason = Ignored, m.IgnoredReason
+		res.Outcome, res.Reason, res.Class = Ignored, m.IgnoredReason, "loop"
+		res.Decisions = append(res.Decisions, fmt.Sprintf("%s is one of our own support addresses: never a customer", m.FromAddress))
 	default:
 		ticketID, why, err := in.findTicket(ctx, tx, mb, msg)
 		if err != nil {
@@ -266,10 +329,11 @@ func (in *Ingester) Apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 			if err := tx.RecordCustomerMessage(ctx, ticketID, activity); err != nil {
 				return Result{}, err
 			}
-			res.Outcome, res.TicketID, res.Reason = Joined, ticketID, why
+			res.Outcome, res.TicketID, res.Reason, res.Class = Joined, ticketID, why, "reply"
+			res.Decisions = append(res.Decisions, fmt.Sprintf("joins ticket %d: %s", ticketID, why))
 			break
 		}
-		name, addr := requester(msg, own)
+		name, addr := requester(msg, own.support)
 		t := store.Ticket{MailboxID: mb.ID, Subject: ticketSubject(msg.Subject), RequesterAddress: addr, RequesterName: name,
 			Status: store.StatusOpen, Bulk: msg.Bulk, MessageCount: 1, CreatedAt: activity, UpdatedAt: activity}
 		ticketID, err = tx.CreateTicket(ctx, t)
@@ -277,9 +341,11 @@ func (in *Ingester) Apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 			return Result{}, err
 		}
 		m.TicketID = ticketID
-		res.Outcome, res.TicketID = NewTicket, ticketID
+		res.Outcome, res.TicketID, res.Class = NewTicket, ticketID, "new"
+		res.Decisions = append(res.Decisions, fmt.Sprintf("no stored message or [#N] reference matches: new ticket from %s", addr))
 		if msg.Bulk {
 			res.Reason = "bulk mail: " + msg.BulkReason
+			res.Decisions = append(res.Decisions, "bulk or list mail ("+msg.BulkReason+"): marked bulk, never answered automatically")
 		}
 	}
 	res.Kind = m.Kind
@@ -287,6 +353,11 @@ func (in *Ingester) Apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 		return Result{}, err
 	}
 	res.MessageID = m.ID
+	if rec.note != "" && m.TicketID != 0 {
+		if err := tx.AddNote(ctx, &store.Note{TicketID: m.TicketID, Kind: store.NoteEvent, Body: rec.note, CreatedAt: p.ReceivedAt}); err != nil {
+			return Result{}, err
+		}
+	}
 	return res, nil
 }
 
@@ -409,17 +480,44 @@ func (in *Ingester) ticketBySubjectRef(ctx context.Context, tx *store.Tx, mb sto
 	return 0, nil
 }
 
-func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (map[string]bool, error) {
+// ours are the helpdesk's own addresses: support addresses (the
+// mailboxes and configured ones) and agents (users of Postdesk).
+type ours struct {
+	support map[string]bool
+	agents  map[string]store.User
+}
+
+func (o ours) has(address string) bool {
+	a := mailmsg.NormalizeAddress(address)
+	_, agent := o.agents[a]
+	return o.support[a] || agent
+}
+
+func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error) {
 	mbs, err := tx.Mailboxes(ctx)
 	if err != nil {
-		return nil, err
+		return ours{}, err
 	}
-	own := make(map[string]bool, len(mbs)+len(in.own))
+	own := ours{support: make(map[string]bool, len(mbs)+len(in.own)), agents: map[string]store.User{}}
 	for _, mb := range mbs {
-		own[mb.Address] = true
+		own.support[mb.Address] = true
 	}
 	for _, a := range in.own {
-		own[a] = true
+		own.support[a] = true
+	}
+	users, err := tx.Users(ctx)
+	if err != nil {
+		return ours{}, err
+	}
+	for _, u := range users {
+		if u.DisabledAt.IsZero() {
+			own.agents[u.Email] = u
+		}
+	}
+	for _, a := range in.agents {
+		if _, ok := own.agents[a]; !ok {
+			own.agents[a] = store.User{Email: a}
+		}
 	}
 	return own, nil
 }

@@ -14,6 +14,7 @@ const (
 	KindAutoReply = "auto_reply" // an automatic reply: never opens a ticket
 	KindBounce    = "bounce"     // a delivery status notification
 	KindLoop      = "loop"       // mail from one of our own addresses
+	KindForward   = "forward"    // an agent's forward whose original was recovered (kept, not shown as a message)
 )
 
 // Message is one email, in or out, with its raw source kept as a blob.
@@ -45,7 +46,12 @@ type Message struct {
 	AutoReason    string
 	Problems      []string
 	AuthorUserID  int64
-	Attachments   []Attachment
+	// RecoveredFrom is the stored forward this message was recovered from
+	// (0 for mail that arrived directly); RecoveredBy is who forwarded it.
+	RecoveredFrom     int64
+	RecoveredByUserID int64
+	RecoveredBy       string
+	Attachments       []Attachment
 }
 
 // Attachment is a file carried by a message; its content is a blob.
@@ -62,7 +68,8 @@ type Attachment struct {
 
 const messageCols = `id, mailbox_id, COALESCE(ticket_id, 0), direction, kind, ignored_reason, dedupe_key, message_id,
 	in_reply_to, refs, from_address, from_name, to_list, cc_list, reply_to, subject, sent_at, received_at,
-	text_body, html_body, raw_sha256, raw_size, bulk, no_auto_answer, auto_reason, problems, COALESCE(author_user_id, 0)`
+	text_body, html_body, raw_sha256, raw_size, bulk, no_auto_answer, auto_reason, problems, COALESCE(author_user_id, 0),
+	COALESCE(recovered_from, 0), COALESCE(recovered_by_user_id, 0), recovered_by`
 
 func scanMessage(s interface{ Scan(...any) error }) (Message, error) {
 	var m Message
@@ -70,7 +77,8 @@ func scanMessage(s interface{ Scan(...any) error }) (Message, error) {
 	var sent, received int64
 	err := s.Scan(&m.ID, &m.MailboxID, &m.TicketID, &m.Direction, &m.Kind, &m.IgnoredReason, &m.DedupeKey, &m.MessageID,
 		&m.InReplyTo, &refs, &m.FromAddress, &m.FromName, &m.To, &m.Cc, &m.ReplyTo, &m.Subject, &sent, &received,
-		&m.TextBody, &m.HTMLBody, &m.RawSHA256, &m.RawSize, &m.Bulk, &m.NoAutoAnswer, &m.AutoReason, &problems, &m.AuthorUserID)
+		&m.TextBody, &m.HTMLBody, &m.RawSHA256, &m.RawSize, &m.Bulk, &m.NoAutoAnswer, &m.AutoReason, &problems, &m.AuthorUserID,
+		&m.RecoveredFrom, &m.RecoveredByUserID, &m.RecoveredBy)
 	m.SentAt, m.ReceivedAt = fromMS(sent), fromMS(received)
 	m.References = strings.Fields(refs)
 	if problems != "" {
@@ -94,12 +102,14 @@ func (tx *Tx) InsertMessage(ctx context.Context, m *Message) error {
 	}
 	id, err := tx.insert(ctx, `INSERT INTO messages (mailbox_id, ticket_id, direction, kind, ignored_reason, dedupe_key, message_id,
 		in_reply_to, refs, from_address, from_name, to_list, cc_list, reply_to, subject, sent_at, received_at,
-		text_body, html_body, raw_sha256, raw_size, bulk, no_auto_answer, auto_reason, problems, author_user_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		text_body, html_body, raw_sha256, raw_size, bulk, no_auto_answer, auto_reason, problems, author_user_id,
+		recovered_from, recovered_by_user_id, recovered_by)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		m.MailboxID, nullID(m.TicketID), m.Direction, m.Kind, m.IgnoredReason, m.DedupeKey, m.MessageID,
 		m.InReplyTo, strings.Join(m.References, " "), m.FromAddress, m.FromName, m.To, m.Cc, m.ReplyTo, m.Subject,
 		ms(m.SentAt), ms(m.ReceivedAt), m.TextBody, m.HTMLBody, m.RawSHA256, m.RawSize, m.Bulk, m.NoAutoAnswer, m.AutoReason,
-		strings.Join(m.Problems, "\n"), nullID(m.AuthorUserID))
+		strings.Join(m.Problems, "\n"), nullID(m.AuthorUserID),
+		nullID(m.RecoveredFrom), nullID(m.RecoveredByUserID), m.RecoveredBy)
 	if err != nil {
 		return fmt.Errorf("insert message: %w", err)
 	}
@@ -154,7 +164,7 @@ func (c conn) TicketForMessageIDs(ctx context.Context, mailboxID int64, ids []st
 
 // TicketMessages lists a ticket's messages, oldest first, with attachments.
 func (c conn) TicketMessages(ctx context.Context, ticketID int64) ([]Message, error) {
-	rows, err := c.query(ctx, `SELECT `+messageCols+` FROM messages WHERE ticket_id = ? ORDER BY received_at, id`, ticketID)
+	rows, err := c.query(ctx, `SELECT `+messageCols+` FROM messages WHERE ticket_id = ? AND kind <> ? ORDER BY received_at, id`, ticketID, KindForward)
 	if err != nil {
 		return nil, fmt.Errorf("list messages of ticket %d: %w", ticketID, err)
 	}
@@ -215,4 +225,53 @@ func (c conn) Attachment(ctx context.Context, id int64) (Attachment, error) {
 func (c conn) CountMessages(ctx context.Context, mailboxID int64) (total int, err error) {
 	err = c.queryRow(ctx, `SELECT COUNT(*) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&total)
 	return total, err
+}
+
+// RecoveredTwin finds a message in the mailbox from the same sender with
+// the same subject whose Date is within a minute of sent, or, when
+// zoneAssumed (the date came without a time zone), a whole number of
+// quarter hours (up to 14 hours) plus or minus a minute away. It is how a
+// forwarded original without a Message-ID is recognised as mail Postdesk
+// already has, and how the original arriving later is recognised as one
+// recovered from a forward.
+func (c conn) RecoveredTwin(ctx context.Context, mailboxID int64, from, subject string, sent time.Time, zoneAssumed bool) (Message, error) {
+	window := time.Minute
+	if zoneAssumed {
+		window = 14*time.Hour + time.Minute
+	}
+	rows, err := c.query(ctx, `SELECT `+messageCols+` FROM messages WHERE mailbox_id = ? AND from_address = ?
+		AND sent_at BETWEEN ? AND ? AND kind = ? AND ticket_id IS NOT NULL ORDER BY id`,
+		mailboxID, from, ms(sent.Add(-window)), ms(sent.Add(window)), KindEmail)
+	if err != nil {
+		return Message{}, fmt.Errorf("look for a recovered twin: %w", err)
+	}
+	defer rows.Close()
+	want := normSubject(subject)
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return Message{}, err
+		}
+		if normSubject(m.Subject) != want {
+			continue
+		}
+		d := m.SentAt.Sub(sent).Abs()
+		if d <= time.Minute {
+			return m, nil
+		}
+		if zoneAssumed {
+			off := d % (15 * time.Minute)
+			if off <= time.Minute || 15*time.Minute-off <= time.Minute {
+				return m, nil
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Message{}, err
+	}
+	return Message{}, ErrNotFound
+}
+
+func normSubject(s string) string {
+	return strings.ToLower(strings.Join(strings.Fields(s), " "))
 }

@@ -1,0 +1,169 @@
+package ingest_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/ingest"
+	"github.com/postdesk/postdesk/internal/store"
+	"github.com/postdesk/postdesk/internal/store/storetest"
+)
+
+var recoveryNow = time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
+
+// customerMail is the customer's original email, as the mailbox would have
+// received it directly.
+func customerMail(sent time.Time) string {
+	return "From: Ann Customer <ann@customer.example>\r\nTo: support@example.com\r\nSubject: Broken blender\r\n" +
+		"Date: " + sent.Format(time.RFC1123Z) + "\r\nMessage-ID: <orig-1@customer.example>\r\n\r\nMy blender broke on day two.\r\n"
+}
+
+// gmailForward is an agent's inline Gmail forward of the customer's email.
+func gmailForward(from, msgID string, sent, orig time.Time) string {
+	return "From: " + from + "\r\nTo: support@example.com\r\nSubject: Fwd: Broken blender\r\nDate: " + sent.Format(time.RFC1123Z) +
+		"\r\nMessage-ID: <" + msgID + ">\r\nContent-Type: text/plain; charset=UTF-8\r\n\r\n" +
+		"Found this in my personal inbox, the mailbox was down that day.\r\n\r\n" +
+		"---------- Forwarded message ---------\r\n" +
+		"From: Ann Customer <ann@customer.example>\r\n" +
+		"Date: " + orig.Format("Mon, Jan 2, 2006 at 3:04\u202fPM") + "\r\n" +
+		"Subject: Broken blender\r\nTo: <support@example.com>\r\n\r\n\r\nMy blender broke on day two.\r\n"
+}
+
+func recoverySetup(t *testing.T, db *store.DB) (store.Mailbox, *ingest.Ingester) {
+	t.Helper()
+	ctx := context.Background()
+	mb := newMailbox(t, db, "support@example.com")
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		_, err := tx.CreateUser(ctx, store.User{Email: "agent@example.com", Role: store.RoleAgent, PasswordHash: "x"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mb, ingest.New(db, ingest.Options{Now: func() time.Time { return recoveryNow }})
+}
+
+func TestForwardRecoveryEndToEnd(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb, in := recoverySetup(t, db)
+		sent := recoveryNow.Add(-3 * 24 * time.Hour).Truncate(time.Minute)
+
+		// The mailbox was broken; 3 days later the agent forwards the email.
+		res, err := in.Ingest(ctx, mb, strings.NewReader(gmailForward("Agent <agent@example.com>", "fwd-1@example.com", recoveryNow, sent)))
+		if err != nil || res.Outcome != ingest.Recovered || res.Class != "forward_recovery" {
+			t.Fatalf("forward: %+v %v", res, err)
+		}
+		tk, err := db.Ticket(ctx, res.TicketID)
+		if err != nil || tk.RequesterAddress != "ann@customer.example" || tk.RequesterName != "Ann Customer" ||
+			!tk.CreatedAt.Equal(sent) || tk.Subject != "Broken blender" {
+			t.Fatalf("ticket = %+v %v (want from ann, created %s)", tk, err, sent)
+		}
+		msgs, _ := db.TicketMessages(ctx, tk.ID)
+		if len(msgs) != 1 || msgs[0].FromAddress != "ann@customer.example" || msgs[0].RecoveredBy != "agent@example.com" ||
+			!strings.Contains(msgs[0].TextBody, "blender broke") || msgs[0].RawSHA256 == "" {
+			t.Fatalf("recovered message = %+v", msgs)
+		}
+		notes, _ := db.TicketNotes(ctx, tk.ID)
+		var sawWords, sawEvent bool
+		for _, n := range notes {
+			sawWords = sawWords || (n.Kind == store.NoteInternal && strings.Contains(n.Body, "mailbox was down") && n.AuthorEmail == "agent@example.com")
+			sawEvent = sawEvent || (n.Kind == store.NoteEvent && strings.Contains(n.Body, "Recovered from a forward by agent@example.com"))
+		}
+		if !sawWords || !sawEvent {
+			t.Fatalf("notes = %+v", notes)
+		}
+
+		// The same forward again (e.g. re-fetched): a plain duplicate.
+		again, err := in.Ingest(ctx, mb, strings.NewReader(gmailForward("Agent <agent@example.com>", "fwd-1@example.com", recoveryNow, sent)))
+		if err != nil || again.Outcome != ingest.Duplicate || again.TicketID != tk.ID {
+			t.Fatalf("same forward again: %+v %v", again, err)
+		}
+		// Forwarded again (a new forward of the same email): nothing new, a note.
+		again, err = in.Ingest(ctx, mb, strings.NewReader(gmailForward("Agent <agent@example.com>", "fwd-2@example.com", recoveryNow.Add(time.Hour), sent)))
+		if err != nil || again.Outcome != ingest.Duplicate || again.TicketID != tk.ID {
+			t.Fatalf("forwarded twice: %+v %v", again, err)
+		}
+		// The mailbox catches up on the original later: nothing new either.
+		late, err := in.Ingest(ctx, mb, strings.NewReader(customerMail(sent)))
+		if err != nil || late.Outcome != ingest.Duplicate || late.TicketID != tk.ID {
+			t.Fatalf("original caught up later: %+v %v", late, err)
+		}
+		if n, _ := db.CountTickets(ctx, store.TicketFilter{}); n != 1 {
+			t.Fatalf("%d tickets, want 1", n)
+		}
+		if msgs, _ := db.TicketMessages(ctx, tk.ID); len(msgs) != 1 {
+			t.Fatalf("ticket shows %d messages, want the original once", len(msgs))
+		}
+	})
+}
+
+// The original arrived first; a forward of it later creates nothing.
+func TestForwardOfMailWeHave(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb, in := recoverySetup(t, db)
+		sent := recoveryNow.Add(-2 * 24 * time.Hour).Truncate(time.Minute)
+		first, err := in.Ingest(ctx, mb, strings.NewReader(customerMail(sent)))
+		if err != nil || first.Outcome != ingest.NewTicket {
+			t.Fatal(first, err)
+		}
+		res, err := in.Ingest(ctx, mb, strings.NewReader(gmailForward("agent@example.com", "fwd-9@example.com", recoveryNow, sent)))
+		if err != nil || res.Outcome != ingest.Duplicate || res.TicketID != first.TicketID {
+			t.Fatalf("forward of stored mail: %+v %v", res, err)
+		}
+	})
+}
+
+func TestForwardRules(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb, in := recoverySetup(t, db)
+
+		// From someone who is not an agent: their own email.
+		res, err := in.Ingest(ctx, mb, strings.NewReader(gmailForward("Mallory <mallory@evil.example>", "m-1@evil.example", recoveryNow, recoveryNow.Add(-time.Hour))))
+		if err != nil || res.Outcome != ingest.NewTicket {
+			t.Fatalf("non-agent forward: %+v %v", res, err)
+		}
+		if tk, _ := db.Ticket(ctx, res.TicketID); tk.RequesterAddress != "mallory@evil.example" {
+			t.Fatalf("non-agent forward attributed to %s", tk.RequesterAddress)
+		}
+
+		// Older than the 14-day window: the agent's ticket, with a note why.
+		old := recoveryNow.Add(-20 * 24 * time.Hour)
+		res, err = in.Ingest(ctx, mb, strings.NewReader(gmailForward("agent@example.com", "old-1@example.com", recoveryNow, old)))
+		if err != nil || res.Outcome != ingest.NewTicket {
+			t.Fatalf("old forward: %+v %v", res, err)
+		}
+		tk, _ := db.Ticket(ctx, res.TicketID)
+		notes, _ := db.TicketNotes(ctx, tk.ID)
+		if tk.RequesterAddress != "agent@example.com" || len(notes) != 1 || !strings.Contains(notes[0].Body, "older than the 14-day recovery window") {
+			t.Fatalf("old forward: ticket %+v notes %+v", tk, notes)
+		}
+
+		// From the support address itself: recovered too.
+		res, err = in.Ingest(ctx, mb, strings.NewReader(strings.Replace(
+			gmailForward("support@example.com", "self-1@example.com", recoveryNow, recoveryNow.Add(-time.Hour)), "Broken blender", "Kettle leaks", -1)))
+		if err != nil || res.Outcome != ingest.Recovered {
+			t.Fatalf("forward from the support address: %+v %v", res, err)
+		}
+	})
+}
+
+// The original replies to an existing ticket: it joins it.
+func TestForwardedReplyJoinsTicket(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb, in := recoverySetup(t, db)
+		first, _ := in.Ingest(ctx, mb, strings.NewReader(customerMail(recoveryNow.Add(-5*24*time.Hour))))
+		fwd := gmailForward("agent@example.com", "fwd-r@example.com", recoveryNow, recoveryNow.Add(-24*time.Hour))
+		fwd = strings.Replace(fwd, "Subject: Broken blender\r\nTo:", fmt.Sprintf("Subject: Re: [#%d] Broken blender\r\nTo:", first.TicketID), 1)
+		res, err := in.Ingest(ctx, mb, strings.NewReader(fwd))
+		if err != nil || res.Outcome != ingest.RecoveredJoined || res.TicketID != first.TicketID {
+			t.Fatalf("forwarded reply: %+v %v", res, err)
+		}
+	})
+}
