@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/ingest"
+	"github.com/postdesk/postdesk/internal/mailmsg"
+)
+
+// inspectAddress is one address in inspect's output.
+type inspectAddress struct {
+	Name    string `json:"name,omitempty"`
+	Address string `json:"address"`
+}
+
+type inspectOriginal struct {
+	From     inspectAddress   `json:"from"`
+	To       []inspectAddress `json:"to"`
+	Cc       []inspectAddress `json:"cc"`
+	Subject  string           `json:"subject"`
+	Date     *time.Time       `json:"date"`
+	DateText string           `json:"date_text,omitempty"`
+	Source   string           `json:"source"`
+	Client   string           `json:"client"`
+	Language string           `json:"language,omitempty"`
+	Depth    int              `json:"depth"`
+	Note     string           `json:"forwarder_note,omitempty"`
+}
+
+type inspectReport struct {
+	File           string             `json:"file"`
+	Mailbox        string             `json:"mailbox"`
+	From           []inspectAddress   `json:"from"`
+	To             []inspectAddress   `json:"to"`
+	Cc             []inspectAddress   `json:"cc"`
+	ReplyTo        []inspectAddress   `json:"reply_to"`
+	Subject        string             `json:"subject"`
+	Date           *time.Time         `json:"date"`
+	MessageID      string             `json:"message_id"`
+	InReplyTo      []string           `json:"in_reply_to"`
+	References     []string           `json:"references"`
+	BodyTextLength int                `json:"body_text_length"`
+	HasHTML        bool               `json:"has_html"`
+	Attachments    []inspectAttach    `json:"attachments"`
+	Problems       []string           `json:"problems"`
+	Classification string             `json:"classification"`
+	Outcome        string             `json:"outcome"`
+	TicketID       int64              `json:"ticket_id,omitempty"`
+	Original       *inspectOriginal   `json:"original"`
+	Forwards       []*inspectOriginal `json:"forwards"`
+	Reasons        []string           `json:"reasons"`
+}
+
+type inspectAttach struct {
+	Filename    string `json:"filename"`
+	ContentType string `json:"content_type"`
+	Size        int64  `json:"size"`
+	Inline      bool   `json:"inline"`
+}
+
+func addrs(list []mailmsg.Address) []inspectAddress {
+	out := []inspectAddress{}
+	for _, a := range list {
+		out = append(out, inspectAddress{Name: a.Name, Address: a.Address})
+	}
+	return out
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func original(f *mailmsg.Forward) *inspectOriginal {
+	if f == nil {
+		return nil
+	}
+	return &inspectOriginal{From: inspectAddress{Name: f.From.Name, Address: f.From.Address}, To: addrs(f.To), Cc: addrs(f.Cc),
+		Subject: f.Subject, Date: timePtr(f.Date), DateText: f.DateText, Source: f.Source, Client: f.Client,
+		Language: f.Language, Depth: f.Depth, Note: f.Note}
+}
+
+func runInspect(ctx context.Context, e env, args []string) error {
+	fs := newFlags(e, "inspect")
+	load := withConfig(e, fs)
+	mailbox := fs.String("mailbox", "", "the support address the message arrived at (default: the only mailbox, else support@example.com)")
+	var agents listFlag
+	fs.Var(&agents, "agent", "also treat this address as an agent's (repeatable)")
+	text := fs.Bool("text", false, "print readable text instead of JSON")
+	if done, err := parse(fs, args); done {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("inspect: name one FILE.eml")
+	}
+	cfg, err := load()
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("inspect: %w", err)
+	}
+	defer f.Close()
+	a, err := open(ctx, e, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	address := *mailbox
+	if address == "" {
+		address = "support@example.com"
+		if mbs, err := a.db.Mailboxes(ctx); err == nil && len(mbs) == 1 {
+			address = mbs[0].Address
+		}
+	}
+	in := ingest.New(a.db, ingest.Options{SupportAddresses: cfg.SupportAddresses, Agents: agents})
+	p, res, err := in.Inspect(ctx, address, f)
+	if err != nil {
+		return err
+	}
+	m := p.Msg
+	rep := inspectReport{File: fs.Arg(0), Mailbox: strings.ToLower(address), From: addrs(m.From), To: addrs(m.To), Cc: addrs(m.Cc),
+		ReplyTo: addrs(m.ReplyTo), Subject: m.Subject, Date: timePtr(m.Date), MessageID: m.MessageID,
+		InReplyTo: append([]string{}, m.InReplyTo...), References: append([]string{}, m.References...),
+		BodyTextLength: len(m.Text), HasHTML: m.HTML != "", Attachments: []inspectAttach{}, Problems: append([]string{}, m.Problems...),
+		Classification: res.Class, Outcome: string(res.Outcome), Original: original(res.Original), Forwards: []*inspectOriginal{},
+		Reasons: res.Decisions}
+	if res.Outcome == ingest.NewTicket || res.Outcome == ingest.Joined || res.Outcome == ingest.Duplicate || res.Outcome == ingest.Attached {
+		rep.TicketID = res.TicketID
+	}
+	for _, a := range m.Attachments {
+		rep.Attachments = append(rep.Attachments, inspectAttach{Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, Inline: a.Inline})
+	}
+	for i := range p.Forwards {
+		rep.Forwards = append(rep.Forwards, original(&p.Forwards[i]))
+	}
+	if rep.Original == nil && len(p.Forwards) > 0 {
+		rep.Original = original(&p.Forwards[0])
+	}
+	if *text {
+		return printInspect(e.stdout, rep)
+	}
+	enc := json.NewEncoder(e.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(rep)
+}
+
+func printInspect(w io.Writer, r inspectReport) error {
+	show := func(list []inspectAddress) string {
+		var s []string
+		for _, a := range list {
+			if a.Name != "" {
+				s = append(s, fmt.Sprintf("%s <%s>", a.Name, a.Address))
+			} else {
+				s = append(s, a.Address)
+			}
+		}
+		return strings.Join(s, ", ")
+	}
+	fmt.Fprintf(w, "%s → %s\n\n", r.File, r.Mailbox)
+	fmt.Fprintf(w, "From:        %s\nTo:          %s\n", show(r.From), show(r.To))
+	if len(r.Cc) > 0 {
+		fmt.Fprintf(w, "Cc:          %s\n", show(r.Cc))
+	}
+	if len(r.ReplyTo) > 0 {
+		fmt.Fprintf(w, "Reply-To:    %s\n", show(r.ReplyTo))
+	}
+	fmt.Fprintf(w, "Subject:     %s\n", r.Subject)
+	if r.Date != nil {
+		fmt.Fprintf(w, "Date:        %s\n", r.Date.Format(time.RFC1123Z))
+	} else {
+		fmt.Fprintf(w, "Date:        (unknown)\n")
+	}
+	fmt.Fprintf(w, "Message-ID:  %s\n", r.MessageID)
+	if len(r.InReplyTo)+len(r.References) > 0 {
+		fmt.Fprintf(w, "In reply to: %s\nReferences:  %s\n", strings.Join(r.InReplyTo, " "), strings.Join(r.References, " "))
+	}
+	fmt.Fprintf(w, "Body:        %d characters of text", r.BodyTextLength)
+	if r.HasHTML {
+		fmt.Fprint(w, ", and HTML")
+	}
+	fmt.Fprintln(w)
+	for _, a := range r.Attachments {
+		fmt.Fprintf(w, "Attachment:  %s (%s, %d bytes)\n", a.Filename, a.ContentType, a.Size)
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "Problem:     %s\n", p)
+	}
+	if o := r.Original; o != nil {
+		fmt.Fprintf(w, "\nForwarded original (%s, %s):\n  From:    %s\n  Subject: %s\n", o.Source, o.Client, show([]inspectAddress{o.From}), o.Subject)
+		if o.Date != nil {
+			fmt.Fprintf(w, "  Date:    %s\n", o.Date.Format(time.RFC1123Z))
+		} else {
+			fmt.Fprintf(w, "  Date:    (unreadable: %q)\n", o.DateText)
+		}
+	}
+	fmt.Fprintf(w, "\nClassification: %s\n", r.Classification)
+	for _, reason := range r.Reasons {
+		fmt.Fprintf(w, "  - %s\n", reason)
+	}
+	return nil
+}
