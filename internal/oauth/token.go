@@ -12,6 +12,15 @@ import (
 	"github.com/postdesk/postdesk/internal/store"
 )
 
+// refreshMode says when a refresh asks the provider.
+type refreshMode int
+
+const (
+	refreshIfDue        refreshMode = iota // only when the access token expires soon
+	refreshUnlessRecent                    // unless another refresh just happened (scheduled refreshes)
+	refreshAlways                          // always: the mail server refused the token we have
+)
+
 // recentRefresh is how soon after a successful refresh RefreshNow skips
 // another: the row was re-read and someone else just did it.
 const recentRefresh = time.Minute
@@ -31,7 +40,7 @@ func (s *Service) TokenFor(ctx context.Context, mailboxID int64) (string, error)
 	if tok, ok := s.validAccess(a, s.utcNow()); ok {
 		return tok, nil
 	}
-	return s.refreshShared(ctx, mailboxID, false)
+	return s.refreshShared(ctx, mailboxID, refreshIfDue)
 }
 
 // TokenFunc is TokenFor bound to a mailbox, the shape imapsync and smtpsend
@@ -45,7 +54,7 @@ func (s *Service) TokenFunc(mailboxID int64) func(context.Context) (string, erro
 // mailbox, idle or not. It does nothing for a mailbox that needs
 // re-authentication (ErrNeedsReauth) or was refreshed a moment ago.
 func (s *Service) RefreshNow(ctx context.Context, mailboxID int64) error {
-	_, err := s.refreshShared(ctx, mailboxID, true)
+	_, err := s.refreshShared(ctx, mailboxID, refreshUnlessRecent)
 	return err
 }
 
@@ -101,11 +110,11 @@ func (s *Service) validAccess(a store.MailboxAuth, now time.Time) (string, bool)
 // refreshShared runs one refresh per mailbox at a time; callers arriving
 // meanwhile wait for its result. The refresh is not cancelled when the
 // first caller gives up (others may be waiting), but is bounded.
-func (s *Service) refreshShared(ctx context.Context, mailboxID int64, force bool) (string, error) {
-	ch := s.refreshes.DoChan(strconv.FormatInt(mailboxID, 10), func() (any, error) {
+func (s *Service) refreshShared(ctx context.Context, mailboxID int64, mode refreshMode) (string, error) {
+	ch := s.refreshes.DoChan(strconv.FormatInt(mailboxID, 10)+"/"+strconv.Itoa(int(mode)), func() (any, error) {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
-		return s.refresh(rctx, mailboxID, force)
+		return s.refresh(rctx, mailboxID, mode)
 	})
 	select {
 	case r := <-ch:
@@ -120,7 +129,7 @@ func (s *Service) refreshShared(ctx context.Context, mailboxID int64, force bool
 
 // refresh re-reads the row (a refresh that finished just before may have
 // made this one unnecessary), asks the provider, and records the outcome.
-func (s *Service) refresh(ctx context.Context, mailboxID int64, force bool) (string, error) {
+func (s *Service) refresh(ctx context.Context, mailboxID int64, mode refreshMode) (string, error) {
 	a, err := s.db.MailboxAuth(ctx, mailboxID)
 	if err != nil {
 		return "", s.readErr(mailboxID, err)
@@ -129,7 +138,7 @@ func (s *Service) refresh(ctx context.Context, mailboxID int64, force bool) (str
 		return "", err
 	}
 	now := s.utcNow()
-	if tok, ok := s.validAccess(a, now); ok && (!force || now.Sub(a.LastRefreshAt) < recentRefresh) {
+	if tok, ok := s.validAccess(a, now); ok && (mode == refreshIfDue || (mode == refreshUnlessRecent && now.Sub(a.LastRefreshAt) < recentRefresh)) {
 		return tok, nil
 	}
 	p, err := s.providerFor(a.Provider)

@@ -42,6 +42,13 @@ func (h *Handler) badRequest(w http.ResponseWriter, r *http.Request, message str
 	h.errorPage(w, r, errorPage{Status: http.StatusBadRequest, Heading: "That didn't work", Message: message})
 }
 
+// forbidden answers a signed-in agent who asked for an admin page.
+func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request) {
+	h.log.Warn("admin page refused", "user_id", current(r).user.ID, "method", r.Method, "path", r.URL.Path)
+	h.errorPage(w, r, errorPage{Status: http.StatusForbidden, Heading: "Admins only",
+		Message: "Only administrators can open this page. If you need a change to the support mailboxes, ask an administrator."})
+}
+
 // csrfFailed answers a form whose CSRF token is missing, stale or foreign.
 func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request) {
 	h.log.Warn("form refused: csrf check failed", "method", r.Method, "path", r.URL.Path)
@@ -50,6 +57,8 @@ func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/login":
 		e.LinkURL, e.LinkText = "/login", "Back to sign-in"
+	case strings.HasPrefix(r.URL.Path, "/admin/"):
+		e.LinkURL, e.LinkText = "/admin/emails", "Back to Emails"
 	case strings.HasPrefix(r.URL.Path, "/tickets/"):
 		if parts := strings.Split(r.URL.Path, "/"); len(parts) >= 3 {
 			e.LinkURL, e.LinkText = "/tickets/"+url.PathEscape(parts[2]), "Back to the ticket"

@@ -80,6 +80,28 @@ func (h *Handler) form(next http.HandlerFunc) http.HandlerFunc {
 	})
 }
 
+// admin is signedIn for pages only admins may see: others get a 403 page.
+func (h *Handler) admin(next http.HandlerFunc) http.HandlerFunc {
+	return h.signedIn(func(w http.ResponseWriter, r *http.Request) {
+		if current(r).user.Role != store.RoleAdmin {
+			h.forbidden(w, r)
+			return
+		}
+		next(w, r)
+	})
+}
+
+// adminForm is admin plus the CSRF check every form POST needs.
+func (h *Handler) adminForm(next http.HandlerFunc) http.HandlerFunc {
+	return h.form(func(w http.ResponseWriter, r *http.Request) {
+		if current(r).user.Role != store.RoleAdmin {
+			h.forbidden(w, r)
+			return
+		}
+		next(w, r)
+	})
+}
+
 func (h *Handler) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: value, Path: "/", MaxAge: maxAge,
@@ -111,6 +133,10 @@ type cspOptions struct {
 	// emailFrames allows inline styles: an email shown in a srcdoc frame
 	// inherits this policy, and emails style themselves inline.
 	emailFrames bool
+	// formTargets are origins a form may lead to besides ours: a form that
+	// starts a sign-in is answered with a redirect to the provider, and
+	// browsers check form-action on redirects too.
+	formTargets []string
 }
 
 // pageCSP is the Content-Security-Policy of a page.
@@ -123,6 +149,10 @@ func pageCSP(o cspOptions) string {
 	if o.emailFrames {
 		style += " 'unsafe-inline'"
 	}
+	form := "form-action 'self'"
+	for _, o := range o.formTargets {
+		form += " " + o
+	}
 	return "default-src 'self'; script-src 'self'; " + style + "; " + img +
-		"; font-src 'self' data:; frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+		"; font-src 'self' data:; frame-src 'self'; object-src 'none'; base-uri 'none'; " + form + "; frame-ancestors 'none'"
 }

@@ -22,7 +22,7 @@ var templateFiles embed.FS
 
 // viewNames declares every page template (templates/views/<name>.html).
 // parseViews fails when a file is not declared here or a name has no file.
-var viewNames = []string{"error", "login", "ticket_list", "ticket_show"}
+var viewNames = []string{"admin_emails", "error", "login", "oauth_error", "ticket_list", "ticket_show"}
 
 // views are the parsed page templates, each combined with the layout.
 type views struct {
@@ -75,7 +75,7 @@ type page struct {
 	User    *store.User
 	CSRF    string
 	Banners []Banner
-	Nav     string // the active navigation item: "tickets"
+	Nav     string // the active navigation item: "tickets", "emails"
 	Version string
 }
 
@@ -119,6 +119,7 @@ func funcs(a *assets) template.FuncMap {
 		"asset":   a.url,
 		"ago":     ago,
 		"abstime": func(t time.Time) string { return t.UTC().Format("Mon, 2 Jan 2006 15:04 MST") },
+		"date":    dateText,
 		"isotime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"size":    func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
 		"status":  statusLabel,

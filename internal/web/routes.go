@@ -3,7 +3,8 @@ package web
 import "net/http"
 
 // routes is the one route table of the pages. Handlers wrapped in
-// h.signedIn need a session; h.form also checks the session's CSRF token.
+// h.signedIn need a session; h.form also checks the session's CSRF token;
+// h.admin and h.adminForm also need the admin role.
 func (h *Handler) routes() http.Handler {
 	mux := http.NewServeMux()
 
@@ -22,6 +23,15 @@ func (h *Handler) routes() http.Handler {
 	mux.HandleFunc("GET /attachments/{id}", h.signedIn(h.attachment))
 	mux.HandleFunc("GET /messages/{id}/raw", h.signedIn(h.messageRaw))
 	mux.HandleFunc("GET /messages/{id}/cid/{cid}", h.messageCID) // signed link or session: see cid.go
+
+	mux.HandleFunc("GET /admin/emails", h.admin(h.emails))
+	mux.HandleFunc("POST /admin/emails", h.adminForm(h.emailAdd))
+	mux.HandleFunc("POST /admin/emails/{id}/connect", h.adminForm(h.emailConnect))
+	mux.HandleFunc("POST /admin/emails/{id}/max-age", h.adminForm(h.emailMaxAge))
+	mux.HandleFunc("POST /admin/notices/{id}/dismiss", h.adminForm(h.noticeDismiss))
+	// The provider's redirect back; bound to the admin's session (the
+	// cookie is SameSite=Lax, so it comes along on this top-level GET).
+	mux.HandleFunc("GET /oauth/callback", h.admin(h.oauthCallback))
 
 	mux.HandleFunc("/", h.signedIn(h.notFoundPage))
 

@@ -1,6 +1,7 @@
 // Package web serves Postdesk's pages: sign-in, the ticket list, a ticket's
-// conversation with its forms, attachments and message sources. Pages are
-// server-rendered with html/template and work without JavaScript.
+// conversation with its forms, attachments and message sources, and for
+// admins Admin -> Emails with the OAuth connect flow and its callback.
+// Pages are server-rendered with html/template and work without JavaScript.
 //
 // Design and invariants:
 //   - One route table (routes.go); one file per page or action; after a form
@@ -17,6 +18,10 @@
 //     <iframe sandbox srcdoc> with neither allow-scripts nor
 //     allow-same-origin, under its own CSP, so even markup the sanitizer
 //     missed cannot run script, reach our origin, or fetch from elsewhere.
+//   - Admin pages (h.admin, h.adminForm) answer agents with 403.
+//   - The OAuth callback is bound to the admin's session (oauth.Service
+//     checks the state against it); a refused callback changes nothing and
+//     says what to do next. Tokens never reach a page.
 //   - Internal errors are logged with a short incident id and never shown.
 package web
 
@@ -25,10 +30,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/mailmsg"
+	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -45,17 +52,25 @@ type Options struct {
 	// Banners, when set, returns the banners shown at the top of every
 	// signed-in page (for example a mailbox whose authorization expires).
 	Banners func(ctx context.Context) []Banner
+	// OAuth connects mailboxes through their providers' sign-in pages
+	// (Admin -> Emails and /oauth/callback). Nil: Admin -> Emails lists the
+	// mailboxes and explains that no sign-in provider is configured.
+	OAuth *oauth.Service
+	// Now is the clock of relative times on Admin -> Emails (nil:
+	// time.Now); pass the one OAuth uses.
+	Now func() time.Time
 }
 
 // Banner levels.
 const (
 	BannerWarning = "warning"
+	BannerUrgent  = "urgent" // a louder warning: something is overdue
 	BannerDanger  = "danger"
 )
 
 // Banner is a message shown at the top of every signed-in page.
 type Banner struct {
-	Level    string // BannerWarning or BannerDanger
+	Level    string // BannerWarning, BannerUrgent or BannerDanger
 	Title    string // short, bold: "support@example.com needs re-authentication"
 	Text     string // one sentence: what happens and until when
 	LinkURL  string // optional: where to fix it (a local path)
@@ -71,6 +86,8 @@ type Handler struct {
 	secureCookies bool
 	version       string
 	banners       func(ctx context.Context) []Banner
+	oauth         *oauth.Service
+	now           func() time.Time
 
 	views  *views
 	assets *assets
@@ -94,10 +111,15 @@ func New(opts Options) (*Handler, error) {
 		secureCookies: opts.SecureCookies,
 		version:       opts.Version,
 		banners:       opts.Banners,
+		oauth:         opts.OAuth,
+		now:           opts.Now,
 		sanitize:      mailmsg.SanitizeHTML,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
 	}
 	var err error
 	if h.assets, err = loadAssets(); err != nil {

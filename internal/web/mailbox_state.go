@@ -1,0 +1,160 @@
+package web
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/oauth"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// This file puts a mailbox's authorization (oauth.Status) into words, for
+// Admin -> Emails and the banners alike, so both always say the same.
+
+// codeNotConnected is the oauth.Status code of a mailbox that was added
+// but never signed in.
+const codeNotConnected = "not_connected"
+
+// secretCodes are provider-fault codes that mean the client secret itself.
+var secretCodes = map[string]bool{
+	"AADSTS7000222": true, "AADSTS7000215": true, "AADSTS7000218": true, "invalid_client": true,
+}
+
+// knownProviders are the provider names offered when adding a mailbox,
+// in this order, when the OAuth service has them. oauth.Service does not
+// list its providers, so a generic provider under another name is not
+// offered here (its mailboxes are still shown and can be reauthenticated).
+var knownProviders = []string{"microsoft", "google", "google-testing"}
+
+// providerLabel is a provider's name for people: "Microsoft", "Google".
+func providerLabel(o *oauth.Service, name string) string {
+	if o != nil {
+		if p, ok := o.Provider(name); ok {
+			switch {
+			case p.Kind == oauth.KindMicrosoft:
+				return "Microsoft"
+			case p.Kind == oauth.KindGoogle && p.Name == "google-testing":
+				return "Google (testing app)"
+			case p.Kind == oauth.KindGoogle:
+				return "Google"
+			}
+		}
+	}
+	switch name {
+	case "microsoft":
+		return "Microsoft"
+	case "google":
+		return "Google"
+	case "":
+		return "Not chosen"
+	}
+	return name
+}
+
+// secretEnv is the setting that holds a provider's client secret:
+// POSTDESK_MICROSOFT_CLIENT_SECRET for "microsoft".
+func secretEnv(provider string) string {
+	switch provider {
+	case "":
+		provider = "microsoft"
+	case "google-testing":
+		provider = "google" // one client, POSTDESK_GOOGLE_TESTING only marks it
+	}
+	return "POSTDESK_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_", " ", "_").Replace(provider)) + "_CLIENT_SECRET"
+}
+
+// dateText is a day as the pages and notices write it: "Sat 30 May 2026".
+func dateText(t time.Time) string { return t.UTC().Format("Mon 2 Jan 2006") }
+
+// daysText counts whole days: "1 day", "9 days".
+func daysText(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return fmt.Sprintf("%d days", n)
+}
+
+// relDays says how far t is from now in whole days, rounded towards now
+// (so "in 9 days" means at least nine days are left): "in 9 days",
+// "within a day", "today" (up to a day ago), "3 days ago".
+func relDays(t, now time.Time) string {
+	d := t.Sub(now)
+	if d > 0 {
+		if d < oauth.Day {
+			return "within a day"
+		}
+		return "in " + daysText(int(d/oauth.Day))
+	}
+	if -d < oauth.Day {
+		return "today"
+	}
+	return daysText(int(-d/oauth.Day)) + " ago"
+}
+
+// stateView is a mailbox's authorization in words.
+type stateView struct {
+	Chip       string // short label of the state chip
+	Tone       string // chip colour: ok, warn, urgent, danger, muted
+	Detail     string // one sentence: why, and what to do
+	Connected  bool   // has tokens (not "not connected", not a password mailbox)
+	CanConnect bool   // a sign-in would help: show Connect / Reauthenticate
+	Fault      bool   // the provider refuses the application: fix the secret, not the mailbox
+	Stopped    bool   // no mail is fetched: a due date means nothing now
+}
+
+// describe puts st in words at now. stoppedAt is when a refused refresh was
+// recorded (zero: unknown).
+func describe(o *oauth.Service, st oauth.Status, stoppedAt, now time.Time) stateView {
+	switch {
+	case st.Kind == store.AuthPassword:
+		return stateView{Chip: "Password", Tone: "muted", Detail: "Signs in to its mail server with a password."}
+	case st.Kind != store.AuthOAuth || st.Code == codeNotConnected:
+		v := stateView{Chip: "Not connected", Tone: "muted", CanConnect: o != nil,
+			Detail: "No mail is fetched until someone signs in with the mailbox's account."}
+		return v
+	}
+	switch st.State {
+	case store.AuthOK:
+		return stateView{Chip: "Connected", Tone: "ok", Connected: true, CanConnect: o != nil}
+	case store.AuthExpiring:
+		if st.Overdue {
+			return stateView{Chip: "Overdue since " + dateText(st.ReauthDueAt) + " (still fetching)", Tone: "urgent", Connected: true, CanConnect: o != nil,
+				Detail: fmt.Sprintf("Re-authentication was due on %s. Mail still arrives while %s accepts the old sign-in, which can stop at any time: reauthenticate now.",
+					dateText(st.ReauthDueAt), providerLabel(o, st.Provider))}
+		}
+		return stateView{Chip: "Re-authentication due " + relDays(st.Deadline, now), Tone: "warn", Connected: true, CanConnect: o != nil,
+			Detail: fmt.Sprintf("Reauthenticate before %s to keep mail arriving.", dateText(st.Deadline))}
+	case store.AuthProviderFault:
+		v := stateView{Chip: "Client secret problem", Tone: "danger", Connected: true, Fault: true, Stopped: true}
+		if secretCodes[st.Code] {
+			v.Detail = fmt.Sprintf("%s refuses Postdesk's client secret: update the client secret (%s) and restart Postdesk. Signing in again does not help.",
+				providerLabel(o, st.Provider), secretEnv(st.Provider))
+		} else {
+			v.Chip = "Provider settings problem"
+			v.Detail = st.Reason
+		}
+		return v
+	}
+	// needs_reauth
+	v := stateView{Chip: "Needs re-authentication", Tone: "danger", Connected: true, CanConnect: o != nil, Stopped: true}
+	reason := st.Reason
+	if reason == "" {
+		reason = "The provider refused the stored sign-in."
+	}
+	if !stoppedAt.IsZero() {
+		v.Detail = "Stopped receiving mail on " + dateText(stoppedAt) + ": " + reason
+	} else {
+		v.Detail = reason
+	}
+	return v
+}
+
+// stoppedAt is when a mailbox stopped fetching: when the refusal was
+// recorded, else when its refresh token ran out.
+func stoppedAt(st oauth.Status, errorAt time.Time) time.Time {
+	if !errorAt.IsZero() {
+		return errorAt
+	}
+	return st.ExpiresAt
+}
