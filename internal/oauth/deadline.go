@@ -207,7 +207,9 @@ func (s *Service) EvaluateAll(ctx context.Context) ([]Status, error) {
 // entering a state the admins must hear about.
 func (s *Service) applyState(ctx context.Context, tx *store.Tx, a store.MailboxAuth, now time.Time) (Status, error) {
 	st := s.status(now, a)
-	if a.Kind != store.AuthOAuth {
+	if a.Kind != store.AuthOAuth || (a.AuthorizedAt.IsZero() && a.RefreshTokenSealed == "") {
+		// Not an OAuth mailbox, or one never connected: there is nothing to
+		// expire and nobody to warn (Admin -> Emails shows "Not connected").
 		return st, nil
 	}
 	if st.State != a.State {
@@ -253,7 +255,7 @@ func noticeText(st Status, warn, prev store.AuthState) string {
 	case warnedOverdue:
 		return fmt.Sprintf("%s: re-authentication was due on %s. Mail still flows while the provider accepts it; reauthenticate in Admin → Emails now.", st.Address, st.ReauthDueAt.Format("Mon 2 Jan 2006"))
 	case store.AuthNeedsReauth:
-		return fmt.Sprintf("%s needs re-authentication: %s Fetching has stopped and replies wait in the outbox until an admin reauthenticates in Admin → Emails.", st.Address, st.Reason)
+		return fmt.Sprintf("%s needs re-authentication: %s Fetching has stopped until an admin reauthenticates in Admin → Emails; mail that arrives meanwhile stays in the mailbox and is fetched then.", st.Address, st.Reason)
 	case store.AuthProviderFault:
 		return fmt.Sprintf("%s (%s): %s", st.Address, st.Provider, st.Reason)
 	case store.AuthOK:
