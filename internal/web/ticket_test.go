@@ -225,3 +225,35 @@ func TestNoteAndStatus(t *testing.T) {
 		t.Errorf("status = %s", tk.Status)
 	}
 }
+
+// A ticket recovered from an agent's forward says so and links the forward's source.
+func TestTicketPageMarksRecoveredMail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	received := time.Date(2026, 11, 20, 9, 30, 0, 0, time.UTC)
+	id, mid := e.ticket(store.Ticket{Subject: "Broken blender", RequesterName: "Ann Customer"}, store.Message{
+		SentAt: received.Add(-72 * time.Hour), ReceivedAt: received, TextBody: "It broke.", RecoveredFrom: 0, RecoveredBy: "agent@example.com"})
+	ctx := context.Background()
+	// Mark it recovered from a stored forward.
+	var fwd store.Message
+	err := e.db.Write(ctx, func(tx *store.Tx) error {
+		fwd = store.Message{MailboxID: e.mailbox.ID, TicketID: id, Direction: "in", Kind: store.KindForward, DedupeKey: "mid:fwd@x",
+			FromAddress: "agent@example.com", ReceivedAt: received}
+		if err := tx.InsertMessage(ctx, &fwd); err != nil {
+			return err
+		}
+		return tx.InsertMessage(ctx, &store.Message{MailboxID: e.mailbox.ID, TicketID: id, Direction: "in", Kind: store.KindEmail,
+			DedupeKey: "recovered:x", FromAddress: "ann@customer.test", SentAt: received.Add(-72 * time.Hour), ReceivedAt: received,
+			TextBody: "Second copy", RecoveredFrom: fwd.ID, RecoveredBy: "agent@example.com"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.signedIn()
+	_, body := e.get(c, fmt.Sprintf("/tickets/%d", id))
+	wantContains(t, body, "Recovered from a forward by agent@example.com on", "View source (the forward)")
+	if strings.Count(body, "Recovered from a forward") != 1 {
+		t.Errorf("only the recovered message is marked (message %d is not)", mid)
+	}
+	wantNotContains(t, body, `id="m-`+fmt.Sprint(fwd.ID)+`"`)
+}
