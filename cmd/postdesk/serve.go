@@ -20,6 +20,7 @@ import (
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/jobs"
 	"github.com/postdesk/postdesk/internal/oauth"
+	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/web"
 )
 
@@ -51,15 +52,11 @@ func runServe(ctx context.Context, e env, args []string) error {
 
 // newOAuth builds the mailbox authorization service from the configured
 // providers; nil when none is configured.
-func newOAuth(a *app) (*oauth.Service, error) {
+func newOAuth(a *app, vault *store.Vault) (*oauth.Service, error) {
 	providers := configuredProviders(a.cfg)
 	if len(providers) == 0 {
 		a.log.Info("no OAuth provider configured: set POSTDESK_MICROSOFT_CLIENT_ID (or POSTDESK_GOOGLE_CLIENT_ID) to connect mailboxes")
 		return nil, nil
-	}
-	vault, err := loadVault(a.cfg)
-	if err != nil {
-		return nil, err
 	}
 	return oauth.New(oauth.Config{DB: a.db, Vault: vault, Providers: providers, Logger: a.log,
 		RedirectURL: a.cfg.BaseURL.String() + "/oauth/callback"})
@@ -91,12 +88,17 @@ type server struct {
 	handler http.Handler
 	jobs    *jobs.Runner
 	ingest  *ingest.Ingester
+	syncer  *jobs.Syncer
 }
 
 func newServer(a *app) (*server, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	oauthSvc, err := newOAuth(a)
+	vault, err := loadVault(a.cfg)
+	if err != nil {
+		return nil, err
+	}
+	oauthSvc, err := newOAuth(a, vault)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +113,8 @@ func newServer(a *app) (*server, error) {
 	}
 	authSvc := auth.New(a.db, a.cfg.SessionTTL)
 	dsk := desk.New(a.db)
-	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log,
+	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc,
+		Banners:       web.AuthBanners(a.db, oauthSvc, nil, a.log),
 		SecureCookies: a.cfg.BaseURL.Scheme == "https", Version: version})
 	if err != nil {
 		return nil, err
@@ -130,8 +133,13 @@ func newServer(a *app) (*server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/", pages)
-	return &server{app: a, handler: accessLog(a.log, mux), jobs: runner,
-		ingest: ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg)})}, nil
+	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg)})
+	syncer, err := jobs.NewSyncer(jobs.SyncOptions{DB: a.db, Ingest: in, OAuth: oauthSvc, Vault: vault, Logger: a.log,
+		Registerer: reg, Owner: a.cfg.SyncOwner})
+	if err != nil {
+		return nil, err
+	}
+	return &server{app: a, handler: accessLog(a.log, mux), jobs: runner, ingest: in, syncer: syncer}, nil
 }
 
 // run serves until ctx ends, then shuts down in two phases: stop taking
@@ -145,6 +153,12 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
+	syncDone := make(chan struct{})
+	go func() {
+		defer close(syncDone)
+		s.syncer.Run(syncCtx)
+	}()
 	log.Info("postdesk is running", "url", s.app.cfg.BaseURL.String(), "listen", ln.Addr().String(),
 		"database", s.app.db.Dialect(), "data", s.app.cfg.DataDir, "version", version)
 	var serveErr error
@@ -155,6 +169,13 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// Mail sync stops first: each session finishes the batch it is
+	// committing, and its lease is released for another process.
+	stopSync()
+	select {
+	case <-syncDone:
+	case <-shutdownCtx.Done():
+	}
 	err := errors.Join(hs.Shutdown(shutdownCtx), s.jobs.Stop(shutdownCtx))
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return errors.Join(serveErr, err)

@@ -39,6 +39,8 @@ type Config struct {
 	GoogleClientSecret    string
 	GoogleTesting         bool
 	WarnLead              time.Duration
+	// SyncOwner names this process in mailbox sync leases (default host-pid-random).
+	SyncOwner string
 }
 
 // option is one setting.
@@ -160,6 +162,8 @@ func options() []option {
 				c.GoogleTesting = b
 				return err
 			}},
+		{name: "sync-owner", doc: "name of this process in mailbox sync leases (default: host-pid-random)",
+			set: func(c *Config, v string) error { c.SyncOwner = v; return nil }},
 		{name: "warn-lead", def: "240h", doc: "how long before a mailbox's authorization runs out admins are warned",
 			set: func(c *Config, v string) error { return duration(&c.WarnLead, v, time.Hour) }},
 	}

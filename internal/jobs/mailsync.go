@@ -1,0 +1,432 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/postdesk/postdesk/internal/imapsync"
+	"github.com/postdesk/postdesk/internal/ingest"
+	"github.com/postdesk/postdesk/internal/oauth"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// Mail sync: one IMAP session per mailbox, run by exactly one process.
+//
+// Every process runs a Syncer. Each round (every few seconds) it lists the
+// mailboxes with enabled server settings and, for each one it is not
+// already syncing and whose authorization is usable, tries to take the
+// mailbox's lease (a row with an owner and an expiry). A held lease is
+// renewed each round; a process that dies stops renewing, and another
+// takes the mailbox over once the lease has expired (LeaseTTL). Exactly
+// once does not depend on the lease: if two processes ever overlap, the
+// unique dedupe key makes the second store of a message a duplicate, and a
+// checkpoint never moves backwards.
+
+// Syncer defaults.
+const (
+	DefaultSyncRound = 5 * time.Second
+	DefaultLeaseTTL  = 30 * time.Second
+)
+
+// SyncOptions configures a Syncer.
+type SyncOptions struct {
+	DB     *store.DB
+	Ingest *ingest.Ingester
+	OAuth  *oauth.Service // nil: only password mailboxes are synced
+	Vault  *store.Vault   // opens password mailboxes' passwords
+	Logger *slog.Logger
+	// Owner names this process in leases (default host-pid-random).
+	Owner string
+	// Round is how often mailboxes are (re)considered; LeaseTTL how long a
+	// lease lasts without renewal.
+	Round, LeaseTTL time.Duration
+	// Tune adjusts each mailbox's session configuration (tests: TLS roots,
+	// timings).
+	Tune       func(cfg *imapsync.Config)
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Syncer runs the mail sync of the mailboxes this process holds leases on.
+type Syncer struct {
+	opt     SyncOptions
+	log     *slog.Logger
+	mu      sync.Mutex
+	running map[int64]context.CancelFunc
+	wg      sync.WaitGroup
+	metrics *syncMetrics
+}
+
+type syncMetrics struct {
+	connected *prometheus.GaugeVec
+	fetched   *prometheus.CounterVec
+	errors    *prometheus.CounterVec
+}
+
+// NewSyncer returns a Syncer; Run starts it.
+func NewSyncer(opt SyncOptions) (*Syncer, error) {
+	if opt.DB == nil || opt.Ingest == nil {
+		return nil, errors.New("syncer: DB and Ingest are required")
+	}
+	if opt.Owner == "" {
+		host, _ := os.Hostname()
+		b := make([]byte, 4)
+		rand.Read(b)
+		opt.Owner = host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b)
+	}
+	if opt.Round <= 0 {
+		opt.Round = DefaultSyncRound
+	}
+	if opt.LeaseTTL <= 0 {
+		opt.LeaseTTL = DefaultLeaseTTL
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Syncer{opt: opt, log: opt.Logger.With("component", "sync", "owner", opt.Owner), running: map[int64]context.CancelFunc{},
+		metrics: &syncMetrics{
+			connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "postdesk_mailbox_sync_connected",
+				Help: "1 while this process holds a live IMAP session for the mailbox."}, []string{"mailbox"}),
+			fetched: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "postdesk_mailbox_messages_fetched_total",
+				Help: "Messages fetched over IMAP and committed, by mailbox."}, []string{"mailbox"}),
+			errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "postdesk_mailbox_sync_errors_total",
+				Help: "Failed IMAP sessions, by mailbox (each is retried with back-off)."}, []string{"mailbox"}),
+		}}
+	if opt.Registerer != nil {
+		for _, c := range []prometheus.Collector{s.metrics.connected, s.metrics.fetched, s.metrics.errors} {
+			if err := opt.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("register sync metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Owner is this process's name in leases.
+func (s *Syncer) Owner() string { return s.opt.Owner }
+
+// Run syncs until ctx ends, then stops every session and releases its
+// leases (so another process can take over at once).
+func (s *Syncer) Run(ctx context.Context) error {
+	t := time.NewTicker(s.opt.Round)
+	defer t.Stop()
+	for {
+		if err := s.round(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("sync round failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			s.stopAll()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Running lists the mailboxes this process is syncing now.
+func (s *Syncer) Running() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := make([]int64, 0, len(s.running))
+	for id := range s.running {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (s *Syncer) round(ctx context.Context) error {
+	ids, err := s.opt.DB.SyncedMailboxIDs(ctx)
+	if err != nil {
+		return err
+	}
+	want := map[int64]bool{}
+	for _, id := range ids {
+		want[id] = true
+		ok, why, err := s.usable(ctx, id)
+		if err != nil {
+			s.log.Warn("check mailbox", "mailbox_id", id, "err", err)
+			continue
+		}
+		if !ok {
+			s.stop(id, why)
+			continue
+		}
+		now := s.opt.Now()
+		var held bool
+		err = s.opt.DB.Write(ctx, func(tx *store.Tx) error {
+			var err error
+			held, err = tx.AcquireLease(ctx, id, s.opt.Owner, now, now.Add(s.opt.LeaseTTL))
+			return err
+		})
+		if err != nil {
+			s.log.Warn("renew lease", "mailbox_id", id, "err", err)
+			continue
+		}
+		if !held {
+			s.stop(id, "another process holds the lease")
+			continue
+		}
+		s.start(ctx, id)
+	}
+	s.mu.Lock()
+	var gone []int64
+	for id := range s.running {
+		if !want[id] {
+			gone = append(gone, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range gone {
+		s.stop(id, "mailbox removed or disabled")
+	}
+	return nil
+}
+
+// usable reports whether a mailbox can be fetched now: a password mailbox
+// whose password was not refused, or an OAuth mailbox that is connected
+// and not waiting for re-authentication.
+func (s *Syncer) usable(ctx context.Context, id int64) (bool, string, error) {
+	a, err := s.opt.DB.MailboxAuth(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, "no sign-in configured", nil
+	}
+	if err != nil {
+		return false, "", err
+	}
+	switch {
+	case a.Kind == store.AuthOAuth && s.opt.OAuth == nil:
+		return false, "no OAuth provider configured", nil
+	case a.Kind == store.AuthOAuth && a.RefreshTokenSealed == "":
+		return false, "not connected yet", nil
+	case a.Kind == store.AuthNone:
+		return false, "no sign-in configured", nil
+	case a.State == store.AuthNeedsReauth || a.State == store.AuthProviderFault:
+		return false, "authorization " + string(a.State), nil
+	}
+	return true, "", nil
+}
+
+func (s *Syncer) start(ctx context.Context, id int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.running[id]; ok {
+		return
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	s.running[id] = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("mailbox sync panicked", "mailbox_id", id, "panic", p)
+			}
+			s.mu.Lock()
+			delete(s.running, id)
+			s.mu.Unlock()
+			release, cancelRelease := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancelRelease()
+			_ = s.opt.DB.Write(release, func(tx *store.Tx) error { return tx.ReleaseLease(release, id, s.opt.Owner) })
+		}()
+		s.runMailbox(mctx, id)
+	}()
+}
+
+func (s *Syncer) stop(id int64, why string) {
+	s.mu.Lock()
+	cancel, ok := s.running[id]
+	s.mu.Unlock()
+	if ok {
+		s.log.Info("stopping mailbox sync", "mailbox_id", id, "why", why)
+		cancel()
+	}
+}
+
+func (s *Syncer) stopAll() {
+	s.mu.Lock()
+	for _, cancel := range s.running {
+		cancel()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+// runMailbox runs one mailbox's IMAP session until ctx ends or its
+// authorization fails for good.
+func (s *Syncer) runMailbox(ctx context.Context, id int64) {
+	log := s.log.With("mailbox_id", id)
+	mb, err := s.opt.DB.Mailbox(ctx, id)
+	if err != nil {
+		log.Error("load mailbox", "err", err)
+		return
+	}
+	cfg, err := s.sessionConfig(ctx, mb, log)
+	if err != nil {
+		s.status(ctx, id, "error", err)
+		log.Error("mailbox settings", "err", err)
+		return
+	}
+	st := &syncStore{db: s.opt.DB, ingest: s.opt.Ingest, mailbox: mb, now: s.opt.Now,
+		onBatch: func(results []ingest.Result) {
+			s.metrics.fetched.WithLabelValues(mb.Address).Add(float64(len(results)))
+		}}
+	log.Info("mailbox sync starting", "address", mb.Address, "server", cfg.Addr)
+	err = imapsync.Run(ctx, cfg, st, func(ev imapsync.Event) { s.event(ctx, mb, ev) })
+	s.metrics.connected.WithLabelValues(mb.Address).Set(0)
+	if ctx.Err() != nil {
+		s.status(context.WithoutCancel(ctx), id, "stopped", nil)
+		return
+	}
+	var authErr *imapsync.AuthError
+	switch {
+	case errors.Is(err, imapsync.ErrPermanent):
+		log.Warn("mailbox authorization failed for good", "err", err)
+	case errors.As(err, &authErr):
+		log.Warn("mail server refused the credentials", "mechanism", authErr.Mechanism, "refreshed", authErr.Refreshed)
+		s.refused(ctx, id, authErr)
+	case err != nil:
+		log.Error("mailbox sync ended", "err", err)
+	}
+	s.status(ctx, id, "error", err)
+}
+
+// refused records a refusal by the mail server as the mailbox's state.
+func (s *Syncer) refused(ctx context.Context, id int64, e *imapsync.AuthError) {
+	var detail string
+	if e.Failure != nil {
+		detail = "server said: " + e.Failure.Error()
+	}
+	a, err := s.opt.DB.MailboxAuth(ctx, id)
+	if err == nil && (a.State == store.AuthNeedsReauth || a.State == store.AuthProviderFault) {
+		return // the provider's refusal, with its reason, is already recorded
+	}
+	if err == nil && a.Kind == store.AuthOAuth && s.opt.OAuth != nil {
+		err = s.opt.OAuth.ServerRefused(ctx, id, detail)
+	} else if err == nil {
+		err = s.opt.DB.Write(ctx, func(tx *store.Tx) error {
+			now := s.opt.Now().UTC()
+			msg := "The mail server refused the mailbox's password: update it (postdesk mailbox remove, then add with the new password)."
+			if err := tx.SetAuthState(ctx, id, store.AuthNeedsReauth, "password_refused", msg, now); err != nil {
+				return err
+			}
+			return tx.AddNotice(ctx, &store.Notice{MailboxID: id, Kind: string(store.AuthNeedsReauth), Message: a.Address + ": " + msg, CreatedAt: now})
+		})
+	}
+	if err != nil {
+		s.log.Error("record refused credentials", "mailbox_id", id, "err", err)
+	}
+}
+
+func (s *Syncer) sessionConfig(ctx context.Context, mb store.Mailbox, log *slog.Logger) (imapsync.Config, error) {
+	srv, err := s.opt.DB.MailboxServer(ctx, mb.ID)
+	if err != nil {
+		return imapsync.Config{}, err
+	}
+	cfg := imapsync.Config{
+		Addr:            net.JoinHostPort(srv.IMAPHost, strconv.Itoa(srv.IMAPPort)),
+		Security:        imapsync.Security(srv.IMAPSecurity),
+		Username:        mb.Address,
+		Auth:            imapsync.AuthMethod(srv.AuthMethod),
+		Folders:         srv.Folders,
+		InitialDays:     srv.InitialDays,
+		MaxAge:          time.Duration(srv.MaxAgeDays) * 24 * time.Hour,
+		AfterProcessing: imapsync.Action(srv.AfterProcessing),
+		MoveTo:          srv.MoveTo,
+		Logger:          log,
+	}
+	switch cfg.Auth {
+	case imapsync.AuthXOAuth2, imapsync.AuthOAuthBearer:
+		if s.opt.OAuth == nil {
+			return cfg, errors.New("no OAuth provider is configured")
+		}
+		cfg.Token = permanentOn(s.opt.OAuth.TokenFunc(mb.ID))
+		cfg.RefreshToken = permanentOn(s.opt.OAuth.FreshTokenFunc(mb.ID))
+	default:
+		a, err := s.opt.DB.MailboxAuth(ctx, mb.ID)
+		if err != nil {
+			return cfg, err
+		}
+		if s.opt.Vault == nil {
+			return cfg, errors.New("no secret key to open the mailbox password")
+		}
+		pw, err := s.opt.Vault.Open(a.PasswordSealed, store.MailboxSecret(mb.ID, "password"))
+		if err != nil {
+			return cfg, fmt.Errorf("open the mailbox password: %w", err)
+		}
+		if srv.Username != "" {
+			cfg.Username = srv.Username
+		} else if a.Account != "" {
+			cfg.Username = a.Account
+		}
+		password := string(pw)
+		cfg.Password = func(context.Context) (string, error) { return password, nil }
+	}
+	if s.opt.Tune != nil {
+		s.opt.Tune(&cfg)
+	}
+	return cfg, nil
+}
+
+// permanentOn marks the provider's final refusals as permanent, so the
+// session stops instead of retrying (the oauth service has already
+// recorded the mailbox's state).
+func permanentOn(f func(context.Context) (string, error)) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		tok, err := f(ctx)
+		if err != nil && (errors.Is(err, oauth.ErrNeedsReauth) || errors.Is(err, oauth.ErrProviderFault) || errors.Is(err, oauth.ErrNotConnected)) {
+			return "", fmt.Errorf("%w: %w", imapsync.ErrPermanent, err)
+		}
+		return tok, err
+	}
+}
+
+func (s *Syncer) event(ctx context.Context, mb store.Mailbox, ev imapsync.Event) {
+	switch ev.Kind {
+	case imapsync.EventConnected:
+		s.metrics.connected.WithLabelValues(mb.Address).Set(1)
+		s.status(ctx, mb.ID, "connected", nil)
+	case imapsync.EventIdling:
+		s.status(ctx, mb.ID, "idling", nil)
+	case imapsync.EventSynced:
+		s.status(ctx, mb.ID, "synced", nil)
+	case imapsync.EventError, imapsync.EventAuthFailed:
+		s.metrics.connected.WithLabelValues(mb.Address).Set(0)
+		s.metrics.errors.WithLabelValues(mb.Address).Inc()
+		s.status(ctx, mb.ID, "error", ev.Err)
+	}
+}
+
+// status records a mailbox's sync state for the UI.
+func (s *Syncer) status(ctx context.Context, id int64, state string, cause error) {
+	err := s.opt.DB.Write(ctx, func(tx *store.Tx) error {
+		st, err := tx.SyncStatus(ctx, id)
+		if err != nil {
+			return err
+		}
+		now := s.opt.Now().UTC()
+		st.State, st.Owner, st.UpdatedAt = state, s.opt.Owner, now
+		if cause != nil {
+			st.LastError, st.LastErrorAt = cause.Error(), now
+		} else if state == "synced" || state == "idling" {
+			st.LastSuccessAt = now
+		}
+		return tx.PutSyncStatus(ctx, st)
+	})
+	if err != nil && ctx.Err() == nil {
+		s.log.Warn("record sync status", "mailbox_id", id, "err", err)
+	}
+}
