@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -48,6 +49,62 @@ type mailboxView struct {
 	MaxAgeText     string // "90 days (Microsoft's default)", "Until revoked"
 	MaxAgeError    string
 	ConnectLabel   string // "Connect" or "Reauthenticate"
+	Sync           *syncView
+}
+
+// syncView is how a mailbox's fetching is doing.
+type syncView struct {
+	Server      string // "outlook.office365.com:993 (TLS, XOAUTH2)"
+	Folders     string
+	State       string // in words: "Waiting for new mail (IDLE)", "Connecting", ...
+	Problem     bool
+	LastSuccess time.Time
+	LastRel     string
+	LastError   string
+	Today       int
+}
+
+// syncStates are sync_status states in words.
+var syncStates = map[string]string{
+	"idle":      "Not started yet",
+	"connected": "Connected, fetching",
+	"idling":    "Up to date, waiting for new mail",
+	"synced":    "Up to date",
+	"error":     "Failing: retrying with back-off",
+	"stopped":   "Stopped",
+}
+
+// syncFor describes a mailbox's fetching from its server settings and status.
+func (h *Handler) syncFor(r *http.Request, mb store.Mailbox, stopped bool, now time.Time) *syncView {
+	ctx := r.Context()
+	srv, err := h.db.MailboxServer(ctx, mb.ID)
+	if err != nil {
+		return nil
+	}
+	st, err := h.db.SyncStatus(ctx, mb.ID)
+	if err != nil {
+		return nil
+	}
+	v := &syncView{Server: fmt.Sprintf("%s:%d (%s, %s)", srv.IMAPHost, srv.IMAPPort, strings.ToUpper(srv.IMAPSecurity), strings.ToUpper(srv.AuthMethod)),
+		Folders: strings.Join(srv.Folders, ", "), State: syncStates[st.State], LastSuccess: st.LastSuccessAt}
+	if v.State == "" {
+		v.State = st.State
+	}
+	switch {
+	case !srv.Enabled:
+		v.State = "Disabled"
+	case stopped:
+		v.State, v.Problem = "Stopped until the mailbox is reauthenticated; nothing is lost, it catches up then", true
+	case st.State == "error":
+		v.Problem, v.LastError = true, st.LastError
+	}
+	if !st.LastSuccessAt.IsZero() {
+		v.LastRel = agoFrom(st.LastSuccessAt, now)
+	}
+	if st.Day == now.Format(time.DateOnly) {
+		v.Today = st.MessagesDay
+	}
+	return v
 }
 
 type noticeView struct {
@@ -162,6 +219,7 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 				}
 			}
 		}
+		v.Sync = h.syncFor(r, mb, v.Stopped, now)
 		p.Mailboxes = append(p.Mailboxes, v)
 	}
 	notices, err := h.db.Notices(ctx, store.NoticeFilter{UnreadOnly: true, Limit: 50})

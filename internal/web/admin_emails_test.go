@@ -297,3 +297,32 @@ func readBody(res *http.Response) string {
 	b, _ := io.ReadAll(res.Body)
 	return string(b)
 }
+
+// Admin -> Emails shows how each mailbox's fetching is doing.
+func TestEmailsShowSyncStatus(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	err := e.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.PutMailboxServer(ctx, store.MailboxServer{MailboxID: e.mailbox.ID, IMAPHost: "imap.example.com", IMAPPort: 993,
+			IMAPSecurity: "tls", AuthMethod: "plain", Folders: []string{"INBOX", "Escalations"}, Enabled: true}); err != nil {
+			return err
+		}
+		if err := tx.CountSyncedMessages(ctx, e.mailbox.ID, 7, now); err != nil {
+			return err
+		}
+		st, err := tx.SyncStatus(ctx, e.mailbox.ID)
+		if err != nil {
+			return err
+		}
+		st.State, st.LastError, st.LastErrorAt = "error", "dial tcp imap.example.com:993: connection refused", now
+		return tx.PutSyncStatus(ctx, st)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.get(e.signedIn(), "/admin/emails")
+	wantContains(t, body, "Failing: retrying with back-off", "Last error: dial tcp imap.example.com:993: connection refused",
+		"7 messages", "imap.example.com:993 (TLS, PLAIN) · INBOX, Escalations")
+}
