@@ -79,6 +79,13 @@ func configuredProviders(cfg *config.Config) []oauth.Provider {
 		p.ClientID, p.ClientSecret, p.WarnLead = id, cfg.GoogleClientSecret, cfg.WarnLead
 		providers = append(providers, p)
 	}
+	if g := cfg.Generic; g.ClientID != "" {
+		p := oauth.Generic(g.Name, g.AuthURL, g.TokenURL, g.UserinfoURL, g.Scopes)
+		p.ClientID, p.ClientSecret, p.WarnLead = g.ClientID, g.ClientSecret, cfg.WarnLead
+		p.IMAPHost, p.IMAPPort, p.SMTPHost, p.SMTPPort = g.IMAPHost, g.IMAPPort, g.SMTPHost, g.SMTPPort
+		p.RefreshInactivity, p.DefaultMaxAge = g.RefreshInactivity, g.MaxAge
+		providers = append(providers, p)
+	}
 	return providers
 }
 

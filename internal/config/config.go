@@ -39,8 +39,20 @@ type Config struct {
 	GoogleClientSecret    string
 	GoogleTesting         bool
 	WarnLead              time.Duration
+	// Generic is any other OAuth 2.0 provider (enabled by its client ID).
+	Generic GenericProvider
 	// SyncOwner names this process in mailbox sync leases (default host-pid-random).
 	SyncOwner string
+}
+
+// GenericProvider is an OAuth 2.0 provider described by its endpoints.
+type GenericProvider struct {
+	Name, AuthURL, TokenURL, UserinfoURL string
+	Scopes                               []string
+	ClientID, ClientSecret               string
+	IMAPHost, SMTPHost                   string
+	IMAPPort, SMTPPort                   int
+	RefreshInactivity, MaxAge            time.Duration
 }
 
 // option is one setting.
@@ -162,11 +174,65 @@ func options() []option {
 				c.GoogleTesting = b
 				return err
 			}},
+		{name: "oauth-name", def: "oauth", doc: "name of the generic OAuth 2.0 provider (as admins pick it for a mailbox)",
+			set: func(c *Config, v string) error {
+				if v == "" || strings.ContainsAny(v, " /") || v == "microsoft" || v == "google" || v == "google-testing" || v == "password" {
+					return errors.New("must be a short name other than microsoft, google, google-testing or password")
+				}
+				c.Generic.Name = v
+				return nil
+			}},
+		{name: "oauth-client-id", doc: "client ID at a generic OAuth 2.0 provider; enables it (needs --oauth-auth-url and --oauth-token-url)",
+			set: func(c *Config, v string) error { c.Generic.ClientID = strings.TrimSpace(v); return nil }},
+		{name: "oauth-client-secret", doc: "client secret at the generic OAuth 2.0 provider", secret: true,
+			set: func(c *Config, v string) error { c.Generic.ClientSecret = v; return nil }},
+		{name: "oauth-auth-url", doc: "the generic provider's authorization endpoint",
+			set: func(c *Config, v string) error { return optionalURL(&c.Generic.AuthURL, v) }},
+		{name: "oauth-token-url", doc: "the generic provider's token endpoint",
+			set: func(c *Config, v string) error { return optionalURL(&c.Generic.TokenURL, v) }},
+		{name: "oauth-userinfo-url", doc: "the generic provider's OpenID userinfo endpoint (to learn who signed in)",
+			set: func(c *Config, v string) error { return optionalURL(&c.Generic.UserinfoURL, v) }},
+		{name: "oauth-scopes", def: "openid email offline_access", doc: "space-separated scopes to ask the generic provider for",
+			set: func(c *Config, v string) error { c.Generic.Scopes = strings.Fields(v); return nil }},
+		{name: "oauth-imap", doc: "the generic provider's IMAP server, host:port (TLS)",
+			set: func(c *Config, v string) error { return optionalHostPort(&c.Generic.IMAPHost, &c.Generic.IMAPPort, v) }},
+		{name: "oauth-smtp", doc: "the generic provider's SMTP server, host:port (STARTTLS)",
+			set: func(c *Config, v string) error { return optionalHostPort(&c.Generic.SMTPHost, &c.Generic.SMTPPort, v) }},
+		{name: "oauth-refresh-inactivity", def: "0s", doc: "how long the generic provider's refresh tokens live unused (0: unknown, no such deadline)",
+			set: func(c *Config, v string) error { return duration(&c.Generic.RefreshInactivity, v, 0) }},
+		{name: "oauth-max-age", def: "0s", doc: "maximum sign-in age at the generic provider before admins must reauthenticate (0: until revoked)",
+			set: func(c *Config, v string) error { return duration(&c.Generic.MaxAge, v, 0) }},
 		{name: "sync-owner", doc: "name of this process in mailbox sync leases (default: host-pid-random)",
 			set: func(c *Config, v string) error { c.SyncOwner = v; return nil }},
 		{name: "warn-lead", def: "240h", doc: "how long before a mailbox's authorization runs out admins are warned",
 			set: func(c *Config, v string) error { return duration(&c.WarnLead, v, time.Hour) }},
 	}
+}
+
+func optionalURL(dst *string, v string) error {
+	if v == "" {
+		*dst = ""
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("must be an absolute https:// URL")
+	}
+	*dst = v
+	return nil
+}
+
+func optionalHostPort(host *string, port *int, v string) error {
+	if v == "" {
+		return nil
+	}
+	h, p, err := net.SplitHostPort(v)
+	n, perr := strconv.Atoi(p)
+	if err != nil || perr != nil || h == "" || n < 1 || n > 65535 {
+		return errors.New("must be host:port")
+	}
+	*host, *port = h, n
+	return nil
 }
 
 // duration parses a Go duration of at least least (0 allowed when least is 0).
@@ -212,6 +278,12 @@ func Flags(fs *flag.FlagSet, env func(string) string) func() (*Config, error) {
 				}
 				errs = append(errs, fmt.Errorf("%s %s: %v", source, shown, err))
 			}
+		}
+		if g := c.Generic; g.ClientID != "" && (g.AuthURL == "" || g.TokenURL == "" || g.IMAPHost == "") {
+			errs = append(errs, errors.New("--oauth-client-id: a generic OAuth provider also needs --oauth-auth-url, --oauth-token-url and --oauth-imap"))
+		}
+		if c.MicrosoftClientSecret != "" && c.MicrosoftClientID == "" {
+			errs = append(errs, errors.New("--microsoft-client-secret is set but --microsoft-client-id is not"))
 		}
 		if err := errors.Join(errs...); err != nil {
 			return nil, fmt.Errorf("invalid configuration:\n%w", err)

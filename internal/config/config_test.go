@@ -49,3 +49,17 @@ func TestValidationNamesEveryBadSettingAndHidesSecrets(t *testing.T) {
 		t.Errorf("error shows a secret:\n%s", msg)
 	}
 }
+
+func TestGenericProviderNeedsItsEndpoints(t *testing.T) {
+	if _, err := load(t, []string{"--oauth-client-id", "abc"}, nil); err == nil || !strings.Contains(err.Error(), "--oauth-token-url") {
+		t.Fatalf("err = %v", err)
+	}
+	c, err := load(t, []string{"--oauth-client-id", "abc", "--oauth-auth-url", "https://idp.example/auth",
+		"--oauth-token-url", "https://idp.example/token", "--oauth-imap", "imap.example:993", "--oauth-name", "fastmail"}, nil)
+	if err != nil || c.Generic.IMAPPort != 993 || c.Generic.Name != "fastmail" || len(c.Generic.Scopes) != 3 {
+		t.Fatalf("generic = %+v %v", c.Generic, err)
+	}
+	if _, err := load(t, []string{"--oauth-name", "microsoft"}, nil); err == nil {
+		t.Fatal("a generic provider named microsoft was accepted")
+	}
+}

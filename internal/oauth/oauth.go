@@ -304,3 +304,12 @@ func (s *Service) providerFor(name string) (Provider, error) {
 
 // utcNow is the injected clock in UTC, at millisecond precision (as stored).
 func (s *Service) utcNow() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// Providers lists the configured providers in configuration order.
+func (s *Service) Providers() []Provider {
+	out := make([]Provider, 0, len(s.cfg.Providers))
+	for _, p := range s.cfg.Providers {
+		out = append(out, s.providers[p.Name])
+	}
+	return out
+}

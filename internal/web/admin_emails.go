@@ -234,12 +234,11 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 		p.Add = *f.add
 	}
 	if h.oauth != nil {
-		for _, name := range knownProviders {
-			if pr, ok := h.oauth.Provider(name); ok {
-				p.Providers = append(p.Providers, providerChoice{Name: name, Label: providerLabel(h.oauth, name), Selected: p.Add.Provider == name})
-				formTargets[origin(pr.AuthURL)] = true
-			}
+		for _, pr := range h.oauth.Providers() {
+			p.Providers = append(p.Providers, providerChoice{Name: pr.Name, Label: providerLabel(h.oauth, pr.Name), Selected: p.Add.Provider == pr.Name})
+			formTargets[origin(pr.AuthURL)] = true
 		}
+
 	}
 	p.Flash = h.takeFlash(w, r, p.Mailboxes, byID)
 	csp := cspOptions{}

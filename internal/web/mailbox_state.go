@@ -21,12 +21,6 @@ var secretCodes = map[string]bool{
 	"AADSTS7000222": true, "AADSTS7000215": true, "AADSTS7000218": true, "invalid_client": true,
 }
 
-// knownProviders are the provider names offered when adding a mailbox,
-// in this order, when the OAuth service has them. oauth.Service does not
-// list its providers, so a generic provider under another name is not
-// offered here (its mailboxes are still shown and can be reauthenticated).
-var knownProviders = []string{"microsoft", "google", "google-testing"}
-
 // providerLabel is a provider's name for people: "Microsoft", "Google".
 func providerLabel(o *oauth.Service, name string) string {
 	if o != nil {
