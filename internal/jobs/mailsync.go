@@ -64,6 +64,9 @@ type Syncer struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc
+	// settings is the settings version each running session started with:
+	// a session restarts when an admin changes its mailbox's settings.
+	settings map[int64]time.Time
 	wg      sync.WaitGroup
 	metrics *syncMetrics
 }
@@ -97,7 +100,7 @@ func NewSyncer(opt SyncOptions) (*Syncer, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Syncer{opt: opt, log: opt.Logger.With("component", "sync", "owner", opt.Owner), running: map[int64]context.CancelFunc{},
+	s := &Syncer{opt: opt, log: opt.Logger.With("component", "sync", "owner", opt.Owner), running: map[int64]context.CancelFunc{}, settings: map[int64]time.Time{},
 		metrics: &syncMetrics{
 			connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "postdesk_mailbox_sync_connected",
 				Help: "1 while this process holds a live IMAP session for the mailbox."}, []string{"mailbox"}),
@@ -180,6 +183,15 @@ func (s *Syncer) round(ctx context.Context) error {
 			s.stop(id, "another process holds the lease")
 			continue
 		}
+		if srv, err := s.opt.DB.MailboxServer(ctx, id); err == nil {
+			s.mu.Lock()
+			started, running := s.settings[id]
+			s.mu.Unlock()
+			if running && !srv.UpdatedAt.Equal(started) {
+				s.stop(id, "settings changed")
+				continue // restarted with the new settings next round
+			}
+		}
 		s.start(ctx, id)
 	}
 	s.mu.Lock()
@@ -228,6 +240,9 @@ func (s *Syncer) start(ctx context.Context, id int64) {
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	s.running[id] = cancel
+	if srv, err := s.opt.DB.MailboxServer(ctx, id); err == nil {
+		s.settings[id] = srv.UpdatedAt
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -237,6 +252,7 @@ func (s *Syncer) start(ctx context.Context, id int64) {
 			}
 			s.mu.Lock()
 			delete(s.running, id)
+			delete(s.settings, id)
 			s.mu.Unlock()
 			release, cancelRelease := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancelRelease()

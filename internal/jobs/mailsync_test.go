@@ -300,3 +300,59 @@ func TestSyncLeasesOnPostgres(t *testing.T) {
 		t.Fatalf("lease owner = %q", owner)
 	}
 }
+
+// A customer's email is missed (it landed in Junk, which is not fetched);
+// an agent forwards it 3 days later: a ticket from the customer, dated 3
+// days ago. When the admin adds Junk to the folders and the mailbox catches
+// up on the original, nothing new is created.
+func TestSyncForwardRecoveryThenCatchUp(t *testing.T) {
+	e := newSyncEnv(t, "sqlite")
+	err := e.db.Write(e.ctx, func(tx *store.Tx) error {
+		_, err := tx.CreateUser(e.ctx, store.User{Email: "agent@example.com", Role: store.RoleAgent, PasswordHash: "x"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.run("p1")
+	sent := time.Now().Add(-72 * time.Hour).UTC().Truncate(time.Minute)
+	original := []byte("From: Ann Customer <ann@customer.example>\r\nTo: " + supportAddr + "\r\nSubject: Broken blender\r\n" +
+		"Date: " + sent.Format(time.RFC1123Z) + "\r\nMessage-ID: <orig-blender@customer.example>\r\n\r\nMy blender broke.\r\n")
+	if err := e.stack.Append(e.ctx, supportAddr, "", "Junk", [][]byte{original}); err != nil {
+		t.Fatal(err)
+	}
+	forward := []byte("From: Agent <agent@example.com>\r\nTo: " + supportAddr + "\r\nSubject: Fwd: Broken blender\r\n" +
+		"Date: " + time.Now().Format(time.RFC1123Z) + "\r\nMessage-ID: <fwd-blender@example.com>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		"This was in Junk.\r\n\r\n---------- Forwarded message ---------\r\nFrom: Ann Customer <ann@customer.example>\r\n" +
+		"Date: " + sent.Format("Mon, Jan 2, 2006 at 3:04 PM") + "\r\nSubject: Broken blender\r\nTo: <" + supportAddr + ">\r\n\r\nMy blender broke.\r\n")
+	if err := e.stack.Deliver(e.ctx, supportAddr, forward); err != nil {
+		t.Fatal(err)
+	}
+	e.waitMessages(2, time.Minute) // the forward and the recovered original
+	tickets, _ := e.db.Tickets(e.ctx, store.TicketFilter{})
+	if len(tickets) != 1 || tickets[0].RequesterAddress != "ann@customer.example" || !tickets[0].CreatedAt.Equal(sent) {
+		t.Fatalf("tickets = %+v; want one from ann dated %s", tickets, sent)
+	}
+	// The admin adds Junk: the sync restarts with it and catches up.
+	srv, _ := e.db.MailboxServer(e.ctx, e.mb.ID)
+	srv.Folders, srv.UpdatedAt = []string{"INBOX", "Junk"}, time.Time{}
+	if err := e.db.Write(e.ctx, func(tx *store.Tx) error { return tx.PutMailboxServer(e.ctx, srv) }); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if cp, _ := e.db.Checkpoint(e.ctx, e.mb.ID, "Junk"); cp.LastUID >= 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Junk was never synced")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n, _ := e.db.CountTickets(e.ctx, store.TicketFilter{}); n != 1 {
+		t.Fatalf("%d tickets after the catch-up, want 1", n)
+	}
+	if msgs, _ := e.db.TicketMessages(e.ctx, tickets[0].ID); len(msgs) != 1 {
+		t.Fatalf("the ticket shows %d messages, want the original once", len(msgs))
+	}
+}
