@@ -67,8 +67,8 @@ type Syncer struct {
 	// settings is the settings version each running session started with:
 	// a session restarts when an admin changes its mailbox's settings.
 	settings map[int64]time.Time
-	wg      sync.WaitGroup
-	metrics *syncMetrics
+	wg       sync.WaitGroup
+	metrics  *syncMetrics
 }
 
 type syncMetrics struct {
