@@ -46,18 +46,52 @@ func open(ctx context.Context, e env, cfg *config.Config) (*app, error) {
 
 func (a *app) close() { a.db.Close() }
 
-func runMigrate(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "migrate")
+// start is how a command that needs the database begins: it declares the
+// configuration flags and the command's own (declare), parses args, runs
+// check on the parsed flags, validates the configuration and opens the
+// migrated database. With done set the command ends with err (nil after
+// --help); otherwise the caller closes the app.
+func start(ctx context.Context, e env, name string, args []string, declare func(fs *flag.FlagSet), check func(fs *flag.FlagSet) error) (a *app, fs *flag.FlagSet, done bool, err error) {
+	fs = newFlags(e, name)
 	load := withConfig(e, fs)
+	if declare != nil {
+		declare(fs)
+	}
 	if done, err := parse(fs, args); done {
-		return err
+		return nil, fs, true, err
+	}
+	if check != nil {
+		if err := check(fs); err != nil {
+			return nil, fs, true, err
+		}
 	}
 	cfg, err := load()
 	if err != nil {
-		return err
+		return nil, fs, true, err
 	}
-	a, err := open(ctx, e, cfg)
+	a, err = open(ctx, e, cfg)
 	if err != nil {
+		return nil, fs, true, err
+	}
+	return a, fs, false, nil
+}
+
+// subcommand checks that args name the command's one subcommand (user add,
+// apikey create, secrets rotate) and returns the rest; --help prints usage.
+func subcommand(e env, name, want string, args []string) (rest []string, done bool, err error) {
+	if len(args) > 0 && args[0] == want {
+		return args[1:], false, nil
+	}
+	newFlags(e, name).Usage()
+	if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+		return nil, true, nil
+	}
+	return nil, true, fmt.Errorf("%s: the only subcommand is '%s'", name, want)
+}
+
+func runMigrate(ctx context.Context, e env, args []string) error {
+	a, _, done, err := start(ctx, e, "migrate", args, nil, nil)
+	if done {
 		return err
 	}
 	defer a.close()

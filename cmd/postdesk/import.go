@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,29 +19,24 @@ import (
 )
 
 func runImport(ctx context.Context, e env, args []string) error {
-	fset := newFlags(e, "import")
-	load := withConfig(e, fset)
-	address := fset.String("mailbox", "", "the support address the messages arrived at (created if new; required)")
-	if done, err := parse(fset, args); done {
+	var address *string
+	var files []string
+	a, _, done, err := start(ctx, e, "import", args, func(fs *flag.FlagSet) {
+		address = fs.String("mailbox", "", "the support address the messages arrived at (created if new; required)")
+	}, func(fs *flag.FlagSet) error {
+		if *address == "" || fs.NArg() == 0 {
+			fs.Usage()
+			return errors.New("import: --mailbox and at least one FILE or DIR are required")
+		}
+		var err error
+		files, err = importFiles(fs.Args())
 		return err
-	}
-	if *address == "" || fset.NArg() == 0 {
-		fset.Usage()
-		return errors.New("import: --mailbox and at least one FILE or DIR are required")
-	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	files, err := importFiles(fset.Args())
-	if err != nil {
-		return err
-	}
-	a, err := open(ctx, e, cfg)
-	if err != nil {
+	})
+	if done {
 		return err
 	}
 	defer a.close()
+	cfg := a.cfg
 	mb, err := a.db.MailboxByAddress(ctx, *address)
 	if errors.Is(err, store.ErrNotFound) {
 		err = a.db.Write(ctx, func(tx *store.Tx) error {

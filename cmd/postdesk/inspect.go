@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -90,33 +91,33 @@ func original(f *mailmsg.Forward) *inspectOriginal {
 }
 
 func runInspect(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "inspect")
-	load := withConfig(e, fs)
-	mailbox := fs.String("mailbox", "", "the support address the message arrived at (default: the only mailbox, else support@example.com)")
+	var mailbox *string
+	var text *bool
 	var agents listFlag
-	fs.Var(&agents, "agent", "also treat this address as an agent's (repeatable)")
-	text := fs.Bool("text", false, "print readable text instead of JSON")
-	if done, err := parse(fs, args); done {
-		return err
+	var f *os.File
+	a, fs, done, err := start(ctx, e, "inspect", args, func(fs *flag.FlagSet) {
+		mailbox = fs.String("mailbox", "", "the support address the message arrived at (default: the only mailbox, else support@example.com)")
+		fs.Var(&agents, "agent", "also treat this address as an agent's (repeatable)")
+		text = fs.Bool("text", false, "print readable text instead of JSON")
+	}, func(fs *flag.FlagSet) error {
+		if fs.NArg() != 1 {
+			fs.Usage()
+			return errors.New("inspect: name one FILE.eml")
+		}
+		var err error
+		if f, err = os.Open(fs.Arg(0)); err != nil {
+			return fmt.Errorf("inspect: %w", err)
+		}
+		return nil
+	})
+	if f != nil {
+		defer f.Close()
 	}
-	if fs.NArg() != 1 {
-		fs.Usage()
-		return errors.New("inspect: name one FILE.eml")
-	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	f, err := os.Open(fs.Arg(0))
-	if err != nil {
-		return fmt.Errorf("inspect: %w", err)
-	}
-	defer f.Close()
-	a, err := open(ctx, e, cfg)
-	if err != nil {
+	if done {
 		return err
 	}
 	defer a.close()
+	cfg := a.cfg
 	address := *mailbox
 	if address == "" {
 		address = "support@example.com"

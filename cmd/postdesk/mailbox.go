@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"errors"
 	"fmt"
 	"strings"
@@ -36,23 +37,12 @@ func runMailbox(ctx context.Context, e env, args []string) error {
 }
 
 // mailboxApp opens the database and the admin operations with the configured providers.
-func mailboxApp(ctx context.Context, e env, args []string, declare func(fs *flagSet)) (*app, *desk.Admin, []string, bool, error) {
-	fs := newFlags(e, "mailbox")
-	load := withConfig(e, fs)
-	if declare != nil {
-		declare(fs)
-	}
-	if done, err := parse(fs, args); done {
+func mailboxApp(ctx context.Context, e env, args []string, declare func(fs *flag.FlagSet)) (*app, *desk.Admin, []string, bool, error) {
+	a, fs, done, err := start(ctx, e, "mailbox", args, declare, nil)
+	if done {
 		return nil, nil, nil, true, err
 	}
-	cfg, err := load()
-	if err != nil {
-		return nil, nil, nil, true, err
-	}
-	a, err := open(ctx, e, cfg)
-	if err != nil {
-		return nil, nil, nil, true, err
-	}
+	cfg := a.cfg
 	vault, err := loadVault(cfg)
 	if err != nil {
 		a.close()
@@ -74,7 +64,7 @@ func mailboxAdd(ctx context.Context, e env, args []string) error {
 	var spec desk.MailboxSpec
 	var folders, initial, maxAge string
 	var passwordStdin bool
-	a, admin, _, done, err := mailboxApp(ctx, e, args, func(fs *flagSet) {
+	a, admin, _, done, err := mailboxApp(ctx, e, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&spec.Address, "address", "", "the support address (required)")
 		fs.StringVar(&spec.Name, "name", "", "display name")
 		fs.StringVar(&spec.Auth, "auth", "", "how it signs in: microsoft, google (OAuth providers) or password (required)")

@@ -27,9 +27,6 @@ type env struct {
 	getenv func(string) string
 }
 
-// flagSet is the standard flag set, named for brevity in declarations.
-type flagSet = flag.FlagSet
-
 type command struct {
 	name    string
 	usage   string

@@ -46,27 +46,16 @@ func readNextKey(dataDir string) ([]byte, error) {
 }
 
 func runSecrets(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 || args[0] != "rotate" {
-		newFlags(e, "secrets").Usage()
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			return nil
-		}
-		return errors.New("secrets: the only subcommand is 'rotate'")
-	}
-	fs := newFlags(e, "secrets")
-	load := withConfig(e, fs)
-	if done, err := parse(fs, args[1:]); done {
+	args, done, err := subcommand(e, "secrets", "rotate", args)
+	if done {
 		return err
 	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	a, err := open(ctx, e, cfg)
-	if err != nil {
+	a, _, done, err := start(ctx, e, "secrets", args, nil, nil)
+	if done {
 		return err
 	}
 	defer a.close()
+	cfg := a.cfg
 	oldKey, err := store.LoadKey(cfg.DataDir, cfg.SecretKey)
 	if err != nil {
 		return err

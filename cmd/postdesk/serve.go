@@ -25,20 +25,12 @@ import (
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
-	fs := newFlags(e, "serve")
-	load := withConfig(e, fs)
-	if done, err := parse(fs, args); done {
-		return err
-	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	a, err := open(ctx, e, cfg)
-	if err != nil {
+	a, _, done, err := start(ctx, e, "serve", args, nil, nil)
+	if done {
 		return err
 	}
 	defer a.close()
+	cfg := a.cfg
 	srv, err := newServer(a)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -13,38 +14,28 @@ import (
 )
 
 func runUser(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 || args[0] != "add" {
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			newFlags(e, "user").Usage()
-			return nil
+	args, done, err := subcommand(e, "user", "add", args)
+	if done {
+		return err
+	}
+	var email, name, role *string
+	var password string
+	a, _, done, err := start(ctx, e, "user", args, func(fs *flag.FlagSet) {
+		email = fs.String("email", "", "the user's email address (required)")
+		name = fs.String("name", "", "the user's display name")
+		role = fs.String("role", store.RoleAgent, "admin or agent")
+	}, func(*flag.FlagSet) error {
+		if *email == "" {
+			return errors.New("user add: --email is required")
 		}
-		newFlags(e, "user").Usage()
-		return errors.New("user: the only subcommand is 'add'")
-	}
-	fs := newFlags(e, "user")
-	load := withConfig(e, fs)
-	email := fs.String("email", "", "the user's email address (required)")
-	name := fs.String("name", "", "the user's display name")
-	role := fs.String("role", store.RoleAgent, "admin or agent")
-	if done, err := parse(fs, args[1:]); done {
+		if *role != store.RoleAdmin && *role != store.RoleAgent {
+			return fmt.Errorf("user add: --role must be admin or agent, not %q", *role)
+		}
+		var err error
+		password, err = readPassword(e)
 		return err
-	}
-	if *email == "" {
-		return errors.New("user add: --email is required")
-	}
-	if *role != store.RoleAdmin && *role != store.RoleAgent {
-		return fmt.Errorf("user add: --role must be admin or agent, not %q", *role)
-	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	password, err := readPassword(e)
-	if err != nil {
-		return err
-	}
-	a, err := open(ctx, e, cfg)
-	if err != nil {
+	})
+	if done {
 		return err
 	}
 	defer a.close()
@@ -79,29 +70,21 @@ func readPassword(e env) (string, error) {
 }
 
 func runAPIKey(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 || args[0] != "create" {
-		newFlags(e, "apikey").Usage()
-		if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
-			return nil
+	args, done, err := subcommand(e, "apikey", "create", args)
+	if done {
+		return err
+	}
+	var user, name *string
+	a, _, done, err := start(ctx, e, "apikey", args, func(fs *flag.FlagSet) {
+		user = fs.String("user", "", "email of the user the key acts as (required)")
+		name = fs.String("name", "", "a label for the key")
+	}, func(*flag.FlagSet) error {
+		if *user == "" {
+			return errors.New("apikey create: --user is required")
 		}
-		return errors.New("apikey: the only subcommand is 'create'")
-	}
-	fs := newFlags(e, "apikey")
-	load := withConfig(e, fs)
-	user := fs.String("user", "", "email of the user the key acts as (required)")
-	name := fs.String("name", "", "a label for the key")
-	if done, err := parse(fs, args[1:]); done {
-		return err
-	}
-	if *user == "" {
-		return errors.New("apikey create: --user is required")
-	}
-	cfg, err := load()
-	if err != nil {
-		return err
-	}
-	a, err := open(ctx, e, cfg)
-	if err != nil {
+		return nil
+	})
+	if done {
 		return err
 	}
 	defer a.close()
