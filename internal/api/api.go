@@ -8,9 +8,15 @@
 // fault it was: 4xx messages tell the client what to fix, 5xx messages carry
 // an incident id and never the internal error, which is logged under that id.
 //
+// Mailbox administration (POST, PATCH and DELETE /mailboxes) is for admins
+// only and goes through desk.Admin, which validates the settings and seals
+// passwords; everyone may read mailboxes and their settings.
+//
 // Invariants:
 //   - Email HTML leaves the server only after mailmsg.SanitizeHTML, with
 //     remote images blocked.
+//   - A mailbox's password, tokens and sealed values are never written to
+//     a response: passwords are write-only.
 //   - An API key is never written to a response or a log; the log line of a
 //     request names the key by its id.
 //   - Request bodies are JSON objects of at most 1 MiB whose fields are all
@@ -31,9 +37,12 @@ const Prefix = "/api/v1/"
 
 // Options are the API's dependencies. DB, Auth and Desk are required.
 type Options struct {
-	DB     *store.DB
-	Auth   *auth.Service
-	Desk   *desk.Desk
+	DB   *store.DB
+	Auth *auth.Service
+	Desk *desk.Desk
+	// Admin performs the admins' mailbox operations; nil: POST, PATCH and
+	// DELETE /mailboxes answer 503.
+	Admin  *desk.Admin
 	Logger *slog.Logger
 }
 
@@ -41,6 +50,7 @@ type handler struct {
 	db     *store.DB
 	auth   *auth.Service
 	desk   *desk.Desk
+	admin  *desk.Admin
 	log    *slog.Logger
 	routes *http.ServeMux
 }
@@ -51,7 +61,7 @@ func New(opts Options) http.Handler {
 	if opts.DB == nil || opts.Auth == nil || opts.Desk == nil {
 		panic("api.New: Options.DB, Options.Auth and Options.Desk are required")
 	}
-	h := &handler{db: opts.DB, auth: opts.Auth, desk: opts.Desk, log: opts.Logger, routes: http.NewServeMux()}
+	h := &handler{db: opts.DB, auth: opts.Auth, desk: opts.Desk, admin: opts.Admin, log: opts.Logger, routes: http.NewServeMux()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -60,6 +70,10 @@ func New(opts Options) http.Handler {
 	m := h.routes
 	m.HandleFunc("GET /api/v1/me", h.getMe)
 	m.HandleFunc("GET /api/v1/mailboxes", h.getMailboxes)
+	m.HandleFunc("POST /api/v1/mailboxes", h.adminOnly(h.createMailbox))
+	m.HandleFunc("GET /api/v1/mailboxes/{mailboxID}", h.getMailbox)
+	m.HandleFunc("PATCH /api/v1/mailboxes/{mailboxID}", h.adminOnly(h.updateMailbox))
+	m.HandleFunc("DELETE /api/v1/mailboxes/{mailboxID}", h.adminOnly(h.deleteMailbox))
 	m.HandleFunc("GET /api/v1/tickets", h.getTickets)
 	m.HandleFunc("GET /api/v1/tickets/{ticketID}", h.getTicket)
 	m.HandleFunc("PATCH /api/v1/tickets/{ticketID}", h.updateTicket)

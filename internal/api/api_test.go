@@ -86,6 +86,8 @@ func TestRouting(t *testing.T) {
 			{http.MethodGet, "/api/v1/tickets/1/notes", "POST"},
 			{http.MethodPost, "/api/v1/tickets", "GET, HEAD"},
 			{http.MethodDelete, "/api/v1/attachments/1", "GET, HEAD"},
+			{http.MethodPut, "/api/v1/mailboxes/1", "GET, HEAD, PATCH, DELETE"},
+			{http.MethodDelete, "/api/v1/mailboxes", "GET, HEAD, POST"},
 		} {
 			r := f.do(t, c.method, c.path, "")
 			r.wantError(t, http.StatusMethodNotAllowed, "method "+c.method+" is not allowed on "+c.path)

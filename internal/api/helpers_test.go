@@ -16,11 +16,13 @@ import (
 	"github.com/postdesk/postdesk/internal/api"
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
-// fixture is a running API over a database holding one agent with a key,
-// one mailbox and one ticket whose message has two attachments.
+// fixture is a running API over a database holding one agent and one admin
+// with a key each, one mailbox and one ticket whose message has two
+// attachments. Its mailbox administration knows the Microsoft provider.
 type fixture struct {
 	db       *store.DB
 	auth     *auth.Service
@@ -29,6 +31,8 @@ type fixture struct {
 	user     store.User
 	key      string
 	keyID    int64
+	adminKey string // an admin's key; send it with asAdmin(f)
+	vault    *store.Vault
 	mailbox  store.Mailbox
 	ticketID int64
 	message  store.Message // with Attachments: [0] inline logo, [1] report
@@ -91,10 +95,26 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 		t.Fatalf("create api key: %v", err)
 	}
 	f.key, f.keyID = key, k.ID
+	var admin store.User
+	if err := db.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		admin, err = tx.CreateUser(ctx, store.User{Email: "admin@example.com", Name: "Ada Admin", Role: store.RoleAdmin, PasswordHash: "-"})
+		return err
+	}); err != nil {
+		t.Fatalf("create admin: %v", err)
+	}
+	if f.adminKey, _, err = f.auth.CreateAPIKey(ctx, admin.ID, "tests"); err != nil {
+		t.Fatalf("create admin api key: %v", err)
+	}
+	if f.vault, err = store.NewVault(store.GenerateKey()); err != nil {
+		t.Fatal(err)
+	}
+	providers := desk.Providers([]oauth.Provider{oauth.Microsoft("organizations", "")})
 
 	logger := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", api.New(api.Options{DB: db, Auth: f.auth, Desk: desk.New(db), Logger: logger}))
+	mux.Handle("/api/v1/", api.New(api.Options{DB: db, Auth: f.auth, Desk: desk.New(db),
+		Admin: desk.NewAdmin(db, f.vault, providers), Logger: logger}))
 	f.srv = httptest.NewServer(mux)
 	t.Cleanup(f.srv.Close)
 	return f
@@ -145,6 +165,11 @@ func (f *fixture) do(t *testing.T, method, path, body string, opts ...func(*http
 		t.Fatalf("read %s %s: %v", method, path, err)
 	}
 	return response{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// asAdmin sends a request with the admin's key.
+func asAdmin(f *fixture) func(*http.Request) {
+	return withHeader("Authorization", "Bearer "+f.adminKey)
 }
 
 func withHeader(name, value string) func(*http.Request) {

@@ -59,16 +59,22 @@ func writeInternalError(w http.ResponseWriter, r *http.Request, err error) {
 func writeDeskError(w http.ResponseWriter, r *http.Request, ticketID int64, err error) {
 	switch {
 	case errors.Is(err, desk.ErrInvalid):
-		msg := err.Error()
-		if i := strings.Index(msg, desk.ErrInvalid.Error()+": "); i >= 0 {
-			msg = msg[i+len(desk.ErrInvalid.Error())+2:]
-		}
-		writeError(w, r, http.StatusUnprocessableEntity, msg)
+		writeError(w, r, http.StatusUnprocessableEntity, invalidMessage(err))
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, r, http.StatusNotFound, fmt.Sprintf("ticket %d not found", ticketID))
 	default:
 		writeInternalError(w, r, err)
 	}
+}
+
+// invalidMessage is what a desk.ErrInvalid error tells the client: the
+// words after "invalid input: ", without the operation's context.
+func invalidMessage(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, desk.ErrInvalid.Error()+": "); i >= 0 {
+		msg = msg[i+len(desk.ErrInvalid.Error())+2:]
+	}
+	return msg
 }
 
 // pathID parses the positive integer path value name; on failure it answers

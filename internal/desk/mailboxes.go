@@ -1,10 +1,12 @@
 package desk
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +37,12 @@ type MailboxSpec struct {
 	MoveTo          string
 	InitialDays     *int // default 14; 0 = only new mail
 	MaxAgeDays      *int // default 90
+	Disabled        bool // fetch nothing until enabled again
 }
+
+// ErrExists wraps the error of adding a mailbox whose address is taken
+// (together with ErrInvalid).
+var ErrExists = errors.New("already exists")
 
 // Admin performs admins' operations on mailboxes.
 type Admin struct {
@@ -54,12 +61,26 @@ func NewAdmin(db *store.DB, vault *store.Vault, providers func(string) (oauth.Pr
 	return &Admin{db: db, vault: vault, providers: providers, now: time.Now}
 }
 
+// Providers is a providers lookup for NewAdmin over a list of configured providers.
+func Providers(list []oauth.Provider) func(name string) (oauth.Provider, bool) {
+	return func(name string) (oauth.Provider, bool) {
+		for _, p := range list {
+			if p.Name == name {
+				return p, true
+			}
+		}
+		return oauth.Provider{}, false
+	}
+}
+
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
 // resolve fills defaults and validates a spec into server settings.
-func (a *Admin) resolve(spec *MailboxSpec) (store.MailboxServer, error) {
+// passwordStored says that a password mailbox already has a sealed
+// password, which an empty spec.Password keeps.
+func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxServer, error) {
 	spec.Address = strings.ToLower(strings.TrimSpace(spec.Address))
 	if at := strings.LastIndex(spec.Address, "@"); at < 1 || at == len(spec.Address)-1 || strings.ContainsAny(spec.Address, " <>,;") {
 		return store.MailboxServer{}, invalid("%q is not an email address", spec.Address)
@@ -67,15 +88,15 @@ func (a *Admin) resolve(spec *MailboxSpec) (store.MailboxServer, error) {
 	srv := store.MailboxServer{IMAPHost: spec.IMAPHost, IMAPPort: spec.IMAPPort, IMAPSecurity: spec.IMAPSecurity,
 		SMTPHost: spec.SMTPHost, SMTPPort: spec.SMTPPort, SMTPSecurity: spec.SMTPSecurity, AuthMethod: spec.AuthMethod,
 		Username: spec.Username, Folders: spec.Folders, AfterProcessing: spec.AfterProcessing, MoveTo: spec.MoveTo,
-		InitialDays: 14, MaxAgeDays: 90, Enabled: true}
+		InitialDays: 14, MaxAgeDays: 90, Enabled: !spec.Disabled}
 	switch spec.Auth {
 	case "":
 		return srv, invalid("say how the mailbox signs in: an OAuth provider (microsoft, google) or password")
 	case "password":
-		if spec.Password == "" {
+		if spec.Password == "" && !passwordStored {
 			return srv, invalid("a password mailbox needs a password")
 		}
-		if a.vault == nil {
+		if a.vault == nil && spec.Password != "" {
 			return srv, invalid("passwords cannot be stored: no secret key is available")
 		}
 		if srv.AuthMethod == "" {
@@ -92,11 +113,17 @@ func (a *Admin) resolve(spec *MailboxSpec) (store.MailboxServer, error) {
 		if spec.Password != "" {
 			return srv, invalid("an OAuth mailbox has no password: connect it through the provider's sign-in")
 		}
+		// The provider's servers fill what the spec leaves out (a port or
+		// security given alone is kept, and validated below).
 		if srv.IMAPHost == "" {
-			srv.IMAPHost, srv.IMAPPort, srv.IMAPSecurity = p.IMAPHost, p.IMAPPort, "tls"
+			srv.IMAPHost = p.IMAPHost
+			srv.IMAPPort = cmp.Or(srv.IMAPPort, p.IMAPPort)
+			srv.IMAPSecurity = cmp.Or(srv.IMAPSecurity, "tls")
 		}
 		if srv.SMTPHost == "" {
-			srv.SMTPHost, srv.SMTPPort, srv.SMTPSecurity = p.SMTPHost, p.SMTPPort, "starttls"
+			srv.SMTPHost = p.SMTPHost
+			srv.SMTPPort = cmp.Or(srv.SMTPPort, p.SMTPPort)
+			srv.SMTPSecurity = cmp.Or(srv.SMTPSecurity, "starttls")
 		}
 		if srv.AuthMethod == "" {
 			srv.AuthMethod = "xoauth2"
@@ -168,7 +195,7 @@ func isLoopback(host string) bool {
 // AddMailbox creates a mailbox with its server settings and sign-in kind.
 // An OAuth mailbox still has to be connected through the provider's sign-in.
 func (a *Admin) AddMailbox(ctx context.Context, spec MailboxSpec) (store.Mailbox, error) {
-	srv, err := a.resolve(&spec)
+	srv, err := a.resolve(&spec, false)
 	if err != nil {
 		return store.Mailbox{}, err
 	}
@@ -178,7 +205,7 @@ func (a *Admin) AddMailbox(ctx context.Context, spec MailboxSpec) (store.Mailbox
 		var err error
 		mb, err = tx.CreateMailbox(ctx, spec.Address, spec.Name)
 		if errors.Is(err, store.ErrConflict) {
-			return invalid("mailbox %s already exists", spec.Address)
+			return fmt.Errorf("%w: mailbox %s %w", ErrInvalid, spec.Address, ErrExists)
 		}
 		if err != nil {
 			return err
@@ -190,20 +217,154 @@ func (a *Admin) AddMailbox(ctx context.Context, spec MailboxSpec) (store.Mailbox
 		if spec.Auth != "password" {
 			return tx.SetMailboxAuthKind(ctx, mb.ID, store.AuthOAuth, spec.Auth, now)
 		}
-		sealed, err := a.vault.Seal([]byte(spec.Password), store.MailboxSecret(mb.ID, "password"))
-		if err != nil {
-			return err
-		}
-		login := spec.Username
-		if login == "" {
-			login = spec.Address
-		}
-		return tx.SetMailboxPassword(ctx, mb.ID, login, sealed, now)
+		return a.setPassword(ctx, tx, mb.ID, spec, now)
 	})
 	if err != nil {
 		return store.Mailbox{}, fmt.Errorf("add mailbox %s: %w", spec.Address, err)
 	}
 	return mb, nil
+}
+
+// Spec returns what is configured for a mailbox, in the form UpdateMailbox
+// takes back: change some fields and pass it on. Password is always empty.
+// A mailbox without a sign-in (made by an import) has an empty Auth and no
+// server settings. A missing mailbox is store.ErrNotFound.
+func (a *Admin) Spec(ctx context.Context, id int64) (MailboxSpec, error) {
+	mb, err := a.db.Mailbox(ctx, id)
+	if err != nil {
+		return MailboxSpec{}, fmt.Errorf("read mailbox %d: %w", id, err)
+	}
+	spec := MailboxSpec{Address: mb.Address, Name: mb.Name}
+	au, err := a.db.MailboxAuth(ctx, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return MailboxSpec{}, fmt.Errorf("read sign-in of mailbox %d: %w", id, err)
+	case au.Kind == store.AuthPassword:
+		spec.Auth = "password"
+	case au.Kind == store.AuthOAuth:
+		spec.Auth = au.Provider
+	}
+	srv, err := a.db.MailboxServer(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return spec, nil
+	}
+	if err != nil {
+		return MailboxSpec{}, fmt.Errorf("read server settings of mailbox %d: %w", id, err)
+	}
+	initial, maxAge := srv.InitialDays, srv.MaxAgeDays
+	spec.IMAPHost, spec.IMAPPort, spec.IMAPSecurity = srv.IMAPHost, srv.IMAPPort, srv.IMAPSecurity
+	spec.SMTPHost, spec.SMTPPort, spec.SMTPSecurity = srv.SMTPHost, srv.SMTPPort, srv.SMTPSecurity
+	spec.AuthMethod, spec.Username, spec.Folders = srv.AuthMethod, srv.Username, srv.Folders
+	spec.AfterProcessing, spec.MoveTo = srv.AfterProcessing, srv.MoveTo
+	spec.InitialDays, spec.MaxAgeDays, spec.Disabled = &initial, &maxAge, !srv.Enabled
+	return spec, nil
+}
+
+// UpdateMailbox replaces a mailbox's name, sign-in kind and server settings
+// with spec, validated like AddMailbox; start from Spec to change some
+// fields only. The address cannot change. An empty Password keeps the
+// stored one; a new one is sealed and clears a refused password's state.
+// Changing the sign-in kind or the provider forgets the old credentials
+// (an OAuth mailbox must then be connected again). A mailbox without a
+// sign-in can be renamed without giving one. A missing mailbox is
+// store.ErrNotFound.
+func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (store.Mailbox, error) {
+	cur, err := a.Spec(ctx, id)
+	if err != nil {
+		return store.Mailbox{}, fmt.Errorf("update mailbox %d: %w", id, err)
+	}
+	if addr := strings.ToLower(strings.TrimSpace(spec.Address)); addr != "" && addr != cur.Address {
+		return store.Mailbox{}, invalid("the address of mailbox %s cannot change: add a mailbox for %s instead", cur.Address, addr)
+	}
+	spec.Address = cur.Address
+	renameOnly := cur
+	renameOnly.Name = spec.Name
+	if cur.Auth == "" && reflect.DeepEqual(spec, renameOnly) {
+		err = a.db.Write(ctx, func(tx *store.Tx) error { return tx.RenameMailbox(ctx, id, spec.Name) })
+		if err != nil {
+			return store.Mailbox{}, fmt.Errorf("update mailbox %s: %w", cur.Address, err)
+		}
+		return a.db.Mailbox(ctx, id)
+	}
+	sameKind := spec.Auth == cur.Auth
+	if !sameKind {
+		// Settings the caller left as they were belong to the old sign-in:
+		// the new one's defaults replace them.
+		if spec.AuthMethod == cur.AuthMethod {
+			spec.AuthMethod = ""
+		}
+		if spec.Auth != "password" && spec.IMAPHost == cur.IMAPHost && spec.IMAPPort == cur.IMAPPort && spec.IMAPSecurity == cur.IMAPSecurity {
+			spec.IMAPHost, spec.IMAPPort, spec.IMAPSecurity = "", 0, ""
+		}
+		if spec.Auth != "password" && spec.SMTPHost == cur.SMTPHost && spec.SMTPPort == cur.SMTPPort && spec.SMTPSecurity == cur.SMTPSecurity {
+			spec.SMTPHost, spec.SMTPPort, spec.SMTPSecurity = "", 0, ""
+		}
+	}
+	check := a
+	if _, ok := a.providers(spec.Auth); sameKind && !ok && spec.Auth != "password" {
+		// The provider's settings were removed since the mailbox was added:
+		// its own server settings still let an admin change or disable it.
+		lenient := *a
+		lenient.providers = func(name string) (oauth.Provider, bool) {
+			if name == cur.Auth {
+				return oauth.Provider{Name: name}, true
+			}
+			return a.providers(name)
+		}
+		check = &lenient
+	}
+	srv, err := check.resolve(&spec, sameKind)
+	if err != nil {
+		return store.Mailbox{}, err
+	}
+	err = a.db.Write(ctx, func(tx *store.Tx) error {
+		now := a.now().UTC()
+		if spec.Name != cur.Name {
+			if err := tx.RenameMailbox(ctx, id, spec.Name); err != nil {
+				return err
+			}
+		}
+		srv.MailboxID, srv.UpdatedAt = id, now
+		if err := tx.PutMailboxServer(ctx, srv); err != nil {
+			return err
+		}
+		switch {
+		case spec.Auth != "password" && !sameKind:
+			// A fresh row: no tokens or password of the previous sign-in survive.
+			return tx.PutMailboxAuth(ctx, store.MailboxAuth{MailboxID: id, Kind: store.AuthOAuth, Provider: spec.Auth, UpdatedAt: now})
+		case spec.Auth == "password" && (!sameKind || spec.Password != "" || spec.Username != cur.Username):
+			return a.setPassword(ctx, tx, id, spec, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return store.Mailbox{}, fmt.Errorf("update mailbox %s: %w", cur.Address, err)
+	}
+	return a.db.Mailbox(ctx, id)
+}
+
+// setPassword stores a password mailbox's login and its password, sealed;
+// an empty spec.Password keeps the sealed one.
+func (a *Admin) setPassword(ctx context.Context, tx *store.Tx, id int64, spec MailboxSpec, now time.Time) error {
+	var sealed string
+	if spec.Password == "" {
+		au, err := tx.MailboxAuth(ctx, id)
+		if err != nil {
+			return err
+		}
+		sealed = au.PasswordSealed
+	} else {
+		var err error
+		if sealed, err = a.vault.Seal([]byte(spec.Password), store.MailboxSecret(id, "password")); err != nil {
+			return err
+		}
+	}
+	login := spec.Username
+	if login == "" {
+		login = spec.Address
+	}
+	return tx.SetMailboxPassword(ctx, id, login, sealed, now)
 }
 
 // RemoveMailbox stops fetching a mailbox and forgets its credentials. Its

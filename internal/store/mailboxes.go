@@ -68,3 +68,19 @@ func (c conn) Mailboxes(ctx context.Context) ([]Mailbox, error) {
 	}
 	return out, rows.Err()
 }
+
+// RenameMailbox changes a mailbox's display name; ErrNotFound when there is no such mailbox.
+func (tx *Tx) RenameMailbox(ctx context.Context, id int64, name string) error {
+	res, err := tx.exec(ctx, `UPDATE mailboxes SET name = ? WHERE id = ?`, name, id)
+	if err != nil {
+		return fmt.Errorf("rename mailbox %d: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("rename mailbox %d: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("rename mailbox %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
