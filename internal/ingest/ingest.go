@@ -163,15 +163,27 @@ func New(db *store.DB, opts Options) *Ingester {
 	return in
 }
 
-// Prepare stores the raw message and its attachments as blobs and parses
-// it. It writes nothing to the database and may run concurrently.
-func (in *Ingester) Prepare(ctx context.Context, raw io.Reader) (*Prepared, error) {
-	blobs := in.db.Blobs()
-	sum, size, err := blobs.Put(raw)
+// Stored is a raw message written to the blob store, not yet parsed.
+type Stored struct {
+	RawSHA256 string
+	RawSize   int64
+}
+
+// Store streams the raw message into the blob store (durable after the
+// blob store's next Sync). It is the only step that must read the source.
+func (in *Ingester) Store(raw io.Reader) (Stored, error) {
+	sum, size, err := in.db.Blobs().Put(raw)
 	if err != nil {
-		return nil, fmt.Errorf("store raw message: %w", err)
+		return Stored{}, fmt.Errorf("store raw message: %w", err)
 	}
-	f, err := blobs.Open(sum)
+	return Stored{RawSHA256: sum, RawSize: size}, nil
+}
+
+// Parse reads a stored message back, parses it and stores its attachments
+// as blobs. It writes nothing to the database and may run concurrently.
+func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
+	blobs := in.db.Blobs()
+	f, err := blobs.Open(s.RawSHA256)
 	if err != nil {
 		return nil, fmt.Errorf("reopen raw message: %w", err)
 	}
@@ -188,18 +200,30 @@ func (in *Ingester) Prepare(ctx context.Context, raw io.Reader) (*Prepared, erro
 	if err != nil {
 		return nil, fmt.Errorf("parse message: %w", err)
 	}
-	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: sum, RawSize: size, ReceivedAt: in.now().UTC()}
-	p.DedupeKey = "sha256:" + sum
+	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: s.RawSHA256, RawSize: s.RawSize, ReceivedAt: in.now().UTC()}
+	p.DedupeKey = "sha256:" + s.RawSHA256
 	if id := strings.TrimSpace(msg.MessageID); id != "" {
 		p.DedupeKey = "mid:" + id
 	}
 	return p, nil
 }
 
+// Prepare stores and parses a message (Store, then Parse).
+func (in *Ingester) Prepare(ctx context.Context, raw io.Reader) (*Prepared, error) {
+	s, err := in.Store(raw)
+	if err != nil {
+		return nil, err
+	}
+	return in.Parse(ctx, s)
+}
+
 // Ingest prepares and applies one message in its own transaction.
 func (in *Ingester) Ingest(ctx context.Context, mb store.Mailbox, raw io.Reader) (Result, error) {
 	p, err := in.Prepare(ctx, raw)
 	if err != nil {
+		return Result{}, err
+	}
+	if err := in.db.Blobs().Sync(); err != nil {
 		return Result{}, err
 	}
 	var res Result

@@ -26,13 +26,23 @@ type syncStore struct {
 	now     func() time.Time
 	pending []pendingMessage
 	onBatch func(results []ingest.Result)
+	workers chan struct{} // parse slots
 }
 
 type pendingMessage struct {
-	p      *ingest.Prepared
+	parsed chan parseResult // the parse running in the background
 	folder string
 	cp     store.Checkpoint
 }
+
+type parseResult struct {
+	p   *ingest.Prepared
+	err error
+}
+
+// parseWorkers bounds the messages parsed at once while the connection
+// streams the next ones in.
+const parseWorkers = 3
 
 var _ imapsync.Flusher = (*syncStore)(nil)
 
@@ -41,28 +51,48 @@ func (s *syncStore) Checkpoint(ctx context.Context, folder string) (imapsync.Che
 	return imapsync.Checkpoint{Folder: folder, UIDValidity: cp.UIDValidity, LastUID: cp.LastUID}, err
 }
 
-// Handle stores the raw message as blobs and parses it (no database write),
-// then queues it for the next commit.
+// Handle writes the raw message to the blob store (the one step that must
+// read the connection) and parses it in the background, so the next
+// message streams in meanwhile; Flush waits for the parses and commits.
 func (s *syncStore) Handle(ctx context.Context, m *imapsync.Message) error {
-	p, err := s.ingest.Prepare(ctx, m.Body)
+	stored, err := s.ingest.Store(m.Body)
 	if err != nil {
 		return fmt.Errorf("uid %d: %w", m.UID, err)
 	}
-	if !m.InternalDate.IsZero() {
-		p.ReceivedAt = m.InternalDate.UTC()
-		if now := s.now().UTC(); p.ReceivedAt.After(now) {
-			p.ReceivedAt = now
-		}
+	if s.workers == nil {
+		s.workers = make(chan struct{}, parseWorkers)
 	}
-	if m.Truncated {
-		p.Msg.Problems = append(p.Msg.Problems, fmt.Sprintf("the message is %.1f MB, over the size limit: only its headers were fetched; open it in the mailbox (%s, UID %d)",
-			float64(m.Size)/(1<<20), m.Folder, m.UID))
-		if p.Msg.Text == "" {
-			p.Msg.Text = "(This message was too large to fetch; only its headers were kept.)"
-		}
+	pm := pendingMessage{parsed: make(chan parseResult, 1), folder: m.Folder,
+		cp: store.Checkpoint{MailboxID: s.mailbox.ID, Folder: m.Folder, UIDValidity: m.UIDValidity, LastUID: m.UID}}
+	select {
+	case s.workers <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	s.pending = append(s.pending, pendingMessage{p: p, folder: m.Folder,
-		cp: store.Checkpoint{MailboxID: s.mailbox.ID, Folder: m.Folder, UIDValidity: m.UIDValidity, LastUID: m.UID}})
+	uid, folder, size, truncated, internal := m.UID, m.Folder, m.Size, m.Truncated, m.InternalDate
+	go func() {
+		defer func() { <-s.workers }()
+		p, err := s.ingest.Parse(ctx, stored)
+		if err != nil {
+			pm.parsed <- parseResult{err: fmt.Errorf("uid %d: %w", uid, err)}
+			return
+		}
+		if !internal.IsZero() {
+			p.ReceivedAt = internal.UTC()
+			if now := s.now().UTC(); p.ReceivedAt.After(now) {
+				p.ReceivedAt = now
+			}
+		}
+		if truncated {
+			p.Msg.Problems = append(p.Msg.Problems, fmt.Sprintf("the message is %.1f MB, over the size limit: only its headers were fetched; open it in the mailbox (%s, UID %d)",
+				float64(size)/(1<<20), folder, uid))
+			if p.Msg.Text == "" {
+				p.Msg.Text = "(This message was too large to fetch; only its headers were kept.)"
+			}
+		}
+		pm.parsed <- parseResult{p: p}
+	}()
+	s.pending = append(s.pending, pm)
 	if len(s.pending) >= syncBatch {
 		return s.Flush(ctx)
 	}
@@ -78,11 +108,28 @@ func (s *syncStore) Flush(ctx context.Context) error {
 		return nil
 	}
 	batch := s.pending
+	prepared := make([]*ingest.Prepared, len(batch))
+	var parseErr error
+	for i, pm := range batch {
+		r := <-pm.parsed // wait for every parse, even after a failure, so none outlives the batch
+		prepared[i] = r.p
+		if r.err != nil && parseErr == nil {
+			parseErr = r.err
+		}
+	}
+	if parseErr != nil {
+		s.pending = s.pending[:0]
+		return parseErr // nothing committed: the session refetches from the checkpoint
+	}
+	if err := s.db.Blobs().Sync(); err != nil {
+		s.pending = s.pending[:0]
+		return err
+	}
 	var results []ingest.Result
 	err := s.db.Write(ctx, func(tx *store.Tx) error {
 		results = results[:0]
-		for _, pm := range batch {
-			res, err := s.ingest.Apply(ctx, tx, s.mailbox, pm.p)
+		for i := range batch {
+			res, err := s.ingest.Apply(ctx, tx, s.mailbox, prepared[i])
 			if err != nil {
 				return err
 			}
@@ -91,25 +138,25 @@ func (s *syncStore) Flush(ctx context.Context) error {
 		return s.commitCheckpoints(ctx, tx, batch)
 	})
 	if errors.Is(err, store.ErrConflict) {
-		results, err = s.flushOneByOne(ctx, batch)
+		results, err = s.flushOneByOne(ctx, batch, prepared)
 	}
+	s.pending = s.pending[:0]
 	if err != nil {
 		return fmt.Errorf("commit %d fetched messages: %w", len(batch), err)
 	}
-	s.pending = s.pending[:0]
 	if s.onBatch != nil {
 		s.onBatch(results)
 	}
 	return nil
 }
 
-func (s *syncStore) flushOneByOne(ctx context.Context, batch []pendingMessage) ([]ingest.Result, error) {
+func (s *syncStore) flushOneByOne(ctx context.Context, batch []pendingMessage, prepared []*ingest.Prepared) ([]ingest.Result, error) {
 	var results []ingest.Result
-	for _, pm := range batch {
+	for i, pm := range batch {
 		var res ingest.Result
 		err := s.db.Write(ctx, func(tx *store.Tx) error {
 			var err error
-			if res, err = s.ingest.Apply(ctx, tx, s.mailbox, pm.p); err != nil {
+			if res, err = s.ingest.Apply(ctx, tx, s.mailbox, prepared[i]); err != nil {
 				return err
 			}
 			return s.commitCheckpoints(ctx, tx, []pendingMessage{pm})
