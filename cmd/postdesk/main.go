@@ -37,6 +37,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve [flags]", "run the web server, the API and background jobs", runServe},
+		{"demo", "demo [flags]", "run Postdesk with a built-in mail server, a stand-in Microsoft sign-in and sample mail", runDemo},
 		{"migrate", "migrate [flags]", "create or upgrade the database schema", runMigrate},
 		{"import", "import --mailbox ADDRESS [flags] FILE|DIR...", "ingest .eml files or mbox files into a mailbox", runImport},
 		{"inspect", "inspect [--mailbox ADDRESS] [--agent EMAIL]... [--text] FILE.eml", "explain what Postdesk would do with an email, changing nothing", runInspect},

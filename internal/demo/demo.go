@@ -1,0 +1,187 @@
+// Package demo is the world around Postdesk that `postdesk demo` runs on one
+// machine, with no account anywhere: the stand-in Microsoft sign-in
+// (internal/fakeidp) with the demo's accounts and app registration, an
+// in-memory IMAP server whose mailboxes accept only those accounts' access
+// tokens (XOAUTH2 / OAUTHBEARER checked by RFC 7662 introspection, like
+// Dovecot in MAILSTACK.md), sample mail, and the provisioning an admin
+// would do by hand: users, three mailboxes, each connected through the
+// real sign-in flow.
+//
+// Postdesk itself is not in here: cmd/postdesk runs serve's code with a
+// configuration pointing at this world, so the demo exercises exactly what
+// production runs. The three mailboxes show the three states an admin
+// meets:
+//   - support@ is healthy;
+//   - billing@ is expiring: it was signed in with a clock set back 83.5
+//     days, so with the default 90-day maximum age its re-authentication is
+//     due in 6 days (a fresh Reauthenticate makes it healthy again);
+//   - sales@ needs re-authentication: its grants were revoked at the
+//     stand-in and the refresh that followed was refused (AADSTS50173), so
+//     its mail waits on the server until an admin reauthenticates.
+//
+// Everything listens on 127.0.0.1 only; state is in memory and dies with the
+// process (the IMAP server announces a new UIDVALIDITY on each start, so a
+// kept data folder resynchronises rather than skipping UIDs).
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/fakeidp"
+)
+
+// Domain names the demo's company and its addresses.
+type Domain struct {
+	Name    string // acme.example
+	Support string // healthy
+	Billing string // expiring
+	Sales   string // needs re-authentication
+	Admin   string // the admin who signs in to Postdesk
+	Agent   string // an agent, who forwards a missed email
+}
+
+// DefaultDomain is Acme's.
+func DefaultDomain() Domain {
+	const d = "acme.example"
+	return Domain{Name: d, Support: "support@" + d, Billing: "billing@" + d, Sales: "sales@" + d,
+		Admin: "admin@" + d, Agent: "maria@" + d}
+}
+
+// Mailboxes lists the support addresses: support, billing, sales.
+func (d Domain) Mailboxes() []string { return []string{d.Support, d.Billing, d.Sales} }
+
+// Options configures Start.
+type Options struct {
+	Domain Domain // zero: DefaultDomain
+	// RedirectURL is Postdesk's OAuth callback (<base-url>/oauth/callback),
+	// registered with the stand-in's app.
+	RedirectURL string
+	Logger      *slog.Logger
+}
+
+// Env is the running world: the stand-in sign-in and the mail server.
+type Env struct {
+	Domain Domain
+	IdP    *fakeidp.IdP
+	// Authority is the stand-in's URL, Postdesk's Microsoft authority.
+	Authority string
+	// ClientID and ClientSecret are the demo app's registration.
+	ClientID, ClientSecret string
+	Mail                   *MailServer
+	// MailHost and MailPort are the IMAP server's address.
+	MailHost string
+	MailPort int
+
+	log    *slog.Logger
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	errs   []error
+}
+
+// Start starts the stand-in sign-in and the mail server on free loopback
+// ports; Stop ends them.
+func Start(opts Options) (*Env, error) {
+	if opts.Domain.Name == "" {
+		opts.Domain = DefaultDomain()
+	}
+	if opts.RedirectURL == "" {
+		return nil, errors.New("demo: the redirect URL is not set")
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("demo: listen for the sign-in: %w", err)
+	}
+	mailLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		idpLn.Close()
+		return nil, fmt.Errorf("demo: listen for the mail server: %w", err)
+	}
+	d := opts.Domain
+	e := &Env{Domain: d, Authority: "http://" + idpLn.Addr().String(),
+		ClientID: "d3m0" + randomHex(14), ClientSecret: randomHex(20), log: log}
+	accounts := []fakeidp.Account{
+		{Address: d.Support, Name: "Acme Support"},
+		{Address: d.Billing, Name: "Acme Billing"},
+		{Address: d.Sales, Name: "Acme Sales"},
+	}
+	e.IdP = fakeidp.New(fakeidp.Options{
+		Accounts: accounts, BaseURL: e.Authority, Logger: log.With("component", "fakeidp"),
+		Apps: []fakeidp.App{{ClientID: e.ClientID, Name: "Postdesk (demo)", ClientSecret: e.ClientSecret,
+			RedirectURIs: []string{opts.RedirectURL}}},
+	})
+	e.Mail = NewMailServer(HTTPIntrospector(e.Authority+"/introspect", nil), log.With("component", "demo_imap"))
+	for _, a := range d.Mailboxes() {
+		if err := e.Mail.AddMailbox(a); err != nil {
+			idpLn.Close()
+			mailLn.Close()
+			return nil, err
+		}
+	}
+	addr := mailLn.Addr().(*net.TCPAddr)
+	e.MailHost, e.MailPort = addr.IP.String(), addr.Port
+
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	e.serve(func() error { return e.IdP.Serve(ctx, idpLn) })
+	e.serve(func() error { return e.Mail.Serve(ctx, mailLn) })
+	return e, nil
+}
+
+func (e *Env) serve(f func() error) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := f(); err != nil {
+			e.mu.Lock()
+			e.errs = append(e.errs, err)
+			e.mu.Unlock()
+		}
+	}()
+}
+
+// Stop stops the sign-in and the mail server and waits for them.
+func (e *Env) Stop() error {
+	e.cancel()
+	e.wg.Wait()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return errors.Join(e.errs...)
+}
+
+// SignInURL is the stand-in's page that lists its accounts and apps.
+func (e *Env) SignInURL() string { return e.Authority + "/" }
+
+// LiveMail delivers a new sample email every interval, to the mailboxes in
+// turn, until ctx ends.
+func (e *Env) LiveMail(ctx context.Context, every time.Duration) {
+	if every <= 0 {
+		return
+	}
+	run := randomHex(4)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m := Live(e.Domain, run, n, time.Now())
+		if err := e.Mail.Deliver(m.To, m.Raw, m.Date); err != nil {
+			e.log.Error("deliver sample email", "to", m.To, "err", err)
+			continue
+		}
+		e.log.Info("demo: a customer email arrived", "to", m.To)
+	}
+}

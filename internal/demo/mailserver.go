@@ -1,0 +1,314 @@
+package demo
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	gosasl "github.com/emersion/go-sasl"
+)
+
+// SASL mechanisms the mail server offers.
+const (
+	mechXOAuth2     = "XOAUTH2"
+	mechOAuthBearer = "OAUTHBEARER"
+)
+
+// Introspector says whether an access token is live and whom it belongs to
+// (RFC 7662: "active" and "username").
+type Introspector func(ctx context.Context, token string) (active bool, username string, err error)
+
+// HTTPIntrospector asks an RFC 7662 introspection endpoint, as Dovecot's
+// oauth2 passdb does (POST form "token=...", no client authentication).
+func HTTPIntrospector(endpoint string, client *http.Client) Introspector {
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	return func(ctx context.Context, token string) (bool, string, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(url.Values{"token": {token}}.Encode()))
+		if err != nil {
+			return false, "", err
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := client.Do(req)
+		if err != nil {
+			return false, "", fmt.Errorf("introspect token: %w", err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return false, "", fmt.Errorf("introspect token: HTTP %d", resp.StatusCode)
+		}
+		var body struct {
+			Active   bool   `json:"active"`
+			Username string `json:"username"`
+		}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&body); err != nil {
+			return false, "", fmt.Errorf("introspect token: %w", err)
+		}
+		return body.Active, body.Username, nil
+	}
+}
+
+// MailServer is an in-memory IMAP server (go-imap's imapmemserver) whose
+// users sign in only with an OAuth access token (SASL XOAUTH2 or
+// OAUTHBEARER), checked by introspection at the identity provider, the
+// way Dovecot is set up for Microsoft-like mailboxes in MAILSTACK.md. It
+// speaks clear text, so it listens on loopback only.
+//
+// Every start announces a new UIDVALIDITY (RFC 9051 2.3.1.1): the folders
+// are new each time, and a checkpoint kept in a data folder from an
+// earlier run must not skip their UIDs.
+type MailServer struct {
+	introspect  Introspector
+	log         *slog.Logger
+	uidValidity uint32
+	mem         *imapmemserver.Server
+	srv         *imapserver.Server
+
+	mu    sync.Mutex
+	users map[string]*memUser // by lower-case address
+}
+
+type memUser struct {
+	user     *imapmemserver.User
+	password string // internal only: XOAUTH2 logs the session in with it
+}
+
+// NewMailServer returns a server with no mailboxes.
+func NewMailServer(introspect Introspector, log *slog.Logger) *MailServer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &MailServer{introspect: introspect, log: log, mem: imapmemserver.New(), users: map[string]*memUser{},
+		uidValidity: uint32(time.Now().Unix())}
+	s.srv = imapserver.New(&imapserver.Options{
+		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			return &session{srv: s, remote: c.NetConn().RemoteAddr().String()}, nil, nil
+		},
+		Caps:         imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapUIDPlus: {}, imap.CapMove: {}},
+		InsecureAuth: true, // loopback only: see Serve
+		Logger:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	})
+	return s
+}
+
+// AddMailbox creates a mailbox (with an INBOX) for address.
+func (s *MailServer) AddMailbox(address string) error {
+	key := strings.ToLower(address)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.users[key]; ok {
+		return nil
+	}
+	pw := make([]byte, 24)
+	rand.Read(pw)
+	u := &memUser{password: base64.RawURLEncoding.EncodeToString(pw)}
+	u.user = imapmemserver.NewUser(key, u.password)
+	if err := u.user.Create("INBOX", nil); err != nil {
+		return fmt.Errorf("create INBOX of %s: %w", address, err)
+	}
+	s.mem.AddUser(u.user)
+	s.users[key] = u
+	return nil
+}
+
+// Deliver puts a message in address's INBOX, dated date (the INTERNALDATE;
+// zero: now), as a delivery agent would. Sessions idling on the INBOX hear
+// of it at once.
+func (s *MailServer) Deliver(address string, raw []byte, date time.Time) error {
+	s.mu.Lock()
+	u, ok := s.users[strings.ToLower(address)]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("deliver to %s: no such mailbox", address)
+	}
+	if _, err := u.user.Append("INBOX", literal{bytes.NewReader(raw)}, &imap.AppendOptions{Time: date}); err != nil {
+		return fmt.Errorf("deliver to %s: %w", address, err)
+	}
+	return nil
+}
+
+// Serve serves IMAP on ln until ctx ends. ln must be a loopback address:
+// the server speaks clear text.
+func (s *MailServer) Serve(ctx context.Context, ln net.Listener) error {
+	if a, ok := ln.Addr().(*net.TCPAddr); !ok || !a.IP.IsLoopback() {
+		ln.Close()
+		return fmt.Errorf("demo mail server: %s is not a loopback address", ln.Addr())
+	}
+	s.log.Info("demo mail server listening", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("demo mail server: %w", err)
+	case <-ctx.Done():
+	}
+	err := s.srv.Close()
+	<-errc
+	return err
+}
+
+// literal is an imap.LiteralReader over bytes.
+type literal struct{ *bytes.Reader }
+
+func (l literal) Size() int64 { return l.Reader.Size() }
+
+// session is one IMAP connection: go-imap's in-memory session once
+// authenticated, with SASL bearer mechanisms in front and LOGIN refused.
+type session struct {
+	*imapmemserver.UserSession // nil until authenticated
+	srv                        *MailServer
+	remote                     string
+}
+
+var _ imapserver.SessionSASL = (*session)(nil)
+
+func (s *session) Close() error {
+	if s.UserSession == nil {
+		return nil
+	}
+	return s.UserSession.Close()
+}
+
+// Login refuses passwords: these mailboxes sign in with OAuth only, as
+// Microsoft 365 mailboxes with basic authentication turned off.
+func (s *session) Login(username, password string) error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed,
+		Text: "Passwords are not accepted: authenticate with XOAUTH2 or OAUTHBEARER"}
+}
+
+// Select and Status announce this run's UIDVALIDITY.
+func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	d, err := s.UserSession.Select(name, options)
+	if d != nil {
+		d.UIDValidity = s.srv.uidValidity
+	}
+	return d, err
+}
+
+func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	d, err := s.UserSession.Status(name, options)
+	if d != nil && d.UIDValidity != 0 {
+		d.UIDValidity = s.srv.uidValidity
+	}
+	return d, err
+}
+
+func (s *session) AuthenticateMechanisms() []string { return []string{mechXOAuth2, mechOAuthBearer} }
+
+func (s *session) Authenticate(mech string) (gosasl.Server, error) {
+	switch mech {
+	case mechXOAuth2, mechOAuthBearer:
+		return &bearerServer{sess: s, mech: mech}, nil
+	}
+	return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Unsupported SASL mechanism: use XOAUTH2 or OAUTHBEARER"}
+}
+
+// login makes the session the user's once its token checked out.
+func (s *session) login(address string) error {
+	s.srv.mu.Lock()
+	u, ok := s.srv.users[strings.ToLower(address)]
+	s.srv.mu.Unlock()
+	if !ok {
+		return errors.New("no such mailbox")
+	}
+	if err := u.user.Login(strings.ToLower(address), u.password); err != nil {
+		return err
+	}
+	s.UserSession = imapmemserver.NewUserSession(u.user)
+	return nil
+}
+
+// bearerServer is the server side of XOAUTH2 and of OAUTHBEARER (RFC 7628).
+// A refused token gets the JSON error challenge (RFC 7628 3.2.2; Google's
+// and Microsoft's XOAUTH2 send the same), and the exchange fails only after
+// the client's dummy response (0x01), as Dovecot does.
+type bearerServer struct {
+	sess   *session
+	mech   string
+	failed bool
+}
+
+var errAuthFailed = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed, Text: "Authentication failed"}
+
+func (b *bearerServer) Next(resp []byte) ([]byte, bool, error) {
+	if b.failed {
+		return nil, true, errAuthFailed
+	}
+	if resp == nil { // no SASL-IR: ask for the initial response
+		return []byte{}, false, nil
+	}
+	user, token, ok := parseBearer(b.mech, resp)
+	if !ok {
+		return nil, true, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Malformed " + b.mech + " response"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	active, username, err := b.sess.srv.introspect(ctx, token)
+	log := b.sess.srv.log.With("mechanism", b.mech, "user", user, "remote", b.sess.remote)
+	switch {
+	case err != nil:
+		log.Warn("demo mail server: token check failed", "err", err)
+		return nil, true, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Cannot check the token right now"}
+	case !active || !strings.EqualFold(username, user):
+		log.Info("demo mail server: token refused", "active", active)
+		b.failed = true
+		challenge, _ := json.Marshal(map[string]string{"status": "401", "schemes": "bearer", "scope": "mail"})
+		return challenge, false, nil
+	}
+	if err := b.sess.login(user); err != nil {
+		log.Info("demo mail server: no such mailbox")
+		b.failed = true
+		challenge, _ := json.Marshal(map[string]string{"status": "401", "schemes": "bearer", "scope": "mail"})
+		return challenge, false, nil
+	}
+	log.Debug("demo mail server: signed in")
+	return nil, true, nil
+}
+
+// parseBearer reads the user and token of an initial response:
+// XOAUTH2 "user=U\x01auth=Bearer T\x01\x01"; OAUTHBEARER (RFC 7628 3.1)
+// "n,a=U,\x01host=H\x01port=P\x01auth=Bearer T\x01\x01".
+func parseBearer(mech string, ir []byte) (user, token string, ok bool) {
+	s := string(ir)
+	if mech == mechOAuthBearer {
+		gs2, rest, found := strings.Cut(s, "\x01")
+		if !found {
+			return "", "", false
+		}
+		for _, f := range strings.Split(gs2, ",") {
+			if v, found := strings.CutPrefix(f, "a="); found {
+				user = strings.NewReplacer("=2C", ",", "=3D", "=").Replace(v) // RFC 5801 saslname
+			}
+		}
+		s = rest
+	}
+	for _, kv := range strings.Split(s, "\x01") {
+		k, v, _ := strings.Cut(kv, "=")
+		switch k {
+		case "user":
+			user = v
+		case "auth":
+			scheme, t, _ := strings.Cut(v, " ")
+			if strings.EqualFold(scheme, "Bearer") {
+				token = t
+			}
+		}
+	}
+	return user, token, user != "" && token != ""
+}
