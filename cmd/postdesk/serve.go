@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,13 +32,21 @@ func runServe(ctx context.Context, e env, args []string) error {
 	}
 	defer a.close()
 	cfg := a.cfg
-	srv, err := newServer(a)
-	if err != nil {
-		return err
-	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	if cfg.SyncOwner == "" {
+		// Stable across restarts (a restarted process renews its own leases
+		// at once instead of waiting for them to expire) and unique among
+		// running processes (no two can listen on one address).
+		host, _ := os.Hostname()
+		cfg.SyncOwner = host + "/" + ln.Addr().String()
+	}
+	srv, err := newServer(a)
+	if err != nil {
+		ln.Close()
+		return err
 	}
 	return srv.run(ctx, ln)
 }

@@ -41,7 +41,7 @@ type Config struct {
 	WarnLead              time.Duration
 	// Generic is any other OAuth 2.0 provider (enabled by its client ID).
 	Generic GenericProvider
-	// SyncOwner names this process in mailbox sync leases (default host-pid-random).
+	// SyncOwner names this process in mailbox sync leases (default: host/listen address).
 	SyncOwner string
 }
 
@@ -202,7 +202,7 @@ func options() []option {
 			set: func(c *Config, v string) error { return duration(&c.Generic.RefreshInactivity, v, 0) }},
 		{name: "oauth-max-age", def: "0s", doc: "maximum sign-in age at the generic provider before admins must reauthenticate (0: until revoked)",
 			set: func(c *Config, v string) error { return duration(&c.Generic.MaxAge, v, 0) }},
-		{name: "sync-owner", doc: "name of this process in mailbox sync leases (default: host-pid-random)",
+		{name: "sync-owner", doc: "name of this process in mailbox sync leases (default: host/listen address, stable across restarts)",
 			set: func(c *Config, v string) error { c.SyncOwner = v; return nil }},
 		{name: "warn-lead", def: "240h", doc: "how long before a mailbox's authorization runs out admins are warned",
 			set: func(c *Config, v string) error { return duration(&c.WarnLead, v, time.Hour) }},
