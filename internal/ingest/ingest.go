@@ -196,6 +196,9 @@ func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
 			_, _, err := blobs.Put(content)
 			return err
 		},
+		// Only forwards from our agents and support addresses are
+		// recovered, so only theirs are searched for originals.
+		LookForForwards: func(m *mailmsg.Message) bool { return in.fromOurs(ctx, m) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("parse message: %w", err)
@@ -502,6 +505,29 @@ func (in *Ingester) ticketBySubjectRef(ctx context.Context, tx *store.Tx, mb sto
 		}
 	}
 	return 0, nil
+}
+
+// fromOurs reports whether a parsed message's sender is an agent or a
+// support address (when in doubt, true: the search is only slower).
+func (in *Ingester) fromOurs(ctx context.Context, m *mailmsg.Message) bool {
+	from := sender(m)
+	if from == nil {
+		return false
+	}
+	addr := mailmsg.NormalizeAddress(from.Address)
+	for _, a := range append(in.own, in.agents...) {
+		if a == addr {
+			return true
+		}
+	}
+	if _, err := in.db.MailboxByAddress(ctx, addr); err == nil || !errors.Is(err, store.ErrNotFound) {
+		return true
+	}
+	u, err := in.db.UserByEmail(ctx, addr)
+	if errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	return err != nil || u.DisabledAt.IsZero()
 }
 
 // ours are the helpdesk's own addresses: support addresses (the

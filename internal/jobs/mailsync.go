@@ -302,6 +302,7 @@ func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 		}}
 	log.Info("mailbox sync starting", "address", mb.Address, "server", cfg.Addr)
 	err = imapsync.Run(ctx, cfg, st, func(ev imapsync.Event) { s.event(ctx, mb, ev) })
+	st.close()
 	s.metrics.connected.WithLabelValues(mb.Address).Set(0)
 	if ctx.Err() != nil {
 		s.status(context.WithoutCancel(ctx), id, "stopped", nil)

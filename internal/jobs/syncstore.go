@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/imapsync"
@@ -27,6 +28,15 @@ type syncStore struct {
 	pending []pendingMessage
 	onBatch func(results []ingest.Result)
 	workers chan struct{} // parse slots
+
+	// Full batches commit in the background, in order, while the next
+	// batch streams in; Flush waits for them. After a failed commit every
+	// later batch is dropped (committing it would move the checkpoint past
+	// the failed messages) until the session starts over.
+	commits  chan []pendingMessage
+	inflight sync.WaitGroup
+	errMu    sync.Mutex
+	err      error
 }
 
 type pendingMessage struct {
@@ -47,6 +57,11 @@ const parseWorkers = 3
 var _ imapsync.Flusher = (*syncStore)(nil)
 
 func (s *syncStore) Checkpoint(ctx context.Context, folder string) (imapsync.Checkpoint, error) {
+	// Commit what is pending (another folder's tail); after a failure,
+	// drop it and start clean: those messages are refetched from the
+	// checkpoint.
+	_ = s.Flush(ctx)
+	s.setErr(nil)
 	cp, err := s.db.Checkpoint(ctx, s.mailbox.ID, folder)
 	return imapsync.Checkpoint{Folder: folder, UIDValidity: cp.UIDValidity, LastUID: cp.LastUID}, err
 }
@@ -94,20 +109,96 @@ func (s *syncStore) Handle(ctx context.Context, m *imapsync.Message) error {
 	}()
 	s.pending = append(s.pending, pm)
 	if len(s.pending) >= syncBatch {
-		return s.Flush(ctx)
+		return s.submit()
+	}
+	if err := s.failed(); err != nil {
+		s.discard(s.pending)
+		s.pending = nil
+		return err
 	}
 	return nil
 }
 
-// Flush commits the queued messages and their checkpoint in one
-// transaction. If another writer stored one of them first (another process
-// after a lease takeover), the batch is retried one message per
-// transaction, and a conflict is a duplicate.
-func (s *syncStore) Flush(ctx context.Context) error {
+func (s *syncStore) failed() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+func (s *syncStore) setErr(err error) {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	if err == nil || s.err == nil {
+		s.err = err
+	}
+}
+
+// submit hands the pending batch to the background committer (waiting
+// while one batch is already queued) and reports an earlier failure.
+func (s *syncStore) submit() error {
+	if err := s.failed(); err != nil {
+		s.discard(s.pending)
+		s.pending = nil
+		return err
+	}
 	if len(s.pending) == 0 {
 		return nil
 	}
+	if s.commits == nil {
+		s.commits = make(chan []pendingMessage, 1)
+		go s.committer()
+	}
 	batch := s.pending
+	s.pending = nil
+	s.inflight.Add(1)
+	s.commits <- batch
+	return nil
+}
+
+func (s *syncStore) committer() {
+	for batch := range s.commits {
+		if s.failed() != nil {
+			s.discard(batch)
+		} else if err := s.commit(batch); err != nil {
+			s.setErr(err)
+		}
+		s.inflight.Done()
+	}
+}
+
+// discard waits for a dropped batch's parses, so none outlives it.
+func (s *syncStore) discard(batch []pendingMessage) {
+	for _, pm := range batch {
+		<-pm.parsed
+	}
+}
+
+// close stops the committer after the queued batches.
+func (s *syncStore) close() {
+	if s.commits != nil {
+		close(s.commits)
+		s.inflight.Wait()
+	}
+}
+
+// Flush commits everything handled so far (the last partial batch too)
+// and returns once it is committed, or the first failure.
+func (s *syncStore) Flush(ctx context.Context) error {
+	if err := s.submit(); err != nil {
+		return err
+	}
+	s.inflight.Wait()
+	return s.failed()
+}
+
+// commit commits one batch and its checkpoint in one transaction. If
+// another writer stored one of the messages first (another process after a
+// lease takeover), the batch is retried one message per transaction, and
+// a conflict is a duplicate. A commit in progress finishes even when the
+// session is cancelled: it is short, and its work is correct.
+func (s *syncStore) commit(batch []pendingMessage) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	prepared := make([]*ingest.Prepared, len(batch))
 	var parseErr error
 	for i, pm := range batch {
@@ -118,11 +209,9 @@ func (s *syncStore) Flush(ctx context.Context) error {
 		}
 	}
 	if parseErr != nil {
-		s.pending = s.pending[:0]
 		return parseErr // nothing committed: the session refetches from the checkpoint
 	}
 	if err := s.db.Blobs().Sync(); err != nil {
-		s.pending = s.pending[:0]
 		return err
 	}
 	var results []ingest.Result
@@ -140,7 +229,6 @@ func (s *syncStore) Flush(ctx context.Context) error {
 	if errors.Is(err, store.ErrConflict) {
 		results, err = s.flushOneByOne(ctx, batch, prepared)
 	}
-	s.pending = s.pending[:0]
 	if err != nil {
 		return fmt.Errorf("commit %d fetched messages: %w", len(batch), err)
 	}

@@ -58,7 +58,7 @@ func parseForwards(r io.Reader, opts ParseOptions, depth int) (*Message, []Forwa
 	if err != nil {
 		return nil, nil, err
 	}
-	if msg.Auto != AutoNone || depth > maxForwardDepth {
+	if msg.Auto != AutoNone || depth > maxForwardDepth || (opts.LookForForwards != nil && !opts.LookForForwards(msg)) {
 		return msg, nil, nil
 	}
 	loc := zoneOf(msg.Date)

@@ -84,6 +84,11 @@ type ParseOptions struct {
 	// MaxBodyBytes caps Text and HTML each (default DefaultMaxBodyBytes);
 	// the excess is dropped with a Problem.
 	MaxBodyBytes int64
+	// LookForForwards, when set, is asked by ParseForwards after parsing
+	// whether to search the message for forwarded originals at all (the
+	// search of twenty languages' header blocks is most of the parse's
+	// cost for ordinary mail). Nil: always search.
+	LookForForwards func(msg *Message) bool
 }
 
 // Parse reads one raw RFC 5322 message. It never panics and returns an error
