@@ -75,6 +75,52 @@ type querier interface {
 type conn struct {
 	q querier
 	d dialect
+	// stmts, on SQLite, keeps statements prepared (modernc's SQLite would
+	// compile each statement's text again at every call): for the read
+	// pool across calls, for a transaction until it ends.
+	stmts *stmtCache
+}
+
+// stmtCache prepares each query once.
+type stmtCache struct {
+	prepare func(ctx context.Context, query string) (*sql.Stmt, error)
+	mu      sync.Mutex
+	m       map[string]*sql.Stmt
+}
+
+func newStmtCache(prepare func(ctx context.Context, query string) (*sql.Stmt, error)) *stmtCache {
+	return &stmtCache{prepare: prepare, m: map[string]*sql.Stmt{}}
+}
+
+// get returns the prepared statement for query (nil if it cannot be
+// prepared: the plain call then reports the error).
+func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st
+	}
+	st, err := c.prepare(ctx, query)
+	if err != nil {
+		return nil
+	}
+	c.m[query] = st
+	return st
+}
+
+func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = map[string]*sql.Stmt{}
 }
 
 // Open opens (creating if needed) the database and blob folder. It does not
@@ -109,6 +155,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("open store: database URL must start with postgres:// (or be empty for SQLite in the data folder), got %q", redactURL(cfg.DatabaseURL))
 	}
 	db.conn = conn{q: db.read, d: db.d()}
+	if db.d().name() == "sqlite" {
+		db.conn.stmts = newStmtCache(db.read.PrepareContext)
+	}
 	return db, nil
 }
 
@@ -162,6 +211,7 @@ func (db *DB) openPostgres(ctx context.Context, url string) error {
 
 // Close closes the pools.
 func (db *DB) Close() error {
+	db.conn.stmts.close()
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -195,6 +245,10 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		}
 	}()
 	tx := &Tx{conn: conn{q: sqlTx, d: db.d()}, tx: sqlTx, db: db}
+	if db.d().name() == "sqlite" {
+		// Prepared on the transaction's own connection; closed with it.
+		tx.conn.stmts = newStmtCache(sqlTx.PrepareContext)
+	}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
@@ -212,15 +266,27 @@ func (tx *Tx) SQLTx() *sql.Tx { return tx.tx }
 func (tx *Tx) Blobs() *Blobs { return tx.db.blobs }
 
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return c.q.ExecContext(ctx, c.d.rebind(query), args...)
+	query = c.d.rebind(query)
+	if st := c.stmts.get(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return c.q.ExecContext(ctx, query, args...)
 }
 
 func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return c.q.QueryContext(ctx, c.d.rebind(query), args...)
+	query = c.d.rebind(query)
+	if st := c.stmts.get(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return c.q.QueryContext(ctx, query, args...)
 }
 
 func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return c.q.QueryRowContext(ctx, c.d.rebind(query), args...)
+	query = c.d.rebind(query)
+	if st := c.stmts.get(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return c.q.QueryRowContext(ctx, query, args...)
 }
 
 // insert runs an INSERT ... RETURNING id and returns the id.
