@@ -334,14 +334,6 @@ func nullMS(v sql.NullInt64) time.Time {
 	return fromMS(v.Int64)
 }
 
-// nullTime stores the zero time as NULL.
-func nullTime(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMilli()
-}
-
 func redactURL(u string) string {
 	at := strings.LastIndex(u, "@")
 	scheme := strings.Index(u, "://")
