@@ -85,7 +85,8 @@ func (h *Handler) syncFor(r *http.Request, mb store.Mailbox, stopped bool, now t
 	if err != nil {
 		return nil
 	}
-	v := &syncView{Server: fmt.Sprintf("%s:%d (%s, %s)", srv.IMAPHost, srv.IMAPPort, strings.ToUpper(srv.IMAPSecurity), strings.ToUpper(srv.AuthMethod)),
+	security := map[string]string{"tls": "TLS", "starttls": "STARTTLS", "none": "no TLS"}[srv.IMAPSecurity]
+	v := &syncView{Server: fmt.Sprintf("%s:%d (%s, %s)", srv.IMAPHost, srv.IMAPPort, security, strings.ToUpper(srv.AuthMethod)),
 		Folders: strings.Join(srv.Folders, ", "), State: syncStates[st.State], LastSuccess: st.LastSuccessAt}
 	if v.State == "" {
 		v.State = st.State
