@@ -22,6 +22,8 @@ func runMailbox(ctx context.Context, e env, args []string) error {
 	switch sub {
 	case "add":
 		return mailboxAdd(ctx, e, args)
+	case "update":
+		return mailboxUpdate(ctx, e, args)
 	case "list":
 		return mailboxList(ctx, e, args)
 	case "show":
@@ -33,7 +35,7 @@ func runMailbox(ctx context.Context, e env, args []string) error {
 		return nil
 	}
 	newFlags(e, "mailbox").Usage()
-	return errors.New("mailbox: say add, list, show or remove")
+	return errors.New("mailbox: say add, update, list, show or remove")
 }
 
 // mailboxApp opens the database and the admin operations with the configured providers.
@@ -60,50 +62,127 @@ func mailboxApp(ctx context.Context, e env, args []string, declare func(fs *flag
 	return a, desk.NewAdmin(a.db, vault, lookup), fs.Args(), false, nil
 }
 
+// mailboxFlags are the settings flags of mailbox add and update.
+type mailboxFlags struct {
+	spec                       desk.MailboxSpec
+	folders, initial, maxAge   string
+	passwordStdin, disable, on bool
+}
+
+func (m *mailboxFlags) declare(fs *flag.FlagSet, update bool) {
+	if !update {
+		fs.StringVar(&m.spec.Address, "address", "", "the support address (required)")
+	}
+	fs.StringVar(&m.spec.Name, "name", "", "display name")
+	fs.StringVar(&m.spec.Auth, "auth", "", "how it signs in: microsoft, google (OAuth providers) or password (required)")
+	fs.StringVar(&m.spec.IMAPHost, "imap-host", "", "IMAP server (default: the provider's)")
+	fs.IntVar(&m.spec.IMAPPort, "imap-port", 0, "IMAP port (default 993 for tls, 143 otherwise)")
+	fs.StringVar(&m.spec.IMAPSecurity, "imap-security", "", "tls, starttls or none (none only to 127.0.0.1)")
+	fs.StringVar(&m.spec.SMTPHost, "smtp-host", "", "SMTP server for replies (default: the provider's)")
+	fs.IntVar(&m.spec.SMTPPort, "smtp-port", 0, "SMTP port")
+	fs.StringVar(&m.spec.SMTPSecurity, "smtp-security", "", "tls, starttls or none")
+	fs.StringVar(&m.spec.AuthMethod, "auth-method", "", "xoauth2 or oauthbearer (OAuth); plain or login (password)")
+	fs.StringVar(&m.spec.Username, "username", "", "login name when it is not the address (password mailboxes)")
+	fs.BoolVar(&m.passwordStdin, "password-stdin", false, "read the password from stdin (password mailboxes)")
+	fs.StringVar(&m.folders, "folders", "INBOX", "comma-separated folders to fetch")
+	fs.StringVar(&m.spec.AfterProcessing, "after", "leave", "after a message is ingested: leave, seen, or move")
+	fs.StringVar(&m.spec.MoveTo, "move-to", "", "folder to move processed mail to (with --after move)")
+	fs.StringVar(&m.initial, "initial-days", "", "on first connect, import the last N days (default 14; 0 = only new mail)")
+	fs.StringVar(&m.maxAge, "max-age-days", "", "after an outage, catch up on mail up to N days old (default 90)")
+	if update {
+		fs.BoolVar(&m.disable, "disable", false, "stop fetching (settings and checkpoints are kept)")
+		fs.BoolVar(&m.on, "enable", false, "fetch again")
+	}
+}
+
+// apply copies the flags that were given (all of them for add) onto spec.
+func (m *mailboxFlags) apply(e env, fs *flag.FlagSet, spec *desk.MailboxSpec, all bool) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	set := func(name string) bool { return all || given[name] }
+	if set("name") {
+		spec.Name = m.spec.Name
+	}
+	if set("auth") {
+		spec.Auth = m.spec.Auth
+	}
+	if set("imap-host") {
+		spec.IMAPHost = m.spec.IMAPHost
+	}
+	if set("imap-port") {
+		spec.IMAPPort = m.spec.IMAPPort
+	}
+	if set("imap-security") {
+		spec.IMAPSecurity = m.spec.IMAPSecurity
+	}
+	if set("smtp-host") {
+		spec.SMTPHost = m.spec.SMTPHost
+	}
+	if set("smtp-port") {
+		spec.SMTPPort = m.spec.SMTPPort
+	}
+	if set("smtp-security") {
+		spec.SMTPSecurity = m.spec.SMTPSecurity
+	}
+	if set("auth-method") {
+		spec.AuthMethod = m.spec.AuthMethod
+	}
+	if set("username") {
+		spec.Username = m.spec.Username
+	}
+	if set("after") {
+		spec.AfterProcessing = m.spec.AfterProcessing
+	}
+	if set("move-to") {
+		spec.MoveTo = m.spec.MoveTo
+	}
+	if set("folders") {
+		spec.Folders = nil
+		for _, f := range strings.Split(m.folders, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				spec.Folders = append(spec.Folders, f)
+			}
+		}
+	}
+	var err error
+	if set("initial-days") {
+		if spec.InitialDays, err = desk.ParseDays(m.initial); err != nil {
+			return err
+		}
+	}
+	if set("max-age-days") {
+		if spec.MaxAgeDays, err = desk.ParseDays(m.maxAge); err != nil {
+			return err
+		}
+	}
+	if m.disable && m.on {
+		return errors.New("mailbox update: --disable and --enable together")
+	}
+	if m.disable || m.on {
+		spec.Disabled = m.disable
+	}
+	if m.passwordStdin {
+		if spec.Password, err = readPassword(e); err != nil {
+			return err
+		}
+		if spec.Password == "" {
+			return errors.New("no password on stdin")
+		}
+	}
+	return nil
+}
+
 func mailboxAdd(ctx context.Context, e env, args []string) error {
-	var spec desk.MailboxSpec
-	var folders, initial, maxAge string
-	var passwordStdin bool
-	a, admin, _, done, err := mailboxApp(ctx, e, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&spec.Address, "address", "", "the support address (required)")
-		fs.StringVar(&spec.Name, "name", "", "display name")
-		fs.StringVar(&spec.Auth, "auth", "", "how it signs in: microsoft, google (OAuth providers) or password (required)")
-		fs.StringVar(&spec.IMAPHost, "imap-host", "", "IMAP server (default: the provider's)")
-		fs.IntVar(&spec.IMAPPort, "imap-port", 0, "IMAP port (default 993 for tls, 143 otherwise)")
-		fs.StringVar(&spec.IMAPSecurity, "imap-security", "", "tls, starttls or none (none only to 127.0.0.1)")
-		fs.StringVar(&spec.SMTPHost, "smtp-host", "", "SMTP server for replies (default: the provider's)")
-		fs.IntVar(&spec.SMTPPort, "smtp-port", 0, "SMTP port")
-		fs.StringVar(&spec.SMTPSecurity, "smtp-security", "", "tls, starttls or none")
-		fs.StringVar(&spec.AuthMethod, "auth-method", "", "xoauth2 or oauthbearer (OAuth); plain or login (password)")
-		fs.StringVar(&spec.Username, "username", "", "login name when it is not the address (password mailboxes)")
-		fs.BoolVar(&passwordStdin, "password-stdin", false, "read the password from stdin (password mailboxes)")
-		fs.StringVar(&folders, "folders", "INBOX", "comma-separated folders to fetch")
-		fs.StringVar(&spec.AfterProcessing, "after", "leave", "after a message is ingested: leave, seen, or move")
-		fs.StringVar(&spec.MoveTo, "move-to", "", "folder to move processed mail to (with --after move)")
-		fs.StringVar(&initial, "initial-days", "", "on first connect, import the last N days (default 14; 0 = only new mail)")
-		fs.StringVar(&maxAge, "max-age-days", "", "after an outage, catch up on mail up to N days old (default 90)")
-	})
+	var m mailboxFlags
+	var fset *flag.FlagSet
+	a, admin, _, done, err := mailboxApp(ctx, e, args, func(fs *flag.FlagSet) { fset = fs; m.declare(fs, false) })
 	if done {
 		return err
 	}
 	defer a.close()
-	for _, f := range strings.Split(folders, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			spec.Folders = append(spec.Folders, f)
-		}
-	}
-	if spec.InitialDays, err = desk.ParseDays(initial); err != nil {
+	spec := desk.MailboxSpec{Address: m.spec.Address}
+	if err := m.apply(e, fset, &spec, true); err != nil {
 		return err
-	}
-	if spec.MaxAgeDays, err = desk.ParseDays(maxAge); err != nil {
-		return err
-	}
-	if passwordStdin {
-		pw, err := readPassword(e)
-		if err != nil {
-			return err
-		}
-		spec.Password = pw
 	}
 	mb, err := admin.AddMailbox(ctx, spec)
 	if err != nil {
@@ -113,6 +192,41 @@ func mailboxAdd(ctx context.Context, e env, args []string) error {
 	if spec.Auth != "password" {
 		fmt.Fprintf(e.stdout, "next: connect it in Admin -> Emails (%s/admin/emails): an admin signs in at %s\n", a.cfg.BaseURL, spec.Auth)
 	}
+	return nil
+}
+
+// mailboxUpdate changes the settings given as flags and keeps the rest,
+// with the mailbox's checkpoints: a new password after the old one was
+// refused resumes fetching where it stopped.
+func mailboxUpdate(ctx context.Context, e env, args []string) error {
+	var m mailboxFlags
+	var fset *flag.FlagSet
+	a, admin, rest, done, err := mailboxApp(ctx, e, args, func(fs *flag.FlagSet) { fset = fs; m.declare(fs, true) })
+	if done {
+		return err
+	}
+	defer a.close()
+	if len(rest) != 1 {
+		return errors.New("mailbox update: name one ADDRESS (flags first)")
+	}
+	mb, err := a.db.MailboxByAddress(ctx, rest[0])
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("mailbox update: there is no mailbox %s", rest[0])
+	}
+	if err != nil {
+		return err
+	}
+	spec, err := admin.Spec(ctx, mb.ID)
+	if err != nil {
+		return err
+	}
+	if err := m.apply(e, fset, &spec, false); err != nil {
+		return err
+	}
+	if _, err := admin.UpdateMailbox(ctx, mb.ID, spec); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "updated mailbox %s\n", mb.Address)
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -57,5 +58,53 @@ func TestMailboxCommands(t *testing.T) {
 	}
 	if _, _, err := cli(t, vars, "", "mailbox", "remove", "help@corp.example"); err == nil {
 		t.Fatal("removing a missing mailbox succeeded")
+	}
+}
+
+// mailbox update changes only what is given and keeps the checkpoint; a new
+// password clears a refused password's state.
+func TestMailboxUpdateKeepsCheckpoint(t *testing.T) {
+	vars := dialectEnv(t, "sqlite")
+	ctx := context.Background()
+	if _, _, err := cli(t, vars, "first-password\n", "mailbox", "add", "--address", "help@corp.example", "--auth", "password",
+		"--imap-host", "127.0.0.1", "--imap-security", "none", "--password-stdin", "--folders", "INBOX,Support"); err != nil {
+		t.Fatal(err)
+	}
+	db := openForTest(t, vars)
+	mb, _ := db.MailboxByAddress(ctx, "help@corp.example")
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.SetCheckpoint(ctx, store.Checkpoint{MailboxID: mb.ID, Folder: "INBOX", UIDValidity: 7, LastUID: 42}, time.Now()); err != nil {
+			return err
+		}
+		return tx.SetAuthState(ctx, mb.ID, store.AuthNeedsReauth, "password_refused", "refused", time.Now())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := db.MailboxAuth(ctx, mb.ID)
+	out, _, err := cli(t, vars, "second-password\n", "mailbox", "update", "--password-stdin", "--after", "seen", "help@corp.example")
+	if err != nil || !strings.Contains(out, "updated mailbox help@corp.example") {
+		t.Fatalf("update: %v %s", err, out)
+	}
+	after, _ := db.MailboxAuth(ctx, mb.ID)
+	srv, _ := db.MailboxServer(ctx, mb.ID)
+	cp, _ := db.Checkpoint(ctx, mb.ID, "INBOX")
+	if after.PasswordSealed == before.PasswordSealed || after.State != store.AuthOK {
+		t.Errorf("password not replaced or state not cleared: %+v", after)
+	}
+	if srv.AfterProcessing != "seen" || len(srv.Folders) != 2 || srv.IMAPHost != "127.0.0.1" {
+		t.Errorf("settings after update = %+v (only --after should change)", srv)
+	}
+	if cp.LastUID != 42 {
+		t.Errorf("checkpoint lost: %+v", cp)
+	}
+	if _, _, err := cli(t, vars, "", "mailbox", "update", "--disable", "help@corp.example"); err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := db.SyncedMailboxIDs(ctx); len(ids) != 0 {
+		t.Errorf("disabled mailbox still synced: %v", ids)
+	}
+	if _, _, err := cli(t, vars, "", "mailbox", "update", "nobody@corp.example"); err == nil {
+		t.Error("update of a missing mailbox succeeded")
 	}
 }

@@ -41,7 +41,7 @@ func commands() []command {
 		{"migrate", "migrate [flags]", "create or upgrade the database schema", runMigrate},
 		{"import", "import --mailbox ADDRESS [flags] FILE|DIR...", "ingest .eml files or mbox files into a mailbox", runImport},
 		{"inspect", "inspect [--mailbox ADDRESS] [--agent EMAIL]... [--text] FILE.eml", "explain what Postdesk would do with an email, changing nothing", runInspect},
-		{"mailbox", "mailbox add|list|show|remove [flags] [ADDRESS]", "manage support mailboxes: server settings, sign-in, folders", runMailbox},
+		{"mailbox", "mailbox add|update|list|show|remove [flags] [ADDRESS]", "manage support mailboxes: server settings, sign-in, folders", runMailbox},
 		{"user", "user add --email E --role admin|agent [flags]", "add an agent or admin (password from stdin, or generated)", runUser},
 		{"apikey", "apikey create --user E [--name N] [flags]", "create an API key for a user (shown once)", runAPIKey},
 		{"fakeidp", "fakeidp [--addr A] [--account E[:PW]]... [--app ID:SECRET:REDIRECT]...", "run the stand-in Microsoft sign-in (for the demo and tests; never for production)", runFakeIdP},

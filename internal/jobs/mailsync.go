@@ -336,7 +336,7 @@ func (s *Syncer) refused(ctx context.Context, id int64, e *imapsync.AuthError) {
 	} else if err == nil {
 		err = s.opt.DB.Write(ctx, func(tx *store.Tx) error {
 			now := s.opt.Now().UTC()
-			msg := "The mail server refused the mailbox's password: update it (postdesk mailbox remove, then add with the new password)."
+			msg := "The mail server refused the mailbox's password: give the new one with postdesk mailbox update --password-stdin ADDRESS (or PATCH /api/v1/mailboxes/ID); fetching resumes where it stopped."
 			if err := tx.SetAuthState(ctx, id, store.AuthNeedsReauth, "password_refused", msg, now); err != nil {
 				return err
 			}
