@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -134,6 +135,9 @@ func (s *Syncer) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			s.stopAll()
+			bye, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = s.opt.DB.Write(bye, func(tx *store.Tx) error { return tx.RemoveHeartbeat(bye, s.opt.Owner) })
+			cancel()
 			return nil
 		case <-t.C:
 		}
@@ -156,9 +160,9 @@ func (s *Syncer) round(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var usable []int64
 	want := map[int64]bool{}
 	for _, id := range ids {
-		want[id] = true
 		ok, why, err := s.usable(ctx, id)
 		if err != nil {
 			s.log.Warn("check mailbox", "mailbox_id", id, "err", err)
@@ -168,7 +172,51 @@ func (s *Syncer) round(ctx context.Context) error {
 			s.stop(id, why)
 			continue
 		}
-		now := s.opt.Now()
+		want[id] = true
+		usable = append(usable, id)
+	}
+	s.mu.Lock()
+	var gone, mine []int64
+	for id := range s.running {
+		if !want[id] {
+			gone = append(gone, id)
+		} else {
+			mine = append(mine, id)
+		}
+	}
+	s.mu.Unlock()
+	for _, id := range gone {
+		s.stop(id, "mailbox removed, disabled or not usable")
+	}
+
+	// A fair share: each live process syncs at most ceil(mailboxes /
+	// processes); one holding more (another process just joined) lets the
+	// extra ones go, and the newcomer takes them over.
+	now := s.opt.Now()
+	var live int
+	err = s.opt.DB.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		live, err = tx.Heartbeat(ctx, s.opt.Owner, now, now.Add(-s.opt.LeaseTTL))
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	share := (len(usable) + max(live, 1) - 1) / max(live, 1)
+	slices.Sort(mine)
+	for len(mine) > share {
+		id := mine[len(mine)-1]
+		mine = mine[:len(mine)-1]
+		s.stop(id, fmt.Sprintf("fair share: %d processes for %d mailboxes", live, len(usable)))
+	}
+	holding := map[int64]bool{}
+	for _, id := range mine {
+		holding[id] = true
+	}
+	for _, id := range usable {
+		if !holding[id] && len(holding) >= share {
+			continue
+		}
 		var held bool
 		err = s.opt.DB.Write(ctx, func(tx *store.Tx) error {
 			var err error
@@ -181,8 +229,10 @@ func (s *Syncer) round(ctx context.Context) error {
 		}
 		if !held {
 			s.stop(id, "another process holds the lease")
+			delete(holding, id)
 			continue
 		}
+		holding[id] = true
 		if srv, err := s.opt.DB.MailboxServer(ctx, id); err == nil {
 			s.mu.Lock()
 			started, running := s.settings[id]
@@ -193,17 +243,6 @@ func (s *Syncer) round(ctx context.Context) error {
 			}
 		}
 		s.start(ctx, id)
-	}
-	s.mu.Lock()
-	var gone []int64
-	for id := range s.running {
-		if !want[id] {
-			gone = append(gone, id)
-		}
-	}
-	s.mu.Unlock()
-	for _, id := range gone {
-		s.stop(id, "mailbox removed or disabled")
 	}
 	return nil
 }

@@ -240,3 +240,24 @@ func (tx *Tx) RemoveMailbox(ctx context.Context, mailboxID int64) (deleted bool,
 	}
 	return true, nil
 }
+
+// Heartbeat records that owner's syncer is alive and returns how many
+// syncers are (those seen since 'since', this one included); older
+// heartbeats are removed.
+func (tx *Tx) Heartbeat(ctx context.Context, owner string, now, since time.Time) (live int, err error) {
+	if _, err := tx.exec(ctx, `INSERT INTO sync_processes (owner, seen_at) VALUES (?, ?)
+		ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at`, owner, ms(now)); err != nil {
+		return 0, fmt.Errorf("record sync heartbeat: %w", err)
+	}
+	if _, err := tx.exec(ctx, `DELETE FROM sync_processes WHERE seen_at < ?`, ms(since)); err != nil {
+		return 0, err
+	}
+	err = tx.queryRow(ctx, `SELECT COUNT(*) FROM sync_processes`).Scan(&live)
+	return live, err
+}
+
+// RemoveHeartbeat forgets a syncer that stops.
+func (tx *Tx) RemoveHeartbeat(ctx context.Context, owner string) error {
+	_, err := tx.exec(ctx, `DELETE FROM sync_processes WHERE owner = ?`, owner)
+	return err
+}

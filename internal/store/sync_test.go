@@ -84,3 +84,35 @@ func TestSyncCheckpointsLeasesAndStatus(t *testing.T) {
 		}
 	})
 }
+
+func TestSyncHeartbeats(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+		beat := func(owner string, at time.Time) int {
+			t.Helper()
+			var live int
+			if err := db.Write(ctx, func(tx *store.Tx) error {
+				var err error
+				live, err = tx.Heartbeat(ctx, owner, at, at.Add(-30*time.Second))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return live
+		}
+		if beat("a", now) != 1 || beat("b", now.Add(time.Second)) != 2 || beat("a", now.Add(5*time.Second)) != 2 {
+			t.Fatal("two live processes are two")
+		}
+		// b stops beating: after 30 s it no longer counts.
+		if live := beat("a", now.Add(40*time.Second)); live != 1 {
+			t.Fatalf("live = %d after b went quiet, want 1", live)
+		}
+		if err := db.Write(ctx, func(tx *store.Tx) error { return tx.RemoveHeartbeat(ctx, "a") }); err != nil {
+			t.Fatal(err)
+		}
+		if live := beat("c", now.Add(41*time.Second)); live != 1 {
+			t.Fatalf("live = %d after a left, want 1", live)
+		}
+	})
+}
