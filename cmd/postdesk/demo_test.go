@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"html"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,33 +18,16 @@ import (
 
 	"github.com/postdesk/postdesk/internal/browsertest"
 	"github.com/postdesk/postdesk/internal/demo"
+	"github.com/postdesk/postdesk/internal/logtest"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
-// lockedBuffer is a bytes.Buffer safe for the demo's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startDemo runs the demo in-process on free ports with a temporary data
 // folder; it stops (and must stop cleanly) at the test's end.
-func startDemo(t *testing.T, mailEvery time.Duration) (*demoRun, *lockedBuffer) {
+func startDemo(t *testing.T, mailEvery time.Duration) (*demoRun, *logtest.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stdout, stderr lockedBuffer
+	var stdout, stderr logtest.Buffer
 	e := env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
 	ready := make(chan *demoRun, 1)
 	done := make(chan error, 1)

@@ -9,13 +9,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/api"
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/logtest"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -27,7 +27,7 @@ type fixture struct {
 	db       *store.DB
 	auth     *auth.Service
 	srv      *httptest.Server
-	logs     *syncBuffer
+	logs     *logtest.Buffer
 	user     store.User
 	key      string
 	keyID    int64
@@ -54,7 +54,7 @@ var testNow = time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 func newFixture(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	f := &fixture{db: db, logs: &syncBuffer{}, raw: []byte(testRaw), logo: []byte("\x89PNG fake logo"), report: []byte("%PDF-1.4 fake report")}
+	f := &fixture{db: db, logs: &logtest.Buffer{}, raw: []byte(testRaw), logo: []byte("\x89PNG fake logo"), report: []byte("%PDF-1.4 fake report")}
 	f.auth = auth.New(db, 0)
 
 	rawSum, rawSize := putBlob(t, db, f.raw)
@@ -208,24 +208,6 @@ func (r response) wantError(t *testing.T, status int, want string) {
 	if !strings.Contains(msg, want) {
 		t.Fatalf("error = %q, want it to contain %q", msg, want)
 	}
-}
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // waitLog waits for the server's log to contain s: a request's line is

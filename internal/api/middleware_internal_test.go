@@ -1,20 +1,20 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/postdesk/postdesk/internal/logtest"
 )
 
 func TestPanicIsA500WithIncidentID(t *testing.T) {
 	t.Parallel()
-	var logs syncLog
+	var logs logtest.Buffer
 	h := &handler{log: slog.New(slog.NewJSONHandler(&logs, nil))}
 	boom := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("secret database detail") })
 	srv := httptest.NewServer(h.logRequests(h.recoverPanics(boom)))
@@ -54,7 +54,7 @@ func TestNewRequiresDependencies(t *testing.T) {
 
 func TestPanicAfterTheResponseBeganAbortsIt(t *testing.T) {
 	t.Parallel()
-	var logs syncLog
+	var logs logtest.Buffer
 	h := &handler{log: slog.New(slog.NewJSONHandler(&logs, nil))}
 	half := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "100")
@@ -77,22 +77,4 @@ func TestPanicAfterTheResponseBeganAbortsIt(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, "late failure") || !strings.Contains(l, `"msg":"api request failed"`) {
 		t.Errorf("the aborted request was not logged:\n%s", l)
 	}
-}
-
-// syncLog is a log sink safe for the server's goroutines.
-type syncLog struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncLog) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

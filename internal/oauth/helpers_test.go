@@ -1,7 +1,6 @@
 package oauth_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/postdesk/postdesk/internal/fakeidp"
+	"github.com/postdesk/postdesk/internal/logtest"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -38,24 +38,6 @@ const (
 
 var start = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	t     *testing.T
 	ctx   context.Context
@@ -65,7 +47,7 @@ type env struct {
 	db    *store.DB
 	vault *store.Vault
 	svc   *oauth.Service
-	logs  *syncBuffer
+	logs  *logtest.Buffer
 	mb    store.Mailbox // support@
 	sales store.Mailbox
 }
@@ -86,7 +68,7 @@ func newEnv(t *testing.T, db *store.DB, change func(*fakeidp.Options)) *env {
 	idp := fakeidp.New(opts)
 	srv := httptest.NewServer(idp)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, ctx: context.Background(), idp: idp, clock: clock, url: srv.URL, db: db, logs: &syncBuffer{}}
+	e := &env{t: t, ctx: context.Background(), idp: idp, clock: clock, url: srv.URL, db: db, logs: &logtest.Buffer{}}
 	var err error
 	if e.vault, err = store.NewVault(store.GenerateKey()); err != nil {
 		t.Fatal(err)

@@ -13,12 +13,12 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/logtest"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
 )
@@ -34,34 +34,17 @@ type env struct {
 	srv     *httptest.Server
 	user    store.User
 	mailbox store.Mailbox
-	logs    *syncBuffer
+	logs    *logtest.Buffer
 	banners []Banner
 
 	showcaseID int64 // the richest ticket of seedShowcase
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t, "sqlite")
-	e := &env{t: t, db: db, logs: &syncBuffer{}}
+	e := &env{t: t, db: db, logs: &logtest.Buffer{}}
 	var err error
 	e.user, _, err = auth.CreateUser(ctx, db, "agent@example.com", "Agent", store.RoleAdmin, testPassword)
 	if err != nil {

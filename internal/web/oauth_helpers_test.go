@@ -19,6 +19,7 @@ import (
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/fakeidp"
+	"github.com/postdesk/postdesk/internal/logtest"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
@@ -66,7 +67,7 @@ func newOAuthEnv(t *testing.T, dialect string) *oauthEnv {
 	t.Helper()
 	ctx := context.Background()
 	db := storetest.Open(t, dialect)
-	o := &oauthEnv{env: &env{t: t, db: db, logs: &syncBuffer{}}, clock: fakeidp.NewClock(oauthStart), reqs: &requestLog{}}
+	o := &oauthEnv{env: &env{t: t, db: db, logs: &logtest.Buffer{}}, clock: fakeidp.NewClock(oauthStart), reqs: &requestLog{}}
 	var err error
 	if o.user, _, err = auth.CreateUser(ctx, db, adminEmail, "Ada Admin", store.RoleAdmin, testPassword); err != nil {
 		t.Fatal(err)
