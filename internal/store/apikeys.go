@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 )
@@ -36,14 +37,14 @@ func (tx *Tx) CreateAPIKey(ctx context.Context, k *APIKey) error {
 func (c conn) APIKeyByHash(ctx context.Context, hash string) (APIKey, User, error) {
 	var k APIKey
 	var created int64
-	used, revoked := new(nullInt), new(nullInt)
+	var used, revoked sql.NullInt64
 	err := c.queryRow(ctx, `SELECT id, user_id, name, prefix, key_hash, created_at, last_used_at, revoked_at
 		FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL`, hash).
-		Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.KeyHash, &created, used, revoked)
+		Scan(&k.ID, &k.UserID, &k.Name, &k.Prefix, &k.KeyHash, &created, &used, &revoked)
 	if err != nil {
 		return APIKey{}, User{}, one(err)
 	}
-	k.CreatedAt, k.LastUsedAt, k.RevokedAt = fromMS(created), used.time(), revoked.time()
+	k.CreatedAt, k.LastUsedAt, k.RevokedAt = fromMS(created), nullMS(used), nullMS(revoked)
 	u, err := c.User(ctx, k.UserID)
 	if err != nil {
 		return APIKey{}, User{}, err

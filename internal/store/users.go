@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -29,9 +30,9 @@ const userCols = `id, email, name, role, password_hash, created_at, disabled_at`
 func scanUser(s interface{ Scan(...any) error }) (User, error) {
 	var u User
 	var created int64
-	var disabled = new(nullInt)
-	err := s.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created, disabled)
-	u.CreatedAt, u.DisabledAt = fromMS(created), disabled.time()
+	var disabled sql.NullInt64
+	err := s.Scan(&u.ID, &u.Email, &u.Name, &u.Role, &u.PasswordHash, &created, &disabled)
+	u.CreatedAt, u.DisabledAt = fromMS(created), nullMS(disabled)
 	return u, err
 }
 
@@ -87,29 +88,4 @@ func (c conn) Users(ctx context.Context) ([]User, error) {
 		out = append(out, u)
 	}
 	return out, rows.Err()
-}
-
-// nullInt scans a nullable millisecond time.
-type nullInt struct {
-	v     int64
-	valid bool
-}
-
-func (n *nullInt) Scan(src any) error {
-	switch v := src.(type) {
-	case nil:
-		n.valid = false
-	case int64:
-		n.v, n.valid = v, true
-	default:
-		return fmt.Errorf("scan nullable time: unexpected %T", src)
-	}
-	return nil
-}
-
-func (n *nullInt) time() time.Time {
-	if !n.valid {
-		return time.Time{}
-	}
-	return fromMS(n.v)
 }
