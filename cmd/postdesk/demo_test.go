@@ -41,9 +41,10 @@ func startDemo(t *testing.T, mailEvery time.Duration) (*demoRun, *logtest.Buffer
 	case err := <-done:
 		cancel()
 		t.Fatalf("demo ended before it was ready: %v\n%s", err, stderr.String())
-	case <-time.After(20 * time.Second):
+	case <-time.After(90 * time.Second):
+		// Generous: migrations alone took 9 s on a loaded 2-core machine.
 		cancel()
-		t.Fatalf("demo not ready after 20 s\n%s", stderr.String())
+		t.Fatalf("demo not ready after 90 s\n%s", stderr.String())
 	}
 	t.Cleanup(func() {
 		cancel()
