@@ -87,6 +87,10 @@ func configuredProviders(cfg *config.Config) []oauth.Provider {
 		p.RefreshInactivity, p.DefaultMaxAge = g.RefreshInactivity, g.MaxAge
 		providers = append(providers, p)
 	}
+	// Tokens go to each provider's own servers and the hosts trusted here.
+	for i := range providers {
+		providers[i].MailHosts = append([]string(nil), cfg.OAuthAllowedHosts...)
+	}
 	return providers
 }
 
