@@ -121,7 +121,7 @@ func (e *hostsEnv) runSync() (stop func()) {
 	e.t.Helper()
 	s, err := jobs.NewSyncer(jobs.SyncOptions{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.svc,
 		Owner: "hosts-test", Round: 50 * time.Millisecond,
-		Tune: func(cfg *imapsync.Config) { cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100 * time.Millisecond }})
+		Tune: func(cfg *imapsync.Config) { cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100*time.Millisecond }})
 	if err != nil {
 		e.t.Fatal(err)
 	}
