@@ -79,7 +79,7 @@ func TestMailboxUpdateKeepsTokensWithTheirProvider(t *testing.T) {
 	runSync := func(d time.Duration, until func() bool) {
 		t.Helper()
 		s, err := jobs.NewSyncer(jobs.SyncOptions{DB: db, Ingest: ingest.New(db, ingest.Options{}), OAuth: svc, Owner: "cli-test",
-			Round: 50 * time.Millisecond, Tune: func(cfg *imapsync.Config) { cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100 * time.Millisecond }})
+			Round: 50 * time.Millisecond, Tune: func(cfg *imapsync.Config) { cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100*time.Millisecond }})
 		if err != nil {
 			t.Fatal(err)
 		}
