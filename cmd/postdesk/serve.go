@@ -130,7 +130,7 @@ func newServer(a *app) (*server, error) {
 	dsk := desk.New(a.db)
 	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc,
 		Banners:       web.AuthBanners(a.db, oauthSvc, nil, a.log),
-		SecureCookies: a.cfg.BaseURL.Scheme == "https", Version: version})
+		SecureCookies: a.cfg.BaseURL.Scheme == "https", HSTS: a.cfg.BaseURL.Scheme == "https", Version: version})
 	if err != nil {
 		return nil, err
 	}

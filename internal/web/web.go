@@ -47,6 +47,10 @@ type Options struct {
 	Logger *slog.Logger
 	// SecureCookies sets the Secure flag on cookies (when served over https).
 	SecureCookies bool
+	// HSTS makes every page send Strict-Transport-Security (RFC 6797), so
+	// browsers never reach Postdesk over plain http again: set it when the
+	// base URL is https.
+	HSTS bool
 	// Version is shown in the page footer.
 	Version string
 	// Banners, when set, returns the banners shown at the top of every
@@ -84,6 +88,7 @@ type Handler struct {
 	desk          *desk.Desk
 	log           *slog.Logger
 	secureCookies bool
+	hsts          bool
 	version       string
 	banners       func(ctx context.Context) []Banner
 	oauth         *oauth.Service
@@ -109,6 +114,7 @@ func New(opts Options) (*Handler, error) {
 		desk:          opts.Desk,
 		log:           opts.Logger,
 		secureCookies: opts.SecureCookies,
+		hsts:          opts.HSTS,
 		version:       opts.Version,
 		banners:       opts.Banners,
 		oauth:         opts.OAuth,
@@ -132,6 +138,10 @@ func New(opts Options) (*Handler, error) {
 	return h, nil
 }
 
+// hstsValue keeps browsers on https for two years (RFC 6797 6.1.1). No
+// includeSubDomains: Postdesk does not speak for its parent domain's hosts.
+const hstsValue = "max-age=63072000"
+
 // ServeHTTP sets the security headers every response carries and routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
@@ -139,5 +149,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "same-origin")
 	hd.Set("X-Frame-Options", "DENY")
+	if h.hsts {
+		hd.Set("Strict-Transport-Security", hstsValue)
+	}
 	h.mux.ServeHTTP(w, r)
 }
