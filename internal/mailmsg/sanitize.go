@@ -321,7 +321,6 @@ func cssCanonical(s string) string {
 	return strings.ToLower(b.String())
 }
 
-
 // splitCSSDecls splits on semicolons outside parentheses and quotes.
 func splitCSSDecls(s string) []string {
 	var parts []string
