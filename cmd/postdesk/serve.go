@@ -128,15 +128,16 @@ func newServer(a *app) (*server, error) {
 	}
 	authSvc := auth.New(a.db, a.cfg.SessionTTL)
 	dsk := desk.New(a.db)
+	admin := desk.NewAdmin(a.db, vault, desk.Providers(configuredProviders(a.cfg)))
 	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc,
-		Banners:       web.AuthBanners(a.db, oauthSvc, nil, a.log),
+		Banners: web.AuthBanners(a.db, oauthSvc, nil, a.log), Admin: admin,
 		SecureCookies: a.cfg.BaseURL.Scheme == "https", HSTS: a.cfg.BaseURL.Scheme == "https", Version: version})
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api.New(api.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log,
-		Admin: desk.NewAdmin(a.db, vault, desk.Providers(configuredProviders(a.cfg)))}))
+		Admin: admin}))
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	mux.Handle("GET /metrics", metricsHandler(a.cfg.MetricsToken, metrics))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

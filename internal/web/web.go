@@ -60,6 +60,9 @@ type Options struct {
 	// (Admin -> Emails and /oauth/callback). Nil: Admin -> Emails lists the
 	// mailboxes and explains that no sign-in provider is configured.
 	OAuth *oauth.Service
+	// Admin adds mailboxes (Admin -> Emails) with the rules every surface
+	// shares; nil: one is made from OAuth's providers.
+	Admin *desk.Admin
 	// Now is the clock of relative times on Admin -> Emails (nil:
 	// time.Now); pass the one OAuth uses.
 	Now func() time.Time
@@ -89,6 +92,7 @@ type Handler struct {
 	log           *slog.Logger
 	secureCookies bool
 	hsts          bool
+	mailboxes     *desk.Admin
 	version       string
 	banners       func(ctx context.Context) []Banner
 	oauth         *oauth.Service
@@ -118,6 +122,7 @@ func New(opts Options) (*Handler, error) {
 		version:       opts.Version,
 		banners:       opts.Banners,
 		oauth:         opts.OAuth,
+		mailboxes:     opts.Admin,
 		now:           opts.Now,
 		sanitize:      mailmsg.SanitizeHTML,
 	}
@@ -126,6 +131,9 @@ func New(opts Options) (*Handler, error) {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if h.mailboxes == nil && h.oauth != nil {
+		h.mailboxes = desk.NewAdmin(h.db, nil, desk.Providers(h.oauth.Providers()))
 	}
 	var err error
 	if h.assets, err = loadAssets(); err != nil {
