@@ -82,6 +82,8 @@ func runDemoWith(ctx context.Context, e env, o demoOptions) (err error) {
 	defer func() { err = errors.Join(err, world.Stop()) }()
 	cfg.MicrosoftClientID, cfg.MicrosoftClientSecret = world.ClientID, world.ClientSecret
 	cfg.MicrosoftAuthority = world.Authority
+	// The demo's mailboxes live on its own mail server, not Microsoft's.
+	cfg.OAuthAllowedHosts = []string{world.MailHost}
 
 	a, err := open(ctx, e, cfg)
 	if err != nil {

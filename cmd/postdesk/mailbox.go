@@ -186,7 +186,7 @@ func mailboxAdd(ctx context.Context, e env, args []string) error {
 	}
 	mb, err := admin.AddMailbox(ctx, spec)
 	if err != nil {
-		return err
+		return flagError("mailbox add", err)
 	}
 	fmt.Fprintf(e.stdout, "added mailbox %s (id %d)\n", mb.Address, mb.ID)
 	if spec.Auth != "password" {
@@ -223,11 +223,33 @@ func mailboxUpdate(ctx context.Context, e env, args []string) error {
 	if err := m.apply(e, fset, &spec, false); err != nil {
 		return err
 	}
-	if _, err := admin.UpdateMailbox(ctx, mb.ID, spec); err != nil {
-		return err
+	up, err := admin.UpdateMailbox(ctx, mb.ID, spec)
+	if err != nil {
+		return flagError("mailbox update", err)
 	}
 	fmt.Fprintf(e.stdout, "updated mailbox %s\n", mb.Address)
+	if up.SignInForgotten {
+		fmt.Fprintf(e.stdout, "sign-in forgotten: %s\nnext: reconnect it in Admin -> Emails (%s/admin/emails)\n", up.Notice, a.cfg.BaseURL)
+	}
 	return nil
+}
+
+// flagError says which flag a refused setting came from: desk names the
+// field as the API does ("imap_host"), the CLI's flag is --imap-host.
+func flagError(cmd string, err error) error {
+	var v *desk.ValidationError
+	if !errors.As(err, &v) {
+		return err
+	}
+	flagName := map[string]string{"auth_method": "auth-method", "after_processing": "after", "initial_days": "initial-days",
+		"max_age_days": "max-age-days", "move_to": "move-to", "password": "password-stdin"}[v.Field]
+	if flagName == "" {
+		flagName = strings.ReplaceAll(v.Field, "_", "-")
+	}
+	if flagName == "" {
+		return fmt.Errorf("%s: %s", cmd, v.Message)
+	}
+	return fmt.Errorf("%s: --%s: %s", cmd, flagName, v.Message)
 }
 
 func mailboxList(ctx context.Context, e env, args []string) error {

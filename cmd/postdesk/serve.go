@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,6 +89,10 @@ func configuredProviders(cfg *config.Config) []oauth.Provider {
 		p.RefreshInactivity, p.DefaultMaxAge = g.RefreshInactivity, g.MaxAge
 		providers = append(providers, p)
 	}
+	// Tokens go to each provider's own servers and the hosts trusted here.
+	for i := range providers {
+		providers[i].MailHosts = append([]string(nil), cfg.OAuthAllowedHosts...)
+	}
 	return providers
 }
 
@@ -94,6 +100,7 @@ func configuredProviders(cfg *config.Config) []oauth.Provider {
 type server struct {
 	app     *app
 	handler http.Handler
+	metrics http.Handler // /metrics, without the token check
 	jobs    *jobs.Runner
 	ingest  *ingest.Ingester
 	syncer  *jobs.Syncer
@@ -121,16 +128,18 @@ func newServer(a *app) (*server, error) {
 	}
 	authSvc := auth.New(a.db, a.cfg.SessionTTL)
 	dsk := desk.New(a.db)
+	admin := desk.NewAdmin(a.db, vault, desk.Providers(configuredProviders(a.cfg)))
 	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc,
-		Banners:       web.AuthBanners(a.db, oauthSvc, nil, a.log),
-		SecureCookies: a.cfg.BaseURL.Scheme == "https", Version: version})
+		Banners: web.AuthBanners(a.db, oauthSvc, nil, a.log), Admin: admin,
+		SecureCookies: a.cfg.BaseURL.Scheme == "https", HSTS: a.cfg.BaseURL.Scheme == "https", Version: version})
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api.New(api.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log,
-		Admin: desk.NewAdmin(a.db, vault, desk.Providers(configuredProviders(a.cfg)))}))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		Admin: admin}))
+	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	mux.Handle("GET /metrics", metricsHandler(a.cfg.MetricsToken, metrics))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -148,7 +157,27 @@ func newServer(a *app) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &server{app: a, handler: accessLog(a.log, mux), jobs: runner, ingest: in, syncer: syncer}, nil
+	return &server{app: a, handler: accessLog(a.log, mux), metrics: metrics, jobs: runner, ingest: in, syncer: syncer}, nil
+}
+
+// metricsHandler serves next only to requests that send token as a bearer
+// token (RFC 6750 2.1); without a token configured, to nobody: /metrics
+// names every mailbox and its state, so it is never public by default.
+// POSTDESK_METRICS_ADDR serves it on an address of its own instead.
+func metricsHandler(token string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if token == "" || !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="postdesk metrics"`)
+			msg := "/metrics needs its token: send Authorization: Bearer <POSTDESK_METRICS_TOKEN>"
+			if token == "" {
+				msg = "/metrics is not public: set POSTDESK_METRICS_TOKEN, or POSTDESK_METRICS_ADDR to serve it on its own address"
+			}
+			http.Error(w, msg, http.StatusUnauthorized)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // run serves until ctx ends, then shuts down in two phases: stop taking
@@ -160,8 +189,25 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	if err := s.jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
+	var ms *http.Server
+	if addr := s.app.cfg.MetricsAddr; addr != "" {
+		mln, err := net.Listen("tcp", addr)
+		if err != nil {
+			hs.Close()
+			return fmt.Errorf("listen for metrics on %s: %w", addr, err)
+		}
+		mux := http.NewServeMux()
+		metrics := s.metrics // its own address is its protection, with the token if one is set
+		if s.app.cfg.MetricsToken != "" {
+			metrics = metricsHandler(s.app.cfg.MetricsToken, s.metrics)
+		}
+		mux.Handle("GET /metrics", metrics)
+		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: hs.ErrorLog}
+		go func() { errc <- ms.Serve(mln) }()
+		log.Info("metrics on their own address", "listen", mln.Addr().String())
+	}
 	syncCtx, stopSync := context.WithCancel(context.WithoutCancel(ctx))
 	syncDone := make(chan struct{})
 	go func() {
@@ -186,6 +232,9 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	case <-shutdownCtx.Done():
 	}
 	err := errors.Join(hs.Shutdown(shutdownCtx), s.jobs.Stop(shutdownCtx))
+	if ms != nil {
+		err = errors.Join(err, ms.Shutdown(shutdownCtx))
+	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return errors.Join(serveErr, err)
 	}

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,6 +22,9 @@ type mailboxResponse struct {
 	SignIn    signInResponse  `json:"sign_in"`
 	Server    *serverResponse `json:"server"` // null: not fetched (a mailbox made by an import)
 	Sync      syncResponse    `json:"sync"`
+	// Message tells what a change did besides what was asked, in plain
+	// words: "... so Postdesk forgot the mailbox's sign-in ...".
+	Message string `json:"message,omitempty"`
 }
 
 // signInResponse is how a mailbox signs in to its mail server.
@@ -153,7 +155,7 @@ func (h *handler) getMailboxes(w http.ResponseWriter, r *http.Request) {
 	}
 	out := mailboxesResponse{Mailboxes: make([]mailboxResponse, 0, len(list))}
 	for _, m := range list {
-		mr, err := h.mailboxResponse(r.Context(), m)
+		mr, err := h.mailboxResponse(r, m)
 		if err != nil {
 			writeInternalError(w, r, err)
 			return
@@ -216,12 +218,18 @@ func (h *handler) updateMailbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req.applyTo(&spec)
-	m, err := h.admin.UpdateMailbox(r.Context(), id, spec)
+	up, err := h.admin.UpdateMailbox(r.Context(), id, spec)
 	if err != nil {
 		writeMailboxError(w, r, id, err)
 		return
 	}
-	h.writeMailbox(w, r, http.StatusOK, m)
+	mr, err := h.mailboxResponse(r, up.Mailbox)
+	if err != nil {
+		writeInternalError(w, r, err)
+		return
+	}
+	mr.Message = up.Notice
+	writeJSON(w, r, http.StatusOK, mr)
 }
 
 type deleteMailboxResponse struct {
@@ -255,7 +263,7 @@ func (h *handler) deleteMailbox(w http.ResponseWriter, r *http.Request) {
 
 // writeMailbox answers m with its sign-in, server and sync.
 func (h *handler) writeMailbox(w http.ResponseWriter, r *http.Request, status int, m store.Mailbox) {
-	mr, err := h.mailboxResponse(r.Context(), m)
+	mr, err := h.mailboxResponse(r, m)
 	if err != nil {
 		writeInternalError(w, r, err)
 		return
@@ -269,9 +277,9 @@ func (h *handler) writeMailbox(w http.ResponseWriter, r *http.Request, status in
 func writeMailboxError(w http.ResponseWriter, r *http.Request, id int64, err error) {
 	switch {
 	case errors.Is(err, desk.ErrExists):
-		writeError(w, r, http.StatusConflict, invalidMessage(err))
+		writeInvalid(w, r, http.StatusConflict, err)
 	case errors.Is(err, desk.ErrInvalid):
-		writeError(w, r, http.StatusUnprocessableEntity, invalidMessage(err))
+		writeInvalid(w, r, http.StatusUnprocessableEntity, err)
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, r, http.StatusNotFound, fmt.Sprintf("mailbox %d not found", id))
 	default:
@@ -279,8 +287,16 @@ func writeMailboxError(w http.ResponseWriter, r *http.Request, id int64, err err
 	}
 }
 
-// mailboxResponse reads what the API shows of m besides its own row.
-func (h *handler) mailboxResponse(ctx context.Context, m store.Mailbox) (mailboxResponse, error) {
+// unreachable is what agents read instead of a failing sync's error: the
+// error names internal hosts and how connecting to them failed, which is
+// for admins (an agent's key would otherwise be a port scanner).
+const unreachable = "Postdesk cannot reach the mail server; an admin can see why in Admin -> Emails."
+
+// mailboxResponse reads what the API shows of m besides its own row, to
+// the user of r: admins see a failing sync's error, agents a plain
+// sentence.
+func (h *handler) mailboxResponse(r *http.Request, m store.Mailbox) (mailboxResponse, error) {
+	ctx := r.Context()
 	out := mailboxResponse{ID: m.ID, Address: m.Address, Name: m.Name, CreatedAt: utc(m.CreatedAt),
 		SignIn: signInResponse{Kind: string(store.AuthNone), State: "not_connected", Reason: "No sign-in: this mailbox's mail is not fetched."}}
 	au, err := h.db.MailboxAuth(ctx, m.ID)
@@ -307,6 +323,9 @@ func (h *handler) mailboxResponse(ctx context.Context, m store.Mailbox) (mailbox
 		return out, err
 	}
 	out.Sync = syncResponse{State: st.State, LastSuccessAt: timeOrNil(st.LastSuccessAt), LastError: st.LastError}
+	if st.LastError != "" && currentUser(r).Role != store.RoleAdmin {
+		out.Sync.LastError = unreachable
+	}
 	if st.Day == time.Now().UTC().Format(time.DateOnly) {
 		out.Sync.MessagesToday = st.MessagesDay
 	}

@@ -57,6 +57,7 @@ type mailboxJSON struct {
 		LastError     string     `json:"last_error"`
 		MessagesToday int        `json:"messages_today"`
 	} `json:"sync"`
+	Message string `json:"message"`
 }
 
 const (
@@ -225,6 +226,14 @@ func TestMailboxesAdmin(t *testing.T) {
 			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"microsoft","imap_security":"ssl"}`, http.StatusUnprocessableEntity, "security must be tls, starttls or none"},
 			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"microsoft","folders":[""]}`, http.StatusUnprocessableEntity, "folder name"},
 			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"microsoft","initial_days":-1}`, http.StatusUnprocessableEntity, "initial days"},
+			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"microsoft","folders":["INBOX\u0000x"]}`, http.StatusUnprocessableEntity, "contains a control character"},
+			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"microsoft","folders":["IN\r\nBOX"]}`, http.StatusUnprocessableEntity, "contains a control character"},
+			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"microsoft","folders":["` + strings.Repeat("f", 256) + `"]}`, http.StatusUnprocessableEntity, "longer than 255 bytes"},
+			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"microsoft","after_processing":"move","move_to":"Done\u0007"}`, http.StatusUnprocessableEntity, "contains a control character"},
+			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"microsoft","imap_host":"imap.attacker.example"}`, http.StatusUnprocessableEntity, "imap.attacker.example is not a mail server of microsoft"},
+			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"microsoft","smtp_host":"smtp.attacker.example"}`, http.StatusUnprocessableEntity, "smtp.attacker.example is not a mail server of microsoft"},
+			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"password","password":"pw","imap_host":"imap.example.com","smtp_host":"smtp.example.com","smtp_security":"none"}`, http.StatusUnprocessableEntity, "SMTP without TLS is only allowed to this machine"},
+			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"password","password":"pw","imap_host":"imap.example.com:993"}`, http.StatusUnprocessableEntity, "give the host alone"},
 			{http.MethodPost, "/api/v1/mailboxes", `{"address":"SALES@example.com","auth":"microsoft"}`, http.StatusConflict, "mailbox sales@example.com already exists"},
 			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","auth":"microsoft","color":"red"}`, http.StatusBadRequest, `unknown field "color"`},
 			{http.MethodPost, "/api/v1/mailboxes", `{"address":"x@example.com","imap_port":"993"}`, http.StatusBadRequest, `field "imap_port" must be a number`},

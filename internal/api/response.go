@@ -59,7 +59,7 @@ func writeInternalError(w http.ResponseWriter, r *http.Request, err error) {
 func writeDeskError(w http.ResponseWriter, r *http.Request, ticketID int64, err error) {
 	switch {
 	case errors.Is(err, desk.ErrInvalid):
-		writeError(w, r, http.StatusUnprocessableEntity, invalidMessage(err))
+		writeInvalid(w, r, http.StatusUnprocessableEntity, err)
 	case errors.Is(err, store.ErrNotFound):
 		writeError(w, r, http.StatusNotFound, fmt.Sprintf("ticket %d not found", ticketID))
 	default:
@@ -67,14 +67,15 @@ func writeDeskError(w http.ResponseWriter, r *http.Request, ticketID int64, err 
 	}
 }
 
-// invalidMessage is what a desk.ErrInvalid error tells the client: the
-// words after "invalid input: ", without the operation's context.
-func invalidMessage(err error) string {
-	msg := err.Error()
-	if i := strings.Index(msg, desk.ErrInvalid.Error()+": "); i >= 0 {
-		msg = msg[i+len(desk.ErrInvalid.Error())+2:]
+// writeInvalid answers a caller's mistake (a *desk.ValidationError) with
+// its sentence.
+func writeInvalid(w http.ResponseWriter, r *http.Request, status int, err error) {
+	var v *desk.ValidationError
+	if !errors.As(err, &v) {
+		writeInternalError(w, r, err) // ErrInvalid without its sentence: a bug of ours
+		return
 	}
-	return msg
+	writeJSON(w, r, status, errorResponse{Error: v.Message})
 }
 
 // pathID parses the positive integer path value name; on failure it answers

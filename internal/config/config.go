@@ -41,6 +41,13 @@ type Config struct {
 	WarnLead              time.Duration
 	// Generic is any other OAuth 2.0 provider (enabled by its client ID).
 	Generic GenericProvider
+	// OAuthAllowedHosts are mail hosts trusted with every provider's tokens
+	// besides the provider's own IMAP and SMTP servers.
+	OAuthAllowedHosts []string
+	// MetricsToken, when set, lets /metrics answer requests that send it
+	// as a bearer token; MetricsAddr serves /metrics on its own address.
+	MetricsToken string
+	MetricsAddr  string
 	// SyncOwner names this process in mailbox sync leases (default: host/listen address).
 	SyncOwner string
 }
@@ -202,6 +209,41 @@ func options() []option {
 			set: func(c *Config, v string) error { return duration(&c.Generic.RefreshInactivity, v, 0) }},
 		{name: "oauth-max-age", def: "0s", doc: "maximum sign-in age at the generic provider before admins must reauthenticate (0: until revoked)",
 			set: func(c *Config, v string) error { return duration(&c.Generic.MaxAge, v, 0) }},
+		{name: "oauth-allowed-hosts", doc: "comma-separated mail hosts (besides each OAuth provider's own IMAP and SMTP servers) that may receive mailboxes' OAuth tokens",
+			set: func(c *Config, v string) error {
+				c.OAuthAllowedHosts = nil
+				for _, h := range strings.Split(v, ",") {
+					h = strings.ToLower(strings.TrimSpace(h))
+					if h == "" {
+						continue
+					}
+					if strings.ContainsAny(h, " /@:") && net.ParseIP(strings.Trim(h, "[]")) == nil {
+						return fmt.Errorf("%q is not a host name (give hosts without ports)", h)
+					}
+					c.OAuthAllowedHosts = append(c.OAuthAllowedHosts, h)
+				}
+				return nil
+			}},
+		{name: "metrics-token", doc: "bearer token that /metrics requires (Authorization: Bearer TOKEN); without it /metrics answers 401 on the web address", secret: true,
+			set: func(c *Config, v string) error {
+				if v != "" && len(v) < 16 {
+					return errors.New("must be at least 16 characters")
+				}
+				c.MetricsToken = v
+				return nil
+			}},
+		{name: "metrics-addr", doc: "separate host:port serving /metrics only (keep it private; the token, if set, is required there too)",
+			set: func(c *Config, v string) error {
+				if v == "" {
+					c.MetricsAddr = ""
+					return nil
+				}
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return fmt.Errorf("must be host:port: %v", err)
+				}
+				c.MetricsAddr = v
+				return nil
+			}},
 		{name: "sync-owner", doc: "name of this process in mailbox sync leases (default: host/listen address, stable across restarts)",
 			set: func(c *Config, v string) error { c.SyncOwner = v; return nil }},
 		{name: "warn-lead", def: "240h", doc: "how long before a mailbox's authorization runs out admins are warned",

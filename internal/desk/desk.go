@@ -6,16 +6,12 @@ package desk
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/store"
 )
-
-// ErrInvalid wraps errors caused by the caller's input (shown to users as is).
-var ErrInvalid = errors.New("invalid input")
 
 // MaxNoteBytes bounds an internal note.
 const MaxNoteBytes = 64 << 10
@@ -33,10 +29,10 @@ func New(db *store.DB) *Desk { return &Desk{db: db, now: time.Now} }
 func (d *Desk) AddNote(ctx context.Context, ticketID int64, author store.User, body string) (store.Note, error) {
 	body = strings.TrimSpace(strings.ReplaceAll(body, "\r\n", "\n"))
 	if body == "" {
-		return store.Note{}, fmt.Errorf("%w: the note is empty", ErrInvalid)
+		return store.Note{}, invalid("body", "the note is empty")
 	}
 	if len(body) > MaxNoteBytes {
-		return store.Note{}, fmt.Errorf("%w: the note is longer than %d KB", ErrInvalid, MaxNoteBytes>>10)
+		return store.Note{}, invalid("body", "the note is longer than %d KB", MaxNoteBytes>>10)
 	}
 	n := store.Note{TicketID: ticketID, Kind: store.NoteInternal, AuthorUserID: author.ID, AuthorEmail: author.Email, Body: body, CreatedAt: d.now().UTC()}
 	err := d.db.Write(ctx, func(tx *store.Tx) error {
@@ -55,7 +51,7 @@ func (d *Desk) AddNote(ctx context.Context, ticketID int64, author store.User, b
 // Setting the status it already has changes nothing.
 func (d *Desk) SetStatus(ctx context.Context, ticketID int64, by store.User, status string) (store.Ticket, error) {
 	if !store.ValidStatus(status) {
-		return store.Ticket{}, fmt.Errorf("%w: status must be open, pending or solved, not %q", ErrInvalid, status)
+		return store.Ticket{}, invalid("status", "status must be open, pending or solved, not %q", status)
 	}
 	var t store.Ticket
 	err := d.db.Write(ctx, func(tx *store.Tx) error {

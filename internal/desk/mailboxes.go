@@ -1,11 +1,9 @@
 package desk
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"reflect"
 	"strconv"
 	"strings"
@@ -40,10 +38,6 @@ type MailboxSpec struct {
 	Disabled        bool // fetch nothing until enabled again
 }
 
-// ErrExists wraps the error of adding a mailbox whose address is taken
-// (together with ErrInvalid).
-var ErrExists = errors.New("already exists")
-
 // Admin performs admins' operations on mailboxes.
 type Admin struct {
 	db        *store.DB
@@ -73,125 +67,6 @@ func Providers(list []oauth.Provider) func(name string) (oauth.Provider, bool) {
 	}
 }
 
-func invalid(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
-}
-
-// resolve fills defaults and validates a spec into server settings.
-// passwordStored says that a password mailbox already has a sealed
-// password, which an empty spec.Password keeps.
-func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxServer, error) {
-	spec.Address = strings.ToLower(strings.TrimSpace(spec.Address))
-	if at := strings.LastIndex(spec.Address, "@"); at < 1 || at == len(spec.Address)-1 || strings.ContainsAny(spec.Address, " <>,;") {
-		return store.MailboxServer{}, invalid("%q is not an email address", spec.Address)
-	}
-	srv := store.MailboxServer{IMAPHost: spec.IMAPHost, IMAPPort: spec.IMAPPort, IMAPSecurity: spec.IMAPSecurity,
-		SMTPHost: spec.SMTPHost, SMTPPort: spec.SMTPPort, SMTPSecurity: spec.SMTPSecurity, AuthMethod: spec.AuthMethod,
-		Username: spec.Username, Folders: spec.Folders, AfterProcessing: spec.AfterProcessing, MoveTo: spec.MoveTo,
-		InitialDays: 14, MaxAgeDays: 90, Enabled: !spec.Disabled}
-	switch spec.Auth {
-	case "":
-		return srv, invalid("say how the mailbox signs in: an OAuth provider (microsoft, google) or password")
-	case "password":
-		if spec.Password == "" && !passwordStored {
-			return srv, invalid("a password mailbox needs a password")
-		}
-		if a.vault == nil && spec.Password != "" {
-			return srv, invalid("passwords cannot be stored: no secret key is available")
-		}
-		if srv.AuthMethod == "" {
-			srv.AuthMethod = "plain"
-		}
-		if srv.AuthMethod != "plain" && srv.AuthMethod != "login" {
-			return srv, invalid("a password mailbox signs in with plain or login, not %q", srv.AuthMethod)
-		}
-	default:
-		p, ok := a.providers(spec.Auth)
-		if !ok {
-			return srv, invalid("sign-in provider %q is not configured (set POSTDESK_%s_CLIENT_ID)", spec.Auth, strings.ToUpper(spec.Auth))
-		}
-		if spec.Password != "" {
-			return srv, invalid("an OAuth mailbox has no password: connect it through the provider's sign-in")
-		}
-		// The provider's servers fill what the spec leaves out (a port or
-		// security given alone is kept, and validated below).
-		if srv.IMAPHost == "" {
-			srv.IMAPHost = p.IMAPHost
-			srv.IMAPPort = cmp.Or(srv.IMAPPort, p.IMAPPort)
-			srv.IMAPSecurity = cmp.Or(srv.IMAPSecurity, "tls")
-		}
-		if srv.SMTPHost == "" {
-			srv.SMTPHost = p.SMTPHost
-			srv.SMTPPort = cmp.Or(srv.SMTPPort, p.SMTPPort)
-			srv.SMTPSecurity = cmp.Or(srv.SMTPSecurity, "starttls")
-		}
-		if srv.AuthMethod == "" {
-			srv.AuthMethod = "xoauth2"
-		}
-		if srv.AuthMethod != "xoauth2" && srv.AuthMethod != "oauthbearer" {
-			return srv, invalid("an OAuth mailbox signs in with xoauth2 or oauthbearer, not %q", srv.AuthMethod)
-		}
-	}
-	if srv.IMAPHost == "" {
-		return srv, invalid("the IMAP server's host name is missing")
-	}
-	if srv.IMAPSecurity == "" {
-		srv.IMAPSecurity = "tls"
-	}
-	if srv.IMAPPort == 0 {
-		srv.IMAPPort = map[string]int{"tls": 993, "starttls": 143, "none": 143}[srv.IMAPSecurity]
-	}
-	for _, sec := range []string{srv.IMAPSecurity, srv.SMTPSecurity} {
-		if sec != "" && sec != "tls" && sec != "starttls" && sec != "none" {
-			return srv, invalid("security must be tls, starttls or none, not %q", sec)
-		}
-	}
-	if srv.IMAPSecurity == "none" && !isLoopback(srv.IMAPHost) {
-		return srv, invalid("IMAP without TLS is only allowed to this machine (127.0.0.1), not %s", srv.IMAPHost)
-	}
-	if srv.IMAPPort < 1 || srv.IMAPPort > 65535 || srv.SMTPPort < 0 || srv.SMTPPort > 65535 {
-		return srv, invalid("ports must be between 1 and 65535")
-	}
-	if len(srv.Folders) == 0 {
-		srv.Folders = []string{"INBOX"}
-	}
-	for _, f := range srv.Folders {
-		if strings.TrimSpace(f) == "" || strings.ContainsAny(f, "\r\n") {
-			return srv, invalid("folder name %q is not valid", f)
-		}
-	}
-	switch srv.AfterProcessing {
-	case "", "leave", "seen":
-	case "move":
-		if strings.TrimSpace(srv.MoveTo) == "" {
-			return srv, invalid("moving processed mail needs a folder to move it to")
-		}
-	default:
-		return srv, invalid("after processing must be leave, seen or move, not %q", srv.AfterProcessing)
-	}
-	if spec.InitialDays != nil {
-		if *spec.InitialDays < 0 || *spec.InitialDays > 3650 {
-			return srv, invalid("initial days must be between 0 and 3650")
-		}
-		srv.InitialDays = *spec.InitialDays
-	}
-	if spec.MaxAgeDays != nil {
-		if *spec.MaxAgeDays < 1 || *spec.MaxAgeDays > 3650 {
-			return srv, invalid("the catch-up limit must be between 1 and 3650 days")
-		}
-		srv.MaxAgeDays = *spec.MaxAgeDays
-	}
-	return srv, nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // AddMailbox creates a mailbox with its server settings and sign-in kind.
 // An OAuth mailbox still has to be connected through the provider's sign-in.
 func (a *Admin) AddMailbox(ctx context.Context, spec MailboxSpec) (store.Mailbox, error) {
@@ -205,7 +80,7 @@ func (a *Admin) AddMailbox(ctx context.Context, spec MailboxSpec) (store.Mailbox
 		var err error
 		mb, err = tx.CreateMailbox(ctx, spec.Address, spec.Name)
 		if errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("%w: mailbox %s %w", ErrInvalid, spec.Address, ErrExists)
+			return &ValidationError{Field: "address", Message: fmt.Sprintf("mailbox %s already exists", spec.Address), Err: ErrExists}
 		}
 		if err != nil {
 			return err
@@ -261,21 +136,34 @@ func (a *Admin) Spec(ctx context.Context, id int64) (MailboxSpec, error) {
 	return spec, nil
 }
 
+// Updated is what UpdateMailbox did.
+type Updated struct {
+	Mailbox store.Mailbox
+	// SignInForgotten says the mailbox's OAuth tokens were forgotten: its
+	// mail servers (or its provider) changed, and tokens are only sent
+	// where they were given for. Nothing is fetched until an admin
+	// connects the mailbox again. Notice says so in plain words.
+	SignInForgotten bool
+	Notice          string
+}
+
 // UpdateMailbox replaces a mailbox's name, sign-in kind and server settings
 // with spec, validated like AddMailbox; start from Spec to change some
 // fields only. The address cannot change. An empty Password keeps the
 // stored one; a new one is sealed and clears a refused password's state.
 // Changing the sign-in kind or the provider forgets the old credentials
-// (an OAuth mailbox must then be connected again). A mailbox without a
-// sign-in can be renamed without giving one. A missing mailbox is
-// store.ErrNotFound.
-func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (store.Mailbox, error) {
+// (an OAuth mailbox must then be connected again), and so does changing an
+// OAuth mailbox's IMAP or SMTP server (host, port or security): its tokens
+// were given for the old ones (Updated.SignInForgotten). A mailbox without
+// a sign-in can be renamed without giving one. A missing mailbox is
+// store.ErrNotFound; a refused change is a *ValidationError.
+func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (Updated, error) {
 	cur, err := a.Spec(ctx, id)
 	if err != nil {
-		return store.Mailbox{}, fmt.Errorf("update mailbox %d: %w", id, err)
+		return Updated{}, fmt.Errorf("update mailbox %d: %w", id, err)
 	}
 	if addr := strings.ToLower(strings.TrimSpace(spec.Address)); addr != "" && addr != cur.Address {
-		return store.Mailbox{}, invalid("the address of mailbox %s cannot change: add a mailbox for %s instead", cur.Address, addr)
+		return Updated{}, invalid("address", "the address of mailbox %s cannot change: add a mailbox for %s instead", cur.Address, addr)
 	}
 	spec.Address = cur.Address
 	renameOnly := cur
@@ -283,9 +171,10 @@ func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (
 	if cur.Auth == "" && reflect.DeepEqual(spec, renameOnly) {
 		err = a.db.Write(ctx, func(tx *store.Tx) error { return tx.RenameMailbox(ctx, id, spec.Name) })
 		if err != nil {
-			return store.Mailbox{}, fmt.Errorf("update mailbox %s: %w", cur.Address, err)
+			return Updated{}, fmt.Errorf("update mailbox %s: %w", cur.Address, err)
 		}
-		return a.db.Mailbox(ctx, id)
+		mb, err := a.db.Mailbox(ctx, id)
+		return Updated{Mailbox: mb}, err
 	}
 	sameKind := spec.Auth == cur.Auth
 	if !sameKind {
@@ -304,11 +193,12 @@ func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (
 	check := a
 	if _, ok := a.providers(spec.Auth); sameKind && !ok && spec.Auth != "password" {
 		// The provider's settings were removed since the mailbox was added:
-		// its own server settings still let an admin change or disable it.
+		// its own server settings still let an admin change or disable it
+		// (but not point it, and its tokens, at another server).
 		lenient := *a
 		lenient.providers = func(name string) (oauth.Provider, bool) {
 			if name == cur.Auth {
-				return oauth.Provider{Name: name}, true
+				return oauth.Provider{Name: name, IMAPHost: cur.IMAPHost, SMTPHost: cur.SMTPHost}, true
 			}
 			return a.providers(name)
 		}
@@ -316,8 +206,17 @@ func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (
 	}
 	srv, err := check.resolve(&spec, sameKind)
 	if err != nil {
-		return store.Mailbox{}, err
+		return Updated{}, err
 	}
+	oauthKind := spec.Auth != "password"
+	var moves []string
+	if old, new := endpoint(cur.IMAPHost, cur.IMAPPort, cur.IMAPSecurity), endpoint(srv.IMAPHost, srv.IMAPPort, srv.IMAPSecurity); old != new {
+		moves = append(moves, "the IMAP server changed from "+old+" to "+new)
+	}
+	if old, new := endpoint(cur.SMTPHost, cur.SMTPPort, cur.SMTPSecurity), endpoint(srv.SMTPHost, srv.SMTPPort, srv.SMTPSecurity); old != new {
+		moves = append(moves, "the SMTP server changed from "+old+" to "+new)
+	}
+	var out Updated
 	err = a.db.Write(ctx, func(tx *store.Tx) error {
 		now := a.now().UTC()
 		if spec.Name != cur.Name {
@@ -329,19 +228,42 @@ func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (
 		if err := tx.PutMailboxServer(ctx, srv); err != nil {
 			return err
 		}
+		au, err := tx.MailboxAuth(ctx, id)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		hadTokens := au.Kind == store.AuthOAuth && (au.RefreshTokenSealed != "" || au.AccessTokenSealed != "")
 		switch {
-		case spec.Auth != "password" && !sameKind:
+		case oauthKind && !sameKind:
 			// A fresh row: no tokens or password of the previous sign-in survive.
-			return tx.PutMailboxAuth(ctx, store.MailboxAuth{MailboxID: id, Kind: store.AuthOAuth, Provider: spec.Auth, UpdatedAt: now})
+			if hadTokens {
+				out.SignInForgotten = true
+				out.Notice = fmt.Sprintf("The sign-in provider changed from %s to %s, so Postdesk forgot the mailbox's sign-in. "+
+					"Connect it again (Admin -> Emails) to fetch its mail.", cur.Auth, spec.Auth)
+			}
+			return oauth.ResetSignIn(ctx, tx, id, spec.Auth, now)
+		case oauthKind && len(moves) > 0 && hadTokens:
+			out.SignInForgotten = true
+			out.Notice = capitalize(strings.Join(moves, " and ")) + ", so Postdesk forgot the mailbox's sign-in: " +
+				"its tokens are only ever sent to the servers they were given for. Connect it again (Reauthenticate in Admin -> Emails) to fetch its mail."
+			return oauth.ForgetSignIn(ctx, tx, id, out.Notice, now)
 		case spec.Auth == "password" && (!sameKind || spec.Password != "" || spec.Username != cur.Username):
 			return a.setPassword(ctx, tx, id, spec, now)
 		}
 		return nil
 	})
 	if err != nil {
-		return store.Mailbox{}, fmt.Errorf("update mailbox %s: %w", cur.Address, err)
+		return Updated{}, fmt.Errorf("update mailbox %s: %w", cur.Address, err)
 	}
-	return a.db.Mailbox(ctx, id)
+	out.Mailbox, err = a.db.Mailbox(ctx, id)
+	return out, err
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }
 
 // setPassword stores a password mailbox's login and its password, sealed;
@@ -373,7 +295,7 @@ func (a *Admin) RemoveMailbox(ctx context.Context, address string) (deleted bool
 	err = a.db.Write(ctx, func(tx *store.Tx) error {
 		mb, err := tx.MailboxByAddress(ctx, address)
 		if errors.Is(err, store.ErrNotFound) {
-			return invalid("there is no mailbox %s", address)
+			return invalid("address", "there is no mailbox %s", address)
 		}
 		if err != nil {
 			return err
@@ -394,7 +316,7 @@ func ParseDays(s string) (*int, error) {
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(s))
 	if err != nil {
-		return nil, invalid("%q is not a number of days", s)
+		return nil, invalid("", "%q is not a number of days", s)
 	}
 	return &n, nil
 }

@@ -202,7 +202,7 @@ func TestUpdateImportedMailbox(t *testing.T) {
 		// Without a sign-in, the name can change.
 		spec, _ := admin.Spec(ctx, mb.ID)
 		spec.Name = "Old archive"
-		if got, err := admin.UpdateMailbox(ctx, mb.ID, spec); err != nil || got.Name != "Old archive" {
+		if got, err := admin.UpdateMailbox(ctx, mb.ID, spec); err != nil || got.Mailbox.Name != "Old archive" {
 			t.Fatalf("rename: %+v, %v", got, err)
 		}
 		// Server settings need one.

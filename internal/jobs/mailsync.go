@@ -409,8 +409,16 @@ func (s *Syncer) sessionConfig(ctx context.Context, mb store.Mailbox, log *slog.
 		if s.opt.OAuth == nil {
 			return cfg, errors.New("no OAuth provider is configured")
 		}
-		cfg.Token = permanentOn(s.opt.OAuth.TokenFunc(mb.ID))
-		cfg.RefreshToken = permanentOn(s.opt.OAuth.FreshTokenFunc(mb.ID))
+		// A bearer token goes only to a host its provider trusts. desk
+		// refuses any other when an admin sets one; this holds too when
+		// the configuration changed since, or a row was written otherwise:
+		// the session does not even connect, and each token request
+		// checks the host it is for.
+		if err := s.opt.OAuth.CheckHost(ctx, mb.ID, srv.IMAPHost); err != nil {
+			return cfg, err
+		}
+		cfg.Token = permanentOn(s.opt.OAuth.HostTokenFunc(mb.ID, srv.IMAPHost, false))
+		cfg.RefreshToken = permanentOn(s.opt.OAuth.HostTokenFunc(mb.ID, srv.IMAPHost, true))
 	default:
 		a, err := s.opt.DB.MailboxAuth(ctx, mb.ID)
 		if err != nil {
@@ -443,7 +451,8 @@ func (s *Syncer) sessionConfig(ctx context.Context, mb store.Mailbox, log *slog.
 func permanentOn(f func(context.Context) (string, error)) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
 		tok, err := f(ctx)
-		if err != nil && (errors.Is(err, oauth.ErrNeedsReauth) || errors.Is(err, oauth.ErrProviderFault) || errors.Is(err, oauth.ErrNotConnected)) {
+		if err != nil && (errors.Is(err, oauth.ErrNeedsReauth) || errors.Is(err, oauth.ErrProviderFault) || errors.Is(err, oauth.ErrNotConnected) ||
+			errors.Is(err, oauth.ErrHostNotTrusted)) {
 			return "", fmt.Errorf("%w: %w", imapsync.ErrPermanent, err)
 		}
 		return tok, err

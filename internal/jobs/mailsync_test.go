@@ -48,12 +48,13 @@ func newSyncEnv(t *testing.T, dialect string) *syncEnv {
 	}
 	p := oauth.Microsoft("organizations", stack.IdPURL)
 	p.ClientID, p.ClientSecret = syncClientID, "s3cret"
+	host, port, _ := strings.Cut(stack.IMAPAddr, ":")
+	p.MailHosts = []string{host} // the test's Dovecot stands in for Microsoft's servers
 	e.oauth, err = oauth.New(oauth.Config{DB: e.db, Vault: vault, Providers: []oauth.Provider{p}, RedirectURL: syncRedirect,
 		Sleep: func(context.Context, time.Duration) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, port, _ := strings.Cut(stack.IMAPAddr, ":")
 	var portN int
 	fmt.Sscan(port, &portN)
 	err = e.db.Write(e.ctx, func(tx *store.Tx) error {

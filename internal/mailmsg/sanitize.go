@@ -3,8 +3,10 @@ package mailmsg
 import (
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/microcosm-cc/bluemonday"
 	"golang.org/x/net/html"
@@ -190,18 +192,48 @@ func rewriteImageURL(v string, opts SanitizeOptions, blocked *int) (string, bool
 	return "", false
 }
 
-// rewriteStyle applies the image rules to the url()s of a style attribute,
-// dropping each declaration whose url is blocked.
+// rewriteStyle applies the image rules to a style attribute, one
+// declaration at a time: url()s go through rewriteImageURL (a blocked one
+// drops its declaration), and a declaration with any other CSS function
+// that is not a pure computation (safeCSSFunctions) is dropped; those that
+// load a URL (urlCSSFunctions: image-set(), cross-fade(), src(), ...) are
+// counted as blocked images. Functions are found in the declaration as CSS
+// reads it (cssCanonical: comments removed, escapes decoded, any case), so
+// "U\72 L(", "ur/**/l(" or "IMAGE-SET(" hide nothing; a declaration with
+// an escape or a comment keeps no url() at all.
 func rewriteStyle(style string, opts SanitizeOptions, blocked *int) string {
-	if !strings.Contains(strings.ToLower(style), "url(") {
-		return style
-	}
 	var kept []string
 	for _, decl := range splitCSSDecls(style) {
 		if strings.TrimSpace(decl) == "" {
 			continue
 		}
-		ok := true
+		canon := cssCanonical(decl)
+		ok, urls := true, 0
+		for _, m := range cssFunction.FindAllStringSubmatch(canon, -1) {
+			name := m[1]
+			switch {
+			case name == "url":
+				urls++
+			case safeCSSFunctions[name]:
+			default:
+				if urlCSSFunctions[strings.TrimPrefix(name, vendorPrefix.FindString(name))] {
+					*blocked++
+				}
+				ok = false
+			}
+		}
+		if strings.Contains(canon, "@import") || strings.Contains(canon, "expression") || strings.Contains(canon, "javascript:") {
+			ok = false
+		}
+		plain := !strings.ContainsAny(decl, "\\") && !strings.Contains(decl, "/*")
+		if ok && urls > 0 && (!plain || len(cssURL.FindAllStringIndex(decl, -1)) != urls) {
+			// A url() written in a way the rewriting below would not see.
+			*blocked += urls
+			ok = false
+		}
+		if !ok {
+			continue
+		}
 		decl = cssURL.ReplaceAllStringFunc(decl, func(m string) string {
 			sub := cssURL.FindStringSubmatch(m)
 			u, keep := rewriteImageURL(sub[1]+sub[2]+sub[3], opts, blocked)
@@ -216,6 +248,77 @@ func rewriteStyle(style string, opts SanitizeOptions, blocked *int) string {
 		}
 	}
 	return strings.Join(kept, "; ")
+}
+
+var (
+	// cssFunction is a function token (CSS Syntax 3 4.3.4: an identifier
+	// and "("; spaces before the "(" are matched too, to be safe).
+	cssFunction  = regexp.MustCompile(`([a-z0-9_-]+)\s*\(`)
+	vendorPrefix = regexp.MustCompile(`^-(webkit|moz|ms|o)-`)
+)
+
+// urlCSSFunctions are the CSS functions that load a URL or an image, by
+// the specifications: url() and src() (CSS Values 4 4.5), image(),
+// image-set(), cross-fade() and element() (CSS Images 4 2), attr() (CSS
+// Values 5: attr(x url) yields a URL). Vendor prefixes
+// (-webkit-image-set()) are removed before the lookup.
+var urlCSSFunctions = map[string]bool{
+	"url": true, "src": true, "image": true, "image-set": true, "cross-fade": true, "element": true, "attr": true,
+}
+
+// safeCSSFunctions only compute a value from their arguments: colours,
+// arithmetic, gradients. Any other function drops its declaration.
+var safeCSSFunctions = map[string]bool{
+	"rgb": true, "rgba": true, "hsl": true, "hsla": true, "hwb": true, "lab": true, "lch": true, "oklab": true, "oklch": true,
+	"color": true, "color-mix": true, "calc": true, "min": true, "max": true, "clamp": true,
+	"linear-gradient": true, "radial-gradient": true, "conic-gradient": true,
+	"repeating-linear-gradient": true, "repeating-radial-gradient": true, "repeating-conic-gradient": true,
+	"-webkit-linear-gradient": true, "-webkit-radial-gradient": true,
+}
+
+// cssCanonical is CSS text as a CSS parser reads it, for finding
+// functions: comments removed (CSS Syntax 3 4.3.2), escapes decoded (4.3.7:
+// up to six hex digits and one optional white space, an escaped newline
+// vanishes, any other escaped character is itself), lower case.
+func cssCanonical(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		switch {
+		case strings.HasPrefix(s[i:], "/*"):
+			end := strings.Index(s[i+2:], "*/")
+			if end < 0 {
+				i = len(s)
+			} else {
+				i += end + 4
+			}
+		case s[i] == '\\' && i+1 < len(s):
+			j := i + 1
+			for j < len(s) && j-i <= 6 && isHex(s[j]) {
+				j++
+			}
+			if j > i+1 {
+				n, _ := strconv.ParseUint(s[i+1:j], 16, 32)
+				r := rune(n)
+				if n == 0 || n > unicode.MaxRune || (r >= 0xD800 && r <= 0xDFFF) {
+					r = unicode.ReplacementChar
+				}
+				b.WriteRune(r)
+				if j < len(s) && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n') {
+					j++
+				}
+				i = j
+				continue
+			}
+			if s[i+1] != '\n' {
+				b.WriteByte(s[i+1])
+			}
+			i += 2
+		default:
+			b.WriteByte(s[i])
+			i++
+		}
+	}
+	return strings.ToLower(b.String())
 }
 
 // splitCSSDecls splits on semicolons outside parentheses and quotes.

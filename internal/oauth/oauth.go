@@ -106,6 +106,10 @@ type Provider struct {
 	IMAPPort    int
 	SMTPHost    string
 	SMTPPort    int
+	// MailHosts are further hosts trusted with this provider's tokens
+	// (POSTDESK_OAUTH_ALLOWED_HOSTS): a tenant's own IMAP gateway, or the
+	// demo's and tests' loopback server. See AllowsMailHost.
+	MailHosts []string
 	// ClientID and ClientSecret identify the application (secret empty: a
 	// public client, PKCE only).
 	ClientID     string

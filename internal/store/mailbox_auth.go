@@ -195,6 +195,22 @@ func (tx *Tx) SaveRefreshedTokens(ctx context.Context, mailboxID int64, oldRefre
 	return n == 1, err
 }
 
+// ForgetMailboxTokens erases a mailbox's refresh and access tokens and
+// records state with its code and reason (the warning is recorded as given
+// too: the caller tells the admins). Who signed in and when is kept.
+// Only package oauth calls it (oauth.ForgetSignIn): it is the one writer
+// of tokens.
+func (tx *Tx) ForgetMailboxTokens(ctx context.Context, mailboxID int64, state AuthState, code, reason string, at time.Time) error {
+	_, err := tx.exec(ctx, `UPDATE mailbox_auth SET refresh_token_sealed = '', access_token_sealed = '',
+		access_expires_at = 0, auth_state = ?, auth_error_code = ?, auth_error = ?, auth_error_at = ?,
+		warned_state = ?, updated_at = ? WHERE mailbox_id = ?`,
+		state, code, reason, ms(at), state, ms(at), mailboxID)
+	if err != nil {
+		return fmt.Errorf("forget tokens of mailbox %d: %w", mailboxID, err)
+	}
+	return nil
+}
+
 // SetAuthState records a mailbox's state and, for a failure, its error in
 // plain words and its code (both empty clear the error).
 func (tx *Tx) SetAuthState(ctx context.Context, mailboxID int64, state AuthState, code, message string, at time.Time) error {

@@ -6,7 +6,7 @@ import (
 	"net/mail"
 	"strings"
 
-	"github.com/postdesk/postdesk/internal/store"
+	"github.com/postdesk/postdesk/internal/desk"
 )
 
 // emailAdd adds a support mailbox that signs in with OAuth and goes
@@ -35,19 +35,21 @@ func (h *Handler) emailAdd(w http.ResponseWriter, r *http.Request) {
 		refuse("Choose how the mailbox signs in.")
 		return
 	}
-	var mb store.Mailbox
-	err := h.db.Write(ctx, func(tx *store.Tx) error {
-		var err error
-		if mb, err = tx.CreateMailbox(ctx, f.Address, f.Name); err != nil {
-			return err
-		}
-		return tx.SetMailboxAuthKind(ctx, mb.ID, store.AuthOAuth, f.Provider, h.now().UTC())
-	})
-	if errors.Is(err, store.ErrConflict) {
+	// desk decides, as for the API and the CLI: the provider's servers, and
+	// a server row so that the mailbox is fetched once connected.
+	mb, err := h.mailboxes.AddMailbox(ctx, desk.MailboxSpec{Address: f.Address, Name: f.Name, Auth: f.Provider})
+	var invalid *desk.ValidationError
+	switch {
+	case errors.Is(err, desk.ErrExists):
 		refuse(strings.ToLower(f.Address) + " is already a support mailbox: use its Reauthenticate button below.")
 		return
-	}
-	if err != nil {
+	case errors.As(err, &invalid) && invalid.Field == "address":
+		refuse("Enter the mailbox's email address, like support@example.com.")
+		return
+	case errors.As(err, &invalid):
+		refuse(userMessage(err))
+		return
+	case err != nil:
 		h.serverError(w, r, err)
 		return
 	}

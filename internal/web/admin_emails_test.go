@@ -144,6 +144,11 @@ func TestEmailAdd(t *testing.T) {
 	if a := o.auth(mb.ID); a.Kind != store.AuthOAuth || a.Provider != "microsoft" || mb.Name != "Support" {
 		t.Errorf("mailbox %+v auth %+v", mb, a)
 	}
+	// Added through desk like the API and the CLI: with the provider's
+	// servers, so that it is fetched once connected.
+	if srv, err := o.db.MailboxServer(context.Background(), mb.ID); err != nil || srv.IMAPHost != "outlook.office365.com" || !srv.Enabled {
+		t.Errorf("server settings of a mailbox added on the page: %+v, %v", srv, err)
+	}
 	res = o.post(c, "/admin/emails", url.Values{"csrf": {token}, "address": {supportAddr}, "provider": {"microsoft"}})
 	wantStatus(t, res, http.StatusUnprocessableEntity)
 	wantContains(t, readBody(res), "support@example.com is already a support mailbox")

@@ -32,13 +32,10 @@ func (h *Handler) ticketStatus(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, ticketURL(id), http.StatusSeeOther)
 }
 
-// userMessage is the sentence of a desk.ErrInvalid error meant for people:
-// the text after "invalid input: ", capitalised.
+// userMessage is the sentence of a desk.ErrInvalid error meant for people
+// (its *desk.ValidationError's), capitalised.
 func userMessage(err error) string {
-	s := err.Error()
-	if i := strings.LastIndex(s, desk.ErrInvalid.Error()+": "); i >= 0 {
-		s = s[i+len(desk.ErrInvalid.Error())+2:]
-	}
+	s, _ := desk.Message(err)
 	if s == "" {
 		return "That didn't work."
 	}

@@ -47,6 +47,10 @@ type Options struct {
 	Logger *slog.Logger
 	// SecureCookies sets the Secure flag on cookies (when served over https).
 	SecureCookies bool
+	// HSTS makes every page send Strict-Transport-Security (RFC 6797), so
+	// browsers never reach Postdesk over plain http again: set it when the
+	// base URL is https.
+	HSTS bool
 	// Version is shown in the page footer.
 	Version string
 	// Banners, when set, returns the banners shown at the top of every
@@ -56,6 +60,9 @@ type Options struct {
 	// (Admin -> Emails and /oauth/callback). Nil: Admin -> Emails lists the
 	// mailboxes and explains that no sign-in provider is configured.
 	OAuth *oauth.Service
+	// Admin adds mailboxes (Admin -> Emails) with the rules every surface
+	// shares; nil: one is made from OAuth's providers.
+	Admin *desk.Admin
 	// Now is the clock of relative times on Admin -> Emails (nil:
 	// time.Now); pass the one OAuth uses.
 	Now func() time.Time
@@ -84,6 +91,8 @@ type Handler struct {
 	desk          *desk.Desk
 	log           *slog.Logger
 	secureCookies bool
+	hsts          bool
+	mailboxes     *desk.Admin
 	version       string
 	banners       func(ctx context.Context) []Banner
 	oauth         *oauth.Service
@@ -109,9 +118,11 @@ func New(opts Options) (*Handler, error) {
 		desk:          opts.Desk,
 		log:           opts.Logger,
 		secureCookies: opts.SecureCookies,
+		hsts:          opts.HSTS,
 		version:       opts.Version,
 		banners:       opts.Banners,
 		oauth:         opts.OAuth,
+		mailboxes:     opts.Admin,
 		now:           opts.Now,
 		sanitize:      mailmsg.SanitizeHTML,
 	}
@@ -120,6 +131,9 @@ func New(opts Options) (*Handler, error) {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if h.mailboxes == nil && h.oauth != nil {
+		h.mailboxes = desk.NewAdmin(h.db, nil, desk.Providers(h.oauth.Providers()))
 	}
 	var err error
 	if h.assets, err = loadAssets(); err != nil {
@@ -132,6 +146,10 @@ func New(opts Options) (*Handler, error) {
 	return h, nil
 }
 
+// hstsValue keeps browsers on https for two years (RFC 6797 6.1.1). No
+// includeSubDomains: Postdesk does not speak for its parent domain's hosts.
+const hstsValue = "max-age=63072000"
+
 // ServeHTTP sets the security headers every response carries and routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
@@ -139,5 +157,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "same-origin")
 	hd.Set("X-Frame-Options", "DENY")
+	if h.hsts {
+		hd.Set("Strict-Transport-Security", hstsValue)
+	}
 	h.mux.ServeHTTP(w, r)
 }

@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postdesk/postdesk/internal/auth"
+	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/store"
+	"github.com/postdesk/postdesk/internal/store/storetest"
 )
 
 func TestLogin(t *testing.T) {
@@ -333,4 +336,28 @@ func newRecorder(h http.Handler, method, path string, body io.Reader) *httptest.
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, body))
 	return rec
+}
+
+// With an https base URL every page tells browsers to stay on https
+// (RFC 6797); over plain http the header would be ignored, and is not sent.
+func TestHSTSWhenHTTPS(t *testing.T) {
+	t.Parallel()
+	db := storetest.Open(t, "sqlite")
+	for _, hsts := range []bool{true, false} {
+		h, err := New(Options{DB: db, Auth: auth.New(db, 0), Desk: desk.New(db), Version: "test", HSTS: hsts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range []string{"/login", "/tickets", "/static/nope.css", "/no-such-page"} {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			got := rec.Result().Header.Get("Strict-Transport-Security")
+			if hsts && got != "max-age=63072000" {
+				t.Errorf("https: %s Strict-Transport-Security = %q, want max-age=63072000", path, got)
+			}
+			if !hsts && got != "" {
+				t.Errorf("http: %s sends Strict-Transport-Security %q", path, got)
+			}
+		}
+	}
 }

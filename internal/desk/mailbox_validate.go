@@ -1,0 +1,216 @@
+package desk
+
+import (
+	"cmp"
+	"fmt"
+	"net"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/postdesk/postdesk/internal/oauth"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// MaxFolderBytes bounds a folder name. IMAP sets no limit (RFC 9051 5.1);
+// servers do (Dovecot: 255 bytes per level), and a longer name is a mistake.
+const MaxFolderBytes = 255
+
+// resolve fills defaults and validates a spec into server settings: the
+// one place that decides what a mailbox may be set to, for every surface.
+// passwordStored says that a password mailbox already has a sealed
+// password, which an empty spec.Password keeps.
+//
+// An OAuth mailbox's IMAP and SMTP hosts must be trusted by its provider
+// (oauth.Provider.AllowsMailHost: the provider's own servers, or
+// POSTDESK_OAUTH_ALLOWED_HOSTS): its access token is a bearer credential
+// and goes nowhere else. Plaintext (security none) is only allowed to this
+// machine, for IMAP and SMTP alike.
+func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxServer, error) {
+	spec.Address = strings.ToLower(strings.TrimSpace(spec.Address))
+	if at := strings.LastIndex(spec.Address, "@"); at < 1 || at == len(spec.Address)-1 || strings.ContainsAny(spec.Address, " <>,;") ||
+		strings.IndexFunc(spec.Address, unicode.IsControl) >= 0 {
+		return store.MailboxServer{}, invalid("address", "%q is not an email address", spec.Address)
+	}
+	srv := store.MailboxServer{IMAPHost: oauth.NormalizeHost(spec.IMAPHost), IMAPPort: spec.IMAPPort, IMAPSecurity: spec.IMAPSecurity,
+		SMTPHost: oauth.NormalizeHost(spec.SMTPHost), SMTPPort: spec.SMTPPort, SMTPSecurity: spec.SMTPSecurity, AuthMethod: spec.AuthMethod,
+		Username: spec.Username, Folders: spec.Folders, AfterProcessing: spec.AfterProcessing, MoveTo: spec.MoveTo,
+		InitialDays: 14, MaxAgeDays: 90, Enabled: !spec.Disabled}
+	var provider *oauth.Provider
+	switch spec.Auth {
+	case "":
+		return srv, invalid("auth", "say how the mailbox signs in: an OAuth provider (microsoft, google) or password")
+	case "password":
+		if spec.Password == "" && !passwordStored {
+			return srv, invalid("password", "a password mailbox needs a password")
+		}
+		if a.vault == nil && spec.Password != "" {
+			return srv, invalid("password", "passwords cannot be stored: no secret key is available")
+		}
+		if srv.AuthMethod == "" {
+			srv.AuthMethod = "plain"
+		}
+		if srv.AuthMethod != "plain" && srv.AuthMethod != "login" {
+			return srv, invalid("auth_method", "a password mailbox signs in with plain or login, not %q", srv.AuthMethod)
+		}
+	default:
+		p, ok := a.providers(spec.Auth)
+		if !ok {
+			return srv, invalid("auth", "sign-in provider %q is not configured (set POSTDESK_%s_CLIENT_ID)", spec.Auth, strings.ToUpper(spec.Auth))
+		}
+		provider = &p
+		if spec.Password != "" {
+			return srv, invalid("password", "an OAuth mailbox has no password: connect it through the provider's sign-in")
+		}
+		// The provider's servers fill what the spec leaves out (a port or
+		// security given alone is kept, and validated below).
+		if srv.IMAPHost == "" {
+			srv.IMAPHost = oauth.NormalizeHost(p.IMAPHost)
+			srv.IMAPPort = cmp.Or(srv.IMAPPort, p.IMAPPort)
+			srv.IMAPSecurity = cmp.Or(srv.IMAPSecurity, "tls")
+		}
+		if srv.SMTPHost == "" {
+			srv.SMTPHost = oauth.NormalizeHost(p.SMTPHost)
+			srv.SMTPPort = cmp.Or(srv.SMTPPort, p.SMTPPort)
+			srv.SMTPSecurity = cmp.Or(srv.SMTPSecurity, "starttls")
+		}
+		if srv.AuthMethod == "" {
+			srv.AuthMethod = "xoauth2"
+		}
+		if srv.AuthMethod != "xoauth2" && srv.AuthMethod != "oauthbearer" {
+			return srv, invalid("auth_method", "an OAuth mailbox signs in with xoauth2 or oauthbearer, not %q", srv.AuthMethod)
+		}
+	}
+	if srv.IMAPHost == "" {
+		return srv, invalid("imap_host", "the IMAP server's host name is missing")
+	}
+	if err := checkHost("imap_host", "IMAP", srv.IMAPHost); err != nil {
+		return srv, err
+	}
+	if srv.SMTPHost != "" {
+		if err := checkHost("smtp_host", "SMTP", srv.SMTPHost); err != nil {
+			return srv, err
+		}
+	}
+	if srv.IMAPSecurity == "" {
+		srv.IMAPSecurity = "tls"
+	}
+	if srv.IMAPPort == 0 {
+		srv.IMAPPort = map[string]int{"tls": 993, "starttls": 143, "none": 143}[srv.IMAPSecurity]
+	}
+	for _, c := range []struct{ field, kind, sec, host string }{
+		{"imap_security", "IMAP", srv.IMAPSecurity, srv.IMAPHost},
+		{"smtp_security", "SMTP", srv.SMTPSecurity, srv.SMTPHost},
+	} {
+		if c.sec != "" && c.sec != "tls" && c.sec != "starttls" && c.sec != "none" {
+			return srv, invalid(c.field, "security must be tls, starttls or none, not %q", c.sec)
+		}
+		// Without TLS, passwords and tokens cross the network in the clear.
+		if c.sec == "none" && c.host != "" && !isLoopback(c.host) {
+			return srv, invalid(c.field, "%s without TLS is only allowed to this machine (127.0.0.1), not %s", c.kind, c.host)
+		}
+	}
+	if srv.IMAPPort < 1 || srv.IMAPPort > 65535 {
+		return srv, invalid("imap_port", "ports must be between 1 and 65535")
+	}
+	if srv.SMTPPort < 0 || srv.SMTPPort > 65535 {
+		return srv, invalid("smtp_port", "ports must be between 1 and 65535")
+	}
+	if provider != nil {
+		for _, c := range []struct{ field, kind, host string }{{"imap_host", "IMAP", srv.IMAPHost}, {"smtp_host", "SMTP", srv.SMTPHost}} {
+			if c.host != "" && !provider.AllowsMailHost(c.host) {
+				return srv, invalid(c.field, "%s is not a mail server of %s (%s): an OAuth mailbox's tokens are only sent to its provider's servers; "+
+					"a server administrator can trust another host with POSTDESK_OAUTH_ALLOWED_HOSTS", c.host, provider.Name, strings.Join(provider.TrustedHosts(), ", "))
+			}
+		}
+	}
+	if len(srv.Folders) == 0 {
+		srv.Folders = []string{"INBOX"}
+	}
+	for _, f := range srv.Folders {
+		if err := CheckFolder("folders", f); err != nil {
+			return srv, err
+		}
+	}
+	switch srv.AfterProcessing {
+	case "", "leave", "seen":
+	case "move":
+		if strings.TrimSpace(srv.MoveTo) == "" {
+			return srv, invalid("move_to", "moving processed mail needs a folder to move it to")
+		}
+		if err := CheckFolder("move_to", srv.MoveTo); err != nil {
+			return srv, err
+		}
+	default:
+		return srv, invalid("after_processing", "after processing must be leave, seen or move, not %q", srv.AfterProcessing)
+	}
+	if spec.InitialDays != nil {
+		if *spec.InitialDays < 0 || *spec.InitialDays > 3650 {
+			return srv, invalid("initial_days", "initial days must be between 0 and 3650")
+		}
+		srv.InitialDays = *spec.InitialDays
+	}
+	if spec.MaxAgeDays != nil {
+		if *spec.MaxAgeDays < 1 || *spec.MaxAgeDays > 3650 {
+			return srv, invalid("max_age_days", "the catch-up limit must be between 1 and 3650 days")
+		}
+		srv.MaxAgeDays = *spec.MaxAgeDays
+	}
+	return srv, nil
+}
+
+// CheckFolder returns a *ValidationError about field unless name can be an
+// IMAP folder's name: not empty or blank, valid UTF-8, no control
+// characters (NUL, CR, LF, ...: they would break the IMAP command, RFC
+// 9051 9), at most MaxFolderBytes.
+func CheckFolder(field, name string) error {
+	switch {
+	case strings.TrimSpace(name) == "":
+		return invalid(field, "a folder name is empty")
+	case !utf8.ValidString(name):
+		return invalid(field, "folder name %q is not valid UTF-8", name)
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return invalid(field, "folder name %q contains a control character (such as a line break or NUL)", name)
+	case len(name) > MaxFolderBytes:
+		return invalid(field, "a folder name is longer than %d bytes", MaxFolderBytes)
+	}
+	return nil
+}
+
+// checkHost refuses what cannot be a host name or IP address: a port
+// (given separately), a URL, spaces.
+func checkHost(field, kind, host string) error {
+	if net.ParseIP(host) != nil {
+		return nil
+	}
+	if strings.Contains(host, ":") {
+		return invalid(field, "the %s server %q has a port or scheme in its name: give the host alone, and the port separately", kind, host)
+	}
+	ok := len(host) <= 253
+	for _, r := range host {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_') {
+			ok = false
+		}
+	}
+	if !ok || strings.HasPrefix(host, ".") || strings.Contains(host, "..") {
+		return invalid(field, "%q is not a host name", host)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// endpoint is where a mailbox's IMAP or SMTP client connects, as people
+// read it: "outlook.office365.com:993 (tls)".
+func endpoint(host string, port int, security string) string {
+	if host == "" {
+		return "none"
+	}
+	return fmt.Sprintf("%s (%s)", net.JoinHostPort(oauth.NormalizeHost(host), fmt.Sprint(port)), security)
+}
