@@ -34,6 +34,7 @@ import (
 
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/mailmsg"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -56,6 +57,9 @@ type Options struct {
 	// (Admin -> Emails and /oauth/callback). Nil: Admin -> Emails lists the
 	// mailboxes and explains that no sign-in provider is configured.
 	OAuth *oauth.Service
+	// Ingest retries quarantined emails from Admin -> Emails (nil: the
+	// Retry button answers that it is not available).
+	Ingest *ingest.Ingester
 	// Now is the clock of relative times on Admin -> Emails (nil:
 	// time.Now); pass the one OAuth uses.
 	Now func() time.Time
@@ -87,6 +91,7 @@ type Handler struct {
 	version       string
 	banners       func(ctx context.Context) []Banner
 	oauth         *oauth.Service
+	ingest        *ingest.Ingester
 	now           func() time.Time
 
 	views  *views
@@ -112,6 +117,7 @@ func New(opts Options) (*Handler, error) {
 		version:       opts.Version,
 		banners:       opts.Banners,
 		oauth:         opts.OAuth,
+		ingest:        opts.Ingest,
 		now:           opts.Now,
 		sanitize:      mailmsg.SanitizeHTML,
 	}
