@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
+	"github.com/postdesk/postdesk/internal/browsertest"
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
@@ -87,5 +89,38 @@ func TestQuarantineRetryButton(t *testing.T) {
 			}
 			wantStatus(t, o.post(c, "/admin/quarantine/99999/retry", url.Values{"csrf": {o.csrf(c)}}), http.StatusNotFound)
 		})
+	}
+}
+
+// In a real Chromium: the admin sees the quarantine notice, clicks its
+// Retry after the fix, and lands back on Admin -> Emails with the email
+// stored and the notice gone.
+func TestBrowserQuarantineRetry(t *testing.T) {
+	o := newOAuthEnv(t, "sqlite")
+	mb := o.addMailbox(supportAddr)
+	q, drop := o.quarantinePoison(mb)
+	ctx := browsertest.New(t)
+	o.browserSignIn(t, ctx)
+	if status := visit(t, ctx, o.srv.URL+"/admin/emails"); status != http.StatusOK {
+		t.Fatalf("Admin -> Emails: %d", status)
+	}
+	if got := text(t, ctx, ".notice-quarantined"); !strings.Contains(got, "1 email could not be stored: ") || !strings.Contains(got, "View source") {
+		t.Fatalf("notice = %q", got)
+	}
+	if got := text(t, ctx, fmt.Sprintf("#quarantine-%d", mb.ID)); !strings.Contains(got, "imported from poison.eml") {
+		t.Fatalf("the mailbox's quarantine = %q", got)
+	}
+	browsertest.Screenshot(t, ctx, "emails-quarantine")
+	browsertest.ScreenshotAt(t, ctx, "emails-quarantine-phone", 390, 844)
+
+	drop()
+	if status := click(t, ctx, fmt.Sprintf(`.notice-quarantined form[action="/admin/quarantine/%d/retry"] button`, q.ID)); status != http.StatusOK {
+		t.Fatalf("after Retry: %d", status)
+	}
+	if got := text(t, ctx, ".flash"); !strings.Contains(got, fmt.Sprintf("Quarantined email #%d is stored now, on ticket #", q.ID)) {
+		t.Fatalf("flash = %q", got)
+	}
+	if got := text(t, ctx, ".notice-quarantined, .quarantine"); got != "" {
+		t.Fatalf("still shown after the retry: %q", got)
 	}
 }
