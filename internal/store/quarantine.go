@@ -54,9 +54,9 @@ func (q Quarantined) Open() bool { return q.State != QuarantineResolved }
 // maxErrorBytes bounds a stored error text.
 const maxErrorBytes = 2000
 
-// CleanErrorText makes an error text storable in both databases: valid
-// UTF-8, no NUL or other control characters but newline and tab, and at
-// most 2,000 bytes.
+// CleanErrorText makes an error text (or a file or folder name) storable in
+// both databases: valid UTF-8, no NUL or other control characters but
+// newline and tab, and at most 2,000 bytes.
 func CleanErrorText(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
@@ -93,7 +93,8 @@ func scanQuarantined(s interface{ Scan(...any) error }) (Quarantined, error) {
 // imported or fetched again), that row takes the new error and attempt
 // instead of a second row. q.ID is set.
 func (tx *Tx) Quarantine(ctx context.Context, q *Quarantined) error {
-	q.Error = CleanErrorText(q.Error)
+	// Whatever the message did to its own write must not stop this one.
+	q.Error, q.SourceName, q.Folder = CleanErrorText(q.Error), CleanErrorText(q.SourceName), CleanErrorText(q.Folder)
 	if q.State == "" {
 		q.State = QuarantineOpen
 	}
