@@ -53,15 +53,25 @@ func runImport(ctx context.Context, e env, args []string) error {
 	// Each message's outcome is printed below, so ingest's own log lines would only repeat it.
 	in := ingest.New(a.db, ingest.Options{SupportAddresses: cfg.SupportAddresses})
 	counts := map[ingest.Outcome]int{}
-	failed := 0
-	report := func(name string, res ingest.Result, err error) {
-		if err != nil {
+	failed, quarantined := 0, 0
+	// ingestOne stores one message; one that cannot be stored is
+	// quarantined with its source (retried later from Admin -> Emails or
+	// the API) and the import goes on.
+	ingestOne := func(name string, r io.Reader) {
+		res, err := in.IngestOrQuarantine(ctx, mb, r, ingest.Failed{Origin: store.OriginImport, SourceName: name})
+		var q *ingest.QuarantinedError
+		switch {
+		case errors.As(err, &q):
+			quarantined++
+			fmt.Fprintf(e.stdout, "%s: QUARANTINED as #%d: it could not be stored: %v (its source is kept: retry it in Admin -> Emails or with POST /api/v1/quarantine/%d/retry)\n",
+				name, q.Row.ID, q.Err, q.Row.ID)
+		case err != nil:
 			failed++
 			fmt.Fprintf(e.stdout, "%s: FAILED: %v\n", name, err)
-			return
+		default:
+			counts[res.Outcome]++
+			fmt.Fprintf(e.stdout, "%s: %s\n", name, res)
 		}
-		counts[res.Outcome]++
-		fmt.Fprintf(e.stdout, "%s: %s\n", name, res)
 	}
 	for _, path := range files {
 		if ctx.Err() != nil {
@@ -69,26 +79,38 @@ func runImport(ctx context.Context, e env, args []string) error {
 		}
 		isMbox, err := looksLikeMbox(path)
 		if err != nil {
-			report(path, ingest.Result{}, err)
+			failed++
+			fmt.Fprintf(e.stdout, "%s: FAILED: %v\n", path, err)
 			continue
 		}
 		if !isMbox {
-			res, err := in.IngestFile(ctx, mb, path)
-			report(path, res, err)
+			f, err := os.Open(path)
+			if err != nil {
+				failed++
+				fmt.Fprintf(e.stdout, "%s: FAILED: %v\n", path, err)
+				continue
+			}
+			ingestOne(path, f)
+			f.Close()
 			continue
 		}
 		n, err := eachMboxMessage(path, func(i int, r io.Reader) error {
-			res, err := in.Ingest(ctx, mb, r)
-			report(fmt.Sprintf("%s#%d", path, i), res, err)
+			ingestOne(fmt.Sprintf("%s#%d", path, i), r)
 			return ctx.Err()
 		})
 		if err != nil {
-			report(fmt.Sprintf("%s (after %d messages)", path, n), ingest.Result{}, err)
+			failed++
+			fmt.Fprintf(e.stdout, "%s (after %d messages): FAILED: %v\n", path, n, err)
 		}
 	}
-	fmt.Fprintf(e.stdout, "done: %d new tickets, %d joined, %d attached to tickets, %d ignored, %d duplicates, %d failed\n",
-		counts[ingest.NewTicket], counts[ingest.Joined], counts[ingest.Attached], counts[ingest.Ignored], counts[ingest.Duplicate], failed)
-	if failed > 0 {
+	fmt.Fprintf(e.stdout, "done: %d new tickets, %d joined, %d attached to tickets, %d ignored, %d duplicates, %d quarantined, %d failed\n",
+		counts[ingest.NewTicket], counts[ingest.Joined], counts[ingest.Attached], counts[ingest.Ignored], counts[ingest.Duplicate], quarantined, failed)
+	switch {
+	case quarantined > 0 && failed > 0:
+		return fmt.Errorf("import: %d messages were quarantined (they could not be stored) and %d failed", quarantined, failed)
+	case quarantined > 0:
+		return fmt.Errorf("import: %d messages could not be stored and were quarantined; the others were imported", quarantined)
+	case failed > 0:
 		return fmt.Errorf("import: %d messages failed", failed)
 	}
 	return nil

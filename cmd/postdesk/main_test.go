@@ -49,7 +49,7 @@ func TestImportTwiceChangesNothing(t *testing.T) {
 				"12_auto_reply_unknown.eml: ignored: automatic reply",
 				"13_thread.mbox#1: new ticket 7",
 				"13_thread.mbox#2: joined ticket 7",
-				"done: 7 new tickets, 3 joined, 1 attached to tickets, 3 ignored, 0 duplicates, 0 failed",
+				"done: 7 new tickets, 3 joined, 1 attached to tickets, 3 ignored, 0 duplicates, 0 quarantined, 0 failed",
 			} {
 				if !strings.Contains(out, line) {
 					t.Errorf("import output lacks %q:\n%s", line, out)
@@ -59,7 +59,7 @@ func TestImportTwiceChangesNothing(t *testing.T) {
 			if err != nil {
 				t.Fatalf("second import: %v\n%s", err, out)
 			}
-			if !strings.Contains(out, "done: 0 new tickets, 0 joined, 0 attached to tickets, 0 ignored, 14 duplicates, 0 failed") {
+			if !strings.Contains(out, "done: 0 new tickets, 0 joined, 0 attached to tickets, 0 ignored, 14 duplicates, 0 quarantined, 0 failed") {
 				t.Errorf("second import changed something:\n%s", out)
 			}
 		})

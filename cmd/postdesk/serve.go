@@ -129,14 +129,15 @@ func newServer(a *app) (*server, error) {
 	authSvc := auth.New(a.db, a.cfg.SessionTTL)
 	dsk := desk.New(a.db)
 	admin := desk.NewAdmin(a.db, vault, desk.Providers(configuredProviders(a.cfg)))
-	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc,
+	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg)})
+	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc, Ingest: in,
 		Banners: web.AuthBanners(a.db, oauthSvc, nil, a.log), Admin: admin,
 		SecureCookies: a.cfg.BaseURL.Scheme == "https", HSTS: a.cfg.BaseURL.Scheme == "https", Version: version})
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/api/v1/", api.New(api.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log,
+	mux.Handle("/api/v1/", api.New(api.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, Ingest: in,
 		Admin: admin}))
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	mux.Handle("GET /metrics", metricsHandler(a.cfg.MetricsToken, metrics))
@@ -151,7 +152,6 @@ func newServer(a *app) (*server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/", pages)
-	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg)})
 	syncer, err := jobs.NewSyncer(jobs.SyncOptions{DB: a.db, Ingest: in, OAuth: oauthSvc, Vault: vault, Logger: a.log,
 		Registerer: reg, Owner: a.cfg.SyncOwner})
 	if err != nil {

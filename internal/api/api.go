@@ -10,7 +10,9 @@
 //
 // Mailbox administration (POST, PATCH and DELETE /mailboxes) is for admins
 // only and goes through desk.Admin, which validates the settings and seals
-// passwords; everyone may read mailboxes and their settings.
+// passwords; everyone may read mailboxes and their settings. Quarantined
+// emails (/quarantine: those that could not be stored) are for admins
+// only; a retry goes through ingest, like a fetched email.
 //
 // Invariants:
 //   - Email HTML leaves the server only after mailmsg.SanitizeHTML, with
@@ -29,6 +31,7 @@ import (
 
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -42,7 +45,9 @@ type Options struct {
 	Desk *desk.Desk
 	// Admin performs the admins' mailbox operations; nil: POST, PATCH and
 	// DELETE /mailboxes answer 503.
-	Admin  *desk.Admin
+	Admin *desk.Admin
+	// Ingest retries quarantined emails; nil: the /quarantine routes answer 503.
+	Ingest *ingest.Ingester
 	Logger *slog.Logger
 }
 
@@ -51,6 +56,7 @@ type handler struct {
 	auth   *auth.Service
 	desk   *desk.Desk
 	admin  *desk.Admin
+	ingest *ingest.Ingester
 	log    *slog.Logger
 	routes *http.ServeMux
 }
@@ -61,7 +67,7 @@ func New(opts Options) http.Handler {
 	if opts.DB == nil || opts.Auth == nil || opts.Desk == nil {
 		panic("api.New: Options.DB, Options.Auth and Options.Desk are required")
 	}
-	h := &handler{db: opts.DB, auth: opts.Auth, desk: opts.Desk, admin: opts.Admin, log: opts.Logger, routes: http.NewServeMux()}
+	h := &handler{db: opts.DB, auth: opts.Auth, desk: opts.Desk, admin: opts.Admin, ingest: opts.Ingest, log: opts.Logger, routes: http.NewServeMux()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -80,6 +86,10 @@ func New(opts Options) http.Handler {
 	m.HandleFunc("POST /api/v1/tickets/{ticketID}/notes", h.createNote)
 	m.HandleFunc("GET /api/v1/messages/{messageID}/raw", h.getRawMessage)
 	m.HandleFunc("GET /api/v1/attachments/{attachmentID}", h.getAttachment)
+	m.HandleFunc("GET /api/v1/quarantine", h.adminQuarantine(h.getQuarantine))
+	m.HandleFunc("GET /api/v1/quarantine/{quarantineID}", h.adminQuarantine(h.getQuarantined))
+	m.HandleFunc("GET /api/v1/quarantine/{quarantineID}/source", h.adminQuarantine(h.getQuarantinedSource))
+	m.HandleFunc("POST /api/v1/quarantine/{quarantineID}/retry", h.adminQuarantine(h.retryQuarantined))
 	m.HandleFunc("/", h.noRoute) // 404 or 405, as JSON
 
 	// Outermost first: log the request, recover a panic, check the key.

@@ -222,34 +222,11 @@ func (in *Ingester) Prepare(ctx context.Context, raw io.Reader) (*Prepared, erro
 
 // Ingest prepares and applies one message in its own transaction.
 func (in *Ingester) Ingest(ctx context.Context, mb store.Mailbox, raw io.Reader) (Result, error) {
-	p, err := in.Prepare(ctx, raw)
+	s, err := in.Store(raw)
 	if err != nil {
 		return Result{}, err
 	}
-	if err := in.db.Blobs().Sync(); err != nil {
-		return Result{}, err
-	}
-	var res Result
-	err = in.db.Write(ctx, func(tx *store.Tx) error {
-		var err error
-		res, err = in.Apply(ctx, tx, mb, p)
-		return err
-	})
-	if errors.Is(err, store.ErrConflict) {
-		// Another writer stored the same message between our check and insert.
-		existing, err2 := in.db.MessageByDedupeKey(ctx, mb.ID, p.DedupeKey)
-		if err2 != nil {
-			return Result{}, fmt.Errorf("ingest: %w", err)
-		}
-		res, err = duplicate(existing, p), nil
-	}
-	if err != nil {
-		return Result{}, fmt.Errorf("ingest into %s: %w", mb.Address, err)
-	}
-	in.metrics.observe(res)
-	in.log.Info("ingested message", "mailbox_id", mb.ID, "outcome", res.Outcome, "ticket_id", res.TicketID,
-		"message_id", res.MessageID, "reason", res.Reason)
-	return res, nil
+	return in.ingestStored(ctx, mb, s, time.Time{})
 }
 
 // IngestFile ingests a message stored in a file.

@@ -40,9 +40,11 @@ type syncStore struct {
 }
 
 type pendingMessage struct {
-	parsed chan parseResult // the parse running in the background
-	folder string
-	cp     store.Checkpoint
+	parsed   chan parseResult // the parse running in the background
+	folder   string
+	cp       store.Checkpoint
+	stored   ingest.Stored // its raw source, kept if it must be quarantined
+	received time.Time     // when the server received it (else when fetched)
 }
 
 type parseResult struct {
@@ -77,8 +79,11 @@ func (s *syncStore) Handle(ctx context.Context, m *imapsync.Message) error {
 	if s.workers == nil {
 		s.workers = make(chan struct{}, parseWorkers)
 	}
-	pm := pendingMessage{parsed: make(chan parseResult, 1), folder: m.Folder,
+	pm := pendingMessage{parsed: make(chan parseResult, 1), folder: m.Folder, stored: stored, received: s.now().UTC(),
 		cp: store.Checkpoint{MailboxID: s.mailbox.ID, Folder: m.Folder, UIDValidity: m.UIDValidity, LastUID: m.UID}}
+	if !m.InternalDate.IsZero() && m.InternalDate.Before(pm.received) {
+		pm.received = m.InternalDate.UTC()
+	}
 	select {
 	case s.workers <- struct{}{}:
 	case <-ctx.Done():
@@ -191,43 +196,58 @@ func (s *syncStore) Flush(ctx context.Context) error {
 	return s.failed()
 }
 
-// commit commits one batch and its checkpoint in one transaction. If
-// another writer stored one of the messages first (another process after a
-// lease takeover), the batch is retried one message per transaction, and
-// a conflict is a duplicate. A commit in progress finishes even when the
-// session is cancelled: it is short, and its work is correct.
+// commit commits one batch and its checkpoint in one transaction. When
+// that fails for any reason but a transient one (another writer stored one
+// of the messages first, a message the database refuses, a message that
+// did not parse), the batch is retried one message per transaction: a
+// message stored by another writer is a duplicate, and a message that
+// still fails is quarantined, its checkpoint moving past it in the same
+// transaction. A transient failure commits nothing: the session refetches
+// from the checkpoint. A commit in progress finishes even when the session
+// is cancelled: it is short, and its work is correct.
 func (s *syncStore) commit(batch []pendingMessage) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	prepared := make([]*ingest.Prepared, len(batch))
-	var parseErr error
+	parseErrs := make([]error, len(batch))
+	var transient error
+	failed := false
 	for i, pm := range batch {
 		r := <-pm.parsed // wait for every parse, even after a failure, so none outlives the batch
-		prepared[i] = r.p
-		if r.err != nil && parseErr == nil {
-			parseErr = r.err
+		prepared[i], parseErrs[i] = r.p, r.err
+		if r.err != nil {
+			failed = true
+			if transient == nil && s.ingest.Transient(ctx, r.err) {
+				transient = r.err
+			}
 		}
 	}
-	if parseErr != nil {
-		return parseErr // nothing committed: the session refetches from the checkpoint
+	if transient != nil {
+		return transient // nothing committed: the session refetches from the checkpoint
 	}
 	if err := s.db.Blobs().Sync(); err != nil {
 		return err
 	}
 	var results []ingest.Result
-	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		results = results[:0]
-		for i := range batch {
-			res, err := s.ingest.Apply(ctx, tx, s.mailbox, prepared[i])
-			if err != nil {
-				return err
+	var err error
+	if !failed {
+		err = s.db.Write(ctx, func(tx *store.Tx) error {
+			results = results[:0]
+			for i := range batch {
+				res, err := s.ingest.Apply(ctx, tx, s.mailbox, prepared[i])
+				if err != nil {
+					return err
+				}
+				results = append(results, res)
 			}
-			results = append(results, res)
+			return s.commitCheckpoints(ctx, tx, batch)
+		})
+		if err != nil && !errors.Is(err, store.ErrConflict) && s.ingest.Transient(ctx, err) {
+			return fmt.Errorf("commit %d fetched messages: %w", len(batch), err)
 		}
-		return s.commitCheckpoints(ctx, tx, batch)
-	})
-	if errors.Is(err, store.ErrConflict) {
-		results, err = s.flushOneByOne(ctx, batch, prepared)
+	}
+	if failed || err != nil {
+		results, err = s.oneByOne(ctx, batch, prepared, parseErrs)
 	}
 	if err != nil {
 		return fmt.Errorf("commit %d fetched messages: %w", len(batch), err)
@@ -238,25 +258,51 @@ func (s *syncStore) commit(batch []pendingMessage) error {
 	return nil
 }
 
-func (s *syncStore) flushOneByOne(ctx context.Context, batch []pendingMessage, prepared []*ingest.Prepared) ([]ingest.Result, error) {
+// oneByOne commits each message of a batch in its own transaction with its
+// checkpoint, quarantining the messages that fail. It stops at the first
+// transient failure: the messages from there on are refetched.
+func (s *syncStore) oneByOne(ctx context.Context, batch []pendingMessage, prepared []*ingest.Prepared, parseErrs []error) ([]ingest.Result, error) {
 	var results []ingest.Result
 	for i, pm := range batch {
-		var res ingest.Result
-		err := s.db.Write(ctx, func(tx *store.Tx) error {
-			var err error
-			if res, err = s.ingest.Apply(ctx, tx, s.mailbox, prepared[i]); err != nil {
-				return err
+		cause := parseErrs[i]
+		if cause == nil {
+			var res ingest.Result
+			err := s.db.Write(ctx, func(tx *store.Tx) error {
+				var err error
+				if res, err = s.ingest.Apply(ctx, tx, s.mailbox, prepared[i]); err != nil {
+					return err
+				}
+				return s.commitCheckpoints(ctx, tx, []pendingMessage{pm})
+			})
+			if errors.Is(err, store.ErrConflict) {
+				// Stored concurrently by another process (after a lease
+				// takeover)? Then it is a duplicate; any other conflict is
+				// this message's own failure.
+				if existing, lookErr := s.db.MessageByDedupeKey(ctx, s.mailbox.ID, prepared[i].DedupeKey); lookErr == nil {
+					res = ingest.Result{Outcome: ingest.Duplicate, MessageID: existing.ID, TicketID: existing.TicketID,
+						Reason: "stored concurrently by another process"}
+					err = s.db.Write(ctx, func(tx *store.Tx) error { return s.commitCheckpoints(ctx, tx, []pendingMessage{pm}) })
+				} else if !errors.Is(lookErr, store.ErrNotFound) {
+					err = lookErr
+				}
 			}
+			switch {
+			case err == nil:
+				results = append(results, res)
+				continue
+			case s.ingest.Transient(ctx, err):
+				return results, err
+			}
+			cause = err
+		}
+		f := ingest.Failed{Origin: store.OriginSync, Folder: pm.folder, UIDValidity: pm.cp.UIDValidity, UID: pm.cp.LastUID,
+			Stored: pm.stored, ReceivedAt: pm.received, Err: cause}
+		_, err := s.ingest.Quarantine(ctx, s.mailbox, f, func(tx *store.Tx) error {
 			return s.commitCheckpoints(ctx, tx, []pendingMessage{pm})
 		})
-		if errors.Is(err, store.ErrConflict) {
-			res = ingest.Result{Outcome: ingest.Duplicate, Reason: "stored concurrently by another process"}
-			err = s.db.Write(ctx, func(tx *store.Tx) error { return s.commitCheckpoints(ctx, tx, []pendingMessage{pm}) })
-		}
 		if err != nil {
 			return results, err
 		}
-		results = append(results, res)
 	}
 	return results, nil
 }

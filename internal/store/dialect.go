@@ -1,7 +1,11 @@
 package store
 
 import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +20,9 @@ type dialect interface {
 	name() string
 	rebind(query string) string
 	isUniqueViolation(err error) bool
+	// isTransient: the database could not do it now (connection lost,
+	// busy, out of resources), not a refusal of these values.
+	isTransient(err error) bool
 	// likeOp is the case-insensitive LIKE operator.
 	likeOp() string
 }
@@ -33,6 +40,18 @@ func (sqliteDialect) isUniqueViolation(err error) bool {
 	return false
 }
 
+func (sqliteDialect) isTransient(err error) bool {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		switch e.Code() & 0xff { // the primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL,
+			sqlite3.SQLITE_NOMEM, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_INTERRUPT:
+			return true
+		}
+	}
+	return false
+}
+
 type postgresDialect struct {
 	cache *sync.Map // query string -> rebound query string
 }
@@ -42,6 +61,21 @@ func (postgresDialect) likeOp() string { return "ILIKE" }
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"
+}
+
+func (postgresDialect) isTransient(err error) bool {
+	var e *pgconn.PgError
+	if errors.As(err, &e) {
+		// Class 08: connection exception; 40: transaction rollback
+		// (serialization failure, deadlock); 53: insufficient resources;
+		// 57: operator intervention (shutdown, cancelled statement); 58:
+		// system error.
+		switch e.Code[:2] {
+		case "08", "40", "53", "57", "58":
+			return true
+		}
+	}
+	return false
 }
 
 // rebind turns '?' placeholders into $1, $2, ... outside quoted strings.
@@ -69,4 +103,27 @@ func (d postgresDialect) rebind(q string) string {
 	out := b.String()
 	d.cache.Store(q, out)
 	return out
+}
+
+// Transient reports whether err says the database could not do the work
+// now (a lost connection, a busy or full database, a cancelled context)
+// rather than that it refuses these values: work that failed transiently
+// is tried again, work that was refused is quarantined.
+func (db *DB) Transient(err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, driver.ErrBadConn):
+		return true
+	case errors.Is(err, sql.ErrConnDone):
+		return true // the connection went away
+	case pgconn.Timeout(err), pgconn.SafeToRetry(err):
+		return true
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ne) || errors.As(err, &ce) {
+		return true
+	}
+	return db.d().isTransient(err)
 }

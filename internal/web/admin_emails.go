@@ -14,8 +14,9 @@ import (
 )
 
 // flashCookie carries a one-time message to Admin -> Emails after a
-// redirect, as "<kind>.<mailbox id>" ("connected.3"); the page writes the
-// sentence from the database, so the cookie cannot put words on it.
+// redirect, as "<kind>.<mailbox id>" ("connected.3"), or "retry.<quarantine
+// id>"; the page writes the sentence from the database, so the cookie
+// cannot put words on it.
 const flashCookie = "postdesk_flash"
 
 type emailsPage struct {
@@ -50,6 +51,10 @@ type mailboxView struct {
 	MaxAgeError    string
 	ConnectLabel   string // "Connect" or "Reauthenticate"
 	Sync           *syncView
+	// Quarantine is the newest of the mailbox's open quarantined emails
+	// (emails that could not be stored); QuarantineCount counts them all.
+	Quarantine      []quarantineView
+	QuarantineCount int
 }
 
 // syncView is how a mailbox's fetching is doing.
@@ -111,6 +116,9 @@ func (h *Handler) syncFor(r *http.Request, mb store.Mailbox, stopped bool, now t
 type noticeView struct {
 	store.Notice
 	Rel string
+	// Quarantine, on a quarantine notice, is the mailbox's newest open
+	// quarantined email: the notice offers its source and Retry.
+	Quarantine *quarantineView
 }
 
 type providerChoice struct {
@@ -221,6 +229,10 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 			}
 		}
 		v.Sync = h.syncFor(r, mb, v.Stopped, now)
+		if v.Quarantine, v.QuarantineCount, err = h.quarantineFor(r, mb.ID, now); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
 		p.Mailboxes = append(p.Mailboxes, v)
 	}
 	notices, err := h.db.Notices(ctx, store.NoticeFilter{UnreadOnly: true, Limit: 50})
@@ -229,7 +241,15 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	for _, n := range notices {
-		p.Notices = append(p.Notices, noticeView{Notice: n, Rel: agoFrom(n.CreatedAt, now)})
+		nv := noticeView{Notice: n, Rel: agoFrom(n.CreatedAt, now)}
+		if n.Kind == store.NoticeQuarantined {
+			for _, mb := range p.Mailboxes {
+				if mb.ID == n.MailboxID && len(mb.Quarantine) > 0 {
+					nv.Quarantine = &mb.Quarantine[0]
+				}
+			}
+		}
+		p.Notices = append(p.Notices, nv)
 	}
 	if f.add != nil {
 		p.Add = *f.add
@@ -291,9 +311,10 @@ func (h *Handler) maxAgeText(a store.MailboxAuth) (value, text string) {
 	return "", "The provider's default"
 }
 
-// setFlash leaves a one-time message for the next view of Admin -> Emails.
-func (h *Handler) setFlash(w http.ResponseWriter, kind string, mailboxID int64) {
-	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: kind + "." + strconv.FormatInt(mailboxID, 10),
+// setFlash leaves a one-time message for the next view of Admin -> Emails
+// (id is a mailbox's, or for "retry" a quarantined email's).
+func (h *Handler) setFlash(w http.ResponseWriter, kind string, id int64) {
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: kind + "." + strconv.FormatInt(id, 10),
 		Path: "/admin/emails", MaxAge: 120, HttpOnly: true, Secure: h.secureCookies, SameSite: http.SameSiteLaxMode})
 }
 
@@ -307,6 +328,9 @@ func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request, list []mailb
 		HttpOnly: true, Secure: h.secureCookies, SameSite: http.SameSiteLaxMode})
 	kind, idText, _ := strings.Cut(c.Value, ".")
 	id, _ := strconv.ParseInt(idText, 10, 64)
+	if kind == "retry" {
+		return h.retryFlash(r, id)
+	}
 	a, ok := auths[id]
 	if !ok {
 		return ""

@@ -29,6 +29,8 @@ func (h *Handler) routes() http.Handler {
 	mux.HandleFunc("POST /admin/emails/{id}/connect", h.adminForm(h.emailConnect))
 	mux.HandleFunc("POST /admin/emails/{id}/max-age", h.adminForm(h.emailMaxAge))
 	mux.HandleFunc("POST /admin/notices/{id}/dismiss", h.adminForm(h.noticeDismiss))
+	mux.HandleFunc("GET /admin/quarantine/{id}/source", h.admin(h.quarantineSource))
+	mux.HandleFunc("POST /admin/quarantine/{id}/retry", h.adminForm(h.quarantineRetry))
 	// The provider's redirect back; bound to the admin's session (the
 	// cookie is SameSite=Lax, so it comes along on this top-level GET).
 	mux.HandleFunc("GET /oauth/callback", h.admin(h.oauthCallback))

@@ -34,6 +34,7 @@ import (
 
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/mailmsg"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -63,6 +64,9 @@ type Options struct {
 	// Admin adds mailboxes (Admin -> Emails) with the rules every surface
 	// shares; nil: one is made from OAuth's providers.
 	Admin *desk.Admin
+	// Ingest retries quarantined emails from Admin -> Emails (nil: the
+	// Retry button answers that it is not available).
+	Ingest *ingest.Ingester
 	// Now is the clock of relative times on Admin -> Emails (nil:
 	// time.Now); pass the one OAuth uses.
 	Now func() time.Time
@@ -96,6 +100,7 @@ type Handler struct {
 	version       string
 	banners       func(ctx context.Context) []Banner
 	oauth         *oauth.Service
+	ingest        *ingest.Ingester
 	now           func() time.Time
 
 	views  *views
@@ -123,6 +128,7 @@ func New(opts Options) (*Handler, error) {
 		banners:       opts.Banners,
 		oauth:         opts.OAuth,
 		mailboxes:     opts.Admin,
+		ingest:        opts.Ingest,
 		now:           opts.Now,
 		sanitize:      mailmsg.SanitizeHTML,
 	}
