@@ -60,4 +60,3 @@ func TestRefreshJobRacingSyncNeverReusesAToken(t *testing.T) {
 		})
 	}
 }
-
