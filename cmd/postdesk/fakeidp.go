@@ -21,10 +21,23 @@ func runFakeIdP(ctx context.Context, e env, args []string) error {
 	var accounts, apps listFlag
 	fs.Var(&accounts, "account", "an account that can sign in, as address[:password] (repeatable)")
 	fs.Var(&apps, "app", "a registered app, as client_id:client_secret:redirect_uri (repeatable; secret may be empty)")
+	reuse := fs.String("refresh-token-reuse", fakeidp.ReuseRevokesGrant.String(),
+		"what a spent refresh token presented again does: revoke (the whole grant, the strictest providers), refuse (that token only) or allow (Microsoft)")
+	delay := fs.Duration("token-delay", 0, "how long the token endpoint takes to answer (e.g. 1.5s)")
+	delayMax := fs.Duration("token-delay-max", 0, "with --token-delay, answer after a random time between the two (e.g. 3.5s)")
+	accessLifetime := fs.Duration("access-token-lifetime", fakeidp.DefaultAccessTokenLifetime, "lifetime of access tokens")
 	if done, err := parse(fs, args); done {
 		return err
 	}
-	opts := fakeidp.Options{Logger: slog.New(slog.NewTextHandler(e.stderr, nil))}
+	policy, err := fakeidp.ParseReusePolicy(*reuse)
+	if err != nil {
+		return fmt.Errorf("fakeidp: --refresh-token-reuse: %w", err)
+	}
+	if *delay < 0 || *delayMax < 0 || *accessLifetime <= 0 {
+		return fmt.Errorf("fakeidp: delays cannot be negative, nor the access token lifetime zero")
+	}
+	opts := fakeidp.Options{Logger: slog.New(slog.NewTextHandler(e.stderr, nil)), RefreshTokenReuse: policy,
+		TokenDelay: *delay, TokenDelayMax: *delayMax, AccessTokenLifetime: *accessLifetime}
 	for _, a := range accounts {
 		address, password, _ := strings.Cut(a, ":")
 		if !strings.Contains(address, "@") {

@@ -104,6 +104,7 @@ type server struct {
 	jobs    *jobs.Runner
 	ingest  *ingest.Ingester
 	syncer  *jobs.Syncer
+	oauth   *oauth.Service // nil without a provider
 }
 
 func newServer(a *app) (*server, error) {
@@ -157,7 +158,7 @@ func newServer(a *app) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &server{app: a, handler: accessLog(a.log, mux), metrics: metrics, jobs: runner, ingest: in, syncer: syncer}, nil
+	return &server{app: a, handler: accessLog(a.log, mux), metrics: metrics, jobs: runner, ingest: in, syncer: syncer, oauth: oauthSvc}, nil
 }
 
 // metricsHandler serves next only to requests that send token as a bearer
@@ -180,8 +181,15 @@ func metricsHandler(token string, next http.Handler) http.Handler {
 	})
 }
 
+// refreshWait bounds how long shutdown waits for token refreshes in
+// flight: the provider may already have rotated the refresh token, and only
+// the answer carries the new one.
+const refreshWait = 30 * time.Second
+
 // run serves until ctx ends, then shuts down in two phases: stop taking
 // new requests and jobs, wait for running ones up to a deadline, then cancel.
+// Token refreshes are refused from the start of the shutdown, and those in
+// flight are waited for (refreshWait) before the database closes.
 func (s *server) run(ctx context.Context, ln net.Listener) error {
 	log := s.app.log
 	hs := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
@@ -224,6 +232,16 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	refreshesDone := make(chan error, 1)
+	if s.oauth != nil {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), refreshWait)
+			defer cancel()
+			refreshesDone <- s.oauth.Close(ctx)
+		}()
+	} else {
+		refreshesDone <- nil
+	}
 	// Mail sync stops first: each session finishes the batch it is
 	// committing, and its lease is released for another process.
 	stopSync()
@@ -235,6 +253,7 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	if ms != nil {
 		err = errors.Join(err, ms.Shutdown(shutdownCtx))
 	}
+	err = errors.Join(err, <-refreshesDone)
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return errors.Join(serveErr, err)
 	}

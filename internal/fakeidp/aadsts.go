@@ -152,6 +152,12 @@ func errGrantInvalid() *aadError {
 	return newAAD(400, "invalid_grant", 70000, "Provided grant is invalid or malformed.")
 }
 
+// errGrantRevoked answers a refresh token of a grant revoked because one
+// of its spent refresh tokens was presented again.
+func errGrantRevoked() *aadError {
+	return newAAD(400, "invalid_grant", 50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed. A refresh token that had already been redeemed was presented again, so every token of this grant was revoked.")
+}
+
 func errTemporarilyUnavailable() *aadError {
 	return newAAD(503, "temporarily_unavailable", 90033, "A transient error has occurred. Please try again.")
 }

@@ -15,7 +15,10 @@
 //     error_description after;
 //   - the token endpoint (authorization_code, refresh_token) with client
 //     secrets (form or HTTP Basic), single-use codes (10 minutes), refresh
-//     token rotation, inactivity expiry (RefreshTokenInactivity, 90 days),
+//     token rotation with reuse detection (a spent refresh token presented
+//     again revokes the whole grant by default; Options.RefreshTokenReuse,
+//     and Reuses records every such presentation), an optional answer delay
+//     (Options.TokenDelay), inactivity expiry (RefreshTokenInactivity, 90 days),
 //     an optional maximum session age (sign-in frequency, AADSTS70043), and
 //     Microsoft's error JSON (error, error_description with Trace ID,
 //     Correlation ID and Timestamp, error_codes, timestamp, trace_id,
@@ -121,10 +124,19 @@ type Options struct {
 	// MaxSessionAge, when set, refuses refreshes of a grant whose sign-in is
 	// older (AADSTS70043, a sign-in frequency policy).
 	MaxSessionAge time.Duration
-	// InvalidateRotatedRefreshTokens makes a refresh token unusable once it
-	// has been exchanged for a new one. Microsoft does not do this (the old
-	// token stays valid until it expires), hence the default false.
-	InvalidateRotatedRefreshTokens bool
+	// RefreshTokenReuse says what presenting a spent refresh token (one
+	// already exchanged for a new one) does. The zero value, ReuseRevokesGrant,
+	// is the strictest real behaviour (OAuth 2.1, RFC 6819 5.2.2.3): the
+	// whole grant is revoked. Microsoft itself leaves the old token valid
+	// (ReuseAllowed).
+	RefreshTokenReuse ReusePolicy
+	// TokenDelay and TokenDelayMax slow the token endpoint down: each answer
+	// waits a random time in [TokenDelay, TokenDelayMax] of real time
+	// (TokenDelayMax below TokenDelay: exactly TokenDelay) after the request
+	// took effect, as a slow provider that has already rotated the token
+	// does. A client that gives up meanwhile loses the new token.
+	TokenDelay    time.Duration
+	TokenDelayMax time.Duration
 	// RequireConsent shows a consent step the first time an account signs
 	// in to an app (and whenever prompt=consent).
 	RequireConsent bool
@@ -158,6 +170,7 @@ type IdP struct {
 	unavailable   int
 	tokenRequests int
 	issued        int
+	reuses        []Reuse
 }
 
 type account struct {
@@ -178,7 +191,8 @@ type grant struct {
 	scopes   []string
 	nonce    string
 	authTime time.Time
-	epoch    int // the account's epoch at sign-in
+	epoch    int  // the account's epoch at sign-in
+	revoked  bool // a spent refresh token of this grant was presented again
 }
 
 type authCode struct {

@@ -14,7 +14,7 @@ func (idp *IdP) liveAccessToken(token string, now time.Time) (*accessToken, *acc
 		return nil, nil
 	}
 	acct, ok := idp.accounts[at.grant.account]
-	if !ok || at.grant.epoch < acct.epoch {
+	if !ok || at.grant.epoch < acct.epoch || at.grant.revoked {
 		return nil, nil
 	}
 	return at, acct

@@ -32,12 +32,17 @@ func (idp *IdP) handleToken(w http.ResponseWriter, r *http.Request) {
 	grantType := r.PostForm.Get("grant_type")
 	resp, account, e := idp.token(r, grantType)
 	if e != nil {
+		idp.delay(r)
 		idp.log.Info("fakeidp token request refused", "grant_type", grantType, "account", account,
 			"client_id", r.PostForm.Get("client_id"), "error", e.err, "aadsts", e.code)
 		idp.writeTokenError(w, r, e)
 		return
 	}
 	idp.log.Info("fakeidp token issued", "grant_type", grantType, "account", account, "client_id", r.PostForm.Get("client_id"))
+	if !idp.delay(r) {
+		idp.log.Info("fakeidp token answer not delivered: the client went away", "grant_type", grantType, "account", account)
+		return
+	}
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -161,7 +166,12 @@ func (idp *IdP) redeemRefresh(r *http.Request, app *App, now time.Time) (*tokenR
 		return nil, key, errGrantInvalid()
 	}
 	acct.refreshCount++
+	if rt.superseded {
+		idp.spentTokenPresented(rt, acct, app, now)
+	}
 	switch {
+	case rt.grant.revoked:
+		return nil, key, errGrantRevoked()
 	case rt.grant.epoch < acct.epoch:
 		return nil, key, idp.refreshError(50173, rt, app, acct, now)
 	case acct.refreshErr != 0:
@@ -170,7 +180,7 @@ func (idp *IdP) redeemRefresh(r *http.Request, app *App, now time.Time) (*tokenR
 			acct.refreshErr, acct.refreshErrOnce = 0, false
 		}
 		return nil, key, idp.refreshError(code, rt, app, acct, now)
-	case rt.superseded && idp.opts.InvalidateRotatedRefreshTokens:
+	case rt.superseded && idp.opts.RefreshTokenReuse == ReuseRefused:
 		return nil, key, errGrantInvalid()
 	case now.Sub(rt.issued) > idp.opts.RefreshTokenInactivity:
 		return nil, key, idp.refreshError(700082, rt, app, acct, now)

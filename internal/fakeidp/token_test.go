@@ -65,35 +65,102 @@ func TestCodeChecks(t *testing.T) {
 
 func TestRefreshRotation(t *testing.T) {
 	t.Parallel()
-	for _, invalidate := range []bool{false, true} {
-		f := newFixture(t, func(o *Options) { o.InvalidateRotatedRefreshTokens = invalidate })
-		first := f.tokens(t, agent)
-		f.clock.Advance(2 * time.Hour)
-		second, err := f.refresh(first.RefreshToken)
-		if err != nil {
-			t.Fatal(err)
+	for _, policy := range []ReusePolicy{ReuseAllowed, ReuseRefused, ReuseRevokesGrant} {
+		t.Run(policy.String(), func(t *testing.T) {
+			f := newFixture(t, func(o *Options) { o.RefreshTokenReuse = policy })
+			first := f.tokens(t, agent)
+			f.clock.Advance(2 * time.Hour)
+			second, err := f.refresh(first.RefreshToken)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if second.RefreshToken == "" || second.RefreshToken == first.RefreshToken || second.AccessToken == first.AccessToken {
+				t.Fatalf("refresh did not rotate: %+v", second)
+			}
+			if second.Extra("id_token") == nil {
+				t.Error("no id_token on refresh")
+			}
+			if f.introspect(t, first.AccessToken)["active"] != false || f.introspect(t, second.AccessToken)["active"] != true {
+				t.Error("introspection does not follow the clock")
+			}
+			if n := len(f.idp.Reuses()); n != 0 {
+				t.Fatalf("%d reuses recorded before any", n)
+			}
+			_, err = f.refresh(first.RefreshToken)
+			switch policy {
+			case ReuseAllowed:
+				if err != nil {
+					t.Errorf("old refresh token refused: %v (Microsoft keeps it valid)", err)
+				}
+			case ReuseRefused:
+				wantAAD(t, err, 400, "invalid_grant", 70000)
+			case ReuseRevokesGrant:
+				wantAAD(t, err, 400, "invalid_grant", 50173)
+			}
+			reuses := f.idp.Reuses()
+			if len(reuses) != 1 || reuses[0].Account != agent || reuses[0].Revoked != (policy == ReuseRevokesGrant) {
+				t.Errorf("reuses = %+v, want one by %s", reuses, agent)
+			}
+			_, err = f.refresh(second.RefreshToken)
+			if policy == ReuseRevokesGrant {
+				// The whole grant is gone: the newest token and its access
+				// token too, as after theft.
+				wantAAD(t, err, 400, "invalid_grant", 50173)
+				if f.introspect(t, second.AccessToken)["active"] != false {
+					t.Error("an access token of a revoked grant is still active")
+				}
+				// A new sign-in is a new grant and works.
+				if _, err := f.refresh(f.tokens(t, agent).RefreshToken); err != nil {
+					t.Errorf("refresh after a new sign-in: %v", err)
+				}
+			} else if err != nil {
+				t.Errorf("new refresh token: %v", err)
+			}
+			if got := f.idp.RefreshCount(agent); got < 3 {
+				t.Errorf("RefreshCount = %d, want at least 3", got)
+			}
+		})
+	}
+}
+
+func TestParseReusePolicy(t *testing.T) {
+	t.Parallel()
+	for _, p := range []ReusePolicy{ReuseRevokesGrant, ReuseRefused, ReuseAllowed} {
+		if got, err := ParseReusePolicy(p.String()); err != nil || got != p {
+			t.Errorf("ParseReusePolicy(%q) = %v, %v", p.String(), got, err)
 		}
-		if second.RefreshToken == "" || second.RefreshToken == first.RefreshToken || second.AccessToken == first.AccessToken {
-			t.Fatalf("refresh did not rotate: %+v", second)
-		}
-		if second.Extra("id_token") == nil {
-			t.Error("no id_token on refresh")
-		}
-		if f.introspect(t, first.AccessToken)["active"] != false || f.introspect(t, second.AccessToken)["active"] != true {
-			t.Error("introspection does not follow the clock")
-		}
-		_, err = f.refresh(first.RefreshToken)
-		if invalidate {
-			wantAAD(t, err, 400, "invalid_grant", 70000)
-		} else if err != nil {
-			t.Errorf("old refresh token refused: %v (Microsoft keeps it valid)", err)
-		}
-		if _, err := f.refresh(second.RefreshToken); err != nil {
-			t.Errorf("new refresh token: %v", err)
-		}
-		if got := f.idp.RefreshCount(agent); got != 3 {
-			t.Errorf("RefreshCount = %d, want 3", got)
-		}
+	}
+	if _, err := ParseReusePolicy("sometimes"); err == nil {
+		t.Error("ParseReusePolicy accepted an unknown policy")
+	}
+}
+
+// The token endpoint answers after the configured delay, but the request
+// has taken effect before: a client that gives up meanwhile loses the
+// rotated token, and presenting the old one again is a reuse.
+func TestTokenDelayRotatesFirst(t *testing.T) {
+	t.Parallel()
+	const delay = 300 * time.Millisecond
+	f := newFixture(t, func(o *Options) { o.TokenDelay, o.TokenDelayMax = delay, delay })
+	first := f.tokens(t, agent)
+	began := time.Now()
+	if _, err := f.refresh(first.RefreshToken); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(began); took < delay {
+		t.Errorf("refresh answered in %v, want at least %v", took, delay)
+	}
+	second := f.tokens(t, agent)
+	ctx, cancel := context.WithTimeout(context.Background(), delay/3)
+	defer cancel()
+	_, err := f.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: second.RefreshToken}).Token()
+	if err == nil {
+		t.Fatal("a refresh given up before the delay succeeded")
+	}
+	_, err = f.refresh(second.RefreshToken)
+	wantAAD(t, err, 400, "invalid_grant", 50173)
+	if r := f.idp.Reuses(); len(r) != 1 || !r[0].Revoked {
+		t.Errorf("reuses = %+v, want one that revoked the grant", r)
 	}
 }
 
@@ -116,9 +183,12 @@ func TestRefreshScopeSubset(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&m)
 		return resp.StatusCode, m
 	}
-	if status, m := refresh("https://outlook.office.com/SMTP.Send offline_access"); status != 200 || m["scope"] != "https://outlook.office.com/SMTP.Send" {
+	status, m := refresh("https://outlook.office.com/SMTP.Send offline_access")
+	if status != 200 || m["scope"] != "https://outlook.office.com/SMTP.Send" {
 		t.Errorf("subset: %d %v", status, m)
 	}
+	tok.RefreshToken, _ = m["refresh_token"].(string) // the old one is spent
+
 	if status, m := refresh("https://graph.microsoft.com/Mail.Read"); status != 400 || m["error"] != "invalid_grant" || m["error_codes"].([]any)[0] != 65001.0 {
 		t.Errorf("scope not granted: %d %v", status, m)
 	}
@@ -225,13 +295,14 @@ func TestInjectedRefreshErrors(t *testing.T) {
 		}
 	}
 	f.idp.SetRefreshError(agent, 0)
-	if _, err := f.refresh(tok.RefreshToken); err != nil {
+	next, err := f.refresh(tok.RefreshToken)
+	if err != nil {
 		t.Fatalf("after clearing: %v", err)
 	}
 	f.idp.FailNextRefresh(agent, 50076)
-	_, err := f.refresh(tok.RefreshToken)
+	_, err = f.refresh(next.RefreshToken)
 	wantAAD(t, err, 400, "invalid_grant", 50076)
-	if _, err := f.refresh(tok.RefreshToken); err != nil {
+	if _, err := f.refresh(next.RefreshToken); err != nil {
 		t.Errorf("FailNextRefresh failed twice: %v", err)
 	}
 }
@@ -243,13 +314,15 @@ func TestClientAuthentication(t *testing.T) {
 
 	basic := *f.conf
 	basic.Endpoint.AuthStyle = oauth2.AuthStyleInHeader
-	if _, err := basic.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
+	next, err := basic.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	if err != nil {
 		t.Fatalf("HTTP Basic client authentication: %v", err)
 	}
+	tok = next // the first refresh token is spent
 
 	wrong := *f.conf
 	wrong.ClientSecret = "guess"
-	_, err := wrong.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+	_, err = wrong.TokenSource(context.Background(), &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 	body := wantAAD(t, err, 401, "invalid_client", 7000215)
 	if !strings.Contains(body.ErrorDescription, "Invalid client secret provided.") {
 		t.Errorf("description = %q", body.ErrorDescription)

@@ -31,8 +31,9 @@ type memServer struct {
 	addr string
 	user *imapmemserver.User
 
-	mu    sync.Mutex
-	conns []net.Conn
+	mu       sync.Mutex
+	conns    []net.Conn
+	sessions []*imapserver.Conn
 }
 
 func startMemServer(t *testing.T, caps ...imap.Cap) *memServer {
@@ -47,8 +48,12 @@ func startMemServer(t *testing.T, caps ...imap.Cap) *memServer {
 	for _, c := range caps {
 		capSet[c] = struct{}{}
 	}
+	ms := &memServer{user: user}
 	srv := imapserver.New(&imapserver.Options{
-		NewSession: func(*imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+		NewSession: func(c *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			ms.mu.Lock()
+			ms.sessions = append(ms.sessions, c)
+			ms.mu.Unlock()
 			return mem.NewSession(), nil, nil
 		},
 		Caps:         capSet,
@@ -59,7 +64,7 @@ func startMemServer(t *testing.T, caps ...imap.Cap) *memServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms := &memServer{addr: ln.Addr().String(), user: user}
+	ms.addr = ln.Addr().String()
 	go srv.Serve(trackingListener{ln, ms})
 	t.Cleanup(func() { srv.Close() })
 	return ms
@@ -88,6 +93,17 @@ func (ms *memServer) cut() {
 		c.Close()
 	}
 	ms.conns = nil
+}
+
+// bye ends every session normally: an untagged BYE, then the close
+// (RFC 9051 7.1.5), as Exchange does hourly.
+func (ms *memServer) bye(text string) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	for _, c := range ms.sessions {
+		c.Bye(text)
+	}
+	ms.sessions = nil
 }
 
 // client logs in as the test user, as another mail client would.

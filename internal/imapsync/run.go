@@ -30,7 +30,9 @@ func SyncOnce(ctx context.Context, cfg Config, st Store) (fetched int, err error
 
 // Run keeps the mailbox synced until ctx ends (it then returns ctx.Err()),
 // or until the server refuses the credentials (it returns the *AuthError)
-// or a credential function fails with ErrPermanent. Any other failure
+// or a credential function fails with ErrPermanent. A server ending the
+// session normally while Postdesk waits for mail (ErrSessionEnded) is a
+// reconnect logged at info. Any other failure
 // (network, server restart, a Handle error) is reported as an EventError
 // and retried after a jittered exponential back-off that starts again from
 // BackoffMin after a successful sync. events, if not nil, is called from
@@ -62,12 +64,17 @@ func Run(ctx context.Context, cfg Config, st Store, events func(Event)) error {
 			emit(Event{Kind: EventError, Err: err})
 			return err
 		}
-		emit(Event{Kind: EventError, Err: err})
 		if synced {
 			bo.reset()
 		}
 		d := bo.next()
-		cfg.Logger.Warn("imap session failed; reconnecting", "error", err, "retry_in", d.Round(time.Millisecond))
+		if errors.Is(err, ErrSessionEnded) {
+			// A normal end (Exchange's hourly one): no error to report.
+			cfg.Logger.Info("imap server ended the session; reconnecting", "reason", err, "retry_in", d.Round(time.Millisecond))
+		} else {
+			emit(Event{Kind: EventError, Err: err})
+			cfg.Logger.Warn("imap session failed; reconnecting", "error", err, "retry_in", d.Round(time.Millisecond))
+		}
 		t := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
@@ -141,6 +148,9 @@ func (s *session) idle(ctx context.Context, started func()) error {
 	case <-t.C:
 	case <-ctx.Done():
 	case <-s.c.Closed():
+		if err := s.bye.ended(); err != nil && ctx.Err() == nil {
+			return err
+		}
 	}
 	// DONE (RFC 2177 3), then the tagged OK.
 	if err := cmd.Close(); err != nil {
@@ -162,6 +172,9 @@ func (s *session) sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.c.Closed():
+		if err := s.bye.ended(); err != nil {
+			return err
+		}
 		return errors.New("connection closed by the server")
 	}
 }

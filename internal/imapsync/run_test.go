@@ -3,9 +3,13 @@ package imapsync
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/postdesk/postdesk/internal/logtest"
 )
 
 // runner runs Run in the background and records its events.
@@ -132,6 +136,43 @@ func TestIdleRestart(t *testing.T) {
 	}
 	ms.appendMsgs(t, "INBOX", msgs("a", 1, 0))
 	st.waitFor(t, 1, 2*time.Second)
+}
+
+// A server ending IDLE normally (BYE) is a reconnect, not an error; a
+// connection cut without one still is.
+func TestServerByeDuringIdleIsNoError(t *testing.T) {
+	t.Parallel()
+	for _, poll := range []bool{false, true} {
+		ms := startMemServer(t)
+		st := newStore(t)
+		cfg := memConfig(t, ms)
+		if poll {
+			cfg.NoIdle, cfg.PollInterval = true, time.Hour
+		}
+		var logs logtest.Buffer
+		cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		r := startRun(t, cfg, st)
+		for i := range 3 {
+			r.waitIdle(t)
+			ms.bye("Session expired, please reconnect")
+			r.waitCount(t, EventConnected, i+2)
+		}
+		r.waitIdle(t)
+		if !poll { // still watching: new mail arrives at once
+			ms.appendMsgs(t, "INBOX", msgs("a", 1, 0))
+			st.waitFor(t, 1, 5*time.Second)
+			r.waitIdle(t)
+		}
+		if n := r.count(EventError); n != 0 {
+			t.Errorf("poll %v: %d error events for normal ends of the session", poll, n)
+		}
+		if got := logs.String(); strings.Contains(got, "level=WARN") || strings.Count(got, "imap server ended the session; reconnecting") != 3 {
+			t.Errorf("poll %v: want three info lines and no warning, logs:\n%s", poll, got)
+		}
+		// Cut without a BYE: an error, as before.
+		ms.cut()
+		r.waitCount(t, EventError, 1)
+	}
 }
 
 func TestPollMode(t *testing.T) {

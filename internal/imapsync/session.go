@@ -40,6 +40,7 @@ type session struct {
 	// (untagged EXISTS, RFC 9051 7.4.1) outside a SELECT.
 	wake chan struct{}
 	stop func() bool // unregisters the context's close
+	bye  *byeWatch
 }
 
 // connect dials, greets and authenticates. The connection is closed when
@@ -50,8 +51,10 @@ func connect(ctx context.Context, cfg *Config, st Store) (*session, error) {
 		st:   st,
 		log:  cfg.Logger.With("conn", strconv.FormatUint(uint64(rand.Uint32()), 36)),
 		wake: make(chan struct{}, 1),
+		bye:  &byeWatch{},
 	}
 	opts := &imapclient.Options{
+		DebugWriter: s.bye,
 		UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 			Mailbox: func(data *imapclient.UnilateralDataMailbox) {
 				if data.NumMessages != nil {

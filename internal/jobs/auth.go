@@ -25,7 +25,10 @@ type RefreshTokensWorker struct {
 }
 
 // Work refreshes and evaluates every mailbox. One mailbox's failure is
-// recorded on that mailbox and does not stop the others.
+// recorded on that mailbox and does not stop the others. A refresh the
+// sync is making meanwhile (in this process or another) is shared, never
+// repeated with the same refresh token; at shutdown the rest is left for
+// the next run (the job runs at every start).
 func (w *RefreshTokensWorker) Work(ctx context.Context, job *river.Job[RefreshTokensArgs]) error {
 	err := w.OAuth.RefreshAll(ctx)
 	_, evalErr := w.OAuth.EvaluateAll(ctx)

@@ -38,7 +38,18 @@ type syncEnv struct {
 
 func newSyncEnv(t *testing.T, dialect string) *syncEnv {
 	t.Helper()
-	idp := fakeidp.New(fakeidp.Options{Accounts: []fakeidp.Account{{Address: supportAddr, Name: "Support"}}})
+	return newSyncEnvWith(t, dialect, nil)
+}
+
+// newSyncEnvWith is newSyncEnv with the stand-in's options changed; the
+// oauth service then follows the stand-in's clock.
+func newSyncEnvWith(t *testing.T, dialect string, change func(*fakeidp.Options)) *syncEnv {
+	t.Helper()
+	opts := fakeidp.Options{Accounts: []fakeidp.Account{{Address: supportAddr, Name: "Support"}}, Clock: &fakeidp.Clock{}}
+	if change != nil {
+		change(&opts)
+	}
+	idp := fakeidp.New(opts)
 	idp.AddApp(fakeidp.App{ClientID: syncClientID, Name: "Postdesk", ClientSecret: "s3cret", RedirectURIs: []string{syncRedirect}})
 	stack := mailtest.Start(t, mailtest.Options{IdP: idp})
 	e := &syncEnv{t: t, ctx: context.Background(), stack: stack, idp: idp, db: storetest.Open(t, dialect)}
@@ -51,7 +62,7 @@ func newSyncEnv(t *testing.T, dialect string) *syncEnv {
 	host, port, _ := strings.Cut(stack.IMAPAddr, ":")
 	p.MailHosts = []string{host} // the test's Dovecot stands in for Microsoft's servers
 	e.oauth, err = oauth.New(oauth.Config{DB: e.db, Vault: vault, Providers: []oauth.Provider{p}, RedirectURL: syncRedirect,
-		Sleep: func(context.Context, time.Duration) error { return nil }})
+		Now: idp.Clock().Now, Sleep: func(context.Context, time.Duration) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}

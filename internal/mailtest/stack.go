@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -408,6 +409,16 @@ func (s *Stack) Restart(ctx context.Context) error {
 		return err
 	}
 	return s.StartDovecot(ctx)
+}
+
+// Kick ends user's IMAP sessions ("doveadm kick"), as a server that drops
+// a client does: the client must connect and authenticate again.
+func (s *Stack) Kick(ctx context.Context, user string) error {
+	out, err := exec.CommandContext(ctx, doveadmBin, "-c", s.dovecotConf(), "kick", user).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("mailtest: doveadm kick %s: %w: %s", user, err, out)
+	}
+	return nil
 }
 
 // randomHex returns n random bytes as hex.

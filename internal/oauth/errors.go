@@ -18,6 +18,8 @@ var (
 	ErrTemporary = errors.New("provider temporarily unavailable")
 	// ErrNotConnected: the mailbox has no OAuth authorization yet.
 	ErrNotConnected = errors.New("mailbox is not connected with OAuth")
+	// ErrClosed: the Service is shutting down and starts no new refresh.
+	ErrClosed = errors.New("oauth service is shutting down: no new token refresh")
 )
 
 // ProviderError is a classified token failure of one mailbox. Its text is

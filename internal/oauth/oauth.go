@@ -13,11 +13,13 @@
 //     from the ID token (or the userinfo endpoint) and refuses another
 //     account unless the admin chose to allow it. A refused callback changes
 //     nothing but the state it spent.
-//   - TokenFor hands out access tokens, refreshing 5 minutes ahead. One
-//     refresh per mailbox at a time (singleflight, and the row is re-read
-//     inside, so a caller arriving just after a refresh uses its result);
-//     the rotated refresh token is saved in the transaction that records the
-//     refresh, compare-and-swap on the old one.
+//   - TokenFor hands out access tokens, refreshing 5 minutes ahead (at most
+//     a fifth of the token's lifetime ahead). One refresh per mailbox at a
+//     time across every caller and every process on the database
+//     (singleflight per mailbox, and a refresh lease on the row; see
+//     refresh.go), so a rotated refresh token is never presented twice; the
+//     rotated token is committed, compare-and-swap on the old one, before
+//     the new access token is used, and Close waits for refreshes in flight.
 //   - Classify sorts provider errors into Permanent (the mailbox needs
 //     re-authentication, with the reason in plain words), ProviderFault (the
 //     application is refused: fix the client secret; every mailbox of that
@@ -36,18 +38,20 @@
 //     their classification (see ProviderError).
 //   - Time comes from Config.Now, so tests move a fake clock by months.
 //
-// Several serve processes on one PostgreSQL may each refresh a mailbox at
-// the same moment (singleflight is per process); the compare-and-swap keeps
-// one rotated token, and Microsoft leaves the superseded one valid, so the
-// loser's access token still works.
+// Several serve processes on one database refresh a mailbox one at a time:
+// the others wait for the lease holder's result and use it. Nothing relies
+// on a provider leaving a superseded refresh token valid.
 package oauth
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -211,7 +215,7 @@ type Config struct {
 	// StateLifetime is how long a sign-in may take (default 10 minutes).
 	StateLifetime time.Duration
 	// RefreshAhead is how long before expiry an access token is renewed
-	// (default 5 minutes).
+	// (default 5 minutes), at most a fifth of the token's lifetime.
 	RefreshAhead time.Duration
 	// Retry paces the attempts of one refresh that fails temporarily
 	// (default 3 attempts, 1 s doubling to 30 s, jittered).
@@ -229,6 +233,13 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	refreshes singleflight.Group
+	owner     string // this Service's name on refresh leases
+
+	closeMu  sync.Mutex
+	closing  bool
+	closed   chan struct{} // closed by Close
+	inflight sync.WaitGroup
+	flying   map[int64]int // refreshes in flight by mailbox
 
 	tempMu    sync.Mutex
 	tempFails map[int64]int // consecutive temporary refresh failures
@@ -242,7 +253,8 @@ func New(cfg Config) (*Service, error) {
 	if len(cfg.Providers) == 0 {
 		return nil, errors.New("oauth: no provider configured")
 	}
-	s := &Service{cfg: cfg, db: cfg.DB, vault: cfg.Vault, providers: map[string]Provider{}, tempFails: map[int64]int{}, log: cfg.Logger, now: cfg.Now}
+	s := &Service{cfg: cfg, db: cfg.DB, vault: cfg.Vault, providers: map[string]Provider{}, tempFails: map[int64]int{}, log: cfg.Logger, now: cfg.Now,
+		owner: leaseOwner(), closed: make(chan struct{}), flying: map[int64]int{}}
 	for _, p := range cfg.Providers {
 		if p.Name == "" || p.AuthURL == "" || p.TokenURL == "" || p.ClientID == "" {
 			return nil, fmt.Errorf("oauth: provider %q needs a name, authorization and token URLs and a client ID", p.Name)
@@ -286,6 +298,15 @@ func New(cfg Config) (*Service, error) {
 		s.cfg.Sleep = sleepCtx
 	}
 	return s, nil
+}
+
+// leaseOwner names this Service on refresh leases: host, process and a
+// random part (two Services in one process are two owners).
+func leaseOwner() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 6)
+	rand.Read(b) // never fails (crypto/rand)
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
 }
 
 // Provider returns a configured provider by name.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -12,22 +11,10 @@ import (
 	"github.com/postdesk/postdesk/internal/store"
 )
 
-// refreshMode says when a refresh asks the provider.
-type refreshMode int
-
-const (
-	refreshIfDue        refreshMode = iota // only when the access token expires soon
-	refreshUnlessRecent                    // unless another refresh just happened (scheduled refreshes)
-	refreshAlways                          // always: the mail server refused the token we have
-)
-
-// recentRefresh is how soon after a successful refresh RefreshNow skips
-// another: the row was re-read and someone else just did it.
-const recentRefresh = time.Minute
-
 // TokenFor returns a valid access token for the mailbox, refreshing it when
-// it expires within Config.RefreshAhead. Concurrent callers for one mailbox
-// share one refresh. Errors: ErrNotConnected, or a *ProviderError matching
+// it expires within the refresh-ahead margin (see refreshAhead). Every
+// caller for one mailbox, in this process and others on the database,
+// shares one refresh at a time. Errors: ErrNotConnected, or a *ProviderError matching
 // ErrNeedsReauth, ErrProviderFault or ErrTemporary.
 func (s *Service) TokenFor(ctx context.Context, mailboxID int64) (string, error) {
 	a, err := s.db.MailboxAuth(ctx, mailboxID)
@@ -52,7 +39,8 @@ func (s *Service) TokenFunc(mailboxID int64) func(context.Context) (string, erro
 // RefreshNow refreshes the mailbox's tokens whatever the access token's
 // expiry, pushing expires_at forward: jobs call it daily for every OAuth
 // mailbox, idle or not. It does nothing for a mailbox that needs
-// re-authentication (ErrNeedsReauth) or was refreshed a moment ago.
+// re-authentication (ErrNeedsReauth) or was refreshed a moment ago, and
+// joins a refresh already running for the mailbox.
 func (s *Service) RefreshNow(ctx context.Context, mailboxID int64) error {
 	_, err := s.refreshShared(ctx, mailboxID, refreshUnlessRecent)
 	return err
@@ -72,6 +60,9 @@ func (s *Service) RefreshAll(ctx context.Context) error {
 		}
 		if err := s.RefreshNow(ctx, a.MailboxID); err != nil {
 			errs = append(errs, err)
+			if errors.Is(err, ErrClosed) || ctx.Err() != nil {
+				break // shutting down: the next run does the rest
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -95,9 +86,10 @@ func usable(a store.MailboxAuth) error {
 	return nil
 }
 
-// validAccess returns the stored access token if it outlives RefreshAhead.
+// validAccess returns the stored access token if it outlives the
+// refresh-ahead margin.
 func (s *Service) validAccess(a store.MailboxAuth, now time.Time) (string, bool) {
-	if a.AccessTokenSealed == "" || !now.Add(s.cfg.RefreshAhead).Before(a.AccessExpiresAt) {
+	if a.AccessTokenSealed == "" || !now.Add(s.refreshAhead(a)).Before(a.AccessExpiresAt) {
 		return "", false
 	}
 	tok, err := s.vault.Open(a.AccessTokenSealed, store.MailboxSecret(a.MailboxID, "access_token"))
@@ -107,64 +99,10 @@ func (s *Service) validAccess(a store.MailboxAuth, now time.Time) (string, bool)
 	return string(tok), true
 }
 
-// refreshShared runs one refresh per mailbox at a time; callers arriving
-// meanwhile wait for its result. The refresh is not cancelled when the
-// first caller gives up (others may be waiting), but is bounded.
-func (s *Service) refreshShared(ctx context.Context, mailboxID int64, mode refreshMode) (string, error) {
-	ch := s.refreshes.DoChan(strconv.FormatInt(mailboxID, 10)+"/"+strconv.Itoa(int(mode)), func() (any, error) {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		return s.refresh(rctx, mailboxID, mode)
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return "", r.Err
-		}
-		return r.Val.(string), nil
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-}
-
-// refresh re-reads the row (a refresh that finished just before may have
-// made this one unnecessary), asks the provider, and records the outcome.
-func (s *Service) refresh(ctx context.Context, mailboxID int64, mode refreshMode) (string, error) {
-	a, err := s.db.MailboxAuth(ctx, mailboxID)
-	if err != nil {
-		return "", s.readErr(mailboxID, err)
-	}
-	if err := usable(a); err != nil {
-		return "", err
-	}
-	now := s.utcNow()
-	if tok, ok := s.validAccess(a, now); ok && (mode == refreshIfDue || (mode == refreshUnlessRecent && now.Sub(a.LastRefreshAt) < recentRefresh)) {
-		return tok, nil
-	}
-	p, err := s.providerFor(a.Provider)
-	if err != nil {
-		return "", err
-	}
-	rt, err := s.vault.Open(a.RefreshTokenSealed, store.MailboxSecret(mailboxID, "refresh_token"))
-	if err != nil {
-		return "", fmt.Errorf("refresh token of mailbox %d: %w", mailboxID, err)
-	}
-	conf := s.oauthConfig(p)
-	var tok *oauth2.Token
-	err = Retry(ctx, s.cfg.Retry, s.cfg.Sleep, func(ctx context.Context) error {
-		var err error
-		tok, err = conf.TokenSource(s.httpCtx(ctx), &oauth2.Token{RefreshToken: string(rt)}).Token()
-		return err
-	})
-	if err != nil {
-		return "", s.refreshFailed(ctx, a, p, Classify(err))
-	}
-	return tok.AccessToken, s.refreshed(ctx, a, p, string(rt), tok)
-}
-
 // refreshed records a successful refresh: the rotated refresh token
 // replaces the old one in the transaction that moves last_refresh_at and
-// expires_at forward.
+// expires_at forward. The provider has already spent the old token, so a
+// failed write is tried again (saveAttempts) before the new one is lost.
 func (s *Service) refreshed(ctx context.Context, a store.MailboxAuth, p Provider, oldRT string, tok *oauth2.Token) error {
 	now := s.utcNow()
 	newRT := tok.RefreshToken
@@ -179,7 +117,7 @@ func (s *Service) refreshed(ctx context.Context, a store.MailboxAuth, p Provider
 	if err != nil {
 		return err
 	}
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
+	err = s.saveRetrying(ctx, a.MailboxID, func(tx *store.Tx) error {
 		saved, err := tx.SaveRefreshedTokens(ctx, a.MailboxID, a.RefreshTokenSealed, store.RefreshedTokens{
 			RefreshTokenSealed: rtSealed, AccessTokenSealed: atSealed,
 			AccessExpiresAt: accessExpiry(tok, now), RefreshedAt: now,
@@ -206,6 +144,7 @@ func (s *Service) refreshed(ctx context.Context, a store.MailboxAuth, p Provider
 		return err
 	})
 	if err != nil {
+		s.log.Error("oauth refresh token rotated but not saved: the mailbox will need re-authentication", "mailbox_id", a.MailboxID, "provider", p.Name, "err", err)
 		return fmt.Errorf("save refreshed token of mailbox %d: %w", a.MailboxID, err)
 	}
 	s.clearTempFailures(a.MailboxID)

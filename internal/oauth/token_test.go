@@ -43,7 +43,7 @@ func TestRotatedRefreshTokenPersists(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		// The stand-in refuses a superseded refresh token: only the saved
 		// rotated one works from then on.
-		e := newEnv(t, db, func(o *fakeidp.Options) { o.InvalidateRotatedRefreshTokens = true })
+		e := newEnv(t, db, func(o *fakeidp.Options) { o.RefreshTokenReuse = fakeidp.ReuseRefused })
 		e.connect(e.mb)
 		seen := map[string]bool{e.refreshToken(e.mb.ID): true}
 		for i := range 3 {
