@@ -131,13 +131,10 @@ func (in *Ingester) recover(ctx context.Context, tx *store.Tx, mb store.Mailbox,
 		return recovery{}, err
 	}
 	original := store.Message{MailboxID: mb.ID, TicketID: ticketID, Direction: "in", Kind: store.KindEmail,
-		DedupeKey: "recovered:" + p.DedupeKey, MessageID: orig.MessageID, References: orig.References,
+		DedupeKey: store.RecoveredDedupeKey(orig.MessageID, p.DedupeKey), MessageID: orig.MessageID, References: orig.References,
 		FromAddress: customer, FromName: orig.From.Name, To: joinAddresses(orig.To), Cc: joinAddresses(orig.Cc),
 		Subject: orig.Subject, SentAt: orig.Date.UTC(), ReceivedAt: p.ReceivedAt, TextBody: orig.Text, HTMLBody: orig.HTML,
 		RawSHA256: p.RawSHA256, RawSize: p.RawSize, RecoveredFrom: m.ID, RecoveredByUserID: agent.ID, RecoveredBy: sender}
-	if orig.MessageID != "" {
-		original.DedupeKey = "mid:" + orig.MessageID
-	}
 	if len(orig.InReplyTo) > 0 {
 		original.InReplyTo = orig.InReplyTo[0]
 	}
@@ -162,7 +159,7 @@ func (in *Ingester) recover(ctx context.Context, tx *store.Tx, mb store.Mailbox,
 // findOriginal looks for the forwarded original among stored mail.
 func (in *Ingester) findOriginal(ctx context.Context, tx *store.Tx, mb store.Mailbox, orig mailmsg.Forward, customer string) (store.Message, string, error) {
 	if orig.MessageID != "" {
-		m, err := tx.MessageByDedupeKey(ctx, mb.ID, "mid:"+orig.MessageID)
+		m, err := tx.MessageByDedupeKey(ctx, mb.ID, store.DedupeKey(orig.MessageID, ""))
 		if err == nil && m.TicketID != 0 {
 			return m, "same Message-ID", nil
 		}

@@ -204,10 +204,7 @@ func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
 		return nil, fmt.Errorf("parse message: %w", err)
 	}
 	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: s.RawSHA256, RawSize: s.RawSize, ReceivedAt: in.now().UTC()}
-	p.DedupeKey = "sha256:" + s.RawSHA256
-	if id := strings.TrimSpace(msg.MessageID); id != "" {
-		p.DedupeKey = "mid:" + id
-	}
+	p.DedupeKey = store.DedupeKey(msg.MessageID, s.RawSHA256)
 	return p, nil
 }
 
@@ -242,12 +239,15 @@ func (in *Ingester) IngestFile(ctx context.Context, mb store.Mailbox, path strin
 func duplicate(existing store.Message, p *Prepared) Result {
 	return Result{Outcome: Duplicate, Class: "duplicate", TicketID: existing.TicketID, MessageID: existing.ID, Kind: existing.Kind,
 		Reason: "already stored", Subject: p.Msg.Subject, From: existing.FromAddress,
-		Decisions: []string{fmt.Sprintf("the mailbox already has this message (%s, stored as message %d)", dedupeWords(p.DedupeKey), existing.ID)}}
+		Decisions: []string{fmt.Sprintf("the mailbox already has this message (%s, stored as message %d)", dedupeWords(p.Msg.MessageID), existing.ID)}}
 }
 
-func dedupeWords(key string) string {
-	if strings.HasPrefix(key, "mid:") {
-		return "same Message-ID <" + strings.TrimPrefix(key, "mid:") + ">"
+func dedupeWords(messageID string) string {
+	if id := strings.TrimSpace(messageID); id != "" {
+		if len(id) > 200 {
+			id = strings.ToValidUTF8(id[:200], "") + "…"
+		}
+		return "same Message-ID <" + id + ">"
 	}
 	return "same content (no Message-ID)"
 }

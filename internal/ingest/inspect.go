@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/postdesk/postdesk/internal/mailmsg"
 	"github.com/postdesk/postdesk/internal/store"
@@ -28,10 +27,7 @@ func (in *Ingester) Inspect(ctx context.Context, address string, raw io.Reader) 
 		return nil, Result{}, fmt.Errorf("read message: %w", err)
 	}
 	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: hex.EncodeToString(h.Sum(nil)), RawSize: int64(size), ReceivedAt: in.now().UTC()}
-	p.DedupeKey = "sha256:" + p.RawSHA256
-	if id := strings.TrimSpace(msg.MessageID); id != "" {
-		p.DedupeKey = "mid:" + id
-	}
+	p.DedupeKey = store.DedupeKey(msg.MessageID, p.RawSHA256)
 	var res Result
 	err = in.db.Write(ctx, func(tx *store.Tx) error {
 		mb, err := tx.MailboxByAddress(ctx, address)

@@ -85,7 +85,14 @@ func (p *parser) parseAddressList(field, v string) []Address {
 			out = append(out, p.address(a.Name, a.Address))
 			continue
 		}
-		if a, ok := tolerantAddress(part); ok {
+		// Comments where net/mail does not take them (RFC 5322 3.2.2
+		// allows CFWS around every token).
+		bare := stripComments(part)
+		if a, err := ap.Parse(bare); err == nil {
+			out = append(out, p.address(a.Name, a.Address))
+		} else if a, ok := tolerantAddress(part); ok {
+			out = append(out, p.address(a.Name, a.Address))
+		} else if a, ok := tolerantAddress(bare); ok {
 			out = append(out, p.address(a.Name, a.Address))
 		}
 	}

@@ -89,7 +89,8 @@ func (p *parser) multipart(mt string, params map[string]string, body io.Reader, 
 	// Keep the start of the body until a part is found, in case the
 	// boundary is never used (then the body is shown as text).
 	rec := &prefixRecorder{max: int(min(p.opts.MaxBodyBytes, 1<<20))}
-	mr := textproto.NewMultipartReader(io.TeeReader(br, rec), boundary)
+	src := &endReader{r: br}
+	mr := textproto.NewMultipartReader(io.TeeReader(src, rec), boundary)
 	n := 0
 	for !p.stop {
 		part, err := mr.NextPart()
@@ -97,7 +98,12 @@ func (p *parser) multipart(mt string, params map[string]string, body io.Reader, 
 			break
 		}
 		if err != nil {
-			if n > 0 && !p.truncated {
+			switch {
+			case n == 0 || p.truncated:
+			case src.ended:
+				// The input ended inside a part's header or boundary line.
+				p.readErr(io.ErrUnexpectedEOF, path)
+			default:
 				problem("broken MIME structure: " + err.Error())
 			}
 			break
@@ -138,6 +144,21 @@ func sniffBoundary(br *bufio.Reader) string {
 	return ""
 }
 
+// endReader notes when its reader has no more data, so a multipart that
+// breaks off there is told from one that is malformed.
+type endReader struct {
+	r     io.Reader
+	ended bool
+}
+
+func (e *endReader) Read(b []byte) (int, error) {
+	n, err := e.r.Read(b)
+	if err != nil {
+		e.ended = true
+	}
+	return n, err
+}
+
 type prefixRecorder struct {
 	buf     []byte
 	max     int
@@ -160,7 +181,7 @@ func (p *parser) readErr(err error, path string) {
 	case err == io.ErrUnexpectedEOF:
 		if !p.truncated {
 			p.truncated = true
-			p.problemAt(path)("missing closing MIME boundary (truncated message?)")
+			p.problemAt(path)("the message was cut off before its end (missing closing MIME boundary)")
 		}
 	default:
 		p.problemAt(path)("read: " + err.Error())
@@ -251,6 +272,9 @@ func (p *parser) attach(h textproto.Header, mt string, params map[string]string,
 	_, err := io.Copy(io.Discard, hr)
 	p.readErr(hr.err, path)
 	p.readErr(err, path)
+	if hr.err == io.ErrUnexpectedEOF {
+		p.problemAt(path)(fmt.Sprintf("attachment %s was cut off: the %d bytes read are kept", quote(a.Filename), hr.n))
+	}
 	a.Size = hr.n
 	a.SHA256 = hex.EncodeToString(hr.h.Sum(nil))
 	p.msg.Attachments = append(p.msg.Attachments, *a)
@@ -269,9 +293,13 @@ func (hr *hashReader) Read(b []byte) (int, error) {
 	n, err := hr.r.Read(b)
 	hr.h.Write(b[:n])
 	hr.n += int64(n)
-	if err != nil && err != io.EOF && hr.err == nil {
-		hr.err = err
-		err = io.EOF // the content ends here; the problem is reported by Parse
+	if err != nil && err != io.EOF {
+		if hr.err == nil {
+			hr.err = err
+		}
+		// The content ends here, at every later read too (a multipart
+		// reader repeats its error); the problem is reported by Parse.
+		err = io.EOF
 	}
 	return n, err
 }

@@ -25,8 +25,8 @@ type Message struct {
 	Direction     string
 	Kind          string
 	IgnoredReason string // why a message with TicketID 0 opened no ticket
-	DedupeKey     string // "mid:<message-id>" or "sha256:<raw hash>"; unique per mailbox
-	MessageID     string
+	DedupeKey     string // built by DedupeKey or RecoveredDedupeKey; unique per mailbox
+	MessageID     string // as written (without <>); indexed through MessageIDKey
 	InReplyTo     string
 	References    []string
 	FromAddress   string
@@ -100,12 +100,15 @@ func (tx *Tx) InsertMessage(ctx context.Context, m *Message) error {
 	if m.DedupeKey == "" {
 		return fmt.Errorf("insert message: no dedupe key")
 	}
+	if len(m.DedupeKey) > maxDedupeKeyBytes {
+		return fmt.Errorf("insert message: dedupe key of %d bytes (build it with DedupeKey)", len(m.DedupeKey))
+	}
 	id, err := tx.insert(ctx, `INSERT INTO messages (mailbox_id, ticket_id, direction, kind, ignored_reason, dedupe_key, message_id,
-		in_reply_to, refs, from_address, from_name, to_list, cc_list, reply_to, subject, sent_at, received_at,
+		message_id_key, in_reply_to, refs, from_address, from_name, to_list, cc_list, reply_to, subject, sent_at, received_at,
 		text_body, html_body, raw_sha256, raw_size, bulk, no_auto_answer, auto_reason, problems, author_user_id,
 		recovered_from, recovered_by_user_id, recovered_by)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.MailboxID, nullID(m.TicketID), m.Direction, m.Kind, m.IgnoredReason, m.DedupeKey, m.MessageID,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.MailboxID, nullID(m.TicketID), m.Direction, m.Kind, m.IgnoredReason, m.DedupeKey, m.MessageID, MessageIDKey(m.MessageID),
 		m.InReplyTo, strings.Join(m.References, " "), m.FromAddress, m.FromName, m.To, m.Cc, m.ReplyTo, m.Subject,
 		ms(m.SentAt), ms(m.ReceivedAt), m.TextBody, m.HTMLBody, m.RawSHA256, m.RawSize, m.Bulk, m.NoAutoAnswer, m.AutoReason,
 		strings.Join(m.Problems, "\n"), nullID(m.AuthorUserID),
@@ -154,11 +157,11 @@ func (c conn) TicketForMessageIDs(ctx context.Context, mailboxID int64, ids []st
 	}
 	args := []any{mailboxID}
 	for _, id := range ids {
-		args = append(args, id)
+		args = append(args, MessageIDKey(id))
 	}
 	var ticketID int64
 	err := c.queryRow(ctx, `SELECT ticket_id FROM messages WHERE mailbox_id = ? AND ticket_id IS NOT NULL
-		AND message_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id DESC LIMIT 1`, args...).Scan(&ticketID)
+		AND message_id_key IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id DESC LIMIT 1`, args...).Scan(&ticketID)
 	return ticketID, one(err)
 }
 
@@ -246,7 +249,7 @@ func (c conn) RecoveredTwin(ctx context.Context, mailboxID int64, from, subject 
 		return Message{}, fmt.Errorf("look for a recovered twin: %w", err)
 	}
 	defer rows.Close()
-	want := normSubject(subject)
+	want := normSubject(CleanText(subject)) // as the stored subjects were
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {

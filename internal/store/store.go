@@ -13,6 +13,11 @@
 //     writers never see SQLITE_BUSY; reads use a separate pool.
 //   - A missing row is ErrNotFound, never a nil value.
 //   - Times are stored as Unix milliseconds (UTC) in both dialects.
+//   - Every string a query sends passes CleanText (no NUL, valid UTF-8), so
+//     a value decoded from an email stores the same on both dialects.
+//   - Values from an email that are indexed have a bounded length:
+//     Message-IDs through MessageIDKey and DedupeKey, addresses by
+//     mailmsg.NormalizeAddress (at most 320 bytes).
 package store
 
 import (
@@ -267,6 +272,7 @@ func (tx *Tx) Blobs() *Blobs { return tx.db.blobs }
 
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	query = c.d.rebind(query)
+	args = cleanArgs(args)
 	if st := c.stmts.get(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -275,6 +281,7 @@ func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 
 func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	query = c.d.rebind(query)
+	args = cleanArgs(args)
 	if st := c.stmts.get(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -283,6 +290,7 @@ func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 
 func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	query = c.d.rebind(query)
+	args = cleanArgs(args)
 	if st := c.stmts.get(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
