@@ -137,6 +137,32 @@ func (e *syncEnv) lastBecomesTicket(name string, within time.Duration) time.Dura
 	}
 }
 
+// storedWithProblem counts the stored messages with a Problem that
+// contains words.
+func (e *syncEnv) storedWithProblem(words string) int {
+	e.t.Helper()
+	tickets, err := e.db.Tickets(e.ctx, store.TicketFilter{Limit: 500})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	n := 0
+	for _, tk := range tickets {
+		msgs, err := e.db.TicketMessages(e.ctx, tk.ID)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, m := range msgs {
+			for _, p := range m.Problems {
+				if strings.Contains(p, words) {
+					n++
+					break
+				}
+			}
+		}
+	}
+	return n
+}
+
 func (e *syncEnv) checkNotFailing() {
 	e.t.Helper()
 	st, err := e.db.SyncStatus(e.ctx, e.mb.ID)
@@ -207,6 +233,15 @@ func TestSyncHostileEmailsDoNotBlockTheMailbox(t *testing.T) {
 				t.Logf("%s: UID %d quarantined: %s", dialect, row.UID, row.Error)
 			}
 			e.checkQuarantined(q)
+			// Parsing and storage take every one of these now: none may
+			// need the quarantine, and the cut-off forwards are stored
+			// with a Problem that says so.
+			if len(q) != 0 {
+				t.Errorf("%s: %d hostile emails quarantined, want every one stored", dialect, len(q))
+			}
+			if cut := e.storedWithProblem("cut off"); cut != 4 {
+				t.Errorf("%s: %d stored messages have a cut-off Problem, want the 4 cut-off forwards", dialect, cut)
+			}
 			latency := e.lastBecomesTicket("later", 10*time.Second)
 			t.Logf("%s: %d hostile emails, %d quarantined; the next normal email became a ticket %s after delivery",
 				dialect, len(mail)-2, len(q), latency)
