@@ -2,6 +2,19 @@
 // browser sessions with their CSRF tokens, and API keys. Secrets given to
 // users (session cookies, API keys) are random 256-bit values; the database
 // keeps only their SHA-256, so a copy of it opens nothing.
+//
+// Sign-in is bounded twice (limits.go):
+//   - At most Limits.HashConcurrency password checks run at once (each
+//     argon2id takes 64 MiB); a sign-in waits Limits.HashWait for a slot,
+//     then fails with ErrBusy instead of growing the server's memory.
+//   - Each attempt is counted against the email typed and the client IP
+//     before any hashing, in the database (so every process shares the
+//     count): after Backoff.Free failures each further attempt must wait
+//     an exponentially growing delay, refused with a *ThrottledError until
+//     it has passed. An attempt counts as a failure until it is known to
+//     have succeeded, so parallel guesses cannot slip past the count. An
+//     unknown email is counted and refused exactly like a real one: the
+//     answers never tell whether an account exists.
 package auth
 
 import (
@@ -13,8 +26,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -34,14 +49,44 @@ type Service struct {
 	db         *store.DB
 	now        func() time.Time
 	sessionTTL time.Duration
+	log        *slog.Logger
+	limits     Limits
+	hashes     *HashLimiter
+	lastPrune  atomic.Int64 // unix ms of the last removal of stale throttles
 }
 
-// New returns a Service. Sessions last ttl after their last use.
+// Options configure a Service. DB is required.
+type Options struct {
+	DB *store.DB
+	// SessionTTL is how long a session lasts after its last use (0: 14 days).
+	SessionTTL time.Duration
+	// Limits bound sign-ins; zero fields take DefaultLimits' values.
+	Limits Limits
+	// Now is the clock (nil: time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// New returns a Service with the default limits. Sessions last ttl after
+// their last use.
 func New(db *store.DB, ttl time.Duration) *Service {
-	if ttl <= 0 {
-		ttl = 14 * 24 * time.Hour
+	return NewService(Options{DB: db, SessionTTL: ttl})
+}
+
+// NewService returns a Service configured by opts.
+func NewService(opts Options) *Service {
+	s := &Service{db: opts.DB, now: opts.Now, sessionTTL: opts.SessionTTL, log: opts.Logger, limits: opts.Limits.withDefaults()}
+	if s.sessionTTL <= 0 {
+		s.sessionTTL = 14 * 24 * time.Hour
 	}
-	return &Service{db: db, now: time.Now, sessionTTL: ttl}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.hashes = NewHashLimiter(s.limits.HashConcurrency, s.limits.HashWait)
+	return s
 }
 
 // RandomToken returns n random bytes, URL-safe base64 encoded.
@@ -103,18 +148,23 @@ var dummyHash = sync.OnceValue(func() string { h, _ := HashPassword("not-a-real-
 
 // Login checks an email and password and opens a session. It returns the
 // session's cookie token (shown to the browser once) and the session.
+//
+// Besides ErrInvalidCredentials it fails with a *ThrottledError when the
+// account or the IP must wait (nothing was checked), and with ErrBusy when
+// too many passwords are being checked at once.
 func (s *Service) Login(ctx context.Context, email, password, userAgent, ip string) (string, store.Session, store.User, error) {
-	u, err := s.db.UserByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		CheckPassword(dummyHash(), password)
-		return "", store.Session{}, store.User{}, ErrInvalidCredentials
-	}
+	att, err := s.beginAttempt(ctx, email, ip)
 	if err != nil {
-		return "", store.Session{}, store.User{}, fmt.Errorf("sign in: %w", err)
+		return "", store.Session{}, store.User{}, err
 	}
-	if !CheckPassword(u.PasswordHash, password) || !u.DisabledAt.IsZero() {
-		return "", store.Session{}, store.User{}, ErrInvalidCredentials
+	u, err := s.checkPassword(ctx, email, password)
+	if err != nil {
+		if !errors.Is(err, ErrInvalidCredentials) {
+			s.endAttempt(ctx, att, false) // not judged: not a failure
+		}
+		return "", store.Session{}, store.User{}, err
 	}
+	s.endAttempt(ctx, att, true)
 	token := RandomToken(32)
 	now := s.now().UTC()
 	sess := store.Session{TokenHash: HashToken(token), UserID: u.ID, CSRFToken: RandomToken(32),
@@ -123,6 +173,28 @@ func (s *Service) Login(ctx context.Context, email, password, userAgent, ip stri
 		return "", store.Session{}, store.User{}, fmt.Errorf("sign in: %w", err)
 	}
 	return token, sess, u, nil
+}
+
+// checkPassword returns the user with email and password, holding a
+// hashing slot while it hashes.
+func (s *Service) checkPassword(ctx context.Context, email, password string) (store.User, error) {
+	u, err := s.db.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("sign in: %w", err)
+	}
+	release, err := s.hashes.Acquire(ctx)
+	if err != nil {
+		return store.User{}, err
+	}
+	defer release()
+	if u.ID == 0 {
+		CheckPassword(dummyHash(), password) // as slow as a real check
+		return store.User{}, ErrInvalidCredentials
+	}
+	if !CheckPassword(u.PasswordHash, password) || !u.DisabledAt.IsZero() {
+		return store.User{}, ErrInvalidCredentials
+	}
+	return u, nil
 }
 
 // Session returns the live session for a cookie token and its user,
