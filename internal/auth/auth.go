@@ -159,7 +159,9 @@ func (s *Service) Login(ctx context.Context, email, password, userAgent, ip stri
 	}
 	u, err := s.checkPassword(ctx, email, password)
 	if err != nil {
-		if !errors.Is(err, ErrInvalidCredentials) {
+		if errors.Is(err, ErrInvalidCredentials) {
+			s.failed(att) // already counted
+		} else {
 			s.endAttempt(ctx, att, false) // not judged: not a failure
 		}
 		return "", store.Session{}, store.User{}, err
@@ -234,15 +236,10 @@ func CheckCSRF(sess store.Session, submitted string) bool {
 	return submitted != "" && subtle.ConstantTimeCompare([]byte(sess.CSRFToken), []byte(submitted)) == 1
 }
 
-// CreateAPIKey issues a key for a user and returns it; only its hash is kept,
-// so it can be shown once.
+// CreateAPIKey issues a key that never expires for a user and returns it;
+// only its hash is kept, so it can be shown once.
 func (s *Service) CreateAPIKey(ctx context.Context, userID int64, name string) (string, store.APIKey, error) {
-	key := APIKeyPrefix + RandomToken(32)
-	k := store.APIKey{UserID: userID, Name: name, Prefix: key[:len(APIKeyPrefix)+6], KeyHash: HashToken(key), CreatedAt: s.now().UTC()}
-	if err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.CreateAPIKey(ctx, &k) }); err != nil {
-		return "", store.APIKey{}, err
-	}
-	return key, k, nil
+	return s.IssueAPIKey(ctx, NewAPIKey{UserID: userID, Name: name})
 }
 
 // APIKey returns the user an API key belongs to.
@@ -257,10 +254,10 @@ func (s *Service) APIKey(ctx context.Context, key string) (store.APIKey, store.U
 	if err != nil {
 		return store.APIKey{}, store.User{}, fmt.Errorf("check api key: %w", err)
 	}
-	if !u.DisabledAt.IsZero() {
+	now := s.now().UTC()
+	if !u.DisabledAt.IsZero() || k.Expired(now) {
 		return store.APIKey{}, store.User{}, ErrInvalidCredentials
 	}
-	now := s.now().UTC()
 	if now.Sub(k.LastUsedAt) > time.Minute {
 		if err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.TouchAPIKey(ctx, k.ID, now) }); err != nil {
 			return store.APIKey{}, store.User{}, fmt.Errorf("record api key use: %w", err)

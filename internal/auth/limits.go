@@ -123,7 +123,19 @@ func (b Backoff) Wait(t store.Throttle, now time.Time) time.Duration {
 
 // attempt is a sign-in counted as a failure until it is known not to be one.
 type attempt struct {
-	account, ip string // throttle subjects; ip may be empty
+	account, ip string           // throttle subjects; ip may be empty
+	counted     []store.Throttle // the throttles with this attempt counted
+}
+
+// failed logs the back-off a failed attempt started or lengthened, naming
+// the account as typed (never the password).
+func (s *Service) failed(att attempt) {
+	for _, t := range att.counted {
+		if b := s.limits.backoff(t.Kind); t.Failures >= b.Free {
+			s.log.Warn("sign-in back-off", "kind", t.Kind, "subject", t.Subject, "failures", t.Failures,
+				"wait_s", int(b.Delay(t.Failures).Seconds()))
+		}
+	}
 }
 
 // accountSubject is how an email is counted: as typed, normalised like
@@ -180,14 +192,7 @@ func (s *Service) beginAttempt(ctx context.Context, email, ip string) (attempt, 
 			"retry_after_s", int(refused.RetryAfter.Seconds()+0.999))
 		return attempt{}, refused
 	}
-	for _, t := range counted {
-		// Should this attempt fail, the next must wait: say so once per
-		// attempt, naming the account as typed (never the password).
-		if b := s.limits.backoff(t.Kind); t.Failures >= b.Free {
-			s.log.Warn("sign-in back-off", "kind", t.Kind, "subject", t.Subject, "failures", t.Failures,
-				"wait_s", int(b.Delay(t.Failures).Seconds()))
-		}
-	}
+	att.counted = counted
 	s.pruneThrottles(ctx, now)
 	return att, nil
 }
