@@ -62,6 +62,9 @@ type Options struct {
 	SessionTTL time.Duration
 	// Limits bound sign-ins; zero fields take DefaultLimits' values.
 	Limits Limits
+	// Hashes bounds the password checks (nil: a HashLimiter from Limits);
+	// Services given one limiter share its bound.
+	Hashes *HashLimiter
 	// Now is the clock (nil: time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -85,7 +88,10 @@ func NewService(opts Options) *Service {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	s.hashes = NewHashLimiter(s.limits.HashConcurrency, s.limits.HashWait)
+	s.hashes = opts.Hashes
+	if s.hashes == nil {
+		s.hashes = NewHashLimiter(s.limits.HashConcurrency, s.limits.HashWait)
+	}
 	return s
 }
 

@@ -233,7 +233,7 @@ func uncount(ctx context.Context, tx *store.Tx, kind, subject string) error {
 // failures are forgotten, so a flood of made-up emails leaves no rows.
 func (s *Service) pruneThrottles(ctx context.Context, now time.Time) {
 	last := s.lastPrune.Load()
-	if now.UnixMilli()-last < (10 * time.Minute).Milliseconds() || !s.lastPrune.CompareAndSwap(last, now.UnixMilli()) {
+	if now.UnixMilli()-last < (10*time.Minute).Milliseconds() || !s.lastPrune.CompareAndSwap(last, now.UnixMilli()) {
 		return
 	}
 	cutoff := now.Add(-max(s.limits.Account.Window, s.limits.IP.Window))

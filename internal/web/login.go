@@ -5,9 +5,12 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/auth"
+	"github.com/postdesk/postdesk/internal/store"
 )
 
 // loginCSRFCookie carries the double-submit token of the sign-in form:
@@ -66,12 +69,28 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, sess, user, err := h.auth.Login(r.Context(), email, password, r.UserAgent(), clientIP(r))
-	if errors.Is(err, auth.ErrInvalidCredentials) {
+	var throttled *auth.ThrottledError
+	switch {
+	case errors.Is(err, auth.ErrInvalidCredentials):
 		h.log.Info("sign-in refused", "ip", clientIP(r))
 		h.renderLogin(w, r, http.StatusUnauthorized, loginPage{Next: next, Email: email, Error: "Wrong email or password."})
 		return
-	}
-	if err != nil {
+	case errors.As(err, &throttled):
+		// auth has logged the refusal. RFC 6585 4: 429 with Retry-After.
+		wait := retryAfter(w, throttled.RetryAfter)
+		msg := "Too many failed sign-ins for this account. Try again in " + wait + "."
+		if throttled.Kind == store.ThrottleIP {
+			msg = "Too many failed sign-ins from your network. Try again in " + wait + "."
+		}
+		h.renderLogin(w, r, http.StatusTooManyRequests, loginPage{Next: next, Email: email, Error: msg})
+		return
+	case errors.Is(err, auth.ErrBusy):
+		h.log.Warn("sign-in refused: too many password checks at once", "ip", clientIP(r))
+		wait := retryAfter(w, 5*time.Second)
+		h.renderLogin(w, r, http.StatusServiceUnavailable, loginPage{Next: next, Email: email,
+			Error: "Postdesk is busy checking other sign-ins. Your password was not checked: try again in " + wait + "."})
+		return
+	case err != nil:
 		h.serverError(w, r, err)
 		return
 	}
@@ -79,6 +98,22 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	h.setCookie(w, sessionCookie, token, sessionCookieMaxAge)
 	h.clearCookie(w, loginCSRFCookie)
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// retryAfter sets the Retry-After header (RFC 9110 10.2.3) to d, rounded
+// up to whole seconds, and returns d in words ("32 seconds", "15 minutes").
+func retryAfter(w http.ResponseWriter, d time.Duration) string {
+	secs := int((d + time.Second - 1) / time.Second)
+	secs = max(secs, 1)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	switch {
+	case secs == 1:
+		return "1 second"
+	case secs < 120:
+		return strconv.Itoa(secs) + " seconds"
+	default:
+		return strconv.Itoa((secs+59)/60) + " minutes"
+	}
 }
 
 func clientIP(r *http.Request) string {
