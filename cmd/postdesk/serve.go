@@ -119,11 +119,12 @@ func newServer(a *app) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	authSvc := auth.New(a.db, a.cfg.SessionTTL)
+	authSvc := auth.NewService(auth.Options{DB: a.db, SessionTTL: a.cfg.SessionTTL, Logger: a.log,
+		Limits: auth.Limits{HashConcurrency: a.cfg.SigninConcurrency}})
 	dsk := desk.New(a.db)
 	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc,
 		Banners:       web.AuthBanners(a.db, oauthSvc, nil, a.log),
-		SecureCookies: a.cfg.BaseURL.Scheme == "https", Version: version})
+		SecureCookies: a.cfg.BaseURL.Scheme == "https", Version: version, TrustedProxies: a.cfg.TrustedProxies})
 	if err != nil {
 		return nil, err
 	}

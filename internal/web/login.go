@@ -3,8 +3,8 @@ package web
 import (
 	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -68,11 +68,11 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusUnprocessableEntity, loginPage{Next: next, Email: email, Error: "Enter your email and password."})
 		return
 	}
-	token, sess, user, err := h.auth.Login(r.Context(), email, password, r.UserAgent(), clientIP(r))
+	token, sess, user, err := h.auth.Login(r.Context(), email, password, r.UserAgent(), h.clientIP(r))
 	var throttled *auth.ThrottledError
 	switch {
 	case errors.Is(err, auth.ErrInvalidCredentials):
-		h.log.Info("sign-in refused", "ip", clientIP(r))
+		h.log.Info("sign-in refused", "ip", h.clientIP(r))
 		h.renderLogin(w, r, http.StatusUnauthorized, loginPage{Next: next, Email: email, Error: "Wrong email or password."})
 		return
 	case errors.As(err, &throttled):
@@ -85,7 +85,7 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusTooManyRequests, loginPage{Next: next, Email: email, Error: msg})
 		return
 	case errors.Is(err, auth.ErrBusy):
-		h.log.Warn("sign-in refused: too many password checks at once", "ip", clientIP(r))
+		h.log.Warn("sign-in refused: too many password checks at once", "ip", h.clientIP(r))
 		wait := retryAfter(w, 5*time.Second)
 		h.renderLogin(w, r, http.StatusServiceUnavailable, loginPage{Next: next, Email: email,
 			Error: "Postdesk is busy checking other sign-ins. Your password was not checked: try again in " + wait + "."})
@@ -116,10 +116,45 @@ func retryAfter(w http.ResponseWriter, d time.Duration) string {
 	}
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
+// clientIP is the address the request came from: the peer, or when the
+// peer is a trusted proxy, the last address in X-Forwarded-For that is not
+// one (earlier entries are the client's to write, so never believed).
+func (h *Handler) clientIP(r *http.Request) string {
+	peer := remoteAddr(r.RemoteAddr)
+	if !peer.IsValid() {
 		return r.RemoteAddr
 	}
-	return host
+	if !h.trusted(peer) {
+		return peer.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if a = a.Unmap(); !h.trusted(a) {
+			return a.String()
+		}
+		peer = a
+	}
+	return peer.String()
+}
+
+func (h *Handler) trusted(a netip.Addr) bool {
+	for _, p := range h.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// remoteAddr parses net/http's RemoteAddr ("ip:port").
+func remoteAddr(s string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	a, _ := netip.ParseAddr(s)
+	return a.Unmap()
 }

@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -123,4 +125,33 @@ func TestSignInBusyIs503(t *testing.T) {
 	wantContains(t, readBody(res), "Postdesk is busy checking other sign-ins. Your password was not checked: try again in 5 seconds.")
 	release()
 	wantStatus(t, e.postLogin(e.client(), "agent@example.com", testPassword, ""), http.StatusSeeOther)
+}
+
+func TestClientIP(t *testing.T) {
+	t.Parallel()
+	h := &Handler{proxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}}
+	for _, tc := range []struct {
+		name, remote string
+		xff          []string
+		want         string
+	}{
+		{"no proxy", "192.0.2.7:5000", nil, "192.0.2.7"},
+		{"forwarded header from an untrusted peer is ignored", "192.0.2.7:5000", []string{"203.0.113.9"}, "192.0.2.7"},
+		{"trusted proxy", "10.1.2.3:443", []string{"203.0.113.9"}, "203.0.113.9"},
+		{"a client-written entry before the proxy's is not believed", "10.1.2.3:443", []string{"198.51.100.1, 203.0.113.9"}, "203.0.113.9"},
+		{"chain of trusted proxies", "[::1]:80", []string{"203.0.113.9, 10.9.9.9"}, "203.0.113.9"},
+		{"several header lines", "10.1.2.3:443", []string{"198.51.100.1", "203.0.113.9"}, "203.0.113.9"},
+		{"garbage stops at the last trusted hop", "10.1.2.3:443", []string{"not-an-ip"}, "10.1.2.3"},
+		{"trusted proxy without the header", "10.1.2.3:443", nil, "10.1.2.3"},
+		{"IPv4-mapped IPv6 peer", "[::ffff:192.0.2.7]:5000", nil, "192.0.2.7"},
+	} {
+		r := httptest.NewRequest("POST", "/login", nil)
+		r.RemoteAddr = tc.remote
+		for _, v := range tc.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := h.clientIP(r); got != tc.want {
+			t.Errorf("%s: clientIP = %q, want %q", tc.name, got, tc.want)
+		}
+	}
 }

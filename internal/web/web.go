@@ -30,6 +30,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/auth"
@@ -59,6 +60,9 @@ type Options struct {
 	// Now is the clock of relative times on Admin -> Emails (nil:
 	// time.Now); pass the one OAuth uses.
 	Now func() time.Time
+	// TrustedProxies are reverse proxies whose X-Forwarded-For header
+	// names the client; from anywhere else the peer address is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Banner levels.
@@ -88,6 +92,7 @@ type Handler struct {
 	banners       func(ctx context.Context) []Banner
 	oauth         *oauth.Service
 	now           func() time.Time
+	proxies       []netip.Prefix
 
 	views  *views
 	assets *assets
@@ -113,6 +118,7 @@ func New(opts Options) (*Handler, error) {
 		banners:       opts.Banners,
 		oauth:         opts.OAuth,
 		now:           opts.Now,
+		proxies:       opts.TrustedProxies,
 		sanitize:      mailmsg.SanitizeHTML,
 	}
 	if h.log == nil {
