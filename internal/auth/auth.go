@@ -41,6 +41,10 @@ import (
 // It never says which part was wrong.
 var ErrInvalidCredentials = errors.New("invalid credentials")
 
+// ErrAPIKeyExpired is returned for a key past its expiry. It is an
+// ErrInvalidCredentials; only the key's holder can learn it.
+var ErrAPIKeyExpired = fmt.Errorf("%w: api key expired", ErrInvalidCredentials)
+
 // APIKeyPrefix starts every API key, so a leaked one is recognisable.
 const APIKeyPrefix = "pdk_"
 
@@ -261,8 +265,11 @@ func (s *Service) APIKey(ctx context.Context, key string) (store.APIKey, store.U
 		return store.APIKey{}, store.User{}, fmt.Errorf("check api key: %w", err)
 	}
 	now := s.now().UTC()
-	if !u.DisabledAt.IsZero() || k.Expired(now) {
+	if !u.DisabledAt.IsZero() {
 		return store.APIKey{}, store.User{}, ErrInvalidCredentials
+	}
+	if k.Expired(now) {
+		return store.APIKey{}, store.User{}, ErrAPIKeyExpired
 	}
 	if now.Sub(k.LastUsedAt) > time.Minute {
 		if err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.TouchAPIKey(ctx, k.ID, now) }); err != nil {
