@@ -11,7 +11,9 @@
 //     before any hashing, in the database (so every process shares the
 //     count): after Backoff.Free failures each further attempt must wait
 //     an exponentially growing delay, refused with a *ThrottledError until
-//     it has passed. An attempt counts as a failure until it is known to
+//     it has passed. A refusal costs one read; only an attempt holding a
+//     hashing slot writes, so a flood cannot monopolise the database's
+//     writer either. An attempt counts as a failure until it is known to
 //     have succeeded, so parallel guesses cannot slip past the count. An
 //     unknown email is counted and refused exactly like a real one: the
 //     answers never tell whether an account exists.
@@ -163,6 +165,17 @@ var dummyHash = sync.OnceValue(func() string { h, _ := HashPassword("not-a-real-
 // account or the IP must wait (nothing was checked), and with ErrBusy when
 // too many passwords are being checked at once.
 func (s *Service) Login(ctx context.Context, email, password, userAgent, ip string) (string, store.Session, store.User, error) {
+	// The order bounds the cost of a flood: a read refuses an account or IP
+	// that must wait; only a sign-in holding a hashing slot writes its
+	// count (re-checked under the row locks) and then hashes.
+	if err := s.precheck(ctx, email, ip); err != nil {
+		return "", store.Session{}, store.User{}, err
+	}
+	release, err := s.hashes.Acquire(ctx)
+	if err != nil {
+		return "", store.Session{}, store.User{}, err
+	}
+	defer release()
 	att, err := s.beginAttempt(ctx, email, ip)
 	if err != nil {
 		return "", store.Session{}, store.User{}, err
@@ -187,18 +200,13 @@ func (s *Service) Login(ctx context.Context, email, password, userAgent, ip stri
 	return token, sess, u, nil
 }
 
-// checkPassword returns the user with email and password, holding a
-// hashing slot while it hashes.
+// checkPassword returns the user with email and password. The caller
+// holds a hashing slot.
 func (s *Service) checkPassword(ctx context.Context, email, password string) (store.User, error) {
 	u, err := s.db.UserByEmail(ctx, email)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return store.User{}, fmt.Errorf("sign in: %w", err)
 	}
-	release, err := s.hashes.Acquire(ctx)
-	if err != nil {
-		return store.User{}, err
-	}
-	defer release()
 	if u.ID == 0 {
 		CheckPassword(dummyHash(), password) // as slow as a real check
 		return store.User{}, ErrInvalidCredentials

@@ -142,6 +142,35 @@ func (s *Service) failed(att attempt) {
 // the users table, whether or not a user has it.
 func accountSubject(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
 
+// precheck refuses, with a read only, a sign-in whose account or IP must
+// wait; beginAttempt checks again under the row locks.
+func (s *Service) precheck(ctx context.Context, email, ip string) error {
+	now := s.now().UTC()
+	var refused *ThrottledError
+	subjects := [][2]string{{store.ThrottleAccount, accountSubject(email)}, {store.ThrottleIP, ip}}
+	for _, ks := range subjects {
+		if ks[1] == "" {
+			continue
+		}
+		t, err := s.db.Throttle(ctx, ks[0], ks[1])
+		if err != nil {
+			return fmt.Errorf("sign in: read throttle: %w", err)
+		}
+		if w := s.limits.backoff(t.Kind).Wait(t, now); w > 0 && (refused == nil || w > refused.RetryAfter) {
+			refused = &ThrottledError{Kind: t.Kind, RetryAfter: w}
+		}
+	}
+	if refused != nil {
+		return s.refuse(refused, ip)
+	}
+	return nil
+}
+
+func (s *Service) refuse(e *ThrottledError, ip string) error {
+	s.log.Info("sign-in refused: back-off", "kind", e.Kind, "ip", ip, "retry_after_s", int((e.RetryAfter+time.Second-1)/time.Second))
+	return e
+}
+
 // beginAttempt refuses a sign-in that must wait, or counts it as a failure
 // of its account and IP, in one transaction.
 func (s *Service) beginAttempt(ctx context.Context, email, ip string) (attempt, error) {
@@ -188,9 +217,7 @@ func (s *Service) beginAttempt(ctx context.Context, email, ip string) (attempt, 
 		return attempt{}, fmt.Errorf("sign in: count attempt: %w", err)
 	}
 	if refused != nil {
-		s.log.Info("sign-in refused: back-off", "kind", refused.Kind, "ip", ip,
-			"retry_after_s", int(refused.RetryAfter.Seconds()+0.999))
-		return attempt{}, refused
+		return attempt{}, s.refuse(refused, ip)
 	}
 	att.counted = counted
 	s.pruneThrottles(ctx, now)

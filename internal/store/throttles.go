@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -37,6 +39,22 @@ func (tx *Tx) LockThrottle(ctx context.Context, kind, subject string) (Throttle,
 		kind, subject).Scan(&t.Failures, &last)
 	if err != nil {
 		return Throttle{}, fmt.Errorf("lock %s throttle: %w", kind, err)
+	}
+	if last != 0 {
+		t.LastFailedAt = fromMS(last)
+	}
+	return t, nil
+}
+
+// Throttle returns the throttle of kind and subject, with zero failures
+// when there is none.
+func (c conn) Throttle(ctx context.Context, kind, subject string) (Throttle, error) {
+	t := Throttle{Kind: kind, Subject: subject}
+	var last int64
+	err := c.queryRow(ctx, `SELECT failures, last_failed_at FROM signin_throttles WHERE kind = ? AND subject = ?`, kind, subject).
+		Scan(&t.Failures, &last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Throttle{}, fmt.Errorf("read %s throttle: %w", kind, err)
 	}
 	if last != 0 {
 		t.LastFailedAt = fromMS(last)
