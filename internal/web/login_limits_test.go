@@ -10,7 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/postdesk/postdesk/internal/auth"
+	"github.com/postdesk/postdesk/internal/browsertest"
+	"github.com/postdesk/postdesk/internal/store"
 )
 
 // testClock is a settable clock for the sign-in back-off.
@@ -154,4 +158,35 @@ func TestClientIP(t *testing.T) {
 			t.Errorf("%s: clientIP = %q, want %q", tc.name, got, tc.want)
 		}
 	}
+}
+
+// TestBrowserSignInBackOff shows the back-off message in a real Chromium:
+// an account with 9 failures must wait 32 seconds.
+func TestBrowserSignInBackOff(t *testing.T) {
+	e := newEnv(t)
+	clk := e.withLimits(auth.Options{}) // stands still while Chromium starts
+	ctx := context.Background()
+	err := e.db.Write(ctx, func(tx *store.Tx) error {
+		return tx.PutThrottle(ctx, store.Throttle{Kind: store.ThrottleAccount, Subject: "agent@example.com", Failures: 9, LastFailedAt: clk.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bctx := browsertest.New(t)
+	do(t, bctx, chromedp.Navigate(e.srv.URL+"/login"), chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), "agent@example.com"),
+		chromedp.SendKeys(chromedp.CSS("#password"), testPassword),
+	)
+	res, err := chromedp.RunResponse(bctx, chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != http.StatusTooManyRequests {
+		t.Errorf("status %d, want 429", res.Status)
+	}
+	msg := eval[string](t, bctx, `document.querySelector('#login-error').textContent`)
+	if msg != "Too many failed sign-ins for this account. Try again in 32 seconds." {
+		t.Fatalf("message shown = %q", msg)
+	}
+	browsertest.Screenshot(t, bctx, "login-back-off")
 }

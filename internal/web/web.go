@@ -18,6 +18,9 @@
 //     <iframe sandbox srcdoc> with neither allow-scripts nor
 //     allow-same-origin, under its own CSP, so even markup the sanitizer
 //     missed cannot run script, reach our origin, or fetch from elsewhere.
+//   - Sign-in limits are auth's: a back-off answers 429 and too many
+//     password checks at once 503, both with Retry-After and a sentence
+//     that never tells whether the account exists.
 //   - Admin pages (h.admin, h.adminForm) answer agents with 403.
 //   - The OAuth callback is bound to the admin's session (oauth.Service
 //     checks the state against it); a refused callback changes nothing and
