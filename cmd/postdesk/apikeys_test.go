@@ -40,8 +40,8 @@ func TestAPIKeyListAndRevoke(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := time.Now().AddDate(0, 0, 90).UTC().Format("2006-01-02")
-			if !regexp.MustCompile(`(?m)^1 +ci +` + regexp.QuoteMeta(expiring[:10]) + `… .* ` + want + `T`).MatchString(out) ||
-				!regexp.MustCompile(`(?m)^2 +forever +` + regexp.QuoteMeta(forever[:10]) + `… .* never$`).MatchString(out) {
+			if !regexp.MustCompile(`(?m)^1 +ci +`+regexp.QuoteMeta(expiring[:10])+`… .* `+want+`T`).MatchString(out) ||
+				!regexp.MustCompile(`(?m)^2 +forever +`+regexp.QuoteMeta(forever[:10])+`… .* never$`).MatchString(out) {
 				t.Fatalf("apikey list:\n%s", out)
 			}
 
