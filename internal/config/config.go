@@ -209,7 +209,7 @@ func options() []option {
 			set: func(c *Config, v string) error { return duration(&c.Generic.MaxAge, v, 0) }},
 		{name: "sync-owner", doc: "name of this process in mailbox sync leases (default: host/listen address, stable across restarts)",
 			set: func(c *Config, v string) error { c.SyncOwner = v; return nil }},
-		{name: "signin-concurrency", def: "0", doc: "how many sign-in passwords are checked at once, each taking 64 MiB (0: the number of CPUs, at most 4)",
+		{name: "signin-concurrency", def: "0", doc: "how many sign-in passwords are checked at once, each taking 64 MiB (0: the number of CPUs, at most 2)",
 			set: func(c *Config, v string) error {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 0 || n > 256 {
