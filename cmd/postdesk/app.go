@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/postdesk/postdesk/internal/config"
 	"github.com/postdesk/postdesk/internal/jobs"
@@ -87,6 +88,29 @@ func subcommand(e env, name, want string, args []string) (rest []string, done bo
 		return nil, true, nil
 	}
 	return nil, true, fmt.Errorf("%s: the only subcommand is '%s'", name, want)
+}
+
+// verb is one subcommand of a command with several (user add|lockouts|unlock).
+type verb struct {
+	name string
+	run  func(ctx context.Context, e env, args []string) error
+}
+
+// dispatch runs the subcommand args name; with none, an unknown one or
+// --help it prints the command's usage (--help ends successfully).
+func dispatch(ctx context.Context, e env, name string, args []string, verbs ...verb) error {
+	var names []string
+	for _, v := range verbs {
+		if len(args) > 0 && args[0] == v.name {
+			return v.run(ctx, e, args[1:])
+		}
+		names = append(names, v.name)
+	}
+	newFlags(e, name).Usage()
+	if len(args) > 0 && (args[0] == "--help" || args[0] == "-h") {
+		return nil
+	}
+	return fmt.Errorf("%s: say %s", name, strings.Join(names, ", "))
 }
 
 func runMigrate(ctx context.Context, e env, args []string) error {

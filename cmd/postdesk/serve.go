@@ -127,12 +127,13 @@ func newServer(a *app) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	authSvc := auth.New(a.db, a.cfg.SessionTTL)
+	authSvc := auth.NewService(auth.Options{DB: a.db, SessionTTL: a.cfg.SessionTTL, Logger: a.log,
+		Limits: auth.Limits{HashConcurrency: a.cfg.SigninConcurrency}})
 	dsk := desk.New(a.db)
 	admin := desk.NewAdmin(a.db, vault, desk.Providers(configuredProviders(a.cfg)))
 	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg)})
 	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc, Ingest: in,
-		Banners: web.AuthBanners(a.db, oauthSvc, nil, a.log), Admin: admin,
+		Banners: web.AuthBanners(a.db, oauthSvc, nil, a.log), Admin: admin, TrustedProxies: a.cfg.TrustedProxies,
 		SecureCookies: a.cfg.BaseURL.Scheme == "https", HSTS: a.cfg.BaseURL.Scheme == "https", Version: version})
 	if err != nil {
 		return nil, err

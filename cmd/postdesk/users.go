@@ -6,18 +6,21 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
 func runUser(ctx context.Context, e env, args []string) error {
-	args, done, err := subcommand(e, "user", "add", args)
-	if done {
-		return err
-	}
+	return dispatch(ctx, e, "user", args, verb{"add", userAdd}, verb{"lockouts", userLockouts}, verb{"unlock", userUnlock})
+}
+
+func userAdd(ctx context.Context, e env, args []string) error {
 	var email, name, role *string
 	var password string
 	a, _, done, err := start(ctx, e, "user", args, func(fs *flag.FlagSet) {
@@ -69,18 +72,53 @@ func readPassword(e env) (string, error) {
 	return pw, nil
 }
 
-func runAPIKey(ctx context.Context, e env, args []string) error {
-	args, done, err := subcommand(e, "apikey", "create", args)
+// userLockouts lists the accounts and addresses with failed sign-ins.
+func userLockouts(ctx context.Context, e env, args []string) error {
+	a, _, done, err := start(ctx, e, "user", args, nil, nil)
 	if done {
 		return err
 	}
-	var user, name *string
-	a, _, done, err := start(ctx, e, "apikey", args, func(fs *flag.FlagSet) {
-		user = fs.String("user", "", "email of the user the key acts as (required)")
-		name = fs.String("name", "", "a label for the key")
+	defer a.close()
+	ls, err := auth.New(a.db, 0).Lockouts(ctx)
+	if err != nil {
+		return fmt.Errorf("user lockouts: %w", err)
+	}
+	if len(ls) == 0 {
+		fmt.Fprintln(e.stdout, "no failed sign-ins")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tEMAIL OR IP\tFAILURES\tLAST FAILURE\tNEXT ATTEMPT")
+	for _, l := range ls {
+		next := "now"
+		if l.Wait > 0 {
+			next = "in " + l.Wait.Round(time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", l.Kind, l.Subject, l.Failures, l.LastFailedAt.UTC().Format(time.RFC3339), next)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stdout, "(clear one with 'postdesk user unlock --email E' or '--ip A')")
+	return nil
+}
+
+// userUnlock forgets the failed sign-ins of an account or an address.
+func userUnlock(ctx context.Context, e env, args []string) error {
+	var email, ip *string
+	a, _, done, err := start(ctx, e, "user", args, func(fs *flag.FlagSet) {
+		email = fs.String("email", "", "clear the failed sign-ins of this email")
+		ip = fs.String("ip", "", "clear the failed sign-ins from this IP address")
 	}, func(*flag.FlagSet) error {
-		if *user == "" {
-			return errors.New("apikey create: --user is required")
+		if (*email == "") == (*ip == "") {
+			return errors.New("user unlock: give --email or --ip (one of them)")
+		}
+		if *ip != "" {
+			addr, err := netip.ParseAddr(*ip)
+			if err != nil {
+				return fmt.Errorf("user unlock: --ip %q is not an IP address", *ip)
+			}
+			*ip = addr.Unmap().String()
 		}
 		return nil
 	})
@@ -88,18 +126,18 @@ func runAPIKey(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.close()
-	u, err := a.db.UserByEmail(ctx, *user)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("apikey create: no user %s (add one with 'postdesk user add')", *user)
+	kind, subject := store.ThrottleAccount, *email
+	if *ip != "" {
+		kind, subject = store.ThrottleIP, *ip
 	}
+	found, err := auth.New(a.db, 0).Unlock(ctx, kind, subject)
 	if err != nil {
-		return err
+		return fmt.Errorf("user unlock: %w", err)
 	}
-	key, _, err := auth.New(a.db, 0).CreateAPIKey(ctx, u.ID, *name)
-	if err != nil {
-		return fmt.Errorf("apikey create: %w", err)
+	if !found {
+		fmt.Fprintf(e.stdout, "no failed sign-ins recorded for %s\n", subject)
+		return nil
 	}
-	fmt.Fprintln(e.stdout, key)
-	fmt.Fprintln(e.stderr, "(shown once: only its hash is stored)")
+	fmt.Fprintf(e.stdout, "cleared the failed sign-ins of %s: it may sign in now\n", subject)
 	return nil
 }

@@ -8,6 +8,9 @@
 // fault it was: 4xx messages tell the client what to fix, 5xx messages carry
 // an incident id and never the internal error, which is logged under that id.
 //
+// Every user manages their own API keys under /me/apikeys: a key made
+// with a key that expires cannot outlive it.
+//
 // Mailbox administration (POST, PATCH and DELETE /mailboxes) is for admins
 // only and goes through desk.Admin, which validates the settings and seals
 // passwords; everyone may read mailboxes and their settings. Quarantined
@@ -75,6 +78,9 @@ func New(opts Options) http.Handler {
 	// The route table. GET patterns also answer HEAD.
 	m := h.routes
 	m.HandleFunc("GET /api/v1/me", h.getMe)
+	m.HandleFunc("GET /api/v1/me/apikeys", h.getMyAPIKeys)
+	m.HandleFunc("POST /api/v1/me/apikeys", h.createMyAPIKey)
+	m.HandleFunc("DELETE /api/v1/me/apikeys/{keyID}", h.deleteMyAPIKey)
 	m.HandleFunc("GET /api/v1/mailboxes", h.getMailboxes)
 	m.HandleFunc("POST /api/v1/mailboxes", h.adminOnly(h.createMailbox))
 	m.HandleFunc("GET /api/v1/mailboxes/{mailboxID}", h.getMailbox)

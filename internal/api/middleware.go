@@ -22,6 +22,7 @@ const maxBodyBytes = 1 << 20
 type requestInfo struct {
 	id      string // request id, also the incident id of a 500
 	keyID   int64
+	key     store.APIKey // the key that authenticated the request
 	user    store.User
 	problem error // the internal error behind a 500, logged once
 }
@@ -152,6 +153,10 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		k, u, err := h.auth.APIKey(r.Context(), key)
+		if errors.Is(err, auth.ErrAPIKeyExpired) {
+			unauthorized(w, r, "invalid_token", "API key expired: create a new one (postdesk apikey create)")
+			return
+		}
 		if errors.Is(err, auth.ErrInvalidCredentials) {
 			unauthorized(w, r, "invalid_token", "invalid API key")
 			return
@@ -161,7 +166,7 @@ func (h *handler) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		ri := info(r)
-		ri.keyID, ri.user = k.ID, u
+		ri.keyID, ri.key, ri.user = k.ID, k, u
 		next.ServeHTTP(w, r)
 	})
 }

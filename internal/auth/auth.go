@@ -2,6 +2,21 @@
 // browser sessions with their CSRF tokens, and API keys. Secrets given to
 // users (session cookies, API keys) are random 256-bit values; the database
 // keeps only their SHA-256, so a copy of it opens nothing.
+//
+// Sign-in is bounded twice (limits.go):
+//   - At most Limits.HashConcurrency password checks run at once (each
+//     argon2id takes 64 MiB); a sign-in waits Limits.HashWait for a slot,
+//     then fails with ErrBusy instead of growing the server's memory.
+//   - Each attempt is counted against the email typed and the client IP
+//     before any hashing, in the database (so every process shares the
+//     count): after Backoff.Free failures each further attempt must wait
+//     an exponentially growing delay, refused with a *ThrottledError until
+//     it has passed. A refusal costs one read; only an attempt holding a
+//     hashing slot writes, so a flood cannot monopolise the database's
+//     writer either. An attempt counts as a failure until it is known to
+//     have succeeded, so parallel guesses cannot slip past the count. An
+//     unknown email is counted and refused exactly like a real one: the
+//     answers never tell whether an account exists.
 package auth
 
 import (
@@ -13,8 +28,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -26,6 +43,10 @@ import (
 // It never says which part was wrong.
 var ErrInvalidCredentials = errors.New("invalid credentials")
 
+// ErrAPIKeyExpired is returned for a key past its expiry. It is an
+// ErrInvalidCredentials; only the key's holder can learn it.
+var ErrAPIKeyExpired = fmt.Errorf("%w: api key expired", ErrInvalidCredentials)
+
 // APIKeyPrefix starts every API key, so a leaked one is recognisable.
 const APIKeyPrefix = "pdk_"
 
@@ -34,14 +55,50 @@ type Service struct {
 	db         *store.DB
 	now        func() time.Time
 	sessionTTL time.Duration
+	log        *slog.Logger
+	limits     Limits
+	hashes     *HashLimiter
+	lastPrune  atomic.Int64 // unix ms of the last removal of stale throttles
 }
 
-// New returns a Service. Sessions last ttl after their last use.
+// Options configure a Service. DB is required.
+type Options struct {
+	DB *store.DB
+	// SessionTTL is how long a session lasts after its last use (0: 14 days).
+	SessionTTL time.Duration
+	// Limits bound sign-ins; zero fields take DefaultLimits' values.
+	Limits Limits
+	// Hashes bounds the password checks (nil: a HashLimiter from Limits);
+	// Services given one limiter share its bound.
+	Hashes *HashLimiter
+	// Now is the clock (nil: time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// New returns a Service with the default limits. Sessions last ttl after
+// their last use.
 func New(db *store.DB, ttl time.Duration) *Service {
-	if ttl <= 0 {
-		ttl = 14 * 24 * time.Hour
+	return NewService(Options{DB: db, SessionTTL: ttl})
+}
+
+// NewService returns a Service configured by opts.
+func NewService(opts Options) *Service {
+	s := &Service{db: opts.DB, now: opts.Now, sessionTTL: opts.SessionTTL, log: opts.Logger, limits: opts.Limits.withDefaults()}
+	if s.sessionTTL <= 0 {
+		s.sessionTTL = 14 * 24 * time.Hour
 	}
-	return &Service{db: db, now: time.Now, sessionTTL: ttl}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.hashes = opts.Hashes
+	if s.hashes == nil {
+		s.hashes = NewHashLimiter(s.limits.HashConcurrency, s.limits.HashWait)
+	}
+	return s
 }
 
 // RandomToken returns n random bytes, URL-safe base64 encoded.
@@ -103,18 +160,36 @@ var dummyHash = sync.OnceValue(func() string { h, _ := HashPassword("not-a-real-
 
 // Login checks an email and password and opens a session. It returns the
 // session's cookie token (shown to the browser once) and the session.
+//
+// Besides ErrInvalidCredentials it fails with a *ThrottledError when the
+// account or the IP must wait (nothing was checked), and with ErrBusy when
+// too many passwords are being checked at once.
 func (s *Service) Login(ctx context.Context, email, password, userAgent, ip string) (string, store.Session, store.User, error) {
-	u, err := s.db.UserByEmail(ctx, email)
-	if errors.Is(err, store.ErrNotFound) {
-		CheckPassword(dummyHash(), password)
-		return "", store.Session{}, store.User{}, ErrInvalidCredentials
+	// The order bounds the cost of a flood: a read refuses an account or IP
+	// that must wait; only a sign-in holding a hashing slot writes its
+	// count (re-checked under the row locks) and then hashes.
+	if err := s.precheck(ctx, email, ip); err != nil {
+		return "", store.Session{}, store.User{}, err
 	}
+	release, err := s.hashes.Acquire(ctx)
 	if err != nil {
-		return "", store.Session{}, store.User{}, fmt.Errorf("sign in: %w", err)
+		return "", store.Session{}, store.User{}, err
 	}
-	if !CheckPassword(u.PasswordHash, password) || !u.DisabledAt.IsZero() {
-		return "", store.Session{}, store.User{}, ErrInvalidCredentials
+	defer release()
+	att, err := s.beginAttempt(ctx, email, ip)
+	if err != nil {
+		return "", store.Session{}, store.User{}, err
 	}
+	u, err := s.checkPassword(ctx, email, password)
+	if err != nil {
+		if errors.Is(err, ErrInvalidCredentials) {
+			s.failed(att) // already counted
+		} else {
+			s.endAttempt(ctx, att, false) // not judged: not a failure
+		}
+		return "", store.Session{}, store.User{}, err
+	}
+	s.endAttempt(ctx, att, true)
 	token := RandomToken(32)
 	now := s.now().UTC()
 	sess := store.Session{TokenHash: HashToken(token), UserID: u.ID, CSRFToken: RandomToken(32),
@@ -123,6 +198,23 @@ func (s *Service) Login(ctx context.Context, email, password, userAgent, ip stri
 		return "", store.Session{}, store.User{}, fmt.Errorf("sign in: %w", err)
 	}
 	return token, sess, u, nil
+}
+
+// checkPassword returns the user with email and password. The caller
+// holds a hashing slot.
+func (s *Service) checkPassword(ctx context.Context, email, password string) (store.User, error) {
+	u, err := s.db.UserByEmail(ctx, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.User{}, fmt.Errorf("sign in: %w", err)
+	}
+	if u.ID == 0 {
+		CheckPassword(dummyHash(), password) // as slow as a real check
+		return store.User{}, ErrInvalidCredentials
+	}
+	if !CheckPassword(u.PasswordHash, password) || !u.DisabledAt.IsZero() {
+		return store.User{}, ErrInvalidCredentials
+	}
+	return u, nil
 }
 
 // Session returns the live session for a cookie token and its user,
@@ -162,15 +254,10 @@ func CheckCSRF(sess store.Session, submitted string) bool {
 	return submitted != "" && subtle.ConstantTimeCompare([]byte(sess.CSRFToken), []byte(submitted)) == 1
 }
 
-// CreateAPIKey issues a key for a user and returns it; only its hash is kept,
-// so it can be shown once.
+// CreateAPIKey issues a key that never expires for a user and returns it;
+// only its hash is kept, so it can be shown once.
 func (s *Service) CreateAPIKey(ctx context.Context, userID int64, name string) (string, store.APIKey, error) {
-	key := APIKeyPrefix + RandomToken(32)
-	k := store.APIKey{UserID: userID, Name: name, Prefix: key[:len(APIKeyPrefix)+6], KeyHash: HashToken(key), CreatedAt: s.now().UTC()}
-	if err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.CreateAPIKey(ctx, &k) }); err != nil {
-		return "", store.APIKey{}, err
-	}
-	return key, k, nil
+	return s.IssueAPIKey(ctx, NewAPIKey{UserID: userID, Name: name})
 }
 
 // APIKey returns the user an API key belongs to.
@@ -185,10 +272,13 @@ func (s *Service) APIKey(ctx context.Context, key string) (store.APIKey, store.U
 	if err != nil {
 		return store.APIKey{}, store.User{}, fmt.Errorf("check api key: %w", err)
 	}
+	now := s.now().UTC()
 	if !u.DisabledAt.IsZero() {
 		return store.APIKey{}, store.User{}, ErrInvalidCredentials
 	}
-	now := s.now().UTC()
+	if k.Expired(now) {
+		return store.APIKey{}, store.User{}, ErrAPIKeyExpired
+	}
 	if now.Sub(k.LastUsedAt) > time.Minute {
 		if err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.TouchAPIKey(ctx, k.ID, now) }); err != nil {
 			return store.APIKey{}, store.User{}, fmt.Errorf("record api key use: %w", err)

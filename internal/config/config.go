@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -50,6 +51,10 @@ type Config struct {
 	MetricsAddr  string
 	// SyncOwner names this process in mailbox sync leases (default: host/listen address).
 	SyncOwner string
+	// SigninConcurrency is how many passwords are checked at once (0: automatic).
+	SigninConcurrency int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
 }
 
 // GenericProvider is an OAuth 2.0 provider described by its endpoints.
@@ -246,6 +251,35 @@ func options() []option {
 			}},
 		{name: "sync-owner", doc: "name of this process in mailbox sync leases (default: host/listen address, stable across restarts)",
 			set: func(c *Config, v string) error { c.SyncOwner = v; return nil }},
+		{name: "signin-concurrency", def: "0", doc: "how many sign-in passwords are checked at once, each taking 64 MiB (0: the number of CPUs, at most 2)",
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 || n > 256 {
+					return errors.New("must be a number from 0 (automatic) to 256")
+				}
+				c.SigninConcurrency = n
+				return nil
+			}},
+		{name: "trusted-proxies", doc: "comma-separated addresses or CIDR ranges of reverse proxies in front of Postdesk, whose X-Forwarded-For names the client (for sign-in limits per IP)",
+			set: func(c *Config, v string) error {
+				c.TrustedProxies = nil
+				for _, f := range strings.Split(v, ",") {
+					f = strings.TrimSpace(f)
+					if f == "" {
+						continue
+					}
+					p, err := netip.ParsePrefix(f)
+					if err != nil {
+						a, aerr := netip.ParseAddr(f)
+						if aerr != nil {
+							return fmt.Errorf("%q is not an IP address or CIDR range", f)
+						}
+						p = netip.PrefixFrom(a, a.BitLen())
+					}
+					c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+				}
+				return nil
+			}},
 		{name: "warn-lead", def: "240h", doc: "how long before a mailbox's authorization runs out admins are warned",
 			set: func(c *Config, v string) error { return duration(&c.WarnLead, v, time.Hour) }},
 	}

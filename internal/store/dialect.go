@@ -25,6 +25,10 @@ type dialect interface {
 	isTransient(err error) bool
 	// likeOp is the case-insensitive LIKE operator.
 	likeOp() string
+	// forUpdate ends a SELECT whose rows the transaction will change, so a
+	// concurrent writer waits for it (PostgreSQL); SQLite's single writer
+	// needs nothing.
+	forUpdate() string
 }
 
 type sqliteDialect struct{}
@@ -32,6 +36,7 @@ type sqliteDialect struct{}
 func (sqliteDialect) name() string           { return "sqlite" }
 func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) likeOp() string         { return "LIKE" }
+func (sqliteDialect) forUpdate() string      { return "" }
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	var e *sqlite.Error
 	if errors.As(err, &e) {
@@ -56,8 +61,9 @@ type postgresDialect struct {
 	cache *sync.Map // query string -> rebound query string
 }
 
-func (postgresDialect) name() string   { return "postgres" }
-func (postgresDialect) likeOp() string { return "ILIKE" }
+func (postgresDialect) name() string      { return "postgres" }
+func (postgresDialect) likeOp() string    { return "ILIKE" }
+func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"

@@ -3,11 +3,14 @@ package web
 import (
 	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/auth"
+	"github.com/postdesk/postdesk/internal/store"
 )
 
 // loginCSRFCookie carries the double-submit token of the sign-in form:
@@ -65,13 +68,29 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		h.renderLogin(w, r, http.StatusUnprocessableEntity, loginPage{Next: next, Email: email, Error: "Enter your email and password."})
 		return
 	}
-	token, sess, user, err := h.auth.Login(r.Context(), email, password, r.UserAgent(), clientIP(r))
-	if errors.Is(err, auth.ErrInvalidCredentials) {
-		h.log.Info("sign-in refused", "ip", clientIP(r))
+	token, sess, user, err := h.auth.Login(r.Context(), email, password, r.UserAgent(), h.clientIP(r))
+	var throttled *auth.ThrottledError
+	switch {
+	case errors.Is(err, auth.ErrInvalidCredentials):
+		h.log.Info("sign-in refused", "ip", h.clientIP(r))
 		h.renderLogin(w, r, http.StatusUnauthorized, loginPage{Next: next, Email: email, Error: "Wrong email or password."})
 		return
-	}
-	if err != nil {
+	case errors.As(err, &throttled):
+		// auth has logged the refusal. RFC 6585 4: 429 with Retry-After.
+		wait := retryAfter(w, throttled.RetryAfter)
+		msg := "Too many failed sign-ins for this account. Try again in " + wait + "."
+		if throttled.Kind == store.ThrottleIP {
+			msg = "Too many failed sign-ins from your network. Try again in " + wait + "."
+		}
+		h.renderLogin(w, r, http.StatusTooManyRequests, loginPage{Next: next, Email: email, Error: msg})
+		return
+	case errors.Is(err, auth.ErrBusy):
+		h.log.Warn("sign-in refused: too many password checks at once", "ip", h.clientIP(r))
+		wait := retryAfter(w, 5*time.Second)
+		h.renderLogin(w, r, http.StatusServiceUnavailable, loginPage{Next: next, Email: email,
+			Error: "Postdesk is busy checking other sign-ins. Your password was not checked: try again in " + wait + "."})
+		return
+	case err != nil:
 		h.serverError(w, r, err)
 		return
 	}
@@ -81,10 +100,61 @@ func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
+// retryAfter sets the Retry-After header (RFC 9110 10.2.3) to d, rounded
+// up to whole seconds, and returns d in words ("32 seconds", "15 minutes").
+func retryAfter(w http.ResponseWriter, d time.Duration) string {
+	secs := int((d + time.Second - 1) / time.Second)
+	secs = max(secs, 1)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	switch {
+	case secs == 1:
+		return "1 second"
+	case secs < 120:
+		return strconv.Itoa(secs) + " seconds"
+	default:
+		return strconv.Itoa((secs+59)/60) + " minutes"
+	}
+}
+
+// clientIP is the address the request came from: the peer, or when the
+// peer is a trusted proxy, the last address in X-Forwarded-For that is not
+// one (earlier entries are the client's to write, so never believed).
+func (h *Handler) clientIP(r *http.Request) string {
+	peer := remoteAddr(r.RemoteAddr)
+	if !peer.IsValid() {
 		return r.RemoteAddr
 	}
-	return host
+	if !h.trusted(peer) {
+		return peer.String()
+	}
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break
+		}
+		if a = a.Unmap(); !h.trusted(a) {
+			return a.String()
+		}
+		peer = a
+	}
+	return peer.String()
+}
+
+func (h *Handler) trusted(a netip.Addr) bool {
+	for _, p := range h.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// remoteAddr parses net/http's RemoteAddr ("ip:port").
+func remoteAddr(s string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.Addr().Unmap()
+	}
+	a, _ := netip.ParseAddr(s)
+	return a.Unmap()
 }

@@ -18,6 +18,9 @@
 //     <iframe sandbox srcdoc> with neither allow-scripts nor
 //     allow-same-origin, under its own CSP, so even markup the sanitizer
 //     missed cannot run script, reach our origin, or fetch from elsewhere.
+//   - Sign-in limits are auth's: a back-off answers 429 and too many
+//     password checks at once 503, both with Retry-After and a sentence
+//     that never tells whether the account exists.
 //   - Admin pages (h.admin, h.adminForm) answer agents with 403.
 //   - The OAuth callback is bound to the admin's session (oauth.Service
 //     checks the state against it); a refused callback changes nothing and
@@ -30,6 +33,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/auth"
@@ -70,6 +74,9 @@ type Options struct {
 	// Now is the clock of relative times on Admin -> Emails (nil:
 	// time.Now); pass the one OAuth uses.
 	Now func() time.Time
+	// TrustedProxies are reverse proxies whose X-Forwarded-For header
+	// names the client; from anywhere else the peer address is the client.
+	TrustedProxies []netip.Prefix
 }
 
 // Banner levels.
@@ -102,6 +109,7 @@ type Handler struct {
 	oauth         *oauth.Service
 	ingest        *ingest.Ingester
 	now           func() time.Time
+	proxies       []netip.Prefix
 
 	views  *views
 	assets *assets
@@ -130,6 +138,7 @@ func New(opts Options) (*Handler, error) {
 		mailboxes:     opts.Admin,
 		ingest:        opts.Ingest,
 		now:           opts.Now,
+		proxies:       opts.TrustedProxies,
 		sanitize:      mailmsg.SanitizeHTML,
 	}
 	if h.log == nil {
