@@ -128,6 +128,7 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 	}
 	shot("emails-empty")
 	shotPhone("emails-empty-phone")
+	browsertest.Axe(t, ctx, "Emails without mailboxes")
 	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#add-address"), supportAddr), chromedp.SendKeys(chromedp.CSS("#add-name"), "Support"))
 	click(t, ctx, `.add-form button[type="submit"]`)
 	shot("fakeidp-signin")
@@ -156,6 +157,8 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 	}
 	shot("emails-connected")
 	shotPhone("emails-connected-phone")
+	browsertest.Axe(t, ctx, "Emails, connected")
+	browsertest.AxeAt(t, ctx, "Emails, connected, at phone width", 375, 740)
 
 	// The tokens are sealed: neither is in the row, the database files or
 	// the log.
@@ -205,12 +208,14 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 		t.Errorf("notices = %q", got)
 	}
 	shot("emails-expiring")
+	browsertest.Axe(t, ctx, "Emails, expiring")
 	visit(t, ctx, o.srv.URL+"/tickets")
 	if got := text(t, ctx, ".banner-warning"); !strings.Contains(got, "support@example.com needs re-authentication in 9 days (due "+due+")") || !strings.Contains(got, "Reauthenticate") {
 		t.Errorf("day 81 banner = %q", got)
 	}
 	shot("tickets-banner-expiring")
 	shotPhone("tickets-banner-expiring-phone")
+	browsertest.Axe(t, ctx, "ticket list with a warning banner")
 
 	// Day 92 without a refresh: the stand-in refuses, the mailbox stops.
 	o.day(92)
@@ -226,12 +231,14 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 		t.Errorf("day 92 reason = %q", got)
 	}
 	shot("emails-needs-reauth")
+	browsertest.Axe(t, ctx, "Emails, needs reauthentication")
 	visit(t, ctx, o.srv.URL+"/tickets")
 	if got := text(t, ctx, ".banner-danger"); !strings.Contains(got, "support@example.com stopped receiving mail on "+dateText(oauthStart.Add(92*oauth.Day))) ||
 		!strings.Contains(got, "not used for 90 days") || !strings.Contains(got, "Reauthenticate") {
 		t.Errorf("day 92 banner = %q", got)
 	}
 	shot("tickets-banner-needs-reauth")
+	browsertest.Axe(t, ctx, "ticket list with a danger banner")
 
 	// Reauthenticate through the sign-in page: connected, due 90 days on.
 	if status := o.reauthenticate(t, ctx, mb.ID, supportAddr); status != 200 {
@@ -299,6 +306,7 @@ func TestBrowserUntilRevoked(t *testing.T) {
 		t.Errorf("%d banners at day 201", n)
 	}
 	browsertest.Screenshot(t, ctx, "emails-until-revoked-day-201")
+	browsertest.Axe(t, ctx, "Emails, until revoked")
 
 	// Revoked at the stand-in (a password reset): the next refresh fails.
 	if err := o.idp.Revoke(supportAddr); err != nil {
@@ -320,6 +328,8 @@ func TestBrowserUntilRevoked(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, "emails-revoked")
 	browsertest.ScreenshotAt(t, ctx, "emails-revoked-phone", 390, 844)
+	browsertest.Axe(t, ctx, "Emails, revoked")
+	browsertest.AxeAt(t, ctx, "Emails, revoked, at phone width", 375, 740)
 }
 
 // TestBrowserSignInRefused: the wrong account, a forged state and a
@@ -351,6 +361,8 @@ func TestBrowserSignInRefused(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, "oauth-wrong-account")
 	browsertest.ScreenshotAt(t, ctx, "oauth-wrong-account-phone", 390, 844)
+	browsertest.Axe(t, ctx, "refused sign-in: the wrong account")
+	browsertest.AxeAt(t, ctx, "refused sign-in: the wrong account, at phone width", 375, 740)
 	// "Try again" starts a new sign-in at the stand-in.
 	click(t, ctx, `.error-actions button[type="submit"]`)
 	if loc := location(t, ctx); !strings.HasPrefix(loc, o.idpURL) {
@@ -365,6 +377,7 @@ func TestBrowserSignInRefused(t *testing.T) {
 		t.Errorf("forged state page = %q", got)
 	}
 	browsertest.Screenshot(t, ctx, "oauth-forged-state")
+	browsertest.Axe(t, ctx, "refused sign-in: a forged state")
 
 	// The successful callback, replayed.
 	if status := visit(t, ctx, o.srv.URL+callback); status != 400 {
@@ -409,6 +422,7 @@ func TestBrowserClientSecretExpired(t *testing.T) {
 		t.Errorf("banner = %q", got)
 	}
 	browsertest.Screenshot(t, ctx, "tickets-banner-client-secret")
+	browsertest.Axe(t, ctx, "ticket list with the client secret banner")
 	visit(t, ctx, o.srv.URL+"/admin/emails")
 	for _, id := range []int64{support.ID, sales.ID} {
 		if got := chip(t, ctx, id); got != "Client secret problem" {
@@ -419,6 +433,7 @@ func TestBrowserClientSecretExpired(t *testing.T) {
 		t.Errorf("%d Reauthenticate buttons offered for a client secret problem", n)
 	}
 	browsertest.Screenshot(t, ctx, "emails-client-secret")
+	browsertest.Axe(t, ctx, "Emails, client secret problem")
 }
 
 // TestBrowserOverdue: past a 30-day maximum age while the provider still
@@ -456,4 +471,5 @@ func TestBrowserOverdue(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, "emails-overdue")
 	browsertest.ScreenshotAt(t, ctx, "emails-overdue-phone", 390, 844)
+	browsertest.Axe(t, ctx, "Emails, overdue")
 }
