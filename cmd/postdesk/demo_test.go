@@ -229,7 +229,7 @@ func TestDemo(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Request.URL.Path != "/admin/emails" {
 		t.Fatalf("after signing in: %d %s", resp.StatusCode, resp.Request.URL)
 	}
-	for _, want := range []string{d.Sales, d.Billing, "Needs re-authentication", "Re-authentication due in 6 days"} {
+	for _, want := range []string{d.Sales, d.Billing, "Needs reauthentication", "Reauthentication due in 6 days"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("Admin -> Emails does not mention %q", want)
 		}

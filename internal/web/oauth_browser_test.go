@@ -142,7 +142,7 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 	if loc := location(t, ctx); loc != fmt.Sprintf("%s/admin/emails#mailbox-%d", o.srv.URL, mb.ID) {
 		t.Fatalf("back at %s", loc)
 	}
-	due := dateText(oauthStart.Add(90 * oauth.Day))
+	due := timeText(oauthStart.Add(90 * oauth.Day))
 	if got := text(t, ctx, ".flash"); got != "support@example.com is connected. Authorization due again on "+due+"." {
 		t.Errorf("flash = %q", got)
 	}
@@ -151,7 +151,7 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 	}
 	// Added on the page through desk, the mailbox has the provider's servers
 	// and is fetched once connected (the sync does not run in this test).
-	if got := facts(t, ctx, mb.ID); !strings.HasPrefix(got, "Due: "+due+" in 90 days; Authorized: Mon 2 Mar 2026 today; Last refresh: just now; Maximum age: 90 days (Microsoft's default); ") ||
+	if got := facts(t, ctx, mb.ID); !strings.HasPrefix(got, "Due: "+due+" in 90 days; Authorized: 2 Mar 2026, 09:00 UTC today; Last refresh: 2 Mar 2026, 09:00 UTC just now; Maximum age: 90 days (Microsoft's default); ") ||
 		!strings.Contains(got, "Server: outlook.office365.com:993 (TLS, XOAUTH2)") {
 		t.Errorf("facts = %q", got)
 	}
@@ -201,7 +201,7 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 		t.Fatal(err)
 	}
 	visit(t, ctx, o.srv.URL+"/admin/emails")
-	if got := chip(t, ctx, mb.ID); got != "Re-authentication due in 9 days" {
+	if got := chip(t, ctx, mb.ID); got != "Reauthentication due in 9 days" {
 		t.Errorf("day 81 chip = %q", got)
 	}
 	if got := text(t, ctx, "#notices .notice p"); !strings.Contains(got, "support@example.com: the authorization runs out on "+due) {
@@ -210,7 +210,7 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 	shot("emails-expiring")
 	browsertest.Axe(t, ctx, "Emails, expiring")
 	visit(t, ctx, o.srv.URL+"/tickets")
-	if got := text(t, ctx, ".banner-warning"); !strings.Contains(got, "support@example.com needs re-authentication in 9 days (due "+due+")") || !strings.Contains(got, "Reauthenticate") {
+	if got := text(t, ctx, ".banner-warning"); !strings.Contains(got, "support@example.com needs reauthentication in 9 days (due "+due+")") || !strings.Contains(got, "Reauthenticate") {
 		t.Errorf("day 81 banner = %q", got)
 	}
 	shot("tickets-banner-expiring")
@@ -224,7 +224,7 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 		t.Fatalf("refresh at day 92: %v", err)
 	}
 	visit(t, ctx, o.srv.URL+"/admin/emails")
-	if got := chip(t, ctx, mb.ID); got != "Needs re-authentication" {
+	if got := chip(t, ctx, mb.ID); got != "Needs reauthentication" {
 		t.Errorf("day 92 chip = %q", got)
 	}
 	if got := text(t, ctx, fmt.Sprintf("#mailbox-%d .mailbox-detail", mb.ID)); !strings.Contains(got, "not used for 90 days") {
@@ -233,7 +233,7 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 	shot("emails-needs-reauth")
 	browsertest.Axe(t, ctx, "Emails, needs reauthentication")
 	visit(t, ctx, o.srv.URL+"/tickets")
-	if got := text(t, ctx, ".banner-danger"); !strings.Contains(got, "support@example.com stopped receiving mail on "+dateText(oauthStart.Add(92*oauth.Day))) ||
+	if got := text(t, ctx, ".banner-danger"); !strings.Contains(got, "support@example.com stopped receiving mail on "+timeText(oauthStart.Add(92*oauth.Day))) ||
 		!strings.Contains(got, "not used for 90 days") || !strings.Contains(got, "Reauthenticate") {
 		t.Errorf("day 92 banner = %q", got)
 	}
@@ -244,7 +244,7 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 	if status := o.reauthenticate(t, ctx, mb.ID, supportAddr); status != 200 {
 		t.Fatalf("reauthenticate: status %d", status)
 	}
-	due = dateText(oauthStart.Add(182 * oauth.Day))
+	due = timeText(oauthStart.Add(182 * oauth.Day))
 	if got := text(t, ctx, ".flash"); got != "support@example.com is connected. Authorization due again on "+due+"." {
 		t.Errorf("flash = %q", got)
 	}
@@ -299,7 +299,8 @@ func TestBrowserUntilRevoked(t *testing.T) {
 	if got := chip(t, ctx, mb.ID); got != "Connected" {
 		t.Errorf("day 201 chip = %q", got)
 	}
-	if got := facts(t, ctx, mb.ID); !strings.Contains(got, "Maximum age: Until revoked") || !strings.Contains(got, "Expires if not refreshed: Fri 18 Dec 2026 in 90 days") || !strings.Contains(got, "Last refresh: just now") || !strings.Contains(got, "Authorized: Mon 2 Mar 2026 201 days ago") {
+	if got := facts(t, ctx, mb.ID); !strings.Contains(got, "Maximum age: Until revoked") || !strings.Contains(got, "Expires if not refreshed: "+timeText(o.clock.Now().Add(90*oauth.Day))+" in 90 days") ||
+		!strings.Contains(got, "Last refresh: "+timeText(o.clock.Now())+" just now") || !strings.Contains(got, "Authorized: 2 Mar 2026, 09:00 UTC 201 days ago") {
 		t.Errorf("day 201 facts = %q", got)
 	}
 	if n := eval[int](t, ctx, `document.querySelectorAll('.banner').length`); n != 0 {
@@ -317,7 +318,7 @@ func TestBrowserUntilRevoked(t *testing.T) {
 		t.Fatalf("refresh after revoke: %v", err)
 	}
 	visit(t, ctx, o.srv.URL+"/admin/emails")
-	if got := chip(t, ctx, mb.ID); got != "Needs re-authentication" {
+	if got := chip(t, ctx, mb.ID); got != "Needs reauthentication" {
 		t.Errorf("after revoke chip = %q", got)
 	}
 	if got := text(t, ctx, fmt.Sprintf("#mailbox-%d .mailbox-detail", mb.ID)); !strings.Contains(got, "The password was changed or reset") {
@@ -458,15 +459,15 @@ func TestBrowserOverdue(t *testing.T) {
 	}
 	ctx := browsertest.New(t)
 	o.browserSignIn(t, ctx)
-	due := dateText(oauthStart.Add(30 * oauth.Day))
+	due := timeText(oauthStart.Add(30 * oauth.Day))
 	visit(t, ctx, o.srv.URL+"/admin/emails")
 	if got := chip(t, ctx, mb.ID); got != "Overdue since "+due+" (still fetching)" {
 		t.Errorf("chip = %q", got)
 	}
-	if got := text(t, ctx, ".banner-urgent"); !strings.Contains(got, "support@example.com re-authentication was due on "+due+"; mail still arrives while Microsoft accepts the old sign-in") {
+	if got := text(t, ctx, ".banner-urgent"); !strings.Contains(got, "support@example.com reauthentication was due on "+due+"; mail still arrives while Microsoft accepts the old sign-in") {
 		t.Errorf("banner = %q", got)
 	}
-	if got := text(t, ctx, "#notices .notice p"); !strings.Contains(got, "re-authentication was due on "+due) {
+	if got := text(t, ctx, "#notices .notice p"); !strings.Contains(got, "reauthentication was due on "+due) {
 		t.Errorf("notices = %q", got)
 	}
 	browsertest.Screenshot(t, ctx, "emails-overdue")

@@ -118,8 +118,7 @@ func funcs(a *assets) template.FuncMap {
 	return template.FuncMap{
 		"asset":   a.url,
 		"ago":     ago,
-		"abstime": func(t time.Time) string { return t.UTC().Format("Mon, 2 Jan 2006 15:04 MST") },
-		"date":    dateText,
+		"abstime": timeText,
 		"isotime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"size":    func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
 		"status":  statusLabel,
