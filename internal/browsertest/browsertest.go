@@ -40,7 +40,7 @@ func New(t testing.TB) context.Context {
 		if p, lerr := exec.LookPath("chromium"); lerr == nil {
 			path = p
 		} else {
-			if os.Getenv("CI") != "" {
+			if ciSet() {
 				t.Fatalf("chromium is not installed at %s (CI is set, so this is a failure)", ExecPath)
 			}
 			t.Skipf("chromium is not installed at %s: skipping browser test", ExecPath)
