@@ -229,7 +229,7 @@ func TestDemo(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Request.URL.Path != "/admin/emails" {
 		t.Fatalf("after signing in: %d %s", resp.StatusCode, resp.Request.URL)
 	}
-	for _, want := range []string{d.Sales, d.Billing, "Needs re-authentication", "Re-authentication due in 6 days"} {
+	for _, want := range []string{d.Sales, d.Billing, "Needs reauthentication", "Reauthentication due in 6 days"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("Admin -> Emails does not mention %q", want)
 		}
@@ -292,6 +292,8 @@ func TestDemoInBrowser(t *testing.T) {
 	}
 	step(chromedp.WaitVisible(chromedp.CSS("form.connect-form")))
 	browsertest.Screenshot(t, ctx, "demo-admin-emails")
+	browsertest.Axe(t, ctx, "demo: Emails")
+	browsertest.AxeAt(t, ctx, "demo: Emails at phone width", 375, 740)
 	emails := text()
 	for _, want := range []string{d.Support, d.Billing, d.Sales} {
 		if !strings.Contains(emails, want) {
@@ -301,6 +303,8 @@ func TestDemoInBrowser(t *testing.T) {
 
 	step(chromedp.Navigate(run.baseURL + "/tickets"))
 	browsertest.Screenshot(t, ctx, "demo-tickets")
+	browsertest.Axe(t, ctx, "demo: ticket list")
+	browsertest.AxeAt(t, ctx, "demo: ticket list at phone width", 375, 740)
 	if list := text(); !strings.Contains(list, "CSV export broken since the update") {
 		t.Errorf("the ticket list does not show the recovered forward:\n%s", list)
 	}
@@ -324,6 +328,7 @@ func TestDemoInBrowser(t *testing.T) {
 		t.Errorf("after the sign-in at %s", loc)
 	}
 	browsertest.Screenshot(t, ctx, "demo-admin-emails-after-reauth")
+	browsertest.Axe(t, ctx, "demo: Emails after reauthenticating")
 	if a := authState(t, db, billing); a.State != store.AuthOK || time.Until(a.ReauthDueAt) < 80*24*time.Hour {
 		t.Errorf("billing@ after reauthenticating: %s, due %s", a.State, a.ReauthDueAt)
 	}

@@ -40,7 +40,7 @@ func New(t testing.TB) context.Context {
 		if p, lerr := exec.LookPath("chromium"); lerr == nil {
 			path = p
 		} else {
-			if os.Getenv("CI") != "" {
+			if ciSet() {
 				t.Fatalf("chromium is not installed at %s (CI is set, so this is a failure)", ExecPath)
 			}
 			t.Skipf("chromium is not installed at %s: skipping browser test", ExecPath)
@@ -109,19 +109,28 @@ func ScreenshotAt(t testing.TB, ctx context.Context, name string, width, height 
 	if os.Getenv(EnvScreenshots) == "" {
 		return ""
 	}
+	var file string
+	atViewport(t, ctx, width, height, func() { file = Screenshot(t, ctx, name) })
+	return file
+}
+
+// atViewport runs f with the viewport at width x height (mobile when width
+// is under 600 pixels), then restores the window size.
+func atViewport(t testing.TB, ctx context.Context, width, height int64, f func()) {
+	t.Helper()
 	var opts []chromedp.EmulateViewportOption
 	if width < 600 {
 		opts = append(opts, chromedp.EmulateMobile, chromedp.EmulatePortrait)
 	}
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height, opts...), chromedp.Sleep(100*time.Millisecond)); err != nil {
-		t.Fatalf("resize viewport for %s: %v", name, err)
+		t.Fatalf("resize viewport to %dx%d: %v", width, height, err)
 	}
 	defer func() {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(Width, Height)); err != nil {
 			t.Errorf("restore viewport: %v", err)
 		}
 	}()
-	return Screenshot(t, ctx, name)
+	f()
 }
 
 func save(t testing.TB, dir, name string, png []byte) string {

@@ -242,10 +242,14 @@ func (s *Service) applyState(ctx context.Context, tx *store.Tx, a store.MailboxA
 	return st, tx.SetWarnedState(ctx, a.MailboxID, warn)
 }
 
+// noticeTimeLayout writes a moment in a notice as the pages do, with the
+// time of day and the zone: "3 Mar 2026, 10:02 UTC".
+const noticeTimeLayout = "2 Jan 2006, 15:04 MST"
+
 // noticeText is the notice for entering warn (from the state last warned
 // about); "" for changes nobody needs to hear about.
 func noticeText(st Status, warn, prev store.AuthState) string {
-	date := st.Deadline.Format("Mon 2 Jan 2006")
+	date := st.Deadline.UTC().Format(noticeTimeLayout)
 	switch warn {
 	case store.AuthExpiring:
 		if prev == warnedOverdue {
@@ -253,9 +257,9 @@ func noticeText(st Status, warn, prev store.AuthState) string {
 		}
 		return fmt.Sprintf("%s: the authorization runs out on %s. Reauthenticate it in Admin → Emails before then to keep mail flowing.", st.Address, date)
 	case warnedOverdue:
-		return fmt.Sprintf("%s: re-authentication was due on %s. Mail still flows while the provider accepts it; reauthenticate in Admin → Emails now.", st.Address, st.ReauthDueAt.Format("Mon 2 Jan 2006"))
+		return fmt.Sprintf("%s: reauthentication was due on %s. Mail still flows while the provider accepts it; reauthenticate in Admin → Emails now.", st.Address, st.ReauthDueAt.UTC().Format(noticeTimeLayout))
 	case store.AuthNeedsReauth:
-		return fmt.Sprintf("%s needs re-authentication: %s Fetching has stopped until an admin reauthenticates in Admin → Emails; mail that arrives meanwhile stays in the mailbox and is fetched then.", st.Address, st.Reason)
+		return fmt.Sprintf("%s needs reauthentication: %s Fetching has stopped until an admin reauthenticates in Admin → Emails; mail that arrives meanwhile stays in the mailbox and is fetched then.", st.Address, st.Reason)
 	case store.AuthProviderFault:
 		return fmt.Sprintf("%s (%s): %s", st.Address, st.Provider, st.Reason)
 	case store.AuthOK:

@@ -213,7 +213,7 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 			if !st.LastRefreshAt.IsZero() {
 				v.LastRefreshRel = agoFrom(st.LastRefreshAt, now)
 				if now.Sub(st.LastRefreshAt) >= oauth.Day {
-					v.LastRefreshRel = dateText(st.LastRefreshAt) + " · " + relDays(st.LastRefreshAt, now)
+					v.LastRefreshRel = relDays(st.LastRefreshAt, now)
 				}
 			}
 		}
@@ -350,7 +350,7 @@ func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request, list []mailb
 		if a.ReauthDueAt.IsZero() {
 			return msg + ". It stays authorized until revoked; Postdesk refreshes it daily."
 		}
-		return msg + ". Authorization due again on " + dateText(a.ReauthDueAt) + "."
+		return msg + ". Authorization due again on " + timeText(a.ReauthDueAt) + "."
 	case "maxage":
 		return "Saved: " + a.Address + " — maximum authorization age " + strings.ToLower(v.MaxAgeText) + "."
 	}

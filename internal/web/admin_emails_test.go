@@ -173,7 +173,7 @@ func TestEmailConnectAndShow(t *testing.T) {
 	if loc := res.Header.Get("Location"); loc != fmt.Sprintf("/admin/emails#mailbox-%d", mb.ID) {
 		t.Errorf("Location = %q", loc)
 	}
-	due := dateText(oauthStart.Add(90 * oauth.Day))
+	due := timeText(oauthStart.Add(90 * oauth.Day))
 	_, body := o.get(c, "/admin/emails")
 	wantContains(t, body, "support@example.com is connected. Authorization due again on "+due+".", ">Connected<", ">Reauthenticate<", due, "in 90 days", "90 days (Microsoft&#39;s default)")
 	// The flash shows once.

@@ -112,6 +112,11 @@ func TestBrowserQuarantineRetry(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, "emails-quarantine")
 	browsertest.ScreenshotAt(t, ctx, "emails-quarantine-phone", 390, 844)
+	if got := chip(t, ctx, mb.ID); got != "Not connected" {
+		t.Errorf("chip = %q", got)
+	}
+	browsertest.Axe(t, ctx, "Emails, not connected, with a quarantined email")
+	browsertest.AxeAt(t, ctx, "Emails, not connected, with a quarantined email, at phone width", 375, 740)
 
 	drop()
 	if status := click(t, ctx, fmt.Sprintf(`.notice-quarantined form[action="/admin/quarantine/%d/retry"] button`, q.ID)); status != http.StatusOK {
@@ -123,4 +128,5 @@ func TestBrowserQuarantineRetry(t *testing.T) {
 	if got := text(t, ctx, ".notice-quarantined, .quarantine"); got != "" {
 		t.Fatalf("still shown after the retry: %q", got)
 	}
+	browsertest.Axe(t, ctx, "Emails after a retry")
 }

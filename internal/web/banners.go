@@ -19,7 +19,7 @@ const maxMailboxBanners = 3
 
 // AuthBanners returns the Options.Banners function that warns about
 // mailbox authorizations on every signed-in page: one banner per mailbox
-// that is expiring (warning), overdue (louder) or needs re-authentication
+// that is expiring (warning), overdue (louder) or needs reauthentication
 // (danger), and one per provider that refuses Postdesk's application
 // (danger, "update the client secret"). now is the clock OAuth uses (nil:
 // time.Now); log receives read failures (nil: discarded), which the page
@@ -87,7 +87,7 @@ func authBanners(o *oauth.Service, sts []oauth.Status, errorAt map[int64]time.Ti
 		case store.AuthNeedsReauth:
 			title := st.Address + " stopped receiving mail"
 			if at := stoppedAt(st, errorAt[st.MailboxID]); !at.IsZero() {
-				title += " on " + dateText(at)
+				title += " on " + timeText(at)
 			}
 			reason := st.Reason
 			if reason == "" {
@@ -97,14 +97,14 @@ func authBanners(o *oauth.Service, sts []oauth.Status, errorAt map[int64]time.Ti
 		case store.AuthExpiring:
 			if st.Overdue {
 				urgent = append(urgent, Banner{Level: BannerUrgent,
-					Title:   st.Address + " re-authentication was due on " + dateText(st.ReauthDueAt) + ";",
+					Title:   st.Address + " reauthentication was due on " + timeText(st.ReauthDueAt) + ";",
 					Text:    "mail still arrives while " + providerLabel(o, st.Provider) + " accepts the old sign-in, but that can stop at any time.",
 					LinkURL: link, LinkText: "Reauthenticate now"})
 				continue
 			}
 			warning = append(warning, Banner{Level: BannerWarning,
-				Title:   st.Address + " needs re-authentication " + relDays(st.Deadline, now),
-				Text:    "(due " + dateText(st.Deadline) + "). Mail stops arriving if it runs out.",
+				Title:   st.Address + " needs reauthentication " + relDays(st.Deadline, now),
+				Text:    "(due " + timeText(st.Deadline) + "). Mail stops arriving if it runs out.",
 				LinkURL: link, LinkText: "Reauthenticate"})
 		}
 	}

@@ -39,20 +39,20 @@ func TestAuthBanners(t *testing.T) {
 			t.Fatalf("banners = %+v", got)
 		}
 		b := got[0]
-		if b.Level != BannerWarning || b.Title != "a@example.com needs re-authentication in 9 days" ||
-			b.Text != "(due Sat 30 May 2026). Mail stops arriving if it runs out." || b.LinkURL != "/admin/emails#mailbox-1" || b.LinkText != "Reauthenticate" {
+		if b.Level != BannerWarning || b.Title != "a@example.com needs reauthentication in 9 days" ||
+			b.Text != "(due 30 May 2026, 09:00 UTC). Mail stops arriving if it runs out." || b.LinkURL != "/admin/emails#mailbox-1" || b.LinkText != "Reauthenticate" {
 			t.Errorf("expiring banner = %+v", b)
 		}
 
 		got = authBanners(nil, []oauth.Status{overdue}, nil, now)
-		if len(got) != 1 || got[0].Level != BannerUrgent || got[0].Title != "b@example.com re-authentication was due on Tue 19 May 2026;" ||
+		if len(got) != 1 || got[0].Level != BannerUrgent || got[0].Title != "b@example.com reauthentication was due on 19 May 2026, 09:00 UTC;" ||
 			!strings.Contains(got[0].Text, "mail still arrives while Microsoft accepts the old sign-in") {
 			t.Errorf("overdue banner = %+v", got)
 		}
 
 		stopped := now.Add(-3 * day)
 		got = authBanners(nil, []oauth.Status{broken}, map[int64]time.Time{3: stopped}, now)
-		if len(got) != 1 || got[0].Level != BannerDanger || got[0].Title != "c@example.com stopped receiving mail on Mon 18 May 2026:" ||
+		if len(got) != 1 || got[0].Level != BannerDanger || got[0].Title != "c@example.com stopped receiving mail on 18 May 2026, 09:00 UTC:" ||
 			got[0].Text != broken.Reason || got[0].LinkText != "Reauthenticate" {
 			t.Errorf("needs_reauth banner = %+v", got)
 		}
@@ -87,7 +87,7 @@ func TestAuthBanners(t *testing.T) {
 			t.Errorf("order: %q, %q", got[0].Title, got[1].Title)
 		}
 		// Expiring soonest first.
-		if !strings.HasPrefix(got[2].Title, "o@example.com needs re-authentication in 5 days") {
+		if !strings.HasPrefix(got[2].Title, "o@example.com needs reauthentication in 5 days") {
 			t.Errorf("third = %q", got[2].Title)
 		}
 		if got[4].Title != "And 3 more mailboxes need attention." || got[4].LinkURL != "/admin/emails" {
@@ -126,7 +126,7 @@ func TestBannersForAgents(t *testing.T) {
 	o.connectHTTP(o.signedIn(), mb.ID, supportAddr, false)
 	o.day(81)
 	_, body := o.get(o.signedInAs(agentEmail), "/tickets")
-	wantContains(t, body, "support@example.com needs re-authentication in 9 days", "An administrator can fix this under Admin → Emails.")
+	wantContains(t, body, "support@example.com needs reauthentication in 9 days", "An administrator can fix this under Admin → Emails.")
 	wantNotContains(t, body, "/admin/emails#mailbox-")
 	res, body := o.get(o.signedIn(), "/tickets")
 	wantStatus(t, res, http.StatusOK)

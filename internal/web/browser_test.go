@@ -77,6 +77,8 @@ func TestBrowserAgentFlow(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(fmt.Sprintf("%s/tickets/%d", e.srv.URL, id)), chromedp.WaitVisible(chromedp.CSS("#email")))
 	browsertest.Screenshot(t, ctx, "login")
 	browsertest.ScreenshotAt(t, ctx, "login-phone", 390, 844)
+	browsertest.Axe(t, ctx, "sign-in")
+	browsertest.AxeAt(t, ctx, "sign-in at phone width", 375, 740)
 	do(t, ctx,
 		chromedp.SendKeys(chromedp.CSS("#email"), "nobody@example.com"),
 		chromedp.SendKeys(chromedp.CSS("#password"), "wrong password"),
@@ -88,6 +90,7 @@ func TestBrowserAgentFlow(t *testing.T) {
 		t.Fatalf("error shown = %q", msg)
 	}
 	browsertest.Screenshot(t, ctx, "login-error")
+	browsertest.Axe(t, ctx, "sign-in with an error")
 	eval[string](t, ctx, `document.querySelector('#email').value = ''`)
 	do(t, ctx,
 		chromedp.SendKeys(chromedp.CSS("#email"), "agent@example.com"),
@@ -108,6 +111,8 @@ func TestBrowserAgentFlow(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, "tickets")
 	browsertest.ScreenshotAt(t, ctx, "tickets-phone", 390, 844)
+	browsertest.Axe(t, ctx, "ticket list")
+	browsertest.AxeAt(t, ctx, "ticket list at phone width", 375, 740)
 
 	// Open the ticket from the list.
 	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(fmt.Sprintf(`a[href="/tickets/%d"]`, id)))); err != nil {
@@ -116,6 +121,8 @@ func TestBrowserAgentFlow(t *testing.T) {
 	do(t, ctx, chromedp.WaitVisible(chromedp.CSS("iframe.mail-frame")))
 	browsertest.Screenshot(t, ctx, "ticket")
 	browsertest.ScreenshotAt(t, ctx, "ticket-phone", 390, 844)
+	browsertest.Axe(t, ctx, "ticket page")
+	browsertest.AxeAt(t, ctx, "ticket page at phone width", 375, 740)
 
 	// An empty note is refused on the page.
 	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(".button-note"))); err == nil {
@@ -123,6 +130,7 @@ func TestBrowserAgentFlow(t *testing.T) {
 		if msg := eval[string](t, ctx, `(document.querySelector('#note-error')||{}).textContent||''`); msg != "The note is empty." {
 			t.Errorf("empty note error = %q", msg)
 		}
+		browsertest.Axe(t, ctx, "ticket page with a form error")
 	}
 	// Add a note.
 	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#note-body"), "Asked the customer for the printer model."))
@@ -147,12 +155,15 @@ func TestBrowserAgentFlow(t *testing.T) {
 		t.Error("the status change is not on the timeline")
 	}
 	browsertest.Screenshot(t, ctx, "ticket-after-note")
+	browsertest.Axe(t, ctx, "ticket page after a note")
 
 	// Error page and empty filter result, for the record.
 	do(t, ctx, chromedp.Navigate(e.srv.URL+"/tickets/99999"))
 	browsertest.Screenshot(t, ctx, "not-found")
+	browsertest.Axe(t, ctx, "404 page")
 	do(t, ctx, chromedp.Navigate(e.srv.URL+"/tickets?q=nothing-matches-this"))
 	browsertest.Screenshot(t, ctx, "tickets-no-match")
+	browsertest.Axe(t, ctx, "ticket list without a match")
 }
 
 // TestBrowserHostileEmail shows an email built to run script, navigate,
@@ -203,6 +214,7 @@ func TestBrowserHostileEmail(t *testing.T) {
 			do(t, ctx, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("iframe.mail-frame")), chromedp.Sleep(1500*time.Millisecond))
 			if tc.name == "sandbox only" {
 				browsertest.Screenshot(t, ctx, "ticket-hostile-unsanitized")
+				browsertest.Axe(t, ctx, "ticket page with a hostile email")
 			}
 
 			wantTitle := "#" + fmt.Sprint(id) + " Totally normal invoice · Postdesk"

@@ -58,8 +58,12 @@ func secretEnv(provider string) string {
 	return "POSTDESK_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_", " ", "_").Replace(provider)) + "_CLIENT_SECRET"
 }
 
-// dateText is a day as the pages and notices write it: "Sat 30 May 2026".
-func dateText(t time.Time) string { return t.UTC().Format("Mon 2 Jan 2006") }
+// timeLayout is how every page writes a moment: the day, the time of day
+// and the zone, "3 Mar 2026, 10:02 UTC". Postdesk shows times in UTC.
+const timeLayout = "2 Jan 2006, 15:04 MST"
+
+// timeText writes t as the pages and notices do: "3 Mar 2026, 10:02 UTC".
+func timeText(t time.Time) string { return t.UTC().Format(timeLayout) }
 
 // daysText counts whole days: "1 day", "9 days".
 func daysText(n int) string {
@@ -113,16 +117,16 @@ func describe(o *oauth.Service, st oauth.Status, stoppedAt, now time.Time) state
 		return stateView{Chip: "Connected", Tone: "ok", Connected: true, CanConnect: o != nil}
 	case store.AuthExpiring:
 		if st.Overdue {
-			return stateView{Chip: "Overdue since " + dateText(st.ReauthDueAt) + " (still fetching)", Tone: "urgent", Connected: true, CanConnect: o != nil,
-				Detail: fmt.Sprintf("Re-authentication was due on %s. Mail still arrives while %s accepts the old sign-in, which can stop at any time: reauthenticate now.",
-					dateText(st.ReauthDueAt), providerLabel(o, st.Provider))}
+			return stateView{Chip: "Overdue since " + timeText(st.ReauthDueAt) + " (still fetching)", Tone: "urgent", Connected: true, CanConnect: o != nil,
+				Detail: fmt.Sprintf("Reauthentication was due on %s. Mail still arrives while %s accepts the old sign-in, which can stop at any time: reauthenticate now.",
+					timeText(st.ReauthDueAt), providerLabel(o, st.Provider))}
 		}
-		return stateView{Chip: "Re-authentication due " + relDays(st.Deadline, now), Tone: "warn", Connected: true, CanConnect: o != nil,
-			Detail: fmt.Sprintf("Reauthenticate before %s to keep mail arriving.", dateText(st.Deadline))}
+		return stateView{Chip: "Reauthentication due " + relDays(st.Deadline, now), Tone: "warn", Connected: true, CanConnect: o != nil,
+			Detail: fmt.Sprintf("Reauthenticate before %s to keep mail arriving.", timeText(st.Deadline))}
 	case store.AuthProviderFault:
 		v := stateView{Chip: "Client secret problem", Tone: "danger", Connected: true, Fault: true, Stopped: true}
 		if secretCodes[st.Code] {
-			v.Detail = fmt.Sprintf("%s refuses Postdesk's client secret: update the client secret (%s) and restart Postdesk. Signing in again does not help.",
+			v.Detail = fmt.Sprintf("%s refuses Postdesk's client secret: update the client secret (%s) and restart Postdesk. Reauthenticating does not help.",
 				providerLabel(o, st.Provider), secretEnv(st.Provider))
 		} else {
 			v.Chip = "Provider settings problem"
@@ -131,13 +135,13 @@ func describe(o *oauth.Service, st oauth.Status, stoppedAt, now time.Time) state
 		return v
 	}
 	// needs_reauth
-	v := stateView{Chip: "Needs re-authentication", Tone: "danger", Connected: true, CanConnect: o != nil, Stopped: true}
+	v := stateView{Chip: "Needs reauthentication", Tone: "danger", Connected: true, CanConnect: o != nil, Stopped: true}
 	reason := st.Reason
 	if reason == "" {
 		reason = "The provider refused the stored sign-in."
 	}
 	if !stoppedAt.IsZero() {
-		v.Detail = "Stopped receiving mail on " + dateText(stoppedAt) + ": " + reason
+		v.Detail = "Stopped receiving mail on " + timeText(stoppedAt) + ": " + reason
 	} else {
 		v.Detail = reason
 	}

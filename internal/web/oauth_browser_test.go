@@ -128,6 +128,7 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 	}
 	shot("emails-empty")
 	shotPhone("emails-empty-phone")
+	browsertest.Axe(t, ctx, "Emails without mailboxes")
 	do(t, ctx, chromedp.SendKeys(chromedp.CSS("#add-address"), supportAddr), chromedp.SendKeys(chromedp.CSS("#add-name"), "Support"))
 	click(t, ctx, `.add-form button[type="submit"]`)
 	shot("fakeidp-signin")
@@ -141,7 +142,7 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 	if loc := location(t, ctx); loc != fmt.Sprintf("%s/admin/emails#mailbox-%d", o.srv.URL, mb.ID) {
 		t.Fatalf("back at %s", loc)
 	}
-	due := dateText(oauthStart.Add(90 * oauth.Day))
+	due := timeText(oauthStart.Add(90 * oauth.Day))
 	if got := text(t, ctx, ".flash"); got != "support@example.com is connected. Authorization due again on "+due+"." {
 		t.Errorf("flash = %q", got)
 	}
@@ -150,12 +151,14 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 	}
 	// Added on the page through desk, the mailbox has the provider's servers
 	// and is fetched once connected (the sync does not run in this test).
-	if got := facts(t, ctx, mb.ID); !strings.HasPrefix(got, "Due: "+due+" in 90 days; Authorized: Mon 2 Mar 2026 today; Last refresh: just now; Maximum age: 90 days (Microsoft's default); ") ||
+	if got := facts(t, ctx, mb.ID); !strings.HasPrefix(got, "Due: "+due+" in 90 days; Authorized: 2 Mar 2026, 09:00 UTC today; Last refresh: 2 Mar 2026, 09:00 UTC just now; Maximum age: 90 days (Microsoft's default); ") ||
 		!strings.Contains(got, "Server: outlook.office365.com:993 (TLS, XOAUTH2)") {
 		t.Errorf("facts = %q", got)
 	}
 	shot("emails-connected")
 	shotPhone("emails-connected-phone")
+	browsertest.Axe(t, ctx, "Emails, connected")
+	browsertest.AxeAt(t, ctx, "Emails, connected, at phone width", 375, 740)
 
 	// The tokens are sealed: neither is in the row, the database files or
 	// the log.
@@ -198,19 +201,21 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 		t.Fatal(err)
 	}
 	visit(t, ctx, o.srv.URL+"/admin/emails")
-	if got := chip(t, ctx, mb.ID); got != "Re-authentication due in 9 days" {
+	if got := chip(t, ctx, mb.ID); got != "Reauthentication due in 9 days" {
 		t.Errorf("day 81 chip = %q", got)
 	}
 	if got := text(t, ctx, "#notices .notice p"); !strings.Contains(got, "support@example.com: the authorization runs out on "+due) {
 		t.Errorf("notices = %q", got)
 	}
 	shot("emails-expiring")
+	browsertest.Axe(t, ctx, "Emails, expiring")
 	visit(t, ctx, o.srv.URL+"/tickets")
-	if got := text(t, ctx, ".banner-warning"); !strings.Contains(got, "support@example.com needs re-authentication in 9 days (due "+due+")") || !strings.Contains(got, "Reauthenticate") {
+	if got := text(t, ctx, ".banner-warning"); !strings.Contains(got, "support@example.com needs reauthentication in 9 days (due "+due+")") || !strings.Contains(got, "Reauthenticate") {
 		t.Errorf("day 81 banner = %q", got)
 	}
 	shot("tickets-banner-expiring")
 	shotPhone("tickets-banner-expiring-phone")
+	browsertest.Axe(t, ctx, "ticket list with a warning banner")
 
 	// Day 92 without a refresh: the stand-in refuses, the mailbox stops.
 	o.day(92)
@@ -219,25 +224,27 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 		t.Fatalf("refresh at day 92: %v", err)
 	}
 	visit(t, ctx, o.srv.URL+"/admin/emails")
-	if got := chip(t, ctx, mb.ID); got != "Needs re-authentication" {
+	if got := chip(t, ctx, mb.ID); got != "Needs reauthentication" {
 		t.Errorf("day 92 chip = %q", got)
 	}
 	if got := text(t, ctx, fmt.Sprintf("#mailbox-%d .mailbox-detail", mb.ID)); !strings.Contains(got, "not used for 90 days") {
 		t.Errorf("day 92 reason = %q", got)
 	}
 	shot("emails-needs-reauth")
+	browsertest.Axe(t, ctx, "Emails, needs reauthentication")
 	visit(t, ctx, o.srv.URL+"/tickets")
-	if got := text(t, ctx, ".banner-danger"); !strings.Contains(got, "support@example.com stopped receiving mail on "+dateText(oauthStart.Add(92*oauth.Day))) ||
+	if got := text(t, ctx, ".banner-danger"); !strings.Contains(got, "support@example.com stopped receiving mail on "+timeText(oauthStart.Add(92*oauth.Day))) ||
 		!strings.Contains(got, "not used for 90 days") || !strings.Contains(got, "Reauthenticate") {
 		t.Errorf("day 92 banner = %q", got)
 	}
 	shot("tickets-banner-needs-reauth")
+	browsertest.Axe(t, ctx, "ticket list with a danger banner")
 
 	// Reauthenticate through the sign-in page: connected, due 90 days on.
 	if status := o.reauthenticate(t, ctx, mb.ID, supportAddr); status != 200 {
 		t.Fatalf("reauthenticate: status %d", status)
 	}
-	due = dateText(oauthStart.Add(182 * oauth.Day))
+	due = timeText(oauthStart.Add(182 * oauth.Day))
 	if got := text(t, ctx, ".flash"); got != "support@example.com is connected. Authorization due again on "+due+"." {
 		t.Errorf("flash = %q", got)
 	}
@@ -292,13 +299,15 @@ func TestBrowserUntilRevoked(t *testing.T) {
 	if got := chip(t, ctx, mb.ID); got != "Connected" {
 		t.Errorf("day 201 chip = %q", got)
 	}
-	if got := facts(t, ctx, mb.ID); !strings.Contains(got, "Maximum age: Until revoked") || !strings.Contains(got, "Expires if not refreshed: Fri 18 Dec 2026 in 90 days") || !strings.Contains(got, "Last refresh: just now") || !strings.Contains(got, "Authorized: Mon 2 Mar 2026 201 days ago") {
+	if got := facts(t, ctx, mb.ID); !strings.Contains(got, "Maximum age: Until revoked") || !strings.Contains(got, "Expires if not refreshed: "+timeText(o.clock.Now().Add(90*oauth.Day))+" in 90 days") ||
+		!strings.Contains(got, "Last refresh: "+timeText(o.clock.Now())+" just now") || !strings.Contains(got, "Authorized: 2 Mar 2026, 09:00 UTC 201 days ago") {
 		t.Errorf("day 201 facts = %q", got)
 	}
 	if n := eval[int](t, ctx, `document.querySelectorAll('.banner').length`); n != 0 {
 		t.Errorf("%d banners at day 201", n)
 	}
 	browsertest.Screenshot(t, ctx, "emails-until-revoked-day-201")
+	browsertest.Axe(t, ctx, "Emails, until revoked")
 
 	// Revoked at the stand-in (a password reset): the next refresh fails.
 	if err := o.idp.Revoke(supportAddr); err != nil {
@@ -309,7 +318,7 @@ func TestBrowserUntilRevoked(t *testing.T) {
 		t.Fatalf("refresh after revoke: %v", err)
 	}
 	visit(t, ctx, o.srv.URL+"/admin/emails")
-	if got := chip(t, ctx, mb.ID); got != "Needs re-authentication" {
+	if got := chip(t, ctx, mb.ID); got != "Needs reauthentication" {
 		t.Errorf("after revoke chip = %q", got)
 	}
 	if got := text(t, ctx, fmt.Sprintf("#mailbox-%d .mailbox-detail", mb.ID)); !strings.Contains(got, "The password was changed or reset") {
@@ -320,6 +329,8 @@ func TestBrowserUntilRevoked(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, "emails-revoked")
 	browsertest.ScreenshotAt(t, ctx, "emails-revoked-phone", 390, 844)
+	browsertest.Axe(t, ctx, "Emails, revoked")
+	browsertest.AxeAt(t, ctx, "Emails, revoked, at phone width", 375, 740)
 }
 
 // TestBrowserSignInRefused: the wrong account, a forged state and a
@@ -351,6 +362,8 @@ func TestBrowserSignInRefused(t *testing.T) {
 	}
 	browsertest.Screenshot(t, ctx, "oauth-wrong-account")
 	browsertest.ScreenshotAt(t, ctx, "oauth-wrong-account-phone", 390, 844)
+	browsertest.Axe(t, ctx, "refused sign-in: the wrong account")
+	browsertest.AxeAt(t, ctx, "refused sign-in: the wrong account, at phone width", 375, 740)
 	// "Try again" starts a new sign-in at the stand-in.
 	click(t, ctx, `.error-actions button[type="submit"]`)
 	if loc := location(t, ctx); !strings.HasPrefix(loc, o.idpURL) {
@@ -365,6 +378,7 @@ func TestBrowserSignInRefused(t *testing.T) {
 		t.Errorf("forged state page = %q", got)
 	}
 	browsertest.Screenshot(t, ctx, "oauth-forged-state")
+	browsertest.Axe(t, ctx, "refused sign-in: a forged state")
 
 	// The successful callback, replayed.
 	if status := visit(t, ctx, o.srv.URL+callback); status != 400 {
@@ -409,6 +423,7 @@ func TestBrowserClientSecretExpired(t *testing.T) {
 		t.Errorf("banner = %q", got)
 	}
 	browsertest.Screenshot(t, ctx, "tickets-banner-client-secret")
+	browsertest.Axe(t, ctx, "ticket list with the client secret banner")
 	visit(t, ctx, o.srv.URL+"/admin/emails")
 	for _, id := range []int64{support.ID, sales.ID} {
 		if got := chip(t, ctx, id); got != "Client secret problem" {
@@ -419,6 +434,7 @@ func TestBrowserClientSecretExpired(t *testing.T) {
 		t.Errorf("%d Reauthenticate buttons offered for a client secret problem", n)
 	}
 	browsertest.Screenshot(t, ctx, "emails-client-secret")
+	browsertest.Axe(t, ctx, "Emails, client secret problem")
 }
 
 // TestBrowserOverdue: past a 30-day maximum age while the provider still
@@ -443,17 +459,18 @@ func TestBrowserOverdue(t *testing.T) {
 	}
 	ctx := browsertest.New(t)
 	o.browserSignIn(t, ctx)
-	due := dateText(oauthStart.Add(30 * oauth.Day))
+	due := timeText(oauthStart.Add(30 * oauth.Day))
 	visit(t, ctx, o.srv.URL+"/admin/emails")
 	if got := chip(t, ctx, mb.ID); got != "Overdue since "+due+" (still fetching)" {
 		t.Errorf("chip = %q", got)
 	}
-	if got := text(t, ctx, ".banner-urgent"); !strings.Contains(got, "support@example.com re-authentication was due on "+due+"; mail still arrives while Microsoft accepts the old sign-in") {
+	if got := text(t, ctx, ".banner-urgent"); !strings.Contains(got, "support@example.com reauthentication was due on "+due+"; mail still arrives while Microsoft accepts the old sign-in") {
 		t.Errorf("banner = %q", got)
 	}
-	if got := text(t, ctx, "#notices .notice p"); !strings.Contains(got, "re-authentication was due on "+due) {
+	if got := text(t, ctx, "#notices .notice p"); !strings.Contains(got, "reauthentication was due on "+due) {
 		t.Errorf("notices = %q", got)
 	}
 	browsertest.Screenshot(t, ctx, "emails-overdue")
 	browsertest.ScreenshotAt(t, ctx, "emails-overdue-phone", 390, 844)
+	browsertest.Axe(t, ctx, "Emails, overdue")
 }

@@ -118,8 +118,7 @@ func funcs(a *assets) template.FuncMap {
 	return template.FuncMap{
 		"asset":   a.url,
 		"ago":     ago,
-		"abstime": func(t time.Time) string { return t.UTC().Format("Mon, 2 Jan 2006 15:04 MST") },
-		"date":    dateText,
+		"abstime": pageTime,
 		"isotime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"size":    func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
 		"status":  statusLabel,
@@ -132,6 +131,14 @@ func funcs(a *assets) template.FuncMap {
 			return many
 		},
 	}
+}
+
+// pageTime is timeText for a page: the line may break only after the
+// comma ("3 Mar 2026," / "10:02 UTC"), never inside the day or the time.
+func pageTime(t time.Time) string {
+	day, clock, _ := strings.Cut(timeText(t), ", ")
+	nb := func(s string) string { return strings.ReplaceAll(s, " ", "\u00a0") }
+	return nb(day) + ", " + nb(clock)
 }
 
 func statusLabel(s string) string {

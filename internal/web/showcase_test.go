@@ -69,6 +69,6 @@ func seedShowcase(t *testing.T, e *env) {
 		t.Fatal(err)
 	}
 	e.showcaseID = id
-	e.banners = []Banner{{Level: BannerWarning, Title: "support@example.com needs re-authentication in 6 days.",
+	e.banners = []Banner{{Level: BannerWarning, Title: "support@example.com needs reauthentication in 6 days.",
 		Text: "Mail stops arriving when its authorization runs out.", LinkURL: "/tickets", LinkText: "Reauthenticate"}}
 }

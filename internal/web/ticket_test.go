@@ -124,7 +124,7 @@ func TestTicketPage(t *testing.T) {
 	res, body := e.get(c, fmt.Sprintf("/tickets/%d", id))
 	wantStatus(t, res, http.StatusOK)
 	wantContains(t, body,
-		"Printer on fire", "Ann Smith", "support@example.com", "Wed, 4 Mar 2026 09:30 UTC", "Cc: boss@customer.test",
+		"Printer on fire", "Ann Smith", "support@example.com", "4\u00a0Mar\u00a02026, 09:30\u00a0UTC", "Cc: boss@customer.test",
 		"Some parts of this email could not be read: part 2: unknown charset x-klingon",
 		`<iframe class="mail-frame" sandbox="allow-popups allow-popups-to-escape-sandbox"`,
 		"1 remote image blocked.", fmt.Sprintf(`href="/tickets/%d?images=1#m-%d"`, id, mid),

@@ -89,7 +89,7 @@ const (
 // Banner is a message shown at the top of every signed-in page.
 type Banner struct {
 	Level    string // BannerWarning, BannerUrgent or BannerDanger
-	Title    string // short, bold: "support@example.com needs re-authentication"
+	Title    string // short, bold: "support@example.com needs reauthentication"
 	Text     string // one sentence: what happens and until when
 	LinkURL  string // optional: where to fix it (a local path)
 	LinkText string // optional: "Reauthenticate"

@@ -307,12 +307,12 @@ func TestBanners(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.banners = []Banner{
-		{Level: BannerWarning, Title: "help@example.com needs re-authentication in 5 days", LinkURL: "/admin/emails", LinkText: "Reauthenticate"},
+		{Level: BannerWarning, Title: "help@example.com needs reauthentication in 5 days", LinkURL: "/admin/emails", LinkText: "Reauthenticate"},
 		{Level: BannerDanger, Title: "sales@example.com stopped fetching mail", Text: "Its authorization expired."},
 	}
 	c := e.signedIn()
 	_, body := e.get(c, "/tickets")
-	wantContains(t, body, `class="banner banner-warning" role="status"`, "help@example.com needs re-authentication in 5 days",
+	wantContains(t, body, `class="banner banner-warning" role="status"`, "help@example.com needs reauthentication in 5 days",
 		`href="/admin/emails">Reauthenticate</a>`, `class="banner banner-danger" role="alert"`, "Its authorization expired.")
 	_, body = e.get(e.client(), "/login")
 	wantNotContains(t, body, "banner")
