@@ -1,15 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/postdesk/postdesk/internal/logtest"
 )
 
 // freeAddr is a 127.0.0.1 address nothing listens on (just now).
@@ -30,7 +30,7 @@ func serveInProcess(t *testing.T, vars map[string]string) string {
 	addr := freeAddr(t)
 	vars["POSTDESK_LISTEN"] = addr
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs syncBuffer
+	var logs logtest.Buffer
 	e := env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &logs, getenv: func(k string) string { return vars[k] }}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, e, []string{"serve"}) }()
@@ -57,17 +57,6 @@ func serveInProcess(t *testing.T, vars map[string]string) string {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 func getMetrics(t *testing.T, url, token string) (int, string) {
 	t.Helper()
