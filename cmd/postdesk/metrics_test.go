@@ -57,7 +57,6 @@ func serveInProcess(t *testing.T, vars map[string]string) string {
 	}
 }
 
-
 func getMetrics(t *testing.T, url, token string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, url, nil)
