@@ -233,6 +233,10 @@ func (tx *Tx) RemoveMailbox(ctx context.Context, mailboxID int64) (deleted bool,
 		return false, err
 	}
 	if n > 0 || t > 0 {
+		// Its tickets keep their mailbox: the row stays, marked removed.
+		if _, err := tx.exec(ctx, `UPDATE mailboxes SET removed_at = ? WHERE id = ?`, ms(time.Now().UTC()), mailboxID); err != nil {
+			return false, fmt.Errorf("mark mailbox %d removed: %w", mailboxID, err)
+		}
 		return false, nil
 	}
 	if _, err := tx.exec(ctx, `DELETE FROM mailboxes WHERE id = ?`, mailboxID); err != nil {
