@@ -150,7 +150,7 @@ func (h *Handler) emails(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status int, f emailsForm) {
 	ctx := r.Context()
 	now := h.now().UTC()
-	p := emailsPage{page: h.base(r, "emails"), HasOAuth: h.oauth != nil, SecretEnvs: "POSTDESK_MICROSOFT_CLIENT_ID and " + secretEnv("microsoft")}
+	p := emailsPage{page: h.base(r, "emails"), HasOAuth: h.oauth != nil, SecretEnvs: clientIDEnv("microsoft") + " and " + secretEnv("microsoft")}
 	mailboxes, err := h.db.Mailboxes(ctx)
 	if err != nil {
 		h.serverError(w, r, err)
@@ -282,7 +282,7 @@ func recordedStatus(mb store.Mailbox, a store.MailboxAuth, hasAuth bool) oauth.S
 		State: a.State, ExpiresAt: a.ExpiresAt, ReauthDueAt: a.ReauthDueAt, AuthorizedAt: a.AuthorizedAt,
 		LastRefreshAt: a.LastRefreshAt, Reason: a.Error, Code: a.ErrorCode}
 	if a.Kind == store.AuthOAuth && a.RefreshTokenSealed == "" {
-		st.State, st.Code = store.AuthNeedsReauth, codeNotConnected
+		st.State, st.Code, st.NotConnected = store.AuthNeedsReauth, oauth.CodeNotConnected, true
 	}
 	st.Deadline = a.ExpiresAt
 	if !a.ReauthDueAt.IsZero() && (st.Deadline.IsZero() || a.ReauthDueAt.Before(st.Deadline)) {

@@ -345,7 +345,8 @@ func TestBrowserSignInRefused(t *testing.T) {
 	if status := o.reauthenticate(t, ctx, mb.ID, salesAddr); status != 400 {
 		t.Errorf("wrong account: status %d", status)
 	}
-	if got := text(t, ctx, ".error-page"); !strings.Contains(got, "You signed in as sales@example.com, but this mailbox is support@example.com. Nothing was changed.") ||
+	if got := text(t, ctx, ".error-page"); !strings.Contains(got, "You signed in as sales@example.com, but this mailbox is support@example.com. Start again") ||
+		!strings.Contains(got, "Nothing about support@example.com was changed.") ||
 		!strings.Contains(got, "Try again") || !strings.Contains(got, "Back to Emails") {
 		t.Errorf("wrong account page = %q", got)
 	}

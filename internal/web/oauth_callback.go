@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -19,7 +18,7 @@ type oauthErrorPage struct {
 	Address   string // the mailbox, when known
 	// WrongAccount: another account signed in; offer to allow it.
 	WrongAccount bool
-	// Unchanged: say that nothing changed (the message does not already).
+	// Unchanged: say that nothing changed (oauth.FlowError.Changed).
 	Unchanged bool
 }
 
@@ -37,7 +36,7 @@ func (h *Handler) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	var fe *oauth.FlowError
 	if errors.As(err, &fe) {
 		p := oauthErrorPage{page: h.base(r, "emails"), Message: fe.Message, Code: fe.Code, MailboxID: fe.MailboxID,
-			WrongAccount: errors.Is(fe, oauth.ErrWrongAccount), Unchanged: !strings.Contains(fe.Message, "othing was changed")}
+			WrongAccount: errors.Is(fe, oauth.ErrWrongAccount), Unchanged: !fe.Changed}
 		if fe.MailboxID != 0 {
 			mb, err := h.db.Mailbox(ctx, fe.MailboxID)
 			switch {
