@@ -25,7 +25,9 @@ type ConnectionError struct {
 	Err        error
 }
 
-func (e *ConnectionError) Error() string { return fmt.Sprintf("connection test: %s: %v", e.Step, e.Err) }
+func (e *ConnectionError) Error() string {
+	return fmt.Sprintf("connection test: %s: %v", e.Step, e.Err)
+}
 
 func (e *ConnectionError) Unwrap() error { return e.Err }
 

@@ -12,7 +12,6 @@ import (
 // This file puts a mailbox's authorization (oauth.Status) into words, for
 // Admin -> Emails and the banners alike, so both always say the same.
 
-
 // providerLabel is a provider's name for people: "Microsoft", "Google".
 func providerLabel(o *oauth.Service, name string) string {
 	if o != nil {
