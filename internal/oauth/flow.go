@@ -223,6 +223,14 @@ func (s *Service) saveSignIn(ctx context.Context, p Provider, mb store.Mailbox, 
 		if err := tx.PutMailboxAuth(ctx, a); err != nil {
 			return err
 		}
+		what := "Connected"
+		if !prev.AuthorizedAt.IsZero() {
+			what = "Reauthenticated"
+		}
+		if err := tx.RecordMailboxActivity(ctx, store.Activity{MailboxID: mb.ID, Kind: store.ActivityAuth,
+			Message: what + " (signed in as " + a.Account + ")", CreatedAt: now}); err != nil {
+			return err
+		}
 		if prev.WarnedState != "" && prev.WarnedState != store.AuthOK {
 			return tx.AddNotice(ctx, &store.Notice{MailboxID: mb.ID, Kind: "restored", CreatedAt: now,
 				Message: fmt.Sprintf("%s is authorized again (signed in as %s).", mb.Address, a.Account)})

@@ -74,3 +74,21 @@ func (c conn) MailboxActivity(ctx context.Context, mailboxID int64, limit int) (
 	}
 	return out, rows.Err()
 }
+
+// fetchWindow joins the batches of one fetch into one activity entry.
+const fetchWindow = 2 * time.Minute
+
+// recordFetch adds n fetched messages to the mailbox's newest activity
+// entry when it is a fetch of the last fetchWindow, else records a new one.
+func (tx *Tx) recordFetch(ctx context.Context, mailboxID int64, n int, now time.Time) error {
+	res, err := tx.exec(ctx, `UPDATE mailbox_activity SET count = count + ?, created_at = ?
+		WHERE id = (SELECT MAX(id) FROM mailbox_activity WHERE mailbox_id = ?) AND kind = ? AND created_at >= ?`,
+		n, ms(now), mailboxID, ActivityFetch, ms(now.Add(-fetchWindow)))
+	if err != nil {
+		return fmt.Errorf("record fetch of mailbox %d: %w", mailboxID, err)
+	}
+	if k, err := res.RowsAffected(); err == nil && k > 0 {
+		return nil
+	}
+	return tx.RecordMailboxActivity(ctx, Activity{MailboxID: mailboxID, Kind: ActivityFetch, Count: n, CreatedAt: now})
+}

@@ -147,8 +147,13 @@ func New(opts Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	if h.mailboxes == nil && h.oauth != nil {
-		h.mailboxes = desk.NewAdmin(h.db, nil, desk.Providers(h.oauth.Providers()))
+	if h.mailboxes == nil {
+		// Without a vault, password mailboxes are refused with a sentence.
+		var providers func(string) (oauth.Provider, bool)
+		if h.oauth != nil {
+			providers = desk.Providers(h.oauth.Providers())
+		}
+		h.mailboxes = desk.NewAdmin(h.db, nil, providers)
 	}
 	var err error
 	if h.assets, err = loadAssets(); err != nil {
