@@ -68,10 +68,13 @@ func ResolveNotice(n store.Notice, au store.MailboxAuth, sync store.SyncStatus) 
 	if n.MailboxID == 0 || au.MailboxID != n.MailboxID || au.State != store.AuthOK {
 		return Resolution{}, false
 	}
+	// A sign-in at the notice's very moment (same millisecond, or a test's
+	// frozen clock) came after it: the notice was written first.
+	after := func(t time.Time) bool { return !t.IsZero() && !t.Before(n.CreatedAt) }
 	switch {
-	case au.Kind == store.AuthOAuth && au.AuthorizedAt.After(n.CreatedAt):
+	case au.Kind == store.AuthOAuth && after(au.AuthorizedAt):
 		return Resolution{By: "Reauthenticated", At: au.AuthorizedAt}, true
-	case au.Kind == store.AuthPassword && au.UpdatedAt.After(n.CreatedAt) && n.Kind != string(store.AuthExpiring):
+	case au.Kind == store.AuthPassword && after(au.UpdatedAt) && n.Kind != string(store.AuthExpiring):
 		return Resolution{By: "Password changed", At: au.UpdatedAt}, true
 	case n.Kind != string(store.AuthExpiring) && sync.LastSuccessAt.After(n.CreatedAt):
 		return Resolution{By: "Fetching again", At: sync.LastSuccessAt}, true
