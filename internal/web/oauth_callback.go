@@ -20,6 +20,9 @@ type oauthErrorPage struct {
 	WrongAccount bool
 	// Unchanged: say that nothing changed (oauth.FlowError.Changed).
 	Unchanged bool
+	// NotConnected: the mailbox never signed in (a cancelled sign-in right
+	// after "Add a mailbox"): offer to remove it as well as to try again.
+	NotConnected bool
 }
 
 // oauthCallback finishes Connect / Reauthenticate: the provider sends the
@@ -47,6 +50,11 @@ func (h *Handler) oauthCallback(w http.ResponseWriter, r *http.Request) {
 				return
 			default:
 				p.Address = mb.Address
+				if h.oauth != nil {
+					if st, err := h.oauth.Status(ctx, mb.ID); err == nil {
+						p.NotConnected = st.NotConnected
+					}
+				}
 			}
 		}
 		h.log.Info("mailbox sign-in refused", "mailbox_id", fe.MailboxID, "reason", fe.Err, "code", fe.Code, "user_id", current(r).user.ID)
