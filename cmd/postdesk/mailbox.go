@@ -267,9 +267,15 @@ func mailboxList(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.close()
-	mbs, err := a.db.Mailboxes(ctx)
+	all, err := a.db.Mailboxes(ctx)
 	if err != nil {
 		return err
+	}
+	var mbs []store.Mailbox
+	for _, mb := range all {
+		if !mb.Removed() { // kept for its tickets only
+			mbs = append(mbs, mb)
+		}
 	}
 	if len(mbs) == 0 {
 		fmt.Fprintln(e.stdout, "no mailboxes yet: add one with 'postdesk mailbox add'")

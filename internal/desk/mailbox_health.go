@@ -20,6 +20,24 @@ const (
 	HealthPaused                     // paused by an admin
 )
 
+// String is the Health as the API names it: "needs_reauth", "failing",
+// "expiring", "not_connected", "ok", "paused".
+func (h Health) String() string {
+	switch h {
+	case HealthNeedsReauth:
+		return "needs_reauth"
+	case HealthFailing:
+		return "failing"
+	case HealthExpiring:
+		return "expiring"
+	case HealthNotConnected:
+		return "not_connected"
+	case HealthPaused:
+		return "paused"
+	}
+	return "ok"
+}
+
 // HealthOf decides a mailbox's Health from its sign-in (au; hasAuth false
 // when it has none), its server settings' enabled flag and its sync status.
 func HealthOf(au store.MailboxAuth, hasAuth, enabled bool, sync store.SyncStatus) Health {
