@@ -15,21 +15,21 @@ import (
 // mail is fetched and how the fetching goes. It never holds a secret: no
 // password, token or sealed value leaves the server.
 type mailboxResponse struct {
-	ID        int64           `json:"id"`
-	Address   string          `json:"address"`
-	Name      string          `json:"name"`
-	Signature string          `json:"signature"`
-	CreatedAt time.Time       `json:"created_at"`
+	ID        int64     `json:"id"`
+	Address   string    `json:"address"`
+	Name      string    `json:"name"`
+	Signature string    `json:"signature"`
+	CreatedAt time.Time `json:"created_at"`
 	// RemovedAt is set on a removed mailbox kept for its tickets (GET by
 	// id only: lists leave it out).
 	RemovedAt *time.Time `json:"removed_at"`
 	// Health is how urgently the mailbox needs an admin, decided as Admin
 	// -> Emails decides it (desk.HealthOf): needs_reauth, failing,
 	// expiring, not_connected, ok, paused.
-	Health string `json:"health"`
-	SignIn    signInResponse  `json:"sign_in"`
-	Server    *serverResponse `json:"server"` // null: not fetched (a mailbox made by an import)
-	Sync      syncResponse    `json:"sync"`
+	Health string          `json:"health"`
+	SignIn signInResponse  `json:"sign_in"`
+	Server *serverResponse `json:"server"` // null: not fetched (a mailbox made by an import)
+	Sync   syncResponse    `json:"sync"`
 	// Message tells what a change did besides what was asked, in plain
 	// words: "... so Postdesk forgot the mailbox's sign-in ...".
 	Message string `json:"message,omitempty"`
