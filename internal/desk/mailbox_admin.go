@@ -159,3 +159,34 @@ func changeNote(cur, spec MailboxSpec) string {
 	}
 	return "Settings changed: " + strings.Join(parts, "; ")
 }
+
+// EnsureMailbox returns the mailbox of address, creating it without a
+// sign-in or server settings when there is none (an import of .eml or
+// mbox files into a mailbox that is not fetched); created says so. A
+// removed mailbox is brought back, still without a sign-in.
+func (a *Admin) EnsureMailbox(ctx context.Context, address string) (mb store.Mailbox, created bool, err error) {
+	address = strings.ToLower(strings.TrimSpace(address))
+	err = a.db.Write(ctx, func(tx *store.Tx) error {
+		mb, err = tx.MailboxByAddress(ctx, address)
+		switch {
+		case err == nil && mb.Removed():
+			if err := tx.RestoreMailbox(ctx, mb.ID, mb.Name); err != nil {
+				return err
+			}
+			mb.RemovedAt = time.Time{}
+			return nil
+		case errors.Is(err, store.ErrNotFound):
+			if at := strings.LastIndex(address, "@"); at < 1 || at == len(address)-1 {
+				return invalid("address", "%q is not an email address", address)
+			}
+			mb, err = tx.CreateMailbox(ctx, address, "")
+			created = err == nil
+			return err
+		}
+		return err
+	})
+	if err != nil {
+		return store.Mailbox{}, false, fmt.Errorf("ensure mailbox %s: %w", address, err)
+	}
+	return mb, created, nil
+}
