@@ -88,18 +88,23 @@ func (a *Admin) AddMailbox(ctx context.Context, spec MailboxSpec) (store.Mailbox
 	var mb store.Mailbox
 	err = a.db.Write(ctx, func(tx *store.Tx) error {
 		now := a.now().UTC()
-		var err error
-		mb, err = tx.CreateMailbox(ctx, spec.Address, spec.Name)
-		if errors.Is(err, store.ErrConflict) {
-			// A removed mailbox (kept for its tickets) comes back.
-			old, lerr := tx.MailboxByAddress(ctx, spec.Address)
-			if lerr != nil || !old.Removed() {
-				return &ValidationError{Field: "address", Message: fmt.Sprintf("mailbox %s already exists", spec.Address), Err: ErrExists}
-			}
-			if err = tx.RestoreMailbox(ctx, old.ID, spec.Name); err != nil {
+		exists := &ValidationError{Field: "address", Message: fmt.Sprintf("mailbox %s already exists", spec.Address), Err: ErrExists}
+		// A removed mailbox (kept for its tickets) comes back. Looked up
+		// first: on PostgreSQL a refused insert ends the transaction.
+		old, err := tx.MailboxByAddress(ctx, spec.Address)
+		switch {
+		case err == nil && !old.Removed():
+			return exists
+		case err == nil:
+			if err := tx.RestoreMailbox(ctx, old.ID, spec.Name); err != nil {
 				return err
 			}
 			mb, err = tx.Mailbox(ctx, old.ID)
+		case errors.Is(err, store.ErrNotFound):
+			mb, err = tx.CreateMailbox(ctx, spec.Address, spec.Name)
+			if errors.Is(err, store.ErrConflict) {
+				return exists
+			}
 		}
 		if err != nil {
 			return err
