@@ -113,3 +113,37 @@ func TestEmailsProblemsFirst(t *testing.T) {
 		t.Errorf("order of mailbox ids = %v, want %v (needs reauth, expiring, not connected, healthy)", order, want)
 	}
 }
+
+// A password the mail server refused is a problem on the card, listed
+// first, and its notice stands until a new password works.
+func TestEmailsPasswordRefused(t *testing.T) {
+	t.Parallel()
+	o := newOAuthEnv(t, "sqlite")
+	c := o.signedIn()
+	ctx := context.Background()
+	ok := o.addMailbox("a@example.com")
+	var mb store.Mailbox
+	err := o.db.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		if mb, err = tx.CreateMailbox(ctx, "z@corp.example", ""); err != nil {
+			return err
+		}
+		if err := tx.SetMailboxPassword(ctx, mb.ID, "z@corp.example", "v1:sealed", o.clock.Now()); err != nil {
+			return err
+		}
+		if err := tx.SetAuthState(ctx, mb.ID, store.AuthNeedsReauth, "password_refused", "refused", o.clock.Now()); err != nil {
+			return err
+		}
+		return tx.AddNotice(ctx, &store.Notice{MailboxID: mb.ID, Kind: string(store.AuthNeedsReauth), Message: "z@corp.example: refused", CreatedAt: o.clock.Now()})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, body := o.get(c, "/admin/emails")
+	wantContains(t, body, "Password refused", "enter the new password in Edit settings")
+	first := regexp.MustCompile(`id="mailbox-(\d+)"`).FindStringSubmatch(body)
+	if first == nil || first[1] != fmt.Sprint(mb.ID) {
+		t.Errorf("first mailbox = %v, want the refused one (%d), not %d", first, mb.ID, ok.ID)
+	}
+	wantNotContains(t, body, "notice-resolved")
+}

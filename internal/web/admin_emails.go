@@ -223,6 +223,16 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 		}
 		if st.Kind == store.AuthPassword {
 			v.Provider = "Password (IMAP)"
+			if a.State == store.AuthNeedsReauth {
+				// The mail server refused the password: nothing is fetched
+				// until an admin enters the new one.
+				v.Chip, v.Tone, v.Stopped = "Password refused", "danger", true
+				v.Detail = "The mail server refused the password"
+				if !a.ErrorAt.IsZero() {
+					v.Detail += " on " + clockText(a.ErrorAt)
+				}
+				v.Detail += ", so no mail is fetched: enter the new password in Edit settings; fetching resumes where it stopped."
+			}
 		}
 		if v.Connected && st.Account != "" && !strings.EqualFold(st.Account, mb.Address) {
 			v.Account = st.Account
