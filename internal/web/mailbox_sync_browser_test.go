@@ -344,6 +344,45 @@ func testPasswordMailboxLifecycle(t *testing.T, dialect string) {
 	}
 	shot("emails-password-fetched")
 
+	// The server's password changes: the mailbox stops with a problem on
+	// its card; the new password from Edit fetches again, and the notice
+	// shows as resolved without a click.
+	if err := m.stack.AddPasswordUser(helpAddr, "new-"+helpPass); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.stack.Kick(bg, helpAddr); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if au, err := m.db.MailboxAuth(bg, mb.ID); err == nil && au.State == store.AuthNeedsReauth {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the refused password was not recorded\n%s", m.logs.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	visit(t, ctx, m.srv.URL+"/admin/emails")
+	if got := chip(t, ctx, mb.ID); got != "Password refused" {
+		t.Errorf("chip after the password changed = %q", got)
+	}
+	shot("emails-password-refused")
+	visit(t, ctx, fmt.Sprintf("%s/admin/emails/%d/edit", m.srv.URL, mb.ID))
+	setFields(t, ctx, map[string]string{"f-password": "new-" + helpPass})
+	click(t, ctx, `.mailbox-form button[type="submit"]`)
+	if err := m.stack.Deliver(bg, helpAddr, customerMail(helpAddr, "After the new password")); err != nil {
+		t.Fatal(err)
+	}
+	m.waitTicket(mb.ID, "After the new password")
+	visit(t, ctx, m.srv.URL+"/admin/emails")
+	if got := text(t, ctx, "#notices .notice-needs_reauth .notice-resolution"); !strings.Contains(got, "Resolved Password changed") {
+		t.Errorf("notice after the new password = %q (%s)", got, text(t, ctx, "#notices"))
+	}
+	if got := chip(t, ctx, mb.ID); got != "Password" {
+		t.Errorf("chip after the new password = %q", got)
+	}
+
 	// Remove, after a confirmation that says the tickets stay.
 	tickets := m.subjects(mb.ID)
 	click(t, ctx, fmt.Sprintf("#mailbox-%d .remove-link", mb.ID))
