@@ -274,6 +274,9 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 			}
 		}
 		v.Sync = h.syncFor(r, mb, v.Stopped, now)
+		if v.Sync != nil && st.Kind == store.AuthPassword && v.Stopped {
+			v.Sync.State = "Stopped until the new password is entered; nothing is lost, it catches up then"
+		}
 		srv, srvErr := h.db.MailboxServer(ctx, mb.ID)
 		sync, _ := h.db.SyncStatus(ctx, mb.ID)
 		syncs[mb.ID] = sync
