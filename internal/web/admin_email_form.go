@@ -72,7 +72,8 @@ func (f *mailboxForm) applyTo(spec *desk.MailboxSpec, password string) bool {
 		spec.Password = password
 	}
 	spec.Folders = nil
-	for _, line := range strings.FieldsFunc(f.Folders, func(r rune) bool { return r == '\n' || r == ',' }) {
+	// One per line: IMAP folder names may hold commas.
+	for _, line := range strings.Split(f.Folders, "\n") {
 		if line = strings.TrimSpace(line); line != "" {
 			spec.Folders = append(spec.Folders, line)
 		}
