@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -37,18 +38,13 @@ func runImport(ctx context.Context, e env, args []string) error {
 	}
 	defer a.close()
 	cfg := a.cfg
-	mb, err := a.db.MailboxByAddress(ctx, *address)
-	if errors.Is(err, store.ErrNotFound) {
-		err = a.db.Write(ctx, func(tx *store.Tx) error {
-			mb, err = tx.CreateMailbox(ctx, *address, "")
-			return err
-		})
-		if err == nil {
-			fmt.Fprintf(e.stdout, "created mailbox %s\n", mb.Address)
-		}
-	}
+	// desk creates the mailbox when it is new, as for every surface.
+	mb, created, err := desk.NewAdmin(a.db, nil, nil).EnsureMailbox(ctx, *address)
 	if err != nil {
 		return fmt.Errorf("import: %w", err)
+	}
+	if created {
+		fmt.Fprintf(e.stdout, "created mailbox %s\n", mb.Address)
 	}
 	// Each message's outcome is printed below, so ingest's own log lines would only repeat it.
 	in := ingest.New(a.db, ingest.Options{SupportAddresses: cfg.SupportAddresses})

@@ -156,7 +156,7 @@ func (m *mailboxFlags) apply(e env, fs *flag.FlagSet, spec *desk.MailboxSpec, al
 		}
 	}
 	if m.disable && m.on {
-		return errors.New("mailbox update: --disable and --enable together")
+		return &desk.ValidationError{Message: "--disable and --enable together"}
 	}
 	if m.disable || m.on {
 		spec.Disabled = m.disable
@@ -166,7 +166,7 @@ func (m *mailboxFlags) apply(e env, fs *flag.FlagSet, spec *desk.MailboxSpec, al
 			return err
 		}
 		if spec.Password == "" {
-			return errors.New("no password on stdin")
+			return &desk.ValidationError{Field: "password", Message: "no password on stdin"}
 		}
 	}
 	return nil
@@ -182,7 +182,7 @@ func mailboxAdd(ctx context.Context, e env, args []string) error {
 	defer a.close()
 	spec := desk.MailboxSpec{Address: m.spec.Address}
 	if err := m.apply(e, fset, &spec, true); err != nil {
-		return err
+		return applyError("mailbox add", err)
 	}
 	mb, err := admin.AddMailbox(ctx, spec)
 	if err != nil {
@@ -221,7 +221,7 @@ func mailboxUpdate(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if err := m.apply(e, fset, &spec, false); err != nil {
-		return err
+		return applyError("mailbox update", err)
 	}
 	up, err := admin.UpdateMailbox(ctx, mb.ID, spec)
 	if err != nil {
@@ -232,6 +232,15 @@ func mailboxUpdate(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stdout, "sign-in forgotten: %s\nnext: reconnect it in Admin -> Emails (%s/admin/emails)\n", up.Notice, a.cfg.BaseURL)
 	}
 	return nil
+}
+
+// applyError names the command on an error of reading its flags.
+func applyError(cmd string, err error) error {
+	var v *desk.ValidationError
+	if errors.As(err, &v) {
+		return flagError(cmd, err)
+	}
+	return fmt.Errorf("%s: %w", cmd, err)
 }
 
 // flagError says which flag a refused setting came from: desk names the
@@ -258,9 +267,15 @@ func mailboxList(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.close()
-	mbs, err := a.db.Mailboxes(ctx)
+	all, err := a.db.Mailboxes(ctx)
 	if err != nil {
 		return err
+	}
+	var mbs []store.Mailbox
+	for _, mb := range all {
+		if !mb.Removed() { // kept for its tickets only
+			mbs = append(mbs, mb)
+		}
 	}
 	if len(mbs) == 0 {
 		fmt.Fprintln(e.stdout, "no mailboxes yet: add one with 'postdesk mailbox add'")

@@ -22,6 +22,17 @@ func TestMailboxCommands(t *testing.T) {
 	if err != nil {
 		t.Fatalf("add password mailbox: %v\n%s", err, out)
 	}
+	// The mail server decides its passwords: a short one is accepted.
+	out, _, err = cli(t, vars, "abc\n", "mailbox", "add", "--address", "short@corp.example", "--auth", "password",
+		"--imap-host", "127.0.0.1", "--imap-security", "none", "--password-stdin")
+	if err != nil || !strings.Contains(out, "added mailbox short@corp.example") {
+		t.Fatalf("add with a short password: %v\n%s", err, out)
+	}
+	_, _, err = cli(t, vars, "", "mailbox", "add", "--address", "nopw@corp.example", "--auth", "password",
+		"--imap-host", "127.0.0.1", "--imap-security", "none", "--password-stdin")
+	if err == nil || !strings.HasPrefix(err.Error(), "mailbox add: ") {
+		t.Fatalf("add without a password on stdin: %v", err)
+	}
 	for _, bad := range [][]string{
 		{"--address", "x@example.com", "--auth", "google"},                                                                 // not configured
 		{"--address", "not-an-address", "--auth", "microsoft"},                                                             // bad address

@@ -35,7 +35,7 @@ func userAdd(ctx context.Context, e env, args []string) error {
 			return fmt.Errorf("user add: --role must be admin or agent, not %q", *role)
 		}
 		var err error
-		password, err = readPassword(e)
+		password, err = readUserPassword(e)
 		return err
 	})
 	if done {
@@ -54,7 +54,9 @@ func userAdd(ctx context.Context, e env, args []string) error {
 }
 
 // readPassword reads a password from stdin when stdin is not a terminal;
-// empty means "generate one".
+// empty means "generate one" (user add) or "none given" (mailbox add).
+// It decides no length: a mail server decides its mailboxes' passwords,
+// and user add checks its own (readUserPassword).
 func readPassword(e env) (string, error) {
 	if f, ok := e.stdin.(*os.File); ok {
 		if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice != 0 {
@@ -65,11 +67,17 @@ func readPassword(e env) (string, error) {
 	if err != nil && line == "" {
 		return "", nil
 	}
-	pw := strings.TrimRight(line, "\r\n")
-	if pw != "" && len(pw) < 8 {
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// readUserPassword is readPassword for an agent's own password, which
+// must be at least 8 characters.
+func readUserPassword(e env) (string, error) {
+	pw, err := readPassword(e)
+	if err == nil && pw != "" && len(pw) < 8 {
 		return "", errors.New("user add: the password from stdin must be at least 8 characters")
 	}
-	return pw, nil
+	return pw, err
 }
 
 // userLockouts lists the accounts and addresses with failed sign-ins.

@@ -83,6 +83,7 @@ func New(opts Options) http.Handler {
 	m.HandleFunc("DELETE /api/v1/me/apikeys/{keyID}", h.deleteMyAPIKey)
 	m.HandleFunc("GET /api/v1/mailboxes", h.getMailboxes)
 	m.HandleFunc("POST /api/v1/mailboxes", h.adminOnly(h.createMailbox))
+	m.HandleFunc("POST /api/v1/mailboxes/test", h.adminOnly(h.testMailbox))
 	m.HandleFunc("GET /api/v1/mailboxes/{mailboxID}", h.getMailbox)
 	m.HandleFunc("PATCH /api/v1/mailboxes/{mailboxID}", h.adminOnly(h.updateMailbox))
 	m.HandleFunc("DELETE /api/v1/mailboxes/{mailboxID}", h.adminOnly(h.deleteMailbox))

@@ -15,13 +15,21 @@ import (
 // mail is fetched and how the fetching goes. It never holds a secret: no
 // password, token or sealed value leaves the server.
 type mailboxResponse struct {
-	ID        int64           `json:"id"`
-	Address   string          `json:"address"`
-	Name      string          `json:"name"`
-	CreatedAt time.Time       `json:"created_at"`
-	SignIn    signInResponse  `json:"sign_in"`
-	Server    *serverResponse `json:"server"` // null: not fetched (a mailbox made by an import)
-	Sync      syncResponse    `json:"sync"`
+	ID        int64     `json:"id"`
+	Address   string    `json:"address"`
+	Name      string    `json:"name"`
+	Signature string    `json:"signature"`
+	CreatedAt time.Time `json:"created_at"`
+	// RemovedAt is set on a removed mailbox kept for its tickets (GET by
+	// id only: lists leave it out).
+	RemovedAt *time.Time `json:"removed_at"`
+	// Health is how urgently the mailbox needs an admin, decided as Admin
+	// -> Emails decides it (desk.HealthOf): needs_reauth, failing,
+	// expiring, not_connected, ok, paused.
+	Health string          `json:"health"`
+	SignIn signInResponse  `json:"sign_in"`
+	Server *serverResponse `json:"server"` // null: not fetched (a mailbox made by an import)
+	Sync   syncResponse    `json:"sync"`
 	// Message tells what a change did besides what was asked, in plain
 	// words: "... so Postdesk forgot the mailbox's sign-in ...".
 	Message string `json:"message,omitempty"`
@@ -88,6 +96,7 @@ type mailboxRequest struct {
 	InitialDays     *int      `json:"initial_days"`
 	MaxAgeDays      *int      `json:"max_age_days"`
 	Enabled         *bool     `json:"enabled"`
+	Signature       *string   `json:"signature"`
 }
 
 // applyTo changes the fields of spec the request gives.
@@ -116,6 +125,7 @@ func (m mailboxRequest) applyTo(spec *desk.MailboxSpec) {
 	set(&spec.Password, m.Password)
 	set(&spec.AfterProcessing, m.AfterProcessing)
 	set(&spec.MoveTo, m.MoveTo)
+	set(&spec.Signature, m.Signature)
 	if m.Folders != nil {
 		spec.Folders = *m.Folders
 	}
@@ -155,6 +165,9 @@ func (h *handler) getMailboxes(w http.ResponseWriter, r *http.Request) {
 	}
 	out := mailboxesResponse{Mailboxes: make([]mailboxResponse, 0, len(list))}
 	for _, m := range list {
+		if m.Removed() {
+			continue // kept for its tickets only
+		}
 		mr, err := h.mailboxResponse(r, m)
 		if err != nil {
 			writeInternalError(w, r, err)
@@ -176,7 +189,7 @@ func (h *handler) getMailbox(w http.ResponseWriter, r *http.Request) {
 		writeMailboxError(w, r, id, err)
 		return
 	}
-	h.writeMailbox(w, r, http.StatusOK, m)
+	h.writeMailbox(w, r, http.StatusOK, m) // a removed one too: its tickets name it
 }
 
 // createMailbox adds a mailbox. An OAuth mailbox must then be connected by
@@ -249,7 +262,7 @@ func (h *handler) deleteMailbox(w http.ResponseWriter, r *http.Request) {
 		writeMailboxError(w, r, id, err)
 		return
 	}
-	deleted, err := h.admin.RemoveMailbox(r.Context(), m.Address)
+	deleted, err := h.admin.RemoveMailboxID(r.Context(), id)
 	if err != nil {
 		writeMailboxError(w, r, id, err)
 		return
@@ -297,9 +310,10 @@ const unreachable = "Postdesk cannot reach the mail server; an admin can see why
 // sentence.
 func (h *handler) mailboxResponse(r *http.Request, m store.Mailbox) (mailboxResponse, error) {
 	ctx := r.Context()
-	out := mailboxResponse{ID: m.ID, Address: m.Address, Name: m.Name, CreatedAt: utc(m.CreatedAt),
+	out := mailboxResponse{ID: m.ID, Address: m.Address, Name: m.Name, Signature: m.Signature, CreatedAt: utc(m.CreatedAt), RemovedAt: timeOrNil(m.RemovedAt),
 		SignIn: signInResponse{Kind: string(store.AuthNone), State: "not_connected", Reason: "No sign-in: this mailbox's mail is not fetched."}}
 	au, err := h.db.MailboxAuth(ctx, m.ID)
+	hasAuth := err == nil
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
@@ -308,6 +322,7 @@ func (h *handler) mailboxResponse(r *http.Request, m store.Mailbox) (mailboxResp
 		out.SignIn = newSignInResponse(au)
 	}
 	srv, err := h.db.MailboxServer(ctx, m.ID)
+	enabled := err == nil && srv.Enabled
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
@@ -322,6 +337,7 @@ func (h *handler) mailboxResponse(r *http.Request, m store.Mailbox) (mailboxResp
 	if err != nil {
 		return out, err
 	}
+	out.Health = desk.HealthOf(au, hasAuth, enabled || out.Server == nil, st).String()
 	out.Sync = syncResponse{State: st.State, LastSuccessAt: timeOrNil(st.LastSuccessAt), LastError: st.LastError}
 	if st.LastError != "" && currentUser(r).Role != store.RoleAdmin {
 		out.Sync.LastError = unreachable
@@ -344,4 +360,27 @@ func newSignInResponse(au store.MailboxAuth) signInResponse {
 		out.State, out.Reason = "not_connected", "Not connected yet: an admin signs in with the mailbox's account in Admin -> Emails."
 	}
 	return out
+}
+
+type testMailboxResponse struct {
+	OK      bool   `json:"ok"`
+	Message string `json:"message"`
+}
+
+// testMailbox tries a password mailbox's settings against its server
+// without saving anything (desk.Admin.TestConnection, as Admin -> Emails'
+// Test connection): 200 when it works, 422 with the failing step's
+// sentence (and the server's words) when not.
+func (h *handler) testMailbox(w http.ResponseWriter, r *http.Request) {
+	var req mailboxRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	var spec desk.MailboxSpec
+	req.applyTo(&spec)
+	if err := h.admin.TestConnection(r.Context(), spec); err != nil {
+		writeMailboxError(w, r, 0, err)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, testMailboxResponse{OK: true, Message: "the server accepted the sign-in and has every folder"})
 }

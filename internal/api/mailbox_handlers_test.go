@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,10 +22,13 @@ import (
 
 // mailboxJSON is a mailbox as the API answers it.
 type mailboxJSON struct {
-	ID        int64     `json:"id"`
-	Address   string    `json:"address"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        int64      `json:"id"`
+	Address   string     `json:"address"`
+	Name      string     `json:"name"`
+	Signature string     `json:"signature"`
+	Health    string     `json:"health"`
+	CreatedAt time.Time  `json:"created_at"`
+	RemovedAt *time.Time `json:"removed_at"`
 	SignIn    struct {
 		Kind         string     `json:"kind"`
 		Provider     string     `json:"provider"`
@@ -146,11 +150,15 @@ func TestMailboxesAdmin(t *testing.T) {
 		if oauthMB.Sync.State != "idle" || oauthMB.Sync.LastSuccessAt != nil || oauthMB.Sync.MessagesToday != 0 {
 			t.Errorf("OAuth mailbox sync = %+v", oauthMB.Sync)
 		}
+		// The same health as Admin -> Emails: never signed in is not a refusal.
+		if oauthMB.Health != "not_connected" {
+			t.Errorf("OAuth mailbox health = %q", oauthMB.Health)
+		}
 
 		// A password mailbox: the password is sealed and never answered.
 		var pwMB mailboxJSON
 		seen.keep(f.do(t, http.MethodPost, "/api/v1/mailboxes", passwordMailbox, admin)).decode(t, http.StatusCreated, &pwMB)
-		if pwMB.Address != "help@example.com" || pwMB.SignIn.Kind != "password" || pwMB.SignIn.Account != "helpdesk" || pwMB.SignIn.State != "ok" {
+		if pwMB.Address != "help@example.com" || pwMB.SignIn.Kind != "password" || pwMB.SignIn.Account != "helpdesk" || pwMB.SignIn.State != "ok" || pwMB.Health != "ok" {
 			t.Errorf("password mailbox = %+v", pwMB)
 		}
 		if s := pwMB.Server; s == nil || s.AuthMethod != "login" || s.Username != "helpdesk" || strings.Join(s.Folders, ",") != "INBOX,Support" ||
@@ -163,6 +171,20 @@ func TestMailboxesAdmin(t *testing.T) {
 		}
 		if pw, err := f.vault.Open(au.PasswordSealed, store.MailboxSecret(pwMB.ID, "password")); err != nil || string(pw) != firstPassword {
 			t.Errorf("sealed password opens to %q, %v", pw, err)
+		}
+
+		// Test connection, as on the page: the failing step in words, nothing saved.
+		closed, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closedPort := closed.Addr().(*net.TCPAddr).Port
+		closed.Close()
+		probe := fmt.Sprintf(`{"address":"probe@example.com","auth":"password","imap_host":"127.0.0.1","imap_port":%d,"imap_security":"none","password":"x"}`, closedPort)
+		f.do(t, http.MethodPost, "/api/v1/mailboxes/test", probe, admin).wantError(t, http.StatusUnprocessableEntity, "Nothing answers at 127.0.0.1:")
+		f.do(t, http.MethodPost, "/api/v1/mailboxes/test", probe).wantError(t, http.StatusForbidden, "only admins can manage mailboxes")
+		if _, err := db.MailboxByAddress(ctx, "probe@example.com"); err == nil {
+			t.Error("a connection test saved its mailbox")
 		}
 
 		// Someone syncs it today.
@@ -278,8 +300,15 @@ func TestMailboxesAdmin(t *testing.T) {
 		}
 		var kept mailboxJSON
 		f.do(t, http.MethodGet, keptPath, "").decode(t, http.StatusOK, &kept)
-		if kept.Server != nil || kept.SignIn.Kind != "none" {
+		if kept.Server != nil || kept.SignIn.Kind != "none" || kept.RemovedAt == nil {
 			t.Errorf("kept mailbox = %+v", kept)
+		}
+		var listed struct{ Mailboxes []mailboxJSON }
+		f.do(t, http.MethodGet, "/api/v1/mailboxes", "").decode(t, http.StatusOK, &listed)
+		for _, m := range listed.Mailboxes {
+			if m.ID == f.mailbox.ID {
+				t.Errorf("the removed mailbox is listed: %+v", m)
+			}
 		}
 		f.do(t, http.MethodGet, fmt.Sprintf("/api/v1/tickets/%d", f.ticketID), "").decode(t, http.StatusOK, &map[string]any{})
 

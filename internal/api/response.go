@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,17 +106,14 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		writeError(w, r, http.StatusUnsupportedMediaType, "request body must be JSON: send Content-Type: application/json (got "+got+")")
 		return false
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
+	raw, err := io.ReadAll(r.Body)
 	if err == nil {
-		if _, extra := dec.Token(); extra != io.EOF {
-			err = errors.New("trailing data")
-		}
+		err = decodeStrict(raw, dst)
 	}
 	if err == nil {
 		return true
 	}
+	var unknown *unknownFieldError
 	var (
 		maxErr    *http.MaxBytesError
 		syntaxErr *json.SyntaxError
@@ -134,16 +133,56 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		msg = "request body must be a JSON object"
 	case errors.As(err, &typeErr):
 		msg = fmt.Sprintf("field %q must be %s, not a JSON %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.TrimPrefix(err.Error(), "json: unknown field ")
-		msg = fmt.Sprintf("unknown field %s in request body; this request accepts %s", field, knownFields(dst))
-	case err.Error() == "trailing data":
+	case errors.As(err, &unknown):
+		msg = fmt.Sprintf("unknown field %s in request body; this request accepts %s", strconv.Quote(unknown.Field), knownFields(dst))
+	case errors.Is(err, errTrailing):
 		msg = "request body must hold exactly one JSON object"
 	default:
 		msg = "request body is not valid JSON: " + strings.TrimPrefix(err.Error(), "json: ")
 	}
 	writeError(w, r, status, msg)
 	return false
+}
+
+// errTrailing is a body with more after its JSON object.
+var errTrailing = errors.New("trailing data")
+
+// unknownFieldError is a body's field that dst has no place for.
+type unknownFieldError struct{ Field string }
+
+func (e *unknownFieldError) Error() string { return "unknown field " + strconv.Quote(e.Field) }
+
+// decodeStrict decodes exactly one JSON value from raw into dst, and
+// refuses a field of the body that the struct dst points to does not name
+// (matched as encoding/json matches them: case-insensitively).
+func decodeStrict(raw []byte, dst any) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(dst); err != nil {
+		return err
+	}
+	if _, extra := dec.Token(); extra != io.EOF {
+		return errTrailing
+	}
+	t := reflect.TypeOf(dst)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	var fields map[string]json.RawMessage
+	if t.Kind() != reflect.Struct || json.Unmarshal(raw, &fields) != nil {
+		return nil // not a struct, or not an object (null): nothing to check
+	}
+	known := fieldNames(dst)
+	var unknown []string
+	for name := range fields {
+		if !slices.ContainsFunc(known, func(k string) bool { return strings.EqualFold(k, name) }) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return &unknownFieldError{Field: unknown[0]}
+	}
+	return nil
 }
 
 // jsonKind names the JSON type a Go type decodes from.
@@ -167,9 +206,24 @@ func jsonKind(t reflect.Type) string {
 
 // knownFields lists the JSON field names of the struct dst points to.
 func knownFields(dst any) string {
+	var names []string
+	for _, n := range fieldNames(dst) {
+		names = append(names, strconv.Quote(n))
+	}
+	if len(names) == 0 {
+		return "no fields"
+	}
+	return strings.Join(names, ", ")
+}
+
+// fieldNames are the JSON field names of the struct dst points to.
+func fieldNames(dst any) []string {
 	t := reflect.TypeOf(dst)
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
 	}
 	var names []string
 	for i := range t.NumField() {
@@ -181,12 +235,9 @@ func knownFields(dst any) string {
 		if name == "" {
 			name = f.Name
 		}
-		names = append(names, strconv.Quote(name))
+		names = append(names, name)
 	}
-	if len(names) == 0 {
-		return "no fields"
-	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 // utc is t as the API shows times: UTC, at the millisecond precision the

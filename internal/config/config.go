@@ -81,6 +81,20 @@ func Env(name string) string {
 	return "POSTDESK_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
 }
 
+// ProviderEnvs are the variables that hold an OAuth provider's client ID
+// and client secret, by the provider's name as Postdesk configures it
+// ("microsoft", "google", "google-testing", or the generic provider's).
+func ProviderEnvs(provider string) (clientID, clientSecret string) {
+	prefix := "oauth"
+	switch provider {
+	case "", "microsoft":
+		prefix = "microsoft"
+	case "google", "google-testing": // one client; POSTDESK_GOOGLE_TESTING only marks it
+		prefix = "google"
+	}
+	return Env(prefix + "-client-id"), Env(prefix + "-client-secret")
+}
+
 func options() []option {
 	return []option{
 		{name: "data", def: "./data", doc: "folder for the SQLite database, attachments and raw messages, and the secret key file",

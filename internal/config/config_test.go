@@ -63,3 +63,24 @@ func TestGenericProviderNeedsItsEndpoints(t *testing.T) {
 		t.Fatal("a generic provider named microsoft was accepted")
 	}
 }
+
+// ProviderEnvs names variables that exist: each is an option's variable.
+func TestProviderEnvs(t *testing.T) {
+	for _, tc := range []struct{ provider, id, secret string }{
+		{"microsoft", "POSTDESK_MICROSOFT_CLIENT_ID", "POSTDESK_MICROSOFT_CLIENT_SECRET"},
+		{"google-testing", "POSTDESK_GOOGLE_CLIENT_ID", "POSTDESK_GOOGLE_CLIENT_SECRET"},
+		{"acme-sso", "POSTDESK_OAUTH_CLIENT_ID", "POSTDESK_OAUTH_CLIENT_SECRET"},
+	} {
+		id, secret := ProviderEnvs(tc.provider)
+		if id != tc.id || secret != tc.secret {
+			t.Errorf("ProviderEnvs(%q) = %s, %s; want %s, %s", tc.provider, id, secret, tc.id, tc.secret)
+		}
+		known := map[string]bool{}
+		for _, o := range options() {
+			known[Env(o.name)] = true
+		}
+		if !known[id] || !known[secret] {
+			t.Errorf("ProviderEnvs(%q) names a variable that is no option: %s, %s", tc.provider, id, secret)
+		}
+	}
+}

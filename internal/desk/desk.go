@@ -2,6 +2,13 @@
 // web pages and the JSON API: internal notes and status changes (and, with
 // the outbound channel, replies). Each operation writes all of its rows in
 // one transaction and records who did what on the ticket's timeline.
+//
+// Admin is the one mailbox service of every surface (pages, API, CLI,
+// demo): add, change, connect kind, pause, resume, remove, password and
+// signature, the connection test, and the decisions the surfaces show
+// (HealthOf, ResolveNotice). No other package writes mailbox rows or
+// server settings (architecture_test.go holds it); oauth writes only its
+// tokens. Refusals are *ValidationError values naming the field.
 package desk
 
 import (

@@ -28,6 +28,9 @@ const MaxFolderBytes = 255
 // machine, for IMAP and SMTP alike.
 func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxServer, error) {
 	spec.Address = strings.ToLower(strings.TrimSpace(spec.Address))
+	if err := checkSignature(spec.Signature); err != nil {
+		return store.MailboxServer{}, err
+	}
 	if at := strings.LastIndex(spec.Address, "@"); at < 1 || at == len(spec.Address)-1 || strings.ContainsAny(spec.Address, " <>,;") ||
 		strings.IndexFunc(spec.Address, unicode.IsControl) >= 0 {
 		return store.MailboxServer{}, invalid("address", "%q is not an email address", spec.Address)
@@ -213,4 +216,15 @@ func endpoint(host string, port int, security string) string {
 		return "none"
 	}
 	return fmt.Sprintf("%s (%s)", net.JoinHostPort(oauth.NormalizeHost(host), fmt.Sprint(port)), security)
+}
+
+// checkSignature refuses a signature that is too long or not text.
+func checkSignature(sig string) error {
+	switch {
+	case len(sig) > MaxSignatureBytes:
+		return invalid("signature", "the signature is longer than %d KB", MaxSignatureBytes>>10)
+	case !utf8.ValidString(sig) || strings.ContainsRune(sig, 0):
+		return invalid("signature", "the signature is not text")
+	}
+	return nil
 }

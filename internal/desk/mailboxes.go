@@ -2,6 +2,7 @@ package desk
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"reflect"
@@ -36,10 +37,20 @@ type MailboxSpec struct {
 	InitialDays     *int // default 14; 0 = only new mail
 	MaxAgeDays      *int // default 90
 	Disabled        bool // fetch nothing until enabled again
+	// Signature is appended to replies sent from the mailbox ("" for none;
+	// at most MaxSignatureBytes).
+	Signature string
 }
+
+// MaxSignatureBytes bounds a mailbox's signature.
+const MaxSignatureBytes = 4 << 10
 
 // Admin performs admins' operations on mailboxes.
 type Admin struct {
+	// ProbeTLS is the TLS configuration of TestConnection (nil: the
+	// system's roots); tests trust their own certificate authority here.
+	ProbeTLS *tls.Config
+
 	db        *store.DB
 	vault     *store.Vault
 	providers func(name string) (oauth.Provider, bool)
@@ -77,13 +88,32 @@ func (a *Admin) AddMailbox(ctx context.Context, spec MailboxSpec) (store.Mailbox
 	var mb store.Mailbox
 	err = a.db.Write(ctx, func(tx *store.Tx) error {
 		now := a.now().UTC()
-		var err error
-		mb, err = tx.CreateMailbox(ctx, spec.Address, spec.Name)
-		if errors.Is(err, store.ErrConflict) {
-			return &ValidationError{Field: "address", Message: fmt.Sprintf("mailbox %s already exists", spec.Address), Err: ErrExists}
+		exists := &ValidationError{Field: "address", Message: fmt.Sprintf("mailbox %s already exists", spec.Address), Err: ErrExists}
+		// A removed mailbox (kept for its tickets) comes back. Looked up
+		// first: on PostgreSQL a refused insert ends the transaction.
+		old, err := tx.MailboxByAddress(ctx, spec.Address)
+		switch {
+		case err == nil && !old.Removed():
+			return exists
+		case err == nil:
+			if err := tx.RestoreMailbox(ctx, old.ID, spec.Name); err != nil {
+				return err
+			}
+			mb, err = tx.Mailbox(ctx, old.ID)
+		case errors.Is(err, store.ErrNotFound):
+			mb, err = tx.CreateMailbox(ctx, spec.Address, spec.Name)
+			if errors.Is(err, store.ErrConflict) {
+				return exists
+			}
 		}
 		if err != nil {
 			return err
+		}
+		if spec.Signature != "" {
+			if err := tx.SetMailboxSignature(ctx, mb.ID, spec.Signature); err != nil {
+				return err
+			}
+			mb.Signature = spec.Signature
 		}
 		srv.MailboxID, srv.UpdatedAt = mb.ID, now
 		if err := tx.PutMailboxServer(ctx, srv); err != nil {
@@ -106,10 +136,13 @@ func (a *Admin) AddMailbox(ctx context.Context, spec MailboxSpec) (store.Mailbox
 // server settings. A missing mailbox is store.ErrNotFound.
 func (a *Admin) Spec(ctx context.Context, id int64) (MailboxSpec, error) {
 	mb, err := a.db.Mailbox(ctx, id)
+	if err == nil && mb.Removed() {
+		err = store.ErrNotFound
+	}
 	if err != nil {
 		return MailboxSpec{}, fmt.Errorf("read mailbox %d: %w", id, err)
 	}
-	spec := MailboxSpec{Address: mb.Address, Name: mb.Name}
+	spec := MailboxSpec{Address: mb.Address, Name: mb.Name, Signature: mb.Signature}
 	au, err := a.db.MailboxAuth(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -166,10 +199,18 @@ func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (
 		return Updated{}, invalid("address", "the address of mailbox %s cannot change: add a mailbox for %s instead", cur.Address, addr)
 	}
 	spec.Address = cur.Address
+	if err := checkSignature(spec.Signature); err != nil {
+		return Updated{}, err
+	}
 	renameOnly := cur
-	renameOnly.Name = spec.Name
+	renameOnly.Name, renameOnly.Signature = spec.Name, spec.Signature
 	if cur.Auth == "" && reflect.DeepEqual(spec, renameOnly) {
-		err = a.db.Write(ctx, func(tx *store.Tx) error { return tx.RenameMailbox(ctx, id, spec.Name) })
+		err = a.db.Write(ctx, func(tx *store.Tx) error {
+			if err := tx.SetMailboxSignature(ctx, id, spec.Signature); err != nil {
+				return err
+			}
+			return tx.RenameMailbox(ctx, id, spec.Name)
+		})
 		if err != nil {
 			return Updated{}, fmt.Errorf("update mailbox %s: %w", cur.Address, err)
 		}
@@ -221,6 +262,16 @@ func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (
 		now := a.now().UTC()
 		if spec.Name != cur.Name {
 			if err := tx.RenameMailbox(ctx, id, spec.Name); err != nil {
+				return err
+			}
+		}
+		if spec.Signature != cur.Signature {
+			if err := tx.SetMailboxSignature(ctx, id, spec.Signature); err != nil {
+				return err
+			}
+		}
+		if change := changeNote(cur, spec); change != "" {
+			if err := tx.RecordMailboxActivity(ctx, store.Activity{MailboxID: id, Kind: store.ActivityAuth, Message: change, CreatedAt: now}); err != nil {
 				return err
 			}
 		}
@@ -294,7 +345,7 @@ func (a *Admin) setPassword(ctx context.Context, tx *store.Tx, id int64, spec Ma
 func (a *Admin) RemoveMailbox(ctx context.Context, address string) (deleted bool, err error) {
 	err = a.db.Write(ctx, func(tx *store.Tx) error {
 		mb, err := tx.MailboxByAddress(ctx, address)
-		if errors.Is(err, store.ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) || err == nil && mb.Removed() {
 			return invalid("address", "there is no mailbox %s", address)
 		}
 		if err != nil {

@@ -63,6 +63,16 @@ var aadReasons = map[int]struct {
 	90033:   {Temporary, "Microsoft's sign-in service is temporarily unavailable; retrying."},
 }
 
+// secretFaultCodes are the failure codes that mean the client secret
+// itself: expired, wrong, missing, or the client's credentials refused.
+var secretFaultCodes = map[string]bool{
+	"AADSTS7000222": true, "AADSTS7000215": true, "AADSTS7000218": true, "invalid_client": true,
+}
+
+// ClientSecretFault reports whether f is the provider refusing the
+// client secret: fixed by updating the secret, not by signing in again.
+func (f Failure) ClientSecretFault() bool { return f.Kind == ProviderFault && secretFaultCodes[f.Code] }
+
 var aadstsRE = regexp.MustCompile(`AADSTS(\d+)`)
 
 // Classify sorts a token request error. A nil error is the zero Failure.

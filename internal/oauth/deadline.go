@@ -34,7 +34,17 @@ type Status struct {
 	LastRefreshAt time.Time
 	Reason        string // plain words, when State is not ok
 	Code          string
+	// NotConnected: an OAuth mailbox that was added but never signed in
+	// (State is then needs_reauth: nothing is fetched). It is not a
+	// refusal: pages say "Not connected" and /metrics its own state.
+	NotConnected bool
+	// SecretFault: the provider refuses the client secret (State is
+	// provider_fault); updating the secret fixes it, signing in does not.
+	SecretFault bool
 }
+
+// CodeNotConnected is the Status.Code of a mailbox that never signed in.
+const CodeNotConnected = "not_connected"
 
 // Fetching reports whether mail can be fetched: not while the mailbox needs
 // re-authentication or the provider refuses the application.
@@ -113,8 +123,10 @@ func (s *Service) status(now time.Time, a store.MailboxAuth) Status {
 		return st
 	}
 	st.State, st.Deadline, st.Overdue = State(now, a, p)
+	st.SecretFault = st.State == store.AuthProviderFault && secretFaultCodes[st.Code]
 	if st.State == store.AuthNeedsReauth && a.State != store.AuthNeedsReauth {
 		st.Code, st.Reason = expiryReason(a, p)
+		st.NotConnected = st.Code == CodeNotConnected
 	}
 	return st
 }
@@ -122,7 +134,7 @@ func (s *Service) status(now time.Time, a store.MailboxAuth) Status {
 // expiryReason explains a needs_reauth that no provider answer recorded.
 func expiryReason(a store.MailboxAuth, p Provider) (code, reason string) {
 	if a.RefreshTokenSealed == "" {
-		return "not_connected", "Not connected yet: sign in with the mailbox's account to connect it."
+		return CodeNotConnected, "Not connected yet: sign in with the mailbox's account to connect it."
 	}
 	days := int(p.RefreshInactivity / Day)
 	return "expired", fmt.Sprintf("The authorization expired: it was not refreshed for %d days. Sign in again.", days)

@@ -64,13 +64,18 @@ var (
 	ErrUnknownAccount = errors.New("signed-in account unknown")
 )
 
-// FlowError is a refused Connect / Reauthenticate callback. Nothing about
-// the mailbox changed.
+// FlowError is a refused Connect / Reauthenticate callback. Message says
+// what happened and what to do; whether anything changed is Changed, for
+// the surface to say in its own words (Message never does).
 type FlowError struct {
 	Err       error  // one of the ErrState..., ErrSignInRefused, ... values
 	MailboxID int64  // 0 when the state was not recognised
 	Code      string // the provider's error or AADSTS code, if any
 	Message   string // what happened and what to do, in plain words
+	// Changed reports that the refused callback changed something about
+	// the mailbox. Complete refuses before any write, so it is false today;
+	// surfaces say "nothing was changed" from it, not from Message.
+	Changed bool
 }
 
 func (e *FlowError) Error() string { return e.Message }

@@ -179,7 +179,7 @@ func (s *Service) Complete(ctx context.Context, sessionID int64, query url.Value
 	}
 	differs := !strings.EqualFold(account, mb.Address)
 	if differs && !st.AllowAddressChange {
-		return refuse(ErrWrongAccount, "", fmt.Sprintf("You signed in as %s, but this mailbox is %s. Nothing was changed. Start again and sign in as %s (sign out of %s at the provider first, or use a private window), or choose to allow a different account.",
+		return refuse(ErrWrongAccount, "", fmt.Sprintf("You signed in as %s, but this mailbox is %s. Start again and sign in as %s (sign out of %s at the provider first, or use a private window), or choose to allow a different account.",
 			account, mb.Address, mb.Address, account))
 	}
 	res, err := s.saveSignIn(ctx, p, mb, account, tok, now)
@@ -221,6 +221,14 @@ func (s *Service) saveSignIn(ctx context.Context, p Provider, mb store.Mailbox, 
 		a.State, _, _ = State(now, a, p)
 		a.WarnedState = store.AuthOK
 		if err := tx.PutMailboxAuth(ctx, a); err != nil {
+			return err
+		}
+		what := "Connected"
+		if !prev.AuthorizedAt.IsZero() {
+			what = "Reauthenticated"
+		}
+		if err := tx.RecordMailboxActivity(ctx, store.Activity{MailboxID: mb.ID, Kind: store.ActivityAuth,
+			Message: what + " (signed in as " + a.Account + ")", CreatedAt: now}); err != nil {
 			return err
 		}
 		if prev.WarnedState != "" && prev.WarnedState != store.AuthOK {
@@ -299,7 +307,7 @@ func (s *Service) userinfo(ctx context.Context, p Provider, accessToken string) 
 func signInRefusal(code string) string {
 	switch code {
 	case "access_denied":
-		return "The sign-in was cancelled or consent was declined: nothing was changed. Start again and accept the permissions Postdesk asks for."
+		return "The sign-in was cancelled or consent was declined. Start again and accept the permissions Postdesk asks for."
 	case "consent_required", "interaction_required":
 		return "The account needs consent to Postdesk's permissions, which it cannot give itself: ask an administrator to grant consent for Postdesk, then start again."
 	case "login_required":
@@ -307,7 +315,7 @@ func signInRefusal(code string) string {
 	case "temporarily_unavailable", "server_error":
 		return "The provider is temporarily unavailable: start again in a minute."
 	}
-	return fmt.Sprintf("The provider refused the sign-in (%s): nothing was changed. Start again, or check the provider settings.", safeCode(code))
+	return fmt.Sprintf("The provider refused the sign-in (%s). Start again, or check the provider settings.", safeCode(code))
 }
 
 // callbackCode is the AADSTS code in a callback's description, else the

@@ -18,6 +18,10 @@ var (
 		[]string{"mailbox", "state"}, nil)
 )
 
+// StateNotConnected is the postdesk_mailbox_auth_state of an OAuth
+// mailbox that was added but never signed in.
+const StateNotConnected store.AuthState = "not_connected"
+
 // collector exports every OAuth mailbox's deadline and state at scrape time.
 type collector struct{ s *Service }
 
@@ -46,9 +50,15 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		if !st.Deadline.IsZero() {
 			ch <- prometheus.MustNewConstMetric(secondsLeftDesc, prometheus.GaugeValue, st.SecondsLeft(now), st.Address, st.Provider)
 		}
-		for _, state := range []store.AuthState{store.AuthOK, store.AuthExpiring, store.AuthNeedsReauth, store.AuthProviderFault} {
+		// A mailbox that never signed in is not_connected, not needs_reauth:
+		// an alert on needs_reauth must not fire for a mailbox being set up.
+		current := st.State
+		if st.NotConnected {
+			current = StateNotConnected
+		}
+		for _, state := range []store.AuthState{store.AuthOK, store.AuthExpiring, store.AuthNeedsReauth, store.AuthProviderFault, StateNotConnected} {
 			v := 0.0
-			if st.State == state {
+			if current == state {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(stateDesc, prometheus.GaugeValue, v, st.Address, string(state))

@@ -1,6 +1,7 @@
 package oauth_test
 
 import (
+	"context"
 	"math"
 	"testing"
 	"time"
@@ -16,6 +17,18 @@ func TestMetricsCollector(t *testing.T) {
 	db := storetest.Open(t, "sqlite")
 	e := newEnv(t, db, nil)
 	e.connect(e.mb)
+	// A mailbox added but never signed in.
+	ctx := context.Background()
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		mb, err := tx.CreateMailbox(ctx, "new@example.com", "")
+		if err != nil {
+			return err
+		}
+		return tx.SetMailboxAuthKind(ctx, mb.ID, store.AuthOAuth, "microsoft", time.Now())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(e.svc.Collector())
 	families, err := reg.Gather()
@@ -24,11 +37,15 @@ func TestMetricsCollector(t *testing.T) {
 	}
 	var left float64 = math.NaN()
 	states := map[string]float64{}
+	fresh := map[string]float64{}
 	for _, f := range families {
 		for _, m := range f.Metric {
 			labels := map[string]string{}
 			for _, l := range m.Label {
 				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["mailbox"] == "new@example.com" && f.GetName() == "postdesk_mailbox_auth_state" {
+				fresh[labels["state"]] = m.Gauge.GetValue()
 			}
 			if labels["mailbox"] != support {
 				continue
@@ -47,5 +64,8 @@ func TestMetricsCollector(t *testing.T) {
 	}
 	if states[string(store.AuthOK)] != 1 || states[string(store.AuthExpiring)] != 0 {
 		t.Errorf("states = %v", states)
+	}
+	if fresh["not_connected"] != 1 || fresh[string(store.AuthNeedsReauth)] != 0 {
+		t.Errorf("states of a never-connected mailbox = %v, want not_connected", fresh)
 	}
 }

@@ -140,6 +140,10 @@ func (s *Service) refreshed(ctx context.Context, a store.MailboxAuth, p Provider
 			cur.State = store.AuthOK
 			cur.Error, cur.ErrorCode = "", ""
 		}
+		if err := tx.RecordMailboxActivity(ctx, store.Activity{MailboxID: a.MailboxID, Kind: store.ActivityRefresh,
+			Message: "Access token refreshed", CreatedAt: now}); err != nil {
+			return err
+		}
 		_, err = s.applyState(ctx, tx, cur, now)
 		return err
 	})
@@ -170,6 +174,10 @@ func (s *Service) refreshFailed(ctx context.Context, a store.MailboxAuth, p Prov
 	case Permanent:
 		err := s.db.Write(ctx, func(tx *store.Tx) error {
 			if err := tx.SetAuthState(ctx, a.MailboxID, store.AuthNeedsReauth, perr.Code, perr.Reason, now); err != nil {
+				return err
+			}
+			if err := tx.RecordMailboxActivity(ctx, store.Activity{MailboxID: a.MailboxID, Kind: store.ActivityError,
+				Message: "Refresh refused: " + perr.Reason, CreatedAt: now}); err != nil {
 				return err
 			}
 			cur, err := tx.MailboxAuth(ctx, a.MailboxID)

@@ -12,16 +12,24 @@ type Mailbox struct {
 	ID        int64
 	Address   string // lowercase
 	Name      string
+	Signature string // appended to replies sent from the mailbox; "" for none
 	CreatedAt time.Time
+	// RemovedAt is when an admin removed a mailbox that has tickets: its
+	// row stays for them, and lists of mailboxes to manage skip it (zero:
+	// not removed).
+	RemovedAt time.Time
 }
 
-const mailboxCols = `id, address, name, created_at`
+// Removed reports whether an admin removed the mailbox.
+func (m Mailbox) Removed() bool { return !m.RemovedAt.IsZero() }
+
+const mailboxCols = `id, address, name, signature, created_at, removed_at`
 
 func scanMailbox(s interface{ Scan(...any) error }) (Mailbox, error) {
 	var m Mailbox
-	var created int64
-	err := s.Scan(&m.ID, &m.Address, &m.Name, &created)
-	m.CreatedAt = fromMS(created)
+	var created, removed int64
+	err := s.Scan(&m.ID, &m.Address, &m.Name, &m.Signature, &created, &removed)
+	m.CreatedAt, m.RemovedAt = fromMS(created), fromMS(removed)
 	return m, err
 }
 
@@ -67,6 +75,35 @@ func (c conn) Mailboxes(ctx context.Context) ([]Mailbox, error) {
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// SetMailboxSignature changes a mailbox's signature; ErrNotFound when there is no such mailbox.
+func (tx *Tx) SetMailboxSignature(ctx context.Context, id int64, signature string) error {
+	return tx.updateMailbox(ctx, id, "set signature of", `UPDATE mailboxes SET signature = ? WHERE id = ?`, signature, id)
+}
+
+// RestoreMailbox brings back a removed mailbox (its address is added
+// again) under name.
+func (tx *Tx) RestoreMailbox(ctx context.Context, id int64, name string) error {
+	return tx.updateMailbox(ctx, id, "restore", `UPDATE mailboxes SET removed_at = 0, name = ? WHERE id = ?`, name, id)
+}
+
+func (tx *Tx) updateMailbox(ctx context.Context, id int64, what, q string, args ...any) error {
+	res, err := tx.exec(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("%s mailbox %d: %w", what, id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("%s mailbox %d: %w", what, id, cmpErr(err, ErrNotFound))
+	}
+	return nil
+}
+
+func cmpErr(err, otherwise error) error {
+	if err != nil {
+		return err
+	}
+	return otherwise
 }
 
 // RenameMailbox changes a mailbox's display name; ErrNotFound when there is no such mailbox.

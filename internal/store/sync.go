@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -194,8 +196,25 @@ func (c conn) SyncStatus(ctx context.Context, mailboxID int64) (SyncStatus, erro
 	return s, err
 }
 
-// PutSyncStatus records a mailbox's sync status.
+// PutSyncStatus records a mailbox's sync status. A new error (not the
+// one recorded before) is also an entry of the mailbox's activity.
 func (tx *Tx) PutSyncStatus(ctx context.Context, s SyncStatus) error {
+	if s.State == "error" && s.LastError != "" {
+		var prev string
+		err := tx.queryRow(ctx, `SELECT last_error FROM sync_status WHERE mailbox_id = ?`, s.MailboxID).Scan(&prev)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read sync status of mailbox %d: %w", s.MailboxID, err)
+		}
+		if prev != s.LastError {
+			at := s.LastErrorAt
+			if at.IsZero() {
+				at = s.UpdatedAt
+			}
+			if err := tx.RecordMailboxActivity(ctx, Activity{MailboxID: s.MailboxID, Kind: ActivityError, Message: s.LastError, CreatedAt: at}); err != nil {
+				return err
+			}
+		}
+	}
 	_, err := tx.exec(ctx, `INSERT INTO sync_status (mailbox_id, state, owner, last_success_at, last_error, last_error_at, day, messages_day, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (mailbox_id) DO UPDATE SET state = excluded.state, owner = excluded.owner,
 		last_success_at = excluded.last_success_at, last_error = excluded.last_error, last_error_at = excluded.last_error_at,
@@ -204,8 +223,15 @@ func (tx *Tx) PutSyncStatus(ctx context.Context, s SyncStatus) error {
 	return err
 }
 
-// CountSyncedMessages adds n to today's message count of a mailbox.
+// CountSyncedMessages adds n to today's message count of a mailbox, and
+// to its activity: batches committed within fetchWindow of each other are
+// one "fetched N messages" entry.
 func (tx *Tx) CountSyncedMessages(ctx context.Context, mailboxID int64, n int, now time.Time) error {
+	if n > 0 {
+		if err := tx.recordFetch(ctx, mailboxID, n, now); err != nil {
+			return err
+		}
+	}
 	day := now.UTC().Format(time.DateOnly)
 	_, err := tx.exec(ctx, `INSERT INTO sync_status (mailbox_id, day, messages_day, last_success_at, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (mailbox_id) DO UPDATE SET
@@ -233,6 +259,10 @@ func (tx *Tx) RemoveMailbox(ctx context.Context, mailboxID int64) (deleted bool,
 		return false, err
 	}
 	if n > 0 || t > 0 {
+		// Its tickets keep their mailbox: the row stays, marked removed.
+		if _, err := tx.exec(ctx, `UPDATE mailboxes SET removed_at = ? WHERE id = ?`, ms(time.Now().UTC()), mailboxID); err != nil {
+			return false, fmt.Errorf("mark mailbox %d removed: %w", mailboxID, err)
+		}
 		return false, nil
 	}
 	if _, err := tx.exec(ctx, `DELETE FROM mailboxes WHERE id = ?`, mailboxID); err != nil {

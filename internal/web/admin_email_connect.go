@@ -22,7 +22,7 @@ func (h *Handler) emailConnect(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) beginSignIn(w http.ResponseWriter, r *http.Request, mb store.Mailbox, allowChange bool) {
 	if h.oauth == nil {
 		h.errorPage(w, r, errorPage{Status: http.StatusConflict, Heading: "No sign-in provider",
-			Message: "No sign-in provider is configured: set POSTDESK_MICROSOFT_CLIENT_ID and " + secretEnv("microsoft") + ", restart Postdesk, then connect the mailbox.",
+			Message: "No sign-in provider is configured: set " + clientIDEnv("microsoft") + " and " + secretEnv("microsoft") + ", restart Postdesk, then connect the mailbox.",
 			LinkURL: "/admin/emails", LinkText: "Back to Emails"})
 		return
 	}

@@ -1,14 +1,17 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -55,7 +58,25 @@ type mailboxView struct {
 	// (emails that could not be stored); QuarantineCount counts them all.
 	Quarantine      []quarantineView
 	QuarantineCount int
+	// Health orders the list: problems first (desk.HealthOf).
+	Health desk.Health
+	// Paused: an admin paused fetching (Resume shows instead of Pause);
+	// Manageable: it has server settings to edit, pause and resume.
+	Paused, Manageable bool
+	// RefreshRefusedAt is when the provider refused the last refresh
+	// (zero: it did not); LastRefreshAt is then the last one that worked.
+	RefreshRefusedAt time.Time
+	Activity         []activityView
 }
+
+// activityView is one line of a mailbox's recent activity.
+type activityView struct {
+	store.Activity
+	Text string
+}
+
+// activityShown is how many activity lines a card shows.
+const activityShown = 8
 
 // syncView is how a mailbox's fetching is doing.
 type syncView struct {
@@ -98,7 +119,7 @@ func (h *Handler) syncFor(r *http.Request, mb store.Mailbox, stopped bool, now t
 	}
 	switch {
 	case !srv.Enabled:
-		v.State = "Disabled"
+		v.State = "Paused by an admin: nothing is fetched until it is resumed"
 	case stopped:
 		v.State, v.Problem = "Stopped until the mailbox is reauthenticated; nothing is lost, it catches up then", true
 	case st.State == "error":
@@ -116,6 +137,10 @@ func (h *Handler) syncFor(r *http.Request, mb store.Mailbox, stopped bool, now t
 type noticeView struct {
 	store.Notice
 	Rel string
+	// Resolved: a later event resolved it (desk.ResolveNotice); no Dismiss needed.
+	Resolved   bool
+	ResolvedBy string
+	ResolvedAt time.Time
 	// Quarantine, on a quarantine notice, is the mailbox's newest open
 	// quarantined email: the notice offers its source and Retry.
 	Quarantine *quarantineView
@@ -150,12 +175,19 @@ func (h *Handler) emails(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status int, f emailsForm) {
 	ctx := r.Context()
 	now := h.now().UTC()
-	p := emailsPage{page: h.base(r, "emails"), HasOAuth: h.oauth != nil, SecretEnvs: "POSTDESK_MICROSOFT_CLIENT_ID and " + secretEnv("microsoft")}
-	mailboxes, err := h.db.Mailboxes(ctx)
+	p := emailsPage{page: h.base(r, "emails"), HasOAuth: h.oauth != nil, SecretEnvs: clientIDEnv("microsoft") + " and " + secretEnv("microsoft")}
+	all, err := h.db.Mailboxes(ctx)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	var mailboxes []store.Mailbox
+	for _, mb := range all {
+		if !mb.Removed() {
+			mailboxes = append(mailboxes, mb)
+		}
+	}
+	syncs := map[int64]store.SyncStatus{}
 	auths, err := h.db.MailboxAuths(ctx, "")
 	if err != nil {
 		h.serverError(w, r, err)
@@ -191,9 +223,22 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 		}
 		if st.Kind == store.AuthPassword {
 			v.Provider = "Password (IMAP)"
+			if a.State == store.AuthNeedsReauth {
+				// The mail server refused the password: nothing is fetched
+				// until an admin enters the new one.
+				v.Chip, v.Tone, v.Stopped = "Password refused", "danger", true
+				v.Detail = "The mail server refused the password"
+				if !a.ErrorAt.IsZero() {
+					v.Detail += " on " + timeText(a.ErrorAt)
+				}
+				v.Detail += ", so no mail is fetched: enter the new password in Edit settings; fetching resumes where it stopped."
+			}
 		}
 		if v.Connected && st.Account != "" && !strings.EqualFold(st.Account, mb.Address) {
 			v.Account = st.Account
+		}
+		if v.Stopped && !a.ErrorAt.IsZero() && a.ErrorAt.After(st.LastRefreshAt) {
+			v.RefreshRefusedAt = a.ErrorAt
 		}
 		if v.Connected && st.Kind == store.AuthOAuth {
 			v.DeadlineAt, v.AuthorizedAt, v.LastRefreshAt = st.Deadline, st.AuthorizedAt, st.LastRefreshAt
@@ -229,12 +274,31 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 			}
 		}
 		v.Sync = h.syncFor(r, mb, v.Stopped, now)
+		if v.Sync != nil && st.Kind == store.AuthPassword && v.Stopped {
+			v.Sync.State = "Stopped until the new password is entered; nothing is lost, it catches up then"
+		}
+		srv, srvErr := h.db.MailboxServer(ctx, mb.ID)
+		sync, _ := h.db.SyncStatus(ctx, mb.ID)
+		syncs[mb.ID] = sync
+		v.Manageable = srvErr == nil
+		v.Paused = v.Manageable && !srv.Enabled
+		v.Health = desk.HealthOf(a, hasAuth, !v.Paused, sync)
+		if v.Paused {
+			v.Chip, v.Tone = "Paused", "muted"
+		}
+		if v.Activity, err = h.activityFor(r, mb.ID); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
 		if v.Quarantine, v.QuarantineCount, err = h.quarantineFor(r, mb.ID, now); err != nil {
 			h.serverError(w, r, err)
 			return
 		}
 		p.Mailboxes = append(p.Mailboxes, v)
 	}
+	// Problems first (needs reauthentication, failing, expiring, not
+	// connected), then the healthy and the paused; by address within each.
+	slices.SortStableFunc(p.Mailboxes, func(x, y mailboxView) int { return cmp.Compare(x.Health, y.Health) })
 	notices, err := h.db.Notices(ctx, store.NoticeFilter{UnreadOnly: true, Limit: 50})
 	if err != nil {
 		h.serverError(w, r, err)
@@ -242,6 +306,9 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 	}
 	for _, n := range notices {
 		nv := noticeView{Notice: n, Rel: agoFrom(n.CreatedAt, now)}
+		if res, ok := desk.ResolveNotice(n, byID[n.MailboxID], syncs[n.MailboxID]); ok {
+			nv.Resolved, nv.ResolvedBy, nv.ResolvedAt = true, res.By, res.At
+		}
 		if n.Kind == store.NoticeQuarantined {
 			for _, mb := range p.Mailboxes {
 				if mb.ID == n.MailboxID && len(mb.Quarantine) > 0 {
@@ -254,6 +321,16 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 	if f.add != nil {
 		p.Add = *f.add
 	}
+	// Open notices first, then the ones a later event resolved.
+	slices.SortStableFunc(p.Notices, func(x, y noticeView) int {
+		switch {
+		case x.Resolved == y.Resolved:
+			return 0
+		case y.Resolved:
+			return -1
+		}
+		return 1
+	})
 	if h.oauth != nil {
 		for _, pr := range h.oauth.Providers() {
 			p.Providers = append(p.Providers, providerChoice{Name: pr.Name, Label: providerLabel(h.oauth, pr.Name), Selected: p.Add.Provider == pr.Name})
@@ -282,7 +359,7 @@ func recordedStatus(mb store.Mailbox, a store.MailboxAuth, hasAuth bool) oauth.S
 		State: a.State, ExpiresAt: a.ExpiresAt, ReauthDueAt: a.ReauthDueAt, AuthorizedAt: a.AuthorizedAt,
 		LastRefreshAt: a.LastRefreshAt, Reason: a.Error, Code: a.ErrorCode}
 	if a.Kind == store.AuthOAuth && a.RefreshTokenSealed == "" {
-		st.State, st.Code = store.AuthNeedsReauth, codeNotConnected
+		st.State, st.Code, st.NotConnected = store.AuthNeedsReauth, oauth.CodeNotConnected, true
 	}
 	st.Deadline = a.ExpiresAt
 	if !a.ReauthDueAt.IsZero() && (st.Deadline.IsZero() || a.ReauthDueAt.Before(st.Deadline)) {
@@ -328,8 +405,33 @@ func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request, list []mailb
 		HttpOnly: true, Secure: h.secureCookies, SameSite: http.SameSiteLaxMode})
 	kind, idText, _ := strings.Cut(c.Value, ".")
 	id, _ := strconv.ParseInt(idText, 10, 64)
-	if kind == "retry" {
+	switch kind {
+	case "retry":
 		return h.retryFlash(r, id)
+	case "removed":
+		mb, err := h.db.Mailbox(r.Context(), id)
+		if errors.Is(err, store.ErrNotFound) {
+			return "Removed the mailbox: it had no tickets, so nothing of it is left."
+		}
+		if err != nil {
+			return ""
+		}
+		return "Removed " + mb.Address + ": no more mail is fetched and its sign-in is forgotten. Its tickets stay."
+	}
+	for _, m := range list {
+		if m.ID != id {
+			continue
+		}
+		switch kind {
+		case "added":
+			return "Added " + m.Address + ". Its mail is fetched within a minute."
+		case "saved":
+			return "Saved the settings of " + m.Address + "."
+		case "paused":
+			return "Paused " + m.Address + ": no mail is fetched until you resume it."
+		case "resumed":
+			return "Resumed " + m.Address + ": fetching again from where it stopped."
+		}
 	}
 	a, ok := auths[id]
 	if !ok {
@@ -374,6 +476,9 @@ func (h *Handler) mailboxFromPath(w http.ResponseWriter, r *http.Request) (store
 		return store.Mailbox{}, false
 	}
 	mb, err := h.db.Mailbox(r.Context(), id)
+	if err == nil && mb.Removed() {
+		err = store.ErrNotFound
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		h.notFoundEmails(w, r, "Mailbox #"+strconv.FormatInt(id, 10)+" doesn't exist (it may have been removed).")
 		return store.Mailbox{}, false

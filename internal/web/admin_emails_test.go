@@ -279,7 +279,7 @@ func TestOAuthCallbackRefusals(t *testing.T) {
 	// The wrong account.
 	res, body, _ = o.connectHTTP(c, mb.ID, salesAddr, false)
 	wantStatus(t, res, http.StatusBadRequest)
-	wantContains(t, body, "You signed in as sales@example.com, but this mailbox is support@example.com. Nothing was changed.", `name="allow_change"`)
+	wantContains(t, body, "You signed in as sales@example.com, but this mailbox is support@example.com. Start again", "Nothing about <strong>support@example.com</strong> was changed.", `name="allow_change"`)
 	// Another admin's browser session cannot finish this admin's sign-in.
 	form := url.Values{"csrf": {o.csrf(c)}}
 	res = o.post(c, fmt.Sprintf("/admin/emails/%d/connect", mb.ID), form)

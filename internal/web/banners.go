@@ -74,7 +74,7 @@ func authBanners(o *oauth.Service, sts []oauth.Status, errorAt map[int64]time.Ti
 	sts = slices.Clone(sts)
 	slices.SortStableFunc(sts, func(a, b oauth.Status) int { return a.Deadline.Compare(b.Deadline) })
 	for _, st := range sts {
-		if st.Kind != store.AuthOAuth || st.Code == codeNotConnected {
+		if st.Kind != store.AuthOAuth || st.NotConnected {
 			continue
 		}
 		link := "/admin/emails#mailbox-" + strconv.FormatInt(st.MailboxID, 10)
@@ -112,7 +112,7 @@ func authBanners(o *oauth.Service, sts []oauth.Status, errorAt map[int64]time.Ti
 		list := faults[name]
 		b := Banner{Level: BannerDanger, LinkURL: "/admin/emails", LinkText: "See the mailboxes"}
 		affected := fmt.Sprintf("%d %s affected", len(list), plural(len(list), "mailbox", "mailboxes"))
-		if secretCodes[list[0].Code] {
+		if list[0].SecretFault {
 			b.Title = providerLabel(o, name) + " refuses Postdesk's client secret:"
 			b.Text = "update the client secret (" + secretEnv(name) + ") and restart Postdesk. " + affected + "; no mail is fetched meanwhile."
 		} else {

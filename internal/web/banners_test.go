@@ -25,11 +25,11 @@ func TestAuthBanners(t *testing.T) {
 	broken := mb(3, "c@example.com", store.AuthNeedsReauth)
 	broken.Code, broken.Reason = "AADSTS50173", "The password was changed or reset (or the account's sessions were revoked): sign in again."
 	fault1 := mb(4, "d@example.com", store.AuthProviderFault)
-	fault1.Code, fault1.Reason = "AADSTS7000222", "The client secret expired: update the client secret in the provider settings."
+	fault1.Code, fault1.Reason, fault1.SecretFault = "AADSTS7000222", "The client secret expired: update the client secret in the provider settings.", true
 	fault2 := fault1
 	fault2.MailboxID, fault2.Address = 5, "e@example.com"
 	notConnected := mb(6, "f@example.com", store.AuthNeedsReauth)
-	notConnected.Code = codeNotConnected
+	notConnected.Code, notConnected.NotConnected = oauth.CodeNotConnected, true
 	fine := mb(7, "g@example.com", store.AuthOK)
 	password := oauth.Status{MailboxID: 8, Address: "h@example.com", Kind: store.AuthPassword, State: store.AuthOK}
 

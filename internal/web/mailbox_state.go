@@ -2,24 +2,15 @@ package web
 
 import (
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/postdesk/postdesk/internal/config"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
 // This file puts a mailbox's authorization (oauth.Status) into words, for
 // Admin -> Emails and the banners alike, so both always say the same.
-
-// codeNotConnected is the oauth.Status code of a mailbox that was added
-// but never signed in.
-const codeNotConnected = "not_connected"
-
-// secretCodes are provider-fault codes that mean the client secret itself.
-var secretCodes = map[string]bool{
-	"AADSTS7000222": true, "AADSTS7000215": true, "AADSTS7000218": true, "invalid_client": true,
-}
 
 // providerLabel is a provider's name for people: "Microsoft", "Google".
 func providerLabel(o *oauth.Service, name string) string {
@@ -46,16 +37,17 @@ func providerLabel(o *oauth.Service, name string) string {
 	return name
 }
 
-// secretEnv is the setting that holds a provider's client secret:
-// POSTDESK_MICROSOFT_CLIENT_SECRET for "microsoft".
+// secretEnv is the setting that holds a provider's client secret
+// (POSTDESK_MICROSOFT_CLIENT_SECRET for "microsoft"), as config names it.
 func secretEnv(provider string) string {
-	switch provider {
-	case "":
-		provider = "microsoft"
-	case "google-testing":
-		provider = "google" // one client, POSTDESK_GOOGLE_TESTING only marks it
-	}
-	return "POSTDESK_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_", " ", "_").Replace(provider)) + "_CLIENT_SECRET"
+	_, secret := config.ProviderEnvs(provider)
+	return secret
+}
+
+// clientIDEnv is the setting that holds a provider's client ID.
+func clientIDEnv(provider string) string {
+	id, _ := config.ProviderEnvs(provider)
+	return id
 }
 
 // timeLayout is how every page writes a moment: the day, the time of day
@@ -107,7 +99,7 @@ func describe(o *oauth.Service, st oauth.Status, stoppedAt, now time.Time) state
 	switch {
 	case st.Kind == store.AuthPassword:
 		return stateView{Chip: "Password", Tone: "muted", Detail: "Signs in to its mail server with a password."}
-	case st.Kind != store.AuthOAuth || st.Code == codeNotConnected:
+	case st.Kind != store.AuthOAuth || st.NotConnected:
 		v := stateView{Chip: "Not connected", Tone: "muted", CanConnect: o != nil,
 			Detail: "No mail is fetched until someone signs in with the mailbox's account."}
 		return v
@@ -125,7 +117,7 @@ func describe(o *oauth.Service, st oauth.Status, stoppedAt, now time.Time) state
 			Detail: fmt.Sprintf("Reauthenticate before %s to keep mail arriving.", timeText(st.Deadline))}
 	case store.AuthProviderFault:
 		v := stateView{Chip: "Client secret problem", Tone: "danger", Connected: true, Fault: true, Stopped: true}
-		if secretCodes[st.Code] {
+		if st.SecretFault {
 			v.Detail = fmt.Sprintf("%s refuses Postdesk's client secret: update the client secret (%s) and restart Postdesk. Reauthenticating does not help.",
 				providerLabel(o, st.Provider), secretEnv(st.Provider))
 		} else {

@@ -257,6 +257,26 @@ func testBrowserMailboxAuthorization(t *testing.T, dialect string) {
 	if a := o.auth(mb.ID); a.State != store.AuthOK || !a.ReauthDueAt.Equal(oauthStart.Add(182*oauth.Day)) {
 		t.Errorf("after reauthentication: state %s, due %v", a.State, a.ReauthDueAt)
 	}
+	// The expiring and needs-reauthentication notices show as resolved by
+	// the reauthentication, with no click; the "authorized again" one stands.
+	resolved := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#notices .notice')).map(n =>
+		n.className + ' | ' + (n.querySelector('.notice-resolution') ? n.querySelector('.notice-resolution').innerText.replace(/\s+/g, ' ').trim() : 'open'))`)
+	var open, done int
+	for _, n := range resolved {
+		switch {
+		case strings.Contains(n, "notice-expiring") || strings.Contains(n, "notice-needs_reauth"):
+			if !strings.Contains(n, "notice-resolved") || !strings.Contains(n, "Resolved Reauthenticated") {
+				t.Errorf("notice not resolved by the reauthentication: %s", n)
+			}
+			done++
+		case strings.Contains(n, "notice-restored"):
+			open++
+		}
+	}
+	if done < 2 || open != 1 {
+		t.Errorf("notices after reauthentication = %q", resolved)
+	}
+	shot("emails-notices-resolved")
 }
 
 // TestBrowserUntilRevoked: with maximum age 0, set on the page, daily
@@ -324,6 +344,10 @@ func TestBrowserUntilRevoked(t *testing.T) {
 	if got := text(t, ctx, fmt.Sprintf("#mailbox-%d .mailbox-detail", mb.ID)); !strings.Contains(got, "The password was changed or reset") {
 		t.Errorf("after revoke reason = %q", got)
 	}
+	// The refused refresh is not the "last refresh": the card says it was refused.
+	if got := facts(t, ctx, mb.ID); !strings.Contains(got, "Last refresh: Refused ") || strings.Contains(got, "Last refresh: just now") {
+		t.Errorf("after revoke facts = %q", got)
+	}
 	if got := text(t, ctx, ".banner-danger"); !strings.Contains(got, "support@example.com stopped receiving mail") || !strings.Contains(got, "The password was changed or reset") {
 		t.Errorf("after revoke banner = %q", got)
 	}
@@ -356,7 +380,8 @@ func TestBrowserSignInRefused(t *testing.T) {
 	if status := o.reauthenticate(t, ctx, mb.ID, salesAddr); status != 400 {
 		t.Errorf("wrong account: status %d", status)
 	}
-	if got := text(t, ctx, ".error-page"); !strings.Contains(got, "You signed in as sales@example.com, but this mailbox is support@example.com. Nothing was changed.") ||
+	if got := text(t, ctx, ".error-page"); !strings.Contains(got, "You signed in as sales@example.com, but this mailbox is support@example.com. Start again") ||
+		!strings.Contains(got, "Nothing about support@example.com was changed.") ||
 		!strings.Contains(got, "Try again") || !strings.Contains(got, "Back to Emails") {
 		t.Errorf("wrong account page = %q", got)
 	}

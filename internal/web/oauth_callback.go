@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -19,8 +18,11 @@ type oauthErrorPage struct {
 	Address   string // the mailbox, when known
 	// WrongAccount: another account signed in; offer to allow it.
 	WrongAccount bool
-	// Unchanged: say that nothing changed (the message does not already).
+	// Unchanged: say that nothing changed (oauth.FlowError.Changed).
 	Unchanged bool
+	// NotConnected: the mailbox never signed in (a cancelled sign-in right
+	// after "Add a mailbox"): offer to remove it as well as to try again.
+	NotConnected bool
 }
 
 // oauthCallback finishes Connect / Reauthenticate: the provider sends the
@@ -37,7 +39,7 @@ func (h *Handler) oauthCallback(w http.ResponseWriter, r *http.Request) {
 	var fe *oauth.FlowError
 	if errors.As(err, &fe) {
 		p := oauthErrorPage{page: h.base(r, "emails"), Message: fe.Message, Code: fe.Code, MailboxID: fe.MailboxID,
-			WrongAccount: errors.Is(fe, oauth.ErrWrongAccount), Unchanged: !strings.Contains(fe.Message, "othing was changed")}
+			WrongAccount: errors.Is(fe, oauth.ErrWrongAccount), Unchanged: !fe.Changed}
 		if fe.MailboxID != 0 {
 			mb, err := h.db.Mailbox(ctx, fe.MailboxID)
 			switch {
@@ -48,6 +50,11 @@ func (h *Handler) oauthCallback(w http.ResponseWriter, r *http.Request) {
 				return
 			default:
 				p.Address = mb.Address
+				if h.oauth != nil {
+					if st, err := h.oauth.Status(ctx, mb.ID); err == nil {
+						p.NotConnected = st.NotConnected
+					}
+				}
 			}
 		}
 		h.log.Info("mailbox sign-in refused", "mailbox_id", fe.MailboxID, "reason", fe.Err, "code", fe.Code, "user_id", current(r).user.ID)

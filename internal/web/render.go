@@ -22,7 +22,7 @@ var templateFiles embed.FS
 
 // viewNames declares every page template (templates/views/<name>.html).
 // parseViews fails when a file is not declared here or a name has no file.
-var viewNames = []string{"admin_emails", "error", "login", "oauth_error", "ticket_list", "ticket_show"}
+var viewNames = []string{"admin_emails", "admin_email_form", "admin_email_remove", "error", "login", "oauth_error", "ticket_list", "ticket_show"}
 
 // views are the parsed page templates, each combined with the layout.
 type views struct {
@@ -124,6 +124,7 @@ func funcs(a *assets) template.FuncMap {
 		"status":  statusLabel,
 		"lower":   strings.ToLower,
 		"join":    strings.Join,
+		"fieldOf": fieldOf,
 		"plural": func(n int, one, many string) string {
 			if n == 1 {
 				return one

@@ -1,11 +1,15 @@
 // Package web serves Postdesk's pages: sign-in, the ticket list, a ticket's
 // conversation with its forms, attachments and message sources, and for
-// admins Admin -> Emails with the OAuth connect flow and its callback.
+// admins Admin -> Emails (add with Test connection, edit, pause, resume,
+// remove, the OAuth connect flow and its callback, notices, activity).
 // Pages are server-rendered with html/template and work without JavaScript.
 //
 // Design and invariants:
 //   - One route table (routes.go); one file per page or action; after a form
 //     POST the handler redirects.
+//   - Every mailbox change goes through desk.Admin, as for the API and the
+//     CLI; the pages only translate its typed refusals (a field and a
+//     sentence), shown beside their fields.
 //   - Templates and the stylesheet are embedded and parsed once in New; a
 //     view that is rendered but not declared, or declared but missing, stops
 //     New with an error rather than failing on a request.
@@ -147,8 +151,13 @@ func New(opts Options) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	if h.mailboxes == nil && h.oauth != nil {
-		h.mailboxes = desk.NewAdmin(h.db, nil, desk.Providers(h.oauth.Providers()))
+	if h.mailboxes == nil {
+		// Without a vault, password mailboxes are refused with a sentence.
+		var providers func(string) (oauth.Provider, bool)
+		if h.oauth != nil {
+			providers = desk.Providers(h.oauth.Providers())
+		}
+		h.mailboxes = desk.NewAdmin(h.db, nil, providers)
 	}
 	var err error
 	if h.assets, err = loadAssets(); err != nil {

@@ -1,0 +1,38 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// activityFor reads a mailbox's newest activity and puts it in words.
+func (h *Handler) activityFor(r *http.Request, mailboxID int64) ([]activityView, error) {
+	list, err := h.db.MailboxActivity(r.Context(), mailboxID, activityShown)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]activityView, 0, len(list))
+	for _, a := range list {
+		out = append(out, activityView{Activity: a, Text: activityText(a)})
+	}
+	return out, nil
+}
+
+// activityText is one activity entry in words, without its time.
+func activityText(a store.Activity) string {
+	switch a.Kind {
+	case store.ActivityFetch:
+		return fmt.Sprintf("Fetched %d %s", a.Count, plural(a.Count, "message", "messages"))
+	case store.ActivityCatchUp:
+		if !a.From.IsZero() && !a.To.IsZero() {
+			return fmt.Sprintf("Caught up: fetched %d %s that arrived between %s and %s", a.Count, plural(a.Count, "message", "messages"),
+				a.From.UTC().Format("2 Jan 15:04"), a.To.UTC().Format("2 Jan 15:04 MST"))
+		}
+		return fmt.Sprintf("Caught up: fetched %d %s", a.Count, plural(a.Count, "message", "messages"))
+	case store.ActivityError:
+		return "Error: " + a.Message
+	}
+	return a.Message
+}
