@@ -231,6 +231,7 @@ func TestBrowserAddMicrosoftMailboxIsFetched(t *testing.T) {
 			}
 			if dialect == "sqlite" {
 				browsertest.Screenshot(t, ctx, "emails-microsoft-fetched")
+				browsertest.Axe(t, ctx, "Emails, a Microsoft mailbox fetched")
 			}
 		})
 	}
@@ -270,6 +271,7 @@ func testPasswordMailboxLifecycle(t *testing.T, dialect string) {
 		t.Errorf("wrong password error = %q", got)
 	}
 	shot("emails-password-test-refused")
+	browsertest.Axe(t, ctx, "add a password mailbox, refused by Test connection")
 	if _, err := m.db.MailboxByAddress(bg, helpAddr); err == nil {
 		t.Fatal("Test connection saved the mailbox")
 	}
@@ -320,6 +322,7 @@ func testPasswordMailboxLifecycle(t *testing.T, dialect string) {
 	if got := text(t, ctx, "#f-initial_days-error"); got != "Initial days must be between 0 and 3650." {
 		t.Errorf("error beside initial days = %q", got)
 	}
+	browsertest.Axe(t, ctx, "edit a mailbox, with an error beside a field")
 
 	// Pause: nothing is fetched; Resume: it is, from where it stopped.
 	visit(t, ctx, m.srv.URL+"/admin/emails")
@@ -328,6 +331,7 @@ func testPasswordMailboxLifecycle(t *testing.T, dialect string) {
 		t.Errorf("chip after pause = %q", got)
 	}
 	shot("emails-paused")
+	browsertest.Axe(t, ctx, "Emails, a paused mailbox")
 	m.waitRunning(mb.ID, false)
 	if err := m.stack.Deliver(bg, helpAddr, customerMail(helpAddr, "While paused")); err != nil {
 		t.Fatal(err)
@@ -343,6 +347,8 @@ func testPasswordMailboxLifecycle(t *testing.T, dialect string) {
 		t.Errorf("activity = %q", got)
 	}
 	shot("emails-password-fetched")
+	browsertest.Axe(t, ctx, "Emails, with recent activity")
+	browsertest.AxeAt(t, ctx, "Emails, with recent activity, at phone width", 375, 740)
 
 	// The server's password changes: the mailbox stops with a problem on
 	// its card; the new password from Edit fetches again, and the notice
@@ -368,6 +374,7 @@ func testPasswordMailboxLifecycle(t *testing.T, dialect string) {
 		t.Errorf("chip after the password changed = %q", got)
 	}
 	shot("emails-password-refused")
+	browsertest.Axe(t, ctx, "Emails, a refused password")
 	visit(t, ctx, fmt.Sprintf("%s/admin/emails/%d/edit", m.srv.URL, mb.ID))
 	setFields(t, ctx, map[string]string{"f-password": "new-" + helpPass})
 	click(t, ctx, `.mailbox-form button[type="submit"]`)
@@ -390,6 +397,7 @@ func testPasswordMailboxLifecycle(t *testing.T, dialect string) {
 		t.Errorf("confirmation = %q", got)
 	}
 	shot("emails-remove-confirm")
+	browsertest.Axe(t, ctx, "remove a mailbox: the confirmation")
 	click(t, ctx, "#confirm-remove")
 	if got := text(t, ctx, ".flash"); !strings.Contains(got, "Its tickets stay") {
 		t.Errorf("flash after remove = %q", got)
