@@ -1,4 +1,4 @@
-package jobs_test
+package mailsync_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/postdesk/postdesk/internal/fakeidp"
 	"github.com/postdesk/postdesk/internal/imapsync"
 	"github.com/postdesk/postdesk/internal/ingest"
-	"github.com/postdesk/postdesk/internal/jobs"
+	"github.com/postdesk/postdesk/internal/mailsync"
 	"github.com/postdesk/postdesk/internal/mailtest"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -103,9 +103,9 @@ func (e *syncEnv) connect() {
 }
 
 // run starts a Syncer; it stops at cleanup.
-func (e *syncEnv) run(owner string) *jobs.Syncer {
+func (e *syncEnv) run(owner string) *mailsync.Syncer {
 	e.t.Helper()
-	s, err := jobs.NewSyncer(jobs.SyncOptions{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.oauth,
+	s, err := mailsync.New(mailsync.Options{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.oauth,
 		Owner: owner, Round: 200 * time.Millisecond,
 		Tune: func(cfg *imapsync.Config) { cfg.BackoffMin, cfg.BackoffMax = 100*time.Millisecond, time.Second }})
 	if err != nil {
@@ -281,7 +281,7 @@ func TestSyncUIDValidityChange(t *testing.T) {
 func TestSyncLeasesOnPostgres(t *testing.T) {
 	e := newSyncEnv(t, "postgres")
 	ctxA, stopA := context.WithCancel(e.ctx)
-	a, err := jobs.NewSyncer(jobs.SyncOptions{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.oauth,
+	a, err := mailsync.New(mailsync.Options{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.oauth,
 		Owner: "process-a", Round: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package jobs
+package mailsync
 
 import (
 	"context"
@@ -22,8 +22,6 @@ import (
 	"github.com/postdesk/postdesk/internal/store"
 )
 
-// Mail sync: one IMAP session per mailbox, run by exactly one process.
-//
 // Every process runs a Syncer. Each round (every few seconds) it lists the
 // mailboxes with enabled server settings and, for each one it is not
 // already syncing and whose authorization is usable, tries to take the
@@ -36,12 +34,12 @@ import (
 
 // Syncer defaults.
 const (
-	DefaultSyncRound = 5 * time.Second
-	DefaultLeaseTTL  = 30 * time.Second
+	DefaultRound    = 5 * time.Second
+	DefaultLeaseTTL = 30 * time.Second
 )
 
-// SyncOptions configures a Syncer.
-type SyncOptions struct {
+// Options configures a Syncer.
+type Options struct {
 	DB     *store.DB
 	Ingest *ingest.Ingester
 	OAuth  *oauth.Service // nil: only password mailboxes are synced
@@ -61,7 +59,7 @@ type SyncOptions struct {
 
 // Syncer runs the mail sync of the mailboxes this process holds leases on.
 type Syncer struct {
-	opt     SyncOptions
+	opt     Options
 	log     *slog.Logger
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc
@@ -78,8 +76,8 @@ type syncMetrics struct {
 	errors    *prometheus.CounterVec
 }
 
-// NewSyncer returns a Syncer; Run starts it.
-func NewSyncer(opt SyncOptions) (*Syncer, error) {
+// New returns a Syncer; Run starts it.
+func New(opt Options) (*Syncer, error) {
 	if opt.DB == nil || opt.Ingest == nil {
 		return nil, errors.New("syncer: DB and Ingest are required")
 	}
@@ -90,7 +88,7 @@ func NewSyncer(opt SyncOptions) (*Syncer, error) {
 		opt.Owner = host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b)
 	}
 	if opt.Round <= 0 {
-		opt.Round = DefaultSyncRound
+		opt.Round = DefaultRound
 	}
 	if opt.LeaseTTL <= 0 {
 		opt.LeaseTTL = DefaultLeaseTTL
