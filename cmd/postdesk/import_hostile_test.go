@@ -46,7 +46,7 @@ func TestImportHostileProcess(t *testing.T) {
 			}
 			t.Logf("first import:\n%s", out)
 			out = p.run("", "import", "--mailbox", "support@postdesk.example", dir)
-			want := fmt.Sprintf("done: 0 new tickets, 0 joined, 0 attached to tickets, 0 ignored, %d duplicates, 0 failed", len(files))
+			want := fmt.Sprintf("done: 0 new tickets, 0 joined, 0 attached to tickets, 0 ignored, %d duplicates, 0 quarantined, 0 failed", len(files))
 			if !strings.Contains(out, want) {
 				t.Errorf("second import, want %q:\n%s", want, out)
 			}

@@ -252,10 +252,9 @@ func dedupeWords(messageID string) string {
 	return "same content (no Message-ID)"
 }
 
-// Apply decides what a prepared message becomes and writes it in tx. It
-// returns store.ErrConflict (wrapped) if a concurrent writer stored the same
-// message first; the transaction must then be rolled back.
-func (in *Ingester) Apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared) (Result, error) {
+// apply decides what a prepared message becomes and writes it in tx; own
+// are our addresses, read once per batch.
+func (in *Ingester) apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, own ours) (Result, error) {
 	if existing, err := tx.MessageByDedupeKey(ctx, mb.ID, p.DedupeKey); err == nil {
 		return duplicate(existing, p), nil
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -264,10 +263,7 @@ func (in *Ingester) Apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 	msg := p.Msg
 	m := in.messageRow(mb, p)
 	res := Result{Subject: msg.Subject, From: m.FromAddress}
-	own, err := in.ownAddresses(ctx, tx)
-	if err != nil {
-		return Result{}, err
-	}
+	var err error
 	activity := activityTime(msg.Date, p.ReceivedAt)
 	var rec recovery
 	if msg.Auto == mailmsg.AutoNone && len(p.Forwards) > 0 {

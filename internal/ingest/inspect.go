@@ -40,11 +40,12 @@ func (in *Ingester) Inspect(ctx context.Context, address string, raw io.Reader) 
 			return err
 		}
 		first := res.Decisions
-		res, err = in.Apply(ctx, tx, mb, p)
-		res.Decisions = append(first, res.Decisions...)
+		results, err := in.ApplyBatch(ctx, tx, mb, []*Prepared{p})
 		if err != nil {
 			return err
 		}
+		res = results[0]
+		res.Decisions = append(first, res.Decisions...)
 		return errDryRun
 	})
 	if !errors.Is(err, errDryRun) {

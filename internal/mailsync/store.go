@@ -232,13 +232,9 @@ func (s *syncStore) commit(batch []pendingMessage) error {
 	var err error
 	if !failed {
 		err = s.db.Write(ctx, func(tx *store.Tx) error {
-			results = results[:0]
-			for i := range batch {
-				res, err := s.ingest.Apply(ctx, tx, s.mailbox, prepared[i])
-				if err != nil {
-					return err
-				}
-				results = append(results, res)
+			var err error
+			if results, err = s.ingest.ApplyBatch(ctx, tx, s.mailbox, prepared); err != nil {
+				return err
 			}
 			return s.commitCheckpoints(ctx, tx, batch)
 		})
@@ -267,24 +263,20 @@ func (s *syncStore) oneByOne(ctx context.Context, batch []pendingMessage, prepar
 		cause := parseErrs[i]
 		if cause == nil {
 			var res ingest.Result
-			err := s.db.Write(ctx, func(tx *store.Tx) error {
-				var err error
-				if res, err = s.ingest.Apply(ctx, tx, s.mailbox, prepared[i]); err != nil {
+			apply := func(tx *store.Tx) error {
+				results, err := s.ingest.ApplyBatch(ctx, tx, s.mailbox, prepared[i:i+1])
+				if err != nil {
 					return err
 				}
+				res = results[0]
 				return s.commitCheckpoints(ctx, tx, []pendingMessage{pm})
-			})
+			}
+			err := s.db.Write(ctx, apply)
 			if errors.Is(err, store.ErrConflict) {
 				// Stored concurrently by another process (after a lease
-				// takeover)? Then it is a duplicate; any other conflict is
-				// this message's own failure.
-				if existing, lookErr := s.db.MessageByDedupeKey(ctx, s.mailbox.ID, prepared[i].DedupeKey); lookErr == nil {
-					res = ingest.Result{Outcome: ingest.Duplicate, MessageID: existing.ID, TicketID: existing.TicketID,
-						Reason: "stored concurrently by another process"}
-					err = s.db.Write(ctx, func(tx *store.Tx) error { return s.commitCheckpoints(ctx, tx, []pendingMessage{pm}) })
-				} else if !errors.Is(lookErr, store.ErrNotFound) {
-					err = lookErr
-				}
+				// takeover)? Applied again, it is a duplicate; a conflict
+				// again is this message's own failure.
+				err = s.db.Write(ctx, apply)
 			}
 			switch {
 			case err == nil:
