@@ -155,7 +155,7 @@ func newServer(a *app) (*server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/", pages)
-	syncer, err := mailsync.New(mailsync.Options{DB: a.db, Ingest: in, OAuth: oauthSvc, Vault: vault, Logger: a.log,
+	syncer, err := mailsync.New(mailsync.Options{DB: a.db, Ingest: in, OAuth: oauthSvc, Passwords: store.MailboxPasswords(a.db, vault), Logger: a.log,
 		Registerer: reg, Owner: a.cfg.SyncOwner})
 	if err != nil {
 		return nil, err

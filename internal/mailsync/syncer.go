@@ -43,8 +43,10 @@ type Options struct {
 	DB     *store.DB
 	Ingest *ingest.Ingester
 	OAuth  *oauth.Service // nil: only password mailboxes are synced
-	Vault  *store.Vault   // opens password mailboxes' passwords
-	Logger *slog.Logger
+	// Passwords opens password mailboxes' passwords (store.MailboxPasswords);
+	// nil: password mailboxes fail to sign in.
+	Passwords store.PasswordFunc
+	Logger    *slog.Logger
 	// Owner names this process in leases (default host-pid-random).
 	Owner string
 	// Round is how often mailboxes are (re)considered; LeaseTTL how long a
@@ -161,13 +163,13 @@ func (s *Syncer) round(ctx context.Context) error {
 	var usable []int64
 	want := map[int64]bool{}
 	for _, id := range ids {
-		ok, why, err := s.usable(ctx, id)
+		u, err := s.usability(ctx, id)
 		if err != nil {
 			s.log.Warn("check mailbox", "mailbox_id", id, "err", err)
 			continue
 		}
-		if !ok {
-			s.stop(id, why)
+		if !u.OK() {
+			s.stop(id, u.Words())
 			continue
 		}
 		want[id] = true
@@ -245,28 +247,17 @@ func (s *Syncer) round(ctx context.Context) error {
 	return nil
 }
 
-// usable reports whether a mailbox can be fetched now: a password mailbox
-// whose password was not refused, or an OAuth mailbox that is connected
-// and not waiting for re-authentication.
-func (s *Syncer) usable(ctx context.Context, id int64) (bool, string, error) {
+// usability is whether a mailbox can be fetched now (store.MailboxAuth
+// decides).
+func (s *Syncer) usability(ctx context.Context, id int64) (store.Usability, error) {
 	a, err := s.opt.DB.MailboxAuth(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, "no sign-in configured", nil
+		return store.UnusableNoSignIn, nil
 	}
 	if err != nil {
-		return false, "", err
+		return "", err
 	}
-	switch {
-	case a.Kind == store.AuthOAuth && s.opt.OAuth == nil:
-		return false, "no OAuth provider configured", nil
-	case a.Kind == store.AuthOAuth && a.RefreshTokenSealed == "":
-		return false, "not connected yet", nil
-	case a.Kind == store.AuthNone:
-		return false, "no sign-in configured", nil
-	case a.State == store.AuthNeedsReauth || a.State == store.AuthProviderFault:
-		return false, "authorization " + string(a.State), nil
-	}
-	return true, "", nil
+	return a.Usability(s.opt.OAuth != nil), nil
 }
 
 func (s *Syncer) start(ctx context.Context, id int64) {
@@ -329,7 +320,7 @@ func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 	}
 	cfg, err := s.sessionConfig(ctx, mb, log)
 	if err != nil {
-		s.status(ctx, id, "error", err)
+		s.status(ctx, id, store.SyncError, err)
 		log.Error("mailbox settings", "err", err)
 		return
 	}
@@ -342,7 +333,7 @@ func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 	st.close()
 	s.metrics.connected.WithLabelValues(mb.Address).Set(0)
 	if ctx.Err() != nil {
-		s.status(context.WithoutCancel(ctx), id, "stopped", nil)
+		s.status(context.WithoutCancel(ctx), id, store.SyncStopped, nil)
 		return
 	}
 	var authErr *imapsync.AuthError
@@ -355,7 +346,7 @@ func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 	case err != nil:
 		log.Error("mailbox sync ended", "err", err)
 	}
-	s.status(ctx, id, "error", err)
+	s.status(ctx, id, store.SyncError, err)
 }
 
 // refused records a refusal by the mail server as the mailbox's state.
@@ -365,7 +356,7 @@ func (s *Syncer) refused(ctx context.Context, id int64, e *imapsync.AuthError) {
 		detail = "server said: " + e.Failure.Error()
 	}
 	a, err := s.opt.DB.MailboxAuth(ctx, id)
-	if err == nil && (a.State == store.AuthNeedsReauth || a.State == store.AuthProviderFault) {
+	if u := a.Usability(s.opt.OAuth != nil); err == nil && (u == store.UnusableNeedsReauth || u == store.UnusableProviderFault) {
 		return // the provider's refusal, with its reason, is already recorded
 	}
 	if err == nil && a.Kind == store.AuthOAuth && s.opt.OAuth != nil {
@@ -373,8 +364,13 @@ func (s *Syncer) refused(ctx context.Context, id int64, e *imapsync.AuthError) {
 	} else if err == nil {
 		err = s.opt.DB.Write(ctx, func(tx *store.Tx) error {
 			now := s.opt.Now().UTC()
-			msg := "The mail server refused the mailbox's password: give the new one with postdesk mailbox update --password-stdin ADDRESS (or PATCH /api/v1/mailboxes/ID); fetching resumes where it stopped."
-			if err := tx.SetAuthState(ctx, id, store.AuthNeedsReauth, "password_refused", msg, now); err != nil {
+			// Each surface says how to give the new password (the code
+			// tells it); fetching resumes where it stopped.
+			msg := "The mail server refused the mailbox's password."
+			if detail != "" {
+				msg = "The mail server refused the mailbox's password (" + detail + ")."
+			}
+			if err := tx.SetAuthState(ctx, id, store.AuthNeedsReauth, store.CodePasswordRefused, msg, now); err != nil {
 				return err
 			}
 			return tx.AddNotice(ctx, &store.Notice{MailboxID: id, Kind: string(store.AuthNeedsReauth), Message: a.Address + ": " + msg, CreatedAt: now})
@@ -422,20 +418,22 @@ func (s *Syncer) sessionConfig(ctx context.Context, mb store.Mailbox, log *slog.
 		if err != nil {
 			return cfg, err
 		}
-		if s.opt.Vault == nil {
-			return cfg, errors.New("no secret key to open the mailbox password")
-		}
-		pw, err := s.opt.Vault.Open(a.PasswordSealed, store.MailboxSecret(mb.ID, "password"))
-		if err != nil {
-			return cfg, fmt.Errorf("open the mailbox password: %w", err)
+		if s.opt.Passwords == nil {
+			return cfg, store.ErrNoSecretKey
 		}
 		if srv.Username != "" {
 			cfg.Username = srv.Username
 		} else if a.Account != "" {
 			cfg.Username = a.Account
 		}
-		password := string(pw)
-		cfg.Password = func(context.Context) (string, error) { return password, nil }
+		passwords, id := s.opt.Passwords, mb.ID
+		cfg.Password = func(ctx context.Context) (string, error) {
+			pw, err := passwords(ctx, id)
+			if err != nil && !s.opt.DB.Transient(err) && ctx.Err() == nil {
+				return "", fmt.Errorf("%w: %w", imapsync.ErrPermanent, err) // a wrong key stays wrong
+			}
+			return pw, err
+		}
 	}
 	if s.opt.Tune != nil {
 		s.opt.Tune(&cfg)
@@ -461,20 +459,20 @@ func (s *Syncer) event(ctx context.Context, mb store.Mailbox, ev imapsync.Event)
 	switch ev.Kind {
 	case imapsync.EventConnected:
 		s.metrics.connected.WithLabelValues(mb.Address).Set(1)
-		s.status(ctx, mb.ID, "connected", nil)
+		s.status(ctx, mb.ID, store.SyncConnected, nil)
 	case imapsync.EventIdling:
-		s.status(ctx, mb.ID, "idling", nil)
+		s.status(ctx, mb.ID, store.SyncIdling, nil)
 	case imapsync.EventSynced:
-		s.status(ctx, mb.ID, "synced", nil)
+		s.status(ctx, mb.ID, store.SyncSynced, nil)
 	case imapsync.EventError, imapsync.EventAuthFailed:
 		s.metrics.connected.WithLabelValues(mb.Address).Set(0)
 		s.metrics.errors.WithLabelValues(mb.Address).Inc()
-		s.status(ctx, mb.ID, "error", ev.Err)
+		s.status(ctx, mb.ID, store.SyncError, ev.Err)
 	}
 }
 
 // status records a mailbox's sync state for the UI.
-func (s *Syncer) status(ctx context.Context, id int64, state string, cause error) {
+func (s *Syncer) status(ctx context.Context, id int64, state store.SyncState, cause error) {
 	err := s.opt.DB.Write(ctx, func(tx *store.Tx) error {
 		st, err := tx.SyncStatus(ctx, id)
 		if err != nil {
@@ -484,7 +482,7 @@ func (s *Syncer) status(ctx context.Context, id int64, state string, cause error
 		st.State, st.Owner, st.UpdatedAt = state, s.opt.Owner, now
 		if cause != nil {
 			st.LastError, st.LastErrorAt = cause.Error(), now
-		} else if state == "synced" || state == "idling" {
+		} else if state.UpToDate() {
 			st.LastSuccessAt = now
 		}
 		return tx.PutSyncStatus(ctx, st)

@@ -171,7 +171,7 @@ func (c conn) LeaseOwner(ctx context.Context, mailboxID int64, now time.Time) (s
 // SyncStatus is how a mailbox's sync is doing.
 type SyncStatus struct {
 	MailboxID     int64
-	State         string // idle, connecting, syncing, idling, error, stopped
+	State         SyncState
 	Owner         string
 	LastSuccessAt time.Time
 	LastError     string
@@ -183,13 +183,15 @@ type SyncStatus struct {
 
 // SyncStatus returns a mailbox's sync status (zero when it never synced).
 func (c conn) SyncStatus(ctx context.Context, mailboxID int64) (SyncStatus, error) {
-	s := SyncStatus{MailboxID: mailboxID, State: "idle"}
+	s := SyncStatus{MailboxID: mailboxID, State: SyncIdle}
 	var success, errAt, updated int64
+	var state string
 	err := one(c.queryRow(ctx, `SELECT state, owner, last_success_at, last_error, last_error_at, day, messages_day, updated_at
-		FROM sync_status WHERE mailbox_id = ?`, mailboxID).Scan(&s.State, &s.Owner, &success, &s.LastError, &errAt, &s.Day, &s.MessagesDay, &updated))
+		FROM sync_status WHERE mailbox_id = ?`, mailboxID).Scan(&state, &s.Owner, &success, &s.LastError, &errAt, &s.Day, &s.MessagesDay, &updated))
 	if err == ErrNotFound {
 		return s, nil
 	}
+	s.State = SyncState(state)
 	s.LastSuccessAt, s.LastErrorAt, s.UpdatedAt = fromMS(success), fromMS(errAt), fromMS(updated)
 	return s, err
 }
@@ -200,7 +202,7 @@ func (tx *Tx) PutSyncStatus(ctx context.Context, s SyncStatus) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (mailbox_id) DO UPDATE SET state = excluded.state, owner = excluded.owner,
 		last_success_at = excluded.last_success_at, last_error = excluded.last_error, last_error_at = excluded.last_error_at,
 		day = excluded.day, messages_day = excluded.messages_day, updated_at = excluded.updated_at`,
-		s.MailboxID, s.State, s.Owner, ms(s.LastSuccessAt), s.LastError, ms(s.LastErrorAt), s.Day, s.MessagesDay, ms(s.UpdatedAt))
+		s.MailboxID, string(s.State), s.Owner, ms(s.LastSuccessAt), s.LastError, ms(s.LastErrorAt), s.Day, s.MessagesDay, ms(s.UpdatedAt))
 	return err
 }
 
