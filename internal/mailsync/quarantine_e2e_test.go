@@ -52,7 +52,7 @@ func (e *syncEnv) settled(n int, within time.Duration) []store.Quarantined {
 	e.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		cp, _ := e.db.Checkpoint(e.ctx, e.mb.ID, "INBOX")
+		cp, _ := mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "INBOX")
 		stored, _ := e.db.CountMessages(e.ctx, e.mb.ID)
 		q, err := e.db.QuarantinedMessages(e.ctx, store.QuarantineFilter{MailboxID: e.mb.ID, Limit: 1000})
 		if err != nil {

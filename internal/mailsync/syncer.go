@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -21,16 +20,6 @@ import (
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 )
-
-// Every process runs a Syncer. Each round (every few seconds) it lists the
-// mailboxes with enabled server settings and, for each one it is not
-// already syncing and whose authorization is usable, tries to take the
-// mailbox's lease (a row with an owner and an expiry). A held lease is
-// renewed each round; a process that dies stops renewing, and another
-// takes the mailbox over once the lease has expired (LeaseTTL). Exactly
-// once does not depend on the lease: if two processes ever overlap, the
-// unique dedupe key makes the second store of a message a duplicate, and a
-// checkpoint never moves backwards.
 
 // Syncer defaults.
 const (
@@ -52,8 +41,11 @@ type Options struct {
 	// Round is how often mailboxes are (re)considered; LeaseTTL how long a
 	// lease lasts without renewal.
 	Round, LeaseTTL time.Duration
-	// Tune adjusts each mailbox's session configuration (tests: TLS roots,
-	// timings).
+	// Transports build the mailboxes' fetchers, by name (default: IMAP
+	// alone, with Tune).
+	Transports map[string]Transport
+	// Tune adjusts each IMAP session's configuration (tests: TLS roots,
+	// timings) when Transports is not given.
 	Tune       func(cfg *imapsync.Config)
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -100,6 +92,9 @@ func New(opt Options) (*Syncer, error) {
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Transports == nil {
+		opt.Transports = map[string]Transport{TransportIMAP: IMAP{Tune: opt.Tune}}
 	}
 	s := &Syncer{opt: opt, log: opt.Logger.With("component", "sync", "owner", opt.Owner), running: map[int64]context.CancelFunc{}, settings: map[int64]time.Time{},
 		metrics: &syncMetrics{
@@ -309,7 +304,7 @@ func (s *Syncer) stopAll() {
 	s.wg.Wait()
 }
 
-// runMailbox runs one mailbox's IMAP session until ctx ends or its
+// runMailbox runs one mailbox's fetcher until ctx ends or its
 // authorization fails for good.
 func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 	log := s.log.With("mailbox_id", id)
@@ -318,31 +313,31 @@ func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 		log.Error("load mailbox", "err", err)
 		return
 	}
-	cfg, err := s.sessionConfig(ctx, mb, log)
+	fetcher, transport, err := s.fetcher(ctx, mb, log)
 	if err != nil {
 		s.status(ctx, id, store.SyncError, err)
 		log.Error("mailbox settings", "err", err)
 		return
 	}
-	st := &syncStore{db: s.opt.DB, ingest: s.opt.Ingest, mailbox: mb, now: s.opt.Now,
+	st := &syncStore{db: s.opt.DB, ingest: s.opt.Ingest, mailbox: mb, now: s.opt.Now, ahead: transport.Ahead,
 		onBatch: func(results []ingest.Result) {
 			s.metrics.fetched.WithLabelValues(mb.Address).Add(float64(len(results)))
 		}}
-	log.Info("mailbox sync starting", "address", mb.Address, "server", cfg.Addr)
-	err = imapsync.Run(ctx, cfg, st, func(ev imapsync.Event) { s.event(ctx, mb, ev) })
+	log.Info("mailbox sync starting", "address", mb.Address)
+	err = fetcher.Run(ctx, st)
 	st.close()
 	s.metrics.connected.WithLabelValues(mb.Address).Set(0)
 	if ctx.Err() != nil {
 		s.status(context.WithoutCancel(ctx), id, store.SyncStopped, nil)
 		return
 	}
-	var authErr *imapsync.AuthError
+	var refused *RefusedError
 	switch {
-	case errors.Is(err, imapsync.ErrPermanent):
+	case errors.Is(err, ErrPermanent):
 		log.Warn("mailbox authorization failed for good", "err", err)
-	case errors.As(err, &authErr):
-		log.Warn("mail server refused the credentials", "mechanism", authErr.Mechanism, "refreshed", authErr.Refreshed)
-		s.refused(ctx, id, authErr)
+	case errors.As(err, &refused):
+		log.Warn("mail server refused the credentials", "mechanism", refused.Mechanism, "refreshed", refused.Refreshed)
+		s.refused(ctx, id, refused)
 	case err != nil:
 		log.Error("mailbox sync ended", "err", err)
 	}
@@ -350,10 +345,10 @@ func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 }
 
 // refused records a refusal by the mail server as the mailbox's state.
-func (s *Syncer) refused(ctx context.Context, id int64, e *imapsync.AuthError) {
+func (s *Syncer) refused(ctx context.Context, id int64, e *RefusedError) {
 	var detail string
-	if e.Failure != nil {
-		detail = "server said: " + e.Failure.Error()
+	if e.Detail != "" {
+		detail = "server said: " + e.Detail
 	}
 	a, err := s.opt.DB.MailboxAuth(ctx, id)
 	if u := a.Usability(s.opt.OAuth != nil); err == nil && (u == store.UnusableNeedsReauth || u == store.UnusableProviderFault) {
@@ -381,27 +376,24 @@ func (s *Syncer) refused(ctx context.Context, id int64, e *imapsync.AuthError) {
 	}
 }
 
-func (s *Syncer) sessionConfig(ctx context.Context, mb store.Mailbox, log *slog.Logger) (imapsync.Config, error) {
+// fetcher builds a mailbox's Fetcher with the transport its settings
+// choose, giving it the credentials (never unsealed here).
+func (s *Syncer) fetcher(ctx context.Context, mb store.Mailbox, log *slog.Logger) (Fetcher, Transport, error) {
 	srv, err := s.opt.DB.MailboxServer(ctx, mb.ID)
 	if err != nil {
-		return imapsync.Config{}, err
+		return nil, nil, err
 	}
-	cfg := imapsync.Config{
-		Addr:            net.JoinHostPort(srv.IMAPHost, strconv.Itoa(srv.IMAPPort)),
-		Security:        imapsync.Security(srv.IMAPSecurity),
-		Username:        mb.Address,
-		Auth:            imapsync.AuthMethod(srv.AuthMethod),
-		Folders:         srv.Folders,
-		InitialDays:     srv.InitialDays,
-		MaxAge:          time.Duration(srv.MaxAgeDays) * 24 * time.Hour,
-		AfterProcessing: imapsync.Action(srv.AfterProcessing),
-		MoveTo:          srv.MoveTo,
-		Logger:          log,
+	name := transportFor(srv)
+	transport, ok := s.opt.Transports[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("no %s transport in this process", name)
 	}
-	switch cfg.Auth {
-	case imapsync.AuthXOAuth2, imapsync.AuthOAuthBearer:
+	sess := Session{Mailbox: mb, Server: srv, Username: mb.Address, Logger: log,
+		Events: func(ev Event) { s.event(ctx, mb, ev) }}
+	switch srv.AuthMethod {
+	case string(imapsync.AuthXOAuth2), string(imapsync.AuthOAuthBearer):
 		if s.opt.OAuth == nil {
-			return cfg, errors.New("no OAuth provider is configured")
+			return nil, nil, errors.New("no OAuth provider is configured")
 		}
 		// A bearer token goes only to a host its provider trusts. desk
 		// refuses any other when an admin sets one; this holds too when
@@ -409,36 +401,34 @@ func (s *Syncer) sessionConfig(ctx context.Context, mb store.Mailbox, log *slog.
 		// the session does not even connect, and each token request
 		// checks the host it is for.
 		if err := s.opt.OAuth.CheckHost(ctx, mb.ID, srv.IMAPHost); err != nil {
-			return cfg, err
+			return nil, nil, err
 		}
-		cfg.Token = permanentOn(s.opt.OAuth.HostTokenFunc(mb.ID, srv.IMAPHost, false))
-		cfg.RefreshToken = permanentOn(s.opt.OAuth.HostTokenFunc(mb.ID, srv.IMAPHost, true))
+		sess.Token = permanentOn(s.opt.OAuth.HostTokenFunc(mb.ID, srv.IMAPHost, false))
+		sess.RefreshToken = permanentOn(s.opt.OAuth.HostTokenFunc(mb.ID, srv.IMAPHost, true))
 	default:
 		a, err := s.opt.DB.MailboxAuth(ctx, mb.ID)
 		if err != nil {
-			return cfg, err
+			return nil, nil, err
 		}
 		if s.opt.Passwords == nil {
-			return cfg, store.ErrNoSecretKey
+			return nil, nil, store.ErrNoSecretKey
 		}
 		if srv.Username != "" {
-			cfg.Username = srv.Username
+			sess.Username = srv.Username
 		} else if a.Account != "" {
-			cfg.Username = a.Account
+			sess.Username = a.Account
 		}
 		passwords, id := s.opt.Passwords, mb.ID
-		cfg.Password = func(ctx context.Context) (string, error) {
+		sess.Password = func(ctx context.Context) (string, error) {
 			pw, err := passwords(ctx, id)
 			if err != nil && !s.opt.DB.Transient(err) && ctx.Err() == nil {
-				return "", fmt.Errorf("%w: %w", imapsync.ErrPermanent, err) // a wrong key stays wrong
+				return "", fmt.Errorf("%w: %w", ErrPermanent, err) // a wrong key stays wrong
 			}
 			return pw, err
 		}
 	}
-	if s.opt.Tune != nil {
-		s.opt.Tune(&cfg)
-	}
-	return cfg, nil
+	f, err := transport.Fetcher(sess)
+	return f, transport, err
 }
 
 // permanentOn marks the provider's final refusals as permanent, so the
@@ -449,22 +439,22 @@ func permanentOn(f func(context.Context) (string, error)) func(context.Context) 
 		tok, err := f(ctx)
 		if err != nil && (errors.Is(err, oauth.ErrNeedsReauth) || errors.Is(err, oauth.ErrProviderFault) || errors.Is(err, oauth.ErrNotConnected) ||
 			errors.Is(err, oauth.ErrHostNotTrusted)) {
-			return "", fmt.Errorf("%w: %w", imapsync.ErrPermanent, err)
+			return "", fmt.Errorf("%w: %w", ErrPermanent, err)
 		}
 		return tok, err
 	}
 }
 
-func (s *Syncer) event(ctx context.Context, mb store.Mailbox, ev imapsync.Event) {
+func (s *Syncer) event(ctx context.Context, mb store.Mailbox, ev Event) {
 	switch ev.Kind {
-	case imapsync.EventConnected:
+	case EventConnected:
 		s.metrics.connected.WithLabelValues(mb.Address).Set(1)
 		s.status(ctx, mb.ID, store.SyncConnected, nil)
-	case imapsync.EventIdling:
+	case EventIdling:
 		s.status(ctx, mb.ID, store.SyncIdling, nil)
-	case imapsync.EventSynced:
+	case EventSynced:
 		s.status(ctx, mb.ID, store.SyncSynced, nil)
-	case imapsync.EventError, imapsync.EventAuthFailed:
+	case EventError, EventAuthFailed:
 		s.metrics.connected.WithLabelValues(mb.Address).Set(0)
 		s.metrics.errors.WithLabelValues(mb.Address).Inc()
 		s.status(ctx, mb.ID, store.SyncError, ev.Err)

@@ -250,7 +250,7 @@ func TestSyncUIDValidityChange(t *testing.T) {
 	e.run("p1")
 	e.deliver(0, 50, now)
 	e.waitMessages(50, time.Minute)
-	before, _ := e.db.Checkpoint(e.ctx, e.mb.ID, "INBOX")
+	before, _ := mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "INBOX")
 	uv, err := e.stack.RecreateFolder(e.ctx, supportAddr, "INBOX")
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestSyncUIDValidityChange(t *testing.T) {
 	e.waitMessages(60, time.Minute)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		cp, _ := e.db.Checkpoint(e.ctx, e.mb.ID, "INBOX")
+		cp, _ := mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "INBOX")
 		if cp.UIDValidity == uv && cp.LastUID >= 60 {
 			break
 		}
@@ -353,7 +353,7 @@ func TestSyncForwardRecoveryThenCatchUp(t *testing.T) {
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if cp, _ := e.db.Checkpoint(e.ctx, e.mb.ID, "Junk"); cp.LastUID >= 1 {
+		if cp, _ := mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "Junk"); cp.LastUID >= 1 {
 			break
 		}
 		if time.Now().After(deadline) {
