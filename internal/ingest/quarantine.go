@@ -94,7 +94,7 @@ func (in *Ingester) Quarantine(ctx context.Context, mb store.Mailbox, f Failed, 
 		return store.Quarantined{}, fmt.Errorf("quarantine a message of %s: %w", mb.Address, err)
 	}
 	in.metrics.quarantine()
-	in.log.Warn("message quarantined", "mailbox_id", mb.ID, "quarantine_id", q.ID, "origin", f.Origin,
+	in.log.Warn("message quarantined", "mailbox_id", mb.ID, "outcome", "quarantined", "quarantine_id", q.ID, "origin", f.Origin,
 		"folder", f.Folder, "uid", f.UID, "raw_sha256", q.RawSHA256, "err", q.Error)
 	return q, nil
 }
