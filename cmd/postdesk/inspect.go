@@ -126,7 +126,7 @@ func runInspect(ctx context.Context, e env, args []string) error {
 		}
 	}
 	in := ingest.New(a.db, ingest.Options{SupportAddresses: cfg.SupportAddresses, Agents: agents})
-	p, res, err := in.Inspect(ctx, address, f)
+	p, d, err := in.Inspect(ctx, address, f)
 	if err != nil {
 		return err
 	}
@@ -135,11 +135,8 @@ func runInspect(ctx context.Context, e env, args []string) error {
 		ReplyTo: addrs(m.ReplyTo), Subject: m.Subject, Date: timePtr(m.Date), MessageID: m.MessageID,
 		InReplyTo: append([]string{}, m.InReplyTo...), References: append([]string{}, m.References...),
 		BodyTextLength: len(m.Text), HasHTML: m.HTML != "", Attachments: []inspectAttach{}, Problems: append([]string{}, m.Problems...),
-		Classification: res.Class, Outcome: string(res.Outcome), Original: original(res.Original), Forwards: []*inspectOriginal{},
-		Reasons: res.Decisions}
-	if res.Outcome == ingest.NewTicket || res.Outcome == ingest.Joined || res.Outcome == ingest.Duplicate || res.Outcome == ingest.Attached {
-		rep.TicketID = res.TicketID
-	}
+		Classification: d.Class, Outcome: string(d.Outcome), Original: original(d.Original), Forwards: []*inspectOriginal{},
+		Reasons: d.Reasons, TicketID: d.TicketID} // the ticket joined, attached to or already holding it; none for a new one
 	for _, a := range m.Attachments {
 		rep.Attachments = append(rep.Attachments, inspectAttach{Filename: a.Filename, ContentType: a.ContentType, Size: a.Size, Inline: a.Inline})
 	}

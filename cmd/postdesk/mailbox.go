@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/mailsync"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -312,7 +313,7 @@ func mailboxShow(ctx context.Context, e env, args []string) error {
 		fmt.Fprintf(e.stdout, "folders:   %s\nafter:     %s %s\ncatch-up:  first connect %d days, after outages up to %d days\n",
 			strings.Join(srv.Folders, ", "), srv.AfterProcessing, srv.MoveTo, srv.InitialDays, srv.MaxAgeDays)
 		for _, f := range srv.Folders {
-			if cp, err := a.db.Checkpoint(ctx, mb.ID, f); err == nil && cp.UIDValidity != 0 {
+			if cp, err := mailsync.IMAPCheckpoint(ctx, a.db, mb.ID, f); err == nil && cp.UIDValidity != 0 {
 				fmt.Fprintf(e.stdout, "checkpoint %s: uidvalidity %d, last uid %d\n", f, cp.UIDValidity, cp.LastUID)
 			}
 		}

@@ -12,7 +12,7 @@ import (
 	"github.com/postdesk/postdesk/internal/fakeidp"
 	"github.com/postdesk/postdesk/internal/imapsync"
 	"github.com/postdesk/postdesk/internal/ingest"
-	"github.com/postdesk/postdesk/internal/jobs"
+	"github.com/postdesk/postdesk/internal/mailsync"
 	"github.com/postdesk/postdesk/internal/mailtest"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -78,7 +78,7 @@ func TestMailboxUpdateKeepsTokensWithTheirProvider(t *testing.T) {
 	}
 	runSync := func(d time.Duration, until func() bool) {
 		t.Helper()
-		s, err := jobs.NewSyncer(jobs.SyncOptions{DB: db, Ingest: ingest.New(db, ingest.Options{}), OAuth: svc, Owner: "cli-test",
+		s, err := mailsync.New(mailsync.Options{DB: db, Ingest: ingest.New(db, ingest.Options{}), OAuth: svc, Owner: "cli-test",
 			Round: 50 * time.Millisecond, Tune: func(cfg *imapsync.Config) { cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100*time.Millisecond }})
 		if err != nil {
 			t.Fatal(err)

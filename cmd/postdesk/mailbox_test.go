@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postdesk/postdesk/internal/mailsync"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -84,7 +85,7 @@ func TestMailboxUpdateKeepsCheckpoint(t *testing.T) {
 	db := openForTest(t, vars)
 	mb, _ := db.MailboxByAddress(ctx, "help@corp.example")
 	err := db.Write(ctx, func(tx *store.Tx) error {
-		if err := tx.SetCheckpoint(ctx, store.Checkpoint{MailboxID: mb.ID, Folder: "INBOX", UIDValidity: 7, LastUID: 42}, time.Now()); err != nil {
+		if err := tx.SetSyncCursor(ctx, mb.ID, "INBOX", string(mailsync.IMAPCursor(7, 42)), time.Now()); err != nil {
 			return err
 		}
 		return tx.SetAuthState(ctx, mb.ID, store.AuthNeedsReauth, "password_refused", "refused", time.Now())
@@ -99,7 +100,7 @@ func TestMailboxUpdateKeepsCheckpoint(t *testing.T) {
 	}
 	after, _ := db.MailboxAuth(ctx, mb.ID)
 	srv, _ := db.MailboxServer(ctx, mb.ID)
-	cp, _ := db.Checkpoint(ctx, mb.ID, "INBOX")
+	cp, _ := mailsync.IMAPCheckpoint(ctx, db, mb.ID, "INBOX")
 	if after.PasswordSealed == before.PasswordSealed || after.State != store.AuthOK {
 		t.Errorf("password not replaced or state not cleared: %+v", after)
 	}

@@ -27,11 +27,18 @@ func freeAddr(t *testing.T) string {
 // returns its web address once it answers.
 func serveInProcess(t *testing.T, vars map[string]string) string {
 	t.Helper()
+	addr, _ := serveInProcessLogs(t, vars)
+	return addr
+}
+
+// serveInProcessLogs is serveInProcess that also returns the process's log.
+func serveInProcessLogs(t *testing.T, vars map[string]string) (string, *logtest.Buffer) {
+	t.Helper()
 	addr := freeAddr(t)
 	vars["POSTDESK_LISTEN"] = addr
 	ctx, cancel := context.WithCancel(context.Background())
-	var logs logtest.Buffer
-	e := env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &logs, getenv: func(k string) string { return vars[k] }}
+	logs := &logtest.Buffer{}
+	e := env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: logs, getenv: func(k string) string { return vars[k] }}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, e, []string{"serve"}) }()
 	t.Cleanup(func() {
@@ -43,7 +50,7 @@ func serveInProcess(t *testing.T, vars map[string]string) string {
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
 			res.Body.Close()
-			return addr
+			return addr, logs
 		}
 		select {
 		case err := <-done:

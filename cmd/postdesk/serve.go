@@ -22,6 +22,7 @@ import (
 	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/jobs"
+	"github.com/postdesk/postdesk/internal/mailsync"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/web"
@@ -103,7 +104,7 @@ type server struct {
 	metrics http.Handler // /metrics, without the token check
 	jobs    *jobs.Runner
 	ingest  *ingest.Ingester
-	syncer  *jobs.Syncer
+	syncer  *mailsync.Syncer
 	oauth   *oauth.Service // nil without a provider
 }
 
@@ -154,7 +155,7 @@ func newServer(a *app) (*server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/", pages)
-	syncer, err := jobs.NewSyncer(jobs.SyncOptions{DB: a.db, Ingest: in, OAuth: oauthSvc, Vault: vault, Logger: a.log,
+	syncer, err := mailsync.New(mailsync.Options{DB: a.db, Ingest: in, OAuth: oauthSvc, Passwords: store.MailboxPasswords(a.db, vault), Logger: a.log,
 		Registerer: reg, Owner: a.cfg.SyncOwner})
 	if err != nil {
 		return nil, err

@@ -338,7 +338,7 @@ func (h *handler) mailboxResponse(r *http.Request, m store.Mailbox) (mailboxResp
 		return out, err
 	}
 	out.Health = desk.HealthOf(au, hasAuth, enabled || out.Server == nil, st).String()
-	out.Sync = syncResponse{State: st.State, LastSuccessAt: timeOrNil(st.LastSuccessAt), LastError: st.LastError}
+	out.Sync = syncResponse{State: string(st.State), LastSuccessAt: timeOrNil(st.LastSuccessAt), LastError: st.LastError}
 	if st.LastError != "" && currentUser(r).Role != store.RoleAdmin {
 		out.Sync.LastError = unreachable
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/postdesk/postdesk/internal/fakeidp"
 	"github.com/postdesk/postdesk/internal/imapsync"
 	"github.com/postdesk/postdesk/internal/ingest"
-	"github.com/postdesk/postdesk/internal/jobs"
+	"github.com/postdesk/postdesk/internal/mailsync"
 	"github.com/postdesk/postdesk/internal/mailtest"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -119,7 +119,7 @@ func (e *hostsEnv) connect() {
 // runSync runs the mail sync until the returned function is called.
 func (e *hostsEnv) runSync() (stop func()) {
 	e.t.Helper()
-	s, err := jobs.NewSyncer(jobs.SyncOptions{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.svc,
+	s, err := mailsync.New(mailsync.Options{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.svc,
 		Owner: "hosts-test", Round: 50 * time.Millisecond,
 		Tune: func(cfg *imapsync.Config) { cfg.BackoffMin, cfg.BackoffMax = 20*time.Millisecond, 100*time.Millisecond }})
 	if err != nil {

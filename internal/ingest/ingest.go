@@ -1,9 +1,14 @@
 // Package ingest turns a raw email into ticket changes, exactly once.
 //
-// Ingest happens in two steps. Prepare streams the raw message into the blob
+// Ingest happens in steps. Prepare streams the raw message into the blob
 // folder (content-addressed, so repeating it is harmless) and parses it,
-// streaming attachments to blobs too; nothing in the database changes. Apply
-// then decides, inside the caller's transaction, what the message becomes:
+// streaming attachments to blobs too; nothing in the database changes.
+// ApplyBatch, the one apply point (sync, import, retry, the demo), then
+// reads our own addresses once per batch and, for each message inside the
+// caller's transaction, first decides (Decide returns a Decision and writes
+// nothing; `postdesk inspect` prints it) and then writes that decision
+// (Write). Once the transaction commits it counts each message in /metrics
+// and logs one outcome line. A message becomes:
 //
 //   - a duplicate, when the mailbox already has a message with the same
 //     dedupe key (its Message-ID, or the SHA-256 of the raw source when it
@@ -252,113 +257,63 @@ func dedupeWords(messageID string) string {
 	return "same content (no Message-ID)"
 }
 
-// Apply decides what a prepared message becomes and writes it in tx. It
-// returns store.ErrConflict (wrapped) if a concurrent writer stored the same
-// message first; the transaction must then be rolled back.
-func (in *Ingester) Apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared) (Result, error) {
-	if existing, err := tx.MessageByDedupeKey(ctx, mb.ID, p.DedupeKey); err == nil {
-		return duplicate(existing, p), nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return Result{}, err
-	}
-	msg := p.Msg
-	m := in.messageRow(mb, p)
-	res := Result{Subject: msg.Subject, From: m.FromAddress}
-	own, err := in.ownAddresses(ctx, tx)
+// apply decides what a prepared message becomes and writes it in tx; own
+// are our addresses, read once per batch.
+func (in *Ingester) apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, own ours) (Result, error) {
+	d, err := in.decide(ctx, tx, mb, p, own)
 	if err != nil {
 		return Result{}, err
 	}
-	activity := activityTime(msg.Date, p.ReceivedAt)
-	var rec recovery
-	if msg.Auto == mailmsg.AutoNone && len(p.Forwards) > 0 {
-		rec, err = in.recover(ctx, tx, mb, p, own, &m, &res)
-		if err != nil || rec.done {
-			return res, err
-		}
-	}
-	if msg.Auto == mailmsg.AutoNone && m.FromAddress != "" && !own.support[m.FromAddress] {
-		// The original may already be here, recovered from a forward.
-		if twin, err := tx.RecoveredTwin(ctx, mb.ID, m.FromAddress, msg.Subject, msg.Date, false); err == nil && twin.RecoveredFrom != 0 && !msg.Date.IsZero() {
-			res = duplicate(twin, p)
-			res.Decisions = []string{fmt.Sprintf("this is the original of message %d, recovered earlier from a forward by %s (same sender, subject and date)", twin.ID, twin.RecoveredBy)}
-			return res, in.recordAlias(ctx, tx, mb, p, &m, twin)
-		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return Result{}, err
-		}
-	}
+	return in.Write(ctx, tx, mb, p, d)
+}
 
+// Write carries out a Decision in tx: the message row, the ticket it
+// opens or touches, and its notes. It returns store.ErrConflict (wrapped)
+// if a concurrent writer stored the same message first.
+func (in *Ingester) Write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, d Decision) (Result, error) {
+	msg := p.Msg
+	m := in.messageRow(mb, p)
+	res := Result{Outcome: d.Outcome, Class: d.Class, Reason: d.Reason, Decisions: d.Reasons, Original: d.Original,
+		Subject: msg.Subject, From: m.FromAddress, TicketID: d.TicketID}
 	switch {
-	case msg.Auto != mailmsg.AutoNone:
-		m.Kind = store.KindAutoReply
-		if msg.Auto == mailmsg.AutoBounce {
-			m.Kind = store.KindBounce
-		}
-		refs := threadIDs(msg)
-		if msg.BouncedMessageID != "" {
-			refs = append([]string{msg.BouncedMessageID}, refs...)
-		}
-		ticketID, err := tx.TicketForMessageIDs(ctx, mb.ID, refs)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+	case d.Forward != nil:
+		return in.writeForward(ctx, tx, mb, p, d, &m, res)
+	case d.Existing != nil && d.Alias:
+		r := duplicate(*d.Existing, p)
+		r.Decisions = d.Reasons
+		m.TicketID, m.IgnoredReason = 0, d.IgnoredReason
+		return r, tx.InsertMessage(ctx, &m) // kept, so it is a duplicate next time, but not shown twice
+	case d.Existing != nil:
+		r := duplicate(*d.Existing, p)
+		r.Decisions = d.Reasons
+		return r, nil
+	}
+	m.Kind, m.IgnoredReason, m.TicketID = d.Kind, d.IgnoredReason, d.TicketID
+	switch d.Outcome {
+	case Attached:
+		if err := tx.TouchTicket(ctx, d.TicketID, d.Activity); err != nil {
 			return Result{}, err
 		}
-		if ticketID == 0 {
-			ticketID, _ = in.ticketBySubjectRef(ctx, tx, mb, msg.Subject)
-		}
-		res.Class = m.Kind
-		res.Decisions = append(res.Decisions, fmt.Sprintf("an automatic message (%s): it never opens a ticket", msg.AutoReason))
-		if ticketID == 0 {
-			m.IgnoredReason = fmt.Sprintf("%s (%s) that concerns no known ticket", kindWords(m.Kind), msg.AutoReason)
-			res.Outcome, res.Reason = Ignored, m.IgnoredReason
-			res.Decisions = append(res.Decisions, "it refers to no stored message and names no ticket: recorded as ignored")
-			break
-		}
-		res.Decisions = append(res.Decisions, fmt.Sprintf("it concerns ticket %d: attached there as an event", ticketID))
-		m.TicketID = ticketID
-		if err := tx.TouchTicket(ctx, ticketID, activity); err != nil {
+	case Joined:
+		if err := tx.RecordCustomerMessage(ctx, d.TicketID, d.Activity); err != nil {
 			return Result{}, err
 		}
-		res.Outcome, res.TicketID, res.Reason = Attached, ticketID, msg.AutoReason
-	case m.FromAddress != "" && own.support[m.FromAddress] && rec.note == "":
-		m.Kind = store.KindLoop
-		m.IgnoredReason = fmt.Sprintf("sent from our own address %s (loop protection)", m.FromAddress)
-		res.Outcome, res.Reason, res.Class = Ignored, m.IgnoredReason, "loop"
-		res.Decisions = append(res.Decisions, fmt.Sprintf("%s is one of our own support addresses: never a customer", m.FromAddress))
-	default:
-		ticketID, why, err := in.findTicket(ctx, tx, mb, msg)
+	case NewTicket:
+		t := store.Ticket{MailboxID: mb.ID, Subject: ticketSubject(msg.Subject), RequesterAddress: d.Requester.Address, RequesterName: d.Requester.Name,
+			Status: store.StatusOpen, Bulk: msg.Bulk, MessageCount: 1, CreatedAt: d.Activity, UpdatedAt: d.Activity}
+		id, err := tx.CreateTicket(ctx, t)
 		if err != nil {
 			return Result{}, err
 		}
-		if ticketID != 0 {
-			m.TicketID = ticketID
-			if err := tx.RecordCustomerMessage(ctx, ticketID, activity); err != nil {
-				return Result{}, err
-			}
-			res.Outcome, res.TicketID, res.Reason, res.Class = Joined, ticketID, why, "reply"
-			res.Decisions = append(res.Decisions, fmt.Sprintf("joins ticket %d: %s", ticketID, why))
-			break
-		}
-		name, addr := requester(msg, own.support)
-		t := store.Ticket{MailboxID: mb.ID, Subject: ticketSubject(msg.Subject), RequesterAddress: addr, RequesterName: name,
-			Status: store.StatusOpen, Bulk: msg.Bulk, MessageCount: 1, CreatedAt: activity, UpdatedAt: activity}
-		ticketID, err = tx.CreateTicket(ctx, t)
-		if err != nil {
-			return Result{}, err
-		}
-		m.TicketID = ticketID
-		res.Outcome, res.TicketID, res.Class = NewTicket, ticketID, "new"
-		res.Decisions = append(res.Decisions, fmt.Sprintf("no stored message or [#N] reference matches: new ticket from %s", addr))
-		if msg.Bulk {
-			res.Reason = "bulk mail: " + msg.BulkReason
-			res.Decisions = append(res.Decisions, "bulk or list mail ("+msg.BulkReason+"): marked bulk, never answered automatically")
-		}
+		m.TicketID, res.TicketID = id, id
 	}
 	res.Kind = m.Kind
 	if err := tx.InsertMessage(ctx, &m); err != nil {
 		return Result{}, err
 	}
 	res.MessageID = m.ID
-	if rec.note != "" && m.TicketID != 0 {
-		if err := tx.AddNote(ctx, &store.Note{TicketID: m.TicketID, Kind: store.NoteEvent, Body: rec.note, CreatedAt: p.ReceivedAt}); err != nil {
+	if d.Note != "" && m.TicketID != 0 {
+		if err := tx.AddNote(ctx, &store.Note{TicketID: m.TicketID, Kind: store.NoteEvent, Body: d.Note, CreatedAt: p.ReceivedAt}); err != nil {
 			return Result{}, err
 		}
 	}

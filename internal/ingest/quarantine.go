@@ -94,7 +94,7 @@ func (in *Ingester) Quarantine(ctx context.Context, mb store.Mailbox, f Failed, 
 		return store.Quarantined{}, fmt.Errorf("quarantine a message of %s: %w", mb.Address, err)
 	}
 	in.metrics.quarantine()
-	in.log.Warn("message quarantined", "mailbox_id", mb.ID, "quarantine_id", q.ID, "origin", f.Origin,
+	in.log.Warn("message quarantined", "mailbox_id", mb.ID, "outcome", "quarantined", "quarantine_id", q.ID, "origin", f.Origin,
 		"folder", f.Folder, "uid", f.UID, "raw_sha256", q.RawSHA256, "err", q.Error)
 	return q, nil
 }
@@ -167,7 +167,12 @@ func (in *Ingester) ingestStored(ctx context.Context, mb store.Mailbox, s Stored
 		return Result{}, err
 	}
 	var res Result
-	write := func(tx *store.Tx) error {
+	apply := func(tx *store.Tx) error {
+		results, err := in.ApplyBatch(ctx, tx, mb, []*Prepared{p})
+		if err != nil {
+			return err
+		}
+		res = results[0]
 		for _, f := range also {
 			if err := f(tx, res); err != nil {
 				return err
@@ -175,28 +180,15 @@ func (in *Ingester) ingestStored(ctx context.Context, mb store.Mailbox, s Stored
 		}
 		return nil
 	}
-	err = in.db.Write(ctx, func(tx *store.Tx) error {
-		var err error
-		if res, err = in.Apply(ctx, tx, mb, p); err != nil {
-			return err
-		}
-		return write(tx)
-	})
+	err = in.db.Write(ctx, apply)
 	if errors.Is(err, store.ErrConflict) {
-		// Another writer stored the same message between our check and insert.
-		existing, err2 := in.db.MessageByDedupeKey(ctx, mb.ID, p.DedupeKey)
-		if err2 != nil {
-			return Result{}, fmt.Errorf("ingest: %w", err)
-		}
-		res = duplicate(existing, p)
-		err = in.db.Write(ctx, write)
+		// Another writer stored the same message between our check and
+		// insert: applied again, it is a duplicate.
+		err = in.db.Write(ctx, apply)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("ingest into %s: %w", mb.Address, err)
 	}
-	in.metrics.observe(res)
-	in.log.Info("ingested message", "mailbox_id", mb.ID, "outcome", res.Outcome, "ticket_id", res.TicketID,
-		"message_id", res.MessageID, "reason", res.Reason)
 	return res, nil
 }
 

@@ -75,12 +75,17 @@ func (s *Service) readErr(mailboxID int64, err error) error {
 	return fmt.Errorf("read authorization of mailbox %d: %w", mailboxID, err)
 }
 
-// usable refuses mailboxes that have no authorization or need a sign-in.
+// usable refuses mailboxes that have no authorization or need a sign-in
+// (store.MailboxAuth.Usability decides). A provider fault is not refused:
+// a successful refresh is how it clears.
 func usable(a store.MailboxAuth) error {
-	if a.Kind != store.AuthOAuth || a.RefreshTokenSealed == "" {
+	if a.Kind != store.AuthOAuth {
 		return fmt.Errorf("mailbox %d: %w", a.MailboxID, ErrNotConnected)
 	}
-	if a.State == store.AuthNeedsReauth {
+	switch a.Usability(true) {
+	case store.UnusableNotConnected, store.UnusableNoSignIn:
+		return fmt.Errorf("mailbox %d: %w", a.MailboxID, ErrNotConnected)
+	case store.UnusableNeedsReauth:
 		return &ProviderError{MailboxID: a.MailboxID, Op: "token", Failure: Failure{Kind: Permanent, Code: a.ErrorCode, Reason: a.Error}}
 	}
 	return nil

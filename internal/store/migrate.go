@@ -75,9 +75,18 @@ func (db *DB) appliedVersion(ctx context.Context) (int, error) {
 // Migrate applies every migration not yet applied, each in its own
 // transaction, and returns how many it applied.
 func (db *DB) Migrate(ctx context.Context) (int, error) {
+	return db.migrateTo(ctx, -1)
+}
+
+// migrateTo applies the migrations not yet applied up to version upTo
+// (all when negative).
+func (db *DB) migrateTo(ctx context.Context, upTo int) (int, error) {
 	all, err := db.migrations()
 	if err != nil {
 		return 0, err
+	}
+	if upTo >= 0 && upTo < len(all) {
+		all = all[:upTo]
 	}
 	if db.d().name() == "postgres" {
 		// Serialise concurrent migrators (several serve processes starting at once).
@@ -95,11 +104,11 @@ func (db *DB) Migrate(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if have > len(all) {
+	if have > len(all) && upTo < 0 {
 		return 0, fmt.Errorf("database schema version %d is newer than this binary knows (%d): upgrade postdesk", have, len(all))
 	}
 	applied := 0
-	for _, m := range all[have:] {
+	for _, m := range all[min(have, len(all)):] {
 		err := db.Write(ctx, func(tx *Tx) error {
 			if _, err := tx.tx.ExecContext(ctx, m.sql); err != nil {
 				return err

@@ -67,7 +67,14 @@ type Tx struct {
 	conn
 	tx *sql.Tx
 	db *DB
+	// after runs, in order, once the transaction has committed.
+	after []func()
 }
+
+// AfterCommit registers f to run once the transaction has committed; it
+// never runs when the transaction rolls back. Use it for effects outside the
+// database that must follow only committed work (metrics, log lines).
+func (tx *Tx) AfterCommit(f func()) { tx.after = append(tx.after, f) }
 
 // querier is what *sql.DB and *sql.Tx share.
 type querier interface {
@@ -260,6 +267,9 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	}
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
+	}
+	for _, f := range tx.after {
+		f()
 	}
 	return nil
 }

@@ -96,47 +96,28 @@ func (c conn) SyncedMailboxIDs(ctx context.Context) ([]int64, error) {
 	return ids, rows.Err()
 }
 
-// Checkpoint is where a folder's sync stands.
-type Checkpoint struct {
-	MailboxID   int64
-	Folder      string
-	UIDValidity uint32
-	LastUID     uint32
-}
-
-// Checkpoint returns a folder's checkpoint; a folder never synced has zero UIDValidity.
-func (c conn) Checkpoint(ctx context.Context, mailboxID int64, folder string) (Checkpoint, error) {
-	cp := Checkpoint{MailboxID: mailboxID, Folder: folder}
-	var v, uid int64
-	err := c.queryRow(ctx, `SELECT uid_validity, last_uid FROM sync_checkpoints WHERE mailbox_id = ? AND folder = ?`, mailboxID, folder).Scan(&v, &uid)
-	if err = one(err); err == ErrNotFound {
-		return cp, nil
+// SyncCursor returns how far a folder of a mailbox has been fetched: an
+// opaque cursor that only the transport which wrote it reads; "" when the
+// folder was never fetched.
+func (c conn) SyncCursor(ctx context.Context, mailboxID int64, folder string) (string, error) {
+	var cursor string
+	err := one(c.queryRow(ctx, `SELECT fetch_cursor FROM sync_checkpoints WHERE mailbox_id = ? AND folder = ?`, mailboxID, folder).Scan(&cursor))
+	if err == ErrNotFound {
+		return "", nil
 	}
-	cp.UIDValidity, cp.LastUID = uint32(v), uint32(uid)
-	return cp, err
+	return cursor, err
 }
 
-// SetCheckpoint records a folder's checkpoint. Under the same UIDVALIDITY it
-// never moves backwards.
-func (tx *Tx) SetCheckpoint(ctx context.Context, cp Checkpoint, at time.Time) error {
-	_, err := tx.exec(ctx, `INSERT INTO sync_checkpoints (mailbox_id, folder, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (mailbox_id, folder) DO UPDATE SET
-		last_uid = CASE WHEN sync_checkpoints.uid_validity = excluded.uid_validity AND sync_checkpoints.last_uid > excluded.last_uid
-			THEN sync_checkpoints.last_uid ELSE excluded.last_uid END,
-		uid_validity = excluded.uid_validity, updated_at = excluded.updated_at`,
-		cp.MailboxID, cp.Folder, int64(cp.UIDValidity), int64(cp.LastUID), ms(at))
+// SetSyncCursor records a folder's cursor. Mail sync calls it in the
+// transaction that commits (or quarantines) the messages it moves past.
+func (tx *Tx) SetSyncCursor(ctx context.Context, mailboxID int64, folder, cursor string, at time.Time) error {
+	_, err := tx.exec(ctx, `INSERT INTO sync_checkpoints (mailbox_id, folder, fetch_cursor, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (mailbox_id, folder) DO UPDATE SET fetch_cursor = excluded.fetch_cursor, updated_at = excluded.updated_at`,
+		mailboxID, folder, cursor, ms(at))
 	if err != nil {
-		return fmt.Errorf("save checkpoint of mailbox %d folder %s: %w", cp.MailboxID, cp.Folder, err)
+		return fmt.Errorf("save cursor of mailbox %d folder %s: %w", mailboxID, folder, err)
 	}
 	return nil
-}
-
-// ResetCheckpoint starts a folder over under a new UIDVALIDITY.
-func (tx *Tx) ResetCheckpoint(ctx context.Context, mailboxID int64, folder string, uidValidity uint32, at time.Time) error {
-	_, err := tx.exec(ctx, `INSERT INTO sync_checkpoints (mailbox_id, folder, uid_validity, last_uid, updated_at) VALUES (?, ?, ?, 0, ?)
-		ON CONFLICT (mailbox_id, folder) DO UPDATE SET uid_validity = excluded.uid_validity, last_uid = 0, updated_at = excluded.updated_at`,
-		mailboxID, folder, int64(uidValidity), ms(at))
-	return err
 }
 
 // AcquireLease takes or renews the right to sync a mailbox until expires.
@@ -173,7 +154,7 @@ func (c conn) LeaseOwner(ctx context.Context, mailboxID int64, now time.Time) (s
 // SyncStatus is how a mailbox's sync is doing.
 type SyncStatus struct {
 	MailboxID     int64
-	State         string // idle, connecting, syncing, idling, error, stopped
+	State         SyncState
 	Owner         string
 	LastSuccessAt time.Time
 	LastError     string
@@ -185,13 +166,15 @@ type SyncStatus struct {
 
 // SyncStatus returns a mailbox's sync status (zero when it never synced).
 func (c conn) SyncStatus(ctx context.Context, mailboxID int64) (SyncStatus, error) {
-	s := SyncStatus{MailboxID: mailboxID, State: "idle"}
+	s := SyncStatus{MailboxID: mailboxID, State: SyncIdle}
 	var success, errAt, updated int64
+	var state string
 	err := one(c.queryRow(ctx, `SELECT state, owner, last_success_at, last_error, last_error_at, day, messages_day, updated_at
-		FROM sync_status WHERE mailbox_id = ?`, mailboxID).Scan(&s.State, &s.Owner, &success, &s.LastError, &errAt, &s.Day, &s.MessagesDay, &updated))
+		FROM sync_status WHERE mailbox_id = ?`, mailboxID).Scan(&state, &s.Owner, &success, &s.LastError, &errAt, &s.Day, &s.MessagesDay, &updated))
 	if err == ErrNotFound {
 		return s, nil
 	}
+	s.State = SyncState(state)
 	s.LastSuccessAt, s.LastErrorAt, s.UpdatedAt = fromMS(success), fromMS(errAt), fromMS(updated)
 	return s, err
 }
@@ -219,7 +202,7 @@ func (tx *Tx) PutSyncStatus(ctx context.Context, s SyncStatus) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (mailbox_id) DO UPDATE SET state = excluded.state, owner = excluded.owner,
 		last_success_at = excluded.last_success_at, last_error = excluded.last_error, last_error_at = excluded.last_error_at,
 		day = excluded.day, messages_day = excluded.messages_day, updated_at = excluded.updated_at`,
-		s.MailboxID, s.State, s.Owner, ms(s.LastSuccessAt), s.LastError, ms(s.LastErrorAt), s.Day, s.MessagesDay, ms(s.UpdatedAt))
+		s.MailboxID, string(s.State), s.Owner, ms(s.LastSuccessAt), s.LastError, ms(s.LastErrorAt), s.Day, s.MessagesDay, ms(s.UpdatedAt))
 	return err
 }
 

@@ -37,23 +37,17 @@ func TestSyncCheckpointsLeasesAndStatus(t *testing.T) {
 			t.Fatalf("synced ids = %v %v", ids, err)
 		}
 
-		cp, err := db.Checkpoint(ctx, mbID, "INBOX")
-		if err != nil || cp.UIDValidity != 0 {
-			t.Fatalf("fresh checkpoint = %+v %v", cp, err)
+		if c, err := db.SyncCursor(ctx, mbID, "INBOX"); err != nil || c != "" {
+			t.Fatalf("fresh cursor = %q %v", c, err)
 		}
-		write(func(tx *store.Tx) error {
-			return tx.SetCheckpoint(ctx, store.Checkpoint{MailboxID: mbID, Folder: "INBOX", UIDValidity: 4000000000, LastUID: 10}, now)
-		})
-		// Never backwards under the same UIDVALIDITY.
-		write(func(tx *store.Tx) error {
-			return tx.SetCheckpoint(ctx, store.Checkpoint{MailboxID: mbID, Folder: "INBOX", UIDValidity: 4000000000, LastUID: 7}, now)
-		})
-		if cp, _ := db.Checkpoint(ctx, mbID, "INBOX"); cp.LastUID != 10 || cp.UIDValidity != 4000000000 {
-			t.Fatalf("checkpoint moved backwards: %+v", cp)
+		write(func(tx *store.Tx) error { return tx.SetSyncCursor(ctx, mbID, "INBOX", "imap:4000000000:10", now) })
+		write(func(tx *store.Tx) error { return tx.SetSyncCursor(ctx, mbID, "Support/Escalations", "imap:5:1", now) })
+		write(func(tx *store.Tx) error { return tx.SetSyncCursor(ctx, mbID, "INBOX", "imap:4000000000:11", now) })
+		if c, _ := db.SyncCursor(ctx, mbID, "INBOX"); c != "imap:4000000000:11" {
+			t.Fatalf("cursor = %q", c)
 		}
-		write(func(tx *store.Tx) error { return tx.ResetCheckpoint(ctx, mbID, "INBOX", 5, now) })
-		if cp, _ := db.Checkpoint(ctx, mbID, "INBOX"); cp.LastUID != 0 || cp.UIDValidity != 5 {
-			t.Fatalf("reset checkpoint = %+v", cp)
+		if c, _ := db.SyncCursor(ctx, mbID, "Support/Escalations"); c != "imap:5:1" {
+			t.Fatalf("second folder's cursor = %q", c)
 		}
 
 		lease := func(owner string, at time.Time) bool {

@@ -90,16 +90,6 @@ type syncView struct {
 	Today       int
 }
 
-// syncStates are sync_status states in words.
-var syncStates = map[string]string{
-	"idle":      "Not started yet",
-	"connected": "Connected, fetching",
-	"idling":    "Up to date, waiting for new mail",
-	"synced":    "Up to date",
-	"error":     "Failing: retrying with back-off",
-	"stopped":   "Stopped",
-}
-
 // syncFor describes a mailbox's fetching from its server settings and status.
 func (h *Handler) syncFor(r *http.Request, mb store.Mailbox, stopped bool, now time.Time) *syncView {
 	ctx := r.Context()
@@ -113,16 +103,13 @@ func (h *Handler) syncFor(r *http.Request, mb store.Mailbox, stopped bool, now t
 	}
 	security := map[string]string{"tls": "TLS", "starttls": "STARTTLS", "none": "no TLS"}[srv.IMAPSecurity]
 	v := &syncView{Server: fmt.Sprintf("%s:%d (%s, %s)", srv.IMAPHost, srv.IMAPPort, security, strings.ToUpper(srv.AuthMethod)),
-		Folders: strings.Join(srv.Folders, ", "), State: syncStates[st.State], LastSuccess: st.LastSuccessAt}
-	if v.State == "" {
-		v.State = st.State
-	}
+		Folders: strings.Join(srv.Folders, ", "), State: st.State.Words(), LastSuccess: st.LastSuccessAt}
 	switch {
 	case !srv.Enabled:
 		v.State = "Paused by an admin: nothing is fetched until it is resumed"
 	case stopped:
 		v.State, v.Problem = "Stopped until the mailbox is reauthenticated; nothing is lost, it catches up then", true
-	case st.State == "error":
+	case st.State == store.SyncError:
 		v.Problem, v.LastError = true, st.LastError
 	}
 	if !st.LastSuccessAt.IsZero() {

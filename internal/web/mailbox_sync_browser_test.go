@@ -18,8 +18,8 @@ import (
 	"github.com/postdesk/postdesk/internal/fakeidp"
 	"github.com/postdesk/postdesk/internal/imapsync"
 	"github.com/postdesk/postdesk/internal/ingest"
-	"github.com/postdesk/postdesk/internal/jobs"
 	"github.com/postdesk/postdesk/internal/logtest"
+	"github.com/postdesk/postdesk/internal/mailsync"
 	"github.com/postdesk/postdesk/internal/mailtest"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -42,7 +42,7 @@ type mailEnv struct {
 	stack  *mailtest.Stack
 	idp    *fakeidp.IdP
 	idpURL string
-	sync   *jobs.Syncer
+	sync   *mailsync.Syncer
 	port   string // Dovecot's IMAP-over-TLS port
 }
 
@@ -88,7 +88,7 @@ func newMailEnv(t *testing.T, dialect string) *mailEnv {
 	m.srv.Config.Handler = m.h
 	m.srv.Start()
 	t.Cleanup(m.srv.Close)
-	m.sync = startSync(t, jobs.SyncOptions{DB: db, Ingest: ingest.New(db, ingest.Options{}), OAuth: svc, Vault: vault, Logger: log,
+	m.sync = startSync(t, mailsync.Options{DB: db, Ingest: ingest.New(db, ingest.Options{}), OAuth: svc, Passwords: store.MailboxPasswords(db, vault), Logger: log,
 		Owner: "web-test", Round: 200 * time.Millisecond,
 		Tune: func(cfg *imapsync.Config) {
 			cfg.TLSConfig = stack.TLSConfig()
@@ -98,9 +98,9 @@ func newMailEnv(t *testing.T, dialect string) *mailEnv {
 }
 
 // startSync runs the mail sync as serve does until the test ends.
-func startSync(t *testing.T, opt jobs.SyncOptions) *jobs.Syncer {
+func startSync(t *testing.T, opt mailsync.Options) *mailsync.Syncer {
 	t.Helper()
-	s, err := jobs.NewSyncer(opt)
+	s, err := mailsync.New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package jobs_test
+package mailsync_test
 
 import (
 	"sync"

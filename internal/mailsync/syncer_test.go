@@ -1,4 +1,4 @@
-package jobs_test
+package mailsync_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/postdesk/postdesk/internal/fakeidp"
 	"github.com/postdesk/postdesk/internal/imapsync"
 	"github.com/postdesk/postdesk/internal/ingest"
-	"github.com/postdesk/postdesk/internal/jobs"
+	"github.com/postdesk/postdesk/internal/mailsync"
 	"github.com/postdesk/postdesk/internal/mailtest"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -103,9 +103,9 @@ func (e *syncEnv) connect() {
 }
 
 // run starts a Syncer; it stops at cleanup.
-func (e *syncEnv) run(owner string) *jobs.Syncer {
+func (e *syncEnv) run(owner string) *mailsync.Syncer {
 	e.t.Helper()
-	s, err := jobs.NewSyncer(jobs.SyncOptions{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.oauth,
+	s, err := mailsync.New(mailsync.Options{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.oauth,
 		Owner: owner, Round: 200 * time.Millisecond,
 		Tune: func(cfg *imapsync.Config) { cfg.BackoffMin, cfg.BackoffMax = 100*time.Millisecond, time.Second }})
 	if err != nil {
@@ -250,7 +250,7 @@ func TestSyncUIDValidityChange(t *testing.T) {
 	e.run("p1")
 	e.deliver(0, 50, now)
 	e.waitMessages(50, time.Minute)
-	before, _ := e.db.Checkpoint(e.ctx, e.mb.ID, "INBOX")
+	before, _ := mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "INBOX")
 	uv, err := e.stack.RecreateFolder(e.ctx, supportAddr, "INBOX")
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +262,7 @@ func TestSyncUIDValidityChange(t *testing.T) {
 	e.waitMessages(60, time.Minute)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		cp, _ := e.db.Checkpoint(e.ctx, e.mb.ID, "INBOX")
+		cp, _ := mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "INBOX")
 		if cp.UIDValidity == uv && cp.LastUID >= 60 {
 			break
 		}
@@ -281,7 +281,7 @@ func TestSyncUIDValidityChange(t *testing.T) {
 func TestSyncLeasesOnPostgres(t *testing.T) {
 	e := newSyncEnv(t, "postgres")
 	ctxA, stopA := context.WithCancel(e.ctx)
-	a, err := jobs.NewSyncer(jobs.SyncOptions{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.oauth,
+	a, err := mailsync.New(mailsync.Options{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.oauth,
 		Owner: "process-a", Round: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -353,7 +353,7 @@ func TestSyncForwardRecoveryThenCatchUp(t *testing.T) {
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
-		if cp, _ := e.db.Checkpoint(e.ctx, e.mb.ID, "Junk"); cp.LastUID >= 1 {
+		if cp, _ := mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "Junk"); cp.LastUID >= 1 {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -1,4 +1,4 @@
-package jobs
+package mailsync
 
 import (
 	"context"
@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/postdesk/postdesk/internal/imapsync"
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -18,13 +17,15 @@ import (
 // still never passes a message that is not committed.
 const syncBatch = 64
 
-// syncStore is imapsync's view of one mailbox in the database: messages go
-// through ingest, and each batch commits with its checkpoint move.
+// syncStore is a Fetcher's Store: one mailbox in the database. Messages go
+// through ingest's ApplyBatch, and each batch commits with its cursor move.
 type syncStore struct {
 	db      *store.DB
 	ingest  *ingest.Ingester
 	mailbox store.Mailbox
 	now     func() time.Time
+	// ahead is the transport's order of cursors (nil: always replace).
+	ahead   func(stored, next Cursor) bool
 	pending []pendingMessage
 	onBatch func(results []ingest.Result)
 	workers chan struct{} // parse slots
@@ -40,11 +41,12 @@ type syncStore struct {
 }
 
 type pendingMessage struct {
-	parsed   chan parseResult // the parse running in the background
-	folder   string
-	cp       store.Checkpoint
-	stored   ingest.Stored // its raw source, kept if it must be quarantined
-	received time.Time     // when the server received it (else when fetched)
+	parsed           chan parseResult // the parse running in the background
+	folder           string
+	cursor           Cursor // the folder's cursor once this message is committed
+	uidValidity, uid uint32
+	stored           ingest.Stored // its raw source, kept if it must be quarantined
+	received         time.Time     // when the server received it (else when fetched)
 }
 
 type parseResult struct {
@@ -56,31 +58,32 @@ type parseResult struct {
 // streams the next ones in.
 const parseWorkers = 3
 
-var _ imapsync.Flusher = (*syncStore)(nil)
+var _ Store = (*syncStore)(nil)
 
-func (s *syncStore) Checkpoint(ctx context.Context, folder string) (imapsync.Checkpoint, error) {
+// Cursor returns the folder's cursor.
+func (s *syncStore) Cursor(ctx context.Context, folder string) (Cursor, error) {
 	// Commit what is pending (another folder's tail); after a failure,
 	// drop it and start clean: those messages are refetched from the
-	// checkpoint.
+	// cursor.
 	_ = s.Flush(ctx)
 	s.setErr(nil)
-	cp, err := s.db.Checkpoint(ctx, s.mailbox.ID, folder)
-	return imapsync.Checkpoint{Folder: folder, UIDValidity: cp.UIDValidity, LastUID: cp.LastUID}, err
+	c, err := s.db.SyncCursor(ctx, s.mailbox.ID, folder)
+	return Cursor(c), err
 }
 
 // Handle writes the raw message to the blob store (the one step that must
 // read the connection) and parses it in the background, so the next
 // message streams in meanwhile; Flush waits for the parses and commits.
-func (s *syncStore) Handle(ctx context.Context, m *imapsync.Message) error {
+func (s *syncStore) Handle(ctx context.Context, m *Message) error {
 	stored, err := s.ingest.Store(m.Body)
 	if err != nil {
-		return fmt.Errorf("uid %d: %w", m.UID, err)
+		return fmt.Errorf("%s: %w", m.Where, err)
 	}
 	if s.workers == nil {
 		s.workers = make(chan struct{}, parseWorkers)
 	}
 	pm := pendingMessage{parsed: make(chan parseResult, 1), folder: m.Folder, stored: stored, received: s.now().UTC(),
-		cp: store.Checkpoint{MailboxID: s.mailbox.ID, Folder: m.Folder, UIDValidity: m.UIDValidity, LastUID: m.UID}}
+		cursor: m.Cursor, uidValidity: m.UIDValidity, uid: m.UID}
 	if !m.InternalDate.IsZero() && m.InternalDate.Before(pm.received) {
 		pm.received = m.InternalDate.UTC()
 	}
@@ -89,12 +92,12 @@ func (s *syncStore) Handle(ctx context.Context, m *imapsync.Message) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	uid, folder, size, truncated, internal := m.UID, m.Folder, m.Size, m.Truncated, m.InternalDate
+	where, size, truncated, internal := m.Where, m.Size, m.Truncated, m.InternalDate
 	go func() {
 		defer func() { <-s.workers }()
 		p, err := s.ingest.Parse(ctx, stored)
 		if err != nil {
-			pm.parsed <- parseResult{err: fmt.Errorf("uid %d: %w", uid, err)}
+			pm.parsed <- parseResult{err: fmt.Errorf("%s: %w", where, err)}
 			return
 		}
 		if !internal.IsZero() {
@@ -104,8 +107,8 @@ func (s *syncStore) Handle(ctx context.Context, m *imapsync.Message) error {
 			}
 		}
 		if truncated {
-			p.Msg.Problems = append(p.Msg.Problems, fmt.Sprintf("the message is %.1f MB, over the size limit: only its headers were fetched; open it in the mailbox (%s, UID %d)",
-				float64(size)/(1<<20), folder, uid))
+			p.Msg.Problems = append(p.Msg.Problems, fmt.Sprintf("the message is %.1f MB, over the size limit: only its headers were fetched; open it in the mailbox (%s)",
+				float64(size)/(1<<20), where))
 			if p.Msg.Text == "" {
 				p.Msg.Text = "(This message was too large to fetch; only its headers were kept.)"
 			}
@@ -232,13 +235,9 @@ func (s *syncStore) commit(batch []pendingMessage) error {
 	var err error
 	if !failed {
 		err = s.db.Write(ctx, func(tx *store.Tx) error {
-			results = results[:0]
-			for i := range batch {
-				res, err := s.ingest.Apply(ctx, tx, s.mailbox, prepared[i])
-				if err != nil {
-					return err
-				}
-				results = append(results, res)
+			var err error
+			if results, err = s.ingest.ApplyBatch(ctx, tx, s.mailbox, prepared); err != nil {
+				return err
 			}
 			return s.commitCheckpoints(ctx, tx, batch)
 		})
@@ -267,24 +266,20 @@ func (s *syncStore) oneByOne(ctx context.Context, batch []pendingMessage, prepar
 		cause := parseErrs[i]
 		if cause == nil {
 			var res ingest.Result
-			err := s.db.Write(ctx, func(tx *store.Tx) error {
-				var err error
-				if res, err = s.ingest.Apply(ctx, tx, s.mailbox, prepared[i]); err != nil {
+			apply := func(tx *store.Tx) error {
+				results, err := s.ingest.ApplyBatch(ctx, tx, s.mailbox, prepared[i:i+1])
+				if err != nil {
 					return err
 				}
+				res = results[0]
 				return s.commitCheckpoints(ctx, tx, []pendingMessage{pm})
-			})
+			}
+			err := s.db.Write(ctx, apply)
 			if errors.Is(err, store.ErrConflict) {
 				// Stored concurrently by another process (after a lease
-				// takeover)? Then it is a duplicate; any other conflict is
-				// this message's own failure.
-				if existing, lookErr := s.db.MessageByDedupeKey(ctx, s.mailbox.ID, prepared[i].DedupeKey); lookErr == nil {
-					res = ingest.Result{Outcome: ingest.Duplicate, MessageID: existing.ID, TicketID: existing.TicketID,
-						Reason: "stored concurrently by another process"}
-					err = s.db.Write(ctx, func(tx *store.Tx) error { return s.commitCheckpoints(ctx, tx, []pendingMessage{pm}) })
-				} else if !errors.Is(lookErr, store.ErrNotFound) {
-					err = lookErr
-				}
+				// takeover)? Applied again, it is a duplicate; a conflict
+				// again is this message's own failure.
+				err = s.db.Write(ctx, apply)
 			}
 			switch {
 			case err == nil:
@@ -295,7 +290,7 @@ func (s *syncStore) oneByOne(ctx context.Context, batch []pendingMessage, prepar
 			}
 			cause = err
 		}
-		f := ingest.Failed{Origin: store.OriginSync, Folder: pm.folder, UIDValidity: pm.cp.UIDValidity, UID: pm.cp.LastUID,
+		f := ingest.Failed{Origin: store.OriginSync, Folder: pm.folder, UIDValidity: pm.uidValidity, UID: pm.uid,
 			Stored: pm.stored, ReceivedAt: pm.received, Err: cause}
 		_, err := s.ingest.Quarantine(ctx, s.mailbox, f, func(tx *store.Tx) error {
 			return s.commitCheckpoints(ctx, tx, []pendingMessage{pm})
@@ -307,55 +302,59 @@ func (s *syncStore) oneByOne(ctx context.Context, batch []pendingMessage, prepar
 	return results, nil
 }
 
-// commitCheckpoints moves each folder's checkpoint to its last message in
-// the batch and counts the messages for today's status.
+// commitCheckpoints moves each folder's cursor to its last message in the
+// batch (never behind a cursor another writer moved further) and counts
+// the messages for today's status.
 func (s *syncStore) commitCheckpoints(ctx context.Context, tx *store.Tx, batch []pendingMessage) error {
-	last := map[string]store.Checkpoint{}
+	last := map[string]Cursor{}
 	for _, pm := range batch {
-		last[pm.folder] = pm.cp
+		last[pm.folder] = pm.cursor
 	}
 	now := s.now().UTC()
-	for _, cp := range last {
-		if err := tx.SetCheckpoint(ctx, cp, now); err != nil {
+	for folder, c := range last {
+		if err := s.setCursor(ctx, tx, folder, c, now); err != nil {
 			return err
 		}
 	}
 	return tx.CountSyncedMessages(ctx, s.mailbox.ID, len(batch), now)
 }
 
-func (s *syncStore) Reset(ctx context.Context, folder string, uidValidity uint32) error {
-	if err := s.Flush(ctx); err != nil {
-		return err
+func (s *syncStore) setCursor(ctx context.Context, tx *store.Tx, folder string, c Cursor, now time.Time) error {
+	if s.ahead != nil {
+		stored, err := tx.SyncCursor(ctx, s.mailbox.ID, folder)
+		if err != nil {
+			return err
+		}
+		if s.ahead(Cursor(stored), c) {
+			return nil
+		}
 	}
-	return s.db.Write(ctx, func(tx *store.Tx) error {
-		return tx.ResetCheckpoint(ctx, s.mailbox.ID, folder, uidValidity, s.now().UTC())
-	})
+	return tx.SetSyncCursor(ctx, s.mailbox.ID, folder, string(c), now)
 }
 
-func (s *syncStore) Advance(ctx context.Context, cp imapsync.Checkpoint) error {
+// Advance commits what is pending, then moves the folder's cursor.
+func (s *syncStore) Advance(ctx context.Context, folder string, c Cursor) error {
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}
-	return s.db.Write(ctx, func(tx *store.Tx) error {
-		return tx.SetCheckpoint(ctx, store.Checkpoint{MailboxID: s.mailbox.ID, Folder: cp.Folder, UIDValidity: cp.UIDValidity, LastUID: cp.LastUID}, s.now().UTC())
-	})
+	return s.db.Write(ctx, func(tx *store.Tx) error { return s.setCursor(ctx, tx, folder, c, s.now().UTC()) })
 }
 
 // Skipped tells the admins which messages a catch-up left out, and why.
-func (s *syncStore) Skipped(ctx context.Context, folder string, uids []uint32, reason string) error {
-	if len(uids) == 0 {
+func (s *syncStore) Skipped(ctx context.Context, folder string, which []string, reason string) error {
+	if len(which) == 0 {
 		return nil
 	}
-	list := make([]string, 0, min(len(uids), 20))
-	for i, u := range uids {
+	list := make([]string, 0, min(len(which), 20))
+	for i, w := range which {
 		if i == 20 {
-			list = append(list, fmt.Sprintf("and %d more", len(uids)-20))
+			list = append(list, fmt.Sprintf("and %d more", len(which)-20))
 			break
 		}
-		list = append(list, fmt.Sprint(u))
+		list = append(list, w)
 	}
-	msg := fmt.Sprintf("%s: %d messages in %s were not fetched: %s (UIDs %s). They are still in the mailbox; forward any that matter to the support address.",
-		s.mailbox.Address, len(uids), folder, reason, strings.Join(list, ", "))
+	msg := fmt.Sprintf("%s: %d messages in %s were not fetched: %s (%s). They are still in the mailbox; forward any that matter to the support address.",
+		s.mailbox.Address, len(which), folder, reason, strings.Join(list, ", "))
 	return s.db.Write(ctx, func(tx *store.Tx) error {
 		return tx.AddNotice(ctx, &store.Notice{MailboxID: s.mailbox.ID, Kind: "sync_skipped", Message: msg, CreatedAt: s.now().UTC()})
 	})

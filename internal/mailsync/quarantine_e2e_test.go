@@ -1,4 +1,4 @@
-package jobs_test
+package mailsync_test
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 
 	"github.com/postdesk/postdesk/internal/imapsync"
 	"github.com/postdesk/postdesk/internal/ingest"
-	"github.com/postdesk/postdesk/internal/jobs"
+	"github.com/postdesk/postdesk/internal/mailsync"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
 )
@@ -28,7 +28,7 @@ import (
 func (e *syncEnv) runWithMetrics(owner string, reg prometheus.Registerer) *ingest.Ingester {
 	e.t.Helper()
 	in := ingest.New(e.db, ingest.Options{Metrics: ingest.NewMetrics(reg)})
-	s, err := jobs.NewSyncer(jobs.SyncOptions{DB: e.db, Ingest: in, OAuth: e.oauth, Owner: owner, Round: 200 * time.Millisecond,
+	s, err := mailsync.New(mailsync.Options{DB: e.db, Ingest: in, OAuth: e.oauth, Owner: owner, Round: 200 * time.Millisecond,
 		Tune: func(cfg *imapsync.Config) { cfg.BackoffMin, cfg.BackoffMax = 100*time.Millisecond, time.Second }})
 	if err != nil {
 		e.t.Fatal(err)
@@ -52,7 +52,7 @@ func (e *syncEnv) settled(n int, within time.Duration) []store.Quarantined {
 	e.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		cp, _ := e.db.Checkpoint(e.ctx, e.mb.ID, "INBOX")
+		cp, _ := mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "INBOX")
 		stored, _ := e.db.CountMessages(e.ctx, e.mb.ID)
 		q, err := e.db.QuarantinedMessages(e.ctx, store.QuarantineFilter{MailboxID: e.mb.ID, Limit: 1000})
 		if err != nil {

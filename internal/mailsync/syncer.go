@@ -1,4 +1,4 @@
-package jobs
+package mailsync
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -22,38 +21,31 @@ import (
 	"github.com/postdesk/postdesk/internal/store"
 )
 
-// Mail sync: one IMAP session per mailbox, run by exactly one process.
-//
-// Every process runs a Syncer. Each round (every few seconds) it lists the
-// mailboxes with enabled server settings and, for each one it is not
-// already syncing and whose authorization is usable, tries to take the
-// mailbox's lease (a row with an owner and an expiry). A held lease is
-// renewed each round; a process that dies stops renewing, and another
-// takes the mailbox over once the lease has expired (LeaseTTL). Exactly
-// once does not depend on the lease: if two processes ever overlap, the
-// unique dedupe key makes the second store of a message a duplicate, and a
-// checkpoint never moves backwards.
-
 // Syncer defaults.
 const (
-	DefaultSyncRound = 5 * time.Second
-	DefaultLeaseTTL  = 30 * time.Second
+	DefaultRound    = 5 * time.Second
+	DefaultLeaseTTL = 30 * time.Second
 )
 
-// SyncOptions configures a Syncer.
-type SyncOptions struct {
+// Options configures a Syncer.
+type Options struct {
 	DB     *store.DB
 	Ingest *ingest.Ingester
 	OAuth  *oauth.Service // nil: only password mailboxes are synced
-	Vault  *store.Vault   // opens password mailboxes' passwords
-	Logger *slog.Logger
+	// Passwords opens password mailboxes' passwords (store.MailboxPasswords);
+	// nil: password mailboxes fail to sign in.
+	Passwords store.PasswordFunc
+	Logger    *slog.Logger
 	// Owner names this process in leases (default host-pid-random).
 	Owner string
 	// Round is how often mailboxes are (re)considered; LeaseTTL how long a
 	// lease lasts without renewal.
 	Round, LeaseTTL time.Duration
-	// Tune adjusts each mailbox's session configuration (tests: TLS roots,
-	// timings).
+	// Transports build the mailboxes' fetchers, by name (default: IMAP
+	// alone, with Tune).
+	Transports map[string]Transport
+	// Tune adjusts each IMAP session's configuration (tests: TLS roots,
+	// timings) when Transports is not given.
 	Tune       func(cfg *imapsync.Config)
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -61,7 +53,7 @@ type SyncOptions struct {
 
 // Syncer runs the mail sync of the mailboxes this process holds leases on.
 type Syncer struct {
-	opt     SyncOptions
+	opt     Options
 	log     *slog.Logger
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc
@@ -78,8 +70,8 @@ type syncMetrics struct {
 	errors    *prometheus.CounterVec
 }
 
-// NewSyncer returns a Syncer; Run starts it.
-func NewSyncer(opt SyncOptions) (*Syncer, error) {
+// New returns a Syncer; Run starts it.
+func New(opt Options) (*Syncer, error) {
 	if opt.DB == nil || opt.Ingest == nil {
 		return nil, errors.New("syncer: DB and Ingest are required")
 	}
@@ -90,7 +82,7 @@ func NewSyncer(opt SyncOptions) (*Syncer, error) {
 		opt.Owner = host + "-" + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(b)
 	}
 	if opt.Round <= 0 {
-		opt.Round = DefaultSyncRound
+		opt.Round = DefaultRound
 	}
 	if opt.LeaseTTL <= 0 {
 		opt.LeaseTTL = DefaultLeaseTTL
@@ -100,6 +92,9 @@ func NewSyncer(opt SyncOptions) (*Syncer, error) {
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Transports == nil {
+		opt.Transports = map[string]Transport{TransportIMAP: IMAP{Tune: opt.Tune}}
 	}
 	s := &Syncer{opt: opt, log: opt.Logger.With("component", "sync", "owner", opt.Owner), running: map[int64]context.CancelFunc{}, settings: map[int64]time.Time{},
 		metrics: &syncMetrics{
@@ -163,13 +158,13 @@ func (s *Syncer) round(ctx context.Context) error {
 	var usable []int64
 	want := map[int64]bool{}
 	for _, id := range ids {
-		ok, why, err := s.usable(ctx, id)
+		u, err := s.usability(ctx, id)
 		if err != nil {
 			s.log.Warn("check mailbox", "mailbox_id", id, "err", err)
 			continue
 		}
-		if !ok {
-			s.stop(id, why)
+		if !u.OK() {
+			s.stop(id, u.Words())
 			continue
 		}
 		want[id] = true
@@ -247,28 +242,17 @@ func (s *Syncer) round(ctx context.Context) error {
 	return nil
 }
 
-// usable reports whether a mailbox can be fetched now: a password mailbox
-// whose password was not refused, or an OAuth mailbox that is connected
-// and not waiting for re-authentication.
-func (s *Syncer) usable(ctx context.Context, id int64) (bool, string, error) {
+// usability is whether a mailbox can be fetched now (store.MailboxAuth
+// decides).
+func (s *Syncer) usability(ctx context.Context, id int64) (store.Usability, error) {
 	a, err := s.opt.DB.MailboxAuth(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, "no sign-in configured", nil
+		return store.UnusableNoSignIn, nil
 	}
 	if err != nil {
-		return false, "", err
+		return "", err
 	}
-	switch {
-	case a.Kind == store.AuthOAuth && s.opt.OAuth == nil:
-		return false, "no OAuth provider configured", nil
-	case a.Kind == store.AuthOAuth && a.RefreshTokenSealed == "":
-		return false, "not connected yet", nil
-	case a.Kind == store.AuthNone:
-		return false, "no sign-in configured", nil
-	case a.State == store.AuthNeedsReauth || a.State == store.AuthProviderFault:
-		return false, "authorization " + string(a.State), nil
-	}
-	return true, "", nil
+	return a.Usability(s.opt.OAuth != nil), nil
 }
 
 func (s *Syncer) start(ctx context.Context, id int64) {
@@ -320,7 +304,7 @@ func (s *Syncer) stopAll() {
 	s.wg.Wait()
 }
 
-// runMailbox runs one mailbox's IMAP session until ctx ends or its
+// runMailbox runs one mailbox's fetcher until ctx ends or its
 // authorization fails for good.
 func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 	log := s.log.With("mailbox_id", id)
@@ -329,45 +313,45 @@ func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 		log.Error("load mailbox", "err", err)
 		return
 	}
-	cfg, err := s.sessionConfig(ctx, mb, log)
+	fetcher, transport, err := s.fetcher(ctx, mb, log)
 	if err != nil {
-		s.status(ctx, id, "error", err)
+		s.status(ctx, id, store.SyncError, err)
 		log.Error("mailbox settings", "err", err)
 		return
 	}
-	st := &syncStore{db: s.opt.DB, ingest: s.opt.Ingest, mailbox: mb, now: s.opt.Now,
+	st := &syncStore{db: s.opt.DB, ingest: s.opt.Ingest, mailbox: mb, now: s.opt.Now, ahead: transport.Ahead,
 		onBatch: func(results []ingest.Result) {
 			s.metrics.fetched.WithLabelValues(mb.Address).Add(float64(len(results)))
 		}}
-	log.Info("mailbox sync starting", "address", mb.Address, "server", cfg.Addr)
-	err = imapsync.Run(ctx, cfg, st, func(ev imapsync.Event) { s.event(ctx, mb, ev) })
+	log.Info("mailbox sync starting", "address", mb.Address)
+	err = fetcher.Run(ctx, st)
 	st.close()
 	s.metrics.connected.WithLabelValues(mb.Address).Set(0)
 	if ctx.Err() != nil {
-		s.status(context.WithoutCancel(ctx), id, "stopped", nil)
+		s.status(context.WithoutCancel(ctx), id, store.SyncStopped, nil)
 		return
 	}
-	var authErr *imapsync.AuthError
+	var refused *RefusedError
 	switch {
-	case errors.Is(err, imapsync.ErrPermanent):
+	case errors.Is(err, ErrPermanent):
 		log.Warn("mailbox authorization failed for good", "err", err)
-	case errors.As(err, &authErr):
-		log.Warn("mail server refused the credentials", "mechanism", authErr.Mechanism, "refreshed", authErr.Refreshed)
-		s.refused(ctx, id, authErr)
+	case errors.As(err, &refused):
+		log.Warn("mail server refused the credentials", "mechanism", refused.Mechanism, "refreshed", refused.Refreshed)
+		s.refused(ctx, id, refused)
 	case err != nil:
 		log.Error("mailbox sync ended", "err", err)
 	}
-	s.status(ctx, id, "error", err)
+	s.status(ctx, id, store.SyncError, err)
 }
 
 // refused records a refusal by the mail server as the mailbox's state.
-func (s *Syncer) refused(ctx context.Context, id int64, e *imapsync.AuthError) {
+func (s *Syncer) refused(ctx context.Context, id int64, e *RefusedError) {
 	var detail string
-	if e.Failure != nil {
-		detail = "server said: " + e.Failure.Error()
+	if e.Detail != "" {
+		detail = "server said: " + e.Detail
 	}
 	a, err := s.opt.DB.MailboxAuth(ctx, id)
-	if err == nil && (a.State == store.AuthNeedsReauth || a.State == store.AuthProviderFault) {
+	if u := a.Usability(s.opt.OAuth != nil); err == nil && (u == store.UnusableNeedsReauth || u == store.UnusableProviderFault) {
 		return // the provider's refusal, with its reason, is already recorded
 	}
 	if err == nil && a.Kind == store.AuthOAuth && s.opt.OAuth != nil {
@@ -375,8 +359,13 @@ func (s *Syncer) refused(ctx context.Context, id int64, e *imapsync.AuthError) {
 	} else if err == nil {
 		err = s.opt.DB.Write(ctx, func(tx *store.Tx) error {
 			now := s.opt.Now().UTC()
-			msg := "The mail server refused the mailbox's password: give the new one with postdesk mailbox update --password-stdin ADDRESS (or PATCH /api/v1/mailboxes/ID); fetching resumes where it stopped."
-			if err := tx.SetAuthState(ctx, id, store.AuthNeedsReauth, "password_refused", msg, now); err != nil {
+			// Each surface says how to give the new password (the code
+			// tells it); fetching resumes where it stopped.
+			msg := "The mail server refused the mailbox's password."
+			if detail != "" {
+				msg = "The mail server refused the mailbox's password (" + detail + ")."
+			}
+			if err := tx.SetAuthState(ctx, id, store.AuthNeedsReauth, store.CodePasswordRefused, msg, now); err != nil {
 				return err
 			}
 			return tx.AddNotice(ctx, &store.Notice{MailboxID: id, Kind: string(store.AuthNeedsReauth), Message: a.Address + ": " + msg, CreatedAt: now})
@@ -387,27 +376,24 @@ func (s *Syncer) refused(ctx context.Context, id int64, e *imapsync.AuthError) {
 	}
 }
 
-func (s *Syncer) sessionConfig(ctx context.Context, mb store.Mailbox, log *slog.Logger) (imapsync.Config, error) {
+// fetcher builds a mailbox's Fetcher with the transport its settings
+// choose, giving it the credentials (never unsealed here).
+func (s *Syncer) fetcher(ctx context.Context, mb store.Mailbox, log *slog.Logger) (Fetcher, Transport, error) {
 	srv, err := s.opt.DB.MailboxServer(ctx, mb.ID)
 	if err != nil {
-		return imapsync.Config{}, err
+		return nil, nil, err
 	}
-	cfg := imapsync.Config{
-		Addr:            net.JoinHostPort(srv.IMAPHost, strconv.Itoa(srv.IMAPPort)),
-		Security:        imapsync.Security(srv.IMAPSecurity),
-		Username:        mb.Address,
-		Auth:            imapsync.AuthMethod(srv.AuthMethod),
-		Folders:         srv.Folders,
-		InitialDays:     srv.InitialDays,
-		MaxAge:          time.Duration(srv.MaxAgeDays) * 24 * time.Hour,
-		AfterProcessing: imapsync.Action(srv.AfterProcessing),
-		MoveTo:          srv.MoveTo,
-		Logger:          log,
+	name := transportFor(srv)
+	transport, ok := s.opt.Transports[name]
+	if !ok {
+		return nil, nil, fmt.Errorf("no %s transport in this process", name)
 	}
-	switch cfg.Auth {
-	case imapsync.AuthXOAuth2, imapsync.AuthOAuthBearer:
+	sess := Session{Mailbox: mb, Server: srv, Username: mb.Address, Logger: log,
+		Events: func(ev Event) { s.event(ctx, mb, ev) }}
+	switch srv.AuthMethod {
+	case string(imapsync.AuthXOAuth2), string(imapsync.AuthOAuthBearer):
 		if s.opt.OAuth == nil {
-			return cfg, errors.New("no OAuth provider is configured")
+			return nil, nil, errors.New("no OAuth provider is configured")
 		}
 		// A bearer token goes only to a host its provider trusts. desk
 		// refuses any other when an admin sets one; this holds too when
@@ -415,34 +401,34 @@ func (s *Syncer) sessionConfig(ctx context.Context, mb store.Mailbox, log *slog.
 		// the session does not even connect, and each token request
 		// checks the host it is for.
 		if err := s.opt.OAuth.CheckHost(ctx, mb.ID, srv.IMAPHost); err != nil {
-			return cfg, err
+			return nil, nil, err
 		}
-		cfg.Token = permanentOn(s.opt.OAuth.HostTokenFunc(mb.ID, srv.IMAPHost, false))
-		cfg.RefreshToken = permanentOn(s.opt.OAuth.HostTokenFunc(mb.ID, srv.IMAPHost, true))
+		sess.Token = permanentOn(s.opt.OAuth.HostTokenFunc(mb.ID, srv.IMAPHost, false))
+		sess.RefreshToken = permanentOn(s.opt.OAuth.HostTokenFunc(mb.ID, srv.IMAPHost, true))
 	default:
 		a, err := s.opt.DB.MailboxAuth(ctx, mb.ID)
 		if err != nil {
-			return cfg, err
+			return nil, nil, err
 		}
-		if s.opt.Vault == nil {
-			return cfg, errors.New("no secret key to open the mailbox password")
-		}
-		pw, err := s.opt.Vault.Open(a.PasswordSealed, store.MailboxSecret(mb.ID, "password"))
-		if err != nil {
-			return cfg, fmt.Errorf("open the mailbox password: %w", err)
+		if s.opt.Passwords == nil {
+			return nil, nil, store.ErrNoSecretKey
 		}
 		if srv.Username != "" {
-			cfg.Username = srv.Username
+			sess.Username = srv.Username
 		} else if a.Account != "" {
-			cfg.Username = a.Account
+			sess.Username = a.Account
 		}
-		password := string(pw)
-		cfg.Password = func(context.Context) (string, error) { return password, nil }
+		passwords, id := s.opt.Passwords, mb.ID
+		sess.Password = func(ctx context.Context) (string, error) {
+			pw, err := passwords(ctx, id)
+			if err != nil && !s.opt.DB.Transient(err) && ctx.Err() == nil {
+				return "", fmt.Errorf("%w: %w", ErrPermanent, err) // a wrong key stays wrong
+			}
+			return pw, err
+		}
 	}
-	if s.opt.Tune != nil {
-		s.opt.Tune(&cfg)
-	}
-	return cfg, nil
+	f, err := transport.Fetcher(sess)
+	return f, transport, err
 }
 
 // permanentOn marks the provider's final refusals as permanent, so the
@@ -453,30 +439,30 @@ func permanentOn(f func(context.Context) (string, error)) func(context.Context) 
 		tok, err := f(ctx)
 		if err != nil && (errors.Is(err, oauth.ErrNeedsReauth) || errors.Is(err, oauth.ErrProviderFault) || errors.Is(err, oauth.ErrNotConnected) ||
 			errors.Is(err, oauth.ErrHostNotTrusted)) {
-			return "", fmt.Errorf("%w: %w", imapsync.ErrPermanent, err)
+			return "", fmt.Errorf("%w: %w", ErrPermanent, err)
 		}
 		return tok, err
 	}
 }
 
-func (s *Syncer) event(ctx context.Context, mb store.Mailbox, ev imapsync.Event) {
+func (s *Syncer) event(ctx context.Context, mb store.Mailbox, ev Event) {
 	switch ev.Kind {
-	case imapsync.EventConnected:
+	case EventConnected:
 		s.metrics.connected.WithLabelValues(mb.Address).Set(1)
-		s.status(ctx, mb.ID, "connected", nil)
-	case imapsync.EventIdling:
-		s.status(ctx, mb.ID, "idling", nil)
-	case imapsync.EventSynced:
-		s.status(ctx, mb.ID, "synced", nil)
-	case imapsync.EventError, imapsync.EventAuthFailed:
+		s.status(ctx, mb.ID, store.SyncConnected, nil)
+	case EventIdling:
+		s.status(ctx, mb.ID, store.SyncIdling, nil)
+	case EventSynced:
+		s.status(ctx, mb.ID, store.SyncSynced, nil)
+	case EventError, EventAuthFailed:
 		s.metrics.connected.WithLabelValues(mb.Address).Set(0)
 		s.metrics.errors.WithLabelValues(mb.Address).Inc()
-		s.status(ctx, mb.ID, "error", ev.Err)
+		s.status(ctx, mb.ID, store.SyncError, ev.Err)
 	}
 }
 
 // status records a mailbox's sync state for the UI.
-func (s *Syncer) status(ctx context.Context, id int64, state string, cause error) {
+func (s *Syncer) status(ctx context.Context, id int64, state store.SyncState, cause error) {
 	err := s.opt.DB.Write(ctx, func(tx *store.Tx) error {
 		st, err := tx.SyncStatus(ctx, id)
 		if err != nil {
@@ -486,7 +472,7 @@ func (s *Syncer) status(ctx context.Context, id int64, state string, cause error
 		st.State, st.Owner, st.UpdatedAt = state, s.opt.Owner, now
 		if cause != nil {
 			st.LastError, st.LastErrorAt = cause.Error(), now
-		} else if state == "synced" || state == "idling" {
+		} else if state.UpToDate() {
 			st.LastSuccessAt = now
 		}
 		return tx.PutSyncStatus(ctx, st)

@@ -1,4 +1,4 @@
-package jobs
+package mailsync
 
 import (
 	"bytes"
@@ -49,15 +49,15 @@ func newStoreEnv(t *testing.T, db *store.DB) *storeEnv {
 // INBOX and flushes.
 func (e *storeEnv) sync(first int, subjects ...string) error {
 	e.t.Helper()
-	s := &syncStore{db: e.db, ingest: e.in, mailbox: e.mb, now: time.Now}
+	s := &syncStore{db: e.db, ingest: e.in, mailbox: e.mb, now: time.Now, ahead: IMAP{}.Ahead}
 	defer s.close()
-	if _, err := s.Checkpoint(e.ctx, "INBOX"); err != nil {
+	if _, err := (imapStore{s}).Checkpoint(e.ctx, "INBOX"); err != nil {
 		e.t.Fatal(err)
 	}
 	for i, subj := range subjects {
 		uid := first + i
 		m := &imapsync.Message{Folder: "INBOX", UIDValidity: 7, UID: uint32(uid), Body: bytes.NewReader(rawMessage(uid, subj))}
-		if err := s.Handle(e.ctx, m); err != nil {
+		if err := (imapStore{s}).Handle(e.ctx, m); err != nil {
 			return err
 		}
 	}
@@ -105,7 +105,7 @@ func TestSyncStoreQuarantinesRefusedMessage(t *testing.T) {
 		if n, _ := db.CountMessages(e.ctx, e.mb.ID); n != 98 {
 			t.Fatalf("%d messages stored, want 98", n)
 		}
-		if cp, _ := db.Checkpoint(e.ctx, e.mb.ID, "INBOX"); cp.LastUID != 100 || cp.UIDValidity != 7 {
+		if cp, _ := IMAPCheckpoint(e.ctx, db, e.mb.ID, "INBOX"); cp.LastUID != 100 || cp.UIDValidity != 7 {
 			t.Fatalf("checkpoint = %+v, want UID 100", cp)
 		}
 		q := e.quarantined(false)
@@ -189,7 +189,7 @@ func TestSyncStoreQuarantineFlood(t *testing.T) {
 		if n, _ := db.CountMessages(e.ctx, e.mb.ID); n != 1 {
 			t.Fatalf("%d messages stored, want 1", n)
 		}
-		if cp, _ := db.Checkpoint(e.ctx, e.mb.ID, "INBOX"); cp.LastUID != 151 {
+		if cp, _ := IMAPCheckpoint(e.ctx, db, e.mb.ID, "INBOX"); cp.LastUID != 151 {
 			t.Fatalf("checkpoint = %+v", cp)
 		}
 		notices := e.notices()
@@ -197,7 +197,9 @@ func TestSyncStoreQuarantineFlood(t *testing.T) {
 			t.Fatalf("notices = %+v", notices)
 		}
 		// A rescan (UIDVALIDITY reset) fetches UID 1 again: same row, one more attempt.
-		if err := db.Write(e.ctx, func(tx *store.Tx) error { return tx.ResetCheckpoint(e.ctx, e.mb.ID, "INBOX", 7, time.Now()) }); err != nil {
+		if err := db.Write(e.ctx, func(tx *store.Tx) error {
+			return tx.SetSyncCursor(e.ctx, e.mb.ID, "INBOX", string(IMAPCursor(7, 0)), time.Now())
+		}); err != nil {
 			t.Fatal(err)
 		}
 		if err := e.sync(1, "poison flood"); err != nil {
@@ -224,12 +226,12 @@ func TestSyncStoreQuarantineFlood(t *testing.T) {
 func TestSyncStoreTransientFailureQuarantinesNothing(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		e := newStoreEnv(t, db)
-		s := &syncStore{db: e.db, ingest: e.in, mailbox: e.mb, now: time.Now}
-		if _, err := s.Checkpoint(e.ctx, "INBOX"); err != nil {
+		s := &syncStore{db: e.db, ingest: e.in, mailbox: e.mb, now: time.Now, ahead: IMAP{}.Ahead}
+		if _, err := (imapStore{s}).Checkpoint(e.ctx, "INBOX"); err != nil {
 			t.Fatal(err)
 		}
 		for uid := 1; uid <= 3; uid++ {
-			if err := s.Handle(e.ctx, &imapsync.Message{Folder: "INBOX", UIDValidity: 7, UID: uint32(uid), Body: bytes.NewReader(rawMessage(uid, "hi"))}); err != nil {
+			if err := (imapStore{s}).Handle(e.ctx, &imapsync.Message{Folder: "INBOX", UIDValidity: 7, UID: uint32(uid), Body: bytes.NewReader(rawMessage(uid, "hi"))}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -241,7 +243,7 @@ func TestSyncStoreTransientFailureQuarantinesNothing(t *testing.T) {
 		if q, _ := db.QuarantinedMessages(e.ctx, store.QuarantineFilter{}); len(q) != 0 {
 			t.Fatalf("quarantined on a transient failure: %+v", q)
 		}
-		if cp, _ := db.Checkpoint(e.ctx, e.mb.ID, "INBOX"); cp.LastUID != 0 {
+		if cp, _ := IMAPCheckpoint(e.ctx, db, e.mb.ID, "INBOX"); cp.LastUID != 0 {
 			t.Fatalf("checkpoint moved to %d on a failure", cp.LastUID)
 		}
 	})

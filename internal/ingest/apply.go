@@ -1,0 +1,47 @@
+package ingest
+
+import (
+	"context"
+
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// ApplyBatch is the one place where prepared messages become ticket
+// changes: mail sync, import, retry and the demo all come through here. It
+// applies ps in order in the caller's transaction (which may also move a
+// checkpoint or resolve a quarantine row), reading our own addresses once
+// for the batch. Once tx commits, and only then, each message is counted in
+// /metrics (postdesk_messages_ingested_total{outcome},
+// postdesk_tickets_created_total) and logged on one line with its mailbox,
+// outcome and ticket (never its body).
+//
+// It returns store.ErrConflict (wrapped) if a concurrent writer stored one
+// of the messages first; the transaction must then be rolled back, and
+// applying that message again in a new transaction finds it a duplicate.
+func (in *Ingester) ApplyBatch(ctx context.Context, tx *store.Tx, mb store.Mailbox, ps []*Prepared) ([]Result, error) {
+	own, err := in.ownAddresses(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]Result, 0, len(ps))
+	for _, p := range ps {
+		res, err := in.apply(ctx, tx, mb, p, own)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, res)
+	}
+	tx.AfterCommit(func() {
+		for _, res := range results {
+			in.applied(mb, res)
+		}
+	})
+	return results, nil
+}
+
+// applied counts and logs one committed message.
+func (in *Ingester) applied(mb store.Mailbox, res Result) {
+	in.metrics.observe(res)
+	in.log.Info("ingested message", "mailbox_id", mb.ID, "outcome", res.Outcome, "ticket_id", res.TicketID,
+		"message_id", res.MessageID, "reason", res.Reason)
+}

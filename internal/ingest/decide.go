@@ -1,0 +1,225 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/mailmsg"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// Decision is what a prepared message will become, decided from the
+// database without changing it: dedupe, loop protection, automatic
+// replies, threading and forward recovery. Write carries it out; `postdesk
+// inspect` prints it.
+type Decision struct {
+	Outcome Outcome
+	// Class is inspect's classification: new, reply, forward_recovery,
+	// auto_reply, bounce, loop or duplicate.
+	Class string
+	// Reason is the outcome's reason in a few words; Reasons explain the
+	// decision step by step.
+	Reason  string
+	Reasons []string
+	// Kind is the stored message's kind (email, auto_reply, bounce, loop, forward).
+	Kind string
+	// TicketID is the existing ticket the message joins, is attached to,
+	// or is already on; 0 for a new ticket or none.
+	TicketID int64
+	// Requester is who a new ticket is for.
+	Requester mailmsg.Address
+	// IgnoredReason is recorded on a message that opens no ticket.
+	IgnoredReason string
+	// Existing is the message already stored: the same message (a
+	// duplicate) or, with Alias, the copy recovered earlier from a forward.
+	Existing *store.Message
+	Alias    bool
+	// Forward is the forward recovery, when the message is an agent's or
+	// support address's forward whose original was attributed to the customer.
+	Forward *ForwardDecision
+	// Original is the customer's email found inside a forward (recovered or not).
+	Original *mailmsg.Forward
+	// Note is an event note for the ticket (a forward that was not recovered, and why).
+	Note string
+	// Activity is when the message counts as activity on its ticket.
+	Activity time.Time
+}
+
+// ForwardDecision is a recovered forward.
+type ForwardDecision struct {
+	Original mailmsg.Forward
+	Customer string     // the original sender's address
+	Sender   string     // the agent or support address that forwarded it
+	Agent    store.User // the forwarding agent (zero for a support address)
+	// How the original was found already stored (Decision.Existing), if it was.
+	How string
+}
+
+// Decide decides what a prepared message becomes in mb, reading our own
+// addresses from tx. It changes nothing.
+func (in *Ingester) Decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared) (Decision, error) {
+	own, err := in.ownAddresses(ctx, tx)
+	if err != nil {
+		return Decision{}, err
+	}
+	return in.decide(ctx, tx, mb, p, own)
+}
+
+func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, own ours) (Decision, error) {
+	if existing, err := tx.MessageByDedupeKey(ctx, mb.ID, p.DedupeKey); err == nil {
+		return Decision{Outcome: Duplicate, Class: "duplicate", Reason: "already stored", Kind: existing.Kind, TicketID: existing.TicketID, Existing: &existing,
+			Reasons: []string{fmt.Sprintf("the mailbox already has this message (%s, stored as message %d)", dedupeWords(p.Msg.MessageID), existing.ID)}}, nil
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return Decision{}, err
+	}
+	msg := p.Msg
+	var from string
+	if s := sender(msg); s != nil {
+		from = mailmsg.NormalizeAddress(s.Address)
+	}
+	d := Decision{Kind: store.KindEmail, Activity: activityTime(msg.Date, p.ReceivedAt)}
+	if msg.Auto == mailmsg.AutoNone && len(p.Forwards) > 0 {
+		done, err := in.decideForward(ctx, tx, mb, p, own, from, &d)
+		if err != nil || done {
+			return d, err
+		}
+	}
+	if msg.Auto == mailmsg.AutoNone && from != "" && !own.support[from] {
+		// The original may already be here, recovered from a forward.
+		if twin, err := tx.RecoveredTwin(ctx, mb.ID, from, msg.Subject, msg.Date, false); err == nil && twin.RecoveredFrom != 0 && !msg.Date.IsZero() {
+			return Decision{Outcome: Duplicate, Class: "duplicate", Reason: "already stored", Kind: d.Kind, TicketID: twin.TicketID, Existing: &twin, Alias: true,
+				IgnoredReason: fmt.Sprintf("the original of message %d on ticket %d, recovered earlier from a forward by %s", twin.ID, twin.TicketID, twin.RecoveredBy),
+				Reasons:       []string{fmt.Sprintf("this is the original of message %d, recovered earlier from a forward by %s (same sender, subject and date)", twin.ID, twin.RecoveredBy)}}, nil
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return Decision{}, err
+		}
+	}
+
+	switch {
+	case msg.Auto != mailmsg.AutoNone:
+		d.Kind = store.KindAutoReply
+		if msg.Auto == mailmsg.AutoBounce {
+			d.Kind = store.KindBounce
+		}
+		refs := threadIDs(msg)
+		if msg.BouncedMessageID != "" {
+			refs = append([]string{msg.BouncedMessageID}, refs...)
+		}
+		ticketID, err := tx.TicketForMessageIDs(ctx, mb.ID, refs)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return Decision{}, err
+		}
+		if ticketID == 0 {
+			ticketID, _ = in.ticketBySubjectRef(ctx, tx, mb, msg.Subject)
+		}
+		d.Class = d.Kind
+		d.Reasons = append(d.Reasons, fmt.Sprintf("an automatic message (%s): it never opens a ticket", msg.AutoReason))
+		if ticketID == 0 {
+			d.IgnoredReason = fmt.Sprintf("%s (%s) that concerns no known ticket", kindWords(d.Kind), msg.AutoReason)
+			d.Outcome, d.Reason = Ignored, d.IgnoredReason
+			d.Reasons = append(d.Reasons, "it refers to no stored message and names no ticket: recorded as ignored")
+			break
+		}
+		d.Reasons = append(d.Reasons, fmt.Sprintf("it concerns ticket %d: attached there as an event", ticketID))
+		d.Outcome, d.TicketID, d.Reason = Attached, ticketID, msg.AutoReason
+	case from != "" && own.support[from] && d.Note == "":
+		d.Kind = store.KindLoop
+		d.IgnoredReason = fmt.Sprintf("sent from our own address %s (loop protection)", from)
+		d.Outcome, d.Reason, d.Class = Ignored, d.IgnoredReason, "loop"
+		d.Reasons = append(d.Reasons, fmt.Sprintf("%s is one of our own support addresses: never a customer", from))
+	default:
+		ticketID, why, err := in.findTicket(ctx, tx, mb, msg)
+		if err != nil {
+			return Decision{}, err
+		}
+		if ticketID != 0 {
+			d.Outcome, d.TicketID, d.Reason, d.Class = Joined, ticketID, why, "reply"
+			d.Reasons = append(d.Reasons, fmt.Sprintf("joins ticket %d: %s", ticketID, why))
+			break
+		}
+		d.Requester.Name, d.Requester.Address = requester(msg, own.support)
+		d.Outcome, d.Class = NewTicket, "new"
+		d.Reasons = append(d.Reasons, fmt.Sprintf("no stored message or [#N] reference matches: new ticket from %s", d.Requester.Address))
+		if msg.Bulk {
+			d.Reason = "bulk mail: " + msg.BulkReason
+			d.Reasons = append(d.Reasons, "bulk or list mail ("+msg.BulkReason+"): marked bulk, never answered automatically")
+		}
+	}
+	return d, nil
+}
+
+// decideForward decides the forward recovery of a message with forwarded
+// originals; done reports that it decided the whole message.
+func (in *Ingester) decideForward(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, own ours, sender string, d *Decision) (done bool, err error) {
+	agent, isAgent := own.agents[sender]
+	isSupport := own.support[sender]
+	orig, found := mailmsg.PickCustomer(p.Forwards, own.has)
+	if found {
+		d.Original = &orig
+	}
+	if !isAgent && !isSupport {
+		d.Reasons = append(d.Reasons, fmt.Sprintf("it contains a forwarded email, but %s is neither an agent nor a support address: it is treated as their own email (anyone could forge an original)", sender))
+		return false, nil
+	}
+	by := "agent"
+	if !isAgent {
+		by = "support address"
+	}
+	d.Reasons = append(d.Reasons, fmt.Sprintf("a forward from %s %s", by, sender))
+	if !found {
+		d.Reasons = append(d.Reasons, "every forwarded original is from one of our own addresses: nothing to recover")
+		return false, nil
+	}
+	customer := mailmsg.NormalizeAddress(orig.From.Address)
+	age := p.ReceivedAt.Sub(orig.Date)
+	var why string
+	switch {
+	case customer == "":
+		why = fmt.Sprintf("the original sender's address could not be read (%q)", orig.From.Name)
+	case orig.Date.IsZero():
+		why = fmt.Sprintf("the original's date could not be read (%q)", orig.DateText)
+	case age > in.window:
+		why = fmt.Sprintf("the original from %s is %d days old, older than the %d-day recovery window", customer, int(math.Floor(age.Hours()/24)), int(in.window.Hours()/24))
+	case age < -2*time.Hour:
+		why = fmt.Sprintf("the original's date (%s) is in the future", orig.Date.Format("2006-01-02 15:04 MST"))
+	}
+	if why != "" {
+		d.Reasons = append(d.Reasons, "not attributed to the original sender: "+why)
+		d.Note = fmt.Sprintf("This email forwarded by %s was not filed as the original sender's: %s.", sender, why)
+		return false, nil
+	}
+	d.Class, d.Kind = "forward_recovery", store.KindForward
+	d.Forward = &ForwardDecision{Original: orig, Customer: customer, Sender: sender, Agent: agent}
+	d.Reasons = append(d.Reasons, fmt.Sprintf("the original is from %s, sent %s (%s forward, %s)", customer,
+		orig.Date.UTC().Format("2006-01-02 15:04 UTC"), orig.Client, orig.Source))
+
+	// Already here?
+	existing, how, err := in.findOriginal(ctx, tx, mb, orig, customer)
+	if err != nil {
+		return false, err
+	}
+	if existing.ID != 0 {
+		d.Existing, d.Forward.How = &existing, how
+		d.Outcome, d.TicketID, d.Class = Duplicate, existing.TicketID, "duplicate"
+		d.Reason = fmt.Sprintf("the forwarded original is already on ticket %d (%s); the forward is recorded there as a note", existing.TicketID, how)
+		d.Reasons = append(d.Reasons, d.Reason)
+		return true, nil
+	}
+	// A reply to a ticket joins it; otherwise a new ticket from the customer.
+	ticketID, whyJoin, err := in.findTicket(ctx, tx, mb, &mailmsg.Message{InReplyTo: orig.InReplyTo, References: orig.References, Subject: orig.Subject})
+	if err != nil {
+		return false, err
+	}
+	if ticketID != 0 {
+		d.Outcome, d.TicketID, d.Reason = RecoveredJoined, ticketID, whyJoin
+		d.Reasons = append(d.Reasons, fmt.Sprintf("the original joins ticket %d: %s", ticketID, whyJoin))
+	} else {
+		d.Outcome = Recovered
+		d.Requester = mailmsg.Address{Name: orig.From.Name, Address: customer}
+		d.Reasons = append(d.Reasons, fmt.Sprintf("a new ticket from %s, dated when the customer sent it", customer))
+	}
+	return true, nil
+}
