@@ -188,7 +188,9 @@ func TestMailboxesAdmin(t *testing.T) {
 		}
 
 		// Someone syncs it today.
-		if err := db.Write(ctx, func(tx *store.Tx) error { return tx.CountSyncedMessages(ctx, pwMB.ID, 3, time.Now()) }); err != nil {
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			return tx.CountSyncedMessages(ctx, pwMB.ID, store.Fetched{Count: 3}, time.Now())
+		}); err != nil {
 			t.Fatal(err)
 		}
 

@@ -307,8 +307,15 @@ func (s *syncStore) oneByOne(ctx context.Context, batch []pendingMessage, prepar
 // the messages for today's status.
 func (s *syncStore) commitCheckpoints(ctx context.Context, tx *store.Tx, batch []pendingMessage) error {
 	last := map[string]Cursor{}
+	f := store.Fetched{Count: len(batch)}
 	for _, pm := range batch {
 		last[pm.folder] = pm.cursor
+		if f.From.IsZero() || pm.received.Before(f.From) {
+			f.From = pm.received
+		}
+		if pm.received.After(f.To) {
+			f.To = pm.received
+		}
 	}
 	now := s.now().UTC()
 	for folder, c := range last {
@@ -316,7 +323,7 @@ func (s *syncStore) commitCheckpoints(ctx context.Context, tx *store.Tx, batch [
 			return err
 		}
 	}
-	return tx.CountSyncedMessages(ctx, s.mailbox.ID, len(batch), now)
+	return tx.CountSyncedMessages(ctx, s.mailbox.ID, f, now)
 }
 
 func (s *syncStore) setCursor(ctx context.Context, tx *store.Tx, folder string, c Cursor, now time.Time) error {

@@ -78,17 +78,31 @@ func (c conn) MailboxActivity(ctx context.Context, mailboxID int64, limit int) (
 // fetchWindow joins the batches of one fetch into one activity entry.
 const fetchWindow = 2 * time.Minute
 
-// recordFetch adds n fetched messages to the mailbox's newest activity
-// entry when it is a fetch of the last fetchWindow, else records a new one.
-func (tx *Tx) recordFetch(ctx context.Context, mailboxID int64, n int, now time.Time) error {
-	res, err := tx.exec(ctx, `UPDATE mailbox_activity SET count = count + ?, created_at = ?
-		WHERE id = (SELECT MAX(id) FROM mailbox_activity WHERE mailbox_id = ?) AND kind = ? AND created_at >= ?`,
-		n, ms(now), mailboxID, ActivityFetch, ms(now.Add(-fetchWindow)))
+// catchUpAge is how old the oldest message of a fetch must be for the
+// fetch to count as a catch-up (mail that waited while the mailbox was
+// paused, broken or not fetched).
+const catchUpAge = 10 * time.Minute
+
+// recordFetch adds a fetched batch to the mailbox's newest activity entry
+// when it is a fetch or catch-up of the last fetchWindow, widening the
+// arrival range it covers; else it records a new entry.
+func (tx *Tx) recordFetch(ctx context.Context, mailboxID int64, f Fetched, now time.Time) error {
+	kind := ActivityFetch
+	if !f.From.IsZero() && now.Sub(f.From) > catchUpAge {
+		kind = ActivityCatchUp
+	}
+	from, to := ms(f.From), ms(f.To)
+	res, err := tx.exec(ctx, `UPDATE mailbox_activity SET count = count + ?, created_at = ?,
+		kind = CASE WHEN CAST(? AS TEXT) = 'catch_up' THEN 'catch_up' ELSE kind END,
+		from_at = CASE WHEN CAST(? AS BIGINT) > 0 AND (from_at = 0 OR CAST(? AS BIGINT) < from_at) THEN CAST(? AS BIGINT) ELSE from_at END,
+		to_at = CASE WHEN CAST(? AS BIGINT) > to_at THEN CAST(? AS BIGINT) ELSE to_at END
+		WHERE id = (SELECT MAX(id) FROM mailbox_activity WHERE mailbox_id = ?) AND kind IN (?, ?) AND created_at >= ?`,
+		f.Count, ms(now), kind, from, from, from, to, to, mailboxID, ActivityFetch, ActivityCatchUp, ms(now.Add(-fetchWindow)))
 	if err != nil {
 		return fmt.Errorf("record fetch of mailbox %d: %w", mailboxID, err)
 	}
 	if k, err := res.RowsAffected(); err == nil && k > 0 {
 		return nil
 	}
-	return tx.RecordMailboxActivity(ctx, Activity{MailboxID: mailboxID, Kind: ActivityFetch, Count: n, CreatedAt: now})
+	return tx.RecordMailboxActivity(ctx, Activity{MailboxID: mailboxID, Kind: kind, Count: f.Count, From: f.From, To: f.To, CreatedAt: now})
 }

@@ -80,3 +80,54 @@ func TestMailboxActivityAndSignature(t *testing.T) {
 		}
 	})
 }
+
+// Batches committed close together are one activity entry; one whose
+// oldest message waited (a catch-up after an outage or a pause) makes it a
+// catch-up covering the arrival times of every batch in it.
+func TestFetchActivityRecordsCatchUps(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var mb store.Mailbox
+		if err := db.Write(ctx, func(tx *store.Tx) (err error) {
+			mb, err = tx.CreateMailbox(ctx, "catchup@example.com", "")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		count := func(f store.Fetched, now time.Time) {
+			t.Helper()
+			if err := db.Write(ctx, func(tx *store.Tx) error { return tx.CountSyncedMessages(ctx, mb.ID, f, now) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		newest := func() store.Activity {
+			t.Helper()
+			list, err := db.MailboxActivity(ctx, mb.ID, 1)
+			if err != nil || len(list) != 1 {
+				t.Fatalf("activity: %v, %v", list, err)
+			}
+			return list[0]
+		}
+		now := time.Date(2026, 3, 6, 9, 40, 0, 0, time.UTC)
+		// Fresh mail: a fetch.
+		count(store.Fetched{Count: 2, From: now.Add(-time.Second), To: now}, now)
+		if a := newest(); a.Kind != store.ActivityFetch || a.Count != 2 {
+			t.Fatalf("fresh mail: %+v", a)
+		}
+		// An hour later, mail that waited three days arrives in two batches:
+		// one catch-up entry covering both.
+		later := now.Add(time.Hour)
+		from, to := now.Add(-72*time.Hour), now.Add(-time.Minute)
+		count(store.Fetched{Count: 64, From: from.Add(time.Hour), To: to}, later)
+		count(store.Fetched{Count: 248, From: from, To: from.Add(2 * time.Hour)}, later.Add(time.Second))
+		a := newest()
+		if a.Kind != store.ActivityCatchUp || a.Count != 312 || !a.From.Equal(from) || !a.To.Equal(to) {
+			t.Fatalf("catch-up = %+v; want 312 messages from %s to %s", a, from, to)
+		}
+		// Fresh mail within the window joins it, without narrowing it.
+		count(store.Fetched{Count: 1, From: later, To: later}, later.Add(2*time.Second))
+		if a := newest(); a.Kind != store.ActivityCatchUp || a.Count != 313 || !a.From.Equal(from) || !a.To.Equal(later) {
+			t.Fatalf("after fresh mail = %+v", a)
+		}
+	})
+}

@@ -206,12 +206,21 @@ func (tx *Tx) PutSyncStatus(ctx context.Context, s SyncStatus) error {
 	return err
 }
 
-// CountSyncedMessages adds n to today's message count of a mailbox, and
-// to its activity: batches committed within fetchWindow of each other are
-// one "fetched N messages" entry.
-func (tx *Tx) CountSyncedMessages(ctx context.Context, mailboxID int64, n int, now time.Time) error {
+// Fetched is a batch of messages a sync committed: how many, and when the
+// oldest and newest of them arrived at the mail server.
+type Fetched struct {
+	Count    int
+	From, To time.Time // zero when unknown
+}
+
+// CountSyncedMessages adds a committed batch to today's message count of a
+// mailbox, and to its activity: batches committed within fetchWindow of
+// each other are one entry, "fetched N messages", or a catch-up ("that
+// arrived between ...") when the oldest arrived more than catchUpAge ago.
+func (tx *Tx) CountSyncedMessages(ctx context.Context, mailboxID int64, f Fetched, now time.Time) error {
+	n := f.Count
 	if n > 0 {
-		if err := tx.recordFetch(ctx, mailboxID, n, now); err != nil {
+		if err := tx.recordFetch(ctx, mailboxID, f, now); err != nil {
 			return err
 		}
 	}

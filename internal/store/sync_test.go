@@ -69,9 +69,11 @@ func TestSyncCheckpointsLeasesAndStatus(t *testing.T) {
 			t.Fatalf("owner = %q", owner)
 		}
 
-		write(func(tx *store.Tx) error { return tx.CountSyncedMessages(ctx, mbID, 3, now) })
-		write(func(tx *store.Tx) error { return tx.CountSyncedMessages(ctx, mbID, 2, now) })
-		write(func(tx *store.Tx) error { return tx.CountSyncedMessages(ctx, mbID, 1, now.Add(24*time.Hour)) })
+		write(func(tx *store.Tx) error { return tx.CountSyncedMessages(ctx, mbID, store.Fetched{Count: 3}, now) })
+		write(func(tx *store.Tx) error { return tx.CountSyncedMessages(ctx, mbID, store.Fetched{Count: 2}, now) })
+		write(func(tx *store.Tx) error {
+			return tx.CountSyncedMessages(ctx, mbID, store.Fetched{Count: 1}, now.Add(24*time.Hour))
+		})
 		st, err := db.SyncStatus(ctx, mbID)
 		if err != nil || st.MessagesDay != 1 || st.Day != "2026-11-30" {
 			t.Fatalf("status = %+v %v", st, err)

@@ -28,7 +28,7 @@ func activityText(a store.Activity) string {
 	case store.ActivityCatchUp:
 		if !a.From.IsZero() && !a.To.IsZero() {
 			return fmt.Sprintf("Caught up: fetched %d %s that arrived between %s and %s", a.Count, plural(a.Count, "message", "messages"),
-				a.From.UTC().Format("2 Jan 15:04"), a.To.UTC().Format("2 Jan 15:04 MST"))
+				timeText(a.From), timeText(a.To))
 		}
 		return fmt.Sprintf("Caught up: fetched %d %s", a.Count, plural(a.Count, "message", "messages"))
 	case store.ActivityError:

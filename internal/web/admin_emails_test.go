@@ -314,7 +314,7 @@ func TestEmailsShowSyncStatus(t *testing.T) {
 			IMAPSecurity: "tls", AuthMethod: "plain", Folders: []string{"INBOX", "Escalations"}, Enabled: true}); err != nil {
 			return err
 		}
-		if err := tx.CountSyncedMessages(ctx, e.mailbox.ID, 7, now); err != nil {
+		if err := tx.CountSyncedMessages(ctx, e.mailbox.ID, store.Fetched{Count: 7}, now); err != nil {
 			return err
 		}
 		st, err := tx.SyncStatus(ctx, e.mailbox.ID)
