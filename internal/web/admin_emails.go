@@ -437,7 +437,7 @@ func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request, list []mailb
 			msg += " (signed in as " + v.Account + ")"
 		}
 		if a.ReauthDueAt.IsZero() {
-			return msg + ". It stays authorized until revoked; Postdesk refreshes it daily."
+			return msg + ". It stays authorized until revoked; Postdesk refreshes it every 12 hours."
 		}
 		return msg + ". Authorization due again on " + timeText(a.ReauthDueAt) + "."
 	case "maxage":
