@@ -39,10 +39,7 @@ func apiKeyCreate(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.close()
-	u, err := a.db.UserByEmail(ctx, *user)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("apikey create: no user %s (add one with 'postdesk user add')", *user)
-	}
+	u, err := keyOwner(ctx, a, "apikey create", *user, " (add one with 'postdesk user add')")
 	if err != nil {
 		return err
 	}
@@ -102,10 +99,7 @@ func apiKeyList(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.close()
-	u, err := a.db.UserByEmail(ctx, *user)
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("apikey list: no user %s", *user)
-	}
+	u, err := keyOwner(ctx, a, "apikey list", *user, "")
 	if err != nil {
 		return err
 	}
@@ -171,4 +165,14 @@ func timeOrDash(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// keyOwner finds the user whose keys a command works on; a missing user
+// is an error in the command's words (cmd: "apikey list"), with hint after.
+func keyOwner(ctx context.Context, a *app, cmd, email, hint string) (store.User, error) {
+	u, err := a.db.UserByEmail(ctx, email)
+	if errors.Is(err, store.ErrNotFound) {
+		return u, fmt.Errorf("%s: no user %s%s", cmd, email, hint)
+	}
+	return u, err
 }
