@@ -89,7 +89,7 @@ const maxNameBytes = 200
 var ErrInvalidAddress = errors.New("invalid email address")
 
 // ErrInvalidMessageID is wrapped by a HeaderValueError for a message id of
-// our own that is not of the form left@right.
+// our own (Reply.MessageID) that is not dot-atom@dot-atom (RFC 5322 3.6.4).
 var ErrInvalidMessageID = errors.New("invalid message id")
 
 // HeaderValueError reports a value that ComposeReply (or CheckAddress)
@@ -187,7 +187,7 @@ func replyHeader(r Reply) (gomail.Header, error) {
 	if err != nil {
 		return h, err
 	}
-	if !validMsgID(r.MessageID) {
+	if !strictMsgID(r.MessageID) {
 		return h, &HeaderValueError{Field: "Message-ID", Value: r.MessageID, Err: ErrInvalidMessageID}
 	}
 	date := r.Date
@@ -223,7 +223,7 @@ func outAddresses(field string, in []OutAddress) ([]*mail.Address, error) {
 		}
 		// net/mail's Address.String quotes or encodes the name (RFC 5322
 		// 3.4, RFC 2047); it must not see a line break.
-		name := truncateBytes(oneLine(a.Name), maxNameBytes)
+		name := defuseWords(truncateBytes(oneLine(a.Name), maxNameBytes))
 		out = append(out, &mail.Address{Name: name, Address: addr})
 	}
 	return out, nil
@@ -238,6 +238,27 @@ func validMsgID(id string) bool {
 	}
 	for j := 0; j < len(id); j++ {
 		if c := id[j]; c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' || c == ',' {
+			return false
+		}
+	}
+	return true
+}
+
+// strictMsgID holds our own ids to RFC 5322 3.6.4: dot-atom-text "@"
+// dot-atom-text. (Ids of the customer's thread are only held to validMsgID:
+// real mail has ids that break the grammar, and threading needs them.)
+func strictMsgID(id string) bool {
+	left, right, ok := strings.Cut(id, "@")
+	return ok && validMsgID(id) && dotAtom(left) && dotAtom(right)
+}
+
+func dotAtom(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~.", c) >= 0) {
 			return false
 		}
 	}
@@ -294,7 +315,7 @@ func writeAttachment(w *gomail.Writer, a OutAttachment, n int) error {
 	if err != nil || !strings.Contains(typ, "/") {
 		typ = "application/octet-stream"
 	}
-	name := sanitizeFilename(strings.ToValidUTF8(a.Filename, ""), typ, n)
+	name := defuseWords(sanitizeFilename(strings.ToValidUTF8(a.Filename, ""), typ, n))
 	var ah gomail.AttachmentHeader
 	// The name parameter of Content-Type too, for clients that read only
 	// that one. go-message encodes both values (RFC 2047 words).
@@ -314,14 +335,15 @@ func writeAttachment(w *gomail.Writer, a OutAttachment, n int) error {
 	return nil
 }
 
-// setSubject writes the Subject field. Printable ASCII goes through
+// setSubject writes the Subject field. Printable ASCII (that does not look
+// like an encoded-word, which readers would decode) goes through
 // go-message, which folds at spaces. Anything else is written as RFC 2047
 // encoded-words of at most maxWordLen characters, one per folded line, so
 // that no line passes the 78 characters RFC 5322 2.1.1 recommends
 // (go-message's own encoder makes 75-character words and cannot fold the
 // first one after "Subject: ").
 func setSubject(h *gomail.Header, s string) {
-	if isPrintableASCII(s) {
+	if isPrintableASCII(s) && !strings.Contains(s, "=?") {
 		h.SetSubject(s)
 		return
 	}
@@ -372,4 +394,12 @@ func isPrintableASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// defuseWords breaks "=?" in a display name or file name. go-message and
+// net/mail write printable ASCII as it is (quoted), and many readers, ours
+// included, decode an encoded-word even inside quotes: a name typed as
+// "=?utf-8?q?=0D=0A?=" would come back as a line break.
+func defuseWords(s string) string {
+	return strings.ReplaceAll(s, "=?", "=_?")
 }

@@ -64,7 +64,7 @@ func NewMessageID(domain string) string {
 		domain = domain[i+1:]
 	}
 	domain = strings.ToLower(strings.TrimSpace(domain))
-	if !validMsgID("x@"+domain) || strings.ContainsAny(domain, "@[]") {
+	if !strictMsgID("x@" + domain) {
 		domain = "postdesk.invalid"
 	}
 	var b [10]byte
