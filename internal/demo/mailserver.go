@@ -68,8 +68,9 @@ func HTTPIntrospector(endpoint string, client *http.Client) Introspector {
 // MailServer is an in-memory IMAP server (go-imap's imapmemserver) whose
 // users sign in only with an OAuth access token (SASL XOAUTH2 or
 // OAUTHBEARER), checked by introspection at the identity provider, the
-// way Dovecot is set up for Microsoft-like mailboxes in MAILSTACK.md. It
-// speaks clear text, so it listens on loopback only.
+// way Dovecot is set up for Microsoft-like mailboxes in MAILSTACK.md; its
+// ServeSMTP accepts mail submitted with the same tokens. It speaks clear
+// text, so it listens on loopback only.
 //
 // Every start announces a new UIDVALIDITY (RFC 9051 2.3.1.1): the folders
 // are new each time, and a checkpoint kept in a data folder from an
