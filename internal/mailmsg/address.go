@@ -107,7 +107,9 @@ func (p *parser) address(name, addr string) Address {
 	if strings.Contains(name, "=?") {
 		name = p.decodeWords(name) // encoded-words inside a quoted string
 	}
-	name = strings.Trim(name, `"' `)
+	// A decoded name may carry CR, LF or NUL ("=?utf-8?q?Jane=0D=0ABcc:_x?="):
+	// it is one line of text wherever it goes next (a page, a reply's To).
+	name = strings.Trim(oneLine(name), `"' `)
 	if strings.EqualFold(name, addr) {
 		name = ""
 	}

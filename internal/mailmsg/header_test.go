@@ -41,6 +41,8 @@ func TestAddressFallbacks(t *testing.T) {
 		"Team: a@x.example, b@x.example;":               {{"", "a@x.example"}, {"", "b@x.example"}},
 		"broken <<a@x.example>":                         {{"broken", "a@x.example"}},
 		"M\xfcller <m@x.example>":                       {{"Müller", "m@x.example"}},
+		`"=?utf-8?q?Jane=0D=0ABcc:_x?=" <j@x.example>`:  {{"Jane Bcc: x", "j@x.example"}},
+		`=?utf-8?q?Jane=00=09Doe?= <j@x.example>`:       {{"Jane Doe", "j@x.example"}},
 	} {
 		p := &parser{msg: &Message{}}
 		got := p.parseAddressList("To", in)
