@@ -38,7 +38,7 @@ func (c *Conn) authenticate(ctx context.Context, host string, port int) error {
 		}
 		var client gosasl.Client
 		if cfg.Auth == AuthLogin {
-			client = gosasl.NewLoginClient(cfg.Username, pw)
+			client = &loginClient{user: cfg.Username, password: pw}
 		} else {
 			client = sasl.NewPlainClient("", cfg.Username, pw)
 		}
@@ -91,4 +91,27 @@ func (c *Conn) authError(ctx context.Context, client gosasl.Client, err error) *
 		}
 	}
 	return e
+}
+
+// loginClient is SASL LOGIN (draft-murchison-sasl-login) without an initial
+// response: the first challenge ("Username:") is answered with the user
+// name, the second ("Password:") with the password, whatever their wording
+// (go-sasl's client insists on an exact "Password:" after sending the user
+// name as an initial response).
+type loginClient struct {
+	user, password string
+	step           int
+}
+
+func (c *loginClient) Start() (string, []byte, error) { return gosasl.Login, nil, nil }
+
+func (c *loginClient) Next([]byte) ([]byte, error) {
+	c.step++
+	switch c.step {
+	case 1:
+		return []byte(c.user), nil
+	case 2:
+		return []byte(c.password), nil
+	}
+	return nil, gosasl.ErrUnexpectedServerChallenge
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -124,6 +125,14 @@ func (c *Conn) Send(ctx context.Context, from string, to []string, raw []byte) e
 	if len(to) == 0 {
 		return &Error{Kind: KindPermanent, Stage: StageRcpt, Err: errors.New("no recipients")}
 	}
+	if err := checkAddress(from, true); err != nil {
+		return &Error{Kind: KindPermanent, Stage: StageMail, Err: fmt.Errorf("sender %q: %w", from, err)}
+	}
+	for _, rcpt := range to {
+		if err := checkAddress(rcpt, false); err != nil {
+			return &Error{Kind: KindPermanent, Stage: StageRcpt, Recipient: rcpt, Err: fmt.Errorf("recipient %q: %w", rcpt, err)}
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return &Error{Kind: KindTemporary, Stage: StageMail, Err: context.Cause(ctx)}
 	}
@@ -230,6 +239,22 @@ func (c *Conn) Close() error {
 	if err := c.c.Quit(); err != nil {
 		c.raw.Close()
 		return fmt.Errorf("smtpsend: quit: %w", err)
+	}
+	return nil
+}
+
+// errBadAddress is the Err of an envelope address that cannot be sent.
+var errBadAddress = errors.New("not a valid envelope address")
+
+// checkAddress refuses what would break the command line of MAIL or RCPT
+// (RFC 5321 4.1.2): control characters, angle brackets, spaces. Only the
+// sender may be empty (the null reverse-path).
+func checkAddress(addr string, emptyOK bool) error {
+	if addr == "" && !emptyOK {
+		return errBadAddress
+	}
+	if strings.ContainsFunc(addr, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '<' || r == '>' }) {
+		return errBadAddress
 	}
 	return nil
 }
