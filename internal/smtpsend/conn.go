@@ -39,19 +39,39 @@ type Conn struct {
 
 // Dial connects to cfg.Addr, greets with EHLO, secures the connection
 // (implicit TLS or STARTTLS; SecurityNone only to loopback) and
-// authenticates. A refused token is retried once with cfg.RefreshToken on
-// the same connection. ctx bounds Dial only; the Conn lives until Close.
-// Every error is an *Error.
+// authenticates. A refused token (KindAuthFailed) is retried once, on a new
+// connection, with a token from cfg.RefreshToken, as imapsync does; 535
+// 5.7.139 is not retried: a new token cannot enable SMTP AUTH. (A new
+// connection because go-smtp answers a final 535 with "*", which Postfix
+// takes as a non-SMTP command and disconnects.) ctx bounds Dial only; the
+// Conn lives until Close. Every error is an *Error.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	cfg, err := cfg.normalize()
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{
-		cfg: cfg,
-		log: cfg.Logger.With("conn", strconv.FormatUint(uint64(rand.Uint32()), 36)),
+	log := cfg.Logger.With("conn", strconv.FormatUint(uint64(rand.Uint32()), 36))
+	c, err := dialOnce(ctx, cfg, log, "")
+	if KindOf(err) != KindAuthFailed || cfg.RefreshToken == nil || (cfg.Auth != AuthXOAuth2 && cfg.Auth != AuthOAuthBearer) {
+		return c, err
 	}
-	if err := c.connect(ctx); err != nil {
+	first := err.(*Error)
+	log.Info("smtp server refused the access token; retrying once with a refreshed one",
+		"mechanism", mechanisms[cfg.Auth], "code", first.Code, "enhanced", first.Enhanced)
+	token, err := cfg.RefreshToken(ctx)
+	if err != nil {
+		return nil, &Error{Kind: KindTemporary, Stage: StageAuth, Err: fmt.Errorf("refresh access token after %w: %w", first, err)}
+	}
+	if token == "" {
+		return nil, &Error{Kind: KindTemporary, Stage: StageAuth, Err: fmt.Errorf("refresh access token after %w: empty token", first)}
+	}
+	return dialOnce(ctx, cfg, log, token)
+}
+
+// dialOnce is one connection attempt of Dial; token "" asks cfg.Token.
+func dialOnce(ctx context.Context, cfg Config, log *slog.Logger, token string) (*Conn, error) {
+	c := &Conn{cfg: cfg, log: log}
+	if err := c.connect(ctx, token); err != nil {
 		if c.raw != nil {
 			c.raw.Close()
 		}
@@ -62,8 +82,8 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	return c, nil
 }
 
-// connect does the work of Dial; on failure the caller closes c.raw.
-func (c *Conn) connect(ctx context.Context) error {
+// connect does the work of dialOnce; on failure the caller closes c.raw.
+func (c *Conn) connect(ctx context.Context, token string) error {
 	cfg := &c.cfg
 	host, portText, _ := net.SplitHostPort(cfg.Addr)
 	conn, err := cfg.dial(ctx, "tcp", cfg.Addr)
@@ -96,7 +116,7 @@ func (c *Conn) connect(ctx context.Context) error {
 		return c.fail(ctx, StageConnect, "", err)
 	}
 	port, _ := strconv.Atoi(portText)
-	return c.authenticate(ctx, host, port)
+	return c.authenticate(ctx, host, port, token)
 }
 
 // Usable reports whether the connection can take another Send.

@@ -294,6 +294,12 @@ func wantError(t *testing.T, err error, kind Kind, stage string, code int, enhan
 }
 
 func testMessage(from, to, subject string) []byte {
+	id := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '.'
+	}, subject)
 	return []byte("From: <" + from + ">\r\nTo: <" + to + ">\r\nSubject: " + subject +
-		"\r\nMessage-ID: <" + strings.ReplaceAll(subject, " ", ".") + "@postdesk.test>\r\n\r\nHello.\r\n")
+		"\r\nDate: Wed, 02 Dec 2026 10:00:00 +0000\r\nMessage-ID: <" + id + "@postdesk.test>\r\n\r\nHello.\r\n")
 }
