@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,8 +160,16 @@ func (c *Conn) Send(ctx context.Context, from string, to []string, raw []byte) e
 	stop := context.AfterFunc(ctx, func() { c.raw.Close() })
 	defer stop()
 
+	opts := &smtp.MailOptions{Size: int64(len(raw))}
+	if !isASCII(from) || slices.ContainsFunc(to, func(a string) bool { return !isASCII(a) }) {
+		// RFC 6531 3.4: an internationalised address needs SMTPUTF8.
+		if ok, _ := c.c.Extension("SMTPUTF8"); !ok {
+			return &Error{Kind: KindPermanent, Stage: StageMail, Err: errNoSMTPUTF8}
+		}
+		opts.UTF8 = true
+	}
 	began := time.Now()
-	if err := c.c.Mail(from, &smtp.MailOptions{Size: int64(len(raw))}); err != nil {
+	if err := c.c.Mail(from, opts); err != nil {
 		return c.fail(ctx, StageMail, "", err)
 	}
 	for _, rcpt := range to {
@@ -261,6 +270,19 @@ func (c *Conn) Close() error {
 		return fmt.Errorf("smtpsend: quit: %w", err)
 	}
 	return nil
+}
+
+// errNoSMTPUTF8 is the Err of a Send with a non-ASCII envelope address to a
+// server without SMTPUTF8.
+var errNoSMTPUTF8 = errors.New("an address is not ASCII and the server does not offer SMTPUTF8 (RFC 6531)")
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // errBadAddress is the Err of an envelope address that cannot be sent.

@@ -471,6 +471,8 @@ func TestSendBadInput(t *testing.T) {
 	wantError(t, c.Send(t.Context(), "agent@example.com\r\nRCPT TO:<evil@example.net>", []string{"jane@example.net"}, raw), KindPermanent, StageMail, 0, "")
 	wantError(t, c.Send(t.Context(), testUser, []string{"jane@example.net>\r\nDATA"}, raw), KindPermanent, StageRcpt, 0, "")
 	wantError(t, c.Send(t.Context(), testUser, nil, raw), KindPermanent, StageRcpt, 0, "")
+	// Postfix's mailtest stack has smtputf8_enable = no, like this server.
+	wantError(t, c.Send(t.Context(), testUser, []string{"jösé@example.net"}, raw), KindPermanent, StageMail, 0, "")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	e := wantError(t, c.Send(ctx, testUser, []string{"jane@example.net"}, raw), KindTemporary, StageMail, 0, "")
@@ -485,7 +487,20 @@ func TestSendBadInput(t *testing.T) {
 	}
 }
 
-// TestSendTimeout: a server that never answers the end of data leaves the
+func TestSendUTF8(t *testing.T) {
+	t.Parallel()
+	f := startFake(t, func(f *fakeServer) { f.utf8 = true })
+	c := dialFake(t, f)
+	raw := []byte("Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe?=\r\n\r\nHallo.\r\n")
+	if err := c.Send(t.Context(), testUser, []string{"jösé@example.net"}, raw); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.received(); len(got) != 1 || got[0].to[0] != "jösé@example.net" {
+		t.Fatalf("received %+v", got)
+	}
+}
+
+// TestSendContextAfterDataEnd: a server that never answers the end of data leaves the
 // outcome unknown once the context ends.
 func TestSendContextAfterDataEnd(t *testing.T) {
 	t.Parallel()
