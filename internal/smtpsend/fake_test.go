@@ -471,11 +471,16 @@ func TestSendBadInput(t *testing.T) {
 	wantError(t, c.Send(t.Context(), "agent@example.com\r\nRCPT TO:<evil@example.net>", []string{"jane@example.net"}, raw), KindPermanent, StageMail, 0, "")
 	wantError(t, c.Send(t.Context(), testUser, []string{"jane@example.net>\r\nDATA"}, raw), KindPermanent, StageRcpt, 0, "")
 	wantError(t, c.Send(t.Context(), testUser, nil, raw), KindPermanent, StageRcpt, 0, "")
+	big := append(bytes.Repeat([]byte("x"), 1<<20), "\r\n"...)
+	e := wantError(t, c.Send(t.Context(), testUser, []string{"jane@example.net"}, big), KindPermanent, StageMail, 0, "")
+	if !errors.Is(e, ErrMessageTooLarge) {
+		t.Errorf("error %v is not ErrMessageTooLarge", e)
+	}
 	// Postfix's mailtest stack has smtputf8_enable = no, like this server.
 	wantError(t, c.Send(t.Context(), testUser, []string{"jösé@example.net"}, raw), KindPermanent, StageMail, 0, "")
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	e := wantError(t, c.Send(ctx, testUser, []string{"jane@example.net"}, raw), KindTemporary, StageMail, 0, "")
+	e = wantError(t, c.Send(ctx, testUser, []string{"jane@example.net"}, raw), KindTemporary, StageMail, 0, "")
 	if !errors.Is(e, context.Canceled) {
 		t.Errorf("error %v is not context.Canceled", e)
 	}

@@ -64,6 +64,7 @@ func startFake(t *testing.T, configure func(*fakeServer)) *fakeServer {
 	srv.Domain = "fake.example.test"
 	srv.AllowInsecureAuth = true
 	srv.EnableSMTPUTF8 = f.utf8
+	srv.MaxMessageBytes = 1 << 20
 	srv.ErrorLog = discardLogger{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
