@@ -378,6 +378,12 @@ func TestDialConfigErrors(t *testing.T) {
 				t.Errorf("%s: normalize = %v, want KindConfig", addr, err)
 			}
 		}
+		cfg.Addr = "127.0.0.1:25"
+		cfg.LocalName = "postdesk.test\r\nMAIL FROM:<x@y>"
+		if _, err := cfg.normalize(); KindOf(err) != KindConfig {
+			t.Errorf("EHLO name with CRLF: normalize = %v, want KindConfig", err)
+		}
+		cfg.LocalName = ""
 		for _, addr := range []string{"127.0.0.1:25", "127.3.4.5:25", "[::1]:25", "localhost:25"} {
 			cfg.Addr = addr
 			if _, err := cfg.normalize(); err != nil {
