@@ -56,8 +56,8 @@ func TestOneLine(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"  Requested action aborted\n  try later \r\n": "Requested action aborted try later",
-		"a\x00b\x1bc\td":                              "abc d",
-		strings.Repeat("é", 600):                      strings.Repeat("é", 500) + "…",
+		"a\x00b\x1bc\td":         "abc d",
+		strings.Repeat("é", 600): strings.Repeat("é", 500) + "…",
 	} {
 		if got := oneLine(in); got != want {
 			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
