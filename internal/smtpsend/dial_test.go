@@ -93,4 +93,3 @@ func TestDialConfigErrors(t *testing.T) {
 		}
 	})
 }
-
