@@ -166,7 +166,9 @@ func TestOutboxLifecycle(t *testing.T) {
 		if !began {
 			t.Fatal("attempt after renewing the lease not recorded")
 		}
-		f.write(t, func(tx *store.Tx) error { return tx.MarkFailed(ctx, b, "recipient_unknown", "550 5.1.1 no such user", retryAt) })
+		f.write(t, func(tx *store.Tx) error {
+			return tx.MarkFailed(ctx, b, "recipient_unknown", "550 5.1.1 no such user", retryAt)
+		})
 		err = db.Write(ctx, func(tx *store.Tx) error { return tx.MarkSent(ctx, b, retryAt, false) })
 		if !errors.Is(err, store.ErrWrongState) {
 			t.Fatalf("MarkSent of a failed message: %v, want ErrWrongState", err)
@@ -296,7 +298,9 @@ func TestOutboxHoldAndRelease(t *testing.T) {
 		}
 		// A held message can fail for good (its mailbox was removed).
 		f.write(t, func(tx *store.Tx) (err error) { _, err = tx.HoldQueued(ctx, f.mb.ID, f.now); return err })
-		f.write(t, func(tx *store.Tx) error { return tx.MarkFailed(ctx, ids[0], "config", "the mailbox was removed", f.now) })
+		f.write(t, func(tx *store.Tx) error {
+			return tx.MarkFailed(ctx, ids[0], "config", "the mailbox was removed", f.now)
+		})
 	})
 }
 
@@ -316,7 +320,9 @@ func TestAcknowledgementCount(t *testing.T) {
 			t.Fatalf("acks since later = %d", n)
 		}
 		// Ack settings and save_sent round trip.
-		f.write(t, func(tx *store.Tx) error { return tx.SetMailboxAck(ctx, f.mb.ID, true, "Ticket {{ticket}}: {{subject}}") })
+		f.write(t, func(tx *store.Tx) error {
+			return tx.SetMailboxAck(ctx, f.mb.ID, true, "Ticket {{ticket}}: {{subject}}")
+		})
 		mb, err := db.Mailbox(ctx, f.mb.ID)
 		if err != nil || !mb.AckEnabled || mb.AckTemplate != "Ticket {{ticket}}: {{subject}}" {
 			t.Fatalf("mailbox = %+v, %v", mb, err)
