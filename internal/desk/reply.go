@@ -143,7 +143,7 @@ func (d *Desk) reply(ctx context.Context, tx *store.Tx, ticketID int64, by store
 	if len(to)+len(cc) > maxRecipients {
 		return store.Message{}, invalid("cc", "A reply can go to at most %d addresses.", maxRecipients)
 	}
-	thread, err := tx.TicketMessages(ctx, ticketID)
+	tail, parent, err := tx.TicketThreadTail(ctx, ticketID, quotedMessages)
 	if err != nil {
 		return store.Message{}, err
 	}
@@ -153,10 +153,10 @@ func (d *Desk) reply(ctx context.Context, tx *store.Tx, ticketID int64, by store
 		Subject: t.Subject, TicketID: t.ID, MessageID: mailmsg.NewMessageID(mb.Address),
 		Text: text, Signature: mb.Signature, Date: now,
 	}
-	if parent := threadParent(thread); parent != nil {
+	if parent != nil {
 		r.InReplyTo, r.References = parent.MessageID, parent.References
 	}
-	r.Quotes = quotes(thread)
+	r.Quotes = quotes(tail)
 	for _, a := range in.Attachments {
 		r.Attachments = append(r.Attachments, mailmsg.OutAttachment{Filename: a.Filename, ContentType: a.ContentType, Data: a.Data})
 	}
@@ -324,30 +324,10 @@ func parseRecipients(field string, in []string) ([]mailmsg.OutAddress, error) {
 	return out, nil
 }
 
-// threadParent is the message a reply answers: the customer's latest
-// message that has a Message-ID, else the latest message that has one.
-func threadParent(thread []store.Message) *store.Message {
-	for i := len(thread) - 1; i >= 0; i-- {
-		if thread[i].Direction == "in" && thread[i].Kind == store.KindEmail && thread[i].MessageID != "" {
-			return &thread[i]
-		}
-	}
-	for i := len(thread) - 1; i >= 0; i-- {
-		if thread[i].MessageID != "" && thread[i].Kind != store.KindAck {
-			return &thread[i]
-		}
-	}
-	return nil
-}
-
-// quotes are the conversation's last messages, newest first.
-func quotes(thread []store.Message) []mailmsg.Quote {
+// quotes quotes the conversation's last messages (given newest first).
+func quotes(tail []store.Message) []mailmsg.Quote {
 	var out []mailmsg.Quote
-	for i := len(thread) - 1; i >= 0 && len(out) < quotedMessages; i-- {
-		m := thread[i]
-		if m.Kind != store.KindEmail && m.Kind != store.KindReply {
-			continue
-		}
+	for _, m := range tail {
 		text := m.TextBody
 		if strings.TrimSpace(text) == "" && m.HTMLBody != "" {
 			text = mailmsg.HTMLToText(m.HTMLBody)

@@ -61,6 +61,8 @@ type mailboxState struct {
 	noSMTP bool
 	// told: mailbox-wide causes already recorded as a notice in this drain.
 	told map[smtpsend.Kind]bool
+	// leaseUntil is when this drain's lease lapses unless renewed.
+	leaseUntil time.Time
 }
 
 func (s *Sender) loadMailbox(ctx context.Context, id int64) (*mailboxState, error) {
@@ -105,18 +107,99 @@ func (s *Sender) drainClaimed(ctx context.Context, id int64) error {
 	}
 	sess := s.newSession(st)
 	defer sess.close()
-	for !s.stopped() && ctx.Err() == nil {
-		item, err := s.db.NextQueued(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			break
+	q := &dueQueue{mailboxID: id}
+	var next *dueItem // the message whose attempt is recorded, to send now
+	for {
+		if next == nil {
+			if s.stopped() || ctx.Err() != nil {
+				break
+			}
+			item, err := s.nextDue(ctx, q)
+			if err != nil || item == nil {
+				if err == nil {
+					break
+				}
+				return err
+			}
+			began, leaseLost, err := s.begin(ctx, st, item.OutboxItem)
+			if err != nil || leaseLost {
+				return err // the new holder of the lease sends it
+			}
+			if !began {
+				q.reset() // changed meanwhile: read the queue again
+				continue
+			}
+			next = item
 		}
-		if err != nil {
-			return err
+		item := next
+		next = nil
+		sendErr := sess.send(ctx, item.OutboxItem, item.raw)
+		if sendErr != nil {
+			if stop := s.outcome(ctx, st, item.OutboxItem, sendErr); stop {
+				break
+			}
+			continue
 		}
-		if now := s.now(); item.NextAttemptAt.After(now) {
-			s.wakeAt(id, item.NextAttemptAt)
-			break // order is kept: the ones after it wait too
+		// Sent: record it, and the next message's attempt, in one
+		// transaction (half the commits of recording them apart).
+		var after *dueItem
+		if !s.stopped() && ctx.Err() == nil {
+			var err error
+			if after, err = s.nextDue(ctx, q); err != nil {
+				s.log.Warn("read the outbox", "mailbox_id", id, "err", err)
+				after = nil
+			}
 		}
+		if s.sent(ctx, st, item.OutboxItem, after) {
+			next = after
+		} else if after != nil {
+			q.reset()
+		}
+	}
+	sess.close()
+	s.appendCopies(ctx, st)
+	return nil
+}
+
+// dueItem is a queued message with its source.
+type dueItem struct {
+	store.OutboxItem
+	raw []byte
+}
+
+// dueQueue reads a mailbox's queued messages ahead, in order.
+type dueQueue struct {
+	mailboxID int64
+	items     []store.OutboxItem
+}
+
+func (q *dueQueue) reset() { q.items = nil }
+
+// prefetch is how many queued messages are read at once.
+const prefetch = 64
+
+// nextDue returns the mailbox's next queued message, due now, with its
+// source; nil when there is none or the next one waits for a retry (it is
+// scheduled then: the ones after it wait too, order is kept).
+func (s *Sender) nextDue(ctx context.Context, q *dueQueue) (*dueItem, error) {
+	for {
+		if len(q.items) == 0 {
+			items, err := s.db.OutboxItems(ctx, q.mailboxID, store.DeliveryQueued, prefetch)
+			if err != nil {
+				return nil, err
+			}
+			if len(items) == 0 {
+				return nil, nil
+			}
+			q.items = items
+		}
+		item := q.items[0]
+		if item.NextAttemptAt.After(s.now()) {
+			s.wakeAt(q.mailboxID, item.NextAttemptAt)
+			q.reset()
+			return nil, nil
+		}
+		q.items = q.items[1:]
 		raw, err := s.readRaw(item)
 		if errors.Is(err, store.ErrNotFound) {
 			s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
@@ -125,36 +208,65 @@ func (s *Sender) drainClaimed(ctx context.Context, id int64) error {
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
-		began, err := s.begin(ctx, item)
-		if err != nil || !began {
-			return err // the lease was lost: the new holder sends it
-		}
-		sendErr := sess.send(ctx, item, raw)
-		if stop := s.outcome(ctx, st, item, sendErr); stop {
-			break
-		}
+		return &dueItem{OutboxItem: item, raw: raw}, nil
 	}
-	sess.close()
-	s.appendCopies(ctx, st)
-	return nil
 }
 
 // begin renews the lease and records the attempt, in one transaction,
-// before anything is dialled or sent.
-func (s *Sender) begin(ctx context.Context, item store.OutboxItem) (bool, error) {
-	var began bool
-	err := s.db.Write(ctx, func(tx *store.Tx) error {
-		now := s.now()
-		ok, err := tx.ClaimOutbox(ctx, item.MailboxID, s.owner, now, now.Add(s.opt.Lease))
-		if err != nil || !ok {
-			return err
-		}
-		began, err = tx.BeginAttempt(ctx, item.ID, s.owner, now)
+// before anything is dialled or sent. leaseLost: another sender holds the
+// mailbox now; !began otherwise: the message is no longer queued.
+func (s *Sender) begin(ctx context.Context, st *mailboxState, item store.OutboxItem) (began, leaseLost bool, err error) {
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		began, leaseLost, err = s.beginIn(ctx, tx, st, item.ID)
 		return err
 	})
-	return began, err
+	return began, leaseLost, err
+}
+
+// beginIn records an attempt in tx, renewing the lease first when half of
+// it is spent (BeginAttempt itself refuses unless the lease is live).
+func (s *Sender) beginIn(ctx context.Context, tx *store.Tx, st *mailboxState, messageID int64) (began, leaseLost bool, err error) {
+	now := s.now()
+	if now.After(st.leaseUntil.Add(-s.opt.Lease / 2)) {
+		ok, err := tx.ClaimOutbox(ctx, st.mb.ID, s.owner, now, now.Add(s.opt.Lease))
+		if err != nil || !ok {
+			return false, !ok, err
+		}
+		tx.AfterCommit(func() { st.leaseUntil = now.Add(s.opt.Lease) })
+	}
+	began, err = tx.BeginAttempt(ctx, messageID, s.owner, now)
+	return began, false, err
+}
+
+// sent records that the server accepted item and, in the same
+// transaction, the attempt of next (when given); it reports whether next's
+// attempt was recorded. Sent is recorded even if ctx was cancelled.
+func (s *Sender) sent(ctx context.Context, st *mailboxState, item store.OutboxItem, next *dueItem) (nextBegan bool) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	err := s.db.Write(rctx, func(tx *store.Tx) error {
+		now := s.now()
+		nextBegan = false
+		if err := tx.MarkSent(rctx, item.ID, now, st.srv.SaveSent); err != nil {
+			return err
+		}
+		if next == nil {
+			return nil
+		}
+		var err error
+		nextBegan, _, err = s.beginIn(rctx, tx, st, next.ID)
+		return err
+	})
+	if err != nil {
+		nextBegan = false
+		s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return tx.MarkSent(rctx, item.ID, now, st.srv.SaveSent) })
+	}
+	s.metrics.sent.Inc()
+	s.log.Info("reply sent", "mailbox_id", item.MailboxID, "message_id", item.ID, "attempt", item.Attempts+1, "recipients", len(item.Recipients))
+	return nextBegan
 }
 
 func (s *Sender) readRaw(item store.OutboxItem) ([]byte, error) {
@@ -175,16 +287,10 @@ func (s *Sender) record(ctx context.Context, item store.OutboxItem, fn func(tx *
 	}
 }
 
-// outcome records what became of one attempt and reports whether the
-// drain stops (the rest of the mailbox's outbox waits, in order).
+// outcome records what became of a failed attempt and reports whether
+// the drain stops (the rest of the mailbox's outbox waits, in order).
 func (s *Sender) outcome(ctx context.Context, st *mailboxState, item store.OutboxItem, err error) (stop bool) {
 	log := s.log.With("mailbox_id", item.MailboxID, "message_id", item.ID)
-	if err == nil {
-		s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return tx.MarkSent(ctx, item.ID, now, st.srv.SaveSent) })
-		s.metrics.sent.Inc()
-		log.Info("reply sent", "attempt", item.Attempts+1, "recipients", len(item.Recipients))
-		return false
-	}
 	kind := smtpsend.KindOf(err)
 	words := serverWords(err)
 	switch {

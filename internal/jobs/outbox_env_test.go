@@ -34,7 +34,7 @@ const (
 // desk is one Postdesk on a mail stack: database, OAuth, desk, ingest,
 // the sender and its job engine, and (when started) mail sync.
 type deskEnv struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	stack  *mailtest.Stack
 	idp    *fakeidp.IdP
@@ -50,7 +50,7 @@ type deskEnv struct {
 }
 
 // newStack starts Postfix and Dovecot with a stand-in IdP knowing accounts.
-func newStack(t *testing.T, sendAs bool, passwordUsers map[string]string, accounts ...string) (*mailtest.Stack, *fakeidp.IdP) {
+func newStack(t testing.TB, sendAs bool, passwordUsers map[string]string, accounts ...string) (*mailtest.Stack, *fakeidp.IdP) {
 	t.Helper()
 	opts := fakeidp.Options{Clock: &fakeidp.Clock{}}
 	for _, a := range accounts {
@@ -62,7 +62,7 @@ func newStack(t *testing.T, sendAs bool, passwordUsers map[string]string, accoun
 	return stack, idp
 }
 
-func hostPort(t *testing.T, addr string) (string, int) {
+func hostPort(t testing.TB, addr string) (string, int) {
 	t.Helper()
 	host, port, ok := strings.Cut(addr, ":")
 	n, err := strconv.Atoi(port)
@@ -73,7 +73,16 @@ func hostPort(t *testing.T, addr string) (string, int) {
 }
 
 // newDesk builds a Postdesk on stack with a fresh database of dialect.
-func newDesk(t *testing.T, dialect string, stack *mailtest.Stack, idp *fakeidp.IdP) *deskEnv {
+func newDesk(t testing.TB, dialect string, stack *mailtest.Stack, idp *fakeidp.IdP) *deskEnv {
+	t.Helper()
+	e := newDeskStopped(t, dialect, stack, idp)
+	e.sender.Start()
+	return e
+}
+
+// newDeskStopped is newDesk whose sender's sweep is not started: queued
+// mail waits until e.sender.Start (or a wake-up).
+func newDeskStopped(t testing.TB, dialect string, stack *mailtest.Stack, idp *fakeidp.IdP) *deskEnv {
 	t.Helper()
 	e := &deskEnv{t: t, ctx: context.Background(), stack: stack, idp: idp, db: storetest.Open(t, dialect)}
 	if err := jobs.Migrate(e.ctx, e.db, nil); err != nil {
@@ -105,7 +114,6 @@ func newDesk(t *testing.T, dialect string, stack *mailtest.Stack, idp *fakeidp.I
 	if err := e.runner.Start(e.ctx); err != nil {
 		t.Fatal(err)
 	}
-	e.sender.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
@@ -220,7 +228,7 @@ func (e *deskEnv) waitDelivery(id int64, state string, within time.Duration) sto
 }
 
 // inbox parses the messages in user's INBOX, in arrival order.
-func inbox(t *testing.T, stack *mailtest.Stack, user string) []*mailmsg.Message {
+func inbox(t testing.TB, stack *mailtest.Stack, user string) []*mailmsg.Message {
 	t.Helper()
 	msgs, err := stack.Messages(context.Background(), user, "INBOX")
 	if err != nil {
@@ -238,7 +246,7 @@ func inbox(t *testing.T, stack *mailtest.Stack, user string) []*mailmsg.Message 
 }
 
 // waitInbox waits until user's INBOX holds n messages.
-func waitInbox(t *testing.T, stack *mailtest.Stack, user string, n int, within time.Duration) []*mailmsg.Message {
+func waitInbox(t testing.TB, stack *mailtest.Stack, user string, n int, within time.Duration) []*mailmsg.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()

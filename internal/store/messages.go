@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -295,4 +296,47 @@ func (c conn) RecoveredTwin(ctx context.Context, mailboxID int64, from, subject 
 
 func normSubject(s string) string {
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+// TicketThreadTail returns what a reply on a ticket needs from its
+// conversation, without reading all of it: the last n customer emails and
+// replies (newest first, without attachments), and the message the reply
+// answers (the customer's latest email that has a Message-ID, else the
+// latest message that has one, acknowledgements aside; ErrNotFound in
+// parent's place when none has).
+func (c conn) TicketThreadTail(ctx context.Context, ticketID int64, n int) (tail []Message, parent *Message, err error) {
+	rows, err := c.query(ctx, `SELECT `+messageCols+` FROM messages WHERE ticket_id = ? AND kind IN (?, ?)
+		ORDER BY id DESC LIMIT ?`, ticketID, KindEmail, KindReply, n)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the conversation of ticket %d: %w", ticketID, err)
+	}
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		tail = append(tail, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	for _, q := range []struct {
+		where string
+		kind  string
+	}{
+		{`direction = 'in' AND kind = ?`, KindEmail},
+		{`kind <> ? AND kind <> '` + KindForward + `'`, KindAck},
+	} {
+		m, err := scanMessage(c.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE ticket_id = ? AND `+q.where+`
+			AND message_id <> '' ORDER BY id DESC LIMIT 1`, ticketID, q.kind))
+		if err == nil {
+			return tail, &m, nil
+		}
+		if err := one(err); !errors.Is(err, ErrNotFound) {
+			return nil, nil, err
+		}
+	}
+	return tail, parent, nil
 }
