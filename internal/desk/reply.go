@@ -204,23 +204,13 @@ func (d *Desk) sendable(ctx context.Context, tx serverReader, mb store.Mailbox) 
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return false, err
 	}
-	return Held(a), nil
+	return a.HoldsReplies(), nil
 }
 
 // serverReader reads a mailbox's settings (a *store.DB or a *store.Tx).
 type serverReader interface {
 	MailboxServer(ctx context.Context, mailboxID int64) (store.MailboxServer, error)
 	MailboxAuth(ctx context.Context, mailboxID int64) (store.MailboxAuth, error)
-}
-
-// Held reports whether a mailbox's replies wait for a sign-in: it needs
-// re-authentication, or has not been connected (yet, or again).
-func Held(a store.MailboxAuth) bool {
-	switch a.Usability(true) {
-	case store.UnusableNeedsReauth, store.UnusableNotConnected:
-		return true
-	}
-	return false
 }
 
 // queueAs says how a composed message is queued.

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/smtpsend"
 	"github.com/postdesk/postdesk/internal/store"
@@ -102,7 +101,7 @@ func (s *Sender) drainClaimed(ctx context.Context, id int64) error {
 	if st.noSMTP {
 		return s.failAll(ctx, st, "the mailbox has no SMTP settings (or was removed), so nothing can be sent from it")
 	}
-	if desk.Held(st.auth) {
+	if st.auth.HoldsReplies() {
 		return s.hold(ctx, id)
 	}
 	sess := s.newSession(st)

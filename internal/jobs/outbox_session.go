@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/imapsync"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/smtpsend"
@@ -258,7 +257,7 @@ func (s *Sender) mailboxWide(ctx context.Context, st *mailboxState, kind smtpsen
 		return
 	}
 	st.told[kind] = true
-	msg := fmt.Sprintf("%s: replies cannot be sent. %s Server said: %s", st.mb.Address, desk.DeliveryAdvice(kind.String()), words)
+	msg := fmt.Sprintf("%s: replies cannot be sent. %s Server said: %s", st.mb.Address, mailboxAdvice(kind), words)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	err := s.db.Write(rctx, func(tx *store.Tx) error {
@@ -283,8 +282,24 @@ func (s *Sender) releaseIfSendable(ctx context.Context, id int64) error {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
-	if desk.Held(a) {
+	if a.HoldsReplies() {
 		return nil
 	}
 	return s.db.Write(ctx, func(tx *store.Tx) error { return s.Authorized(ctx, tx, id) })
+}
+
+// mailboxAdvice tells admins what to do about a cause that stops every
+// reply of a mailbox.
+func mailboxAdvice(kind smtpsend.Kind) string {
+	switch kind {
+	case smtpsend.KindAuthDisabled:
+		return "SMTP AUTH is disabled for the tenant or this mailbox: enable Authenticated SMTP in the Microsoft 365 admin center (Users → the mailbox → Mail → Manage email apps)."
+	case smtpsend.KindSendAsDenied:
+		return "The signed-in account may not send as this address: grant it Send As on the mailbox, or sign in as the mailbox itself."
+	case smtpsend.KindAuthFailed:
+		return "The mail server refused the mailbox's sign-in: reauthenticate it in Admin → Emails; its replies are held until then."
+	case smtpsend.KindConfig:
+		return "The mailbox's SMTP settings do not work: check them in Admin → Emails; replies are tried again."
+	}
+	return ""
 }
