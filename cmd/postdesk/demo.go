@@ -178,6 +178,7 @@ func printWelcome(w io.Writer, world *demo.Env, prov demo.Provisioned, baseURL s
 	}
 	fmt.Fprintf(w, "\n  Stand-in Microsoft sign-in  %s\n", world.SignInURL())
 	fmt.Fprintf(w, "  Mail server (IMAP, XOAUTH2) %s\n", net.JoinHostPort(world.MailHost, fmt.Sprint(world.MailPort)))
+	fmt.Fprintf(w, "  Mail server (SMTP, XOAUTH2) %s\n", net.JoinHostPort(world.MailHost, fmt.Sprint(world.SMTPPort)))
 	if keep {
 		fmt.Fprintf(w, "  Data                        %s (kept)\n", o.dataDir)
 	} else {

@@ -3,7 +3,9 @@
 // (internal/fakeidp) with the demo's accounts and app registration, an
 // in-memory IMAP server whose mailboxes accept only those accounts' access
 // tokens (XOAUTH2 / OAUTHBEARER checked by RFC 7662 introspection, like
-// Dovecot in MAILSTACK.md), sample mail, and the provisioning an admin
+// Dovecot in MAILSTACK.md) with an SMTP submission side shaped like
+// Microsoft 365's (see smtpserver.go), which delivers replies to customer
+// mailboxes made on demand, sample mail, and the provisioning an admin
 // would do by hand: users, three mailboxes, each connected through the
 // real sign-in flow.
 //
@@ -77,6 +79,9 @@ type Env struct {
 	// MailHost and MailPort are the IMAP server's address.
 	MailHost string
 	MailPort int
+	// SMTPPort is the same server's SMTP submission port (on MailHost):
+	// AUTH with XOAUTH2 or OAUTHBEARER, no TLS (loopback).
+	SMTPPort int
 
 	log    *slog.Logger
 	cancel context.CancelFunc
@@ -107,6 +112,12 @@ func Start(opts Options) (*Env, error) {
 		idpLn.Close()
 		return nil, fmt.Errorf("demo: listen for the mail server: %w", err)
 	}
+	smtpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		idpLn.Close()
+		mailLn.Close()
+		return nil, fmt.Errorf("demo: listen for SMTP: %w", err)
+	}
 	d := opts.Domain
 	e := &Env{Domain: d, Authority: "http://" + idpLn.Addr().String(),
 		ClientID: "d3m0" + randomHex(14), ClientSecret: randomHex(20), log: log}
@@ -125,16 +136,19 @@ func Start(opts Options) (*Env, error) {
 		if err := e.Mail.AddMailbox(a); err != nil {
 			idpLn.Close()
 			mailLn.Close()
+			smtpLn.Close()
 			return nil, err
 		}
 	}
 	addr := mailLn.Addr().(*net.TCPAddr)
 	e.MailHost, e.MailPort = addr.IP.String(), addr.Port
+	e.SMTPPort = smtpLn.Addr().(*net.TCPAddr).Port
 
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.serve(func() error { return e.IdP.Serve(ctx, idpLn) })
 	e.serve(func() error { return e.Mail.Serve(ctx, mailLn) })
+	e.serve(func() error { return e.Mail.ServeSMTP(ctx, smtpLn) })
 	return e, nil
 }
 
@@ -150,7 +164,7 @@ func (e *Env) serve(f func() error) {
 	}()
 }
 
-// Stop stops the sign-in and the mail server and waits for them.
+// Stop stops the sign-in and the mail server (IMAP and SMTP) and waits for them.
 func (e *Env) Stop() error {
 	e.cancel()
 	e.wg.Wait()

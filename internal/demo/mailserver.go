@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,13 +68,20 @@ func HTTPIntrospector(endpoint string, client *http.Client) Introspector {
 // MailServer is an in-memory IMAP server (go-imap's imapmemserver) whose
 // users sign in only with an OAuth access token (SASL XOAUTH2 or
 // OAUTHBEARER), checked by introspection at the identity provider, the
-// way Dovecot is set up for Microsoft-like mailboxes in MAILSTACK.md. It
-// speaks clear text, so it listens on loopback only.
+// way Dovecot is set up for Microsoft-like mailboxes in MAILSTACK.md; its
+// ServeSMTP accepts mail submitted with the same tokens. It speaks clear
+// text, so it listens on loopback only.
 //
 // Every start announces a new UIDVALIDITY (RFC 9051 2.3.1.1): the folders
 // are new each time, and a checkpoint kept in a data folder from an
 // earlier run must not skip their UIDs.
 type MailServer struct {
+	// OnDelivered, when set (before ServeSMTP), is called after a message
+	// submitted over SMTP was put in a recipient's INBOX, once per
+	// recipient, on the SMTP session's goroutine: the SMTP client waits
+	// for it, so it must not block. raw must not be modified.
+	OnDelivered func(to string, raw []byte)
+
 	introspect  Introspector
 	log         *slog.Logger
 	uidValidity uint32
@@ -87,7 +95,13 @@ type MailServer struct {
 type memUser struct {
 	user     *imapmemserver.User
 	password string // internal only: XOAUTH2 logs the session in with it
+	// put lists what Deliver and SMTP put in each folder, for Messages.
+	put map[string][][]byte
 }
+
+// SentFolder is the folder AddMailbox creates beside the INBOX, where the
+// SMTP side saves a copy of what a mailbox sends (see ServeSMTP).
+const SentFolder = "Sent"
 
 // NewMailServer returns a server with no mailboxes.
 func NewMailServer(introspect Introspector, log *slog.Logger) *MailServer {
@@ -107,7 +121,8 @@ func NewMailServer(introspect Introspector, log *slog.Logger) *MailServer {
 	return s
 }
 
-// AddMailbox creates a mailbox (with an INBOX) for address.
+// AddMailbox creates a mailbox (with an INBOX and a SentFolder) for
+// address; it does nothing when the mailbox exists.
 func (s *MailServer) AddMailbox(address string) error {
 	key := strings.ToLower(address)
 	s.mu.Lock()
@@ -117,10 +132,12 @@ func (s *MailServer) AddMailbox(address string) error {
 	}
 	pw := make([]byte, 24)
 	rand.Read(pw)
-	u := &memUser{password: base64.RawURLEncoding.EncodeToString(pw)}
+	u := &memUser{password: base64.RawURLEncoding.EncodeToString(pw), put: map[string][][]byte{}}
 	u.user = imapmemserver.NewUser(key, u.password)
-	if err := u.user.Create("INBOX", nil); err != nil {
-		return fmt.Errorf("create INBOX of %s: %w", address, err)
+	for _, folder := range []string{"INBOX", SentFolder} {
+		if err := u.user.Create(folder, nil); err != nil {
+			return fmt.Errorf("create %s of %s: %w", folder, address, err)
+		}
 	}
 	s.mem.AddUser(u.user)
 	s.users[key] = u
@@ -131,16 +148,42 @@ func (s *MailServer) AddMailbox(address string) error {
 // zero: now), as a delivery agent would. Sessions idling on the INBOX hear
 // of it at once.
 func (s *MailServer) Deliver(address string, raw []byte, date time.Time) error {
+	if err := s.put(address, "INBOX", raw, date, nil); err != nil {
+		return fmt.Errorf("deliver to %s: %w", address, err)
+	}
+	return nil
+}
+
+// put appends raw to a folder of address's mailbox and notes it for
+// Messages.
+func (s *MailServer) put(address, folder string, raw []byte, date time.Time, flags []imap.Flag) error {
 	s.mu.Lock()
 	u, ok := s.users[strings.ToLower(address)]
 	s.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("deliver to %s: no such mailbox", address)
+		return errors.New("no such mailbox")
 	}
-	if _, err := u.user.Append("INBOX", literal{bytes.NewReader(raw)}, &imap.AppendOptions{Time: date}); err != nil {
-		return fmt.Errorf("deliver to %s: %w", address, err)
+	if _, err := u.user.Append(folder, literal{bytes.NewReader(raw)}, &imap.AppendOptions{Time: date, Flags: flags}); err != nil {
+		return err
 	}
+	s.mu.Lock()
+	u.put[folder] = append(u.put[folder], raw)
+	s.mu.Unlock()
 	return nil
+}
+
+// Messages returns the messages Deliver and the SMTP side put into folder
+// of address's mailbox since the server started, oldest first (IMAP
+// clients' changes, such as expunges, are not reflected). For tests and for
+// the demo's pages.
+func (s *MailServer) Messages(address, folder string) [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[strings.ToLower(address)]
+	if !ok {
+		return nil
+	}
+	return slices.Clone(u.put[folder])
 }
 
 // Serve serves IMAP on ln until ctx ends. ln must be a loopback address:
@@ -253,32 +296,62 @@ func (b *bearerServer) Next(resp []byte) ([]byte, bool, error) {
 	if resp == nil { // no SASL-IR: ask for the initial response
 		return []byte{}, false, nil
 	}
-	user, token, ok := parseBearer(b.mech, resp)
-	if !ok {
+	user, verdict := b.sess.srv.checkBearer(b.mech, resp, b.sess.remote)
+	switch verdict {
+	case bearerMalformed:
 		return nil, true, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Malformed " + b.mech + " response"}
+	case bearerUnavailable:
+		return nil, true, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Cannot check the token right now"}
+	case bearerRefused:
+		b.failed = true
+		return bearerChallenge(), false, nil
+	}
+	if err := b.sess.login(user); err != nil {
+		b.sess.srv.log.Info("demo mail server: no such mailbox", "mechanism", b.mech, "user", user, "remote", b.sess.remote)
+		b.failed = true
+		return bearerChallenge(), false, nil
+	}
+	return nil, true, nil
+}
+
+// bearerVerdict is what checkBearer found of a bearer initial response.
+type bearerVerdict int
+
+const (
+	bearerOK          bearerVerdict = iota
+	bearerMalformed                 // not an XOAUTH2 / OAUTHBEARER response
+	bearerRefused                   // token inactive or someone else's
+	bearerUnavailable               // the introspection endpoint failed
+)
+
+// checkBearer reads an XOAUTH2 or OAUTHBEARER initial response and asks
+// the identity provider about its token (both IMAP and SMTP sign in this
+// way). The token is live and user's when the verdict is bearerOK.
+func (s *MailServer) checkBearer(mech string, resp []byte, remote string) (user string, v bearerVerdict) {
+	user, token, ok := parseBearer(mech, resp)
+	if !ok {
+		return "", bearerMalformed
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	active, username, err := b.sess.srv.introspect(ctx, token)
-	log := b.sess.srv.log.With("mechanism", b.mech, "user", user, "remote", b.sess.remote)
+	active, username, err := s.introspect(ctx, token)
+	log := s.log.With("mechanism", mech, "user", user, "remote", remote)
 	switch {
 	case err != nil:
 		log.Warn("demo mail server: token check failed", "err", err)
-		return nil, true, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Cannot check the token right now"}
+		return user, bearerUnavailable
 	case !active || !strings.EqualFold(username, user):
 		log.Info("demo mail server: token refused", "active", active)
-		b.failed = true
-		challenge, _ := json.Marshal(map[string]string{"status": "401", "schemes": "bearer", "scope": "mail"})
-		return challenge, false, nil
-	}
-	if err := b.sess.login(user); err != nil {
-		log.Info("demo mail server: no such mailbox")
-		b.failed = true
-		challenge, _ := json.Marshal(map[string]string{"status": "401", "schemes": "bearer", "scope": "mail"})
-		return challenge, false, nil
+		return user, bearerRefused
 	}
 	log.Debug("demo mail server: signed in")
-	return nil, true, nil
+	return user, bearerOK
+}
+
+// bearerChallenge is the JSON error challenge of RFC 7628 3.2.2.
+func bearerChallenge() []byte {
+	challenge, _ := json.Marshal(map[string]string{"status": "401", "schemes": "bearer", "scope": "mail"})
+	return challenge
 }
 
 // parseBearer reads the user and token of an initial response:

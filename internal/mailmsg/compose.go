@@ -129,7 +129,9 @@ func checkAddress(field, addr string) error {
 
 // ComposeReply writes r as a complete message: multipart/alternative of a
 // text/plain and a text/html rendering (both quoted-printable UTF-8),
-// inside multipart/mixed when there are attachments.
+// inside multipart/mixed when there are attachments. It fails with a
+// *HeaderValueError when From, a To or Cc address (at least one To is
+// needed) or MessageID cannot be written; nothing else is refused.
 func ComposeReply(r Reply) ([]byte, error) {
 	h, err := replyHeader(r)
 	if err != nil {

@@ -1,7 +1,8 @@
 // Package mailmsg reads raw RFC 5322 / MIME messages into a Message:
 // envelope fields, the best text and HTML bodies, attachments, and the
 // signals a helpdesk needs to avoid mail loops (automatic replies, bounces,
-// bulk mail).
+// bulk mail); and, the other way, composes replies (ComposeReply, see
+// compose.go for its invariants).
 //
 // Design and invariants:
 //
