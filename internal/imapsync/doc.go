@@ -33,6 +33,12 @@
 //     token, then Run stops with an *AuthError (needs re-authentication);
 //     every other failure is retried with back-off until the context ends.
 //
+// OpenSent opens a separate session on the Sent folder (the \Sent folder of
+// RFC 6154, else a usual name, else a new "Sent"), authenticated exactly as
+// sync is, for keeping copies of the mail Postdesk submits over SMTP and for
+// settling an unknown submission outcome: HasMessageID searches by
+// Message-ID and confirms each hit against the field itself.
+//
 // Logs carry a per-connection "conn" id besides the caller's attributes,
 // and never a token, password or message content.
 package imapsync

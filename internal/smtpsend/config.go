@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 )
 
@@ -126,6 +127,9 @@ func (c Config) normalize() (Config, error) {
 	}
 	if c.LocalName == "" {
 		c.LocalName = DefaultLocalName
+	}
+	if strings.ContainsFunc(c.LocalName, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		return cfgErr("EHLO name %q: not a domain or address literal (RFC 5321 4.1.1.1)", c.LocalName)
 	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = DefaultCommandTimeout

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,7 +127,7 @@ func (c *Conn) Usable() bool {
 	return c.broken == nil
 }
 
-// Send submits one message: MAIL FROM (with SIZE, RFC 1870), RCPT TO for
+// Send submits one message: MAIL FROM, RCPT TO for
 // each of to, DATA. raw is the whole message; bare LF line ends are sent as
 // CRLF and lines starting with a dot are escaped (RFC 5321 4.5.2).
 //
@@ -159,8 +160,23 @@ func (c *Conn) Send(ctx context.Context, from string, to []string, raw []byte) e
 	stop := context.AfterFunc(ctx, func() { c.raw.Close() })
 	defer stop()
 
+	// RFC 1870 6: the server's advertised limit is checked here rather than
+	// declared with SIZE= on every MAIL (which made Postfix about 20%
+	// slower per message in BenchmarkSendPostfix).
+	if limit, ok := c.c.MaxMessageSize(); ok && limit > 0 && len(raw) > limit {
+		return &Error{Kind: KindPermanent, Stage: StageMail,
+			Err: fmt.Errorf("%w: %d bytes, the server accepts at most %d", ErrMessageTooLarge, len(raw), limit)}
+	}
+	opts := &smtp.MailOptions{}
+	if !isASCII(from) || slices.ContainsFunc(to, func(a string) bool { return !isASCII(a) }) {
+		// RFC 6531 3.4: an internationalised address needs SMTPUTF8.
+		if ok, _ := c.c.Extension("SMTPUTF8"); !ok {
+			return &Error{Kind: KindPermanent, Stage: StageMail, Err: errNoSMTPUTF8}
+		}
+		opts.UTF8 = true
+	}
 	began := time.Now()
-	if err := c.c.Mail(from, &smtp.MailOptions{Size: int64(len(raw))}); err != nil {
+	if err := c.c.Mail(from, opts); err != nil {
 		return c.fail(ctx, StageMail, "", err)
 	}
 	for _, rcpt := range to {
@@ -261,6 +277,24 @@ func (c *Conn) Close() error {
 		return fmt.Errorf("smtpsend: quit: %w", err)
 	}
 	return nil
+}
+
+// ErrMessageTooLarge is the Err (under errors.Is) of a Send whose message is
+// larger than the limit the server announced with SIZE (RFC 1870); nothing
+// was sent.
+var ErrMessageTooLarge = errors.New("smtpsend: message larger than the server accepts")
+
+// errNoSMTPUTF8 is the Err of a Send with a non-ASCII envelope address to a
+// server without SMTPUTF8.
+var errNoSMTPUTF8 = errors.New("an address is not ASCII and the server does not offer SMTPUTF8 (RFC 6531)")
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // errBadAddress is the Err of an envelope address that cannot be sent.

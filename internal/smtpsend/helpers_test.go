@@ -34,6 +34,7 @@ type fakeServer struct {
 	rcpt  func(to string) error
 	data  func(raw []byte) error
 	mechs []string // offered AUTH mechanisms; nil: all four
+	utf8  bool     // offer SMTPUTF8
 
 	mu       sync.Mutex
 	sessions int
@@ -62,6 +63,8 @@ func startFake(t *testing.T, configure func(*fakeServer)) *fakeServer {
 	}))
 	srv.Domain = "fake.example.test"
 	srv.AllowInsecureAuth = true
+	srv.EnableSMTPUTF8 = f.utf8
+	srv.MaxMessageBytes = 1 << 20
 	srv.ErrorLog = discardLogger{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -45,7 +45,7 @@ func tokenConfig(t *testing.T, s *mailtest.Stack, account string) Config {
 // wantDelivered waits until user's INBOX holds exactly the messages raws,
 // each once (as sent, below the headers Postfix and Dovecot add), in any
 // order: Postfix delivers in parallel.
-func wantDelivered(t *testing.T, s *mailtest.Stack, user string, raws ...[]byte) {
+func wantDelivered(t *testing.T, s *mailtest.Stack, user string, raws ...[]byte) []mailtest.Message {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -64,6 +64,7 @@ func wantDelivered(t *testing.T, s *mailtest.Stack, user string, raws ...[]byte)
 		}
 		seen[i] = true
 	}
+	return got
 }
 
 func TestPostfix(t *testing.T) {
@@ -94,8 +95,15 @@ func TestPostfix(t *testing.T) {
 		if err := c.Close(); err != nil {
 			t.Fatal(err)
 		}
-		wantDelivered(t, s, "jane@example.net", toJane...)
+		got := wantDelivered(t, s, "jane@example.net", toJane...)
 		wantDelivered(t, s, "joe@example.net", toJoe...)
+		// Postfix's Received field: our EHLO name; ESMTPSA is "over TLS,
+		// authenticated" (RFC 3848).
+		for _, want := range []string{"from postdesk.test", "with ESMTPSA", "Authenticated sender: " + agent} {
+			if !bytes.Contains(got[0].Raw, []byte(want)) {
+				t.Errorf("delivered message lacks %q:\n%s", want, got[0].Raw)
+			}
+		}
 	})
 
 	t.Run("implicit tls oauthbearer", func(t *testing.T) {
