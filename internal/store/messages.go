@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ const (
 	KindBounce    = "bounce"     // a delivery status notification
 	KindLoop      = "loop"       // mail from one of our own addresses
 	KindForward   = "forward"    // an agent's forward whose original was recovered (kept, not shown as a message)
+	// KindAck ("ack", outbox.go) is an acknowledgement of a new ticket.
 )
 
 // Message is one email, in or out, with its raw source kept as a blob.
@@ -52,6 +54,9 @@ type Message struct {
 	RecoveredByUserID int64
 	RecoveredBy       string
 	Attachments       []Attachment
+	// Delivery is how an outgoing message is doing: non-nil for outgoing
+	// messages, filled by TicketMessages and Message.
+	Delivery *Delivery
 }
 
 // Attachment is a file carried by a message; its content is a blob.
@@ -140,6 +145,13 @@ func (c conn) Message(ctx context.Context, id int64) (Message, error) {
 		return Message{}, err
 	}
 	m.Attachments = atts[id]
+	if m.Direction == "out" {
+		ds, err := c.deliveries(ctx, `o.message_id = ?`, id)
+		if err != nil {
+			return Message{}, err
+		}
+		m.Delivery = ds[id]
+	}
 	return m, nil
 }
 
@@ -188,8 +200,15 @@ func (c conn) TicketMessages(ctx context.Context, ticketID int64) ([]Message, er
 	if err != nil {
 		return nil, err
 	}
+	ds, err := c.deliveries(ctx, `o.ticket_id = ?`, ticketID)
+	if err != nil {
+		return nil, err
+	}
 	for i := range out {
 		out[i].Attachments = atts[out[i].ID]
+		if out[i].Direction == "out" {
+			out[i].Delivery = ds[out[i].ID]
+		}
 	}
 	return out, nil
 }
@@ -277,4 +296,47 @@ func (c conn) RecoveredTwin(ctx context.Context, mailboxID int64, from, subject 
 
 func normSubject(s string) string {
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+// TicketThreadTail returns what a reply on a ticket needs from its
+// conversation, without reading all of it: the last n customer emails and
+// replies (newest first, without attachments), and the message the reply
+// answers (the customer's latest email that has a Message-ID, else the
+// latest message that has one, acknowledgements aside; ErrNotFound in
+// parent's place when none has).
+func (c conn) TicketThreadTail(ctx context.Context, ticketID int64, n int) (tail []Message, parent *Message, err error) {
+	rows, err := c.query(ctx, `SELECT `+messageCols+` FROM messages WHERE ticket_id = ? AND kind IN (?, ?)
+		ORDER BY id DESC LIMIT ?`, ticketID, KindEmail, KindReply, n)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the conversation of ticket %d: %w", ticketID, err)
+	}
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		tail = append(tail, m)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	for _, q := range []struct {
+		where string
+		kind  string
+	}{
+		{`direction = 'in' AND kind = ?`, KindEmail},
+		{`kind <> ? AND kind <> '` + KindForward + `'`, KindAck},
+	} {
+		m, err := scanMessage(c.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE ticket_id = ? AND `+q.where+`
+			AND message_id <> '' ORDER BY id DESC LIMIT 1`, ticketID, q.kind))
+		if err == nil {
+			return tail, &m, nil
+		}
+		if err := one(err); !errors.Is(err, ErrNotFound) {
+			return nil, nil, err
+		}
+	}
+	return tail, parent, nil
 }

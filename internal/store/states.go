@@ -97,6 +97,18 @@ func (a MailboxAuth) Usability(oauth bool) Usability {
 	return Usable
 }
 
+// HoldsReplies reports whether the mailbox's outgoing mail waits for a
+// sign-in: it needs re-authentication, or has not been connected (yet, or
+// again since its tokens were forgotten). Its replies are held, and sent in
+// order once an admin signs in.
+func (a MailboxAuth) HoldsReplies() bool {
+	switch a.Usability(true) {
+	case UnusableNeedsReauth, UnusableNotConnected:
+		return true
+	}
+	return false
+}
+
 // CodePasswordRefused is the authorization error code of a password mailbox
 // whose password the mail server refused: surfaces say how to give the new one.
 const CodePasswordRefused = "password_refused"
