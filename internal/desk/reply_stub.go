@@ -52,7 +52,11 @@ type ReplyForm struct {
 
 // ReplyForm (contract stub).
 func (d *Desk) ReplyForm(ctx context.Context, ticketID int64) (ReplyForm, error) {
-	return ReplyForm{}, errStub
+	t, err := d.db.Ticket(ctx, ticketID)
+	if err != nil {
+		return ReplyForm{}, err
+	}
+	return ReplyForm{To: []string{t.RequesterAddress}, MaxAttachmentBytes: MaxReplyAttachmentBytes}, nil
 }
 
 // RetryReply (contract stub).
