@@ -52,11 +52,7 @@ type ReplyForm struct {
 
 // ReplyForm (contract stub).
 func (d *Desk) ReplyForm(ctx context.Context, ticketID int64) (ReplyForm, error) {
-	t, err := d.db.Ticket(ctx, ticketID)
-	if err != nil {
-		return ReplyForm{}, err
-	}
-	return ReplyForm{To: []string{t.RequesterAddress}, MaxAttachmentBytes: MaxReplyAttachmentBytes}, nil
+	return ReplyForm{}, errStub
 }
 
 // RetryReply (contract stub).
