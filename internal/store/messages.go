@@ -52,7 +52,6 @@ type Message struct {
 	RecoveredByUserID int64
 	RecoveredBy       string
 	Attachments       []Attachment
-	Delivery          *Delivery // TEMPORARY stub field (outbox contract)
 }
 
 // Attachment is a file carried by a message; its content is a blob.
