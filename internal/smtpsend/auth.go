@@ -20,10 +20,8 @@ var mechanisms = map[AuthMethod]string{
 }
 
 // authenticate signs in with cfg.Auth, the mechanism the server must offer
-// in its EHLO reply. A refused OAuth token is retried once, on the same
-// connection, with a token from RefreshToken (as imapsync does); 535 5.7.139
-// is not retried: a new token cannot enable SMTP AUTH.
-func (c *Conn) authenticate(ctx context.Context, host string, port int) error {
+// in its EHLO reply. token is the access token to use; "" asks cfg.Token.
+func (c *Conn) authenticate(ctx context.Context, host string, port int, token string) error {
 	cfg := &c.cfg
 	c.mech = mechanisms[cfg.Auth]
 	if ok, _ := c.c.Extension("AUTH"); !ok || !c.c.SupportsAuth(c.mech) {
@@ -31,52 +29,35 @@ func (c *Conn) authenticate(ctx context.Context, host string, port int) error {
 		return &Error{Kind: KindConfig, Stage: StageAuth,
 			Err: fmt.Errorf("%s does not offer AUTH %s (offers %q)", cfg.Addr, c.mech, offered)}
 	}
-	if cfg.Auth == AuthPlain || cfg.Auth == AuthLogin {
+	var client gosasl.Client
+	switch cfg.Auth {
+	case AuthPlain, AuthLogin:
 		pw, err := cfg.Password(ctx)
 		if err != nil {
 			return &Error{Kind: KindTemporary, Stage: StageAuth, Err: fmt.Errorf("get password: %w", err)}
 		}
-		var client gosasl.Client
 		if cfg.Auth == AuthLogin {
-			client = gosasl.NewLoginClient(cfg.Username, pw)
+			client = &loginClient{user: cfg.Username, password: pw}
 		} else {
 			client = sasl.NewPlainClient("", cfg.Username, pw)
 		}
-		if err := c.c.Auth(client); err != nil {
-			return c.fail(ctx, StageAuth, "", err)
+	default:
+		if token == "" {
+			var err error
+			if token, err = cfg.Token(ctx); err != nil {
+				return &Error{Kind: KindTemporary, Stage: StageAuth, Err: fmt.Errorf("get access token: %w", err)}
+			}
 		}
-		return nil
-	}
-
-	newClient := func(token string) gosasl.Client {
 		if cfg.Auth == AuthOAuthBearer {
-			return sasl.NewOAuthBearerClient(cfg.Username, token, host, port)
+			client = sasl.NewOAuthBearerClient(cfg.Username, token, host, port)
+		} else {
+			client = sasl.NewXOAuth2Client(cfg.Username, token)
 		}
-		return sasl.NewXOAuth2Client(cfg.Username, token)
 	}
-	token, err := cfg.Token(ctx)
-	if err != nil {
-		return &Error{Kind: KindTemporary, Stage: StageAuth, Err: fmt.Errorf("get access token: %w", err)}
+	if err := c.c.Auth(client); err != nil {
+		return c.authError(ctx, client, err)
 	}
-	client := newClient(token)
-	err = c.c.Auth(client)
-	if err == nil {
-		return nil
-	}
-	first := c.authError(ctx, client, err)
-	if first.Kind != KindAuthFailed || cfg.RefreshToken == nil {
-		return first
-	}
-	c.log.Info("smtp server refused the access token; retrying once with a refreshed one",
-		"mechanism", c.mech, "code", first.Code, "enhanced", first.Enhanced)
-	if token, err = cfg.RefreshToken(ctx); err != nil {
-		return &Error{Kind: KindTemporary, Stage: StageAuth, Err: fmt.Errorf("refresh access token after %w: %w", first, err)}
-	}
-	client = newClient(token)
-	if err = c.c.Auth(client); err == nil {
-		return nil
-	}
-	return c.authError(ctx, client, err)
+	return nil
 }
 
 // authError is fail for AUTH, keeping the OAuth failure the server sent as
@@ -91,4 +72,27 @@ func (c *Conn) authError(ctx context.Context, client gosasl.Client, err error) *
 		}
 	}
 	return e
+}
+
+// loginClient is SASL LOGIN (draft-murchison-sasl-login) without an initial
+// response: the first challenge ("Username:") is answered with the user
+// name, the second ("Password:") with the password, whatever their wording
+// (go-sasl's client insists on an exact "Password:" after sending the user
+// name as an initial response).
+type loginClient struct {
+	user, password string
+	step           int
+}
+
+func (c *loginClient) Start() (string, []byte, error) { return gosasl.Login, nil, nil }
+
+func (c *loginClient) Next([]byte) ([]byte, error) {
+	c.step++
+	switch c.step {
+	case 1:
+		return []byte(c.user), nil
+	case 2:
+		return []byte(c.password), nil
+	}
+	return nil, gosasl.ErrUnexpectedServerChallenge
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,19 +39,39 @@ type Conn struct {
 
 // Dial connects to cfg.Addr, greets with EHLO, secures the connection
 // (implicit TLS or STARTTLS; SecurityNone only to loopback) and
-// authenticates. A refused token is retried once with cfg.RefreshToken on
-// the same connection. ctx bounds Dial only; the Conn lives until Close.
-// Every error is an *Error.
+// authenticates. A refused token (KindAuthFailed) is retried once, on a new
+// connection, with a token from cfg.RefreshToken, as imapsync does; 535
+// 5.7.139 is not retried: a new token cannot enable SMTP AUTH. (A new
+// connection because go-smtp answers a final 535 with "*", which Postfix
+// takes as a non-SMTP command and disconnects.) ctx bounds Dial only; the
+// Conn lives until Close. Every error is an *Error.
 func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	cfg, err := cfg.normalize()
 	if err != nil {
 		return nil, err
 	}
-	c := &Conn{
-		cfg: cfg,
-		log: cfg.Logger.With("conn", strconv.FormatUint(uint64(rand.Uint32()), 36)),
+	log := cfg.Logger.With("conn", strconv.FormatUint(uint64(rand.Uint32()), 36))
+	c, err := dialOnce(ctx, cfg, log, "")
+	if KindOf(err) != KindAuthFailed || cfg.RefreshToken == nil || (cfg.Auth != AuthXOAuth2 && cfg.Auth != AuthOAuthBearer) {
+		return c, err
 	}
-	if err := c.connect(ctx); err != nil {
+	first := err.(*Error)
+	log.Info("smtp server refused the access token; retrying once with a refreshed one",
+		"mechanism", mechanisms[cfg.Auth], "code", first.Code, "enhanced", first.Enhanced)
+	token, err := cfg.RefreshToken(ctx)
+	if err != nil {
+		return nil, &Error{Kind: KindTemporary, Stage: StageAuth, Err: fmt.Errorf("refresh access token after %w: %w", first, err)}
+	}
+	if token == "" {
+		return nil, &Error{Kind: KindTemporary, Stage: StageAuth, Err: fmt.Errorf("refresh access token after %w: empty token", first)}
+	}
+	return dialOnce(ctx, cfg, log, token)
+}
+
+// dialOnce is one connection attempt of Dial; token "" asks cfg.Token.
+func dialOnce(ctx context.Context, cfg Config, log *slog.Logger, token string) (*Conn, error) {
+	c := &Conn{cfg: cfg, log: log}
+	if err := c.connect(ctx, token); err != nil {
 		if c.raw != nil {
 			c.raw.Close()
 		}
@@ -61,8 +82,8 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	return c, nil
 }
 
-// connect does the work of Dial; on failure the caller closes c.raw.
-func (c *Conn) connect(ctx context.Context) error {
+// connect does the work of dialOnce; on failure the caller closes c.raw.
+func (c *Conn) connect(ctx context.Context, token string) error {
 	cfg := &c.cfg
 	host, portText, _ := net.SplitHostPort(cfg.Addr)
 	conn, err := cfg.dial(ctx, "tcp", cfg.Addr)
@@ -95,7 +116,7 @@ func (c *Conn) connect(ctx context.Context) error {
 		return c.fail(ctx, StageConnect, "", err)
 	}
 	port, _ := strconv.Atoi(portText)
-	return c.authenticate(ctx, host, port)
+	return c.authenticate(ctx, host, port, token)
 }
 
 // Usable reports whether the connection can take another Send.
@@ -123,6 +144,14 @@ func (c *Conn) Send(ctx context.Context, from string, to []string, raw []byte) e
 	}
 	if len(to) == 0 {
 		return &Error{Kind: KindPermanent, Stage: StageRcpt, Err: errors.New("no recipients")}
+	}
+	if err := checkAddress(from, true); err != nil {
+		return &Error{Kind: KindPermanent, Stage: StageMail, Err: fmt.Errorf("sender %q: %w", from, err)}
+	}
+	for _, rcpt := range to {
+		if err := checkAddress(rcpt, false); err != nil {
+			return &Error{Kind: KindPermanent, Stage: StageRcpt, Recipient: rcpt, Err: fmt.Errorf("recipient %q: %w", rcpt, err)}
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return &Error{Kind: KindTemporary, Stage: StageMail, Err: context.Cause(ctx)}
@@ -230,6 +259,22 @@ func (c *Conn) Close() error {
 	if err := c.c.Quit(); err != nil {
 		c.raw.Close()
 		return fmt.Errorf("smtpsend: quit: %w", err)
+	}
+	return nil
+}
+
+// errBadAddress is the Err of an envelope address that cannot be sent.
+var errBadAddress = errors.New("not a valid envelope address")
+
+// checkAddress refuses what would break the command line of MAIL or RCPT
+// (RFC 5321 4.1.2): control characters, angle brackets, spaces. Only the
+// sender may be empty (the null reverse-path).
+func checkAddress(addr string, emptyOK bool) error {
+	if addr == "" && !emptyOK {
+		return errBadAddress
+	}
+	if strings.ContainsFunc(addr, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '<' || r == '>' }) {
+		return errBadAddress
 	}
 	return nil
 }

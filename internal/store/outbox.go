@@ -390,3 +390,21 @@ func (tx *Tx) ReleaseHeld(ctx context.Context, mailboxID int64, at time.Time) (i
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
+
+// OutboxMailboxes lists the mailboxes that have outbox rows in state.
+func (c conn) OutboxMailboxes(ctx context.Context, state string) ([]int64, error) {
+	rows, err := c.query(ctx, `SELECT DISTINCT mailbox_id FROM outbox WHERE state = ? ORDER BY mailbox_id`, state)
+	if err != nil {
+		return nil, fmt.Errorf("list mailboxes with %s mail: %w", state, err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
