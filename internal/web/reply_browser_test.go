@@ -198,9 +198,7 @@ func TestBrowserReplyArrives(t *testing.T) {
 	browsertest.ScreenshotAt(t, b, "reply-composer-320", 320, 900)
 	browsertest.Axe(t, b, "ticket page with the reply composer")
 	browsertest.AxeAt(t, b, "ticket page with the reply composer at 320 px", 320, 900)
-	if w := eval[int](t, b, `document.documentElement.scrollWidth`); w > browsertest.Width {
-		t.Errorf("page is %d px wide", w)
-	}
+	wantFits(t, b, 320)
 
 	// The agent adds Carl to Cc, attaches a file, writes and sends.
 	file := filepath.Join(t.TempDir(), "replacement-order.txt")
@@ -276,6 +274,7 @@ func TestBrowserReplyArrives(t *testing.T) {
 	if a := eval[string](t, b, `document.querySelector('`+msg+` .attachments a').textContent`); a != "replacement-order.txt" {
 		t.Errorf("attachment shown as %q", a)
 	}
+	wantFits(t, b, 320)
 	browsertest.Screenshot(t, b, "reply-sent")
 	browsertest.ScreenshotAt(t, b, "reply-sent-320", 320, 900)
 	browsertest.Axe(t, b, "ticket page with a sent reply")
@@ -298,6 +297,18 @@ func TestBrowserReplyArrives(t *testing.T) {
 	do(t, b, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#reply-text")))
 	if txt := eval[string](t, b, `document.querySelector('.timeline').textContent`); !strings.Contains(txt, "It still smokes.") {
 		t.Error("the answer is not in the conversation")
+	}
+}
+
+// wantFits checks that the page needs no sideways scrolling at width px.
+func wantFits(t *testing.T, b context.Context, width int64) {
+	t.Helper()
+	do(t, b, chromedp.EmulateViewport(width, 900, chromedp.EmulateMobile), chromedp.Sleep(100*time.Millisecond))
+	w := eval[int64](t, b, `document.documentElement.scrollWidth`)
+	wide := eval[string](t, b, `[...document.querySelectorAll('main *')].filter(e => e.getBoundingClientRect().right > innerWidth + 0.5).map(e => e.tagName + '.' + e.className).slice(0, 5).join(', ')`)
+	do(t, b, chromedp.EmulateViewport(browsertest.Width, browsertest.Height))
+	if w > width {
+		t.Errorf("at %d px the page is %d px wide: %s", width, w, wide)
 	}
 }
 
