@@ -36,6 +36,30 @@ type messageResponse struct {
 	Attachments   []attachmentResponse `json:"attachments"`
 	Problems      []string             `json:"problems"`
 	RawURL        string               `json:"raw_url"`
+	// Delivery is how an outgoing message (direction "out") is doing;
+	// null for incoming mail.
+	Delivery *deliveryResponse `json:"delivery"`
+}
+
+// deliveryResponse is the delivery of an outgoing message, as the outbox
+// records it: the state, the attempts so far, the server's last words and
+// their kind, when it was accepted and when the next attempt is due.
+type deliveryResponse struct {
+	State         string     `json:"state"`
+	Attempts      int        `json:"attempts"`
+	LastError     string     `json:"last_error"`
+	ErrorKind     string     `json:"error_kind"`
+	SentAt        *time.Time `json:"sent_at"`
+	NextAttemptAt *time.Time `json:"next_attempt_at"`
+	Auto          bool       `json:"auto"`
+}
+
+func newDeliveryResponse(d *store.Delivery) *deliveryResponse {
+	if d == nil {
+		return nil
+	}
+	return &deliveryResponse{State: d.State, Attempts: d.Attempts, LastError: d.LastError, ErrorKind: d.ErrorKind,
+		SentAt: timeOrNil(d.SentAt), NextAttemptAt: timeOrNil(d.NextAttemptAt), Auto: d.Auto}
 }
 
 // attachmentResponse describes a file; URL downloads it.
@@ -71,6 +95,7 @@ func newMessageResponse(m store.Message) messageResponse {
 		Attachments: make([]attachmentResponse, 0, len(m.Attachments)),
 		Problems:    nonNil(m.Problems),
 		RawURL:      Prefix + "messages/" + strconv.FormatInt(m.ID, 10) + "/raw",
+		Delivery:    newDeliveryResponse(m.Delivery),
 	}
 	for _, a := range m.Attachments {
 		out.Attachments = append(out.Attachments, attachmentResponse{

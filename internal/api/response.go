@@ -18,9 +18,11 @@ import (
 	"github.com/postdesk/postdesk/internal/store"
 )
 
-// errorResponse is the one error shape of the API.
+// errorResponse is the one error shape of the API. Field names the
+// request's field a refused input (422) is about, when it is about one.
 type errorResponse struct {
 	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
 }
 
 // writeJSON answers status with v as JSON. Responses are private and never cached.
@@ -77,7 +79,7 @@ func writeInvalid(w http.ResponseWriter, r *http.Request, status int, err error)
 		writeInternalError(w, r, err) // ErrInvalid without its sentence: a bug of ours
 		return
 	}
-	writeJSON(w, r, status, errorResponse{Error: v.Message})
+	writeJSON(w, r, status, errorResponse{Error: v.Message, Field: v.Field})
 }
 
 // pathID parses the positive integer path value name; on failure it answers

@@ -1,9 +1,14 @@
 package web
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/postdesk/postdesk/internal/desk"
+)
 
 // routes is the one route table of the pages. Handlers wrapped in
 // h.signedIn need a session; h.form also checks the session's CSRF token;
+// h.uploadForm is h.form for a form with files, with its own body limit;
 // h.admin and h.adminForm also need the admin role.
 func (h *Handler) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -19,6 +24,9 @@ func (h *Handler) routes() http.Handler {
 	mux.HandleFunc("GET /tickets/{id}", h.signedIn(h.ticketShow))
 	mux.HandleFunc("POST /tickets/{id}/notes", h.form(h.ticketNote))
 	mux.HandleFunc("POST /tickets/{id}/status", h.form(h.ticketStatus))
+	mux.HandleFunc("POST /tickets/{id}/replies", h.uploadForm(desk.MaxReplyAttachmentBytes, h.ticketReply))
+	mux.HandleFunc("POST /tickets/{id}/replies/{msg}/retry", h.form(h.replyRetry))
+	mux.HandleFunc("POST /tickets/{id}/replies/{msg}/mark-sent", h.form(h.replyMarkSent))
 
 	mux.HandleFunc("GET /attachments/{id}", h.signedIn(h.attachment))
 	mux.HandleFunc("GET /messages/{id}/raw", h.signedIn(h.messageRaw))

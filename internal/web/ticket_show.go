@@ -23,6 +23,9 @@ type ticketShowPage struct {
 	NoteBody    string // kept when the note could not be added
 	NoteError   string
 	StatusError string
+	Reply       replyComposer
+	ActionError map[int64]string // a refused Send again / Mark as sent, by message
+	Flash       *ticketFlash
 }
 
 type statusOption struct {
@@ -43,7 +46,11 @@ type messageView struct {
 	store.Message
 	Date          time.Time // Date header, else when it arrived
 	Author        string    // for replies: the agent's email
-	System        bool      // an auto-reply or bounce: shown collapsed
+	Outgoing      bool      // sent by us: a reply or an acknowledgement
+	OutLabel      string    // the badge of an outgoing message: "Reply", "Acknowledgement"
+	Delivery      *deliveryView
+	ActionError   string // why Send again or Mark as sent was refused
+	System        bool   // an auto-reply or bounce: shown collapsed
 	SystemLabel   string
 	HasHTML       bool
 	ShowText      bool // the Text view is selected (or there is no HTML)
@@ -89,6 +96,12 @@ func (h *Handler) renderTicket(w http.ResponseWriter, r *http.Request, id int64,
 		return
 	}
 	p.page, p.Ticket = h.base(r, "tickets"), t
+	admin := current(r).user.Role == store.RoleAdmin
+	if err := h.composer(r, t, admin, &p.Reply); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	facts := deliveryFacts{MailboxID: t.MailboxID, MailboxAddress: t.MailboxAddress, Admin: admin}
 	q := r.URL.Query()
 	p.Images = q.Get("images") == "1"
 	textView, _ := strconv.ParseInt(q.Get("text"), 10, 64)
@@ -99,6 +112,10 @@ func (h *Handler) renderTicket(w http.ResponseWriter, r *http.Request, id int64,
 			h.serverError(w, r, err)
 			return
 		}
+		if mv.Outgoing && msgs[i].Delivery != nil {
+			d := describeDelivery(*msgs[i].Delivery, facts)
+			mv.Delivery, mv.ActionError = &d, p.ActionError[msgs[i].ID]
+		}
 		p.Items = append(p.Items, timelineItem{At: msgs[i].ReceivedAt, Message: mv})
 	}
 	for i := range notes {
@@ -108,6 +125,7 @@ func (h *Handler) renderTicket(w http.ResponseWriter, r *http.Request, id int64,
 	for _, s := range []string{store.StatusOpen, store.StatusPending, store.StatusSolved} {
 		p.Statuses = append(p.Statuses, statusOption{Value: s, Label: statusLabel(s), Current: s == t.Status})
 	}
+	p.Flash = h.takeTicketFlash(w, r, id, p.Items)
 	w.Header().Set("Content-Security-Policy", pageCSP(cspOptions{remoteImages: p.Images, emailFrames: true}))
 	h.render(w, r, status, "ticket_show", p)
 }
@@ -122,7 +140,12 @@ func (h *Handler) messageView(r *http.Request, m *store.Message, images, textVie
 		mv.System, mv.SystemLabel = true, "Automatic reply from "+sender(m)
 	case store.KindBounce:
 		mv.System, mv.SystemLabel = true, "Delivery failure report from "+sender(m)
-	case store.KindReply:
+	}
+	if m.Direction == "out" || m.Kind == store.KindReply {
+		mv.Outgoing, mv.OutLabel = true, "Reply"
+		if m.Delivery != nil && m.Delivery.Auto {
+			mv.OutLabel = "Acknowledgement"
+		}
 		if m.AuthorUserID != 0 {
 			if _, ok := authors[m.AuthorUserID]; !ok {
 				u, err := h.db.User(r.Context(), m.AuthorUserID)
@@ -134,7 +157,9 @@ func (h *Handler) messageView(r *http.Request, m *store.Message, images, textVie
 			mv.Author = authors[m.AuthorUserID]
 		}
 	}
-	mv.HasHTML = strings.TrimSpace(m.HTMLBody) != ""
+	// Our own messages are shown as the agent wrote them: the HTML part
+	// is only a rendering of that text.
+	mv.HasHTML = strings.TrimSpace(m.HTMLBody) != "" && !mv.Outgoing
 	mv.Text = m.TextBody
 	if strings.TrimSpace(mv.Text) == "" && mv.HasHTML {
 		mv.Text = mailmsg.HTMLToText(m.HTMLBody)

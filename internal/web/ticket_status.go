@@ -33,11 +33,17 @@ func (h *Handler) ticketStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // userMessage is the sentence of a desk.ErrInvalid error meant for people
-// (its *desk.ValidationError's), capitalised.
+// (its *desk.ValidationError's), capitalised and ending with a full stop.
 func userMessage(err error) string {
 	s, _ := desk.Message(err)
 	if s == "" {
 		return "That didn't work."
 	}
-	return strings.ToUpper(s[:1]) + s[1:] + "."
+	if first, _, _ := strings.Cut(s, " "); !strings.Contains(first, "@") { // never "Support@example.com"
+		s = strings.ToUpper(s[:1]) + s[1:]
+	}
+	if !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, "?") && !strings.HasSuffix(s, "!") {
+		s += "."
+	}
+	return s
 }
