@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +59,20 @@ func DefaultDomain() Domain {
 
 // Mailboxes lists the support addresses: support, billing, sales.
 func (d Domain) Mailboxes() []string { return []string{d.Support, d.Billing, d.Sales} }
+
+// displayName names a mailbox of the company: "Acme Support" for
+// support@acme.example.
+func (d Domain) displayName(address string) string {
+	company, _, _ := strings.Cut(d.Name, ".")
+	local, _, _ := strings.Cut(address, "@")
+	title := func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	}
+	return title(company) + " " + title(local)
+}
 
 // Options configures Start.
 type Options struct {
@@ -132,10 +147,9 @@ func Start(opts Options) (*Env, error) {
 	if e.answerAfter <= 0 {
 		e.answerAfter = DefaultAnswerAfter
 	}
-	accounts := []fakeidp.Account{
-		{Address: d.Support, Name: "Acme Support"},
-		{Address: d.Billing, Name: "Acme Billing"},
-		{Address: d.Sales, Name: "Acme Sales"},
+	var accounts []fakeidp.Account
+	for _, a := range d.Mailboxes() {
+		accounts = append(accounts, fakeidp.Account{Address: a, Name: d.displayName(a)})
 	}
 	e.IdP = fakeidp.New(fakeidp.Options{
 		Accounts: accounts, BaseURL: e.Authority, Logger: log.With("component", "fakeidp"),

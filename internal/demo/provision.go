@@ -220,22 +220,35 @@ func ensureUser(ctx context.Context, db *store.DB, email, name, role string) err
 }
 
 // ensureMailbox adds address as a Microsoft mailbox on the demo's mail
-// server, or points an existing one (a kept data folder) at this run's.
+// server, or points an existing one (a kept data folder) at this run's,
+// keeping what an admin changed besides the servers (name, signature,
+// folders).
 func (e *Env) ensureMailbox(ctx context.Context, db *store.DB, admin *desk.Admin, address string) (int64, error) {
 	// Replies go out through the demo's SMTP side, which saves the sent
 	// copy itself as Microsoft 365 does: no APPEND to Sent.
 	saveSent := false
-	spec := desk.MailboxSpec{Address: address, Auth: "microsoft", AuthMethod: "xoauth2",
-		IMAPHost: e.MailHost, IMAPPort: e.MailPort, IMAPSecurity: "none",
-		SMTPHost: e.MailHost, SMTPPort: e.SMTPPort, SMTPSecurity: "none", SaveSent: &saveSent}
+	servers := func(spec *desk.MailboxSpec) {
+		spec.Auth, spec.AuthMethod = "microsoft", "xoauth2"
+		spec.IMAPHost, spec.IMAPPort, spec.IMAPSecurity = e.MailHost, e.MailPort, "none"
+		spec.SMTPHost, spec.SMTPPort, spec.SMTPSecurity = e.MailHost, e.SMTPPort, "none"
+		spec.SaveSent = &saveSent
+	}
 	mb, err := db.MailboxByAddress(ctx, address)
 	if errors.Is(err, store.ErrNotFound) {
+		name := e.Domain.displayName(address)
+		spec := desk.MailboxSpec{Address: address, Name: name, Signature: name + "\n" + e.Domain.Name}
+		servers(&spec)
 		mb, err = admin.AddMailbox(ctx, spec)
 		return mb.ID, err
 	}
 	if err != nil {
 		return 0, err
 	}
+	spec, err := admin.Spec(ctx, mb.ID)
+	if err != nil {
+		return 0, err
+	}
+	servers(&spec)
 	if _, err := admin.UpdateMailbox(ctx, mb.ID, spec); err != nil {
 		return 0, err
 	}
