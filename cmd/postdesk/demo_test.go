@@ -197,6 +197,18 @@ func TestDemo(t *testing.T) {
 			t.Errorf("sales@ mail %q was fetched although the mailbox needs re-authentication", s)
 		}
 	}
+	// sales@'s earlier ticket has the agent's reply, held.
+	upgrade := waitTickets(t, db, time.Second, "Upgrading to the Business plan")["Upgrading to the Business plan"]
+	const hannah = "hannah.schmidt@cohowinery.example"
+	held := heldReply(t, run, upgrade, hannah)
+
+	// A reply on support@ goes out to Jane's mailbox on the demo's mail
+	// server, and her answer joins the ticket.
+	const jane = "jane.cooper@northwind.example"
+	checkReplyAnswered(t, run, tickets["Can't sign in after the password reset"], jane)
+	if n := len(run.env.Mail.Messages(hannah, "INBOX")); n != 0 {
+		t.Errorf("sales@'s held reply went out before re-authentication (%d)", n)
+	}
 
 	// The three states.
 	if a := authState(t, db, ids[d.Support]); a.State != store.AuthOK {
@@ -248,6 +260,18 @@ func TestDemo(t *testing.T) {
 	}
 	if a := authState(t, db, ids[d.Sales]); a.State != store.AuthOK {
 		t.Fatalf("sales@ after reauthenticating: %s %s", a.State, a.Error)
+	}
+	// The held reply goes out, once, and Hannah answers it on the ticket.
+	waitInbox(t, run, hannah, held.MessageID, 20*time.Second)
+	waitSent(t, db, upgrade.ID, held.MessageID, 10*time.Second)
+	waitAnswer(t, db, upgrade.ID, held.MessageID, 30*time.Second)
+	if n := countInbox(run, hannah, held.MessageID); n != 1 {
+		t.Errorf("the held reply reached %s %d times", hannah, n)
+	}
+	for _, to := range []string{jane, hannah} {
+		if want := `msg="demo: mail delivered" component=demo_mail to=` + to; !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %s", want)
+		}
 	}
 	// The mail that waited becomes tickets.
 	tickets = waitTickets(t, db, 15*time.Second, "Quote for 40 seats", "Demo call next week?")
