@@ -86,6 +86,16 @@ func countInbox(run *demoRun, address, id string) int {
 	return n
 }
 
+// messagesOf lists a ticket's messages.
+func messagesOf(t *testing.T, db *store.DB, ticketID int64) []store.Message {
+	t.Helper()
+	msgs, err := db.TicketMessages(context.Background(), ticketID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
 // ticketMessage finds a ticket's message by its Message-ID.
 func ticketMessage(t *testing.T, db *store.DB, ticketID int64, id string) (store.Message, bool) {
 	t.Helper()

@@ -333,6 +333,42 @@ func TestDemoInBrowser(t *testing.T) {
 		t.Errorf("the ticket list does not show the recovered forward:\n%s", list)
 	}
 
+	// sales@'s ticket shows the agent's reply, held.
+	upgrade := waitTickets(t, db, time.Second, "Upgrading to the Business plan")["Upgrading to the Business plan"]
+	step(chromedp.Navigate(run.baseURL+"/tickets/"+strconv.FormatInt(upgrade.ID, 10)), chromedp.WaitVisible(chromedp.CSS(".delivery-state")))
+	browsertest.Screenshot(t, ctx, "demo-held-reply")
+	if page := text(); !strings.Contains(page, "Held") || !strings.Contains(page, "Reauthenticate "+d.Sales) {
+		t.Errorf("sales@'s ticket does not show the held reply and the way out:\n%s", page)
+	}
+
+	// Answer Jane in the composer: the reply goes out, and on reload her
+	// answer is on the ticket.
+	signin := waitTickets(t, db, time.Second, "Can't sign in after the password reset")["Can't sign in after the password reset"]
+	step(chromedp.Navigate(run.baseURL+"/tickets/"+strconv.FormatInt(signin.ID, 10)), chromedp.WaitVisible(chromedp.CSS("#reply-text")),
+		chromedp.SendKeys(chromedp.CSS("#reply-text"), "Hi Jane,\n\nWe reset your session on our side: please try again.\n\nMaria"))
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`.reply-buttons button[value=""]`))); err != nil {
+		t.Fatal(err)
+	}
+	step(chromedp.WaitVisible(chromedp.CSS(".msg-reply .delivery-state")))
+	browsertest.Screenshot(t, ctx, "demo-reply-written")
+	var replyID string
+	for _, m := range messagesOf(t, db, signin.ID) {
+		if m.Direction == "out" {
+			replyID = m.MessageID
+		}
+	}
+	if replyID == "" {
+		t.Fatal("no reply stored after Send")
+	}
+	waitInbox(t, run, "jane.cooper@northwind.example", replyID, 20*time.Second)
+	waitAnswer(t, db, signin.ID, replyID, 30*time.Second)
+	step(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(".msg-reply .delivery-state")))
+	browsertest.Screenshot(t, ctx, "demo-reply-answered")
+	browsertest.Axe(t, ctx, "demo: a ticket with a reply and its answer")
+	if page := text(); !strings.Contains(page, "Sent") || !strings.Contains(page, "Thanks, that did it") {
+		t.Errorf("the ticket does not show the sent reply and Jane's answer:\n%s", page)
+	}
+
 	// Reauthenticate billing@ in the browser: the stand-in's page, pick the
 	// account, back to Admin -> Emails.
 	billing := run.prov.Mailboxes[d.Billing]

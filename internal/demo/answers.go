@@ -92,7 +92,8 @@ func planAnswer(d Domain, to string, raw []byte, now time.Time) answerPlan {
 	return answerPlan{replyID: msg.MessageID, customer: c, answer: Mail{To: mailbox, Date: now, Raw: m.render()}}
 }
 
-// quote is the start of the reply, quoted as mail clients do.
+// quote is the start of the reply, down to its signature, quoted as mail
+// clients do.
 func quote(msg *mailmsg.Message, now time.Time) string {
 	from := "you"
 	if len(msg.From) > 0 {
@@ -109,6 +110,9 @@ func quote(msg *mailmsg.Message, now time.Time) string {
 	fmt.Fprintf(&b, "On %s, %s wrote:\n", date.Format("Mon, 2 Jan 2006 at 15:04"), from)
 	lines := strings.Split(strings.ReplaceAll(strings.TrimSpace(msg.Text), "\r\n", "\n"), "\n")
 	for i, l := range lines {
+		if strings.TrimRight(l, "\r") == "-- " { // the signature separator (RFC 3676 4.3): quote up to it
+			break
+		}
 		if i == 8 {
 			b.WriteString("> …\n")
 			break

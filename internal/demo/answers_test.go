@@ -23,7 +23,7 @@ func composeReply(t *testing.T, from string, to mailmsg.OutAddress, subject stri
 		From: mailmsg.OutAddress{Name: "Acme Support", Address: from}, To: []mailmsg.OutAddress{to},
 		Subject: subject, TicketID: ticket, MessageID: id,
 		InReplyTo: "seed-signin-2@northwind.example", References: []string{"seed-signin-1@northwind.example"},
-		Text: "Hi Jane,\n\nPlease try again now.\n\nMaria", Auto: auto,
+		Text: "Hi Jane,\n\nPlease try again now.\n\nMaria", Signature: "Acme Support", Auto: auto,
 		Quotes: []mailmsg.Quote{{From: "Jane Cooper <jane.cooper@northwind.example>", Date: time.Now().Add(-time.Hour), Text: "It still fails."}},
 	})
 	if err != nil {
@@ -66,7 +66,8 @@ func TestPlanAnswer(t *testing.T) {
 	if err != nil || parsed.Auto != "" || parsed.Bulk {
 		t.Fatalf("the answer reads as automatic or bulk: %+v %v", parsed, err)
 	}
-	if !strings.HasPrefix(parsed.Text, "Thanks, that did it") || !strings.Contains(parsed.Text, "> Please try again now.") {
+	if !strings.HasPrefix(parsed.Text, "Thanks, that did it") || !strings.Contains(parsed.Text, "> Please try again now.") ||
+		strings.Contains(parsed.Text, "> Acme Support") {
 		t.Errorf("answer text:\n%s", parsed.Text)
 	}
 
