@@ -1,5 +1,6 @@
 // Package web serves Postdesk's pages: sign-in, the ticket list, a ticket's
-// conversation with its forms, attachments and message sources, and for
+// conversation with its forms (the reply composer, the internal note, the
+// status), attachments and message sources, and for
 // admins Admin -> Emails (add with Test connection, edit, pause, resume,
 // remove, the OAuth connect flow and its callback, notices, activity).
 // Pages are server-rendered with html/template and work without JavaScript.
@@ -17,6 +18,12 @@
 //     carries a CSRF token in a hidden "csrf" field: the session's token, or
 //     for the sign-in form a double-submit cookie. Cross-origin POSTs are also
 //     refused by net/http's CrossOriginProtection.
+//   - Replies go through desk.Reply, as for the API; the page shows each
+//     outgoing message's delivery in words made in one place
+//     (describeDelivery), and the API answers the state itself. The reply
+//     form is the one form with files: h.uploadForm bounds its body (the
+//     attachments' limit plus a margin) and keeps the agent's text when the
+//     files are too large.
 //   - Every response has a strict Content-Security-Policy. A customer's HTML
 //     is sanitized (mailmsg.SanitizeHTML) and then shown only inside an
 //     <iframe sandbox srcdoc> with neither allow-scripts nor
