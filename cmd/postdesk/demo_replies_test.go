@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/mail"
 	"strconv"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/postdesk/postdesk/internal/auth"
+	"github.com/postdesk/postdesk/internal/logtest"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -188,4 +190,72 @@ func heldReply(t *testing.T, run *demoRun, tk store.Ticket, customer string) sto
 		t.Errorf("%d messages reached %s while sales@ needs re-authentication", n, customer)
 	}
 	return m
+}
+
+// runDemoOnce runs the demo on dataDir until check (called once it is
+// provisioned, before it serves) returns, then stops it.
+func runDemoOnce(t *testing.T, dataDir string, check func(*demoRun)) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr logtest.Buffer
+	e := env{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
+	done := make(chan error, 1)
+	go func() {
+		done <- runDemoWith(ctx, e, demoOptions{listen: "127.0.0.1:0", dataDir: dataDir,
+			ready: func(r *demoRun) { check(r); cancel() }})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo on %s: %v\n%s", dataDir, err, tail(stderr.String(), 20))
+		}
+	case <-time.After(120 * time.Second):
+		t.Fatalf("demo on %s did not start and stop within 120 s\n%s", dataDir, tail(stderr.String(), 20))
+	}
+}
+
+// TestDemoKeptDataFolder runs the demo twice on one data folder: the
+// second run points the mailboxes at its own mail server and keeps what
+// the admin changed, and sales@'s earlier email and held reply are not
+// written again.
+func TestDemoKeptDataFolder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	var held int64
+	runDemoOnce(t, dir, func(run *demoRun) {
+		held = run.prov.HeldReply
+		if held == 0 {
+			t.Error("no held reply on the first run")
+		}
+		err := run.app.db.Write(ctx, func(tx *store.Tx) error {
+			return tx.SetMailboxSignature(ctx, run.prov.Mailboxes[run.env.Domain.Support], "Maria's own signature")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	runDemoOnce(t, dir, func(run *demoRun) {
+		db := run.app.db
+		d := run.env.Domain
+		if run.prov.HeldReply != held {
+			t.Errorf("held reply %d on the second run, want the first run's %d", run.prov.HeldReply, held)
+		}
+		upgrade := ticketsBySubject(t, db)["Upgrading to the Business plan"]
+		if msgs := messagesOf(t, db, upgrade.ID); len(msgs) != 2 || msgs[1].ID != held {
+			t.Errorf("sales@'s ticket has %d messages on the second run, want the email and its held reply", len(msgs))
+		}
+		mb, err := db.Mailbox(ctx, run.prov.Mailboxes[d.Support])
+		if err != nil || mb.Signature != "Maria's own signature" || mb.Name != "Acme Support" {
+			t.Errorf("support@ after the second run: %+v %v", mb, err)
+		}
+		for _, address := range d.Mailboxes() {
+			srv, err := db.MailboxServer(ctx, run.prov.Mailboxes[address])
+			if err != nil || srv.SMTPHost != run.env.MailHost || srv.SMTPPort != run.env.SMTPPort || srv.IMAPPort != run.env.MailPort || srv.SaveSent {
+				t.Errorf("%s servers on the second run: %+v %v (mail server %s:%d/%d)", address, srv, err,
+					run.env.MailHost, run.env.MailPort, run.env.SMTPPort)
+			}
+		}
+	})
 }

@@ -45,7 +45,8 @@ type Provisioned struct {
 	// Statuses are the mailboxes' authorization states once provisioned.
 	Statuses map[string]oauth.Status
 	// HeldReply is the agent's reply on sales@'s ticket that waits for
-	// its re-authentication (the messages row's id).
+	// its re-authentication (the messages row's id; 0 when a kept data
+	// folder's reply was sent in an earlier run).
 	HeldReply int64
 }
 
@@ -167,9 +168,13 @@ func (e *Env) heldReply(ctx context.Context, db *store.DB, mailboxID int64, log 
 		return 0, err
 	}
 	for _, msg := range thread {
-		if msg.Direction == "out" {
+		if msg.Direction != "out" {
+			continue
+		}
+		if msg.Delivery != nil && msg.Delivery.State == store.DeliveryHeld {
 			return msg.ID, nil
 		}
+		return 0, nil // sent after an earlier run's Reauthenticate
 	}
 	agent, err := db.UserByEmail(ctx, e.Domain.Agent)
 	if err != nil {
