@@ -164,6 +164,9 @@ func printWelcome(w io.Writer, world *demo.Env, prov demo.Provisioned, baseURL s
 				int(time.Until(st.Deadline).Round(time.Hour).Hours()/24))
 		case store.AuthNeedsReauth:
 			state = "needs re-authentication (" + st.Code + ", revoked at the stand-in); " + fmt.Sprint(prov.Seeded[addr]) + " emails wait on the server"
+			if prov.HeldReply != 0 {
+				state += ", 1 reply is held"
+			}
 		default:
 			state = string(st.State)
 		}
@@ -172,7 +175,9 @@ func printWelcome(w io.Writer, world *demo.Env, prov demo.Provisioned, baseURL s
 	tw.Flush()
 	fmt.Fprintf(w, "\nTry:\n")
 	fmt.Fprintf(w, "  - %s is about to expire: Admin → Emails → Reauthenticate, pick %s on the stand-in page.\n", d.Billing, d.Billing)
-	fmt.Fprintf(w, "  - %s has expired: reauthenticate it and watch the waiting mail arrive as tickets.\n", d.Sales)
+	fmt.Fprintf(w, "  - %s has expired: reauthenticate it and watch the waiting mail arrive as tickets, and Maria's held reply go out.\n", d.Sales)
+	fmt.Fprintf(w, "  - Answer a ticket: the reply goes out through the demo's mail server (\"demo: mail delivered\" below),\n")
+	fmt.Fprintf(w, "    and the customer answers it a few seconds later, on the same ticket.\n")
 	if o.mailEvery > 0 {
 		fmt.Fprintf(w, "  - A customer email arrives every %s, to each mailbox in turn.\n", o.mailEvery)
 	}

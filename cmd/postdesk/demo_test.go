@@ -197,6 +197,18 @@ func TestDemo(t *testing.T) {
 			t.Errorf("sales@ mail %q was fetched although the mailbox needs re-authentication", s)
 		}
 	}
+	// sales@'s earlier ticket has the agent's reply, held.
+	upgrade := waitTickets(t, db, time.Second, "Upgrading to the Business plan")["Upgrading to the Business plan"]
+	const hannah = "hannah.schmidt@cohowinery.example"
+	held := heldReply(t, run, upgrade, hannah)
+
+	// A reply on support@ goes out to Jane's mailbox on the demo's mail
+	// server, and her answer joins the ticket.
+	const jane = "jane.cooper@northwind.example"
+	checkReplyAnswered(t, run, tickets["Can't sign in after the password reset"], jane)
+	if n := len(run.env.Mail.Messages(hannah, "INBOX")); n != 0 {
+		t.Errorf("sales@'s held reply went out before re-authentication (%d)", n)
+	}
 
 	// The three states.
 	if a := authState(t, db, ids[d.Support]); a.State != store.AuthOK {
@@ -248,6 +260,18 @@ func TestDemo(t *testing.T) {
 	}
 	if a := authState(t, db, ids[d.Sales]); a.State != store.AuthOK {
 		t.Fatalf("sales@ after reauthenticating: %s %s", a.State, a.Error)
+	}
+	// The held reply goes out, once, and Hannah answers it on the ticket.
+	waitInbox(t, run, hannah, held.MessageID, 20*time.Second)
+	waitSent(t, db, upgrade.ID, held.MessageID, 10*time.Second)
+	waitAnswer(t, db, upgrade.ID, held.MessageID, 30*time.Second)
+	if n := countInbox(run, hannah, held.MessageID); n != 1 {
+		t.Errorf("the held reply reached %s %d times", hannah, n)
+	}
+	for _, to := range []string{jane, hannah} {
+		if want := `msg="demo: mail delivered" component=demo_mail to=` + to; !strings.Contains(logs.String(), want) {
+			t.Errorf("the log lacks %s", want)
+		}
 	}
 	// The mail that waited becomes tickets.
 	tickets = waitTickets(t, db, 15*time.Second, "Quote for 40 seats", "Demo call next week?")
@@ -307,6 +331,42 @@ func TestDemoInBrowser(t *testing.T) {
 	browsertest.AxeAt(t, ctx, "demo: ticket list at phone width", 375, 740)
 	if list := text(); !strings.Contains(list, "CSV export broken since the update") {
 		t.Errorf("the ticket list does not show the recovered forward:\n%s", list)
+	}
+
+	// sales@'s ticket shows the agent's reply, held.
+	upgrade := waitTickets(t, db, time.Second, "Upgrading to the Business plan")["Upgrading to the Business plan"]
+	step(chromedp.Navigate(run.baseURL+"/tickets/"+strconv.FormatInt(upgrade.ID, 10)), chromedp.WaitVisible(chromedp.CSS(".delivery-state")))
+	browsertest.Screenshot(t, ctx, "demo-held-reply")
+	if page := text(); !strings.Contains(page, "Held") || !strings.Contains(page, "Reauthenticate "+d.Sales) {
+		t.Errorf("sales@'s ticket does not show the held reply and the way out:\n%s", page)
+	}
+
+	// Answer Jane in the composer: the reply goes out, and on reload her
+	// answer is on the ticket.
+	signin := waitTickets(t, db, time.Second, "Can't sign in after the password reset")["Can't sign in after the password reset"]
+	step(chromedp.Navigate(run.baseURL+"/tickets/"+strconv.FormatInt(signin.ID, 10)), chromedp.WaitVisible(chromedp.CSS("#reply-text")),
+		chromedp.SendKeys(chromedp.CSS("#reply-text"), "Hi Jane,\n\nWe reset your session on our side: please try again.\n\nMaria"))
+	if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(`.reply-buttons button[value=""]`))); err != nil {
+		t.Fatal(err)
+	}
+	step(chromedp.WaitVisible(chromedp.CSS(".msg-reply .delivery-state")))
+	browsertest.Screenshot(t, ctx, "demo-reply-written")
+	var replyID string
+	for _, m := range messagesOf(t, db, signin.ID) {
+		if m.Direction == "out" {
+			replyID = m.MessageID
+		}
+	}
+	if replyID == "" {
+		t.Fatal("no reply stored after Send")
+	}
+	waitInbox(t, run, "jane.cooper@northwind.example", replyID, 20*time.Second)
+	waitAnswer(t, db, signin.ID, replyID, 30*time.Second)
+	step(chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(".msg-reply .delivery-state")))
+	browsertest.Screenshot(t, ctx, "demo-reply-answered")
+	browsertest.Axe(t, ctx, "demo: a ticket with a reply and its answer")
+	if page := text(); !strings.Contains(page, "Sent") || !strings.Contains(page, "Thanks, that did it") {
+		t.Errorf("the ticket does not show the sent reply and Jane's answer:\n%s", page)
 	}
 
 	// Reauthenticate billing@ in the browser: the stand-in's page, pick the

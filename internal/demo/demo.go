@@ -5,9 +5,9 @@
 // tokens (XOAUTH2 / OAUTHBEARER checked by RFC 7662 introspection, like
 // Dovecot in MAILSTACK.md) with an SMTP submission side shaped like
 // Microsoft 365's (see smtpserver.go), which delivers replies to customer
-// mailboxes made on demand, sample mail, and the provisioning an admin
-// would do by hand: users, three mailboxes, each connected through the
-// real sign-in flow.
+// mailboxes made on demand, sample mail, sample customers who answer a
+// reply once (answers.go), and the provisioning an admin would do by hand:
+// users, three mailboxes, each connected through the real sign-in flow.
 //
 // Postdesk itself is not in here: cmd/postdesk runs serve's code with a
 // configuration pointing at this world, so the demo exercises exactly what
@@ -19,7 +19,8 @@
 //     due in 6 days (a fresh Reauthenticate makes it healthy again);
 //   - sales@ needs re-authentication: its grants were revoked at the
 //     stand-in and the refresh that followed was refused (AADSTS50173), so
-//     its mail waits on the server until an admin reauthenticates.
+//     its mail waits on the server until an admin reauthenticates, and so
+//     does an agent's reply to a ticket it had before (held in the outbox).
 //
 // Everything listens on 127.0.0.1 only; state is in memory and dies with the
 // process (the IMAP server announces a new UIDVALIDITY on each start, so a
@@ -32,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,12 +60,29 @@ func DefaultDomain() Domain {
 // Mailboxes lists the support addresses: support, billing, sales.
 func (d Domain) Mailboxes() []string { return []string{d.Support, d.Billing, d.Sales} }
 
+// displayName names a mailbox of the company: "Acme Support" for
+// support@acme.example.
+func (d Domain) displayName(address string) string {
+	company, _, _ := strings.Cut(d.Name, ".")
+	local, _, _ := strings.Cut(address, "@")
+	title := func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	}
+	return title(company) + " " + title(local)
+}
+
 // Options configures Start.
 type Options struct {
 	Domain Domain // zero: DefaultDomain
 	// RedirectURL is Postdesk's OAuth callback (<base-url>/oauth/callback),
 	// registered with the stand-in's app.
 	RedirectURL string
+	// AnswerAfter is how long a sample customer takes to answer a reply
+	// delivered to them (zero: DefaultAnswerAfter; see answers.go).
+	AnswerAfter time.Duration
 	Logger      *slog.Logger
 }
 
@@ -83,11 +102,15 @@ type Env struct {
 	// AUTH with XOAUTH2 or OAUTHBEARER, no TLS (loopback).
 	SMTPPort int
 
-	log    *slog.Logger
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	mu     sync.Mutex
-	errs   []error
+	log         *slog.Logger
+	answerAfter time.Duration
+	answered    answers
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	mu          sync.Mutex
+	stopping    bool // Stop was called: no new answers are scheduled
+	errs        []error
 }
 
 // Start starts the stand-in sign-in and the mail server on free loopback
@@ -120,18 +143,21 @@ func Start(opts Options) (*Env, error) {
 	}
 	d := opts.Domain
 	e := &Env{Domain: d, Authority: "http://" + idpLn.Addr().String(),
-		ClientID: "d3m0" + randomHex(14), ClientSecret: randomHex(20), log: log}
-	accounts := []fakeidp.Account{
-		{Address: d.Support, Name: "Acme Support"},
-		{Address: d.Billing, Name: "Acme Billing"},
-		{Address: d.Sales, Name: "Acme Sales"},
+		ClientID: "d3m0" + randomHex(14), ClientSecret: randomHex(20), log: log, answerAfter: opts.AnswerAfter}
+	if e.answerAfter <= 0 {
+		e.answerAfter = DefaultAnswerAfter
+	}
+	var accounts []fakeidp.Account
+	for _, a := range d.Mailboxes() {
+		accounts = append(accounts, fakeidp.Account{Address: a, Name: d.displayName(a)})
 	}
 	e.IdP = fakeidp.New(fakeidp.Options{
 		Accounts: accounts, BaseURL: e.Authority, Logger: log.With("component", "fakeidp"),
 		Apps: []fakeidp.App{{ClientID: e.ClientID, Name: "Postdesk (demo)", ClientSecret: e.ClientSecret,
 			RedirectURIs: []string{opts.RedirectURL}}},
 	})
-	e.Mail = NewMailServer(HTTPIntrospector(e.Authority+"/introspect", nil), log.With("component", "demo_imap"))
+	e.Mail = NewMailServer(HTTPIntrospector(e.Authority+"/introspect", nil), log.With("component", "demo_mail"))
+	e.Mail.OnDelivered = e.delivered
 	for _, a := range d.Mailboxes() {
 		if err := e.Mail.AddMailbox(a); err != nil {
 			idpLn.Close()
@@ -145,7 +171,7 @@ func Start(opts Options) (*Env, error) {
 	e.SMTPPort = smtpLn.Addr().(*net.TCPAddr).Port
 
 	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
+	e.ctx, e.cancel = ctx, cancel
 	e.serve(func() error { return e.IdP.Serve(ctx, idpLn) })
 	e.serve(func() error { return e.Mail.Serve(ctx, mailLn) })
 	e.serve(func() error { return e.Mail.ServeSMTP(ctx, smtpLn) })
@@ -164,8 +190,12 @@ func (e *Env) serve(f func() error) {
 	}()
 }
 
-// Stop stops the sign-in and the mail server (IMAP and SMTP) and waits for them.
+// Stop stops the sign-in and the mail server (IMAP and SMTP), drops the
+// customers' answers not yet delivered, and waits for them.
 func (e *Env) Stop() error {
+	e.mu.Lock()
+	e.stopping = true
+	e.mu.Unlock()
 	e.cancel()
 	e.wg.Wait()
 	e.mu.Lock()

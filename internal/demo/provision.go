@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -42,6 +44,10 @@ type Provisioned struct {
 	Seeded map[string]int
 	// Statuses are the mailboxes' authorization states once provisioned.
 	Statuses map[string]oauth.Status
+	// HeldReply is the agent's reply on sales@'s ticket that waits for
+	// its re-authentication (the messages row's id; 0 when a kept data
+	// folder's reply was sent in an earlier run).
+	HeldReply int64
 }
 
 // Provision does what an admin would: it adds the admin and an agent (both
@@ -113,6 +119,12 @@ func (e *Env) Provision(ctx context.Context, p Postdesk) (Provisioned, error) {
 	if _, err := svc.FreshToken(ctx, res.Mailboxes[d.Sales]); !errors.Is(err, oauth.ErrNeedsReauth) {
 		return res, fmt.Errorf("expected the refresh of %s to be refused, got %v", d.Sales, err)
 	}
+	// sales@ had fetched a customer's email before, and the agent answered
+	// it after the sign-in broke: the reply is held until an admin
+	// reauthenticates.
+	if res.HeldReply, err = e.heldReply(ctx, p.DB, res.Mailboxes[d.Sales], log); err != nil {
+		return res, err
+	}
 	// Record billing@'s state (and its notice) as the daily check would.
 	statuses, err := svc.EvaluateAll(ctx)
 	if err != nil {
@@ -131,6 +143,51 @@ func (e *Env) Provision(ctx context.Context, p Postdesk) (Provisioned, error) {
 	}
 	log.Info("demo provisioned", "mailboxes", len(res.Mailboxes), "seeded", len(seed))
 	return res, nil
+}
+
+// heldReply files Earlier on sales@ as the fetch before the break did, and
+// has the agent answer it through desk.Reply, which holds the reply while
+// the mailbox needs re-authentication. With a kept data folder, the
+// ticket is there already, and so is its reply (held or, once
+// reauthenticated in an earlier run, sent): nothing more is written.
+func (e *Env) heldReply(ctx context.Context, db *store.DB, mailboxID int64, log *slog.Logger) (int64, error) {
+	mb, err := db.Mailbox(ctx, mailboxID)
+	if err != nil {
+		return 0, err
+	}
+	m := Earlier(e.Domain, time.Now())
+	r, err := ingest.New(db, ingest.Options{Logger: log}).Ingest(ctx, mb, bytes.NewReader(m.Raw))
+	if err != nil {
+		return 0, fmt.Errorf("file the earlier email of %s: %w", mb.Address, err)
+	}
+	if r.TicketID == 0 {
+		return 0, fmt.Errorf("the earlier email of %s opened no ticket: %s", mb.Address, r.Reason)
+	}
+	thread, err := db.TicketMessages(ctx, r.TicketID)
+	if err != nil {
+		return 0, err
+	}
+	for _, msg := range thread {
+		if msg.Direction != "out" {
+			continue
+		}
+		if msg.Delivery != nil && msg.Delivery.State == store.DeliveryHeld {
+			return msg.ID, nil
+		}
+		return 0, nil // sent after an earlier run's Reauthenticate
+	}
+	agent, err := db.UserByEmail(ctx, e.Domain.Agent)
+	if err != nil {
+		return 0, err
+	}
+	reply, err := desk.New(db).Reply(ctx, r.TicketID, agent, desk.ReplyInput{Text: heldReplyText})
+	if err != nil {
+		return 0, fmt.Errorf("write the agent's reply on %s: %w", mb.Address, err)
+	}
+	if reply.Delivery == nil || reply.Delivery.State != store.DeliveryHeld {
+		return 0, fmt.Errorf("the agent's reply on %s is not held: %+v", mb.Address, reply.Delivery)
+	}
+	return reply.ID, nil
 }
 
 // Connect signs mailboxID in as account through the stand-in: Begin, the
@@ -168,21 +225,35 @@ func ensureUser(ctx context.Context, db *store.DB, email, name, role string) err
 }
 
 // ensureMailbox adds address as a Microsoft mailbox on the demo's mail
-// server, or points an existing one (a kept data folder) at this run's.
+// server, or points an existing one (a kept data folder) at this run's,
+// keeping what an admin changed besides the servers (name, signature,
+// folders).
 func (e *Env) ensureMailbox(ctx context.Context, db *store.DB, admin *desk.Admin, address string) (int64, error) {
-	spec := desk.MailboxSpec{Address: address, Auth: "microsoft", AuthMethod: "xoauth2",
-		IMAPHost: e.MailHost, IMAPPort: e.MailPort, IMAPSecurity: "none",
-		// Postdesk sends no mail yet; keep SMTP on this machine rather than
-		// Microsoft's default.
-		SMTPHost: e.MailHost, SMTPPort: 587, SMTPSecurity: "none"}
+	// Replies go out through the demo's SMTP side, which saves the sent
+	// copy itself as Microsoft 365 does: no APPEND to Sent.
+	saveSent := false
+	servers := func(spec *desk.MailboxSpec) {
+		spec.Auth, spec.AuthMethod = "microsoft", "xoauth2"
+		spec.IMAPHost, spec.IMAPPort, spec.IMAPSecurity = e.MailHost, e.MailPort, "none"
+		spec.SMTPHost, spec.SMTPPort, spec.SMTPSecurity = e.MailHost, e.SMTPPort, "none"
+		spec.SaveSent = &saveSent
+	}
 	mb, err := db.MailboxByAddress(ctx, address)
 	if errors.Is(err, store.ErrNotFound) {
+		name := e.Domain.displayName(address)
+		spec := desk.MailboxSpec{Address: address, Name: name, Signature: name + "\n" + e.Domain.Name}
+		servers(&spec)
 		mb, err = admin.AddMailbox(ctx, spec)
 		return mb.ID, err
 	}
 	if err != nil {
 		return 0, err
 	}
+	spec, err := admin.Spec(ctx, mb.ID)
+	if err != nil {
+		return 0, err
+	}
+	servers(&spec)
 	if _, err := admin.UpdateMailbox(ctx, mb.ID, spec); err != nil {
 		return 0, err
 	}

@@ -34,6 +34,7 @@ type message struct {
 	date              time.Time
 	messageID         string
 	inReplyTo         string
+	references        []string    // without <>; empty: just inReplyTo
 	extra             [][2]string // more header fields, in order
 	text              string      // text/plain body
 	html              string      // optional text/html alternative
@@ -51,7 +52,11 @@ func (m message) render() []byte {
 	h("Message-ID", "<"+m.messageID+">")
 	if m.inReplyTo != "" {
 		h("In-Reply-To", "<"+m.inReplyTo+">")
-		h("References", "<"+m.inReplyTo+">")
+		refs := m.references
+		if len(refs) == 0 {
+			refs = []string{m.inReplyTo}
+		}
+		h("References", "<"+strings.Join(refs, "> <")+">")
 	}
 	for _, kv := range m.extra {
 		h(kv[0], kv[1])

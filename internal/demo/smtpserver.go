@@ -147,7 +147,7 @@ func (s *smtpSession) Data(r io.Reader) error {
 		if err := s.srv.put(to, "INBOX", raw, now, nil); err != nil {
 			return s.deliveryFailed(to, err)
 		}
-		s.srv.log.Info("demo mail delivered", "to", to, "from", s.from, "subject", subject)
+		s.srv.log.Info("demo: mail delivered", "to", to, "from", s.from, "subject", subject)
 		if f := s.srv.OnDelivered; f != nil {
 			f(to, raw)
 		}

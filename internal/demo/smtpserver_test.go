@@ -200,8 +200,8 @@ func TestSMTPDeliversToInboxAndSent(t *testing.T) {
 		t.Errorf("support@ INBOX: %d messages", len(got))
 	}
 	for _, want := range []string{
-		`msg="demo mail delivered" to=jane.cooper@customer.example from=support@acme.example subject="Re: Printer on fire [#1]"`,
-		`msg="demo mail delivered" to=boss@customer.example from=support@acme.example subject="Re: Überfällige Rechnung [#2]"`,
+		`msg="demo: mail delivered" to=jane.cooper@customer.example from=support@acme.example subject="Re: Printer on fire [#1]"`,
+		`msg="demo: mail delivered" to=boss@customer.example from=support@acme.example subject="Re: Überfällige Rechnung [#2]"`,
 	} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %s:\n%s", want, logs)
