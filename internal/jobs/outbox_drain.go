@@ -180,7 +180,12 @@ func (s *Sender) record(ctx context.Context, item store.OutboxItem, fn func(tx *
 func (s *Sender) outcome(ctx context.Context, st *mailboxState, item store.OutboxItem, err error) (stop bool) {
 	log := s.log.With("mailbox_id", item.MailboxID, "message_id", item.ID)
 	if err == nil {
-		s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return tx.MarkSent(ctx, item.ID, now, st.srv.SaveSent) })
+		s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
+			if err := tx.MarkSent(ctx, item.ID, now, st.srv.SaveSent); err != nil {
+				return err
+			}
+			return tx.RecordSentActivity(ctx, item.MailboxID, now) // "Sent N replies" on Admin -> Emails
+		})
 		s.metrics.sent.Inc()
 		log.Info("reply sent", "attempt", item.Attempts+1, "recipients", len(item.Recipients))
 		return false

@@ -54,6 +54,7 @@ type mailboxView struct {
 	MaxAgeError    string
 	ConnectLabel   string // "Connect" or "Reauthenticate"
 	Sync           *syncView
+	Sending        *sendingView
 	// Quarantine is the newest of the mailbox's open quarantined emails
 	// (emails that could not be stored); QuarantineCount counts them all.
 	Quarantine      []quarantineView
@@ -272,6 +273,10 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 		v.Health = desk.HealthOf(a, hasAuth, !v.Paused, sync)
 		if v.Paused {
 			v.Chip, v.Tone = "Paused", "muted"
+		}
+		if v.Sending, err = h.sendingFor(r, mb, now); err != nil {
+			h.serverError(w, r, err)
+			return
 		}
 		if v.Activity, err = h.activityFor(r, mb.ID); err != nil {
 			h.serverError(w, r, err)
