@@ -124,7 +124,7 @@ func (a *Admin) TestMailbox(ctx context.Context, id int64, spec MailboxSpec) (Co
 	spec.Address = cur.Address
 	switch {
 	case spec.Auth == "":
-		return ConnectionReport{}, invalid("auth", "%s has no server settings: there is nothing to test", cur.Address)
+		return ConnectionReport{}, invalid("auth", "the mailbox %s has no server settings: there is nothing to test", cur.Address)
 	case spec.Auth != cur.Auth:
 		return ConnectionReport{}, invalid("auth", "save the new sign-in kind first: only the saved one can be tested")
 	}
@@ -147,7 +147,7 @@ func (a *Admin) TestMailbox(ctx context.Context, id int64, spec MailboxSpec) (Co
 			return ConnectionReport{}, fmt.Errorf("test mailbox %d: %w", id, err)
 		}
 		if !connected(au) {
-			return ConnectionReport{}, invalid("auth", "%s is not connected yet: connect it (sign in with its account), then test it", cur.Address)
+			return ConnectionReport{}, invalid("auth", "the mailbox %s is not connected yet: connect it (sign in with its account), then test it", cur.Address)
 		}
 		// Its tokens go only to the servers they were given for.
 		if endpoint(cur.IMAPHost, cur.IMAPPort, cur.IMAPSecurity) != endpoint(srv.IMAPHost, srv.IMAPPort, srv.IMAPSecurity) ||

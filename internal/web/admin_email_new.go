@@ -89,7 +89,7 @@ func (h *Handler) logTestFailure(r *http.Request, err error) {
 func (h *Handler) saveSentHint(auth string) string {
 	if h.oauth != nil {
 		if p, ok := h.oauth.Provider(auth); ok && (p.Kind == oauth.KindMicrosoft || p.Kind == oauth.KindGoogle) {
-			return providerLabel(h.oauth, auth) + " saves what Postdesk sends to the Sent folder itself, so this is off: on, each reply would be there twice."
+			return providerLabel(h.oauth, auth) + " saves what Postdesk sends to the Sent folder itself, so leave this off: on, each reply would be there twice."
 		}
 	}
 	return "Microsoft 365 and Gmail save sent mail to Sent themselves; most other mail servers do not, so for them Postdesk appends a copy over IMAP (on by default)."
