@@ -1,5 +1,12 @@
 package desk
 
+import (
+	"slices"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/store"
+)
+
 // MailboxWideKinds are the delivery error kinds (store.Delivery.ErrorKind)
 // whose cause concerns every reply of a mailbox, not one reply: Admin ->
 // Emails shows the newest on the mailbox's card.
@@ -23,4 +30,20 @@ func SendingAdvice(kind string) string {
 		return "The mailbox's SMTP settings do not work as set: check the server, port and security in Edit settings and run Test connection. Replies are tried again meanwhile."
 	}
 	return ""
+}
+
+// sendingNoticeKinds are the kinds of the notices the outbox sender writes
+// about a mailbox-wide refusal ("smtp_" and the smtpsend kind; a refused
+// sign-in is a needs_reauth notice, which ResolveNotice resolves).
+var sendingNoticeKinds = []string{"smtp_auth_disabled", "smtp_send_as_denied", "smtp_config"}
+
+// ResolveSendingNotice reports what resolved a notice about a mailbox-wide
+// sending refusal, given when the mailbox's server last accepted a reply:
+// one sent after the notice shows the cause was fixed. ok is false while
+// the notice stands, or for a notice of another kind.
+func ResolveSendingNotice(n store.Notice, lastSentAt time.Time) (r Resolution, ok bool) {
+	if !slices.Contains(sendingNoticeKinds, n.Kind) || !lastSentAt.After(n.CreatedAt) {
+		return Resolution{}, false
+	}
+	return Resolution{By: "Replies sent again", At: lastSentAt}, true
 }

@@ -136,7 +136,12 @@ func TestEmailsCardSending(t *testing.T) {
 			return outcome(tx, ids[i])
 		})
 	}
+	// The sender's notice about it (jobs writes "smtp_" and the kind).
+	write(func(tx *store.Tx) error {
+		return tx.AddNotice(ctx, &store.Notice{MailboxID: mb.ID, Kind: "smtp_auth_disabled", Message: supportAddr + ": replies cannot be sent.", CreatedAt: now})
+	})
 	_, body = o.get(c, "/admin/emails")
+	wantNotContains(t, body, "notice-resolved")
 	wantContains(t, body, fmt.Sprintf(`id="sending-%d">1 reply queued · 2 failed</dd>`, mb.ID),
 		fmt.Sprintf(`id="sending-problem-%d"`, mb.ID), "<strong>Sending problem: SMTP AUTH is disabled</strong>",
 		"SMTP AUTH is disabled for the tenant or this mailbox: enable Authenticated SMTP in the Microsoft 365 admin center, Users → mailbox → Mail → Manage email apps.",
@@ -155,6 +160,6 @@ func TestEmailsCardSending(t *testing.T) {
 	})
 	_, body = o.get(c, "/admin/emails")
 	wantContains(t, body, fmt.Sprintf(`id="sending-%d">2 replies failed</dd>`, mb.ID), "Earlier sending problem: SMTP AUTH is disabled",
-		"Replies have gone out since, so it no longer stands.", "Sent 2 replies")
+		"Replies have gone out since, so it no longer stands.", "Sent 2 replies", "notice-smtp_auth_disabled notice-resolved", "Replies sent again")
 	wantNotContains(t, body, `<p class="sending-advice">`)
 }

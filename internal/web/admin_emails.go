@@ -301,6 +301,14 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 		if res, ok := desk.ResolveNotice(n, byID[n.MailboxID], syncs[n.MailboxID]); ok {
 			nv.Resolved, nv.ResolvedBy, nv.ResolvedAt = true, res.By, res.At
 		}
+		for _, mb := range p.Mailboxes {
+			if mb.ID != n.MailboxID || mb.Sending == nil {
+				continue
+			}
+			if res, ok := desk.ResolveSendingNotice(n, mb.Sending.LastSentAt); ok {
+				nv.Resolved, nv.ResolvedBy, nv.ResolvedAt = true, res.By, res.At
+			}
+		}
 		if n.Kind == store.NoticeQuarantined {
 			for _, mb := range p.Mailboxes {
 				if mb.ID == n.MailboxID && len(mb.Quarantine) > 0 {
