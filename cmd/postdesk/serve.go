@@ -143,6 +143,7 @@ func newServer(a *app) (*server, error) {
 		Limits: auth.Limits{HashConcurrency: a.cfg.SigninConcurrency}})
 	dsk := desk.New(a.db, desk.WithEnqueuer(sender))
 	admin := desk.NewAdmin(a.db, vault, desk.Providers(configuredProviders(a.cfg)))
+	admin.OAuth = oauthSvc // Test connection of a connected OAuth mailbox
 	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg),
 		Acknowledge: dsk.Acknowledge})
 	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc, Ingest: in,

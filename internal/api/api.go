@@ -86,6 +86,7 @@ func New(opts Options) http.Handler {
 	m.HandleFunc("POST /api/v1/mailboxes/test", h.adminOnly(h.testMailbox))
 	m.HandleFunc("GET /api/v1/mailboxes/{mailboxID}", h.getMailbox)
 	m.HandleFunc("PATCH /api/v1/mailboxes/{mailboxID}", h.adminOnly(h.updateMailbox))
+	m.HandleFunc("POST /api/v1/mailboxes/{mailboxID}/test", h.adminOnly(h.testSavedMailbox))
 	m.HandleFunc("DELETE /api/v1/mailboxes/{mailboxID}", h.adminOnly(h.deleteMailbox))
 	m.HandleFunc("GET /api/v1/tickets", h.getTickets)
 	m.HandleFunc("GET /api/v1/tickets/{ticketID}", h.getTicket)

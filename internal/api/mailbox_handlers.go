@@ -15,11 +15,15 @@ import (
 // mail is fetched and how the fetching goes. It never holds a secret: no
 // password, token or sealed value leaves the server.
 type mailboxResponse struct {
-	ID        int64     `json:"id"`
-	Address   string    `json:"address"`
-	Name      string    `json:"name"`
-	Signature string    `json:"signature"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        int64  `json:"id"`
+	Address   string `json:"address"`
+	Name      string `json:"name"`
+	Signature string `json:"signature"`
+	// AckEnabled: a new ticket's requester gets an acknowledgement,
+	// written from AckTemplate (Postdesk's default text when none was set).
+	AckEnabled  bool      `json:"ack_enabled"`
+	AckTemplate string    `json:"ack_template"`
+	CreatedAt   time.Time `json:"created_at"`
 	// RemovedAt is set on a removed mailbox kept for its tickets (GET by
 	// id only: lists leave it out).
 	RemovedAt *time.Time `json:"removed_at"`
@@ -30,6 +34,9 @@ type mailboxResponse struct {
 	SignIn signInResponse  `json:"sign_in"`
 	Server *serverResponse `json:"server"` // null: not fetched (a mailbox made by an import)
 	Sync   syncResponse    `json:"sync"`
+	// Sending is how its replies go out (outbox counts, the last
+	// mailbox-wide sending problem).
+	Sending sendingResponse `json:"sending"`
 	// Message tells what a change did besides what was asked, in plain
 	// words: "... so Postdesk forgot the mailbox's sign-in ...".
 	Message string `json:"message,omitempty"`
@@ -62,6 +69,9 @@ type serverResponse struct {
 	InitialDays     int      `json:"initial_days"`
 	MaxAgeDays      int      `json:"max_age_days"`
 	Enabled         bool     `json:"enabled"`
+	// SaveSent: a copy of each sent reply is appended to the Sent folder
+	// (off for Microsoft 365 and Gmail, which save it themselves).
+	SaveSent bool `json:"save_sent"`
 }
 
 type syncResponse struct {
@@ -97,6 +107,9 @@ type mailboxRequest struct {
 	MaxAgeDays      *int      `json:"max_age_days"`
 	Enabled         *bool     `json:"enabled"`
 	Signature       *string   `json:"signature"`
+	SaveSent        *bool     `json:"save_sent"`
+	AckEnabled      *bool     `json:"ack_enabled"`
+	AckTemplate     *string   `json:"ack_template"`
 }
 
 // applyTo changes the fields of spec the request gives.
@@ -138,6 +151,14 @@ func (m mailboxRequest) applyTo(spec *desk.MailboxSpec) {
 	if m.Enabled != nil {
 		spec.Disabled = !*m.Enabled
 	}
+	if m.SaveSent != nil {
+		saveSent := *m.SaveSent
+		spec.SaveSent = &saveSent
+	}
+	if m.AckEnabled != nil {
+		spec.AckEnabled = *m.AckEnabled
+	}
+	set(&spec.AckTemplate, m.AckTemplate)
 }
 
 // adminOnly lets only admins through to next, and only when the server
@@ -310,7 +331,8 @@ const unreachable = "Postdesk cannot reach the mail server; an admin can see why
 // sentence.
 func (h *handler) mailboxResponse(r *http.Request, m store.Mailbox) (mailboxResponse, error) {
 	ctx := r.Context()
-	out := mailboxResponse{ID: m.ID, Address: m.Address, Name: m.Name, Signature: m.Signature, CreatedAt: utc(m.CreatedAt), RemovedAt: timeOrNil(m.RemovedAt),
+	out := mailboxResponse{ID: m.ID, Address: m.Address, Name: m.Name, Signature: m.Signature, AckEnabled: m.AckEnabled, AckTemplate: m.AckTemplate,
+		CreatedAt: utc(m.CreatedAt), RemovedAt: timeOrNil(m.RemovedAt),
 		SignIn: signInResponse{Kind: string(store.AuthNone), State: "not_connected", Reason: "No sign-in: this mailbox's mail is not fetched."}}
 	au, err := h.db.MailboxAuth(ctx, m.ID)
 	hasAuth := err == nil
@@ -331,7 +353,7 @@ func (h *handler) mailboxResponse(r *http.Request, m store.Mailbox) (mailboxResp
 		out.Server = &serverResponse{IMAPHost: srv.IMAPHost, IMAPPort: srv.IMAPPort, IMAPSecurity: srv.IMAPSecurity,
 			SMTPHost: srv.SMTPHost, SMTPPort: srv.SMTPPort, SMTPSecurity: srv.SMTPSecurity, AuthMethod: srv.AuthMethod,
 			Username: srv.Username, Folders: srv.Folders, AfterProcessing: srv.AfterProcessing, MoveTo: srv.MoveTo,
-			InitialDays: srv.InitialDays, MaxAgeDays: srv.MaxAgeDays, Enabled: srv.Enabled}
+			InitialDays: srv.InitialDays, MaxAgeDays: srv.MaxAgeDays, Enabled: srv.Enabled, SaveSent: srv.SaveSent}
 	}
 	st, err := h.db.SyncStatus(ctx, m.ID)
 	if err != nil {
@@ -345,7 +367,11 @@ func (h *handler) mailboxResponse(r *http.Request, m store.Mailbox) (mailboxResp
 	if st.Day == time.Now().UTC().Format(time.DateOnly) {
 		out.Sync.MessagesToday = st.MessagesDay
 	}
-	return out, nil
+	if out.AckTemplate == "" {
+		out.AckTemplate = desk.DefaultAckTemplate
+	}
+	out.Sending, err = h.sendingResponse(r, m.ID)
+	return out, err
 }
 
 // newSignInResponse shows a mailbox's authorization as last recorded,
@@ -360,27 +386,4 @@ func newSignInResponse(au store.MailboxAuth) signInResponse {
 		out.State, out.Reason = "not_connected", "Not connected yet: an admin signs in with the mailbox's account in Admin -> Emails."
 	}
 	return out
-}
-
-type testMailboxResponse struct {
-	OK      bool   `json:"ok"`
-	Message string `json:"message"`
-}
-
-// testMailbox tries a password mailbox's settings against its server
-// without saving anything (desk.Admin.TestConnection, as Admin -> Emails'
-// Test connection): 200 when it works, 422 with the failing step's
-// sentence (and the server's words) when not.
-func (h *handler) testMailbox(w http.ResponseWriter, r *http.Request) {
-	var req mailboxRequest
-	if !decodeJSON(w, r, &req) {
-		return
-	}
-	var spec desk.MailboxSpec
-	req.applyTo(&spec)
-	if err := h.admin.TestConnection(r.Context(), spec); err != nil {
-		writeMailboxError(w, r, 0, err)
-		return
-	}
-	writeJSON(w, r, http.StatusOK, testMailboxResponse{OK: true, Message: "the server accepted the sign-in and has every folder"})
 }

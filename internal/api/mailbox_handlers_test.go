@@ -181,7 +181,12 @@ func TestMailboxesAdmin(t *testing.T) {
 		closedPort := closed.Addr().(*net.TCPAddr).Port
 		closed.Close()
 		probe := fmt.Sprintf(`{"address":"probe@example.com","auth":"password","imap_host":"127.0.0.1","imap_port":%d,"imap_security":"none","password":"x"}`, closedPort)
-		f.do(t, http.MethodPost, "/api/v1/mailboxes/test", probe, admin).wantError(t, http.StatusUnprocessableEntity, "Nothing answers at 127.0.0.1:")
+		var tested testJSON
+		f.do(t, http.MethodPost, "/api/v1/mailboxes/test", probe, admin).decode(t, http.StatusUnprocessableEntity, &tested)
+		if tested.OK || !strings.HasPrefix(tested.Error, "Nothing answers at 127.0.0.1:") || len(tested.Checks) != 1 ||
+			tested.Checks[0].Server != "IMAP" || tested.Checks[0].Step != "tcp" || tested.Checks[0].Field != "imap_port" || tested.Checks[0].Message != tested.Error {
+			t.Errorf("test of a closed port = %+v", tested)
+		}
 		f.do(t, http.MethodPost, "/api/v1/mailboxes/test", probe).wantError(t, http.StatusForbidden, "only admins can manage mailboxes")
 		if _, err := db.MailboxByAddress(ctx, "probe@example.com"); err == nil {
 			t.Error("a connection test saved its mailbox")

@@ -29,10 +29,11 @@ const MaxAcksPerHour = 3
 // or off and sets their template ({{ticket}} and {{subject}} are filled
 // in; "" uses DefaultAckTemplate).
 func (a *Admin) SetAcknowledgement(ctx context.Context, mailboxID int64, enabled bool, template string) (store.Mailbox, error) {
-	template = strings.TrimSpace(strings.ReplaceAll(template, "\r\n", "\n"))
-	if len(template) > MaxAckTemplateBytes {
-		return store.Mailbox{}, invalid("ack_template", "The acknowledgement is longer than %d KB.", MaxAckTemplateBytes>>10)
+	spec := MailboxSpec{AckEnabled: enabled, AckTemplate: template}
+	if err := checkAck(&spec); err != nil {
+		return store.Mailbox{}, err
 	}
+	template = spec.AckTemplate
 	var mb store.Mailbox
 	err := a.db.Write(ctx, func(tx *store.Tx) error {
 		if err := tx.SetMailboxAck(ctx, mailboxID, enabled, template); err != nil {

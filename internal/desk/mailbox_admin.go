@@ -4,95 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/postdesk/postdesk/internal/imapsync"
 	"github.com/postdesk/postdesk/internal/store"
 )
-
-// probeTimeout bounds a connection test.
-const probeTimeout = 20 * time.Second
-
-// ConnectionError is the cause of a *ValidationError from TestConnection:
-// the step that failed and what the server said, if it answered.
-type ConnectionError struct {
-	Step       imapsync.ProbeStep
-	ServerText string // the server's own words ("[AUTHENTICATIONFAILED] Authentication failed.")
-	Err        error
-}
-
-func (e *ConnectionError) Error() string {
-	return fmt.Sprintf("connection test: %s: %v", e.Step, e.Err)
-}
-
-func (e *ConnectionError) Unwrap() error { return e.Err }
-
-// TestConnection tries a password mailbox's settings against its IMAP
-// server without saving anything: it resolves the host, connects,
-// negotiates TLS, reads the greeting, signs in and opens every folder. A
-// failure is a *ValidationError about the field to fix, with a
-// *ConnectionError inside naming the step. An OAuth mailbox is tested by
-// signing in at its provider instead.
-func (a *Admin) TestConnection(ctx context.Context, spec MailboxSpec) error {
-	if spec.Auth != "password" {
-		return invalid("auth", "only a password mailbox can be tested before it is saved: an OAuth mailbox is tested by signing in")
-	}
-	srv, err := a.resolve(&spec, false)
-	if err != nil {
-		return err
-	}
-	login := cmpOr(srv.Username, spec.Address)
-	addr := net.JoinHostPort(srv.IMAPHost, strconv.Itoa(srv.IMAPPort))
-	cfg := imapsync.Config{Addr: addr, Security: imapsync.Security(srv.IMAPSecurity), TLSConfig: a.ProbeTLS,
-		Username: login, Auth: imapsync.AuthMethod(srv.AuthMethod),
-		Password: func(context.Context) (string, error) { return spec.Password, nil },
-		Folders:  srv.Folders, AfterProcessing: imapsync.Action(srv.AfterProcessing), MoveTo: srv.MoveTo}
-	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
-	defer cancel()
-	err = imapsync.Probe(ctx, cfg)
-	var pe *imapsync.ProbeError
-	if !errors.As(err, &pe) {
-		if err != nil {
-			return fmt.Errorf("test connection to %s: %w", addr, err)
-		}
-		return nil
-	}
-	ce := &ConnectionError{Step: pe.Step, ServerText: pe.ServerText, Err: pe.Err}
-	v := &ValidationError{Err: ce}
-	switch pe.Step {
-	case imapsync.StepDNS:
-		v.Field, v.Message = "imap_host", fmt.Sprintf("The host name %s was not found (DNS): check the IMAP server's name.", srv.IMAPHost)
-	case imapsync.StepTCP:
-		v.Field, v.Message = "imap_port", fmt.Sprintf("Nothing answers at %s (TCP connection refused or timed out): check the host and port, and that a firewall lets Postdesk through.", addr)
-	case imapsync.StepTLS:
-		v.Field, v.Message = "imap_security", fmt.Sprintf("The TLS handshake with %s failed (%v): check the security setting (TLS is usually port 993, STARTTLS port 143) and the server's certificate.", addr, pe.Err)
-	case imapsync.StepGreeting:
-		v.Field, v.Message = "imap_port", fmt.Sprintf("%s answered, but not as an IMAP server: is this the IMAP port?", addr)
-	case imapsync.StepAuth:
-		said := pe.ServerText
-		if said == "" {
-			said = pe.Err.Error()
-		}
-		v.Field, v.Message = "password", fmt.Sprintf("The server refused the sign-in as %s. It said: %q. Check the user name and password.", login, said)
-	case imapsync.StepFolder:
-		v.Field = "folders"
-		if pe.Folder == srv.MoveTo && !slices.Contains(srv.Folders, pe.Folder) {
-			v.Field = "move_to"
-		}
-		v.Message = fmt.Sprintf("Signed in, but the folder %q was not found on the server", pe.Folder)
-		if pe.ServerText != "" {
-			v.Message += fmt.Sprintf(" (it said: %q)", pe.ServerText)
-		}
-		v.Message += "."
-	default:
-		v.Message = pe.Error()
-	}
-	return v
-}
 
 func cmpOr(a, b string) string {
 	if a != "" {
@@ -150,6 +67,18 @@ func changeNote(cur, spec MailboxSpec) string {
 	}
 	if cur.Signature != spec.Signature {
 		parts = append(parts, "signature")
+	}
+	if cur.SaveSent != nil && spec.SaveSent != nil && *cur.SaveSent != *spec.SaveSent {
+		parts = append(parts, map[bool]string{true: "copies of sent replies saved to Sent", false: "no copies of sent replies saved to Sent"}[*spec.SaveSent])
+	}
+	switch {
+	case cur.AckEnabled != spec.AckEnabled && spec.AckEnabled:
+		parts = append(parts, "acknowledgements on")
+	case cur.AckEnabled != spec.AckEnabled:
+		parts = append(parts, "acknowledgements off")
+	}
+	if cur.AckTemplate != spec.AckTemplate {
+		parts = append(parts, "acknowledgement text")
 	}
 	if spec.Password != "" {
 		parts = append(parts, "password")

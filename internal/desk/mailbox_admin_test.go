@@ -110,17 +110,17 @@ func TestTestConnectionSteps(t *testing.T) {
 		{desk.MailboxSpec{Address: "a@corp.example", Auth: "password", Password: "x", IMAPHost: "imap.postdesk-test.invalid"}, "imap_host", imapsync.StepDNS, "was not found (DNS)"},
 		{desk.MailboxSpec{Address: "a@corp.example", Auth: "password", Password: "x", IMAPHost: "127.0.0.1", IMAPSecurity: "none", IMAPPort: port}, "imap_port", imapsync.StepTCP, "Nothing answers at 127.0.0.1:" + strconv.Itoa(port)},
 	} {
-		err := admin.TestConnection(ctx, tc.spec)
+		_, err := admin.TestConnection(ctx, tc.spec)
 		var v *desk.ValidationError
 		var ce *desk.ConnectionError
 		if !errors.As(err, &v) || !errors.As(err, &ce) || v.Field != tc.field || ce.Step != tc.step || !strings.Contains(v.Message, tc.words) {
 			t.Errorf("TestConnection(%s) = %v (field %q)", tc.spec.IMAPHost, err, fieldOf(v))
 		}
 	}
-	if err := admin.TestConnection(ctx, desk.MailboxSpec{Address: "a@corp.example", Auth: "microsoft"}); !errors.Is(err, desk.ErrInvalid) {
+	if _, err := admin.TestConnection(ctx, desk.MailboxSpec{Address: "a@corp.example", Auth: "microsoft"}); !errors.Is(err, desk.ErrInvalid) {
 		t.Errorf("testing an OAuth mailbox: %v", err)
 	}
-	if err := admin.TestConnection(ctx, desk.MailboxSpec{Address: "a@corp.example", Auth: "password", IMAPHost: "127.0.0.1"}); !errors.Is(err, desk.ErrInvalid) {
+	if _, err := admin.TestConnection(ctx, desk.MailboxSpec{Address: "a@corp.example", Auth: "password", IMAPHost: "127.0.0.1"}); !errors.Is(err, desk.ErrInvalid) {
 		t.Errorf("testing without a password: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -29,6 +30,9 @@ const MaxFolderBytes = 255
 func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxServer, error) {
 	spec.Address = strings.ToLower(strings.TrimSpace(spec.Address))
 	if err := checkSignature(spec.Signature); err != nil {
+		return store.MailboxServer{}, err
+	}
+	if err := checkAck(spec); err != nil {
 		return store.MailboxServer{}, err
 	}
 	if at := strings.LastIndex(spec.Address, "@"); at < 1 || at == len(spec.Address)-1 || strings.ContainsAny(spec.Address, " <>,;") ||
@@ -112,6 +116,9 @@ func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxSe
 	srv.SaveSent = provider == nil || (provider.Kind != oauth.KindMicrosoft && provider.Kind != oauth.KindGoogle)
 	if spec.SaveSent != nil {
 		srv.SaveSent = *spec.SaveSent
+	}
+	if spec.AckEnabled && srv.SMTPHost == "" {
+		return srv, invalid("ack_enabled", "acknowledgements are sent by email: give the mailbox's SMTP server first")
 	}
 	for _, c := range []struct{ field, kind, sec, host string }{
 		{"imap_security", "IMAP", srv.IMAPSecurity, srv.IMAPHost},
@@ -239,4 +246,55 @@ func checkSignature(sig string) error {
 		return invalid("signature", "the signature is not text")
 	}
 	return nil
+}
+
+// ackPlaceholders are what an acknowledgement's template may hold between
+// {{ and }}.
+var ackPlaceholders = []string{"{{ticket}}", "{{subject}}"}
+
+// checkAck normalizes spec's acknowledgement template (line breaks, outer
+// blank space; Postdesk's default text itself is stored as "", so that it
+// follows the default) and refuses one that is too long, not text, or has
+// a placeholder other than {{ticket}} and {{subject}}.
+func checkAck(spec *MailboxSpec) error {
+	t := strings.TrimSpace(strings.ReplaceAll(spec.AckTemplate, "\r\n", "\n"))
+	if t == strings.TrimSpace(DefaultAckTemplate) {
+		t = ""
+	}
+	spec.AckTemplate = t
+	return CheckAckTemplate(t)
+}
+
+// CheckAckTemplate returns a *ValidationError about "ack_template" unless
+// template can be an acknowledgement's: at most MaxAckTemplateBytes of
+// text whose only placeholders are {{ticket}} (the ticket's number) and
+// {{subject}} (the customer's subject). A mistyped placeholder would
+// reach customers as it is, so it is refused.
+func CheckAckTemplate(template string) error {
+	const known = "use {{ticket}} (the ticket's number) and {{subject}} (the subject of the customer's email)"
+	switch {
+	case len(template) > MaxAckTemplateBytes:
+		return invalid("ack_template", "the acknowledgement is longer than %d KB", MaxAckTemplateBytes>>10)
+	case !utf8.ValidString(template) || strings.ContainsRune(template, 0):
+		return invalid("ack_template", "the acknowledgement is not text")
+	}
+	for rest := template; ; {
+		open := strings.Index(rest, "{{")
+		if open < 0 {
+			return nil
+		}
+		rest = rest[open:]
+		end := strings.Index(rest, "}}")
+		if next := strings.Index(rest[2:], "{{"); end < 0 || next >= 0 && next+2 < end {
+			snippet, _, _ := strings.Cut(rest, "\n")
+			if len(snippet) > 24 {
+				snippet = strings.ToValidUTF8(snippet[:24], "") + "…"
+			}
+			return invalid("ack_template", "the placeholder %q is not closed with }}: %s", snippet, known)
+		}
+		if name := rest[:end+2]; !slices.Contains(ackPlaceholders, name) {
+			return invalid("ack_template", "%s is not a placeholder Postdesk knows: %s", name, known)
+		}
+		rest = rest[end+2:]
+	}
 }

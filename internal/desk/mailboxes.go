@@ -43,6 +43,11 @@ type MailboxSpec struct {
 	// SaveSent: APPEND a copy of each sent reply to the Sent folder (nil:
 	// on, except for Microsoft 365 and Gmail, which save it themselves).
 	SaveSent *bool
+	// AckEnabled: a new ticket's requester gets an acknowledgement (off
+	// by default), written from AckTemplate: "" is DefaultAckTemplate;
+	// {{ticket}} and {{subject}} are its only placeholders.
+	AckEnabled  bool
+	AckTemplate string
 }
 
 // MaxSignatureBytes bounds a mailbox's signature.
@@ -53,6 +58,9 @@ type Admin struct {
 	// ProbeTLS is the TLS configuration of TestConnection (nil: the
 	// system's roots); tests trust their own certificate authority here.
 	ProbeTLS *tls.Config
+	// OAuth gives TestMailbox an OAuth mailbox's access token (nil: OAuth
+	// mailboxes are not tested once saved).
+	OAuth *oauth.Service
 
 	db        *store.DB
 	vault     *store.Vault
@@ -118,6 +126,12 @@ func (a *Admin) AddMailbox(ctx context.Context, spec MailboxSpec) (store.Mailbox
 			}
 			mb.Signature = spec.Signature
 		}
+		if spec.AckEnabled || spec.AckTemplate != "" {
+			if err := tx.SetMailboxAck(ctx, mb.ID, spec.AckEnabled, spec.AckTemplate); err != nil {
+				return err
+			}
+			mb.AckEnabled, mb.AckTemplate = spec.AckEnabled, spec.AckTemplate
+		}
 		srv.MailboxID, srv.UpdatedAt = mb.ID, now
 		if err := tx.PutMailboxServer(ctx, srv); err != nil {
 			return err
@@ -145,7 +159,7 @@ func (a *Admin) Spec(ctx context.Context, id int64) (MailboxSpec, error) {
 	if err != nil {
 		return MailboxSpec{}, fmt.Errorf("read mailbox %d: %w", id, err)
 	}
-	spec := MailboxSpec{Address: mb.Address, Name: mb.Name, Signature: mb.Signature}
+	spec := MailboxSpec{Address: mb.Address, Name: mb.Name, Signature: mb.Signature, AckEnabled: mb.AckEnabled, AckTemplate: mb.AckTemplate}
 	au, err := a.db.MailboxAuth(ctx, id)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -207,11 +221,21 @@ func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (
 	if err := checkSignature(spec.Signature); err != nil {
 		return Updated{}, err
 	}
+	if err := checkAck(&spec); err != nil {
+		return Updated{}, err
+	}
 	renameOnly := cur
 	renameOnly.Name, renameOnly.Signature = spec.Name, spec.Signature
+	renameOnly.AckEnabled, renameOnly.AckTemplate = spec.AckEnabled, spec.AckTemplate
 	if cur.Auth == "" && reflect.DeepEqual(spec, renameOnly) {
+		if spec.AckEnabled {
+			return Updated{}, invalid("ack_enabled", "acknowledgements are sent by email, and %s has no server settings", cur.Address)
+		}
 		err = a.db.Write(ctx, func(tx *store.Tx) error {
 			if err := tx.SetMailboxSignature(ctx, id, spec.Signature); err != nil {
+				return err
+			}
+			if err := tx.SetMailboxAck(ctx, id, spec.AckEnabled, spec.AckTemplate); err != nil {
 				return err
 			}
 			return tx.RenameMailbox(ctx, id, spec.Name)
@@ -272,6 +296,11 @@ func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (
 		}
 		if spec.Signature != cur.Signature {
 			if err := tx.SetMailboxSignature(ctx, id, spec.Signature); err != nil {
+				return err
+			}
+		}
+		if spec.AckEnabled != cur.AckEnabled || spec.AckTemplate != cur.AckTemplate {
+			if err := tx.SetMailboxAck(ctx, id, spec.AckEnabled, spec.AckTemplate); err != nil {
 				return err
 			}
 		}

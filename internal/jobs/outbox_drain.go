@@ -249,7 +249,7 @@ func (s *Sender) sent(ctx context.Context, st *mailboxState, item store.OutboxIt
 	err := s.db.Write(rctx, func(tx *store.Tx) error {
 		now := s.now()
 		nextBegan = false
-		if err := tx.MarkSent(rctx, item.ID, now, st.srv.SaveSent); err != nil {
+		if err := markSent(rctx, tx, st, item, now); err != nil {
 			return err
 		}
 		if next == nil {
@@ -261,11 +261,20 @@ func (s *Sender) sent(ctx context.Context, st *mailboxState, item store.OutboxIt
 	})
 	if err != nil {
 		nextBegan = false
-		s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return tx.MarkSent(rctx, item.ID, now, st.srv.SaveSent) })
+		s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return markSent(rctx, tx, st, item, now) })
 	}
 	s.metrics.sent.Inc()
 	s.log.Info("reply sent", "mailbox_id", item.MailboxID, "message_id", item.ID, "attempt", item.Attempts+1, "recipients", len(item.Recipients))
 	return nextBegan
+}
+
+// markSent records that the server accepted item, and counts the send in
+// the mailbox's activity ("Sent N replies" on Admin -> Emails).
+func markSent(ctx context.Context, tx *store.Tx, st *mailboxState, item store.OutboxItem, now time.Time) error {
+	if err := tx.MarkSent(ctx, item.ID, now, st.srv.SaveSent); err != nil {
+		return err
+	}
+	return tx.RecordSentActivity(ctx, item.MailboxID, now)
 }
 
 func (s *Sender) readRaw(item store.OutboxItem) ([]byte, error) {

@@ -31,6 +31,8 @@ func activityText(a store.Activity) string {
 				timeText(a.From), timeText(a.To))
 		}
 		return fmt.Sprintf("Caught up: fetched %d %s", a.Count, plural(a.Count, "message", "messages"))
+	case store.ActivitySend:
+		return fmt.Sprintf("Sent %d %s", a.Count, plural(a.Count, "reply", "replies"))
 	case store.ActivityError:
 		return "Error: " + a.Message
 	}

@@ -27,12 +27,14 @@ func (h *Handler) emailEdit(w http.ResponseWriter, r *http.Request) {
 	}
 	f := mailboxForm{page: h.base(r, "emails"), ID: mb.ID}
 	f.fromSpec(spec)
-	f.Provider = h.authLabel(spec.Auth)
+	f.Provider, f.SaveSentHint = h.authLabel(spec.Auth), h.saveSentHint(spec.Auth)
 	h.render(w, r, http.StatusOK, "admin_email_form", f)
 }
 
 // emailEditSubmit saves the form through desk.Admin.UpdateMailbox, like the
-// API's PATCH and the CLI's mailbox update.
+// API's PATCH and the CLI's mailbox update; Test connection (action
+// "test") tries the settings as typed, with the stored password or token,
+// and saves nothing.
 func (h *Handler) emailEditSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	mb, ok := h.mailboxFromPath(w, r)
@@ -44,11 +46,28 @@ func (h *Handler) emailEditSubmit(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	f := mailboxForm{page: h.base(r, "emails"), ID: mb.ID, Address: mb.Address, Password: spec.Auth == "password", Provider: h.authLabel(spec.Auth)}
+	f := mailboxForm{page: h.base(r, "emails"), ID: mb.ID, Address: mb.Address, Password: spec.Auth == "password", HasServer: spec.Auth != "",
+		Provider: h.authLabel(spec.Auth), SaveSentHint: h.saveSentHint(spec.Auth)}
 	readMailboxForm(r, &f)
 	refuse := func() { h.render(w, r, http.StatusUnprocessableEntity, "admin_email_form", f) }
 	if !f.applyTo(&spec, r.PostFormValue("password")) {
 		refuse()
+		return
+	}
+	if r.PostFormValue("action") == "test" {
+		rep, err := h.mailboxes.TestMailbox(ctx, mb.ID, spec)
+		f.tested(rep)
+		if err != nil {
+			if len(rep.Checks) == 0 && !f.refused(err) {
+				h.serverError(w, r, err)
+				return
+			}
+			h.logTestFailure(r, err)
+			refuse()
+			return
+		}
+		f.Tested = "Connection works. Nothing was saved: choose Save to keep changes."
+		h.render(w, r, http.StatusOK, "admin_email_form", f)
 		return
 	}
 	up, err := h.mailboxes.UpdateMailbox(ctx, mb.ID, spec)

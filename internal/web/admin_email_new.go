@@ -7,13 +7,15 @@ import (
 	"strings"
 
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/oauth"
 )
 
 // emailNew shows the form that adds a mailbox signing in with a password
 // (IMAP/SMTP), with the usual defaults.
 func (h *Handler) emailNew(w http.ResponseWriter, r *http.Request) {
-	f := mailboxForm{page: h.base(r, "emails"), Password: true, Provider: "Password (IMAP)", IMAPPort: "993", IMAPSecurity: "tls",
-		SMTPSecurity: "starttls", Folders: "INBOX", AfterProcessing: "leave", InitialDays: "14", MaxAgeDays: "90"}
+	f := mailboxForm{page: h.base(r, "emails"), Password: true, HasServer: true, Provider: "Password (IMAP)", IMAPPort: "993", IMAPSecurity: "tls",
+		SMTPSecurity: "starttls", Folders: "INBOX", AfterProcessing: "leave", InitialDays: "14", MaxAgeDays: "90",
+		SaveSent: true, SaveSentHint: h.saveSentHint("password"), AckTemplate: desk.DefaultAckTemplate}
 	h.render(w, r, http.StatusOK, "admin_email_form", f)
 }
 
@@ -22,7 +24,7 @@ func (h *Handler) emailNew(w http.ResponseWriter, r *http.Request) {
 // server accepted the sign-in and has the folders.
 func (h *Handler) emailNewSubmit(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	f := mailboxForm{page: h.base(r, "emails"), Password: true, Provider: "Password (IMAP)"}
+	f := mailboxForm{page: h.base(r, "emails"), Password: true, HasServer: true, Provider: "Password (IMAP)", SaveSentHint: h.saveSentHint("password")}
 	readMailboxForm(r, &f)
 	var spec desk.MailboxSpec
 	refuse := func() { h.render(w, r, http.StatusUnprocessableEntity, "admin_email_form", f) }
@@ -30,23 +32,24 @@ func (h *Handler) emailNewSubmit(w http.ResponseWriter, r *http.Request) {
 		refuse()
 		return
 	}
-	err := h.mailboxes.TestConnection(ctx, spec)
+	rep, err := h.mailboxes.TestConnection(ctx, spec)
+	f.tested(rep)
 	if err != nil {
-		if !f.refused(err) {
+		if len(rep.Checks) == 0 && !f.refused(err) {
 			h.serverError(w, r, err)
 			return
 		}
-		var ce *desk.ConnectionError
-		if errors.As(err, &ce) {
-			h.log.Info("mailbox connection test failed", "step", ce.Step, "user_id", current(r).user.ID)
-		}
+		h.logTestFailure(r, err)
 		refuse()
 		return
 	}
 	if r.PostFormValue("action") != "add" {
 		login := cmpOr(spec.Username, strings.ToLower(spec.Address))
-		f.Tested = "Connection works: signed in to " + f.IMAPHost + " as " + login + " and found " + strings.Join(folderList(spec.Folders), ", ") +
-			". Type the password again and choose Add mailbox to save it."
+		f.Tested = "Connection works: signed in to " + f.IMAPHost + " as " + login + " and found " + strings.Join(folderList(spec.Folders), ", ")
+		if len(rep.Checks) > 1 {
+			f.Tested += "; signed in to the SMTP server " + rep.Checks[1].Addr + " (no email sent)"
+		}
+		f.Tested += ". Type the password again and choose Add mailbox to save it."
 		h.render(w, r, http.StatusOK, "admin_email_form", f)
 		return
 	}
@@ -67,6 +70,29 @@ func (h *Handler) emailNewSubmit(w http.ResponseWriter, r *http.Request) {
 	h.log.Info("mailbox added", "mailbox_id", mb.ID, "provider", "password", "user_id", current(r).user.ID)
 	h.setFlash(w, "added", mb.ID)
 	http.Redirect(w, r, "/admin/emails#mailbox-"+strconv.FormatInt(mb.ID, 10), http.StatusSeeOther)
+}
+
+// logTestFailure logs which server and step of a connection test failed
+// (never what the server said: it can name the account).
+func (h *Handler) logTestFailure(r *http.Request, err error) {
+	var ce *desk.ConnectionError
+	switch {
+	case errors.As(err, &ce) && ce.Server == desk.ServerSMTP:
+		h.log.Info("mailbox connection test failed", "server", ce.Server, "step", ce.SMTPStage, "smtp_kind", ce.SMTPKind.String(), "user_id", current(r).user.ID)
+	case errors.As(err, &ce):
+		h.log.Info("mailbox connection test failed", "server", ce.Server, "step", ce.Step, "user_id", current(r).user.ID)
+	}
+}
+
+// saveSentHint explains the Sent-copy setting for a mailbox signing in
+// with auth ("password" or a provider's name).
+func (h *Handler) saveSentHint(auth string) string {
+	if h.oauth != nil {
+		if p, ok := h.oauth.Provider(auth); ok && (p.Kind == oauth.KindMicrosoft || p.Kind == oauth.KindGoogle) {
+			return providerLabel(h.oauth, auth) + " saves what Postdesk sends to the Sent folder itself, so leave this off: on, each reply would be there twice."
+		}
+	}
+	return "Microsoft 365 and Gmail save sent mail to Sent themselves; most other mail servers do not, so for them Postdesk appends a copy over IMAP (on by default)."
 }
 
 func folderList(folders []string) []string {

@@ -54,6 +54,7 @@ type mailboxView struct {
 	MaxAgeError    string
 	ConnectLabel   string // "Connect" or "Reauthenticate"
 	Sync           *syncView
+	Sending        *sendingView
 	// Quarantine is the newest of the mailbox's open quarantined emails
 	// (emails that could not be stored); QuarantineCount counts them all.
 	Quarantine      []quarantineView
@@ -273,6 +274,10 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 		if v.Paused {
 			v.Chip, v.Tone = "Paused", "muted"
 		}
+		if v.Sending, err = h.sendingFor(r, mb, now); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
 		if v.Activity, err = h.activityFor(r, mb.ID); err != nil {
 			h.serverError(w, r, err)
 			return
@@ -295,6 +300,14 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 		nv := noticeView{Notice: n, Rel: agoFrom(n.CreatedAt, now)}
 		if res, ok := desk.ResolveNotice(n, byID[n.MailboxID], syncs[n.MailboxID]); ok {
 			nv.Resolved, nv.ResolvedBy, nv.ResolvedAt = true, res.By, res.At
+		}
+		for _, mb := range p.Mailboxes {
+			if mb.ID != n.MailboxID || mb.Sending == nil {
+				continue
+			}
+			if res, ok := desk.ResolveSendingNotice(n, mb.Sending.LastSentAt); ok {
+				nv.Resolved, nv.ResolvedBy, nv.ResolvedAt = true, res.By, res.At
+			}
 		}
 		if n.Kind == store.NoticeQuarantined {
 			for _, mb := range p.Mailboxes {

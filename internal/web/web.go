@@ -165,6 +165,7 @@ func New(opts Options) (*Handler, error) {
 			providers = desk.Providers(h.oauth.Providers())
 		}
 		h.mailboxes = desk.NewAdmin(h.db, nil, providers)
+		h.mailboxes.OAuth = h.oauth
 	}
 	var err error
 	if h.assets, err = loadAssets(); err != nil {
