@@ -37,6 +37,7 @@ const module = "github.com/postdesk/postdesk"
 var mailboxWriters = map[string]bool{
 	"CreateMailbox": true, "RenameMailbox": true, "RestoreMailbox": true, "SetMailboxSignature": true,
 	"PutMailboxServer": true, "RemoveMailbox": true, "SetMailboxAuthKind": true, "SetMailboxPassword": true,
+	"SetMailboxAck": true,
 }
 
 // mailboxWriterExceptions are the other callers allowed, each with why.

@@ -25,12 +25,19 @@ const MaxNoteBytes = 64 << 10
 
 // Desk performs agents' operations.
 type Desk struct {
-	db  *store.DB
-	now func() time.Time
+	db      *store.DB
+	now     func() time.Time
+	enqueue Enqueuer // nil: queued replies wait for the sender's sweep
 }
 
 // New returns a Desk on db.
-func New(db *store.DB) *Desk { return &Desk{db: db, now: time.Now} }
+func New(db *store.DB, opts ...Option) *Desk {
+	d := &Desk{db: db, now: time.Now}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
 
 // AddNote adds an internal note, never sent to the customer.
 func (d *Desk) AddNote(ctx context.Context, ticketID int64, author store.User, body string) (store.Note, error) {

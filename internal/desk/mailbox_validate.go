@@ -101,6 +101,18 @@ func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxSe
 	if srv.IMAPPort == 0 {
 		srv.IMAPPort = map[string]int{"tls": 993, "starttls": 143, "none": 143}[srv.IMAPSecurity]
 	}
+	if srv.SMTPHost != "" {
+		srv.SMTPSecurity = cmp.Or(srv.SMTPSecurity, "starttls")
+		if srv.SMTPPort == 0 {
+			srv.SMTPPort = map[string]int{"tls": 465, "starttls": 587, "none": 587}[srv.SMTPSecurity]
+		}
+	}
+	// Microsoft 365 and Gmail save submitted mail to Sent themselves;
+	// other servers get a copy appended, unless the admin said otherwise.
+	srv.SaveSent = provider == nil || (provider.Kind != oauth.KindMicrosoft && provider.Kind != oauth.KindGoogle)
+	if spec.SaveSent != nil {
+		srv.SaveSent = *spec.SaveSent
+	}
 	for _, c := range []struct{ field, kind, sec, host string }{
 		{"imap_security", "IMAP", srv.IMAPSecurity, srv.IMAPHost},
 		{"smtp_security", "SMTP", srv.SMTPSecurity, srv.SMTPHost},

@@ -40,6 +40,9 @@ type MailboxSpec struct {
 	// Signature is appended to replies sent from the mailbox ("" for none;
 	// at most MaxSignatureBytes).
 	Signature string
+	// SaveSent: APPEND a copy of each sent reply to the Sent folder (nil:
+	// on, except for Microsoft 365 and Gmail, which save it themselves).
+	SaveSent *bool
 }
 
 // MaxSignatureBytes bounds a mailbox's signature.
@@ -163,6 +166,8 @@ func (a *Admin) Spec(ctx context.Context, id int64) (MailboxSpec, error) {
 	initial, maxAge := srv.InitialDays, srv.MaxAgeDays
 	spec.IMAPHost, spec.IMAPPort, spec.IMAPSecurity = srv.IMAPHost, srv.IMAPPort, srv.IMAPSecurity
 	spec.SMTPHost, spec.SMTPPort, spec.SMTPSecurity = srv.SMTPHost, srv.SMTPPort, srv.SMTPSecurity
+	saveSent := srv.SaveSent
+	spec.SaveSent = &saveSent
 	spec.AuthMethod, spec.Username, spec.Folders = srv.AuthMethod, srv.Username, srv.Folders
 	spec.AfterProcessing, spec.MoveTo = srv.AfterProcessing, srv.MoveTo
 	spec.InitialDays, spec.MaxAgeDays, spec.Disabled = &initial, &maxAge, !srv.Enabled

@@ -43,6 +43,9 @@ type Options struct {
 	Register func(w *river.Workers) []*river.PeriodicJob
 	// PollInterval is how often to look for new jobs (default 1s).
 	PollInterval time.Duration
+	// Outbox is the outbox sender: its send job and sweep are registered,
+	// and it inserts its jobs through this Runner (nil: no sending here).
+	Outbox *Sender
 }
 
 func driver(db *store.DB) riverdriver.Driver[*sql.Tx] {
@@ -82,6 +85,9 @@ func New(db *store.DB, opts Options) (*Runner, error) {
 	if opts.Register != nil {
 		periodic = opts.Register(workers)
 	}
+	if opts.Outbox != nil {
+		periodic = append(periodic, opts.Outbox.register(workers)...)
+	}
 	r := &Runner{log: log, failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "postdesk_job_failures_total",
 		Help: "Job attempts that failed, by job kind.",
@@ -104,6 +110,9 @@ func New(db *store.DB, opts Options) (*Runner, error) {
 		return nil, fmt.Errorf("create job client: %w", err)
 	}
 	r.client = client
+	if opts.Outbox != nil {
+		opts.Outbox.setRunner(r)
+	}
 	return r, nil
 }
 

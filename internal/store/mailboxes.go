@@ -13,7 +13,11 @@ type Mailbox struct {
 	Address   string // lowercase
 	Name      string
 	Signature string // appended to replies sent from the mailbox; "" for none
-	CreatedAt time.Time
+	// AckEnabled: a new ticket's requester gets an acknowledgement, written
+	// from AckTemplate ({{ticket}} and {{subject}} are filled in).
+	AckEnabled  bool
+	AckTemplate string
+	CreatedAt   time.Time
 	// RemovedAt is when an admin removed a mailbox that has tickets: its
 	// row stays for them, and lists of mailboxes to manage skip it (zero:
 	// not removed).
@@ -23,12 +27,12 @@ type Mailbox struct {
 // Removed reports whether an admin removed the mailbox.
 func (m Mailbox) Removed() bool { return !m.RemovedAt.IsZero() }
 
-const mailboxCols = `id, address, name, signature, created_at, removed_at`
+const mailboxCols = `id, address, name, signature, ack_enabled, ack_template, created_at, removed_at`
 
 func scanMailbox(s interface{ Scan(...any) error }) (Mailbox, error) {
 	var m Mailbox
 	var created, removed int64
-	err := s.Scan(&m.ID, &m.Address, &m.Name, &m.Signature, &created, &removed)
+	err := s.Scan(&m.ID, &m.Address, &m.Name, &m.Signature, &m.AckEnabled, &m.AckTemplate, &created, &removed)
 	m.CreatedAt, m.RemovedAt = fromMS(created), fromMS(removed)
 	return m, err
 }
@@ -80,6 +84,12 @@ func (c conn) Mailboxes(ctx context.Context) ([]Mailbox, error) {
 // SetMailboxSignature changes a mailbox's signature; ErrNotFound when there is no such mailbox.
 func (tx *Tx) SetMailboxSignature(ctx context.Context, id int64, signature string) error {
 	return tx.updateMailbox(ctx, id, "set signature of", `UPDATE mailboxes SET signature = ? WHERE id = ?`, signature, id)
+}
+
+// SetMailboxAck turns a mailbox's acknowledgements of new tickets on or
+// off and sets their template; ErrNotFound when there is no such mailbox.
+func (tx *Tx) SetMailboxAck(ctx context.Context, id int64, enabled bool, template string) error {
+	return tx.updateMailbox(ctx, id, "set acknowledgement of", `UPDATE mailboxes SET ack_enabled = ?, ack_template = ? WHERE id = ?`, enabled, template, id)
 }
 
 // RestoreMailbox brings back a removed mailbox (its address is added

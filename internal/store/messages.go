@@ -15,6 +15,7 @@ const (
 	KindBounce    = "bounce"     // a delivery status notification
 	KindLoop      = "loop"       // mail from one of our own addresses
 	KindForward   = "forward"    // an agent's forward whose original was recovered (kept, not shown as a message)
+	// KindAck ("ack", outbox.go) is an acknowledgement of a new ticket.
 )
 
 // Message is one email, in or out, with its raw source kept as a blob.
@@ -52,6 +53,9 @@ type Message struct {
 	RecoveredByUserID int64
 	RecoveredBy       string
 	Attachments       []Attachment
+	// Delivery is how an outgoing message is doing: non-nil for outgoing
+	// messages, filled by TicketMessages and Message.
+	Delivery *Delivery
 }
 
 // Attachment is a file carried by a message; its content is a blob.
@@ -140,6 +144,13 @@ func (c conn) Message(ctx context.Context, id int64) (Message, error) {
 		return Message{}, err
 	}
 	m.Attachments = atts[id]
+	if m.Direction == "out" {
+		ds, err := c.deliveries(ctx, `o.message_id = ?`, id)
+		if err != nil {
+			return Message{}, err
+		}
+		m.Delivery = ds[id]
+	}
 	return m, nil
 }
 
@@ -188,8 +199,15 @@ func (c conn) TicketMessages(ctx context.Context, ticketID int64) ([]Message, er
 	if err != nil {
 		return nil, err
 	}
+	ds, err := c.deliveries(ctx, `o.ticket_id = ?`, ticketID)
+	if err != nil {
+		return nil, err
+	}
 	for i := range out {
 		out[i].Attachments = atts[out[i].ID]
+		if out[i].Direction == "out" {
+			out[i].Delivery = ds[out[i].ID]
+		}
 	}
 	return out, nil
 }

@@ -26,18 +26,22 @@ type MailboxServer struct {
 	InitialDays     int
 	MaxAgeDays      int
 	Enabled         bool
-	UpdatedAt       time.Time
+	// SaveSent: after sending, APPEND a copy to the Sent folder (servers
+	// that do not save submitted mail themselves, unlike Microsoft 365 and
+	// Gmail).
+	SaveSent  bool
+	UpdatedAt time.Time
 }
 
 const serverCols = `mailbox_id, imap_host, imap_port, imap_security, smtp_host, smtp_port, smtp_security, auth_method,
-	username, folders, after_processing, move_to, initial_days, max_age_days, enabled, updated_at`
+	username, folders, after_processing, move_to, initial_days, max_age_days, enabled, save_sent, updated_at`
 
 func scanServer(s interface{ Scan(...any) error }) (MailboxServer, error) {
 	var m MailboxServer
 	var folders string
 	var updated int64
 	err := s.Scan(&m.MailboxID, &m.IMAPHost, &m.IMAPPort, &m.IMAPSecurity, &m.SMTPHost, &m.SMTPPort, &m.SMTPSecurity,
-		&m.AuthMethod, &m.Username, &folders, &m.AfterProcessing, &m.MoveTo, &m.InitialDays, &m.MaxAgeDays, &m.Enabled, &updated)
+		&m.AuthMethod, &m.Username, &folders, &m.AfterProcessing, &m.MoveTo, &m.InitialDays, &m.MaxAgeDays, &m.Enabled, &m.SaveSent, &updated)
 	m.Folders = strings.Split(folders, "\n")
 	m.UpdatedAt = fromMS(updated)
 	return m, err
@@ -57,15 +61,15 @@ func (tx *Tx) PutMailboxServer(ctx context.Context, m MailboxServer) error {
 	if m.UpdatedAt.IsZero() {
 		m.UpdatedAt = time.Now()
 	}
-	_, err := tx.exec(ctx, `INSERT INTO mailbox_servers (`+serverCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	_, err := tx.exec(ctx, `INSERT INTO mailbox_servers (`+serverCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (mailbox_id) DO UPDATE SET imap_host = excluded.imap_host, imap_port = excluded.imap_port,
 		imap_security = excluded.imap_security, smtp_host = excluded.smtp_host, smtp_port = excluded.smtp_port,
 		smtp_security = excluded.smtp_security, auth_method = excluded.auth_method, username = excluded.username,
 		folders = excluded.folders, after_processing = excluded.after_processing, move_to = excluded.move_to,
 		initial_days = excluded.initial_days, max_age_days = excluded.max_age_days, enabled = excluded.enabled,
-		updated_at = excluded.updated_at`,
+		save_sent = excluded.save_sent, updated_at = excluded.updated_at`,
 		m.MailboxID, m.IMAPHost, m.IMAPPort, m.IMAPSecurity, m.SMTPHost, m.SMTPPort, m.SMTPSecurity, m.AuthMethod,
-		m.Username, strings.Join(m.Folders, "\n"), m.AfterProcessing, m.MoveTo, m.InitialDays, m.MaxAgeDays, m.Enabled, ms(m.UpdatedAt))
+		m.Username, strings.Join(m.Folders, "\n"), m.AfterProcessing, m.MoveTo, m.InitialDays, m.MaxAgeDays, m.Enabled, m.SaveSent, ms(m.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("save server settings of mailbox %d: %w", m.MailboxID, err)
 	}
@@ -237,7 +241,7 @@ func (tx *Tx) CountSyncedMessages(ctx context.Context, mailboxID int64, f Fetche
 // sync state. When no message was ever stored for it, the mailbox itself
 // is deleted too (deleted reports that); otherwise it stays for its tickets.
 func (tx *Tx) RemoveMailbox(ctx context.Context, mailboxID int64) (deleted bool, err error) {
-	for _, table := range []string{"mailbox_servers", "mailbox_auth", "sync_checkpoints", "sync_leases", "sync_status", "oauth_states"} {
+	for _, table := range []string{"mailbox_servers", "mailbox_auth", "sync_checkpoints", "sync_leases", "sync_status", "oauth_states", "outbox_leases"} {
 		if _, err := tx.exec(ctx, `DELETE FROM `+table+` WHERE mailbox_id = ?`, mailboxID); err != nil {
 			return false, fmt.Errorf("remove mailbox %d from %s: %w", mailboxID, table, err)
 		}

@@ -1,0 +1,345 @@
+package desk_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/mailmsg"
+	"github.com/postdesk/postdesk/internal/store"
+	"github.com/postdesk/postdesk/internal/store/storetest"
+)
+
+// recordingEnqueuer records wake-ups, or fails them.
+type recordingEnqueuer struct {
+	woke []int64
+	fail error
+}
+
+func (e *recordingEnqueuer) EnqueueSend(ctx context.Context, tx *store.Tx, mailboxID int64) error {
+	if e.fail != nil {
+		return e.fail
+	}
+	e.woke = append(e.woke, mailboxID)
+	return nil
+}
+
+type replyFixture struct {
+	db       *store.DB
+	desk     *desk.Desk
+	enq      *recordingEnqueuer
+	mb       store.Mailbox
+	ticketID int64
+	agent    store.User
+}
+
+// newReplyFixture makes a password mailbox with SMTP settings and a
+// ticket with two customer emails and an earlier reply.
+func newReplyFixture(t *testing.T, db *store.DB) *replyFixture {
+	t.Helper()
+	ctx := context.Background()
+	admin, _ := newAdmin(t, db)
+	mb, err := admin.AddMailbox(ctx, desk.MailboxSpec{Address: "support@example.com", Name: "Example Support", Auth: "password",
+		IMAPHost: "imap.example.com", SMTPHost: "smtp.example.com", Password: "pw", Signature: "Example Support\nexample.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &replyFixture{db: db, enq: &recordingEnqueuer{}, mb: mb}
+	f.desk = desk.New(db, desk.WithEnqueuer(f.enq))
+	at := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	err = db.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		f.agent, err = tx.CreateUser(ctx, store.User{Email: "agent@example.com", Name: "Agent", Role: store.RoleAgent, PasswordHash: "x"})
+		if err != nil {
+			return err
+		}
+		f.ticketID, err = tx.CreateTicket(ctx, store.Ticket{MailboxID: mb.ID, Subject: "Printer on fire", RequesterAddress: "jane@customer.test",
+			RequesterName: "Jane Cooper", CreatedAt: at})
+		if err != nil {
+			return err
+		}
+		msgs := []store.Message{
+			{Direction: "in", Kind: store.KindEmail, MessageID: "first@customer.test", FromAddress: "jane@customer.test", FromName: "Jane Cooper",
+				To: "support@example.com", TextBody: "It burns.", ReceivedAt: at},
+			{Direction: "out", Kind: store.KindReply, MessageID: "pd.1@example.com", InReplyTo: "first@customer.test", References: []string{"first@customer.test"},
+				FromAddress: "support@example.com", TextBody: "Unplug it.", ReceivedAt: at.Add(time.Minute)},
+			{Direction: "in", Kind: store.KindEmail, MessageID: "second@customer.test", InReplyTo: "pd.1@example.com",
+				References: []string{"first@customer.test", "pd.1@example.com"}, FromAddress: "jane@customer.test", FromName: "Jane Cooper",
+				To: "Example Support <support@example.com>", Cc: "Bob <bob@customer.test>, support@example.com", TextBody: "Done, still smoking.", ReceivedAt: at.Add(2 * time.Minute)},
+		}
+		for i := range msgs {
+			m := &msgs[i]
+			m.MailboxID, m.TicketID, m.DedupeKey = mb.ID, f.ticketID, store.DedupeKey(m.MessageID, "")
+			if err := tx.InsertMessage(ctx, m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// count counts rows of a table (test-only SQL).
+func count(t *testing.T, db *store.DB, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if db.Dialect() == "postgres" {
+		for i := 1; strings.Contains(query, "?"); i++ {
+			query = strings.Replace(query, "?", "$"+string(rune('0'+i)), 1)
+		}
+	}
+	if err := db.SQL().QueryRowContext(context.Background(), query, args...).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestReply(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newReplyFixture(t, db)
+
+		form, err := f.desk.ReplyForm(ctx, f.ticketID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !form.CanSend || form.Held || strings.Join(form.To, ",") != "Jane Cooper <jane@customer.test>" ||
+			strings.Join(form.Cc, ",") != "Bob <bob@customer.test>" || form.Signature == "" || form.MaxAttachmentBytes != desk.MaxReplyAttachmentBytes {
+			t.Errorf("form = %+v", form)
+		}
+
+		m, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "Call the fire brigade.\r\n", Cc: form.Cc, Status: store.StatusPending,
+			Attachments: []desk.Upload{{Filename: "steps.txt", ContentType: "text/plain", Data: []byte("1. run")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Delivery == nil || m.Delivery.State != store.DeliveryQueued || m.Direction != "out" || m.Kind != store.KindReply ||
+			m.AuthorUserID != f.agent.ID || m.TextBody != "Call the fire brigade." {
+			t.Fatalf("reply = %+v (delivery %+v)", m, m.Delivery)
+		}
+		if len(f.enq.woke) != 1 || f.enq.woke[0] != f.mb.ID {
+			t.Errorf("sender woken for %v, want [%d]", f.enq.woke, f.mb.ID)
+		}
+		if !strings.HasSuffix(m.MessageID, "@example.com") || m.DedupeKey != store.DedupeKey(m.MessageID, "") {
+			t.Errorf("Message-ID %q, dedupe key %q", m.MessageID, m.DedupeKey)
+		}
+		// The stored source is the email: parse it back.
+		rf, err := db.Blobs().Open(m.RawSHA256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := mailmsg.Parse(rf, mailmsg.ParseOptions{})
+		rf.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parsed.MessageID != m.MessageID || len(parsed.InReplyTo) != 1 || parsed.InReplyTo[0] != "second@customer.test" ||
+			strings.Join(parsed.References, " ") != "first@customer.test pd.1@example.com second@customer.test" {
+			t.Errorf("threading: id %q in-reply-to %v references %v", parsed.MessageID, parsed.InReplyTo, parsed.References)
+		}
+		if parsed.Subject != "Re: Printer on fire [#"+itoa(f.ticketID)+"]" || len(parsed.From) != 1 || parsed.From[0].Address != "support@example.com" ||
+			parsed.From[0].Name != "Example Support" || len(parsed.To) != 1 || parsed.To[0].Address != "jane@customer.test" ||
+			len(parsed.Cc) != 1 || parsed.Cc[0].Address != "bob@customer.test" {
+			t.Errorf("header: subject %q from %v to %v cc %v", parsed.Subject, parsed.From, parsed.To, parsed.Cc)
+		}
+		for _, want := range []string{"Call the fire brigade.", "Example Support\nexample.com", "Done, still smoking.", "Unplug it."} {
+			if !strings.Contains(parsed.Text, want) {
+				t.Errorf("body lacks %q:\n%s", want, parsed.Text)
+			}
+		}
+		if len(parsed.Attachments) != 1 || parsed.Attachments[0].Filename != "steps.txt" || len(m.Attachments) != 1 {
+			t.Errorf("attachments: parsed %v, stored %v", parsed.Attachments, m.Attachments)
+		}
+		o, err := db.OutboxItem(ctx, m.ID)
+		if err != nil || strings.Join(o.Recipients, ",") != "jane@customer.test,bob@customer.test" || o.EnvelopeFrom != "support@example.com" {
+			t.Errorf("outbox = %+v, %v", o, err)
+		}
+		tk, err := db.Ticket(ctx, f.ticketID)
+		if err != nil || tk.Status != store.StatusPending {
+			t.Errorf("status = %q, %v", tk.Status, err)
+		}
+		notes, err := db.TicketNotes(ctx, f.ticketID)
+		if err != nil || len(notes) != 1 || !strings.Contains(notes[0].Body, "open to pending") {
+			t.Errorf("notes = %+v, %v", notes, err)
+		}
+		msgs, err := db.TicketMessages(ctx, f.ticketID)
+		if err != nil || len(msgs) != 4 || msgs[3].Delivery == nil || msgs[3].Delivery.State != store.DeliveryQueued {
+			t.Fatalf("ticket messages = %d, %v", len(msgs), err)
+		}
+	})
+}
+
+func itoa(n int64) string {
+	var b []byte
+	for n > 0 || len(b) == 0 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+	}
+	return string(b)
+}
+
+// A reply is one transaction: when any step fails (here the wake-up, the
+// last one), nothing of it is left.
+func TestReplyFailureLeavesNothing(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newReplyFixture(t, db)
+		boom := errors.New("queue unavailable")
+		f.enq.fail = boom
+		_, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "hello", Status: store.StatusSolved})
+		if !errors.Is(err, boom) {
+			t.Fatalf("err = %v, want the enqueuer's", err)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM messages WHERE direction = 'out' AND ticket_id = ? AND message_id <> 'pd.1@example.com'`, f.ticketID); n != 0 {
+			t.Errorf("%d outgoing messages left", n)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM outbox`); n != 0 {
+			t.Errorf("%d outbox rows left", n)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM notes`); n != 0 {
+			t.Errorf("%d notes left", n)
+		}
+		if tk, _ := db.Ticket(ctx, f.ticketID); tk.Status != store.StatusOpen {
+			t.Errorf("status = %s, want open", tk.Status)
+		}
+	})
+}
+
+func TestReplyRefusals(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newReplyFixture(t, db)
+		for _, c := range []struct {
+			name  string
+			in    desk.ReplyInput
+			field string
+		}{
+			{"empty", desk.ReplyInput{Text: " \n\t"}, "text"},
+			{"too long", desk.ReplyInput{Text: strings.Repeat("x", desk.MaxReplyTextBytes+1)}, "text"},
+			{"bad cc", desk.ReplyInput{Text: "hi", Cc: []string{"not an address"}}, "cc"},
+			{"cc injection", desk.ReplyInput{Text: "hi", Cc: []string{"a@b.test\r\nBcc: x@y.test"}}, "cc"},
+			{"bad to", desk.ReplyInput{Text: "hi", To: []string{"@nowhere"}}, "to"},
+			{"status", desk.ReplyInput{Text: "hi", Status: "closed"}, "status"},
+			{"attachments", desk.ReplyInput{Text: "hi", Attachments: []desk.Upload{{Filename: "big", Data: make([]byte, desk.MaxReplyAttachmentBytes+1)}}}, "attachments"},
+		} {
+			_, err := f.desk.Reply(ctx, f.ticketID, f.agent, c.in)
+			var v *desk.ValidationError
+			if !errors.As(err, &v) || v.Field != c.field {
+				t.Errorf("%s: err = %v, want a ValidationError about %q", c.name, err, c.field)
+			}
+		}
+		if _, err := f.desk.Reply(ctx, 9999, f.agent, desk.ReplyInput{Text: "hi"}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("unknown ticket: %v", err)
+		}
+		// A mailbox without SMTP settings.
+		var other int64
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			mb, err := tx.CreateMailbox(ctx, "import@example.com", "")
+			if err != nil {
+				return err
+			}
+			other, err = tx.CreateTicket(ctx, store.Ticket{MailboxID: mb.ID, Subject: "x", RequesterAddress: "a@b.test", CreatedAt: time.Now()})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := f.desk.Reply(ctx, other, f.agent, desk.ReplyInput{Text: "hi"})
+		var v *desk.ValidationError
+		if !errors.Is(err, desk.ErrNoSMTP) || !errors.As(err, &v) || v.Field != "" {
+			t.Errorf("no SMTP: %v", err)
+		}
+		if form, err := f.desk.ReplyForm(ctx, other); err != nil || form.CanSend {
+			t.Errorf("form without SMTP = %+v, %v", form, err)
+		}
+		if n := count(t, db, `SELECT COUNT(*) FROM outbox`); n != 0 {
+			t.Errorf("%d outbox rows after refusals", n)
+		}
+	})
+}
+
+// A mailbox that needs re-authentication holds replies; failed and unknown
+// replies can be retried or marked sent.
+func TestReplyHeldRetryAndMarkSent(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newReplyFixture(t, db)
+		now := time.Now().UTC()
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			return tx.SetAuthState(ctx, f.mb.ID, store.AuthNeedsReauth, store.CodePasswordRefused, "refused", now)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if form, _ := f.desk.ReplyForm(ctx, f.ticketID); !form.Held || !form.CanSend {
+			t.Errorf("form = %+v, want held", form)
+		}
+		m, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "later"})
+		if err != nil || m.Delivery.State != store.DeliveryHeld || len(f.enq.woke) != 0 {
+			t.Fatalf("held reply: %+v, %v, woke %v", m.Delivery, err, f.enq.woke)
+		}
+		if err := f.desk.RetryReply(ctx, m.ID, f.agent); !errors.Is(err, desk.ErrInvalid) {
+			t.Errorf("retry of a held reply: %v", err)
+		}
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			if err := tx.SetAuthState(ctx, f.mb.ID, store.AuthOK, "", "", now); err != nil {
+				return err
+			}
+			if _, err := tx.ReleaseHeld(ctx, f.mb.ID, now); err != nil {
+				return err
+			}
+			if _, err := tx.ClaimOutbox(ctx, f.mb.ID, "w", now, now.Add(time.Minute)); err != nil {
+				return err
+			}
+			if _, err := tx.BeginAttempt(ctx, m.ID, "w", now); err != nil {
+				return err
+			}
+			return tx.MarkUnknown(ctx, m.ID, "stopped", now)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.desk.MarkReplySent(ctx, m.ID, f.agent); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.Message(ctx, m.ID); got.Delivery.State != store.DeliverySent {
+			t.Errorf("after MarkReplySent: %+v", got.Delivery)
+		}
+		if err := f.desk.MarkReplySent(ctx, m.ID, f.agent); !errors.Is(err, desk.ErrInvalid) {
+			t.Errorf("mark sent twice: %v", err)
+		}
+		m2, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "again"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			if _, err := tx.BeginAttempt(ctx, m2.ID, "w", now); err != nil {
+				return err
+			}
+			return tx.MarkFailed(ctx, m2.ID, "recipient_unknown", "550 5.1.1 no such user", now)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f.enq.woke = nil
+		if err := f.desk.RetryReply(ctx, m2.ID, f.agent); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.Message(ctx, m2.ID); got.Delivery.State != store.DeliveryQueued || len(f.enq.woke) != 1 {
+			t.Errorf("after retry: %+v, woke %v", got.Delivery, f.enq.woke)
+		}
+		notes, _ := db.TicketNotes(ctx, f.ticketID)
+		if len(notes) != 2 || !strings.Contains(notes[0].Body, "as sent") || !strings.Contains(notes[1].Body, "again") {
+			t.Errorf("timeline = %+v", notes)
+		}
+		if err := f.desk.RetryReply(ctx, 1, f.agent); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("retry of a customer's email: %v", err)
+		}
+	})
+}

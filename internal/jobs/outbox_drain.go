@@ -1,0 +1,324 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/oauth"
+	"github.com/postdesk/postdesk/internal/smtpsend"
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// maxRounds bounds how often one drain takes the lease again for work
+// that arrived meanwhile (the sweep does the rest).
+const maxRounds = 5
+
+// recordTimeout bounds writing an outcome, which must happen even when the
+// drain's context was cancelled (a message the server accepted is recorded
+// sent).
+const recordTimeout = 30 * time.Second
+
+// drain holds a mailbox's lease and sends its due outbox, then looks again
+// for work queued meanwhile.
+func (s *Sender) drain(ctx context.Context, mailboxID int64) error {
+	for range maxRounds {
+		var claimed bool
+		err := s.db.Write(ctx, func(tx *store.Tx) (err error) {
+			now := s.now()
+			claimed, err = tx.ClaimOutbox(ctx, mailboxID, s.owner, now, now.Add(s.opt.Lease))
+			return err
+		})
+		if err != nil || !claimed {
+			return err // another process is sending: it looks again after releasing
+		}
+		err = s.drainClaimed(ctx, mailboxID)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+		if rerr := s.db.Write(rctx, func(tx *store.Tx) error { return tx.ReleaseOutbox(rctx, mailboxID, s.owner) }); rerr != nil {
+			s.log.Warn("release outbox lease", "mailbox_id", mailboxID, "err", rerr)
+		}
+		cancel()
+		if err != nil || ctx.Err() != nil || s.stopped() {
+			return err
+		}
+		more, err := s.db.HasOutboxWork(ctx, mailboxID, s.now())
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// mailboxState is what a drain reads about its mailbox once.
+type mailboxState struct {
+	mb     store.Mailbox
+	srv    store.MailboxServer
+	auth   store.MailboxAuth
+	noSMTP bool
+	// told: mailbox-wide causes already recorded as a notice in this drain.
+	told map[smtpsend.Kind]bool
+}
+
+func (s *Sender) loadMailbox(ctx context.Context, id int64) (*mailboxState, error) {
+	st := &mailboxState{told: map[smtpsend.Kind]bool{}}
+	var err error
+	if st.mb, err = s.db.Mailbox(ctx, id); err != nil {
+		return nil, err
+	}
+	st.srv, err = s.db.MailboxServer(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		st.noSMTP = true
+	} else if err != nil {
+		return nil, err
+	}
+	st.noSMTP = st.noSMTP || st.mb.Removed() || st.srv.SMTPHost == "" || st.srv.SMTPPort == 0
+	st.auth, err = s.db.MailboxAuth(ctx, id)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return st, nil
+}
+
+// drainClaimed sends a mailbox's due outbox in order while holding its lease.
+func (s *Sender) drainClaimed(ctx context.Context, id int64) error {
+	st, err := s.loadMailbox(ctx, id)
+	if err != nil {
+		return err
+	}
+	// What a sender that died left sending: its outcome is unknown.
+	stranded, err := s.db.OutboxItems(ctx, id, store.DeliverySending, 0)
+	if err != nil {
+		return err
+	}
+	if len(stranded) > 0 {
+		s.resolveUnknown(ctx, st, stranded, "the sender stopped (the process ended or lost its lease) after recording the attempt")
+	}
+	if st.noSMTP {
+		return s.failAll(ctx, st, "the mailbox has no SMTP settings (or was removed), so nothing can be sent from it")
+	}
+	if desk.Held(st.auth) {
+		return s.hold(ctx, id)
+	}
+	sess := s.newSession(st)
+	defer sess.close()
+	for !s.stopped() && ctx.Err() == nil {
+		item, err := s.db.NextQueued(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if now := s.now(); item.NextAttemptAt.After(now) {
+			s.wakeAt(id, item.NextAttemptAt)
+			break // order is kept: the ones after it wait too
+		}
+		raw, err := s.readRaw(item)
+		if errors.Is(err, store.ErrNotFound) {
+			s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
+				return tx.MarkFailed(ctx, item.ID, "config", "the stored email is missing from the data folder", now)
+			})
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		began, err := s.begin(ctx, item)
+		if err != nil || !began {
+			return err // the lease was lost: the new holder sends it
+		}
+		sendErr := sess.send(ctx, item, raw)
+		if stop := s.outcome(ctx, st, item, sendErr); stop {
+			break
+		}
+	}
+	sess.close()
+	s.appendCopies(ctx, st)
+	return nil
+}
+
+// begin renews the lease and records the attempt, in one transaction,
+// before anything is dialled or sent.
+func (s *Sender) begin(ctx context.Context, item store.OutboxItem) (bool, error) {
+	var began bool
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		now := s.now()
+		ok, err := tx.ClaimOutbox(ctx, item.MailboxID, s.owner, now, now.Add(s.opt.Lease))
+		if err != nil || !ok {
+			return err
+		}
+		began, err = tx.BeginAttempt(ctx, item.ID, s.owner, now)
+		return err
+	})
+	return began, err
+}
+
+func (s *Sender) readRaw(item store.OutboxItem) ([]byte, error) {
+	f, err := s.db.Blobs().Open(item.RawSHA256)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+// record writes an outcome even when ctx was cancelled meanwhile.
+func (s *Sender) record(ctx context.Context, item store.OutboxItem, fn func(tx *store.Tx, now time.Time) error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := s.db.Write(rctx, func(tx *store.Tx) error { return fn(tx, s.now()) }); err != nil {
+		s.log.Error("record outgoing message's outcome", "mailbox_id", item.MailboxID, "message_id", item.ID, "err", err)
+	}
+}
+
+// outcome records what became of one attempt and reports whether the
+// drain stops (the rest of the mailbox's outbox waits, in order).
+func (s *Sender) outcome(ctx context.Context, st *mailboxState, item store.OutboxItem, err error) (stop bool) {
+	log := s.log.With("mailbox_id", item.MailboxID, "message_id", item.ID)
+	if err == nil {
+		s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return tx.MarkSent(ctx, item.ID, now, st.srv.SaveSent) })
+		s.metrics.sent.Inc()
+		log.Info("reply sent", "attempt", item.Attempts+1, "recipients", len(item.Recipients))
+		return false
+	}
+	kind := smtpsend.KindOf(err)
+	words := serverWords(err)
+	switch {
+	case errors.Is(err, oauth.ErrNeedsReauth), errors.Is(err, oauth.ErrNotConnected):
+		// The provider refused the token for good: oauth recorded why.
+		s.metrics.failures.WithLabelValues("auth_failed").Inc()
+		s.requeueAndHold(ctx, item, "auth_failed", words)
+		log.Warn("mailbox needs re-authentication: its outbox is held")
+		return true
+	case errors.Is(err, oauth.ErrHostNotTrusted):
+		kind = smtpsend.KindConfig
+	}
+	label := kind.String()
+	if kind == 0 {
+		label = "temporary"
+	}
+	s.metrics.failures.WithLabelValues(label).Inc()
+	log.Warn("reply not sent", "kind", label, "attempt", item.Attempts+1, "err", err)
+	switch kind {
+	case smtpsend.KindOutcomeUnknown:
+		item.State = store.DeliverySending
+		s.resolveUnknown(ctx, st, []store.OutboxItem{item}, "the connection was lost after the whole email was handed to the mail server, before its answer")
+		return false
+	case smtpsend.KindAuthFailed:
+		s.needsReauth(ctx, st, words)
+		s.requeueAndHold(ctx, item, "auth_failed", words)
+		return true
+	case smtpsend.KindAuthDisabled, smtpsend.KindSendAsDenied:
+		s.mailboxWide(ctx, st, kind, words)
+		s.fail(ctx, item, label, words)
+		return false
+	case smtpsend.KindRecipientUnknown, smtpsend.KindPermanent:
+		s.fail(ctx, item, label, words)
+		return false
+	case smtpsend.KindConfig:
+		s.mailboxWide(ctx, st, kind, words)
+	}
+	// Temporary, throttled, a configuration that may be fixed, anything
+	// else: try again later, keeping order.
+	now := s.now()
+	if now.Sub(item.CreatedAt) > s.opt.GiveUp {
+		s.fail(ctx, item, label, fmt.Sprintf("gave up after %d attempts over %s; last: %s", item.Attempts+1, s.opt.GiveUp, words))
+		return false
+	}
+	next := now.Add(s.backoff(item.Attempts + 1))
+	s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
+		return tx.MarkRetry(ctx, item.ID, label, words, next, now)
+	})
+	s.wakeAt(item.MailboxID, next)
+	return true
+}
+
+func (s *Sender) fail(ctx context.Context, item store.OutboxItem, kind, words string) {
+	s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return tx.MarkFailed(ctx, item.ID, kind, words, now) })
+}
+
+// failAll fails every queued and held message of a mailbox that cannot send.
+func (s *Sender) failAll(ctx context.Context, st *mailboxState, why string) error {
+	for _, state := range []string{store.DeliveryQueued, store.DeliveryHeld} {
+		items, err := s.db.OutboxItems(ctx, st.mb.ID, state, 0)
+		if err != nil {
+			return err
+		}
+		for _, item := range items {
+			s.metrics.failures.WithLabelValues("config").Inc()
+			s.fail(ctx, item, "config", why)
+		}
+	}
+	return nil
+}
+
+// hold holds a mailbox's queued mail until it is authorized again.
+func (s *Sender) hold(ctx context.Context, mailboxID int64) error {
+	var n int
+	err := s.db.Write(ctx, func(tx *store.Tx) (err error) {
+		n, err = tx.HoldQueued(ctx, mailboxID, s.now())
+		return err
+	})
+	if n > 0 {
+		s.log.Info("outbox held until the mailbox is reauthenticated", "mailbox_id", mailboxID, "count", n)
+	}
+	return err
+}
+
+// requeueAndHold puts an attempt that never reached the server back in
+// the queue and holds the mailbox's outbox.
+func (s *Sender) requeueAndHold(ctx context.Context, item store.OutboxItem, kind, words string) {
+	s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
+		if err := tx.MarkRetry(ctx, item.ID, kind, words, time.Time{}, now); err != nil {
+			return err
+		}
+		_, err := tx.HoldQueued(ctx, item.MailboxID, now)
+		return err
+	})
+}
+
+// backoff is the jittered wait after the n-th consecutive failure.
+func (s *Sender) backoff(n int) time.Duration {
+	b := s.opt.Backoff
+	d := b[min(max(n, 1), len(b))-1]
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// wakeAt schedules the mailbox's send job for t (a retry's time); the
+// sweep is the fallback.
+func (s *Sender) wakeAt(mailboxID int64, t time.Time) {
+	s.mu.Lock()
+	r := s.runner
+	s.mu.Unlock()
+	if r == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	opts := SendRepliesArgs{}.InsertOpts()
+	opts.ScheduledAt = t
+	if _, err := r.Client().Insert(ctx, SendRepliesArgs{MailboxID: mailboxID}, &opts); err != nil {
+		s.log.Warn("schedule the outbox's next attempt", "mailbox_id", mailboxID, "err", err)
+	}
+}
+
+// serverWords is what an error says, on one line: the server's reply when
+// there was one.
+func serverWords(err error) string {
+	var e *smtpsend.Error
+	if errors.As(err, &e) && e.Code != 0 {
+		w := fmt.Sprint(e.Code)
+		if e.Enhanced != "" {
+			w += " " + e.Enhanced
+		}
+		if e.Message != "" {
+			w += " " + e.Message
+		}
+		return w
+	}
+	return err.Error()
+}
