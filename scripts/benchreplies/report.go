@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Targets of issue 10.
+const (
+	targetRatio = 1.25
+	targetP50   = time.Second
+)
+
+// report prints what was measured, where.
+func report(ctx context.Context, w io.Writer, b *bench, runs []runResult, lat latencyResult) error {
+	o, e := b.o, b.e
+	fmt.Fprintf(w, "\nmachine:  %s, %d CPUs, load average %s\n", cpuModel(), runtime.NumCPU(), loadAverage())
+	db, err := describeDB(ctx, b)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "postdesk: %s; outbox sender as serve runs it (River, poll 1 s; woken on commit)\n", db)
+	fmt.Fprintf(w, "server:   Postfix submission on %s (%s, SASL XOAUTH2 checked by Dovecot + stand-in introspection), queue on %s\n",
+		e.stack.SubmissionAddr, strings.ToUpper(o.security), fsType(e.stack.Dir))
+	if len(runs) > 0 {
+		fmt.Fprintf(w, "\n%d replies, one mailbox; median of %d run(s)\n\n", o.n, len(runs))
+		med := func(f func(r runResult) time.Duration) time.Duration {
+			ds := make([]time.Duration, len(runs))
+			for i, r := range runs {
+				ds[i] = f(r)
+			}
+			return percentile(ds, 50)
+		}
+		bareServer := med(func(r runResult) time.Duration { return r.bareServer })
+		pd := med(func(r runResult) time.Duration { return r.postdesk })
+		row := func(name string, d time.Duration, conns int, note string) {
+			fmt.Fprintf(w, "%-34s %8.2f %8.0f %10.2fx %6d   %s\n", name, d.Seconds(), float64(o.n)/d.Seconds(),
+				d.Seconds()/bareServer.Seconds(), conns, note)
+		}
+		fmt.Fprintf(w, "%-34s %8s %8s %11s %6s\n", "", "seconds", "msgs/s", "vs bare", "conns")
+		row("bare go-smtp loop (Postfix log)", bareServer, runs[0].bareConnects, "dial to the last acceptance in Postfix's log")
+		row("bare go-smtp loop (last 250)", med(func(r runResult) time.Duration { return r.bare }), runs[0].bareConnects, "dial to the last 250")
+		row("postdesk (Postfix log)", pd, runs[0].connections, fmt.Sprintf("first desk.Reply to the last acceptance; target <= %.2fx", targetRatio))
+		row("  of which: all replies queued", med(func(r runResult) time.Duration { return r.enqueued }), 0, "first desk.Reply call to the last one's return")
+		row("  postdesk (last sent_at)", med(func(r runResult) time.Duration { return r.lastSentAt }), 0, "first desk.Reply to the latest sent_at recorded")
+		for i, r := range runs {
+			fmt.Fprintf(w, "  run %d: postdesk %.2f s (%d connections), bare %.2f s / %.2f s, ratio %.2fx\n", i+1,
+				r.postdesk.Seconds(), r.connections, r.bareServer.Seconds(), r.bare.Seconds(), r.postdesk.Seconds()/r.bareServer.Seconds())
+		}
+		fmt.Fprintf(w, "ratio postdesk / bare loop: %.2fx (target <= %.2fx): %s\n", pd.Seconds()/bareServer.Seconds(), targetRatio,
+			verdict(pd.Seconds()/bareServer.Seconds() <= targetRatio))
+	}
+	if n := len(lat.total); n > 0 {
+		fmt.Fprintf(w, "\nlatency, %d single replies on an idle queue (%s idle before each), %d connections\n", n, o.gap, lat.connect)
+		fmt.Fprintf(w, "%-44s %8s %8s %8s %8s\n", "", "p50", "p90", "p99", "max")
+		lrow := func(name string, ds []time.Duration) {
+			fmt.Fprintf(w, "%-44s %8s %8s %8s %8s\n", name, ms(percentile(ds, 50)), ms(percentile(ds, 90)), ms(percentile(ds, 99)), ms(percentile(ds, 100)))
+		}
+		lrow("Send (desk.Reply called) -> Postfix accepted", lat.total)
+		lrow("  desk.Reply returned (committed)", lat.reply)
+		lrow("  sent_at recorded", lat.sentAt)
+		fmt.Fprintf(w, "p50 %s (target < %s): %s; p99 %s\n", ms(percentile(lat.total, 50)), targetP50, verdict(percentile(lat.total, 50) < targetP50), ms(percentile(lat.total, 99)))
+	}
+	return nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) }
+
+// describeDB names the database and where it keeps its data.
+func describeDB(ctx context.Context, b *bench) (string, error) {
+	db := b.e.db
+	if db.Dialect() == "sqlite" {
+		return fmt.Sprintf("SQLite (WAL, synchronous=NORMAL) in %s (%s)", db.DataDir(), fsType(db.DataDir())), nil
+	}
+	var version, fsync, commit string
+	q := db.SQL()
+	if err := q.QueryRowContext(ctx, "SHOW server_version").Scan(&version); err != nil {
+		return "", err
+	}
+	if err := q.QueryRowContext(ctx, "SHOW fsync").Scan(&fsync); err != nil {
+		return "", err
+	}
+	if err := q.QueryRowContext(ctx, "SHOW synchronous_commit").Scan(&commit); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("PostgreSQL %s (fsync=%s, synchronous_commit=%s), blobs in %s (%s)", version, fsync, commit,
+		db.DataDir(), fsType(db.DataDir())), nil
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// fsType names the file system that holds path.
+func fsType(path string) string {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return "unknown file system"
+	}
+	names := map[int64]string{0xEF53: "ext4", 0x01021994: "tmpfs", 0x58465342: "xfs", 0x9123683E: "btrfs",
+		0x794c7630: "overlayfs", 0x6969: "nfs"}
+	if n, ok := names[int64(st.Type)]; ok {
+		return n
+	}
+	return fmt.Sprintf("file system 0x%x", st.Type)
+}
