@@ -239,19 +239,27 @@ func (b *bench) throughput(ctx context.Context, tag string, n int) (runResult, e
 	return res, b.pf.waitIdle(ctx, 5*time.Minute)
 }
 
-// lastSentAt checks that every one of rows is sent and returns the latest sent_at.
+// lastSentAt waits until every one of rows is recorded sent (Postfix's
+// log can come before the sender's record) and returns the latest sent_at.
 func (e *env) lastSentAt(ctx context.Context, rows []int64) (time.Time, error) {
 	var last time.Time
+	deadline := time.Now().Add(30 * time.Second)
 	for _, id := range rows {
-		item, err := e.db.OutboxItem(ctx, id)
-		if err != nil {
-			return last, err
-		}
-		if item.State != store.DeliverySent {
-			return last, fmt.Errorf("reply %d is %s after Postfix accepted it (last error %q)", id, item.State, item.LastError)
-		}
-		if item.SentAt.After(last) {
-			last = item.SentAt
+		for {
+			item, err := e.db.OutboxItem(ctx, id)
+			if err != nil {
+				return last, err
+			}
+			if item.State == store.DeliverySent {
+				if item.SentAt.After(last) {
+					last = item.SentAt
+				}
+				break
+			}
+			if item.State != store.DeliverySending || time.Now().After(deadline) {
+				return last, fmt.Errorf("reply %d is %s after Postfix accepted it (last error %q)", id, item.State, item.LastError)
+			}
+			time.Sleep(time.Millisecond)
 		}
 	}
 	return last, nil
