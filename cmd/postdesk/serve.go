@@ -56,14 +56,14 @@ func runServe(ctx context.Context, e env, args []string) error {
 
 // newOAuth builds the mailbox authorization service from the configured
 // providers; nil when none is configured.
-func newOAuth(a *app, vault *store.Vault) (*oauth.Service, error) {
+func newOAuth(a *app, vault *store.Vault, onAuthorized func(ctx context.Context, tx *store.Tx, mailboxID int64) error) (*oauth.Service, error) {
 	providers := configuredProviders(a.cfg)
 	if len(providers) == 0 {
 		a.log.Info("no OAuth provider configured: set POSTDESK_MICROSOFT_CLIENT_ID (or POSTDESK_GOOGLE_CLIENT_ID) to connect mailboxes")
 		return nil, nil
 	}
 	return oauth.New(oauth.Config{DB: a.db, Vault: vault, Providers: providers, Logger: a.log,
-		RedirectURL: a.cfg.BaseURL.String() + "/oauth/callback"})
+		RedirectURL: a.cfg.BaseURL.String() + "/oauth/callback", OnAuthorized: onAuthorized})
 }
 
 // configuredProviders are the OAuth providers whose client IDs are set.
@@ -106,6 +106,7 @@ type server struct {
 	ingest  *ingest.Ingester
 	syncer  *mailsync.Syncer
 	oauth   *oauth.Service // nil without a provider
+	sender  *jobs.Sender
 }
 
 func newServer(a *app) (*server, error) {
@@ -115,7 +116,17 @@ func newServer(a *app) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	oauthSvc, err := newOAuth(a, vault)
+	// A completed sign-in releases the mailbox's held replies in its own
+	// transaction; the sender needs the oauth service for its tokens.
+	var sender *jobs.Sender
+	oauthSvc, err := newOAuth(a, vault, func(ctx context.Context, tx *store.Tx, mailboxID int64) error {
+		return sender.Authorized(ctx, tx, mailboxID)
+	})
+	if err != nil {
+		return nil, err
+	}
+	sender, err = jobs.NewSender(jobs.SenderOptions{DB: a.db, OAuth: oauthSvc, Passwords: store.MailboxPasswords(a.db, vault),
+		Logger: a.log, Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
@@ -124,15 +135,16 @@ func newServer(a *app) (*server, error) {
 		reg.MustRegister(oauthSvc.Collector())
 		regs = jobs.All(jobs.Core(a.db), jobs.Auth(oauthSvc))
 	}
-	runner, err := jobs.New(a.db, jobs.Options{Logger: a.log, Registerer: reg, Register: regs})
+	runner, err := jobs.New(a.db, jobs.Options{Logger: a.log, Registerer: reg, Register: regs, Outbox: sender})
 	if err != nil {
 		return nil, err
 	}
 	authSvc := auth.NewService(auth.Options{DB: a.db, SessionTTL: a.cfg.SessionTTL, Logger: a.log,
 		Limits: auth.Limits{HashConcurrency: a.cfg.SigninConcurrency}})
-	dsk := desk.New(a.db)
+	dsk := desk.New(a.db, desk.WithEnqueuer(sender))
 	admin := desk.NewAdmin(a.db, vault, desk.Providers(configuredProviders(a.cfg)))
-	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg)})
+	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg),
+		Acknowledge: dsk.Acknowledge})
 	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc, Ingest: in,
 		Banners: web.AuthBanners(a.db, oauthSvc, nil, a.log), Admin: admin, TrustedProxies: a.cfg.TrustedProxies,
 		SecureCookies: a.cfg.BaseURL.Scheme == "https", HSTS: a.cfg.BaseURL.Scheme == "https", Version: version})
@@ -160,7 +172,8 @@ func newServer(a *app) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &server{app: a, handler: accessLog(a.log, mux), metrics: metrics, jobs: runner, ingest: in, syncer: syncer, oauth: oauthSvc}, nil
+	return &server{app: a, handler: accessLog(a.log, mux), metrics: metrics, jobs: runner, ingest: in, syncer: syncer, oauth: oauthSvc,
+		sender: sender}, nil
 }
 
 // metricsHandler serves next only to requests that send token as a bearer
@@ -251,7 +264,9 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	case <-syncDone:
 	case <-shutdownCtx.Done():
 	}
-	err := errors.Join(hs.Shutdown(shutdownCtx), s.jobs.Stop(shutdownCtx))
+	// The sender finishes the message it is sending and takes no other;
+	// then the job engine stops.
+	err := errors.Join(hs.Shutdown(shutdownCtx), s.sender.Stop(shutdownCtx), s.jobs.Stop(shutdownCtx))
 	if ms != nil {
 		err = errors.Join(err, ms.Shutdown(shutdownCtx))
 	}

@@ -46,6 +46,10 @@ type Decision struct {
 	Note string
 	// Activity is when the message counts as activity on its ticket.
 	Activity time.Time
+	// Acknowledge: the new ticket's requester may get an acknowledgement
+	// (if the mailbox sends them): a person's email, not automatic, bulk or
+	// list mail, and not from one of our own addresses.
+	Acknowledge bool
 }
 
 // ForwardDecision is a recovered forward.
@@ -146,6 +150,15 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		if msg.Bulk {
 			d.Reason = "bulk mail: " + msg.BulkReason
 			d.Reasons = append(d.Reasons, "bulk or list mail ("+msg.BulkReason+"): marked bulk, never answered automatically")
+		}
+		switch {
+		case msg.Bulk:
+		case msg.SuppressAutoResponse:
+			d.Reasons = append(d.Reasons, "the sender asked for no automatic answers: no acknowledgement")
+		case own.has(d.Requester.Address):
+			d.Reasons = append(d.Reasons, d.Requester.Address+" is one of our own addresses: no acknowledgement")
+		default:
+			d.Acknowledge = true
 		}
 	}
 	return d, nil

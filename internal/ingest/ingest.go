@@ -130,6 +130,7 @@ type Ingester struct {
 	agents  []string // extra agent addresses (postdesk inspect --agent)
 	window  time.Duration
 	now     func() time.Time
+	ack     func(ctx context.Context, tx *store.Tx, ticketID int64, msg store.Message) (bool, error)
 }
 
 // Options configures an Ingester.
@@ -145,11 +146,15 @@ type Options struct {
 	// Agents are addresses to treat as agents besides Postdesk's users
 	// (for postdesk inspect --agent).
 	Agents []string
+	// Acknowledge queues, in the transaction that opened the ticket, the
+	// acknowledgement of a new ticket whose Decision allows one, and
+	// reports whether it did (desk.Desk.Acknowledge; nil: none are sent).
+	Acknowledge func(ctx context.Context, tx *store.Tx, ticketID int64, msg store.Message) (bool, error)
 }
 
 // New returns an Ingester.
 func New(db *store.DB, opts Options) *Ingester {
-	in := &Ingester{db: db, log: opts.Logger, metrics: opts.Metrics, now: opts.Now, window: opts.RecoveryWindow}
+	in := &Ingester{db: db, log: opts.Logger, metrics: opts.Metrics, now: opts.Now, window: opts.RecoveryWindow, ack: opts.Acknowledge}
 	if in.window <= 0 {
 		in.window = DefaultRecoveryWindow
 	}
@@ -312,6 +317,11 @@ func (in *Ingester) Write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 		return Result{}, err
 	}
 	res.MessageID = m.ID
+	if d.Outcome == NewTicket && d.Acknowledge && in.ack != nil {
+		if _, err := in.ack(ctx, tx, m.TicketID, m); err != nil {
+			return Result{}, fmt.Errorf("acknowledge ticket %d: %w", m.TicketID, err)
+		}
+	}
 	if d.Note != "" && m.TicketID != 0 {
 		if err := tx.AddNote(ctx, &store.Note{TicketID: m.TicketID, Kind: store.NoteEvent, Body: d.Note, CreatedAt: p.ReceivedAt}); err != nil {
 			return Result{}, err

@@ -231,6 +231,11 @@ func (s *Service) saveSignIn(ctx context.Context, p Provider, mb store.Mailbox, 
 			Message: what + " (signed in as " + a.Account + ")", CreatedAt: now}); err != nil {
 			return err
 		}
+		if s.cfg.OnAuthorized != nil {
+			if err := s.cfg.OnAuthorized(ctx, tx, mb.ID); err != nil {
+				return err
+			}
+		}
 		if prev.WarnedState != "" && prev.WarnedState != store.AuthOK {
 			return tx.AddNotice(ctx, &store.Notice{MailboxID: mb.ID, Kind: "restored", CreatedAt: now,
 				Message: fmt.Sprintf("%s is authorized again (signed in as %s).", mb.Address, a.Account)})

@@ -222,6 +222,10 @@ type Config struct {
 	Retry Backoff
 	// Sleep waits between attempts (nil: a timer honouring ctx).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// OnAuthorized runs in the transaction that records a completed sign-in
+	// (Connect or Reauthenticate): the outbox releases the mailbox's held
+	// replies there and wakes its sender. Nil: nothing.
+	OnAuthorized func(ctx context.Context, tx *store.Tx, mailboxID int64) error
 }
 
 // Service is the OAuth side of every mailbox. Safe for concurrent use.
