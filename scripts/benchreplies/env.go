@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/fakeidp"
 	"github.com/postdesk/postdesk/internal/jobs"
@@ -169,11 +171,12 @@ type sender struct {
 }
 
 func (e *env) startSender(ctx context.Context) (*sender, error) {
-	s, err := jobs.NewSender(jobs.SenderOptions{DB: e.db, OAuth: e.oauth, Logger: e.log, TLSConfig: e.tlsConfigOrNil()})
+	reg := prometheus.NewRegistry()
+	s, err := jobs.NewSender(jobs.SenderOptions{DB: e.db, OAuth: e.oauth, Logger: e.log, Registerer: reg, TLSConfig: e.tlsConfigOrNil()})
 	if err != nil {
 		return nil, err
 	}
-	r, err := jobs.New(e.db, jobs.Options{Logger: e.log, Register: jobs.All(jobs.Core(e.db), jobs.Auth(e.oauth)), Outbox: s})
+	r, err := jobs.New(e.db, jobs.Options{Logger: e.log, Registerer: reg, Register: jobs.All(jobs.Core(e.db), jobs.Auth(e.oauth)), Outbox: s})
 	if err != nil {
 		return nil, err
 	}

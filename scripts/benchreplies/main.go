@@ -25,11 +25,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"time"
@@ -43,7 +45,7 @@ type options struct {
 	gap                      time.Duration
 	dir, databaseURL         string
 	security                 string
-	cpuProfile               string
+	cpuProfile, blockProfile string
 	keep                     bool
 }
 
@@ -58,6 +60,7 @@ func main() {
 	flag.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL URL of an empty database (default: SQLite in the work folder)")
 	flag.StringVar(&o.security, "security", "starttls", "SMTP security of the mailbox and the bare loop: starttls or none")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the postdesk throughput runs here")
+	flag.StringVar(&o.blockProfile, "blockprofile", "", "write a blocking profile of the written-and-sent phase here")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder")
 	flag.Parse()
 	if o.security != "starttls" && o.security != "none" {
@@ -110,16 +113,22 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
-	s, err := e.startSender(ctx)
+	b := &bench{o: o, e: e, pf: pf}
+	syncfs, err := medianSyncfs(e.db.DataDir(), 21)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if serr := s.stop(); serr != nil && err == nil {
-			err = serr
-		}
-	}()
-	b := &bench{o: o, e: e, s: s, pf: pf}
+	b.s, err = e.startSender(ctx)
+	if b.s != nil {
+		defer func() {
+			if serr := b.s.stop(); serr != nil && err == nil {
+				err = serr
+			}
+		}()
+	}
+	if err != nil {
+		return err
+	}
 
 	if o.warmup > 0 {
 		progress("warm-up: %d replies and the same by the bare loop (untimed)", o.warmup)
@@ -136,7 +145,7 @@ func run(ctx context.Context, o options) (err error) {
 		defer b.profile.Close()
 	}
 	for r := range o.runs {
-		progress("run %d of %d: %d replies through Postdesk, then the same messages by the bare loop", r+1, o.runs, o.n)
+		progress("run %d of %d: %d replies queued then sent; %d written and sent together; the bare loop", r+1, o.runs, o.n, o.n)
 		res, err := b.throughput(ctx, fmt.Sprintf("run%d", r+1), o.n)
 		if err != nil {
 			return err
@@ -150,7 +159,7 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 	}
-	return report(ctx, os.Stdout, b, runs, lat)
+	return report(ctx, os.Stdout, b, runs, lat, syncfs)
 }
 
 // bench holds what the measurements share.
@@ -164,51 +173,91 @@ type bench struct {
 
 // runResult is one throughput run.
 type runResult struct {
-	postdesk     time.Duration // first desk.Reply call -> Postfix logged the last acceptance
-	enqueued     time.Duration // first desk.Reply call -> the last one returned
-	lastSentAt   time.Duration // first desk.Reply call -> the latest outbox sent_at
-	connections  int           // submission connections Postdesk opened
-	bare         time.Duration // dial -> last 250
-	bareServer   time.Duration // dial -> Postfix logged the last acceptance
-	bareConnects int
+	written     time.Duration // N desk.Reply calls while the sender is held off
+	drain       time.Duration // sender woken on N queued replies -> Postfix logged the last acceptance
+	drainConns  int           // submission connections of the drain
+	postdesk    time.Duration // writing and sending together: first desk.Reply call -> the last acceptance
+	enqueued    time.Duration // ... first desk.Reply call -> the last one returned
+	lastSentAt  time.Duration // ... first desk.Reply call -> the latest outbox sent_at
+	connections int           // ... submission connections Postdesk opened
+	bare        time.Duration // bare loop: dial -> last 250
+	bareServer  time.Duration // bare loop: dial -> Postfix logged the last acceptance
+	bareConns   int
 }
 
-// throughput runs N replies through Postdesk, waits until Postfix accepted
-// them all and delivered them, then sends the same bytes with the bare loop.
+// throughput measures, on fresh tickets, (1) the sender on a full queue:
+// N replies written while another owner holds the mailbox's outbox lease,
+// then the lease released and the sender woken; (2) writing and sending
+// together: N replies written with the sender running, as agents would;
+// (3) the bare loop sending the bytes of (2). Each waits for Postfix to
+// deliver the previous one's mail first.
 func (b *bench) throughput(ctx context.Context, tag string, n int) (runResult, error) {
 	var res runResult
 	e := b.e
-	tickets, err := e.addTickets(ctx, n, tag)
+	tickets, err := e.addTickets(ctx, 2*n, tag)
 	if err != nil {
 		return res, err
 	}
 	if err := b.pf.waitIdle(ctx, time.Minute); err != nil {
 		return res, err
 	}
-	if b.profile != nil && tag != "warmup" {
+	profiling := b.profile != nil && tag != "warmup"
+	if profiling {
 		if err := pprof.StartCPUProfile(b.profile); err != nil {
 			return res, err
 		}
+		defer pprof.StopCPUProfile()
 	}
-	m := b.pf.mark()
-	ids := map[string]bool{}
-	rows := make([]int64, 0, n)
+
+	// (1) The sender on a full queue.
+	if err := e.holdOutbox(ctx); err != nil {
+		return res, err
+	}
+	quiet := desk.New(e.db) // wakes nobody: the sweep would, but the lease is held
 	began := time.Now()
-	for i, t := range tickets {
-		msg, err := b.s.desk.Reply(ctx, t, e.agent, desk.ReplyInput{Text: replyText(i)})
-		if err != nil {
-			return res, err
-		}
-		ids[msg.MessageID] = true
-		rows = append(rows, msg.ID)
-	}
-	res.enqueued = time.Since(began)
-	last, err := b.pf.waitAccepted(ctx, 10*time.Minute, m, ids)
-	if b.profile != nil && tag != "warmup" {
-		pprof.StopCPUProfile()
-	}
+	queued, _, err := b.write(ctx, quiet, tickets[:n])
 	if err != nil {
 		return res, err
+	}
+	res.written = time.Since(began)
+	if err := e.releaseOutbox(ctx); err != nil {
+		return res, err
+	}
+	m := b.pf.mark()
+	began = time.Now()
+	b.s.sender.Wake(e.mb.ID)
+	last, err := b.pf.waitAccepted(ctx, 10*time.Minute, m, queued)
+	if err != nil {
+		return res, err
+	}
+	res.drain = last.Sub(began)
+	_, _, res.drainConns = b.pf.since(m)
+	if err := b.pf.waitIdle(ctx, 5*time.Minute); err != nil {
+		return res, err
+	}
+
+	// (2) Writing and sending together.
+	if b.o.blockProfile != "" && tag != "warmup" {
+		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
+	}
+	m = b.pf.mark()
+	began = time.Now()
+	ids, rows, err := b.write(ctx, b.s.desk, tickets[n:])
+	if err != nil {
+		return res, err
+	}
+	res.enqueued = time.Since(began)
+	if last, err = b.pf.waitAccepted(ctx, 10*time.Minute, m, ids); err != nil {
+		return res, err
+	}
+	if profiling {
+		pprof.StopCPUProfile()
+	}
+	if b.o.blockProfile != "" && tag != "warmup" {
+		runtime.SetBlockProfileRate(0)
+		if err := writeProfile("block", b.o.blockProfile); err != nil {
+			return res, err
+		}
 	}
 	res.postdesk = last.Sub(began)
 	_, _, res.connections = b.pf.since(m)
@@ -218,6 +267,7 @@ func (b *bench) throughput(ctx context.Context, tag string, n int) (runResult, e
 	}
 	res.lastSentAt = sentAt.Sub(began)
 
+	// (3) The bare loop, on the bytes of (2).
 	msgs, err := e.composed(ctx, rows)
 	if err != nil {
 		return res, err
@@ -230,13 +280,68 @@ func (b *bench) throughput(ctx context.Context, tag string, n int) (runResult, e
 	if res.bare, err = e.bareLoop(ctx, msgs); err != nil {
 		return res, err
 	}
-	last, err = b.pf.waitAccepted(ctx, 5*time.Minute, m, ids)
-	if err != nil {
+	if last, err = b.pf.waitAccepted(ctx, 5*time.Minute, m, ids); err != nil {
 		return res, err
 	}
 	res.bareServer = last.Sub(bareBegan)
-	_, _, res.bareConnects = b.pf.since(m)
+	_, _, res.bareConns = b.pf.since(m)
 	return res, b.pf.waitIdle(ctx, 5*time.Minute)
+}
+
+func writeProfile(name, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup(name).WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// write writes one reply on each ticket, one after another, and returns
+// their Message-IDs and message rows.
+func (b *bench) write(ctx context.Context, d *desk.Desk, tickets []int64) (map[string]bool, []int64, error) {
+	ids := make(map[string]bool, len(tickets))
+	rows := make([]int64, 0, len(tickets))
+	for i, t := range tickets {
+		msg, err := d.Reply(ctx, t, b.e.agent, desk.ReplyInput{Text: replyText(i)})
+		if err != nil {
+			return nil, nil, err
+		}
+		ids[msg.MessageID] = true
+		rows = append(rows, msg.ID)
+	}
+	return ids, rows, nil
+}
+
+// holdOwner holds the mailbox's outbox lease while a full queue is written.
+const holdOwner = "benchreplies/hold"
+
+// holdOutbox takes the mailbox's outbox lease for holdOwner, waiting for
+// the sender to release it.
+func (e *env) holdOutbox(ctx context.Context) error {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var ok bool
+		err := e.db.Write(ctx, func(tx *store.Tx) (err error) {
+			now := time.Now().UTC()
+			ok, err = tx.ClaimOutbox(ctx, e.mb.ID, holdOwner, now, now.Add(time.Hour))
+			return err
+		})
+		if err != nil || ok {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return errors.New("the sender did not release the outbox lease within a minute")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) releaseOutbox(ctx context.Context) error {
+	return e.db.Write(ctx, func(tx *store.Tx) error { return tx.ReleaseOutbox(ctx, e.mb.ID, holdOwner) })
 }
 
 // lastSentAt waits until every one of rows is recorded sent (Postfix's
