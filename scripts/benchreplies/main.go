@@ -59,8 +59,8 @@ func main() {
 	flag.StringVar(&o.dir, "dir", "/var/tmp", "parent of the work folder (Postdesk's data: use a disk, not tmpfs)")
 	flag.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL URL of an empty database (default: SQLite in the work folder)")
 	flag.StringVar(&o.security, "security", "starttls", "SMTP security of the mailbox and the bare loop: starttls or none")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the postdesk throughput runs here")
-	flag.StringVar(&o.blockProfile, "blockprofile", "", "write a blocking profile of the written-and-sent phase here")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the first run's postdesk phases (queued sent, written and sent) here")
+	flag.StringVar(&o.blockProfile, "blockprofile", "", "write a blocking profile of the first run's written-and-sent phase here")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder")
 	flag.Parse()
 	if o.security != "starttls" && o.security != "none" {
@@ -201,7 +201,8 @@ func (b *bench) throughput(ctx context.Context, tag string, n int) (runResult, e
 	if err := b.pf.waitIdle(ctx, time.Minute); err != nil {
 		return res, err
 	}
-	profiling := b.profile != nil && tag != "warmup"
+	first := tag == "run1"
+	profiling := b.profile != nil && first
 	if profiling {
 		if err := pprof.StartCPUProfile(b.profile); err != nil {
 			return res, err
@@ -237,7 +238,7 @@ func (b *bench) throughput(ctx context.Context, tag string, n int) (runResult, e
 	}
 
 	// (2) Writing and sending together.
-	if b.o.blockProfile != "" && tag != "warmup" {
+	if b.o.blockProfile != "" && first {
 		runtime.SetBlockProfileRate(int(100 * time.Microsecond))
 	}
 	m = b.pf.mark()
@@ -253,7 +254,7 @@ func (b *bench) throughput(ctx context.Context, tag string, n int) (runResult, e
 	if profiling {
 		pprof.StopCPUProfile()
 	}
-	if b.o.blockProfile != "" && tag != "warmup" {
+	if b.o.blockProfile != "" && first {
 		runtime.SetBlockProfileRate(0)
 		if err := writeProfile("block", b.o.blockProfile); err != nil {
 			return res, err
