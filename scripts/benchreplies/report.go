@@ -44,18 +44,23 @@ func report(ctx context.Context, w io.Writer, b *bench, runs []runResult, lat la
 		bare := med(func(r runResult) time.Duration { return r.bareServer })
 		drain := med(func(r runResult) time.Duration { return r.drain })
 		pd := med(func(r runResult) time.Duration { return r.postdesk })
-		row := func(name string, d time.Duration, conns string, note string) {
-			fmt.Fprintf(w, "%-38s %8.2f %8.0f %9.2fx %6s   %s\n", name, d.Seconds(), float64(o.n)/d.Seconds(),
-				d.Seconds()/bare.Seconds(), conns, note)
+		row := func(name string, d, cpu time.Duration, conns string, note string) {
+			c := ""
+			if cpu > 0 {
+				c = fmt.Sprintf("%.2f", float64(cpu)/float64(o.n)/1e6)
+			}
+			fmt.Fprintf(w, "%-34s %8.2f %8.0f %8.2fx %6s %7s   %s\n", name, d.Seconds(), float64(o.n)/d.Seconds(),
+				d.Seconds()/bare.Seconds(), conns, c, note)
 		}
-		fmt.Fprintf(w, "%-38s %8s %8s %10s %6s\n", "", "seconds", "msgs/s", "vs bare", "conns")
-		row("bare go-smtp loop", bare, fmt.Sprint(runs[0].bareConns), "dial -> Postfix logged the last acceptance")
-		row("  (client side)", med(func(r runResult) time.Duration { return r.bare }), "", "dial -> the last 250")
-		row("postdesk, queued replies sent", drain, fmt.Sprint(runs[0].drainConns), "sender woken on N queued replies -> the last acceptance")
-		row("postdesk, written and sent", pd, fmt.Sprint(runs[0].connections), "first desk.Reply call -> the last acceptance")
-		row("  writing (sender running)", med(func(r runResult) time.Duration { return r.enqueued }), "", "first desk.Reply call -> the last one returned")
-		row("  writing alone (sender held off)", med(func(r runResult) time.Duration { return r.written }), "", "N desk.Reply calls, nothing sent meanwhile")
-		row("  last sent_at", med(func(r runResult) time.Duration { return r.lastSentAt }), "", "first desk.Reply call -> the latest sent_at recorded")
+		fmt.Fprintf(w, "%-34s %8s %8s %9s %6s %7s\n", "", "seconds", "msgs/s", "vs bare", "conns", "CPU ms")
+		row("bare go-smtp loop", bare, med(func(r runResult) time.Duration { return r.cpuBare }), fmt.Sprint(runs[0].bareConns), "dial -> Postfix logged the last acceptance")
+		row("  (client side)", med(func(r runResult) time.Duration { return r.bare }), 0, "", "dial -> the last 250")
+		row("postdesk, queued replies sent", drain, med(func(r runResult) time.Duration { return r.cpuDrain }), fmt.Sprint(runs[0].drainConns), "sender woken on N queued replies -> the last acceptance")
+		row("postdesk, written and sent", pd, med(func(r runResult) time.Duration { return r.cpuPostdesk }), fmt.Sprint(runs[0].connections), "first desk.Reply call -> the last acceptance")
+		row("  writing (sender running)", med(func(r runResult) time.Duration { return r.enqueued }), 0, "", "first desk.Reply call -> the last one returned")
+		row("  writing alone (sender held off)", med(func(r runResult) time.Duration { return r.written }), med(func(r runResult) time.Duration { return r.cpuWritten }), "", "N desk.Reply calls, nothing sent meanwhile")
+		row("  last sent_at", med(func(r runResult) time.Duration { return r.lastSentAt }), 0, "", "first desk.Reply call -> the latest sent_at recorded")
+		fmt.Fprintf(w, "(CPU ms: this process's user+system time per message in that phase)\n")
 		for i, r := range runs {
 			fmt.Fprintf(w, "  run %d: bare %.2f s; queued sent %.2f s (%.2fx); written and sent %.2f s (%.2fx); writing alone %.2f s\n", i+1,
 				r.bareServer.Seconds(), r.drain.Seconds(), r.drain.Seconds()/r.bareServer.Seconds(), r.postdesk.Seconds(),

@@ -29,3 +29,12 @@ func medianSyncfs(dir string, n int) (time.Duration, error) {
 	}
 	return percentile(ds, 50), nil
 }
+
+// cpuTime is the CPU time (user + system) this process has used.
+func cpuTime() time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
