@@ -126,7 +126,7 @@ func newServer(a *app) (*server, error) {
 		return nil, err
 	}
 	sender, err = jobs.NewSender(jobs.SenderOptions{DB: a.db, OAuth: oauthSvc, Passwords: store.MailboxPasswords(a.db, vault),
-		Logger: a.log, Registerer: reg})
+		Logger: a.log, Registerer: reg, Owner: a.cfg.SyncOwner})
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +212,7 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	if err := s.jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
+	s.sender.Start()
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	var ms *http.Server

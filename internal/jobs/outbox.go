@@ -28,12 +28,13 @@ import (
 // process (a lease per mailbox in outbox_leases, renewed before each
 // message), in message order, over one SMTP connection. Three things wake a
 // mailbox's sender: the River job SendRepliesArgs{MailboxID} (inserted in
-// the transaction that queued the message, unique while waiting), a direct
-// wake-up of this process's sender once that transaction commits (so an
-// idle queue sends at once instead of at River's next poll), and the
-// periodic sweep, which finds every mailbox with due work (retries,
-// acknowledgements written by ingest, anything missed) and held mail whose
-// mailbox can send again.
+// the transaction that queued the message, unique while waiting or
+// running: any process may work it), a direct wake-up of this process's
+// sender once that transaction commits (so an idle queue sends at once
+// instead of at River's next poll), and each process's sweep (Start), which
+// at start and every 30 s finds every mailbox with due work (retries,
+// acknowledgements, what a killed process left, anything missed) and held
+// mail whose mailbox can send again.
 //
 // Exactly once: each attempt is recorded (state sending, attempts + 1) in a
 // committed transaction before dialling, and only while the sender holds
@@ -58,12 +59,6 @@ func (SendRepliesArgs) InsertOpts() river.InsertOpts {
 		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled}}}
 }
 
-// SweepOutboxArgs finds mailboxes with outbox work and wakes their senders.
-type SweepOutboxArgs struct{}
-
-// Kind names the job.
-func (SweepOutboxArgs) Kind() string { return "sweep_outbox" }
-
 // SenderOptions configures a Sender.
 type SenderOptions struct {
 	DB *store.DB
@@ -77,6 +72,11 @@ type SenderOptions struct {
 	// TLSConfig is used for SMTP and IMAP (nil: the system's roots); tests
 	// trust their own certificate authority here.
 	TLSConfig *tls.Config
+	// Owner names this process on outbox leases (default host, process id
+	// and a random part). A stable name that is unique among running
+	// processes (serve uses its sync owner) lets a restarted process take
+	// its killed predecessor's leases at once instead of after they lapse.
+	Owner string
 	// Lease is how long a sender holds a mailbox between renewals (default 2 minutes).
 	Lease time.Duration
 	// Sweep is the interval of the sweep (default 30 s).
@@ -106,7 +106,8 @@ type Sender struct {
 	draining map[int64]bool // mailboxes this process is draining
 	again    map[int64]bool // woken while draining: look once more
 	stopping bool
-	base     context.Context // of direct wake-ups; cancelled by Close
+	stop     chan struct{}   // closed by Stop
+	base     context.Context // of direct wake-ups; cancelled by Stop
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -135,8 +136,11 @@ func NewSender(opt SenderOptions) (*Sender, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	s := &Sender{opt: opt, db: opt.DB, log: opt.Logger.With("component", "outbox"), owner: senderOwner(),
-		draining: map[int64]bool{}, again: map[int64]bool{}}
+	if opt.Owner == "" {
+		opt.Owner = senderOwner()
+	}
+	s := &Sender{opt: opt, db: opt.DB, log: opt.Logger.With("component", "outbox"), owner: opt.Owner,
+		draining: map[int64]bool{}, again: map[int64]bool{}, stop: make(chan struct{})}
 	s.base, s.cancel = context.WithCancel(context.Background())
 	m, err := newOutboxMetrics(opt.DB, opt.Registerer)
 	if err != nil {
@@ -147,8 +151,9 @@ func NewSender(opt SenderOptions) (*Sender, error) {
 }
 
 // senderOwner names this process's sender on leases: host, process and a
-// random part, so a restarted process is a new owner (what its predecessor
-// left sending is resolved, never taken as its own).
+// random part. Whatever the owner, a message found sending when a drain
+// starts is resolved as unknown, never taken as in flight: within a process
+// one drain at a time sends a mailbox's mail.
 func senderOwner() string {
 	host, _ := os.Hostname()
 	b := make([]byte, 6)
@@ -158,13 +163,39 @@ func senderOwner() string {
 
 func (s *Sender) now() time.Time { return s.opt.Now().UTC().Truncate(time.Millisecond) }
 
-// register adds the send job's worker and the periodic sweep (jobs.New calls it).
+// register adds the send job's worker (jobs.New calls it).
 func (s *Sender) register(w *river.Workers) []*river.PeriodicJob {
 	river.AddWorker(w, &sendRepliesWorker{s: s})
-	river.AddWorker(w, &sweepOutboxWorker{s: s})
-	return []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(s.opt.Sweep),
-		func() (river.JobArgs, *river.InsertOpts) { return SweepOutboxArgs{}, nil },
-		&river.PeriodicJobOpts{RunOnStart: true})}
+	return nil
+}
+
+// Start runs the sweep in this process: at once, then every
+// SenderOptions.Sweep, until Stop. It is a local timer rather than a River
+// periodic job on purpose: it must run right after a restart (River elects
+// the process that runs periodic jobs, and a killed leader's claim lasts),
+// and the per-mailbox lease already shares the work between processes.
+func (s *Sender) Start() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		t := time.NewTicker(s.opt.Sweep)
+		defer t.Stop()
+		for {
+			if err := s.Sweep(s.base); err != nil && s.base.Err() == nil {
+				s.log.Error("outbox sweep", "err", err)
+			}
+			select {
+			case <-s.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
 }
 
 func (s *Sender) setRunner(r *Runner) {
@@ -278,7 +309,10 @@ func (s *Sender) stopped() bool {
 // cut off while being sent is resolved by the next sender).
 func (s *Sender) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	s.stopping = true
+	if !s.stopping {
+		s.stopping = true
+		close(s.stop)
+	}
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
@@ -307,19 +341,9 @@ func (w *sendRepliesWorker) Work(ctx context.Context, job *river.Job[SendReplies
 	return w.s.Drain(ctx, job.Args.MailboxID)
 }
 
-// sweepOutboxWorker works SweepOutboxArgs.
-type sweepOutboxWorker struct {
-	river.WorkerDefaults[SweepOutboxArgs]
-	s *Sender
-}
-
-func (w *sweepOutboxWorker) Work(ctx context.Context, job *river.Job[SweepOutboxArgs]) error {
-	return w.s.Sweep(ctx)
-}
-
-// Sweep releases held mail of mailboxes that can send again and wakes the
-// sender of every mailbox with due work, through the send job (so several
-// processes share the work).
+// Sweep releases held mail of mailboxes that can send again and drains
+// every mailbox with due work in this process (a mailbox another process
+// is sending is left to it: its lease says so).
 func (s *Sender) Sweep(ctx context.Context) error {
 	held, err := s.db.OutboxMailboxes(ctx, store.DeliveryHeld)
 	if err != nil {
@@ -334,17 +358,8 @@ func (s *Sender) Sweep(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	r := s.runner
-	s.mu.Unlock()
 	for _, id := range due {
-		if r == nil {
-			s.Wake(id)
-			continue
-		}
-		if _, err := r.Client().Insert(ctx, SendRepliesArgs{MailboxID: id}, nil); err != nil {
-			return fmt.Errorf("enqueue the sender of mailbox %d: %w", id, err)
-		}
+		s.Wake(id)
 	}
 	return nil
 }

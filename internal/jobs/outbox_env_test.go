@@ -105,6 +105,7 @@ func newDesk(t *testing.T, dialect string, stack *mailtest.Stack, idp *fakeidp.I
 	if err := e.runner.Start(e.ctx); err != nil {
 		t.Fatal(err)
 	}
+	e.sender.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
