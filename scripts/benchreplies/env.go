@@ -183,6 +183,7 @@ func (e *env) startSender(ctx context.Context) (*sender, error) {
 	if err := r.Start(context.WithoutCancel(ctx)); err != nil {
 		return nil, err
 	}
+	s.Start() // the sweep, as serve starts it
 	return &sender{sender: s, runner: r, desk: desk.New(e.db, desk.WithEnqueuer(s))}, nil
 }
 
