@@ -8,16 +8,20 @@
 // Microsoft sign-in (XOAUTH2 checked by token introspection), a Postdesk
 // store with one signed-in OAuth mailbox, and the outbox sender wired as
 // serve wires it (River runner with the send job and sweep, desk.Reply
-// waking it). Then:
+// waking it). Then, per run, on fresh tickets:
 //
-//   - postdesk: N replies written with desk.Reply, one after another, while
-//     the sender runs; timed from the first call until Postfix has accepted
-//     all N (its log: the queue file committed, matched by Message-ID);
+//   - queued replies sent: N replies written with desk.Reply while another
+//     owner holds the mailbox's outbox lease, then the lease released and
+//     the sender woken; timed until Postfix has accepted all N (its log:
+//     the queue file committed, matched by Message-ID);
+//   - written and sent: N replies written one after another while the
+//     sender runs, from the first call until Postfix accepted all N;
 //   - bare loop: the same N messages (the bytes Postdesk sent) over one
 //     go-smtp connection, same port, TLS and XOAUTH2 token; timed from
 //     dialling to the last 250, and to Postfix's log of the last one;
-//   - latency: L single replies on an idle queue, each from the call of
-//     desk.Reply ("Send" clicked) until Postfix accepted it.
+//
+// and once, latency: L single replies on an idle queue, each from the call
+// of desk.Reply ("Send" clicked) until Postfix accepted it.
 //
 // Every reply must be accepted exactly once; figures are printed, not
 // asserted. It must run as root (Dovecot and Postfix masters).
