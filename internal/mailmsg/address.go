@@ -109,11 +109,23 @@ func (p *parser) address(name, addr string) Address {
 	}
 	// A decoded name may carry CR, LF or NUL ("=?utf-8?q?Jane=0D=0ABcc:_x?="):
 	// it is one line of text wherever it goes next (a page, a reply's To).
-	name = strings.Trim(oneLine(name), `"' `)
+	name = strings.Trim(oneLine(dropControls(name)), `"' `)
 	if strings.EqualFold(name, addr) {
 		name = ""
 	}
 	return Address{Name: name, Address: strings.TrimSpace(addr)}
+}
+
+// dropControls removes control characters other than white space (NUL,
+// ESC, DEL...), as the store would: "Fran\x00k" is "Frank", while CR, LF
+// and tabs stay for oneLine to make spaces of.
+func dropControls(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) && !unicode.IsSpace(r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // splitAddresses splits on commas and semicolons outside quotes, comments

@@ -42,7 +42,8 @@ func TestAddressFallbacks(t *testing.T) {
 		"broken <<a@x.example>":                         {{"broken", "a@x.example"}},
 		"M\xfcller <m@x.example>":                       {{"Müller", "m@x.example"}},
 		`"=?utf-8?q?Jane=0D=0ABcc:_x?=" <j@x.example>`:  {{"Jane Bcc: x", "j@x.example"}},
-		`=?utf-8?q?Jane=00=09Doe?= <j@x.example>`:       {{"Jane Doe", "j@x.example"}},
+		`=?utf-8?q?Jane=00Doe?= <j@x.example>`:          {{"JaneDoe", "j@x.example"}},
+		`=?utf-8?q?Jane=09=0ADoe?= <j@x.example>`:       {{"Jane Doe", "j@x.example"}},
 	} {
 		p := &parser{msg: &Message{}}
 		got := p.parseAddressList("To", in)
