@@ -73,38 +73,30 @@ func startEnv(ctx context.Context, log *slog.Logger, dataDir, databaseURL, secur
 	if err != nil {
 		return e, err
 	}
-	return e, e.addMailbox(ctx)
+	return e, e.addMailbox(ctx, desk.NewAdmin(e.db, vault, desk.Providers([]oauth.Provider{p})))
 }
 
 // addMailbox creates the agent and the OAuth mailbox (SMTP on the stack's
 // Postfix submission port, XOAUTH2) and signs it in at the stand-in.
-func (e *env) addMailbox(ctx context.Context) error {
+func (e *env) addMailbox(ctx context.Context, admin *desk.Admin) error {
 	imapHost, imapPort := splitAddr(e.stack.IMAPAddr)
 	smtpHost, smtpPort := splitAddr(e.stack.SubmissionAddr)
 	imapSecurity := "starttls"
 	if e.security == "none" {
 		imapSecurity = "none"
 	}
-	err := e.db.Write(ctx, func(tx *store.Tx) error {
-		var err error
+	err := e.db.Write(ctx, func(tx *store.Tx) (err error) {
 		e.agent, err = tx.CreateUser(ctx, store.User{Email: "agent@example.com", Name: "Agent", Role: store.RoleAgent, PasswordHash: "x"})
-		if err != nil {
-			return err
-		}
-		if e.mb, err = tx.CreateMailbox(ctx, supportAddr, "Example Support"); err != nil {
-			return err
-		}
-		if err := tx.SetMailboxSignature(ctx, e.mb.ID, "Example Support\nhttps://example.com/help"); err != nil {
-			return err
-		}
-		if err := tx.SetMailboxAuthKind(ctx, e.mb.ID, store.AuthOAuth, "microsoft", time.Now()); err != nil {
-			return err
-		}
-		return tx.PutMailboxServer(ctx, store.MailboxServer{MailboxID: e.mb.ID, IMAPHost: imapHost, IMAPPort: imapPort,
-			IMAPSecurity: imapSecurity, SMTPHost: smtpHost, SMTPPort: smtpPort, SMTPSecurity: e.security, AuthMethod: "xoauth2",
-			Folders: []string{"INBOX"}, InitialDays: 14, MaxAgeDays: 90, Enabled: false})
+		return err
 	})
 	if err != nil {
+		return fmt.Errorf("create the agent: %w", err)
+	}
+	// As an admin adds it on Admin -> Emails; paused, so nothing is fetched.
+	if e.mb, err = admin.AddMailbox(ctx, desk.MailboxSpec{Address: supportAddr, Name: "Example Support", Auth: "microsoft",
+		IMAPHost: imapHost, IMAPPort: imapPort, IMAPSecurity: imapSecurity, SMTPHost: smtpHost, SMTPPort: smtpPort,
+		SMTPSecurity: e.security, AuthMethod: "xoauth2", Folders: []string{"INBOX"}, Disabled: true,
+		Signature: "Example Support\nhttps://example.com/help"}); err != nil {
 		return fmt.Errorf("create the mailbox: %w", err)
 	}
 	if e.mb, err = e.db.Mailbox(ctx, e.mb.ID); err != nil {
