@@ -286,6 +286,9 @@ type Notice struct {
 	Message   string
 	CreatedAt time.Time
 	ReadAt    time.Time
+	// Email is what became of the notice's email to the admins
+	// (notifications.go).
+	Email NoticeEmail
 }
 
 // AddNotice records a notice.
@@ -312,7 +315,8 @@ type NoticeFilter struct {
 
 // Notices lists notices, newest first.
 func (c conn) Notices(ctx context.Context, f NoticeFilter) ([]Notice, error) {
-	q := `SELECT id, COALESCE(mailbox_id, 0), kind, message, created_at, read_at FROM notices WHERE 1 = 1`
+	q := `SELECT id, COALESCE(mailbox_id, 0), kind, message, created_at, read_at, email_state, email_mailbox_id, email_count
+		FROM notices WHERE 1 = 1`
 	var args []any
 	if f.MailboxID != 0 {
 		q += ` AND mailbox_id = ?`
@@ -334,7 +338,8 @@ func (c conn) Notices(ctx context.Context, f NoticeFilter) ([]Notice, error) {
 		var n Notice
 		var created int64
 		var read sql.NullInt64
-		if err := rows.Scan(&n.ID, &n.MailboxID, &n.Kind, &n.Message, &created, &read); err != nil {
+		if err := rows.Scan(&n.ID, &n.MailboxID, &n.Kind, &n.Message, &created, &read,
+			&n.Email.State, &n.Email.MailboxID, &n.Email.Count); err != nil {
 			return nil, err
 		}
 		n.CreatedAt, n.ReadAt = fromMS(created), nullMS(read)
