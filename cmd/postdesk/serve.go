@@ -107,6 +107,7 @@ type server struct {
 	syncer  *mailsync.Syncer
 	oauth   *oauth.Service // nil without a provider
 	sender  *jobs.Sender
+	events  *jobs.Dispatcher
 }
 
 func newServer(a *app) (*server, error) {
@@ -139,6 +140,13 @@ func newServer(a *app) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Events reach their consumers (webhooks, email notifications) through
+	// the dispatcher, woken right after each commit that added events.
+	events, err := jobs.NewDispatcher(jobs.DispatcherOptions{DB: a.db, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	a.db.OnEventsCommitted(events.Wake)
 	authSvc := auth.NewService(auth.Options{DB: a.db, SessionTTL: a.cfg.SessionTTL, Logger: a.log,
 		Limits: auth.Limits{HashConcurrency: a.cfg.SigninConcurrency}})
 	dsk := desk.New(a.db, desk.WithEnqueuer(sender))
@@ -174,7 +182,7 @@ func newServer(a *app) (*server, error) {
 		return nil, err
 	}
 	return &server{app: a, handler: accessLog(a.log, mux), metrics: metrics, jobs: runner, ingest: in, syncer: syncer, oauth: oauthSvc,
-		sender: sender}, nil
+		sender: sender, events: events}, nil
 }
 
 // metricsHandler serves next only to requests that send token as a bearer
@@ -214,6 +222,7 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	s.sender.Start()
+	s.events.Start()
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	var ms *http.Server
@@ -268,7 +277,7 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	}
 	// The sender finishes the message it is sending and takes no other;
 	// then the job engine stops.
-	err := errors.Join(hs.Shutdown(shutdownCtx), s.sender.Stop(shutdownCtx), s.jobs.Stop(shutdownCtx))
+	err := errors.Join(hs.Shutdown(shutdownCtx), s.sender.Stop(shutdownCtx), s.events.Stop(shutdownCtx), s.jobs.Stop(shutdownCtx))
 	if ms != nil {
 		err = errors.Join(err, ms.Shutdown(shutdownCtx))
 	}
