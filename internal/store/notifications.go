@@ -23,6 +23,7 @@ const (
 	EmailNotEmailed = "not_emailed" // a kind nobody is emailed about
 	EmailBefore     = "before"      // recorded before notices were emailed
 	EmailCovered    = "covered"     // a reminder that a later one or the first warning already said
+	EmailRepeat     = "repeat"      // an unread notice of the same mailbox and kind was already emailed
 )
 
 // NoticeEmail is what became of a notice's (or a reminder's) email.
@@ -199,6 +200,27 @@ func (tx *Tx) DecideNoticeEmail(ctx context.Context, noticeID int64, e NoticeEma
 		return fmt.Errorf("decide the email of notice %d: %w", noticeID, ErrTaken)
 	}
 	return nil
+}
+
+// NoticeRestored is the kind of the notice oauth records when a mailbox
+// works again after needing reauthentication or refusing the application.
+const NoticeRestored = "restored"
+
+// NoticeAlreadyEmailed reports whether an earlier notice of n's mailbox
+// and kind, created since since and still unread, was already emailed with
+// no "restored" notice of the mailbox after it: the admins have heard of
+// this very problem (two parts of Postdesk noticed one refusal, or a
+// sending fault was noticed again at the next try).
+func (c conn) NoticeAlreadyEmailed(ctx context.Context, n Notice, since time.Time) (bool, error) {
+	var count int
+	err := c.queryRow(ctx, `SELECT COUNT(*) FROM notices e WHERE COALESCE(e.mailbox_id, 0) = ? AND e.kind = ? AND e.id < ?
+		AND e.read_at IS NULL AND e.email_state = ? AND e.created_at >= ?
+		AND NOT EXISTS (SELECT 1 FROM notices r WHERE r.mailbox_id = e.mailbox_id AND r.kind = ? AND r.id > e.id AND r.id < ?)`,
+		n.MailboxID, n.Kind, n.ID, EmailQueued, ms(since), NoticeRestored, n.ID).Scan(&count)
+	if err != nil {
+		return false, fmt.Errorf("look for an emailed notice like %d: %w", n.ID, err)
+	}
+	return count > 0, nil
 }
 
 // Reminder is an email to the admins before a mailbox's authorization
