@@ -194,9 +194,16 @@ func (s *Service) Login(ctx context.Context, email, password, userAgent, ip stri
 	now := s.now().UTC()
 	sess := store.Session{TokenHash: HashToken(token), UserID: u.ID, CSRFToken: RandomToken(32),
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.sessionTTL), UserAgent: truncate(userAgent, 200), IP: ip}
-	if err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.CreateSession(ctx, &sess) }); err != nil {
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateSession(ctx, &sess); err != nil {
+			return err
+		}
+		return tx.RecordSignIn(ctx, u.ID, now)
+	})
+	if err != nil {
 		return "", store.Session{}, store.User{}, fmt.Errorf("sign in: %w", err)
 	}
+	u.LastSignInAt = now.Truncate(time.Millisecond)
 	return token, sess, u, nil
 }
 
