@@ -1,4 +1,4 @@
--- Postdesk schema, version 14 (PostgreSQL): notifications by email. Every email
+-- Postdesk schema, version 16 (PostgreSQL): notifications by email. Every email
 -- is an outgoing message (kind 'notification', no ticket) sent through the
 -- outbox of a healthy mailbox; these tables only decide what is sent, once.
 
