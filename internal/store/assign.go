@@ -29,6 +29,25 @@ func (tx *Tx) SetTicketAssignee(ctx context.Context, ticketID, userID int64, at 
 	return prev.Int64, tx.TouchTicket(ctx, ticketID, at)
 }
 
+// ClaimTicket gives a ticket that nobody owns to a user and reports
+// whether it did: a ticket someone already owns keeps its assignee, even
+// when that changed after the caller read the ticket (one conditional
+// UPDATE). It does not move last activity.
+func (tx *Tx) ClaimTicket(ctx context.Context, ticketID, userID int64) (claimed bool, err error) {
+	if userID <= 0 {
+		return false, fmt.Errorf("claim ticket %d: no user", ticketID)
+	}
+	res, err := tx.exec(ctx, `UPDATE tickets SET assignee_user_id = ? WHERE id = ? AND assignee_user_id IS NULL`, userID, ticketID)
+	if err != nil {
+		return false, fmt.Errorf("claim ticket %d: %w", ticketID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("claim ticket %d: %w", ticketID, err)
+	}
+	return n == 1, nil
+}
+
 // ViewCounts are the numbers on the view tabs of the ticket list.
 type ViewCounts struct {
 	Mine       int // assigned to the user asking

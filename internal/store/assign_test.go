@@ -75,6 +75,30 @@ func TestTicketAssignee(t *testing.T) {
 			t.Errorf("assigning a missing ticket: %v, want ErrNotFound", err)
 		}
 
+		// Claiming takes only a ticket nobody owns.
+		for _, tc := range []struct {
+			ticket int64
+			want   bool
+		}{{ids["printer"], false}, {ids["refund"], true}, {ids["refund"], false}} {
+			var got bool
+			if err := db.Write(ctx, func(tx *store.Tx) error {
+				var err error
+				got, err = tx.ClaimTicket(ctx, tc.ticket, ann.ID)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("claim ticket %d = %v, want %v", tc.ticket, got, tc.want)
+			}
+		}
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.SetTicketAssignee(ctx, ids["refund"], 0, now.Add(3*time.Minute))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+
 		tk, err := db.Ticket(ctx, ids["printer"])
 		if err != nil {
 			t.Fatal(err)
