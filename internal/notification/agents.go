@@ -62,6 +62,9 @@ func (m *Mailer) Consume(ctx context.Context, tx *store.Tx, events []store.Event
 // customer (only users are considered, and never at the ticket's
 // requester address or a support address).
 func (m *Mailer) audience(ctx context.Context, tx *store.Tx, e store.Event, support map[string]bool) ([]store.User, error) {
+	if bulk, _ := e.Data["bulk"].(bool); bulk {
+		return nil, nil
+	}
 	t, err := tx.Ticket(ctx, e.TicketID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
