@@ -127,10 +127,13 @@ func New(opt Options) (*Mailer, error) {
 
 func (m *Mailer) now() time.Time { return m.opt.Now().UTC().Truncate(time.Millisecond) }
 
-// link is the absolute URL of a page of Postdesk.
+// link is the absolute URL of a page of Postdesk (path may end in a
+// #fragment).
 func (m *Mailer) link(path string) string {
 	u := *m.opt.BaseURL
+	path, u.Fragment, _ = strings.Cut(path, "#")
 	u.Path = strings.TrimRight(u.Path, "/") + path
+	u.RawQuery = ""
 	return u.String()
 }
 
