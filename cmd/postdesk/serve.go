@@ -23,6 +23,7 @@ import (
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/jobs"
 	"github.com/postdesk/postdesk/internal/mailsync"
+	"github.com/postdesk/postdesk/internal/notification"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/web"
@@ -108,6 +109,7 @@ type server struct {
 	oauth   *oauth.Service // nil without a provider
 	sender  *jobs.Sender
 	events  *jobs.Dispatcher
+	notify  *notification.Mailer
 }
 
 func newServer(a *app) (*server, error) {
@@ -147,6 +149,13 @@ func newServer(a *app) (*server, error) {
 		return nil, err
 	}
 	a.db.OnEventsCommitted(events.Wake)
+	// Email notifications to agents and admins, through a healthy mailbox's outbox.
+	notify, err := notification.New(notification.Options{DB: a.db, OAuth: oauthSvc, Enqueuer: sender, BaseURL: a.cfg.BaseURL,
+		SystemMailbox: a.cfg.NotifyMailbox, Window: a.cfg.NotifyWindow, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	events.Register(notify)
 	authSvc := auth.NewService(auth.Options{DB: a.db, SessionTTL: a.cfg.SessionTTL, Logger: a.log,
 		Limits: auth.Limits{HashConcurrency: a.cfg.SigninConcurrency}})
 	dsk := desk.New(a.db, desk.WithEnqueuer(sender), desk.WithAssignOnReply(a.cfg.AssignOnReply))
@@ -182,7 +191,7 @@ func newServer(a *app) (*server, error) {
 		return nil, err
 	}
 	return &server{app: a, handler: accessLog(a.log, mux), metrics: metrics, jobs: runner, ingest: in, syncer: syncer, oauth: oauthSvc,
-		sender: sender, events: events}, nil
+		sender: sender, events: events, notify: notify}, nil
 }
 
 // metricsHandler serves next only to requests that send token as a bearer
@@ -223,6 +232,7 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	}
 	s.sender.Start()
 	s.events.Start()
+	s.notify.Start()
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	var ms *http.Server
@@ -275,9 +285,10 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	case <-syncDone:
 	case <-shutdownCtx.Done():
 	}
-	// The sender finishes the message it is sending and takes no other;
-	// then the job engine stops.
-	err := errors.Join(hs.Shutdown(shutdownCtx), s.sender.Stop(shutdownCtx), s.events.Stop(shutdownCtx), s.jobs.Stop(shutdownCtx))
+	// Events and notifications stop queueing mail; the sender finishes the
+	// message it is sending and takes no other; then the job engine stops.
+	err := errors.Join(hs.Shutdown(shutdownCtx), s.events.Stop(shutdownCtx), s.notify.Stop(shutdownCtx),
+		s.sender.Stop(shutdownCtx), s.jobs.Stop(shutdownCtx))
 	if ms != nil {
 		err = errors.Join(err, ms.Shutdown(shutdownCtx))
 	}
