@@ -132,6 +132,10 @@ type noticeView struct {
 	// Quarantine, on a quarantine notice, is the mailbox's newest open
 	// quarantined email: the notice offers its source and Retry.
 	Quarantine *quarantineView
+	// EmailWords says what became of its email to the admins; EmailWarn:
+	// it was not sent (no healthy mailbox, no admin).
+	EmailWords string
+	EmailWarn  bool
 }
 
 type providerChoice struct {
@@ -298,6 +302,14 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 	}
 	for _, n := range notices {
 		nv := noticeView{Notice: n, Rel: agoFrom(n.CreatedAt, now)}
+		nv.EmailWords, nv.EmailWarn = noticeEmailWords(n.Email, func(id int64) string {
+			for _, mb := range p.Mailboxes {
+				if mb.ID == id {
+					return mb.Address
+				}
+			}
+			return ""
+		})
 		if res, ok := desk.ResolveNotice(n, byID[n.MailboxID], syncs[n.MailboxID]); ok {
 			nv.Resolved, nv.ResolvedBy, nv.ResolvedAt = true, res.By, res.At
 		}
