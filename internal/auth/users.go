@@ -116,45 +116,55 @@ func (s *Service) AddUser(ctx context.Context, by store.User, req NewUser) (stor
 	return u, creds, nil
 }
 
-// SetRole changes a user's role; demoting the last active admin is refused.
-func (s *Service) SetRole(ctx context.Context, by store.User, userID int64, role string) (store.User, error) {
-	if err := checkRole(role); err != nil {
-		return store.User{}, err
-	}
-	return s.changeUser(ctx, by, userID, "role", func(tx *store.Tx, u *store.User) error {
-		if u.Role == role {
-			return nil
-		}
-		if role != store.RoleAdmin {
-			if err := lastAdminGuard(ctx, tx, *u, "role", "make them an agent"); err != nil {
-				return err
-			}
-		}
-		u.Role = role
-		return tx.SetUserRole(ctx, u.ID, role)
-	})
+// UserChange is an admin's change to a user; nil fields stay as they are.
+type UserChange struct {
+	Role     *string
+	Disabled *bool
 }
 
-// SetDisabled disables or enables a user. Disabling ends every session of
-// theirs and their invitation in the same transaction; their API keys
-// stay but are refused while they are disabled (auth.APIKey), so both stop
-// on the very next request. An admin cannot disable themselves, nor the
-// last active admin.
+// SetRole changes a user's role; demoting the last active admin is refused.
+func (s *Service) SetRole(ctx context.Context, by store.User, userID int64, role string) (store.User, error) {
+	return s.ChangeUser(ctx, by, userID, UserChange{Role: &role})
+}
+
+// SetDisabled disables or enables a user (see ChangeUser).
 func (s *Service) SetDisabled(ctx context.Context, by store.User, userID int64, disabled bool) (store.User, error) {
-	if disabled && by.ID != 0 && by.ID == userID {
+	return s.ChangeUser(ctx, by, userID, UserChange{Disabled: &disabled})
+}
+
+// ChangeUser applies c in one transaction: all of it or nothing. Demoting
+// or disabling the last active admin is refused, and so is disabling
+// oneself. Disabling ends every session of the user and their invitation
+// in the same transaction; their API keys stay but are refused while they
+// are disabled (auth.APIKey), so both stop on the very next request.
+func (s *Service) ChangeUser(ctx context.Context, by store.User, userID int64, c UserChange) (store.User, error) {
+	if c.Role != nil {
+		if err := checkRole(*c.Role); err != nil {
+			return store.User{}, err
+		}
+	}
+	if c.Disabled != nil && *c.Disabled && by.ID != 0 && by.ID == userID {
 		return store.User{}, invalidBecause(ErrSelf, "disabled", "You cannot disable your own account: ask another admin.")
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
-	return s.changeUser(ctx, by, userID, "disabled", func(tx *store.Tx, u *store.User) error {
-		if !disabled {
-			if u.DisabledAt.IsZero() {
-				return nil
+	return s.changeUser(ctx, by, userID, "role_or_disabled", func(tx *store.Tx, u *store.User) error {
+		if c.Role != nil && *c.Role != u.Role {
+			if *c.Role != store.RoleAdmin {
+				if err := lastAdminGuard(ctx, tx, *u, "role", "make them an agent"); err != nil {
+					return err
+				}
 			}
+			u.Role = *c.Role
+			if err := tx.SetUserRole(ctx, u.ID, u.Role); err != nil {
+				return err
+			}
+		}
+		switch {
+		case c.Disabled == nil || *c.Disabled == !u.DisabledAt.IsZero():
+			return nil
+		case !*c.Disabled:
 			u.DisabledAt = time.Time{}
 			return tx.SetUserDisabled(ctx, u.ID, time.Time{})
-		}
-		if !u.DisabledAt.IsZero() {
-			return nil
 		}
 		if err := lastAdminGuard(ctx, tx, *u, "disabled", "disable them"); err != nil {
 			return err
