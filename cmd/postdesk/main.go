@@ -42,7 +42,7 @@ func commands() []command {
 		{"import", "import --mailbox ADDRESS [flags] FILE|DIR...", "ingest .eml files or mbox files into a mailbox", runImport},
 		{"inspect", "inspect [--mailbox ADDRESS] [--agent EMAIL]... [--text] FILE.eml", "explain what Postdesk would do with an email, changing nothing", runInspect},
 		{"mailbox", "mailbox add|update|list|show|remove [flags] [ADDRESS]", "manage support mailboxes: server settings, sign-in, folders", runMailbox},
-		{"user", "user add|lockouts|unlock [flags]", "add an agent or admin (password from stdin, or generated); list and clear sign-in lockouts", runUser},
+		{"user", "user add|list|role|disable|enable|reset|lockouts|unlock [flags]", "add, list and manage agents and admins (a password from stdin, a generated one or an invitation link); sign-in lockouts", runUser},
 		{"apikey", "apikey create|list|revoke [flags]", "create an API key for a user (shown once, optionally expiring), list and revoke keys", runAPIKey},
 		{"fakeidp", "fakeidp [--addr A] [--account E[:PW]]... [--app ID:SECRET:REDIRECT]...", "run the stand-in Microsoft sign-in (for the demo and tests; never for production)", runFakeIdP},
 		{"secrets", "secrets rotate [flags]", "re-seal every stored token and password under a new key", runSecrets},

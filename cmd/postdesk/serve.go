@@ -23,6 +23,7 @@ import (
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/jobs"
 	"github.com/postdesk/postdesk/internal/mailsync"
+	"github.com/postdesk/postdesk/internal/notification"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/web"
@@ -107,6 +108,8 @@ type server struct {
 	syncer  *mailsync.Syncer
 	oauth   *oauth.Service // nil without a provider
 	sender  *jobs.Sender
+	events  *jobs.Dispatcher
+	notify  *notification.Mailer
 }
 
 func newServer(a *app) (*server, error) {
@@ -139,22 +142,36 @@ func newServer(a *app) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Events reach their consumers (webhooks, email notifications) through
+	// the dispatcher, woken right after each commit that added events.
+	events, err := jobs.NewDispatcher(jobs.DispatcherOptions{DB: a.db, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	a.db.OnEventsCommitted(events.Wake)
+	// Email notifications to agents and admins, through a healthy mailbox's outbox.
+	notify, err := notification.New(notification.Options{DB: a.db, OAuth: oauthSvc, Enqueuer: sender, BaseURL: a.cfg.BaseURL,
+		SystemMailbox: a.cfg.NotifyMailbox, Window: a.cfg.NotifyWindow, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	events.Register(notify)
 	authSvc := auth.NewService(auth.Options{DB: a.db, SessionTTL: a.cfg.SessionTTL, Logger: a.log,
 		Limits: auth.Limits{HashConcurrency: a.cfg.SigninConcurrency}})
-	dsk := desk.New(a.db, desk.WithEnqueuer(sender))
+	dsk := desk.New(a.db, desk.WithEnqueuer(sender), desk.WithAssignOnReply(a.cfg.AssignOnReply))
 	admin := desk.NewAdmin(a.db, vault, desk.Providers(configuredProviders(a.cfg)))
 	admin.OAuth = oauthSvc // Test connection of a connected OAuth mailbox
 	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg),
 		Acknowledge: dsk.Acknowledge})
 	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc, Ingest: in,
-		Banners: web.AuthBanners(a.db, oauthSvc, nil, a.log), Admin: admin, TrustedProxies: a.cfg.TrustedProxies,
+		Banners: web.AuthBanners(a.db, oauthSvc, nil, a.log), Admin: admin, TrustedProxies: a.cfg.TrustedProxies, BaseURL: a.cfg.BaseURL.String(),
 		SecureCookies: a.cfg.BaseURL.Scheme == "https", HSTS: a.cfg.BaseURL.Scheme == "https", Version: version})
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api.New(api.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, Ingest: in,
-		Admin: admin}))
+		Admin: admin, BaseURL: a.cfg.BaseURL.String()}))
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	mux.Handle("GET /metrics", metricsHandler(a.cfg.MetricsToken, metrics))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -174,7 +191,7 @@ func newServer(a *app) (*server, error) {
 		return nil, err
 	}
 	return &server{app: a, handler: accessLog(a.log, mux), metrics: metrics, jobs: runner, ingest: in, syncer: syncer, oauth: oauthSvc,
-		sender: sender}, nil
+		sender: sender, events: events, notify: notify}, nil
 }
 
 // metricsHandler serves next only to requests that send token as a bearer
@@ -214,6 +231,8 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 		return err
 	}
 	s.sender.Start()
+	s.events.Start()
+	s.notify.Start()
 	errc := make(chan error, 2)
 	go func() { errc <- hs.Serve(ln) }()
 	var ms *http.Server
@@ -266,9 +285,10 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	case <-syncDone:
 	case <-shutdownCtx.Done():
 	}
-	// The sender finishes the message it is sending and takes no other;
-	// then the job engine stops.
-	err := errors.Join(hs.Shutdown(shutdownCtx), s.sender.Stop(shutdownCtx), s.jobs.Stop(shutdownCtx))
+	// Events and notifications stop queueing mail; the sender finishes the
+	// message it is sending and takes no other; then the job engine stops.
+	err := errors.Join(hs.Shutdown(shutdownCtx), s.events.Stop(shutdownCtx), s.notify.Stop(shutdownCtx),
+		s.sender.Stop(shutdownCtx), s.jobs.Stop(shutdownCtx))
 	if ms != nil {
 		err = errors.Join(err, ms.Shutdown(shutdownCtx))
 	}

@@ -17,22 +17,29 @@ import (
 )
 
 func runUser(ctx context.Context, e env, args []string) error {
-	return dispatch(ctx, e, "user", args, verb{"add", userAdd}, verb{"lockouts", userLockouts}, verb{"unlock", userUnlock})
+	return dispatch(ctx, e, "user", args, verb{"add", userAdd}, verb{"list", userList}, verb{"role", userRole},
+		verb{"disable", userDisable}, verb{"enable", userEnable}, verb{"reset", userReset},
+		verb{"lockouts", userLockouts}, verb{"unlock", userUnlock})
 }
 
 func userAdd(ctx context.Context, e env, args []string) error {
 	var email, name, role *string
+	var invite *bool
 	var password string
 	a, _, done, err := start(ctx, e, "user", args, func(fs *flag.FlagSet) {
 		email = fs.String("email", "", "the user's email address (required)")
 		name = fs.String("name", "", "the user's display name")
 		role = fs.String("role", store.RoleAgent, "admin or agent")
+		invite = fs.Bool("invite", false, "print an invitation link (single use, 7 days) with which they choose their password, instead of a password")
 	}, func(*flag.FlagSet) error {
 		if *email == "" {
 			return errors.New("user add: --email is required")
 		}
 		if *role != store.RoleAdmin && *role != store.RoleAgent {
 			return fmt.Errorf("user add: --role must be admin or agent, not %q", *role)
+		}
+		if *invite {
+			return nil
 		}
 		var err error
 		password, err = readUserPassword(e)
@@ -42,14 +49,19 @@ func userAdd(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.close()
-	u, used, err := auth.CreateUser(ctx, a.db, *email, *name, *role, password)
+	setup := auth.SetupPassword
+	if *invite {
+		setup = auth.SetupInvite
+	}
+	u, creds, err := auth.New(a.db, 0).AddUser(ctx, store.User{}, auth.NewUser{Email: *email, Name: *name, Role: *role, Setup: setup, Password: password})
 	if err != nil {
 		return fmt.Errorf("user add: %w", err)
 	}
 	fmt.Fprintf(e.stdout, "added %s %s (id %d)\n", u.Role, u.Email, u.ID)
-	if password == "" {
-		fmt.Fprintf(e.stdout, "password: %s\n(shown once: store it now)\n", used)
+	if password != "" {
+		creds.Password = "" // theirs, from stdin: not ours to print
 	}
+	fmt.Fprint(e.stdout, credentialsText(a, creds))
 	return nil
 }
 

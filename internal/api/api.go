@@ -11,6 +11,10 @@
 // Every user manages their own API keys under /me/apikeys: a key made
 // with a key that expires cannot outlive it.
 //
+// Users (/users: list, add, change role, disable) are for admins only and
+// go through auth.Service, like Admin -> Users; a disabled user's keys are
+// refused from the next request on.
+//
 // Mailbox administration (POST, PATCH and DELETE /mailboxes) is for admins
 // only and goes through desk.Admin, which validates the settings and seals
 // passwords; everyone may read mailboxes and their settings. Quarantined
@@ -52,16 +56,20 @@ type Options struct {
 	// Ingest retries quarantined emails; nil: the /quarantine routes answer 503.
 	Ingest *ingest.Ingester
 	Logger *slog.Logger
+	// BaseURL is the address users reach Postdesk at, for the invitation
+	// links of POST /users ("": only the link's path is answered).
+	BaseURL string
 }
 
 type handler struct {
-	db     *store.DB
-	auth   *auth.Service
-	desk   *desk.Desk
-	admin  *desk.Admin
-	ingest *ingest.Ingester
-	log    *slog.Logger
-	routes *http.ServeMux
+	db      *store.DB
+	auth    *auth.Service
+	desk    *desk.Desk
+	admin   *desk.Admin
+	ingest  *ingest.Ingester
+	log     *slog.Logger
+	routes  *http.ServeMux
+	baseURL string
 }
 
 // New returns the handler of every path under /api/v1/. Mount it with
@@ -70,7 +78,7 @@ func New(opts Options) http.Handler {
 	if opts.DB == nil || opts.Auth == nil || opts.Desk == nil {
 		panic("api.New: Options.DB, Options.Auth and Options.Desk are required")
 	}
-	h := &handler{db: opts.DB, auth: opts.Auth, desk: opts.Desk, admin: opts.Admin, ingest: opts.Ingest, log: opts.Logger, routes: http.NewServeMux()}
+	h := &handler{db: opts.DB, auth: opts.Auth, desk: opts.Desk, admin: opts.Admin, ingest: opts.Ingest, log: opts.Logger, routes: http.NewServeMux(), baseURL: opts.BaseURL}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -97,6 +105,9 @@ func New(opts Options) http.Handler {
 	m.HandleFunc("POST /api/v1/tickets/{ticketID}/replies/{messageID}/mark-sent", h.markReplySent)
 	m.HandleFunc("GET /api/v1/messages/{messageID}/raw", h.getRawMessage)
 	m.HandleFunc("GET /api/v1/attachments/{attachmentID}", h.getAttachment)
+	m.HandleFunc("GET /api/v1/users", h.usersAdminOnly(h.getUsers))
+	m.HandleFunc("POST /api/v1/users", h.usersAdminOnly(h.createUser))
+	m.HandleFunc("PATCH /api/v1/users/{userID}", h.usersAdminOnly(h.updateUser))
 	m.HandleFunc("GET /api/v1/quarantine", h.adminQuarantine(h.getQuarantine))
 	m.HandleFunc("GET /api/v1/quarantine/{quarantineID}", h.adminQuarantine(h.getQuarantined))
 	m.HandleFunc("GET /api/v1/quarantine/{quarantineID}/source", h.adminQuarantine(h.getQuarantinedSource))

@@ -194,9 +194,16 @@ func (s *Service) Login(ctx context.Context, email, password, userAgent, ip stri
 	now := s.now().UTC()
 	sess := store.Session{TokenHash: HashToken(token), UserID: u.ID, CSRFToken: RandomToken(32),
 		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.sessionTTL), UserAgent: truncate(userAgent, 200), IP: ip}
-	if err := s.db.Write(ctx, func(tx *store.Tx) error { return tx.CreateSession(ctx, &sess) }); err != nil {
+	err = s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := tx.CreateSession(ctx, &sess); err != nil {
+			return err
+		}
+		return tx.RecordSignIn(ctx, u.ID, now)
+	})
+	if err != nil {
 		return "", store.Session{}, store.User{}, fmt.Errorf("sign in: %w", err)
 	}
+	u.LastSignInAt = now.Truncate(time.Millisecond)
 	return token, sess, u, nil
 }
 
@@ -288,28 +295,11 @@ func (s *Service) APIKey(ctx context.Context, key string) (store.APIKey, store.U
 }
 
 // CreateUser adds a user with a password (generated when empty) and returns
-// the password used.
+// the password used: AddUser as the command line, for setup and tests.
 func CreateUser(ctx context.Context, db *store.DB, email, name, role, password string) (store.User, string, error) {
-	if !strings.Contains(email, "@") {
-		return store.User{}, "", fmt.Errorf("%q is not an email address", email)
-	}
-	if password == "" {
-		password = RandomToken(15)
-	}
-	hash, err := HashPassword(password)
-	if err != nil {
-		return store.User{}, "", err
-	}
-	var u store.User
-	err = db.Write(ctx, func(tx *store.Tx) error {
-		var err error
-		u, err = tx.CreateUser(ctx, store.User{Email: email, Name: name, Role: role, PasswordHash: hash})
-		return err
-	})
-	if errors.Is(err, store.ErrConflict) {
-		return store.User{}, "", fmt.Errorf("a user with email %s already exists", strings.ToLower(email))
-	}
-	return u, password, err
+	u, creds, err := NewService(Options{DB: db}).AddUser(ctx, store.User{},
+		NewUser{Email: email, Name: name, Role: role, Setup: SetupPassword, Password: password})
+	return u, creds.Password, err
 }
 
 func truncate(s string, n int) string {

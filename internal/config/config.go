@@ -55,6 +55,13 @@ type Config struct {
 	SigninConcurrency int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// AssignOnReply: a reply to a ticket nobody owns assigns it to the agent who replied.
+	AssignOnReply bool
+	// NotifyWindow is how long an agent's notifications are gathered into
+	// one email; NotifyMailbox, when set, is the address of the mailbox
+	// that sends every notification while it is healthy.
+	NotifyWindow  time.Duration
+	NotifyMailbox string
 }
 
 // GenericProvider is an OAuth 2.0 provider described by its endpoints.
@@ -292,6 +299,26 @@ func options() []option {
 					}
 					c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 				}
+				return nil
+			}},
+		{name: "assign-on-reply", def: "true", doc: "assign a ticket nobody owns to the agent who replies to it",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return errors.New("must be true or false")
+				}
+				c.AssignOnReply = b
+				return nil
+			}},
+		{name: "notify-window", def: "1m", doc: "how long an agent's email notifications are gathered into one email (a digest when several arrive)",
+			set: func(c *Config, v string) error { return duration(&c.NotifyWindow, v, time.Second) }},
+		{name: "notify-mailbox", doc: "address of the mailbox that sends notifications to agents and admins while it is healthy (default: the ticket's own mailbox, else any healthy one)",
+			set: func(c *Config, v string) error {
+				v = strings.ToLower(strings.TrimSpace(v))
+				if v != "" && !strings.Contains(v, "@") {
+					return fmt.Errorf("%q is not an email address", v)
+				}
+				c.NotifyMailbox = v
 				return nil
 			}},
 		{name: "warn-lead", def: "240h", doc: "how long before a mailbox's authorization runs out admins are warned",

@@ -28,11 +28,13 @@ type Desk struct {
 	db      *store.DB
 	now     func() time.Time
 	enqueue Enqueuer // nil: queued replies wait for the sender's sweep
+	// assignOnReply: a reply to a ticket nobody owns gives it to the replier.
+	assignOnReply bool
 }
 
 // New returns a Desk on db.
 func New(db *store.DB, opts ...Option) *Desk {
-	d := &Desk{db: db, now: time.Now}
+	d := &Desk{db: db, now: time.Now, assignOnReply: true}
 	for _, o := range opts {
 		o(d)
 	}

@@ -50,6 +50,9 @@ type Decision struct {
 	// (if the mailbox sends them): a person's email, not automatic, bulk or
 	// list mail, and not from one of our own addresses.
 	Acknowledge bool
+	// FromUs: the sender is one of our own addresses (a support address
+	// or an agent's), so a message joining a ticket is no customer's answer.
+	FromUs bool
 }
 
 // ForwardDecision is a recovered forward.
@@ -139,6 +142,7 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		if err != nil {
 			return Decision{}, err
 		}
+		d.FromUs = from != "" && own.has(from)
 		if ticketID != 0 {
 			d.Outcome, d.TicketID, d.Reason, d.Class = Joined, ticketID, why, "reply"
 			d.Reasons = append(d.Reasons, fmt.Sprintf("joins ticket %d: %s", ticketID, why))

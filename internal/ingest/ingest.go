@@ -273,9 +273,18 @@ func (in *Ingester) apply(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 }
 
 // Write carries out a Decision in tx: the message row, the ticket it
-// opens or touches, and its notes. It returns store.ErrConflict (wrapped)
-// if a concurrent writer stored the same message first.
+// opens or touches, its notes, and the event told to the consumers
+// (ticket.created, ticket.customer_replied). It returns store.ErrConflict
+// (wrapped) if a concurrent writer stored the same message first.
 func (in *Ingester) Write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, d Decision) (Result, error) {
+	res, err := in.write(ctx, tx, mb, p, d)
+	if err != nil {
+		return res, err
+	}
+	return res, addEvent(ctx, tx, mb, p, d, res)
+}
+
+func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, d Decision) (Result, error) {
 	msg := p.Msg
 	m := in.messageRow(mb, p)
 	res := Result{Outcome: d.Outcome, Class: d.Class, Reason: d.Reason, Decisions: d.Reasons, Original: d.Original,

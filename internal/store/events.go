@@ -63,7 +63,26 @@ func (tx *Tx) AddEvent(ctx context.Context, e *Event) error {
 		return fmt.Errorf("add event %s: %w", e.Kind, err)
 	}
 	e.ID = id
+	if !tx.eventsAdded {
+		tx.eventsAdded = true
+		tx.AfterCommit(func() {
+			if f := tx.db.onEvents.Load(); f != nil {
+				(*f)()
+			}
+		})
+	}
 	return nil
+}
+
+// OnEventsCommitted makes f run right after the commit of every transaction
+// that added events (nil: nothing). The dispatcher wakes this way instead of
+// waiting for its next poll; f must not block.
+func (db *DB) OnEventsCommitted(f func()) {
+	if f == nil {
+		db.onEvents.Store(nil)
+		return
+	}
+	db.onEvents.Store(&f)
 }
 
 const eventCols = `id, kind, COALESCE(ticket_id, 0), COALESCE(mailbox_id, 0), COALESCE(message_id, 0), user_id, actor_user_id, data, created_at, dispatched_at`

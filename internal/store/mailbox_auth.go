@@ -145,7 +145,11 @@ func (tx *Tx) PutMailboxAuth(ctx context.Context, a MailboxAuth) error {
 	if a.WarnedState == "" {
 		a.WarnedState = AuthOK
 	}
-	_, err := tx.exec(ctx, `INSERT INTO mailbox_auth (mailbox_id, kind, provider, account, password_sealed,
+	prev, err := tx.lockAuthState(ctx, a.MailboxID)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, `INSERT INTO mailbox_auth (mailbox_id, kind, provider, account, password_sealed,
 		refresh_token_sealed, access_token_sealed, access_expires_at, authorized_at, last_refresh_at,
 		expires_at, reauth_max_age, reauth_due_at, auth_state, auth_error, auth_error_code,
 		auth_error_at, warned_state, updated_at)
@@ -166,7 +170,7 @@ func (tx *Tx) PutMailboxAuth(ctx context.Context, a MailboxAuth) error {
 	if err != nil {
 		return fmt.Errorf("save authorization of mailbox %d: %w", a.MailboxID, err)
 	}
-	return nil
+	return tx.authStateChanged(ctx, a.MailboxID, prev, a.State, a.ErrorCode, a.UpdatedAt)
 }
 
 // RefreshedTokens is what a successful refresh records.
@@ -201,14 +205,18 @@ func (tx *Tx) SaveRefreshedTokens(ctx context.Context, mailboxID int64, oldRefre
 // Only package oauth calls it (oauth.ForgetSignIn): it is the one writer
 // of tokens.
 func (tx *Tx) ForgetMailboxTokens(ctx context.Context, mailboxID int64, state AuthState, code, reason string, at time.Time) error {
-	_, err := tx.exec(ctx, `UPDATE mailbox_auth SET refresh_token_sealed = '', access_token_sealed = '',
+	prev, err := tx.lockAuthState(ctx, mailboxID)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, `UPDATE mailbox_auth SET refresh_token_sealed = '', access_token_sealed = '',
 		access_expires_at = 0, auth_state = ?, auth_error_code = ?, auth_error = ?, auth_error_at = ?,
 		warned_state = ?, updated_at = ? WHERE mailbox_id = ?`,
 		state, code, reason, ms(at), state, ms(at), mailboxID)
 	if err != nil {
 		return fmt.Errorf("forget tokens of mailbox %d: %w", mailboxID, err)
 	}
-	return nil
+	return tx.authStateChanged(ctx, mailboxID, prev, state, code, at)
 }
 
 // SetAuthState records a mailbox's state and, for a failure, its error in
@@ -218,13 +226,17 @@ func (tx *Tx) SetAuthState(ctx context.Context, mailboxID int64, state AuthState
 	if code == "" && message == "" {
 		errAt = time.Time{}
 	}
-	_, err := tx.exec(ctx, `UPDATE mailbox_auth SET auth_state = ?, auth_error_code = ?, auth_error = ?,
+	prev, err := tx.lockAuthState(ctx, mailboxID)
+	if err != nil || prev == "" {
+		return err // no authorization row: nothing to set
+	}
+	_, err = tx.exec(ctx, `UPDATE mailbox_auth SET auth_state = ?, auth_error_code = ?, auth_error = ?,
 		auth_error_at = ?, updated_at = ? WHERE mailbox_id = ?`,
 		state, code, message, ms(errAt), ms(at), mailboxID)
 	if err != nil {
 		return fmt.Errorf("set authorization state of mailbox %d: %w", mailboxID, err)
 	}
-	return nil
+	return tx.authStateChanged(ctx, mailboxID, prev, state, code, at)
 }
 
 // SetWarnedState records the state the admins were last told about.
@@ -248,7 +260,11 @@ func (tx *Tx) SetMailboxAuthKind(ctx context.Context, mailboxID int64, kind Auth
 // SetMailboxPassword stores the login name and sealed password of a
 // password mailbox (seal with MailboxSecret(id, "password")).
 func (tx *Tx) SetMailboxPassword(ctx context.Context, mailboxID int64, login, passwordSealed string, at time.Time) error {
-	_, err := tx.exec(ctx, `INSERT INTO mailbox_auth (mailbox_id, kind, account, password_sealed, authorized_at, updated_at)
+	prev, err := tx.lockAuthState(ctx, mailboxID)
+	if err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, `INSERT INTO mailbox_auth (mailbox_id, kind, account, password_sealed, authorized_at, updated_at)
 		VALUES (?, 'password', ?, ?, ?, ?)
 		ON CONFLICT (mailbox_id) DO UPDATE SET kind = 'password', provider = '', account = excluded.account,
 		password_sealed = excluded.password_sealed, refresh_token_sealed = '', access_token_sealed = '',
@@ -258,7 +274,7 @@ func (tx *Tx) SetMailboxPassword(ctx context.Context, mailboxID int64, login, pa
 	if err != nil {
 		return fmt.Errorf("set password of mailbox %d: %w", mailboxID, err)
 	}
-	return nil
+	return tx.authStateChanged(ctx, mailboxID, prev, AuthOK, "", at)
 }
 
 // SetReauthMaxAge changes a mailbox's maximum authorization age (nil: the
@@ -286,6 +302,9 @@ type Notice struct {
 	Message   string
 	CreatedAt time.Time
 	ReadAt    time.Time
+	// Email is what became of the notice's email to the admins
+	// (notifications.go).
+	Email NoticeEmail
 }
 
 // AddNotice records a notice.
@@ -312,7 +331,8 @@ type NoticeFilter struct {
 
 // Notices lists notices, newest first.
 func (c conn) Notices(ctx context.Context, f NoticeFilter) ([]Notice, error) {
-	q := `SELECT id, COALESCE(mailbox_id, 0), kind, message, created_at, read_at FROM notices WHERE 1 = 1`
+	q := `SELECT id, COALESCE(mailbox_id, 0), kind, message, created_at, read_at, email_state, email_mailbox_id, email_count
+		FROM notices WHERE 1 = 1`
 	var args []any
 	if f.MailboxID != 0 {
 		q += ` AND mailbox_id = ?`
@@ -334,7 +354,8 @@ func (c conn) Notices(ctx context.Context, f NoticeFilter) ([]Notice, error) {
 		var n Notice
 		var created int64
 		var read sql.NullInt64
-		if err := rows.Scan(&n.ID, &n.MailboxID, &n.Kind, &n.Message, &created, &read); err != nil {
+		if err := rows.Scan(&n.ID, &n.MailboxID, &n.Kind, &n.Message, &created, &read,
+			&n.Email.State, &n.Email.MailboxID, &n.Email.Count); err != nil {
 			return nil, err
 		}
 		n.CreatedAt, n.ReadAt = fromMS(created), nullMS(read)

@@ -91,7 +91,9 @@ func scanQuarantined(s interface{ Scan(...any) error }) (Quarantined, error) {
 // Quarantine records a message that could not be stored. When the mailbox
 // already has an open quarantine row for the same source (the same message
 // imported or fetched again), that row takes the new error and attempt
-// instead of a second row. q.ID is set.
+// instead of a second row. q.ID is set. A new row (not a repeat) adds a
+// message.quarantined event: {"quarantine_id", "origin"} (the message has
+// no stored messages row, so the event's MessageID is 0).
 func (tx *Tx) Quarantine(ctx context.Context, q *Quarantined) error {
 	// Whatever the message did to its own write must not stop this one.
 	q.Error, q.SourceName, q.Folder = CleanErrorText(q.Error), CleanErrorText(q.SourceName), CleanErrorText(q.Folder)
@@ -125,7 +127,8 @@ func (tx *Tx) Quarantine(ctx context.Context, q *Quarantined) error {
 	if err != nil {
 		return fmt.Errorf("quarantine message: %w", err)
 	}
-	return nil
+	return tx.AddEvent(ctx, &Event{Kind: EventMessageQuarantined, MailboxID: q.MailboxID, CreatedAt: q.CreatedAt,
+		Data: map[string]any{"quarantine_id": q.ID, "origin": q.Origin}})
 }
 
 // RetryFailed records that a retry of a quarantined message failed again.

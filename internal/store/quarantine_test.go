@@ -47,6 +47,12 @@ func TestQuarantineRows(t *testing.T) {
 		if n, _ := db.CountQuarantined(ctx, mb.ID); n != 1 || again.ID != q.ID {
 			t.Fatalf("quarantined again: %d rows, id %d (first %d)", n, again.ID, q.ID)
 		}
+		// Told once, for the new row, not for the repeat.
+		events, err := db.EventsSince(ctx, 0, 10)
+		if err != nil || len(events) != 1 || events[0].Kind != store.EventMessageQuarantined || events[0].MailboxID != mb.ID ||
+			events[0].Data["quarantine_id"] != float64(q.ID) || events[0].Data["origin"] != store.OriginImport {
+			t.Fatalf("events = %+v, %v; want one message.quarantined", events, err)
+		}
 		if err := db.Write(ctx, func(tx *store.Tx) error { return tx.RetryFailed(ctx, q.ID, "third", now) }); err != nil {
 			t.Fatal(err)
 		}

@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -60,6 +61,9 @@ type DB struct {
 	blobs   *Blobs
 	log     *slog.Logger
 	dataDir string
+	// onEvents, when set, runs after the commit of every transaction that
+	// added events (the dispatcher's wake-up).
+	onEvents atomic.Pointer[func()]
 }
 
 // Tx is a write transaction. Read methods see the transaction's own changes.
@@ -69,6 +73,8 @@ type Tx struct {
 	db *DB
 	// after runs, in order, once the transaction has committed.
 	after []func()
+	// eventsAdded: AddEvent has registered the events wake-up already.
+	eventsAdded bool
 }
 
 // AfterCommit registers f to run once the transaction has committed; it

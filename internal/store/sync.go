@@ -184,20 +184,34 @@ func (c conn) SyncStatus(ctx context.Context, mailboxID int64) (SyncStatus, erro
 }
 
 // PutSyncStatus records a mailbox's sync status. A new error (not the
-// one recorded before) is also an entry of the mailbox's activity.
+// one recorded before) is also an entry of the mailbox's activity. A sync
+// that starts failing after it worked (or that never worked) adds a
+// mailbox.sync_failed event: once, not at every retry; only a success
+// (a state that is up to date) after the error arms it again.
 func (tx *Tx) PutSyncStatus(ctx context.Context, s SyncStatus) error {
-	if s.State == "error" && s.LastError != "" {
-		var prev string
-		err := tx.queryRow(ctx, `SELECT last_error FROM sync_status WHERE mailbox_id = ?`, s.MailboxID).Scan(&prev)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	if s.State == SyncError {
+		var prevState, prevErr string
+		var prevSuccess, prevErrAt int64
+		found := true
+		err := tx.queryRow(ctx, `SELECT state, last_error, last_success_at, last_error_at FROM sync_status WHERE mailbox_id = ?`+tx.d.forUpdate(),
+			s.MailboxID).Scan(&prevState, &prevErr, &prevSuccess, &prevErrAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			found, prevState = false, string(SyncIdle)
+		} else if err != nil {
 			return fmt.Errorf("read sync status of mailbox %d: %w", s.MailboxID, err)
 		}
-		if prev != s.LastError {
-			at := s.LastErrorAt
-			if at.IsZero() {
-				at = s.UpdatedAt
-			}
+		at := s.LastErrorAt
+		if at.IsZero() {
+			at = s.UpdatedAt
+		}
+		if s.LastError != "" && prevErr != s.LastError {
 			if err := tx.RecordMailboxActivity(ctx, Activity{MailboxID: s.MailboxID, Kind: ActivityError, Message: s.LastError, CreatedAt: at}); err != nil {
+				return err
+			}
+		}
+		if !found || prevErrAt == 0 || prevSuccess > prevErrAt {
+			if err := tx.AddEvent(ctx, &Event{Kind: EventMailboxSyncFailed, MailboxID: s.MailboxID, CreatedAt: at,
+				Data: map[string]any{"state": string(SyncError), "previous": prevState}}); err != nil {
 				return err
 			}
 		}

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -15,20 +16,21 @@ func (h *Handler) activityFor(r *http.Request, mailboxID int64) ([]activityView,
 	}
 	out := make([]activityView, 0, len(list))
 	for _, a := range list {
-		out = append(out, activityView{Activity: a, Text: activityText(a)})
+		out = append(out, activityView{Activity: a, Text: activityText(a, zoneOf(r.Context()))})
 	}
 	return out, nil
 }
 
-// activityText is one activity entry in words, without its time.
-func activityText(a store.Activity) string {
+// activityText is one activity entry in words, without its time; times
+// in it are written in loc.
+func activityText(a store.Activity, loc *time.Location) string {
 	switch a.Kind {
 	case store.ActivityFetch:
 		return fmt.Sprintf("Fetched %d %s", a.Count, plural(a.Count, "message", "messages"))
 	case store.ActivityCatchUp:
 		if !a.From.IsZero() && !a.To.IsZero() {
 			return fmt.Sprintf("Caught up: fetched %d %s that arrived between %s and %s", a.Count, plural(a.Count, "message", "messages"),
-				timeText(a.From), timeText(a.To))
+				timeIn(a.From, loc), timeIn(a.To, loc))
 		}
 		return fmt.Sprintf("Caught up: fetched %d %s", a.Count, plural(a.Count, "message", "messages"))
 	case store.ActivitySend:

@@ -74,11 +74,11 @@ func (h *Handler) sendingFor(r *http.Request, mb store.Mailbox, now time.Time) (
 		v.Problem = true
 	}
 	if !sum.LastSentAt.IsZero() {
-		v.LastSentRel = agoFrom(sum.LastSentAt, now)
+		v.LastSentRel = agoIn(sum.LastSentAt, now, zoneOf(r.Context()))
 	}
 	if p := sum.Problem; p != nil {
 		v.Trouble = &sendingTrouble{Heading: troubleHeadings[p.ErrorKind], Advice: desk.SendingAdvice(p.ErrorKind), Said: p.LastError,
-			At: p.At, Rel: agoFrom(p.At, now), TicketID: p.TicketID, Resolved: sum.LastSentAt.After(p.At)}
+			At: p.At, Rel: agoIn(p.At, now, zoneOf(r.Context())), TicketID: p.TicketID, Resolved: sum.LastSentAt.After(p.At)}
 	}
 	return v, nil
 }

@@ -114,7 +114,7 @@ func (h *Handler) syncFor(r *http.Request, mb store.Mailbox, stopped bool, now t
 		v.Problem, v.LastError = true, st.LastError
 	}
 	if !st.LastSuccessAt.IsZero() {
-		v.LastRel = agoFrom(st.LastSuccessAt, now)
+		v.LastRel = agoIn(st.LastSuccessAt, now, zoneOf(r.Context()))
 	}
 	if st.Day == now.Format(time.DateOnly) {
 		v.Today = st.MessagesDay
@@ -132,6 +132,10 @@ type noticeView struct {
 	// Quarantine, on a quarantine notice, is the mailbox's newest open
 	// quarantined email: the notice offers its source and Retry.
 	Quarantine *quarantineView
+	// EmailWords says what became of its email to the admins; EmailWarn:
+	// it was not sent (no healthy mailbox, no admin).
+	EmailWords string
+	EmailWarn  bool
 }
 
 type providerChoice struct {
@@ -163,6 +167,7 @@ func (h *Handler) emails(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status int, f emailsForm) {
 	ctx := r.Context()
 	now := h.now().UTC()
+	loc := zoneOf(r.Context())
 	p := emailsPage{page: h.base(r, "emails"), HasOAuth: h.oauth != nil, SecretEnvs: clientIDEnv("microsoft") + " and " + secretEnv("microsoft")}
 	all, err := h.db.Mailboxes(ctx)
 	if err != nil {
@@ -204,7 +209,7 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 			st = recordedStatus(mb, a, hasAuth)
 		}
 		v := mailboxView{ID: mb.ID, Address: mb.Address, Name: mb.Name, Provider: providerLabel(h.oauth, a.Provider),
-			stateView: describe(h.oauth, st, stoppedAt(st, a.ErrorAt), now), OAuth: st.Kind == store.AuthOAuth,
+			stateView: describe(h.oauth, st, stoppedAt(st, a.ErrorAt), now, loc), OAuth: st.Kind == store.AuthOAuth,
 			ConnectLabel: "Reauthenticate"}
 		if !v.Connected {
 			v.ConnectLabel = "Connect"
@@ -217,7 +222,7 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 				v.Chip, v.Tone, v.Stopped = "Password refused", "danger", true
 				v.Detail = "The mail server refused the password"
 				if !a.ErrorAt.IsZero() {
-					v.Detail += " on " + timeText(a.ErrorAt)
+					v.Detail += " on " + timeIn(a.ErrorAt, loc)
 				}
 				v.Detail += ", so no mail is fetched: enter the new password in Edit settings; fetching resumes where it stopped."
 			}
@@ -244,7 +249,7 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 				v.AuthorizedRel = relDays(st.AuthorizedAt, now)
 			}
 			if !st.LastRefreshAt.IsZero() {
-				v.LastRefreshRel = agoFrom(st.LastRefreshAt, now)
+				v.LastRefreshRel = agoIn(st.LastRefreshAt, now, loc)
 				if now.Sub(st.LastRefreshAt) >= oauth.Day {
 					v.LastRefreshRel = relDays(st.LastRefreshAt, now)
 				}
@@ -297,7 +302,15 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 		return
 	}
 	for _, n := range notices {
-		nv := noticeView{Notice: n, Rel: agoFrom(n.CreatedAt, now)}
+		nv := noticeView{Notice: n, Rel: agoIn(n.CreatedAt, now, loc)}
+		nv.EmailWords, nv.EmailWarn = noticeEmailWords(n.Email, func(id int64) string {
+			for _, mb := range p.Mailboxes {
+				if mb.ID == id {
+					return mb.Address
+				}
+			}
+			return ""
+		})
 		if res, ok := desk.ResolveNotice(n, byID[n.MailboxID], syncs[n.MailboxID]); ok {
 			nv.Resolved, nv.ResolvedBy, nv.ResolvedAt = true, res.By, res.At
 		}
@@ -452,7 +465,7 @@ func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request, list []mailb
 		if a.ReauthDueAt.IsZero() {
 			return msg + ". It stays authorized until revoked; Postdesk refreshes it every 12 hours."
 		}
-		return msg + ". Authorization due again on " + timeText(a.ReauthDueAt) + "."
+		return msg + ". Authorization due again on " + timeIn(a.ReauthDueAt, zoneOf(r.Context())) + "."
 	case "maxage":
 		return "Saved: " + a.Address + " — maximum authorization age " + strings.ToLower(v.MaxAgeText) + "."
 	}

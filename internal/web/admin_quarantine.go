@@ -23,8 +23,8 @@ type quarantineView struct {
 // maxQuarantineShown bounds the quarantined emails listed per mailbox.
 const maxQuarantineShown = 20
 
-func newQuarantineView(q store.Quarantined, now time.Time) quarantineView {
-	v := quarantineView{Quarantined: q, Size: sizeText(q.RawSize), Rel: agoFrom(q.CreatedAt, now), Retried: q.State == store.QuarantineRetried}
+func newQuarantineView(q store.Quarantined, now time.Time, loc *time.Location) quarantineView {
+	v := quarantineView{Quarantined: q, Size: sizeText(q.RawSize), Rel: agoIn(q.CreatedAt, now, loc), Retried: q.State == store.QuarantineRetried}
 	if q.Origin == store.OriginImport {
 		v.From = "imported from " + q.SourceName
 	} else {
@@ -57,7 +57,7 @@ func (h *Handler) quarantineFor(r *http.Request, mailboxID int64, now time.Time)
 	}
 	out := make([]quarantineView, 0, len(list))
 	for _, q := range list {
-		out = append(out, newQuarantineView(q, now))
+		out = append(out, newQuarantineView(q, now, zoneOf(r.Context())))
 	}
 	return out, n, nil
 }

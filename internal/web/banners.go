@@ -52,7 +52,7 @@ func AuthBanners(db *store.DB, o *oauth.Service, now func() time.Time, log *slog
 		for _, a := range auths {
 			errorAt[a.MailboxID] = a.ErrorAt
 		}
-		list := authBanners(o, sts, errorAt, now())
+		list := authBanners(o, sts, errorAt, now(), zoneOf(ctx))
 		if s, ok := ctx.Value(sessionKey).(signedInAs); ok && s.user.Role != store.RoleAdmin {
 			// Agents cannot open Admin -> Emails: tell them who can fix it.
 			for i := range list {
@@ -64,10 +64,10 @@ func AuthBanners(db *store.DB, o *oauth.Service, now func() time.Time, log *slog
 	}
 }
 
-// authBanners builds the banners of statuses at now: provider faults first
+// authBanners builds the banners of statuses at now, with times in loc: provider faults first
 // (one per provider), then mailboxes that stopped, are overdue, or are
 // expiring soonest first, at most maxMailboxBanners and "and N more".
-func authBanners(o *oauth.Service, sts []oauth.Status, errorAt map[int64]time.Time, now time.Time) []Banner {
+func authBanners(o *oauth.Service, sts []oauth.Status, errorAt map[int64]time.Time, now time.Time, loc *time.Location) []Banner {
 	var out, danger, urgent, warning []Banner
 	faults := map[string][]oauth.Status{}
 	var faultOrder []string
@@ -87,7 +87,7 @@ func authBanners(o *oauth.Service, sts []oauth.Status, errorAt map[int64]time.Ti
 		case store.AuthNeedsReauth:
 			title := st.Address + " stopped receiving mail"
 			if at := stoppedAt(st, errorAt[st.MailboxID]); !at.IsZero() {
-				title += " on " + timeText(at)
+				title += " on " + timeIn(at, loc)
 			}
 			reason := st.Reason
 			if reason == "" {
@@ -97,14 +97,14 @@ func authBanners(o *oauth.Service, sts []oauth.Status, errorAt map[int64]time.Ti
 		case store.AuthExpiring:
 			if st.Overdue {
 				urgent = append(urgent, Banner{Level: BannerUrgent,
-					Title:   st.Address + " reauthentication was due on " + timeText(st.ReauthDueAt) + ";",
+					Title:   st.Address + " reauthentication was due on " + timeIn(st.ReauthDueAt, loc) + ";",
 					Text:    "mail still arrives while " + providerLabel(o, st.Provider) + " accepts the old sign-in, but that can stop at any time.",
 					LinkURL: link, LinkText: "Reauthenticate now"})
 				continue
 			}
 			warning = append(warning, Banner{Level: BannerWarning,
 				Title:   st.Address + " needs reauthentication " + relDays(st.Deadline, now),
-				Text:    "(due " + timeText(st.Deadline) + "). Mail stops arriving if it runs out.",
+				Text:    "(due " + timeIn(st.Deadline, loc) + "). Mail stops arriving if it runs out.",
 				LinkURL: link, LinkText: "Reauthenticate"})
 		}
 	}

@@ -34,7 +34,7 @@ func TestAuthBanners(t *testing.T) {
 	password := oauth.Status{MailboxID: 8, Address: "h@example.com", Kind: store.AuthPassword, State: store.AuthOK}
 
 	t.Run("one of each", func(t *testing.T) {
-		got := authBanners(nil, []oauth.Status{fine, expiring, password, notConnected}, nil, now)
+		got := authBanners(nil, []oauth.Status{fine, expiring, password, notConnected}, nil, now, time.UTC)
 		if len(got) != 1 {
 			t.Fatalf("banners = %+v", got)
 		}
@@ -44,14 +44,14 @@ func TestAuthBanners(t *testing.T) {
 			t.Errorf("expiring banner = %+v", b)
 		}
 
-		got = authBanners(nil, []oauth.Status{overdue}, nil, now)
+		got = authBanners(nil, []oauth.Status{overdue}, nil, now, time.UTC)
 		if len(got) != 1 || got[0].Level != BannerUrgent || got[0].Title != "b@example.com reauthentication was due on 19 May 2026, 09:00 UTC;" ||
 			!strings.Contains(got[0].Text, "mail still arrives while Microsoft accepts the old sign-in") {
 			t.Errorf("overdue banner = %+v", got)
 		}
 
 		stopped := now.Add(-3 * day)
-		got = authBanners(nil, []oauth.Status{broken}, map[int64]time.Time{3: stopped}, now)
+		got = authBanners(nil, []oauth.Status{broken}, map[int64]time.Time{3: stopped}, now, time.UTC)
 		if len(got) != 1 || got[0].Level != BannerDanger || got[0].Title != "c@example.com stopped receiving mail on 18 May 2026, 09:00 UTC:" ||
 			got[0].Text != broken.Reason || got[0].LinkText != "Reauthenticate" {
 			t.Errorf("needs_reauth banner = %+v", got)
@@ -59,7 +59,7 @@ func TestAuthBanners(t *testing.T) {
 	})
 
 	t.Run("provider fault is one banner per provider", func(t *testing.T) {
-		got := authBanners(nil, []oauth.Status{fault1, fault2}, nil, now)
+		got := authBanners(nil, []oauth.Status{fault1, fault2}, nil, now, time.UTC)
 		if len(got) != 1 {
 			t.Fatalf("banners = %+v", got)
 		}
@@ -79,7 +79,7 @@ func TestAuthBanners(t *testing.T) {
 			st.Deadline = now.Add(time.Duration(9-i) * day)
 			many = append(many, st)
 		}
-		got := authBanners(nil, append(many, broken, fault1), nil, now)
+		got := authBanners(nil, append(many, broken, fault1), nil, now, time.UTC)
 		if len(got) != 5 {
 			t.Fatalf("%d banners: %+v", len(got), got)
 		}

@@ -40,13 +40,7 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int, p loginPage) {
 	p.page = h.base(r, "")
-	p.Token = ""
-	if c, err := r.Cookie(loginCSRFCookie); err == nil && len(c.Value) >= 32 {
-		p.Token = c.Value
-	} else {
-		p.Token = auth.RandomToken(32)
-		h.setCookie(w, loginCSRFCookie, p.Token, 0)
-	}
+	p.Token = h.standaloneToken(w, r)
 	w.Header().Set("Cache-Control", "no-store")
 	h.render(w, r, status, "login", p)
 }

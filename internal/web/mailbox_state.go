@@ -51,11 +51,20 @@ func clientIDEnv(provider string) string {
 }
 
 // timeLayout is how every page writes a moment: the day, the time of day
-// and the zone, "3 Mar 2026, 10:02 UTC". Postdesk shows times in UTC.
+// and the zone, "3 Mar 2026, 10:02 UTC". Pages show times in the viewer's
+// time zone (their profile's; UTC by default).
 const timeLayout = "2 Jan 2006, 15:04 MST"
 
-// timeText writes t as the pages and notices do: "3 Mar 2026, 10:02 UTC".
-func timeText(t time.Time) string { return t.UTC().Format(timeLayout) }
+// timeText writes t in UTC: "3 Mar 2026, 10:02 UTC".
+func timeText(t time.Time) string { return timeIn(t, time.UTC) }
+
+// timeIn writes t in loc (nil: UTC): "3 Mar 2026, 11:02 CET".
+func timeIn(t time.Time, loc *time.Location) string {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return t.In(loc).Format(timeLayout)
+}
 
 // daysText counts whole days: "1 day", "9 days".
 func daysText(n int) string {
@@ -93,9 +102,9 @@ type stateView struct {
 	Stopped    bool   // no mail is fetched: a due date means nothing now
 }
 
-// describe puts st in words at now. stoppedAt is when a refused refresh was
-// recorded (zero: unknown).
-func describe(o *oauth.Service, st oauth.Status, stoppedAt, now time.Time) stateView {
+// describe puts st in words at now, with times in loc. stoppedAt is when a
+// refused refresh was recorded (zero: unknown).
+func describe(o *oauth.Service, st oauth.Status, stoppedAt, now time.Time, loc *time.Location) stateView {
 	switch {
 	case st.Kind == store.AuthPassword:
 		return stateView{Chip: "Password", Tone: "muted", Detail: "Signs in to its mail server with a password."}
@@ -109,12 +118,12 @@ func describe(o *oauth.Service, st oauth.Status, stoppedAt, now time.Time) state
 		return stateView{Chip: "Connected", Tone: "ok", Connected: true, CanConnect: o != nil}
 	case store.AuthExpiring:
 		if st.Overdue {
-			return stateView{Chip: "Overdue since " + timeText(st.ReauthDueAt) + " (still fetching)", Tone: "urgent", Connected: true, CanConnect: o != nil,
+			return stateView{Chip: "Overdue since " + timeIn(st.ReauthDueAt, loc) + " (still fetching)", Tone: "urgent", Connected: true, CanConnect: o != nil,
 				Detail: fmt.Sprintf("Reauthentication was due on %s. Mail still arrives while %s accepts the old sign-in, which can stop at any time: reauthenticate now.",
-					timeText(st.ReauthDueAt), providerLabel(o, st.Provider))}
+					timeIn(st.ReauthDueAt, loc), providerLabel(o, st.Provider))}
 		}
 		return stateView{Chip: "Reauthentication due " + relDays(st.Deadline, now), Tone: "warn", Connected: true, CanConnect: o != nil,
-			Detail: fmt.Sprintf("Reauthenticate before %s to keep mail arriving.", timeText(st.Deadline))}
+			Detail: fmt.Sprintf("Reauthenticate before %s to keep mail arriving.", timeIn(st.Deadline, loc))}
 	case store.AuthProviderFault:
 		v := stateView{Chip: "Client secret problem", Tone: "danger", Connected: true, Fault: true, Stopped: true}
 		if st.SecretFault {
@@ -133,7 +142,7 @@ func describe(o *oauth.Service, st oauth.Status, stoppedAt, now time.Time) state
 		reason = "The provider refused the stored sign-in."
 	}
 	if !stoppedAt.IsZero() {
-		v.Detail = "Stopped receiving mail on " + timeText(stoppedAt) + ": " + reason
+		v.Detail = "Stopped receiving mail on " + timeIn(stoppedAt, loc) + ": " + reason
 	} else {
 		v.Detail = reason
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -26,6 +27,7 @@ const sessionKey ctxKey = iota
 type signedInAs struct {
 	sess store.Session
 	user store.User
+	loc  *time.Location // the user's time zone (zoneOf)
 }
 
 func current(r *http.Request) signedInAs {
@@ -63,7 +65,7 @@ func (h *Handler) signedIn(next http.HandlerFunc) http.HandlerFunc {
 		if r.Method == http.MethodGet {
 			h.setCookie(w, sessionCookie, token, sessionCookieMaxAge) // slide the cookie with the session
 		}
-		ctx := context.WithValue(r.Context(), sessionKey, signedInAs{sess: sess, user: user})
+		ctx := context.WithValue(r.Context(), sessionKey, signedInAs{sess: sess, user: user, loc: h.zones.get(user.TimeZone)})
 		next(w, r.WithContext(ctx))
 	}
 }

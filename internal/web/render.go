@@ -22,14 +22,16 @@ var templateFiles embed.FS
 
 // viewNames declares every page template (templates/views/<name>.html).
 // parseViews fails when a file is not declared here or a name has no file.
-var viewNames = []string{"admin_emails", "admin_email_form", "admin_email_remove", "error", "login", "oauth_error", "ticket_list", "ticket_show"}
+var viewNames = []string{"admin_emails", "admin_email_form", "admin_email_remove", "admin_user", "admin_users", "error", "invite", "login", "oauth_error",
+	"profile", "ticket_list", "ticket_show"}
 
 // views are the parsed page templates, each combined with the layout.
 type views struct {
 	byName map[string]*template.Template
 }
 
-func parseViews(a *assets) (*views, error) {
+// parseViews parses every view with its time functions writing in loc.
+func parseViews(a *assets, loc *time.Location) (*views, error) {
 	layout, err := templateFiles.ReadFile("templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("read layout template: %w", err)
@@ -48,7 +50,7 @@ func parseViews(a *assets) (*views, error) {
 		if err != nil {
 			return nil, err
 		}
-		t, err := template.New("layout").Funcs(funcs(a)).Parse(string(layout))
+		t, err := template.New("layout").Funcs(funcs(a, loc)).Parse(string(layout))
 		if err != nil {
 			return nil, fmt.Errorf("parse layout template: %w", err)
 		}
@@ -94,7 +96,12 @@ func (h *Handler) base(r *http.Request, nav string) page {
 
 // render writes a view with a status. A template error becomes a 500.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	t := h.views.byName[name]
+	vs, err := h.views.get(zoneOf(r.Context()))
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	t := vs.byName[name]
 	if t == nil {
 		h.serverError(w, r, fmt.Errorf("render: view %q is not declared", name))
 		return
@@ -114,11 +121,12 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	w.Write(b.Bytes())
 }
 
-func funcs(a *assets) template.FuncMap {
+// funcs are the templates' functions; times are written in loc.
+func funcs(a *assets, loc *time.Location) template.FuncMap {
 	return template.FuncMap{
 		"asset":   a.url,
-		"ago":     ago,
-		"abstime": pageTime,
+		"ago":     func(t time.Time) string { return agoIn(t, time.Now(), loc) },
+		"abstime": func(t time.Time) string { return pageTime(t, loc) },
 		"isotime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"size":    func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
 		"status":  statusLabel,
@@ -134,10 +142,10 @@ func funcs(a *assets) template.FuncMap {
 	}
 }
 
-// pageTime is timeText for a page: the line may break only after the
+// pageTime is timeIn for a page: the line may break only after the
 // comma ("3 Mar 2026," / "10:02 UTC"), never inside the day or the time.
-func pageTime(t time.Time) string {
-	day, clock, _ := strings.Cut(timeText(t), ", ")
+func pageTime(t time.Time, loc *time.Location) string {
+	day, clock, _ := strings.Cut(timeIn(t, loc), ", ")
 	nb := func(s string) string { return strings.ReplaceAll(s, " ", "\u00a0") }
 	return nb(day) + ", " + nb(clock)
 }
@@ -154,18 +162,20 @@ func statusLabel(s string) string {
 	return s
 }
 
-// ago is a short relative time: "just now", "5 min ago", "3 h ago",
-// "yesterday", "4 days ago", then a date.
-func ago(t time.Time) string { return agoFrom(t, time.Now()) }
+// agoFrom is a short relative time: "just now", "5 min ago", "3 h ago",
+// "yesterday", "4 days ago", then a date (of UTC).
+func agoFrom(t, now time.Time) string { return agoIn(t, now, time.UTC) }
 
-func agoFrom(t, now time.Time) string {
+// agoIn is agoFrom with dates of loc.
+func agoIn(t, now time.Time, loc *time.Location) string {
+	t = t.In(loc)
 	if t.IsZero() {
 		return "never"
 	}
 	d := now.Sub(t)
 	switch {
 	case d < -time.Minute:
-		return t.UTC().Format("2 Jan 2006")
+		return t.Format("2 Jan 2006")
 	case d < time.Minute:
 		return "just now"
 	case d < time.Hour:
@@ -177,8 +187,8 @@ func agoFrom(t, now time.Time) string {
 	case d < 7*24*time.Hour:
 		return fmt.Sprintf("%d days ago", int(d/(24*time.Hour)))
 	case t.Year() == now.Year():
-		return t.UTC().Format("2 Jan")
+		return t.Format("2 Jan")
 	default:
-		return t.UTC().Format("2 Jan 2006")
+		return t.Format("2 Jan 2006")
 	}
 }

@@ -27,8 +27,9 @@ type deliveryView struct {
 // deliveryFacts is what describeDelivery needs besides the delivery itself.
 type deliveryFacts struct {
 	MailboxID      int64
-	MailboxAddress string // the From address: the mailbox replies are sent as
-	Admin          bool   // the viewer may fix mailbox settings (links are shown)
+	MailboxAddress string         // the From address: the mailbox replies are sent as
+	Admin          bool           // the viewer may fix mailbox settings (links are shown)
+	Loc            *time.Location // the viewer's time zone (nil: UTC)
 }
 
 // describeDelivery puts an outgoing message's delivery into words for the
@@ -43,7 +44,7 @@ func describeDelivery(d store.Delivery, f deliveryFacts) deliveryView {
 		if d.Attempts > 0 && d.LastError != "" {
 			v.Label, v.Tone = "Retrying", "warn"
 			v.Sentence = "Not sent yet: " + d.LastError
-			v.Advice = retryAt(d.NextAttemptAt)
+			v.Advice = retryAt(d.NextAttemptAt, f.Loc)
 		}
 	case store.DeliverySending:
 		v.Label, v.Tone = "Sending", "busy"
@@ -52,7 +53,7 @@ func describeDelivery(d store.Delivery, f deliveryFacts) deliveryView {
 		v.Label, v.Tone = "Sent", "ok"
 		v.Sentence = "Sent."
 		if !d.SentAt.IsZero() {
-			v.Sentence = "Sent " + pageTime(d.SentAt) + "."
+			v.Sentence = "Sent " + pageTime(d.SentAt, f.Loc) + "."
 		}
 	case store.DeliveryHeld:
 		v.Label, v.Tone = "Held", "warn"
@@ -81,7 +82,7 @@ func describeDelivery(d store.Delivery, f deliveryFacts) deliveryView {
 			}
 		case "throttled", "temporary":
 			if !d.NextAttemptAt.IsZero() {
-				v.Advice, v.Retry = retryAt(d.NextAttemptAt), false
+				v.Advice, v.Retry = retryAt(d.NextAttemptAt, f.Loc), false
 			} else {
 				v.Advice = "The server refused it for now: send again in a few minutes."
 			}
@@ -104,10 +105,10 @@ func describeDelivery(d store.Delivery, f deliveryFacts) deliveryView {
 	return v
 }
 
-// retryAt says when Postdesk tries again.
-func retryAt(t time.Time) string {
+// retryAt says when Postdesk tries again, in loc.
+func retryAt(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return "Postdesk will retry in a moment."
 	}
-	return "Postdesk will retry at " + pageTime(t) + "."
+	return "Postdesk will retry at " + pageTime(t, loc) + "."
 }

@@ -18,6 +18,14 @@ func (h *Handler) routes() http.Handler {
 	mux.HandleFunc("GET /login", h.loginForm)
 	mux.HandleFunc("POST /login", h.loginSubmit)
 	mux.HandleFunc("POST /logout", h.form(h.logout))
+	mux.HandleFunc("GET /invite/{token}", h.inviteForm) // the link is the credential: see invite.go
+	mux.HandleFunc("POST /invite/{token}", h.inviteSubmit)
+
+	mux.HandleFunc("GET /profile", h.signedIn(h.profile))
+	mux.HandleFunc("POST /profile", h.form(h.profileSave))
+	mux.HandleFunc("POST /profile/password", h.form(h.profilePassword))
+	mux.HandleFunc("POST /profile/apikeys", h.form(h.keyCreate))
+	mux.HandleFunc("POST /profile/apikeys/{id}/revoke", h.form(h.keyRevoke))
 
 	mux.HandleFunc("GET /{$}", h.signedIn(h.home))
 	mux.HandleFunc("GET /tickets", h.signedIn(h.ticketList))
@@ -44,6 +52,13 @@ func (h *Handler) routes() http.Handler {
 	mux.HandleFunc("POST /admin/emails/{id}/remove", h.adminForm(h.emailRemove))
 	mux.HandleFunc("POST /admin/emails/{id}/connect", h.adminForm(h.emailConnect))
 	mux.HandleFunc("POST /admin/emails/{id}/max-age", h.adminForm(h.emailMaxAge))
+	mux.HandleFunc("GET /admin/users", h.admin(h.users))
+	mux.HandleFunc("POST /admin/users", h.adminForm(h.userAdd))
+	mux.HandleFunc("GET /admin/users/{id}", h.admin(h.userShow))
+	mux.HandleFunc("POST /admin/users/{id}/role", h.adminForm(h.userRole))
+	mux.HandleFunc("POST /admin/users/{id}/disable", h.adminForm(h.userDisable))
+	mux.HandleFunc("POST /admin/users/{id}/enable", h.adminForm(h.userEnable))
+	mux.HandleFunc("POST /admin/users/{id}/reset", h.adminForm(h.userReset))
 	mux.HandleFunc("POST /admin/notices/{id}/dismiss", h.adminForm(h.noticeDismiss))
 	mux.HandleFunc("GET /admin/quarantine/{id}/source", h.admin(h.quarantineSource))
 	mux.HandleFunc("POST /admin/quarantine/{id}/retry", h.adminForm(h.quarantineRetry))

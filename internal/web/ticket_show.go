@@ -101,7 +101,7 @@ func (h *Handler) renderTicket(w http.ResponseWriter, r *http.Request, id int64,
 		h.serverError(w, r, err)
 		return
 	}
-	facts := deliveryFacts{MailboxID: t.MailboxID, MailboxAddress: t.MailboxAddress, Admin: admin}
+	facts := deliveryFacts{MailboxID: t.MailboxID, MailboxAddress: t.MailboxAddress, Admin: admin, Loc: zoneOf(r.Context())}
 	q := r.URL.Query()
 	p.Images = q.Get("images") == "1"
 	textView, _ := strconv.ParseInt(q.Get("text"), 10, 64)

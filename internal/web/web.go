@@ -85,6 +85,9 @@ type Options struct {
 	// Now is the clock of relative times on Admin -> Emails (nil:
 	// time.Now); pass the one OAuth uses.
 	Now func() time.Time
+	// BaseURL is the address users reach Postdesk at, for the invitation
+	// links of Admin -> Users ("": the request's own scheme and host).
+	BaseURL string
 	// TrustedProxies are reverse proxies whose X-Forwarded-For header
 	// names the client; from anywhere else the peer address is the client.
 	TrustedProxies []netip.Prefix
@@ -121,8 +124,10 @@ type Handler struct {
 	ingest        *ingest.Ingester
 	now           func() time.Time
 	proxies       []netip.Prefix
+	baseURL       string
 
-	views  *views
+	views  *zonedViews
+	zones  zones
 	assets *assets
 	mux    http.Handler
 
@@ -150,6 +155,7 @@ func New(opts Options) (*Handler, error) {
 		ingest:        opts.Ingest,
 		now:           opts.Now,
 		proxies:       opts.TrustedProxies,
+		baseURL:       opts.BaseURL,
 		sanitize:      mailmsg.SanitizeHTML,
 	}
 	if h.log == nil {
@@ -171,7 +177,7 @@ func New(opts Options) (*Handler, error) {
 	if h.assets, err = loadAssets(); err != nil {
 		return nil, err
 	}
-	if h.views, err = parseViews(h.assets); err != nil {
+	if h.views, err = newZonedViews(h.assets); err != nil {
 		return nil, err
 	}
 	h.mux = h.routes()

@@ -1,0 +1,197 @@
+package notification_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/ingest"
+	"github.com/postdesk/postdesk/internal/store"
+	"github.com/postdesk/postdesk/internal/store/storetest"
+)
+
+// 20 new tickets arriving at once reach a follower as ONE digest, only
+// when the window ends; a follower who did not choose new tickets, a
+// disabled one, and the agent who is the customer of a ticket hear
+// nothing of it (or of that one); bulk mail tells nobody.
+func TestNewTicketsDigest(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			e := newDBEnv(t, dialect, nil)
+			a := e.passwordMailbox("support@example.test")
+			all := store.NotifyChoices{NewTicket: true, CustomerReply: true, Assigned: true}
+			ann := e.user("ann@helpdesk.test", store.RoleAgent, all, a.ID)
+			bob := e.user("bob@helpdesk.test", store.RoleAgent, store.DefaultNotify, a.ID)
+			carl := e.user("carl@helpdesk.test", store.RoleAgent, all, a.ID)
+			dana := e.user("dana@customer.test", store.RoleAdmin, all, a.ID)
+			e.user("erin@helpdesk.test", store.RoleAgent, all) // follows nothing
+			if err := e.db.Write(e.ctx, func(tx *store.Tx) error { return tx.SetUserDisabled(e.ctx, carl.ID, e.clock.Now()) }); err != nil {
+				t.Fatal(err)
+			}
+
+			var tickets []int64
+			for i := range 20 {
+				from := fmt.Sprintf("customer%d@customer.test", i)
+				if i == 7 {
+					from = dana.Email // an agent writing in as a customer
+				}
+				res := e.mail(a, from, fmt.Sprintf("Printer %d on fire", i), "")
+				if res.Outcome != ingest.NewTicket {
+					t.Fatalf("ingest %d: %+v", i, res)
+				}
+				tickets = append(tickets, res.TicketID)
+			}
+			bulk := e.mail(a, "news@vendor.test", "Our newsletter", "", "Precedence: bulk", "List-Id: <news.vendor.test>")
+			if bulk.TicketID == 0 {
+				t.Fatalf("bulk mail opened no ticket: %+v (the test needs one)", bulk)
+			}
+			e.dispatch()
+			e.run()
+			if got := e.sentTo(ann.Email); len(got) != 0 {
+				t.Fatalf("sent before the window ended: %d", len(got))
+			}
+			e.clock.Add(time.Minute)
+			e.run()
+			e.run() // a second pass sends nothing again
+
+			got := e.sentTo(ann.Email)
+			if len(got) != 1 {
+				t.Fatalf("ann got %d emails, want 1 digest", len(got))
+			}
+			m := got[0]
+			if m.msg.Subject != "20 updates on your Postdesk tickets" || m.TicketID != 0 || m.MailboxID != a.ID ||
+				len(m.Recipients) != 1 || m.Recipients[0] != ann.Email || m.State != store.DeliveryQueued {
+				t.Errorf("digest: subject %q ticket %d mailbox %d rcpts %v state %s", m.msg.Subject, m.TicketID, m.MailboxID, m.Recipients, m.State)
+			}
+			for _, id := range tickets {
+				if !strings.Contains(m.msg.Text, fmt.Sprintf("#%d ", id)) || !strings.Contains(m.msg.Text, fmt.Sprintf("https://desk.example.test/tickets/%d\n", id)) {
+					t.Errorf("the digest lacks ticket %d:\n%s", id, m.msg.Text)
+				}
+			}
+			if strings.Contains(m.msg.Text, "newsletter") || strings.Contains(m.msg.Text, fmt.Sprintf("#%d ", bulk.TicketID)) {
+				t.Errorf("the digest tells of bulk mail:\n%s", m.msg.Text)
+			}
+			if len(m.msg.From) != 1 || m.msg.From[0].Name != "Postdesk" || m.msg.From[0].Address != a.Address || m.msg.Auto == "" {
+				t.Errorf("from %v, auto %q", m.msg.From, m.msg.Auto)
+			}
+			if n := len(e.sentTo(bob.Email)) + len(e.sentTo(carl.Email)) + len(e.sentTo("erin@helpdesk.test")); n != 0 {
+				t.Errorf("%d emails to agents who did not choose, are disabled or follow nothing", n)
+			}
+			dg := e.sentTo(dana.Email)
+			if len(dg) != 1 || strings.Contains(dg[0].msg.Text, fmt.Sprintf("#%d ", tickets[7])) || dg[0].msg.Subject != "19 updates on your Postdesk tickets" {
+				t.Errorf("dana (the customer of ticket %d) got %d emails: %+v", tickets[7], len(dg), dg)
+			}
+			// No notification shows in a conversation or goes to a customer.
+			for _, id := range tickets {
+				msgs, err := e.db.TicketMessages(e.ctx, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(msgs) != 1 || msgs[0].Kind != store.KindEmail {
+					t.Errorf("ticket %d shows %d messages", id, len(msgs))
+				}
+			}
+			for i := range 20 {
+				if n := len(e.sentTo(fmt.Sprintf("customer%d@customer.test", i))); n != 0 {
+					t.Errorf("customer %d got %d notifications", i, n)
+				}
+			}
+		})
+	}
+}
+
+// An assignment tells the assignee (not when they took it themselves) and
+// a customer's answer on their ticket tells them too: both in one email
+// when they come within the window; the answer on someone else's or an
+// unassigned ticket tells nobody.
+func TestAssignedAndAnswered(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			e := newDBEnv(t, dialect, nil)
+			a := e.passwordMailbox("support@example.test")
+			ann := e.user("ann@helpdesk.test", store.RoleAgent, store.DefaultNotify)
+			boss := e.user("boss@helpdesk.test", store.RoleAdmin, store.DefaultNotify)
+			quiet := e.user("quiet@helpdesk.test", store.RoleAgent, store.NotifyChoices{})
+
+			first := e.mail(a, "jane@customer.test", "Printer on fire", "")
+			second := e.mail(a, "joe@customer.test", "Scanner jammed", "")
+			third := e.mail(a, "kim@customer.test", "Fax", "")
+			e.dispatch()
+			if _, err := e.desk.Assign(e.ctx, []int64{first.TicketID}, ann.ID, boss); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.desk.Take(e.ctx, second.TicketID, ann); err != nil { // her own doing: no email
+				t.Fatal(err)
+			}
+			if _, err := e.desk.Assign(e.ctx, []int64{third.TicketID}, quiet.ID, boss); err != nil { // chose no emails
+				t.Fatal(err)
+			}
+			e.dispatch()
+			first1, _ := e.db.Message(e.ctx, first.MessageID)
+			e.mail(a, "jane@customer.test", "Re: Printer on fire", first1.MessageID)
+			third1, _ := e.db.Message(e.ctx, third.MessageID)
+			e.mail(a, "kim@customer.test", "Re: Fax", third1.MessageID)
+			e.dispatch()
+			e.clock.Add(time.Minute)
+			e.run()
+
+			got := e.sentTo(ann.Email)
+			if len(got) != 1 {
+				t.Fatalf("ann got %d emails, want 1", len(got))
+			}
+			text := got[0].msg.Text
+			for _, want := range []string{
+				fmt.Sprintf("boss assigned #%d to you: Printer on fire", first.TicketID),
+				fmt.Sprintf("jane@customer.test answered on #%d: Printer on fire", first.TicketID),
+			} {
+				if !strings.Contains(text, want) {
+					t.Errorf("ann's email lacks %q:\n%s", want, text)
+				}
+			}
+			if strings.Contains(text, fmt.Sprintf("#%d", second.TicketID)) || strings.Contains(text, "Fax") {
+				t.Errorf("ann hears of what she did herself or of another's ticket:\n%s", text)
+			}
+			if n := len(e.sentTo(quiet.Email)) + len(e.sentTo(boss.Email)); n != 0 {
+				t.Errorf("%d emails to users who chose none or did it themselves", n)
+			}
+
+			// One event alone: a one-line subject naming it.
+			if _, err := e.desk.Assign(e.ctx, []int64{second.TicketID}, ann.ID, boss); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.desk.Assign(e.ctx, []int64{third.TicketID}, ann.ID, boss); err != nil {
+				t.Fatal(err)
+			}
+			// She turns assignment emails off before the window ends: the
+			// batch goes without them (nothing is sent).
+			if err := e.db.Write(e.ctx, func(tx *store.Tx) error {
+				return tx.SetNotifyChoices(e.ctx, ann.ID, store.NotifyChoices{CustomerReply: true})
+			}); err != nil {
+				t.Fatal(err)
+			}
+			e.dispatch()
+			e.clock.Add(time.Minute)
+			e.run()
+			if got := e.sentTo(ann.Email); len(got) != 1 {
+				t.Errorf("after turning assignment emails off: %d emails, want still 1", len(got))
+			}
+			if err := e.db.Write(e.ctx, func(tx *store.Tx) error { return tx.SetNotifyChoices(e.ctx, ann.ID, store.DefaultNotify) }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.desk.Assign(e.ctx, []int64{second.TicketID}, boss.ID, boss); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.desk.Assign(e.ctx, []int64{second.TicketID}, ann.ID, boss); err != nil {
+				t.Fatal(err)
+			}
+			e.dispatch()
+			e.clock.Add(time.Minute)
+			e.run()
+			got = e.sentTo(ann.Email)
+			if len(got) != 2 || got[1].msg.Subject != fmt.Sprintf("boss assigned #%d to you: Scanner jammed", second.TicketID) {
+				t.Errorf("emails: %d, last subject %q", len(got), got[len(got)-1].msg.Subject)
+			}
+		})
+	}
+}
