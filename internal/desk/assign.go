@@ -63,14 +63,8 @@ func (d *Desk) Assign(ctx context.Context, ticketIDs []int64, assignee int64, by
 			if err != nil {
 				return err
 			}
-			prev, err := tx.SetTicketAssignee(ctx, id, assignee, now)
-			if err != nil {
+			if err := setAssignee(ctx, tx, t, to, by, now); err != nil {
 				return err
-			}
-			if prev != assignee {
-				if err := recordAssignment(ctx, tx, t, prev, to, by, assignmentNote(to, by, ""), now); err != nil {
-					return err
-				}
 			}
 			if t, err = tx.Ticket(ctx, id); err != nil {
 				return err
@@ -97,6 +91,26 @@ func (d *Desk) Take(ctx context.Context, ticketID int64, by store.User) (store.T
 // AssignableUsers lists the users tickets can be given to (not disabled).
 func (d *Desk) AssignableUsers(ctx context.Context) ([]store.User, error) {
 	return d.db.AssignableUsers(ctx)
+}
+
+// assignInTx gives ticket t to the user assignee (0: nobody) in tx,
+// checking the user first.
+func assignInTx(ctx context.Context, tx *store.Tx, t store.Ticket, assignee int64, by store.User, now time.Time) error {
+	to, err := assigneeUser(ctx, tx, assignee)
+	if err != nil {
+		return err
+	}
+	return setAssignee(ctx, tx, t, to, by, now)
+}
+
+// setAssignee gives ticket t to the user to (zero User: nobody) and
+// records the change, if it is one.
+func setAssignee(ctx context.Context, tx *store.Tx, t store.Ticket, to, by store.User, now time.Time) error {
+	prev, err := tx.SetTicketAssignee(ctx, t.ID, to.ID, now)
+	if err != nil || prev == to.ID {
+		return err
+	}
+	return recordAssignment(ctx, tx, t, prev, to, by, assignmentNote(to, by, ""), now)
 }
 
 // assigneeUser reads the user id (zero User for 0) and refuses one who
