@@ -157,13 +157,14 @@ func TestTicketPageAssign(t *testing.T) {
 
 	_, body := e.get(c, path)
 	wantContains(t, body, `<dd class="ticket-assignee">Nobody</dd>`, `<label for="assignee">Assign to</label>`,
-		`<option value="0" selected>Nobody</option>`, `name="take" value="1"`, ">Take it</button>")
+		`<option value="0" selected>Nobody</option>`, `name="take" value="1"`, ">Take it</button>",
+		"Sending also assigns this ticket to you")
 
 	res := e.post(c, path+"/assign", url.Values{"csrf": {token}, "take": {"1"}, "assignee": {"0"}})
 	wantStatus(t, res, http.StatusSeeOther)
 	_, body = e.get(c, path)
 	wantContains(t, body, `<dd class="ticket-assignee">Agent (you)</dd>`, "Taken by Agent", `<option value="`+fmt.Sprint(e.user.ID)+`" selected>Agent (you)</option>`)
-	wantNotContains(t, body, ">Take it</button>")
+	wantNotContains(t, body, ">Take it</button>", "Sending also assigns this ticket to you")
 
 	wantStatus(t, e.post(c, path+"/assign", url.Values{"csrf": {token}, "assignee": {fmt.Sprint(ann.ID)}}), http.StatusSeeOther)
 	_, body = e.get(c, path)

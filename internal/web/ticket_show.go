@@ -26,6 +26,9 @@ type ticketShowPage struct {
 	StatusError string
 	Assignees   []assigneeOption // the "Assign to" select
 	AssignError string
+	// ReplyTakes: sending a reply also assigns the ticket (nobody has it
+	// and the server assigns on reply).
+	ReplyTakes  bool
 	Reply       replyComposer
 	ActionError map[int64]string // a refused Send again / Mark as sent, by message
 	Flash       *ticketFlash
@@ -107,6 +110,7 @@ func (h *Handler) renderTicket(w http.ResponseWriter, r *http.Request, id int64,
 		// A disabled agent still owns it until someone else is chosen.
 		p.Assignees = append(p.Assignees, assigneeOption{ID: t.AssigneeUserID, Label: cmp.Or(t.AssigneeName, t.AssigneeEmail) + " (disabled)", Selected: true})
 	}
+	p.ReplyTakes = t.AssigneeUserID == 0 && h.desk.AssignOnReply()
 	admin := current(r).user.Role == store.RoleAdmin
 	if err := h.composer(r, t, admin, &p.Reply); err != nil {
 		h.serverError(w, r, err)
