@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/store"
@@ -47,15 +48,17 @@ func (d *Desk) Assign(ctx context.Context, ticketIDs []int64, assignee int64, by
 	if assignee < 0 {
 		return nil, invalid("assignee_id", "The assignee must be a user's id, or none to unassign.")
 	}
-	out := make([]store.Ticket, 0, len(ids))
+	// Rows are locked in id order, so two overlapping batches cannot
+	// deadlock; the answer keeps the order asked.
+	byID := make(map[int64]store.Ticket, len(ids))
 	err := d.db.Write(ctx, func(tx *store.Tx) error {
-		out = out[:0]
+		clear(byID)
 		to, err := assigneeUser(ctx, tx, assignee)
 		if err != nil {
 			return err
 		}
 		now := d.now().UTC().Truncate(time.Millisecond)
-		for _, id := range ids {
+		for _, id := range slices.Sorted(slices.Values(ids)) {
 			t, err := tx.Ticket(ctx, id)
 			if errors.Is(err, store.ErrNotFound) {
 				return &ValidationError{Field: "ticket_ids", Message: fmt.Sprintf("There is no ticket %d.", id), Err: store.ErrNotFound}
@@ -66,15 +69,18 @@ func (d *Desk) Assign(ctx context.Context, ticketIDs []int64, assignee int64, by
 			if err := setAssignee(ctx, tx, t, to, by, now); err != nil {
 				return err
 			}
-			if t, err = tx.Ticket(ctx, id); err != nil {
+			if byID[id], err = tx.Ticket(ctx, id); err != nil {
 				return err
 			}
-			out = append(out, t)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("assign tickets: %w", err)
+	}
+	out := make([]store.Ticket, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id]
 	}
 	return out, nil
 }
