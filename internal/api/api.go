@@ -11,8 +11,9 @@
 // Every user manages their own API keys under /me/apikeys: a key made
 // with a key that expires cannot outlive it.
 //
-// Users (/users: list, add, change role, disable) are for admins only and
-// go through auth.Service, like Admin -> Users; a disabled user's keys are
+// GET /users answers everyone the users tickets can be assigned to, and
+// admins every user with state and last sign-in; adding, changing role and
+// disabling (/users) are for admins only and go through auth.Service, like Admin -> Users; a disabled user's keys are
 // refused from the next request on.
 //
 // Mailbox administration (POST, PATCH and DELETE /mailboxes) is for admins
@@ -89,6 +90,7 @@ func New(opts Options) http.Handler {
 	m.HandleFunc("GET /api/v1/me/apikeys", h.getMyAPIKeys)
 	m.HandleFunc("POST /api/v1/me/apikeys", h.createMyAPIKey)
 	m.HandleFunc("DELETE /api/v1/me/apikeys/{keyID}", h.deleteMyAPIKey)
+	m.HandleFunc("GET /api/v1/users", h.getUsers)
 	m.HandleFunc("GET /api/v1/mailboxes", h.getMailboxes)
 	m.HandleFunc("POST /api/v1/mailboxes", h.adminOnly(h.createMailbox))
 	m.HandleFunc("POST /api/v1/mailboxes/test", h.adminOnly(h.testMailbox))
@@ -97,6 +99,7 @@ func New(opts Options) http.Handler {
 	m.HandleFunc("POST /api/v1/mailboxes/{mailboxID}/test", h.adminOnly(h.testSavedMailbox))
 	m.HandleFunc("DELETE /api/v1/mailboxes/{mailboxID}", h.adminOnly(h.deleteMailbox))
 	m.HandleFunc("GET /api/v1/tickets", h.getTickets)
+	m.HandleFunc("POST /api/v1/tickets/assign", h.assignTickets)
 	m.HandleFunc("GET /api/v1/tickets/{ticketID}", h.getTicket)
 	m.HandleFunc("PATCH /api/v1/tickets/{ticketID}", h.updateTicket)
 	m.HandleFunc("POST /api/v1/tickets/{ticketID}/notes", h.createNote)
@@ -105,7 +108,6 @@ func New(opts Options) http.Handler {
 	m.HandleFunc("POST /api/v1/tickets/{ticketID}/replies/{messageID}/mark-sent", h.markReplySent)
 	m.HandleFunc("GET /api/v1/messages/{messageID}/raw", h.getRawMessage)
 	m.HandleFunc("GET /api/v1/attachments/{attachmentID}", h.getAttachment)
-	m.HandleFunc("GET /api/v1/users", h.usersAdminOnly(h.getUsers))
 	m.HandleFunc("POST /api/v1/users", h.usersAdminOnly(h.createUser))
 	m.HandleFunc("PATCH /api/v1/users/{userID}", h.usersAdminOnly(h.updateUser))
 	m.HandleFunc("GET /api/v1/quarantine", h.adminQuarantine(h.getQuarantine))

@@ -43,8 +43,33 @@ func (h *handler) usersAdminOnly(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// getUsers lists every user by email.
+// getUsers answers admins every user, with state and last sign-in, and
+// other users the people tickets can be assigned to (everyone not
+// disabled): their ids are what "assignee_id" takes.
 func (h *handler) getUsers(w http.ResponseWriter, r *http.Request) {
+	if currentUser(r).Role != store.RoleAdmin {
+		h.getAssignableUsers(w, r)
+		return
+	}
+	h.getAllUsers(w, r)
+}
+
+// getAssignableUsers lists the users who are not disabled.
+func (h *handler) getAssignableUsers(w http.ResponseWriter, r *http.Request) {
+	list, err := h.desk.AssignableUsers(r.Context())
+	if err != nil {
+		writeInternalError(w, r, err)
+		return
+	}
+	out := make([]userResponse, 0, len(list))
+	for _, u := range list {
+		out = append(out, userResponse{ID: u.ID, Email: u.Email, Name: u.Name, Role: u.Role})
+	}
+	writeJSON(w, r, http.StatusOK, map[string]any{"users": out})
+}
+
+// getAllUsers lists every user by email.
+func (h *handler) getAllUsers(w http.ResponseWriter, r *http.Request) {
 	list, err := h.db.Users(r.Context())
 	if err != nil {
 		writeInternalError(w, r, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/store"
@@ -47,15 +48,17 @@ func (d *Desk) Assign(ctx context.Context, ticketIDs []int64, assignee int64, by
 	if assignee < 0 {
 		return nil, invalid("assignee_id", "The assignee must be a user's id, or none to unassign.")
 	}
-	out := make([]store.Ticket, 0, len(ids))
+	// Rows are locked in id order, so two overlapping batches cannot
+	// deadlock; the answer keeps the order asked.
+	byID := make(map[int64]store.Ticket, len(ids))
 	err := d.db.Write(ctx, func(tx *store.Tx) error {
-		out = out[:0]
+		clear(byID)
 		to, err := assigneeUser(ctx, tx, assignee)
 		if err != nil {
 			return err
 		}
 		now := d.now().UTC().Truncate(time.Millisecond)
-		for _, id := range ids {
+		for _, id := range slices.Sorted(slices.Values(ids)) {
 			t, err := tx.Ticket(ctx, id)
 			if errors.Is(err, store.ErrNotFound) {
 				return &ValidationError{Field: "ticket_ids", Message: fmt.Sprintf("There is no ticket %d.", id), Err: store.ErrNotFound}
@@ -63,24 +66,21 @@ func (d *Desk) Assign(ctx context.Context, ticketIDs []int64, assignee int64, by
 			if err != nil {
 				return err
 			}
-			prev, err := tx.SetTicketAssignee(ctx, id, assignee, now)
-			if err != nil {
+			if err := setAssignee(ctx, tx, t, to, by, now); err != nil {
 				return err
 			}
-			if prev != assignee {
-				if err := recordAssignment(ctx, tx, t, prev, to, by, assignmentNote(to, by, ""), now); err != nil {
-					return err
-				}
-			}
-			if t, err = tx.Ticket(ctx, id); err != nil {
+			if byID[id], err = tx.Ticket(ctx, id); err != nil {
 				return err
 			}
-			out = append(out, t)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("assign tickets: %w", err)
+	}
+	out := make([]store.Ticket, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id]
 	}
 	return out, nil
 }
@@ -97,6 +97,26 @@ func (d *Desk) Take(ctx context.Context, ticketID int64, by store.User) (store.T
 // AssignableUsers lists the users tickets can be given to (not disabled).
 func (d *Desk) AssignableUsers(ctx context.Context) ([]store.User, error) {
 	return d.db.AssignableUsers(ctx)
+}
+
+// assignInTx gives ticket t to the user assignee (0: nobody) in tx,
+// checking the user first.
+func assignInTx(ctx context.Context, tx *store.Tx, t store.Ticket, assignee int64, by store.User, now time.Time) error {
+	to, err := assigneeUser(ctx, tx, assignee)
+	if err != nil {
+		return err
+	}
+	return setAssignee(ctx, tx, t, to, by, now)
+}
+
+// setAssignee gives ticket t to the user to (zero User: nobody) and
+// records the change, if it is one.
+func setAssignee(ctx context.Context, tx *store.Tx, t store.Ticket, to, by store.User, now time.Time) error {
+	prev, err := tx.SetTicketAssignee(ctx, t.ID, to.ID, now)
+	if err != nil || prev == to.ID {
+		return err
+	}
+	return recordAssignment(ctx, tx, t, prev, to, by, assignmentNote(to, by, ""), now)
 }
 
 // assigneeUser reads the user id (zero User for 0) and refuses one who

@@ -97,13 +97,14 @@ func TestAssign(t *testing.T) {
 		ctx := context.Background()
 		f := newAssignFixture(t, db)
 
-		// Bob assigns two tickets (one twice in the list) to Ann.
-		list, err := f.desk.Assign(ctx, []int64{f.t1, f.t2, f.t1}, f.ann.ID, f.bob)
+		// Bob assigns two tickets (one twice in the list) to Ann: the answer
+		// keeps the order asked, the events follow the ids.
+		list, err := f.desk.Assign(ctx, []int64{f.t2, f.t1, f.t2}, f.ann.ID, f.bob)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(list) != 2 || list[0].ID != f.t1 || list[1].ID != f.t2 {
-			t.Fatalf("assigned %+v, want tickets %d and %d", list, f.t1, f.t2)
+		if len(list) != 2 || list[0].ID != f.t2 || list[1].ID != f.t1 {
+			t.Fatalf("assigned %+v, want tickets %d and %d", list, f.t2, f.t1)
 		}
 		for _, tk := range list {
 			if tk.AssigneeUserID != f.ann.ID || tk.AssigneeName != "Ann" {
