@@ -16,7 +16,9 @@ import (
 	"github.com/postdesk/postdesk/internal/store"
 )
 
-var credentialField = regexp.MustCompile(`id="(?:credential|new-key-value)"[^>]*value="([^"]+)"`)
+// credentialField finds what a page shows once: a password or key (an
+// input's value) or an invitation link (a textarea's text).
+var credentialField = regexp.MustCompile(`id="(?:credential|new-key-value)"[^>]*(?:value="([^"]+)"|>([^<]+)</textarea>)`)
 
 // shownOnce reads the password, link or key a page shows once.
 func shownOnce(t *testing.T, body string) string {
@@ -25,7 +27,7 @@ func shownOnce(t *testing.T, body string) string {
 	if m == nil {
 		t.Fatalf("no credential on the page:\n%s", body)
 	}
-	return html.UnescapeString(m[1])
+	return html.UnescapeString(m[1] + m[2])
 }
 
 // body reads the (buffered) body of a response from env.post.
@@ -241,4 +243,18 @@ func TestProfilePasswordAndKeys(t *testing.T) {
 	}
 	res = e.post(c, "/profile/apikeys/"+strconv.FormatInt(annKey.ID, 10)+"/revoke", url.Values{"csrf": {e.csrf(c)}})
 	wantStatus(t, res, http.StatusNotFound)
+}
+
+// TestZoneChoicesLoad holds timezones.txt to the zones Postdesk accepts:
+// every choice offered on the profile can be saved.
+func TestZoneChoicesLoad(t *testing.T) {
+	t.Parallel()
+	if len(zoneNames) < 300 || zoneNames[0] != "Africa/Abidjan" {
+		t.Fatalf("%d zones, first %q: timezones.txt was not read", len(zoneNames), zoneNames[0])
+	}
+	for _, z := range zoneNames {
+		if _, err := auth.LoadZone(z); err != nil {
+			t.Errorf("offered zone %s: %v", z, err)
+		}
+	}
 }
