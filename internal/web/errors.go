@@ -57,6 +57,12 @@ func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == "/login":
 		e.LinkURL, e.LinkText = "/login", "Back to sign-in"
+	case strings.HasPrefix(r.URL.Path, "/admin/users"):
+		e.LinkURL, e.LinkText = "/admin/users", "Back to Users"
+	case strings.HasPrefix(r.URL.Path, "/profile"):
+		e.LinkURL, e.LinkText = "/profile", "Back to your profile"
+	case strings.HasPrefix(r.URL.Path, "/invite/"):
+		e.LinkURL, e.LinkText = r.URL.Path, "Reload the invitation"
 	case strings.HasPrefix(r.URL.Path, "/admin/"):
 		e.LinkURL, e.LinkText = "/admin/emails", "Back to Emails"
 	case strings.HasPrefix(r.URL.Path, "/tickets/"):

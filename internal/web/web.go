@@ -1,8 +1,10 @@
 // Package web serves Postdesk's pages: sign-in, the ticket list, a ticket's
 // conversation with its forms (the reply composer, the internal note, the
-// status), attachments and message sources, and for
-// admins Admin -> Emails (add with Test connection, edit, pause, resume,
-// remove, the OAuth connect flow and its callback, notices, activity).
+// status), attachments and message sources, every user's profile (name,
+// time zone, notifications, password, own API keys), the invitation page,
+// and for admins Admin -> Emails (add with Test connection, edit, pause,
+// resume, remove, the OAuth connect flow and its callback, notices,
+// activity) and Admin -> Users (add, role, disable, reset password).
 // Pages are server-rendered with html/template and work without JavaScript.
 //
 // Design and invariants:
@@ -36,6 +38,11 @@
 //   - The OAuth callback is bound to the admin's session (oauth.Service
 //     checks the state against it); a refused callback changes nothing and
 //     says what to do next. Tokens never reach a page.
+//   - Every user change goes through auth.Service (as for the API and the
+//     CLI); a password, invitation link or API key is shown once, in the
+//     answer to the POST that made it (the one exception to redirect after
+//     POST), never stored in the clear nor shown again.
+//   - Every time a page shows is in the viewer's time zone (zone.go).
 //   - Internal errors are logged with a short incident id and never shown.
 package web
 
