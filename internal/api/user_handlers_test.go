@@ -22,7 +22,12 @@ type apiUser struct {
 func TestUsersAPI(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		f := newFixture(t, db)
-		f.do(t, "GET", "/api/v1/users", "").wantError(t, http.StatusForbidden, "only admins can manage users")
+		// An agent sees whom tickets can be assigned to, without state or sign-ins.
+		var assignable struct{ Users []map[string]any }
+		f.do(t, "GET", "/api/v1/users", "").decode(t, http.StatusOK, &assignable)
+		if len(assignable.Users) != 2 || assignable.Users[0]["state"] != nil || assignable.Users[0]["last_sign_in_at"] != nil {
+			t.Fatalf("an agent's GET /users = %+v", assignable.Users)
+		}
 		f.do(t, "POST", "/api/v1/users", `{"email":"x@example.com","setup":"invite"}`).wantError(t, http.StatusForbidden, "only admins")
 
 		var list struct{ Users []apiUser }
