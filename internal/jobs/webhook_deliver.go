@@ -31,7 +31,9 @@ func (wk *deliverWebhookWorker) NextRetry(job *river.Job[DeliverWebhookArgs]) ti
 }
 
 // Timeout: an attempt is bounded by the HTTP client's own timeout.
-func (wk *deliverWebhookWorker) Timeout(*river.Job[DeliverWebhookArgs]) time.Duration { return time.Minute }
+func (wk *deliverWebhookWorker) Timeout(*river.Job[DeliverWebhookArgs]) time.Duration {
+	return time.Minute
+}
 
 // backoff is the wait after the attempt-th attempt (1-based).
 func (w *Webhooks) backoff(attempt int) time.Duration {
