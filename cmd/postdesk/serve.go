@@ -131,10 +131,15 @@ func newServer(a *app) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	regs := jobs.All(jobs.Core(a.db))
+	hooks, err := jobs.NewWebhooks(jobs.WebhookOptions{DB: a.db, Vault: vault, BaseURL: a.cfg.BaseURL.String(),
+		AllowPrivate: a.cfg.WebhookAllowPrivate, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	regs := jobs.All(jobs.Core(a.db), hooks.Register)
 	if oauthSvc != nil {
 		reg.MustRegister(oauthSvc.Collector())
-		regs = jobs.All(jobs.Core(a.db), jobs.Auth(oauthSvc))
+		regs = jobs.All(jobs.Core(a.db), jobs.Auth(oauthSvc), hooks.Register)
 	}
 	runner, err := jobs.New(a.db, jobs.Options{Logger: a.log, Registerer: reg, Register: regs, Outbox: sender})
 	if err != nil {
@@ -147,6 +152,9 @@ func newServer(a *app) (*server, error) {
 		return nil, err
 	}
 	a.db.OnEventsCommitted(events.Wake)
+	hooks.SetRunner(runner)
+	events.Register(hooks)
+	webhookAdmin := desk.NewWebhookAdmin(a.db, vault, a.cfg.WebhookAllowPrivate, hooks.EnqueueTest)
 	authSvc := auth.NewService(auth.Options{DB: a.db, SessionTTL: a.cfg.SessionTTL, Logger: a.log,
 		Limits: auth.Limits{HashConcurrency: a.cfg.SigninConcurrency}})
 	dsk := desk.New(a.db, desk.WithEnqueuer(sender))
@@ -162,7 +170,7 @@ func newServer(a *app) (*server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api.New(api.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, Ingest: in,
-		Admin: admin}))
+		Admin: admin, Webhooks: webhookAdmin}))
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	mux.Handle("GET /metrics", metricsHandler(a.cfg.MetricsToken, metrics))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

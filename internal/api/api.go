@@ -15,7 +15,9 @@
 // only and goes through desk.Admin, which validates the settings and seals
 // passwords; everyone may read mailboxes and their settings. Quarantined
 // emails (/quarantine: those that could not be stored) are for admins
-// only; a retry goes through ingest, like a fetched email.
+// only; a retry goes through ingest, like a fetched email. Webhooks
+// (/webhooks) are for admins only and go through desk.WebhookAdmin; a
+// webhook's secret is answered once, when it is created or replaced.
 //
 // Invariants:
 //   - Email HTML leaves the server only after mailmsg.SanitizeHTML, with
@@ -51,7 +53,9 @@ type Options struct {
 	Admin *desk.Admin
 	// Ingest retries quarantined emails; nil: the /quarantine routes answer 503.
 	Ingest *ingest.Ingester
-	Logger *slog.Logger
+	// Webhooks manages webhooks (admins only); nil: /webhooks answers 503.
+	Webhooks *desk.WebhookAdmin
+	Logger   *slog.Logger
 }
 
 type handler struct {
@@ -62,6 +66,8 @@ type handler struct {
 	ingest *ingest.Ingester
 	log    *slog.Logger
 	routes *http.ServeMux
+
+	webhooks *desk.WebhookAdmin
 }
 
 // New returns the handler of every path under /api/v1/. Mount it with
@@ -70,7 +76,8 @@ func New(opts Options) http.Handler {
 	if opts.DB == nil || opts.Auth == nil || opts.Desk == nil {
 		panic("api.New: Options.DB, Options.Auth and Options.Desk are required")
 	}
-	h := &handler{db: opts.DB, auth: opts.Auth, desk: opts.Desk, admin: opts.Admin, ingest: opts.Ingest, log: opts.Logger, routes: http.NewServeMux()}
+	h := &handler{db: opts.DB, auth: opts.Auth, desk: opts.Desk, admin: opts.Admin, ingest: opts.Ingest, log: opts.Logger, routes: http.NewServeMux(),
+		webhooks: opts.Webhooks}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -101,6 +108,13 @@ func New(opts Options) http.Handler {
 	m.HandleFunc("GET /api/v1/quarantine/{quarantineID}", h.adminQuarantine(h.getQuarantined))
 	m.HandleFunc("GET /api/v1/quarantine/{quarantineID}/source", h.adminQuarantine(h.getQuarantinedSource))
 	m.HandleFunc("POST /api/v1/quarantine/{quarantineID}/retry", h.adminQuarantine(h.retryQuarantined))
+	m.HandleFunc("GET /api/v1/webhooks", h.webhooksOnly(h.getWebhooks))
+	m.HandleFunc("POST /api/v1/webhooks", h.webhooksOnly(h.createWebhook))
+	m.HandleFunc("GET /api/v1/webhooks/{webhookID}", h.webhooksOnly(h.getWebhook))
+	m.HandleFunc("PATCH /api/v1/webhooks/{webhookID}", h.webhooksOnly(h.updateWebhook))
+	m.HandleFunc("DELETE /api/v1/webhooks/{webhookID}", h.webhooksOnly(h.deleteWebhook))
+	m.HandleFunc("GET /api/v1/webhooks/{webhookID}/deliveries", h.webhooksOnly(h.getWebhookDeliveries))
+	m.HandleFunc("POST /api/v1/webhooks/{webhookID}/test", h.webhooksOnly(h.testWebhook))
 	m.HandleFunc("/", h.noRoute) // 404 or 405, as JSON
 
 	// Outermost first: log the request, recover a panic, check the key.

@@ -55,6 +55,9 @@ type Config struct {
 	SigninConcurrency int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// WebhookAllowPrivate lets webhooks reach private, loopback and
+	// link-local addresses (refused by default: server-side request forgery).
+	WebhookAllowPrivate bool
 }
 
 // GenericProvider is an OAuth 2.0 provider described by its endpoints.
@@ -293,6 +296,12 @@ func options() []option {
 					c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 				}
 				return nil
+			}},
+		{name: "webhook-allow-private", def: "false", doc: "let webhooks reach private, loopback and link-local addresses (a receiver inside your network; refused by default)",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				c.WebhookAllowPrivate = b
+				return err
 			}},
 		{name: "warn-lead", def: "240h", doc: "how long before a mailbox's authorization runs out admins are warned",
 			set: func(c *Config, v string) error { return duration(&c.WarnLead, v, time.Hour) }},
