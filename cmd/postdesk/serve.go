@@ -164,7 +164,8 @@ func newServer(a *app) (*server, error) {
 		Acknowledge: dsk.Acknowledge})
 	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc, Ingest: in,
 		Banners: web.AuthBanners(a.db, oauthSvc, nil, a.log), Admin: admin, TrustedProxies: a.cfg.TrustedProxies,
-		SecureCookies: a.cfg.BaseURL.Scheme == "https", HSTS: a.cfg.BaseURL.Scheme == "https", Version: version})
+		SecureCookies: a.cfg.BaseURL.Scheme == "https", HSTS: a.cfg.BaseURL.Scheme == "https", Version: version,
+		Webhooks: webhookAdmin})
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,11 @@ type ticketListPage struct {
 	PrevURL   string
 	NextURL   string
 	ClearURL  string
+	// LastEvent is the newest event id before the list was read (the
+	// refresh script asks for changes since it); SelfURL redraws the page.
+	LastEvent int64
+	SelfURL   string
+	PollMS    int64
 }
 
 type statusTab struct {
@@ -53,6 +58,11 @@ func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
 	pageNo = max(pageNo, 1)
 
 	var err error
+	if p.LastEvent, err = h.db.LastEventID(ctx); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	p.SelfURL, p.PollMS = r.URL.RequestURI(), h.listPoll.Milliseconds()
 	if p.Mailboxes, err = h.db.Mailboxes(ctx); err != nil {
 		h.serverError(w, r, err)
 		return

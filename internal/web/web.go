@@ -88,6 +88,12 @@ type Options struct {
 	// TrustedProxies are reverse proxies whose X-Forwarded-For header
 	// names the client; from anywhere else the peer address is the client.
 	TrustedProxies []netip.Prefix
+	// Webhooks manages Admin -> Webhooks (nil: the page says webhooks are
+	// not available).
+	Webhooks *desk.WebhookAdmin
+	// ListPoll is how often the ticket list asks whether something changed
+	// (default 15 s).
+	ListPoll time.Duration
 }
 
 // Banner levels.
@@ -121,6 +127,8 @@ type Handler struct {
 	ingest        *ingest.Ingester
 	now           func() time.Time
 	proxies       []netip.Prefix
+	hooks         *desk.WebhookAdmin
+	listPoll      time.Duration
 
 	views  *views
 	assets *assets
@@ -150,6 +158,8 @@ func New(opts Options) (*Handler, error) {
 		ingest:        opts.Ingest,
 		now:           opts.Now,
 		proxies:       opts.TrustedProxies,
+		hooks:         opts.Webhooks,
+		listPoll:      opts.ListPoll,
 		sanitize:      mailmsg.SanitizeHTML,
 	}
 	if h.log == nil {
@@ -157,6 +167,9 @@ func New(opts Options) (*Handler, error) {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if h.listPoll <= 0 {
+		h.listPoll = 15 * time.Second
 	}
 	if h.mailboxes == nil {
 		// Without a vault, password mailboxes are refused with a sentence.
