@@ -32,8 +32,9 @@ import (
 // them, with retries a few hundred milliseconds apart.
 type hookEnv struct {
 	*env
-	agent store.User
-	in    *ingest.Ingester
+	agent    store.User
+	in       *ingest.Ingester
+	requests requestLog
 }
 
 func newHookEnv(t *testing.T) *hookEnv {
@@ -90,9 +91,20 @@ func newHookEnv(t *testing.T) *hookEnv {
 		Webhooks: desk.NewWebhookAdmin(db, vault, true, hooks.EnqueueTest), ListPoll: 300 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewServer(e.h)
+	e.srv = httptest.NewServer(e.requests.wrap(e.h))
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// polls counts the list's requests for changes so far.
+func (e *hookEnv) polls() int {
+	n := 0
+	for _, p := range e.requests.all() {
+		if strings.HasPrefix(p, "GET /tickets/changes?") {
+			n++
+		}
+	}
+	return n
 }
 
 // ingestMail stores a customer's email as mail sync would.
@@ -331,4 +343,17 @@ func TestBrowserWebhooks(t *testing.T) {
 		t.Errorf("tab count after refresh: %q", got)
 	}
 	browsertest.Axe(t, ctx, "the ticket list after its refresh")
+
+	// A hidden tab does not poll; coming back polls at once.
+	eval[bool](t, ctx, `Object.defineProperty(document, 'visibilityState', {value: 'hidden', configurable: true}),
+		document.dispatchEvent(new Event('visibilitychange')), true`)
+	time.Sleep(400 * time.Millisecond) // a poll already on its way may land
+	before := e.polls()
+	time.Sleep(1500 * time.Millisecond) // five polling periods
+	if n := e.polls(); n != before {
+		t.Errorf("a hidden tab polled %d times", n-before)
+	}
+	eval[bool](t, ctx, `Object.defineProperty(document, 'visibilityState', {value: 'visible', configurable: true}),
+		document.dispatchEvent(new Event('visibilitychange')), true`)
+	waitFor(t, "a poll once visible again", func() bool { return e.polls() > before })
 }
