@@ -133,10 +133,15 @@ func newServer(a *app) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	regs := jobs.All(jobs.Core(a.db))
+	hooks, err := jobs.NewWebhooks(jobs.WebhookOptions{DB: a.db, Vault: vault, BaseURL: a.cfg.BaseURL.String(),
+		AllowPrivate: a.cfg.WebhookAllowPrivate, Logger: a.log})
+	if err != nil {
+		return nil, err
+	}
+	regs := jobs.All(jobs.Core(a.db), hooks.Register)
 	if oauthSvc != nil {
 		reg.MustRegister(oauthSvc.Collector())
-		regs = jobs.All(jobs.Core(a.db), jobs.Auth(oauthSvc))
+		regs = jobs.All(jobs.Core(a.db), jobs.Auth(oauthSvc), hooks.Register)
 	}
 	runner, err := jobs.New(a.db, jobs.Options{Logger: a.log, Registerer: reg, Register: regs, Outbox: sender})
 	if err != nil {
@@ -156,6 +161,9 @@ func newServer(a *app) (*server, error) {
 		return nil, err
 	}
 	events.Register(notify)
+	hooks.SetRunner(runner)
+	events.Register(hooks)
+	webhookAdmin := desk.NewWebhookAdmin(a.db, vault, a.cfg.WebhookAllowPrivate, hooks.EnqueueTest)
 	authSvc := auth.NewService(auth.Options{DB: a.db, SessionTTL: a.cfg.SessionTTL, Logger: a.log,
 		Limits: auth.Limits{HashConcurrency: a.cfg.SigninConcurrency}})
 	dsk := desk.New(a.db, desk.WithEnqueuer(sender), desk.WithAssignOnReply(a.cfg.AssignOnReply))
@@ -165,13 +173,14 @@ func newServer(a *app) (*server, error) {
 		Acknowledge: dsk.Acknowledge})
 	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc, Ingest: in,
 		Banners: web.AuthBanners(a.db, oauthSvc, nil, a.log), Admin: admin, TrustedProxies: a.cfg.TrustedProxies, BaseURL: a.cfg.BaseURL.String(),
-		SecureCookies: a.cfg.BaseURL.Scheme == "https", HSTS: a.cfg.BaseURL.Scheme == "https", Version: version})
+		SecureCookies: a.cfg.BaseURL.Scheme == "https", HSTS: a.cfg.BaseURL.Scheme == "https", Version: version,
+		Webhooks: webhookAdmin})
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/", api.New(api.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, Ingest: in,
-		Admin: admin, BaseURL: a.cfg.BaseURL.String()}))
+		Admin: admin, BaseURL: a.cfg.BaseURL.String(), Webhooks: webhookAdmin}))
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	mux.Handle("GET /metrics", metricsHandler(a.cfg.MetricsToken, metrics))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

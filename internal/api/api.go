@@ -20,7 +20,9 @@
 // only and goes through desk.Admin, which validates the settings and seals
 // passwords; everyone may read mailboxes and their settings. Quarantined
 // emails (/quarantine: those that could not be stored) are for admins
-// only; a retry goes through ingest, like a fetched email.
+// only; a retry goes through ingest, like a fetched email. Webhooks
+// (/webhooks) are for admins only and go through desk.WebhookAdmin; a
+// webhook's secret is answered once, when it is created or replaced.
 //
 // Invariants:
 //   - Email HTML leaves the server only after mailmsg.SanitizeHTML, with
@@ -60,6 +62,8 @@ type Options struct {
 	// BaseURL is the address users reach Postdesk at, for the invitation
 	// links of POST /users ("": only the link's path is answered).
 	BaseURL string
+	// Webhooks manages webhooks (admins only); nil: /webhooks answers 503.
+	Webhooks *desk.WebhookAdmin
 }
 
 type handler struct {
@@ -71,6 +75,8 @@ type handler struct {
 	log     *slog.Logger
 	routes  *http.ServeMux
 	baseURL string
+
+	webhooks *desk.WebhookAdmin
 }
 
 // New returns the handler of every path under /api/v1/. Mount it with
@@ -79,7 +85,8 @@ func New(opts Options) http.Handler {
 	if opts.DB == nil || opts.Auth == nil || opts.Desk == nil {
 		panic("api.New: Options.DB, Options.Auth and Options.Desk are required")
 	}
-	h := &handler{db: opts.DB, auth: opts.Auth, desk: opts.Desk, admin: opts.Admin, ingest: opts.Ingest, log: opts.Logger, routes: http.NewServeMux(), baseURL: opts.BaseURL}
+	h := &handler{db: opts.DB, auth: opts.Auth, desk: opts.Desk, admin: opts.Admin, ingest: opts.Ingest, log: opts.Logger, routes: http.NewServeMux(), baseURL: opts.BaseURL,
+		webhooks: opts.Webhooks}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -114,6 +121,13 @@ func New(opts Options) http.Handler {
 	m.HandleFunc("GET /api/v1/quarantine/{quarantineID}", h.adminQuarantine(h.getQuarantined))
 	m.HandleFunc("GET /api/v1/quarantine/{quarantineID}/source", h.adminQuarantine(h.getQuarantinedSource))
 	m.HandleFunc("POST /api/v1/quarantine/{quarantineID}/retry", h.adminQuarantine(h.retryQuarantined))
+	m.HandleFunc("GET /api/v1/webhooks", h.webhooksOnly(h.getWebhooks))
+	m.HandleFunc("POST /api/v1/webhooks", h.webhooksOnly(h.createWebhook))
+	m.HandleFunc("GET /api/v1/webhooks/{webhookID}", h.webhooksOnly(h.getWebhook))
+	m.HandleFunc("PATCH /api/v1/webhooks/{webhookID}", h.webhooksOnly(h.updateWebhook))
+	m.HandleFunc("DELETE /api/v1/webhooks/{webhookID}", h.webhooksOnly(h.deleteWebhook))
+	m.HandleFunc("GET /api/v1/webhooks/{webhookID}/deliveries", h.webhooksOnly(h.getWebhookDeliveries))
+	m.HandleFunc("POST /api/v1/webhooks/{webhookID}/test", h.webhooksOnly(h.testWebhook))
 	m.HandleFunc("/", h.noRoute) // 404 or 405, as JSON
 
 	// Outermost first: log the request, recover a panic, check the key.

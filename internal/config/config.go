@@ -62,6 +62,9 @@ type Config struct {
 	// that sends every notification while it is healthy.
 	NotifyWindow  time.Duration
 	NotifyMailbox string
+	// WebhookAllowPrivate lets webhooks reach private, loopback and
+	// link-local addresses (refused by default: server-side request forgery).
+	WebhookAllowPrivate bool
 }
 
 // GenericProvider is an OAuth 2.0 provider described by its endpoints.
@@ -320,6 +323,12 @@ func options() []option {
 				}
 				c.NotifyMailbox = v
 				return nil
+			}},
+		{name: "webhook-allow-private", def: "false", doc: "let webhooks reach private, loopback and link-local addresses (a receiver inside your network; refused by default)",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				c.WebhookAllowPrivate = b
+				return err
 			}},
 		{name: "warn-lead", def: "240h", doc: "how long before a mailbox's authorization runs out admins are warned",
 			set: func(c *Config, v string) error { return duration(&c.WarnLead, v, time.Hour) }},

@@ -47,6 +47,10 @@ type deskEnv struct {
 	sender *jobs.Sender
 	runner *jobs.Runner
 	agent  store.User
+	// hooks delivers webhooks (private targets allowed: receivers are on
+	// loopback); events dispatches to it.
+	hooks  *jobs.Webhooks
+	events *jobs.Dispatcher
 }
 
 // newStack starts Postfix and Dovecot with a stand-in IdP knowing accounts.
@@ -107,17 +111,30 @@ func newDeskStopped(t testing.TB, dialect string, stack *mailtest.Stack, idp *fa
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.runner, err = jobs.New(e.db, jobs.Options{Logger: log, Outbox: e.sender, PollInterval: 200 * time.Millisecond})
+	if e.hooks, err = jobs.NewWebhooks(jobs.WebhookOptions{DB: e.db, Vault: e.vault, AllowPrivate: true, Logger: log,
+		Backoff: []time.Duration{200 * time.Millisecond, 400 * time.Millisecond}}); err != nil {
+		t.Fatal(err)
+	}
+	e.runner, err = jobs.New(e.db, jobs.Options{Logger: log, Outbox: e.sender, PollInterval: 200 * time.Millisecond,
+		Register: e.hooks.Register})
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.hooks.SetRunner(e.runner)
+	if e.events, err = jobs.NewDispatcher(jobs.DispatcherOptions{DB: e.db, Logger: log, Interval: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	e.events.Register(e.hooks)
+	e.db.OnEventsCommitted(e.events.Wake)
 	if err := e.runner.Start(e.ctx); err != nil {
 		t.Fatal(err)
 	}
+	e.events.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		e.sender.Stop(ctx)
+		e.events.Stop(ctx)
 		e.runner.Stop(ctx)
 	})
 	e.desk = desk.New(e.db, desk.WithEnqueuer(e.sender))

@@ -265,6 +265,9 @@ var sealedColumns = []sealedColumn{
 	{table: "oauth_states", keyCol: "state_hash", binding: "oauth_state", cols: map[string]string{
 		"verifier_sealed": "verifier",
 	}},
+	{table: "webhooks", keyCol: "id", binding: "webhook", cols: map[string]string{
+		"secret_sealed": "secret",
+	}},
 }
 
 // Rotate re-seals every sealed value under newKey in one transaction and

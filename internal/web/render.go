@@ -17,13 +17,13 @@ import (
 	"github.com/postdesk/postdesk/internal/store"
 )
 
-//go:embed templates/layout.html templates/views/*.html
+//go:embed templates/layout.html templates/views/*.html templates/partials/*.html
 var templateFiles embed.FS
 
 // viewNames declares every page template (templates/views/<name>.html).
 // parseViews fails when a file is not declared here or a name has no file.
 var viewNames = []string{"admin_emails", "admin_email_form", "admin_email_remove", "admin_user", "admin_users", "error", "invite", "login", "oauth_error",
-	"profile", "ticket_list", "ticket_show"}
+	"profile", "ticket_list", "ticket_show", "admin_webhooks", "admin_webhook"}
 
 // views are the parsed page templates, each combined with the layout.
 type views struct {
@@ -56,6 +56,10 @@ func parseViews(a *assets, loc *time.Location) (*views, error) {
 		}
 		if _, err := t.New(name).Parse(string(body)); err != nil {
 			return nil, fmt.Errorf("parse template %s: %w", f, err)
+		}
+		// Partials (templates/partials) are blocks several views share.
+		if _, err := t.ParseFS(templateFiles, "templates/partials/*.html"); err != nil {
+			return nil, fmt.Errorf("parse partial templates: %w", err)
 		}
 		for _, block := range []string{"title", "content"} {
 			if t.Lookup(block) == nil {
@@ -133,6 +137,19 @@ func funcs(a *assets, loc *time.Location) template.FuncMap {
 		"lower":   strings.ToLower,
 		"join":    strings.Join,
 		"fieldOf": fieldOf,
+		"deliveryState": func(d store.WebhookDelivery) []string {
+			label, class := deliveryState(d)
+			return []string{label, class}
+		},
+		"eventLabel": func(kind string) string {
+			if l, ok := eventLabels[kind]; ok {
+				return l[0]
+			}
+			if kind == "webhook.test" {
+				return "Test event"
+			}
+			return kind
+		},
 		"plural": func(n int, one, many string) string {
 			if n == 1 {
 				return one

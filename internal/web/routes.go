@@ -29,6 +29,7 @@ func (h *Handler) routes() http.Handler {
 
 	mux.HandleFunc("GET /{$}", h.signedIn(h.home))
 	mux.HandleFunc("GET /tickets", h.signedIn(h.ticketList))
+	mux.HandleFunc("GET /tickets/changes", h.signedIn(h.ticketChanges))
 	mux.HandleFunc("GET /tickets/{id}", h.signedIn(h.ticketShow))
 	mux.HandleFunc("POST /tickets/assign", h.form(h.ticketsAssign))
 	mux.HandleFunc("POST /tickets/{id}/assign", h.form(h.ticketAssign))
@@ -64,6 +65,14 @@ func (h *Handler) routes() http.Handler {
 	mux.HandleFunc("POST /admin/notices/{id}/dismiss", h.adminForm(h.noticeDismiss))
 	mux.HandleFunc("GET /admin/quarantine/{id}/source", h.admin(h.quarantineSource))
 	mux.HandleFunc("POST /admin/quarantine/{id}/retry", h.adminForm(h.quarantineRetry))
+	mux.HandleFunc("GET /admin/webhooks", h.admin(h.webhooks))
+	mux.HandleFunc("POST /admin/webhooks", h.adminForm(h.webhookAdd))
+	mux.HandleFunc("GET /admin/webhooks/{id}", h.admin(h.webhook))
+	mux.HandleFunc("POST /admin/webhooks/{id}", h.adminForm(h.webhookSave))
+	mux.HandleFunc("POST /admin/webhooks/{id}/test", h.adminForm(h.webhookTest))
+	mux.HandleFunc("POST /admin/webhooks/{id}/secret", h.adminForm(h.webhookSecret))
+	mux.HandleFunc("GET /admin/webhooks/{id}/delete", h.admin(h.webhookDeleteConfirm))
+	mux.HandleFunc("POST /admin/webhooks/{id}/delete", h.adminForm(h.webhookDelete))
 	// The provider's redirect back; bound to the admin's session (the
 	// cookie is SameSite=Lax, so it comes along on this top-level GET).
 	mux.HandleFunc("GET /oauth/callback", h.admin(h.oauthCallback))

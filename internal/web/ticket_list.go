@@ -33,6 +33,11 @@ type ticketListPage struct {
 	NextURL   string
 	ClearURL  string
 	Bulk      bulkForm
+	// LastEvent is the newest event id before the list was read (the
+	// refresh script asks for changes since it); SelfURL redraws the page.
+	LastEvent int64
+	SelfURL   string
+	PollMS    int64
 }
 
 // Ticket views: whose tickets the list shows.
@@ -98,6 +103,11 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 	p.PageNo = max(p.PageNo, 1)
 
 	var err error
+	if p.LastEvent, err = h.db.LastEventID(ctx); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	p.SelfURL, p.PollMS = r.URL.RequestURI(), h.listPoll.Milliseconds()
 	if p.Mailboxes, err = h.db.Mailboxes(ctx); err != nil {
 		h.serverError(w, r, err)
 		return

@@ -98,6 +98,12 @@ type Options struct {
 	// TrustedProxies are reverse proxies whose X-Forwarded-For header
 	// names the client; from anywhere else the peer address is the client.
 	TrustedProxies []netip.Prefix
+	// Webhooks manages Admin -> Webhooks (nil: the page says webhooks are
+	// not available).
+	Webhooks *desk.WebhookAdmin
+	// ListPoll is how often the ticket list asks whether something changed
+	// (default 15 s).
+	ListPoll time.Duration
 }
 
 // Banner levels.
@@ -132,6 +138,8 @@ type Handler struct {
 	now           func() time.Time
 	proxies       []netip.Prefix
 	baseURL       string
+	hooks         *desk.WebhookAdmin
+	listPoll      time.Duration
 
 	views  *zonedViews
 	zones  zones
@@ -163,6 +171,8 @@ func New(opts Options) (*Handler, error) {
 		now:           opts.Now,
 		proxies:       opts.TrustedProxies,
 		baseURL:       opts.BaseURL,
+		hooks:         opts.Webhooks,
+		listPoll:      opts.ListPoll,
 		sanitize:      mailmsg.SanitizeHTML,
 	}
 	if h.log == nil {
@@ -170,6 +180,9 @@ func New(opts Options) (*Handler, error) {
 	}
 	if h.now == nil {
 		h.now = time.Now
+	}
+	if h.listPoll <= 0 {
+		h.listPoll = 15 * time.Second
 	}
 	if h.mailboxes == nil {
 		// Without a vault, password mailboxes are refused with a sentence.

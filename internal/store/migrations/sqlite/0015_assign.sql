@@ -1,4 +1,4 @@
--- Postdesk schema, version 14 (SQLite): who owns a ticket. A ticket is
+-- Postdesk schema, version 15 (SQLite): who owns a ticket. A ticket is
 -- assigned to one agent or to nobody (NULL); a removed user's tickets
 -- become unassigned. The index serves the views "Mine" and "Unassigned",
 -- newest activity first.
