@@ -215,7 +215,9 @@ func (s *Sender) appendCopies(ctx context.Context, st *mailboxState) {
 		var done []int64
 		for _, item := range items {
 			raw, err := s.readRaw(item)
-			if err == nil {
+			if err != nil {
+				err = fmt.Errorf("read the sent email's stored source: %w", err)
+			} else {
 				actx, cancel := context.WithTimeout(ctx, dialTimeout)
 				err = f.Append(actx, raw, item.SentAt)
 				cancel()
