@@ -70,12 +70,17 @@ type session struct {
 
 func (s *Sender) newSession(st *mailboxState) *session { return &session{s: s, st: st} }
 
-// send submits one message. The exchange is not cut short by the drain's
-// context (a cancelled send would leave its outcome unknown): each command
-// is bounded by smtpsend's timeouts instead.
-func (ss *session) send(ctx context.Context, item store.OutboxItem, raw []byte) error {
+// send submits one message once ready agrees (its attempt is recorded):
+// a connection is dialled only after that, the message's end only after
+// that (smtpsend.Conn.SendWhen). The exchange is not cut short by the
+// drain's context (a cancelled send would leave its outcome unknown): each
+// command is bounded by smtpsend's timeouts instead.
+func (ss *session) send(ctx context.Context, item store.OutboxItem, raw []byte, ready func() error) error {
 	ctx = context.WithoutCancel(ctx)
 	if ss.conn == nil || !ss.conn.Usable() {
+		if err := ready(); err != nil {
+			return err
+		}
 		ss.close()
 		srv := ss.st.srv
 		cred, err := ss.s.credentialsFor(ctx, ss.st, srv.SMTPHost)
@@ -93,7 +98,7 @@ func (ss *session) send(ctx context.Context, item store.OutboxItem, raw []byte) 
 			return err
 		}
 	}
-	return ss.conn.Send(ctx, item.EnvelopeFrom, item.Recipients, raw)
+	return ss.conn.SendWhen(ctx, item.EnvelopeFrom, item.Recipients, raw, ready)
 }
 
 func (ss *session) close() {
