@@ -60,9 +60,9 @@ type DB struct {
 	// writeStmts, on SQLite, keeps statements prepared on the writer
 	// connection across transactions.
 	writeStmts *sharedStmts
-	blobs   *Blobs
-	log     *slog.Logger
-	dataDir string
+	blobs      *Blobs
+	log        *slog.Logger
+	dataDir    string
 }
 
 // Tx is a write transaction. Read methods see the transaction's own changes.
