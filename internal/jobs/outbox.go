@@ -25,11 +25,12 @@ import (
 // Rows are the truth; jobs only wake the sender. An outgoing message is a
 // messages row with an outbox row, committed with the ticket change that
 // wrote it. A mailbox's outbox is sent by one sender at a time across every
-// process (a lease per mailbox in outbox_leases, renewed before each
-// message), in message order, over one SMTP connection. Three things wake a
-// mailbox's sender: the River job SendRepliesArgs{MailboxID} (inserted in
-// the transaction that queued the message, unique while waiting or
-// running: any process may work it), a direct wake-up of this process's
+// process (a lease per mailbox in outbox_leases, renewed with an attempt
+// once half of it is spent), in message order, over one SMTP connection.
+// Three things wake a mailbox's sender: the River job
+// SendRepliesArgs{MailboxID} (inserted in the transaction that queued the
+// message unless this process is draining that mailbox, unique while
+// waiting or running: any process may work it), a direct wake-up of this process's
 // sender once that transaction commits (so an idle queue sends at once
 // instead of at River's next poll), and each process's sweep (Start), which
 // at start and every 30 s finds every mailbox with due work (retries,
@@ -37,8 +38,10 @@ import (
 // mail whose mailbox can send again.
 //
 // Exactly once: each attempt is recorded (state sending, attempts + 1) in a
-// committed transaction before dialling, and only while the sender holds
-// the mailbox's live lease; sent is recorded right after the server's 250.
+// committed transaction before dialling and before the end of the
+// message's data, and only while the sender holds the mailbox's live
+// lease; sent is recorded right after the server's 250, in the transaction
+// that records the next message's attempt (outbox_record.go).
 // A message found sending by the next holder of the lease has an unknown
 // outcome: it is looked for by Message-ID in the Sent folder where the
 // server saves submitted mail itself (Microsoft 365, Gmail), and otherwise
@@ -204,14 +207,19 @@ func (s *Sender) setRunner(r *Runner) {
 	s.mu.Unlock()
 }
 
-// EnqueueSend wakes a mailbox's sender in tx (desk.Enqueuer): the send job
-// is inserted in tx, and once tx commits this process's sender starts at
-// once.
+// EnqueueSend wakes a mailbox's sender in tx (desk.Enqueuer): once tx
+// commits, this process's sender starts at once (or, when it is draining
+// the mailbox, looks once more before it ends). The send job, which any
+// process may work, is inserted in tx unless this process is draining the
+// mailbox: that drain will send the message, and should this process end
+// first, the next sweep of any process finds it (a River job a reply
+// would cost a write of its own on a busy queue).
 func (s *Sender) EnqueueSend(ctx context.Context, tx *store.Tx, mailboxID int64) error {
 	s.mu.Lock()
 	r := s.runner
+	draining := s.draining[mailboxID] && !s.stopping
 	s.mu.Unlock()
-	if r != nil {
+	if r != nil && !draining {
 		if err := r.InsertTx(ctx, tx, SendRepliesArgs{MailboxID: mailboxID}, nil); err != nil {
 			return err
 		}

@@ -107,40 +107,42 @@ func (s *Sender) drainClaimed(ctx context.Context, id int64) error {
 	sess := s.newSession(st)
 	defer sess.close()
 	q := &dueQueue{mailboxID: id}
-	var next *dueItem // the message whose attempt is recorded, to send now
+	var cur *dueItem   // the message to send now
+	var rec *recording // the commit of cur's attempt, in flight
 	for {
-		if next == nil {
+		if cur == nil {
 			if s.stopped() || ctx.Err() != nil {
 				break
 			}
 			item, err := s.nextDue(ctx, q)
-			if err != nil || item == nil {
-				if err == nil {
-					break
-				}
+			if err != nil {
 				return err
 			}
-			began, leaseLost, err := s.begin(ctx, st, item.OutboxItem)
-			if err != nil || leaseLost {
-				return err // the new holder of the lease sends it
+			if item == nil {
+				break
 			}
-			if !began {
-				q.reset() // changed meanwhile: read the queue again
-				continue
-			}
-			next = item
+			cur, rec = item, s.beginAsync(ctx, st, item.OutboxItem)
 		}
-		item := next
-		next = nil
-		sendErr := sess.send(ctx, item.OutboxItem, item.raw)
+		item, r := cur, rec
+		cur, rec = nil, nil
+		// The message's commands and data go out while its attempt is
+		// being committed; its end waits for the commit (r.ready).
+		sendErr := sess.send(ctx, item.OutboxItem, item.raw, r.ready)
+		if err := r.wait(); err != nil || r.leaseLost {
+			return err // the new holder of the lease sends it
+		}
+		if !r.began {
+			q.reset() // changed meanwhile, or not recorded: it was not sent; read the queue again
+			continue
+		}
 		if sendErr != nil {
 			if stop := s.outcome(ctx, st, item.OutboxItem, sendErr); stop {
 				break
 			}
 			continue
 		}
-		// Sent: record it, and the next message's attempt, in one
-		// transaction (half the commits of recording them apart).
+		// Sent: record it together with the next message's attempt, one
+		// commit a message, while the next message goes out.
 		var after *dueItem
 		if !s.stopped() && ctx.Err() == nil {
 			var err error
@@ -149,11 +151,11 @@ func (s *Sender) drainClaimed(ctx context.Context, id int64) error {
 				after = nil
 			}
 		}
-		if s.sent(ctx, st, item.OutboxItem, after) {
-			next = after
-		} else if after != nil {
-			q.reset()
+		if after == nil {
+			s.sent(ctx, st, item.OutboxItem, nil)
+			continue
 		}
+		cur, rec = after, s.sentAsync(ctx, st, item.OutboxItem, after)
 	}
 	sess.close()
 	s.appendCopies(ctx, st)
@@ -211,61 +213,6 @@ func (s *Sender) nextDue(ctx context.Context, q *dueQueue) (*dueItem, error) {
 		}
 		return &dueItem{OutboxItem: item, raw: raw}, nil
 	}
-}
-
-// begin renews the lease and records the attempt, in one transaction,
-// before anything is dialled or sent. leaseLost: another sender holds the
-// mailbox now; !began otherwise: the message is no longer queued.
-func (s *Sender) begin(ctx context.Context, st *mailboxState, item store.OutboxItem) (began, leaseLost bool, err error) {
-	err = s.db.Write(ctx, func(tx *store.Tx) error {
-		var err error
-		began, leaseLost, err = s.beginIn(ctx, tx, st, item.ID)
-		return err
-	})
-	return began, leaseLost, err
-}
-
-// beginIn records an attempt in tx, renewing the lease first when half of
-// it is spent (BeginAttempt itself refuses unless the lease is live).
-func (s *Sender) beginIn(ctx context.Context, tx *store.Tx, st *mailboxState, messageID int64) (began, leaseLost bool, err error) {
-	now := s.now()
-	if now.After(st.leaseUntil.Add(-s.opt.Lease / 2)) {
-		ok, err := tx.ClaimOutbox(ctx, st.mb.ID, s.owner, now, now.Add(s.opt.Lease))
-		if err != nil || !ok {
-			return false, !ok, err
-		}
-		tx.AfterCommit(func() { st.leaseUntil = now.Add(s.opt.Lease) })
-	}
-	began, err = tx.BeginAttempt(ctx, messageID, s.owner, now)
-	return began, false, err
-}
-
-// sent records that the server accepted item and, in the same
-// transaction, the attempt of next (when given); it reports whether next's
-// attempt was recorded. Sent is recorded even if ctx was cancelled.
-func (s *Sender) sent(ctx context.Context, st *mailboxState, item store.OutboxItem, next *dueItem) (nextBegan bool) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-	defer cancel()
-	err := s.db.Write(rctx, func(tx *store.Tx) error {
-		now := s.now()
-		nextBegan = false
-		if err := markSent(rctx, tx, st, item, now); err != nil {
-			return err
-		}
-		if next == nil {
-			return nil
-		}
-		var err error
-		nextBegan, _, err = s.beginIn(rctx, tx, st, next.ID)
-		return err
-	})
-	if err != nil {
-		nextBegan = false
-		s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return markSent(rctx, tx, st, item, now) })
-	}
-	s.metrics.sent.Inc()
-	s.log.Info("reply sent", "mailbox_id", item.MailboxID, "message_id", item.ID, "attempt", item.Attempts+1, "recipients", len(item.Recipients))
-	return nextBegan
 }
 
 // markSent records that the server accepted item, and counts the send in

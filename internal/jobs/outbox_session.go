@@ -70,12 +70,17 @@ type session struct {
 
 func (s *Sender) newSession(st *mailboxState) *session { return &session{s: s, st: st} }
 
-// send submits one message. The exchange is not cut short by the drain's
-// context (a cancelled send would leave its outcome unknown): each command
-// is bounded by smtpsend's timeouts instead.
-func (ss *session) send(ctx context.Context, item store.OutboxItem, raw []byte) error {
+// send submits one message once ready agrees (its attempt is recorded):
+// a connection is dialled only after that, the message's end only after
+// that (smtpsend.Conn.SendWhen). The exchange is not cut short by the
+// drain's context (a cancelled send would leave its outcome unknown): each
+// command is bounded by smtpsend's timeouts instead.
+func (ss *session) send(ctx context.Context, item store.OutboxItem, raw []byte, ready func() error) error {
 	ctx = context.WithoutCancel(ctx)
 	if ss.conn == nil || !ss.conn.Usable() {
+		if err := ready(); err != nil {
+			return err
+		}
 		ss.close()
 		srv := ss.st.srv
 		cred, err := ss.s.credentialsFor(ctx, ss.st, srv.SMTPHost)
@@ -93,7 +98,7 @@ func (ss *session) send(ctx context.Context, item store.OutboxItem, raw []byte) 
 			return err
 		}
 	}
-	return ss.conn.Send(ctx, item.EnvelopeFrom, item.Recipients, raw)
+	return ss.conn.SendWhen(ctx, item.EnvelopeFrom, item.Recipients, raw, ready)
 }
 
 func (ss *session) close() {
@@ -174,52 +179,104 @@ func unknownSentence(item store.OutboxItem, why, checked string) string {
 		what, item.CreatedAt.UTC().Format("2006-01-02 15:04:05 UTC"), strings.Join(item.Recipients, ", "), item.MessageID, why, checked)
 }
 
-// appendCopies appends the copies of sent mail to the Sent folder over
-// one IMAP session. A copy that cannot be appended is logged and recorded
-// on the mailbox's activity; the mail is never sent again for it.
+// copyBatch is how many copies for the Sent folder a drain reads at once.
+const copyBatch = 100
+
+// maxCopyTries: a copy that could not be appended in this many drains is
+// given up (the mail was sent; it is never sent again for its copy).
+const maxCopyTries = 3
+
+// appendCopies appends the due copies of sent mail to the Sent folder,
+// oldest first, batch after batch over one IMAP session, recording each
+// batch appended. The first failure ends it: the copy that failed (every
+// due copy, when the folder could not be opened) counts a try, the others
+// wait for a later drain (SenderOptions.Backoff), and copies that had
+// maxCopyTries are given up with a line in the mailbox's activity.
 func (s *Sender) appendCopies(ctx context.Context, st *mailboxState) {
-	items, err := s.db.OutboxItems(ctx, st.mb.ID, store.DeliverySent, 0)
-	if err != nil {
-		s.log.Warn("list copies for Sent", "mailbox_id", st.mb.ID, "err", err)
-		return
-	}
-	var pending []store.OutboxItem
-	for _, it := range items {
-		if it.CopyPending {
-			pending = append(pending, it)
+	var f *imapsync.Folder
+	defer func() {
+		if f != nil {
+			f.Close()
 		}
-	}
-	if len(pending) == 0 {
-		return
-	}
-	f, _, err := s.openSent(ctx, st)
-	failed := 0
-	for _, item := range pending {
-		// After a failure the session may be gone: the rest are not tried.
-		if err == nil {
-			var raw []byte
-			if raw, err = s.readRaw(item); err == nil {
+	}()
+	now := s.now()
+	var after int64
+	for ctx.Err() == nil && !s.stopped() {
+		items, err := s.db.PendingCopies(ctx, st.mb.ID, after, now, copyBatch)
+		if err != nil {
+			s.log.Warn("list copies for Sent", "mailbox_id", st.mb.ID, "err", err)
+			return
+		}
+		if len(items) == 0 {
+			return
+		}
+		if f == nil {
+			if f, _, err = s.openSent(ctx, st); err != nil {
+				f = nil
+				s.copyFailed(ctx, st, nil, items[0], true, err)
+				return
+			}
+		}
+		var done []int64
+		for _, item := range items {
+			raw, err := s.readRaw(item)
+			if err != nil {
+				err = fmt.Errorf("read the sent email's stored source: %w", err)
+			} else {
 				actx, cancel := context.WithTimeout(ctx, dialTimeout)
 				err = f.Append(actx, raw, item.SentAt)
 				cancel()
 			}
+			if err != nil {
+				s.copyFailed(ctx, st, done, item, false, err)
+				return
+			}
+			done = append(done, item.ID)
 		}
-		if err != nil {
-			failed++
+		s.recordCopies(ctx, st, done, nil)
+		after = items[len(items)-1].ID
+	}
+}
+
+// recordCopies records copies appended and then fn (when given), in one
+// transaction, even when ctx was cancelled meanwhile.
+func (s *Sender) recordCopies(ctx context.Context, st *mailboxState, done []int64, fn func(ctx context.Context, tx *store.Tx) error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	err := s.db.Write(rctx, func(tx *store.Tx) error {
+		if err := tx.MarkCopied(rctx, done...); err != nil {
+			return err
 		}
-		s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return tx.MarkCopied(ctx, item.ID) })
+		if fn == nil {
+			return nil
+		}
+		return fn(rctx, tx)
+	})
+	if err != nil {
+		s.log.Error("record copies kept in Sent", "mailbox_id", st.mb.ID, "count", len(done), "err", err)
 	}
-	lastErr := err
-	if f != nil {
-		f.Close()
+}
+
+// copyFailed records the copies appended before a failure and the failure:
+// failed's copy counts a try (every due copy when all: the folder could not
+// be opened), the rest wait.
+func (s *Sender) copyFailed(ctx context.Context, st *mailboxState, done []int64, failed store.OutboxItem, all bool, cause error) {
+	which := failed.ID
+	if all {
+		which = 0
 	}
-	if failed > 0 {
-		s.log.Warn("copies not appended to Sent (the mail was sent)", "mailbox_id", st.mb.ID, "count", failed, "err", lastErr)
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
-		defer cancel()
-		_ = s.db.RecordMailboxActivity(rctx, store.Activity{MailboxID: st.mb.ID, Kind: store.ActivityError, CreatedAt: s.now(),
-			Message: fmt.Sprintf("Sent %d replies, but could not keep a copy in the Sent folder: %v", failed, lastErr)})
-	}
+	var gaveUp int
+	s.recordCopies(ctx, st, done, func(ctx context.Context, tx *store.Tx) (err error) {
+		now := s.now()
+		gaveUp, err = tx.CopyFailed(ctx, st.mb.ID, which, now, now.Add(s.backoff(failed.CopyAttempts+1)), maxCopyTries)
+		if err != nil || gaveUp == 0 {
+			return err
+		}
+		return tx.RecordMailboxActivity(ctx, store.Activity{MailboxID: st.mb.ID, Kind: store.ActivityError, CreatedAt: now,
+			Message: fmt.Sprintf("Sent %d replies, but could not keep a copy in the Sent folder after %d tries: %v", gaveUp, maxCopyTries, cause)})
+	})
+	s.log.Warn("copy not appended to Sent (the mail was sent)", "mailbox_id", st.mb.ID, "message_id", failed.ID,
+		"try", failed.CopyAttempts+1, "given_up", gaveUp, "err", cause)
 }
 
 // needsReauth records that the mail server refused the mailbox's sign-in

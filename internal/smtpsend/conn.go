@@ -138,6 +138,20 @@ func (c *Conn) Usable() bool {
 // error is an *Error; KindOutcomeUnknown means the message may have been
 // accepted.
 func (c *Conn) Send(ctx context.Context, from string, to []string, raw []byte) error {
+	return c.SendWhen(ctx, from, to, raw, nil)
+}
+
+// SendWhen is Send whose end of data waits for ready: MAIL, RCPT, DATA and
+// the message go to the server, then ready is called, and only if it
+// returns nil is the final "." written (RFC 5321 4.1.1.4), the one point
+// at which the server takes the message. If ready returns an error the
+// message is not sent: the connection is closed without it, which aborts
+// the server's transaction (RFC 5321 3.8), and SendWhen returns an *Error
+// (KindTemporary, StageData) wrapping ready's error. A caller that must
+// record something before a message may go out lets that commit overlap
+// the commands before the end of data. ready is not called when Send
+// fails before the end of data; nil ready is Send.
+func (c *Conn) SendWhen(ctx context.Context, from string, to []string, raw []byte, ready func() error) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.broken != nil {
@@ -190,6 +204,13 @@ func (c *Conn) Send(ctx context.Context, from string, to []string, raw []byte) e
 	}
 	if err := c.writeBody(w, raw); err != nil {
 		return c.fail(ctx, StageData, "", err)
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			c.broken = fmt.Errorf("closed before the end of data: %w", err)
+			c.raw.Close()
+			return &Error{Kind: KindTemporary, Stage: StageData, Err: fmt.Errorf("the message was not sent: %w", err)}
+		}
 	}
 	// RFC 5321 4.1.1.4: the end of data, then the server's reply. A write
 	// that fails means the final "." did not leave; a reply that never

@@ -36,6 +36,10 @@
 //     point is KindTemporary: the message cannot have been accepted. The
 //     caller settles an unknown outcome by looking for the Message-ID (in
 //     the Sent folder, see imapsync.OpenSent) before sending again.
+//   - SendWhen writes the final "." only once its ready function agrees;
+//     otherwise it closes the connection before the end of data, which
+//     aborts the server's transaction (RFC 5321 3.8): the message cannot
+//     have been accepted.
 //   - A refused token gets one retry with Config.RefreshToken, on a new
 //     connection (go-smtp answers a final 535 with "*", after which Postfix
 //     disconnects); 535 5.7.139 (SMTP AUTH disabled) is not retried.

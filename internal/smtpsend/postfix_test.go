@@ -106,6 +106,33 @@ func TestPostfix(t *testing.T) {
 		}
 	})
 
+	t.Run("a message cut off before its end is not delivered", func(t *testing.T) {
+		t.Parallel()
+		const agent = "support@example.com"
+		cut := testMessage(agent, "kim@example.net", "Re: never ends")
+		c, err := Dial(t.Context(), tokenConfig(t, s, agent))
+		if err != nil {
+			t.Fatal(err)
+		}
+		notReady := errors.New("not recorded")
+		if err := c.SendWhen(t.Context(), agent, []string{"kim@example.net"}, cut, func() error { return notReady }); !errors.Is(err, notReady) {
+			t.Fatalf("SendWhen: %v", err)
+		}
+		c.Close()
+		// Postfix has the whole message but its end: it must drop it. The
+		// next message, on a new connection, is the only one delivered.
+		c, err = Dial(t.Context(), tokenConfig(t, s, agent))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		next := testMessage(agent, "kim@example.net", "Re: ends")
+		if err := c.SendWhen(t.Context(), agent, []string{"kim@example.net"}, next, func() error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		wantDelivered(t, s, "kim@example.net", next)
+	})
+
 	t.Run("implicit tls oauthbearer", func(t *testing.T) {
 		t.Parallel()
 		const agent = "billing@example.com"

@@ -52,6 +52,7 @@ type OutboxItem struct {
 	AttemptStartedAt time.Time
 	AttemptOwner     string
 	CopyPending      bool // a copy is still to be appended to the Sent folder
+	CopyAttempts     int  // drains that could not append the copy
 	CreatedAt        time.Time
 	UpdatedAt        time.Time
 }
@@ -68,7 +69,7 @@ type Outgoing struct {
 
 const outboxCols = `o.message_id, o.mailbox_id, COALESCE(o.ticket_id, 0), o.state, o.attempts, o.last_error, o.error_kind,
 	o.next_attempt_at, o.sent_at, o.auto, o.envelope_from, o.recipients, m.message_id, m.raw_sha256, m.raw_size,
-	o.attempt_started_at, o.attempt_owner, o.copy_pending, o.created_at, o.updated_at`
+	o.attempt_started_at, o.attempt_owner, o.copy_pending, o.copy_attempts, o.created_at, o.updated_at`
 
 const outboxFrom = ` FROM outbox o JOIN messages m ON m.id = o.message_id`
 
@@ -78,7 +79,7 @@ func scanOutbox(s interface{ Scan(...any) error }) (OutboxItem, error) {
 	var rcpts string
 	err := s.Scan(&o.ID, &o.MailboxID, &o.TicketID, &o.State, &o.Attempts, &o.LastError, &o.ErrorKind,
 		&next, &sent, &o.Auto, &o.EnvelopeFrom, &rcpts, &o.MessageID, &o.RawSHA256, &o.RawSize,
-		&started, &o.AttemptOwner, &o.CopyPending, &created, &updated)
+		&started, &o.AttemptOwner, &o.CopyPending, &o.CopyAttempts, &created, &updated)
 	o.NextAttemptAt, o.SentAt, o.AttemptStartedAt = fromMS(next), fromMS(sent), fromMS(started)
 	o.CreatedAt, o.UpdatedAt = fromMS(created), fromMS(updated)
 	o.Recipients = strings.Fields(rcpts)
@@ -131,21 +132,29 @@ func (c conn) OutboxItems(ctx context.Context, mailboxID int64, state string, li
 	if limit <= 0 {
 		limit = 1000
 	}
-	rows, err := c.query(ctx, `SELECT `+outboxCols+outboxFrom+` WHERE o.mailbox_id = ? AND o.state = ?
-		ORDER BY o.message_id LIMIT ?`, mailboxID, state, limit)
+	return c.outboxList(ctx, "list "+state+" outbox", `o.mailbox_id = ? AND o.state = ? ORDER BY o.message_id LIMIT ?`, mailboxID, state, limit)
+}
+
+// outboxList reads the outbox rows a where clause (on o, with its order
+// and limit) selects; what names them in an error.
+func (c conn) outboxList(ctx context.Context, what, where string, args ...any) ([]OutboxItem, error) {
+	rows, err := c.query(ctx, `SELECT `+outboxCols+outboxFrom+` WHERE `+where, args...)
 	if err != nil {
-		return nil, fmt.Errorf("list %s outbox of mailbox %d: %w", state, mailboxID, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
 	var out []OutboxItem
 	for rows.Next() {
 		o, err := scanOutbox(rows)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		out = append(out, o)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }
 
 // NextQueued returns a mailbox's oldest queued message, due or not (a
@@ -158,14 +167,15 @@ func (c conn) NextQueued(ctx context.Context, mailboxID int64) (OutboxItem, erro
 }
 
 // DueOutboxMailboxes lists the mailboxes with work for a sender at now: a
-// queued message that is due, a copy to append, or a message left sending
-// whose sender's lease has lapsed.
+// queued message that is due, a copy to append that is due, or a message
+// left sending whose sender's lease has lapsed.
 func (c conn) DueOutboxMailboxes(ctx context.Context, now time.Time) ([]int64, error) {
-	rows, err := c.query(ctx, `SELECT DISTINCT o.mailbox_id FROM outbox o
-		LEFT JOIN outbox_leases l ON l.mailbox_id = o.mailbox_id
-		WHERE (o.state = ? AND o.next_attempt_at <= ?) OR (o.state = ? AND o.copy_pending = ?)
-		OR (o.state = ? AND (l.owner IS NULL OR l.expires_at <= ?))
-		ORDER BY o.mailbox_id`, DeliveryQueued, ms(now), DeliverySent, true, DeliverySending, ms(now))
+	// One SELECT per kind of work, each on its own index.
+	rows, err := c.query(ctx, `SELECT mailbox_id FROM outbox WHERE state = ? AND next_attempt_at <= ?
+		UNION SELECT mailbox_id FROM outbox WHERE copy_pending AND copy_retry_at <= ?
+		UNION SELECT o.mailbox_id FROM outbox o LEFT JOIN outbox_leases l ON l.mailbox_id = o.mailbox_id
+			WHERE o.state = ? AND (l.owner IS NULL OR l.expires_at <= ?)
+		ORDER BY mailbox_id`, DeliveryQueued, ms(now), ms(now), DeliverySending, ms(now))
 	if err != nil {
 		return nil, fmt.Errorf("list mailboxes with mail to send: %w", err)
 	}
@@ -182,14 +192,18 @@ func (c conn) DueOutboxMailboxes(ctx context.Context, now time.Time) ([]int64, e
 }
 
 // HasOutboxWork reports whether a mailbox has a queued message due at now
-// or a copy to append (a sender checks it after releasing its lease, so a
-// message queued meanwhile is not left waiting for the sweep).
+// or a copy to append due at now (a sender checks it after releasing its
+// lease, so a message queued meanwhile is not left waiting for the sweep).
 func (c conn) HasOutboxWork(ctx context.Context, mailboxID int64, now time.Time) (bool, error) {
-	var n int
-	err := c.queryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE mailbox_id = ?
-		AND ((state = ? AND next_attempt_at <= ?) OR (state = ? AND copy_pending = ?))`,
-		mailboxID, DeliveryQueued, ms(now), DeliverySent, true).Scan(&n)
-	return n > 0, err
+	var queued, copies int
+	err := c.queryRow(ctx, `SELECT
+		(SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE mailbox_id = ? AND state = ? AND next_attempt_at <= ? LIMIT 1) q),
+		(SELECT COUNT(*) FROM (SELECT 1 FROM outbox WHERE mailbox_id = ? AND copy_pending AND copy_retry_at <= ? LIMIT 1) c)`,
+		mailboxID, DeliveryQueued, ms(now), mailboxID, ms(now)).Scan(&queued, &copies)
+	if err != nil {
+		return false, fmt.Errorf("look for outbox work of mailbox %d: %w", mailboxID, err)
+	}
+	return queued+copies > 0, nil
 }
 
 // OutboxCounts counts outbox rows by state (every state present, zero when none).
@@ -322,16 +336,6 @@ func (tx *Tx) MarkUnknown(ctx context.Context, messageID int64, lastError string
 func (tx *Tx) Requeue(ctx context.Context, messageID int64, at time.Time) error {
 	return tx.setDelivery(ctx, messageID, "queue again", `state = ?, error_kind = '', last_error = '', next_attempt_at = 0`,
 		[]string{DeliveryFailed, DeliveryUnknown}, at, DeliveryQueued)
-}
-
-// MarkCopied records that a sent message's copy was appended to the Sent
-// folder (or will not be).
-func (tx *Tx) MarkCopied(ctx context.Context, messageID int64) error {
-	_, err := tx.exec(ctx, `UPDATE outbox SET copy_pending = ? WHERE message_id = ?`, false, messageID)
-	if err != nil {
-		return fmt.Errorf("record copy of message %d: %w", messageID, err)
-	}
-	return nil
 }
 
 // ErrWrongState is returned when an outbox row is not in a state the

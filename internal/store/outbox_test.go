@@ -20,7 +20,7 @@ type outboxFixture struct {
 	now      time.Time
 }
 
-func newOutboxFixture(t *testing.T, db *store.DB) *outboxFixture {
+func newOutboxFixture(t testing.TB, db *store.DB) *outboxFixture {
 	t.Helper()
 	ctx := context.Background()
 	f := &outboxFixture{db: db, now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
@@ -39,7 +39,7 @@ func newOutboxFixture(t *testing.T, db *store.DB) *outboxFixture {
 }
 
 // queue stores an outgoing message (n names it) and returns its id.
-func (f *outboxFixture) queue(t *testing.T, n int, out store.Outgoing) int64 {
+func (f *outboxFixture) queue(t testing.TB, n int, out store.Outgoing) int64 {
 	t.Helper()
 	ctx := context.Background()
 	mid := fmt.Sprintf("pd.%d@example.com", n)
@@ -58,7 +58,7 @@ func (f *outboxFixture) queue(t *testing.T, n int, out store.Outgoing) int64 {
 	return m.ID
 }
 
-func (f *outboxFixture) write(t *testing.T, fn func(tx *store.Tx) error) {
+func (f *outboxFixture) write(t testing.TB, fn func(tx *store.Tx) error) {
 	t.Helper()
 	if err := f.db.Write(context.Background(), fn); err != nil {
 		t.Fatal(err)

@@ -56,11 +56,14 @@ type Config struct {
 // the read pool; writes happen in Write.
 type DB struct {
 	conn
-	write   *sql.DB
-	read    *sql.DB
-	blobs   *Blobs
-	log     *slog.Logger
-	dataDir string
+	write *sql.DB
+	read  *sql.DB
+	// writeStmts, on SQLite, keeps statements prepared on the writer
+	// connection across transactions.
+	writeStmts *sharedStmts
+	blobs      *Blobs
+	log        *slog.Logger
+	dataDir    string
 	// onEvents, when set, runs after the commit of every transaction that
 	// added events (the dispatcher's wake-up).
 	onEvents atomic.Pointer[func()]
@@ -129,6 +132,99 @@ func (c *stmtCache) get(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
+// sharedStmts keeps statements prepared on the writer pool of SQLite (a
+// single connection) for every transaction to reuse through
+// Tx.StmtContext: modernc's SQLite compiles a statement's text again at
+// each prepare, and a transaction's own statements end with it.
+//
+// A statement is prepared on the pool only between transactions (Write
+// does it before BEGIN, holding no connection): preparing on the pool
+// while a transaction holds its only connection would wait for that
+// transaction forever. Inside a transaction a statement not yet shared is
+// prepared on the transaction and noted as wanted.
+type sharedStmts struct {
+	pool   *sql.DB
+	mu     sync.Mutex
+	m      map[string]*sql.Stmt
+	wanted map[string]bool
+}
+
+// maxSharedStmts bounds the statements kept (a query built with a
+// variable number of placeholders has one text per count).
+const maxSharedStmts = 256
+
+func newSharedStmts(pool *sql.DB) *sharedStmts {
+	return &sharedStmts{pool: pool, m: map[string]*sql.Stmt{}, wanted: map[string]bool{}}
+}
+
+// lookup returns the shared statement for query, or nil after noting it
+// as wanted.
+func (s *sharedStmts) lookup(query string) *sql.Stmt {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.m[query]; ok {
+		return st
+	}
+	if len(s.m)+len(s.wanted) < maxSharedStmts {
+		s.wanted[query] = true
+	}
+	return nil
+}
+
+// prepareWanted prepares the wanted statements on the pool. Call it only
+// while holding none of the pool's connections; the lock is not held
+// while preparing (a transaction may be looking up statements meanwhile).
+// A statement that could not be prepared is wanted again at its next use.
+func (s *sharedStmts) prepareWanted(ctx context.Context) {
+	s.mu.Lock()
+	if len(s.wanted) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	queries := make([]string, 0, len(s.wanted))
+	for q := range s.wanted {
+		queries = append(queries, q)
+	}
+	clear(s.wanted)
+	s.mu.Unlock()
+	for _, q := range queries {
+		st, err := s.pool.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		s.mu.Lock()
+		if _, dup := s.m[q]; dup {
+			st.Close() // prepared by another Write meanwhile
+		} else {
+			s.m[q] = st
+		}
+		s.mu.Unlock()
+	}
+}
+
+// forTx returns the statement cache of a transaction: shared statements
+// bound to it, others prepared on it.
+func (s *sharedStmts) forTx(tx *sql.Tx) *stmtCache {
+	return newStmtCache(func(ctx context.Context, query string) (*sql.Stmt, error) {
+		if st := s.lookup(query); st != nil {
+			return tx.StmtContext(ctx, st), nil
+		}
+		return tx.PrepareContext(ctx, query)
+	})
+}
+
+func (s *sharedStmts) close() {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.m {
+		st.Close()
+	}
+	s.m = map[string]*sql.Stmt{}
+}
+
 func (c *stmtCache) close() {
 	if c == nil {
 		return
@@ -175,6 +271,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	db.conn = conn{q: db.read, d: db.d()}
 	if db.d().name() == "sqlite" {
 		db.conn.stmts = newStmtCache(db.read.PrepareContext)
+		db.writeStmts = newSharedStmts(db.write)
 	}
 	return db, nil
 }
@@ -230,6 +327,7 @@ func (db *DB) openPostgres(ctx context.Context, url string) error {
 // Close closes the pools.
 func (db *DB) Close() error {
 	db.conn.stmts.close()
+	db.writeStmts.close()
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -252,6 +350,9 @@ func (db *DB) DataDir() string { return db.dataDir }
 
 // Write runs fn in one transaction, committing when fn returns nil.
 func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	if db.writeStmts != nil {
+		db.writeStmts.prepareWanted(ctx) // before BEGIN: see sharedStmts
+	}
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -263,9 +364,8 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		}
 	}()
 	tx := &Tx{conn: conn{q: sqlTx, d: db.d()}, tx: sqlTx, db: db}
-	if db.d().name() == "sqlite" {
-		// Prepared on the transaction's own connection; closed with it.
-		tx.conn.stmts = newStmtCache(sqlTx.PrepareContext)
+	if db.writeStmts != nil {
+		tx.conn.stmts = db.writeStmts.forTx(sqlTx)
 	}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()

@@ -50,6 +50,7 @@ type options struct {
 	dir, databaseURL         string
 	security                 string
 	cpuProfile, blockProfile string
+	drainProfile             string
 	keep                     bool
 }
 
@@ -64,9 +65,14 @@ func main() {
 	flag.StringVar(&o.databaseURL, "database-url", "", "PostgreSQL URL of an empty database (default: SQLite in the work folder)")
 	flag.StringVar(&o.security, "security", "starttls", "SMTP security of the mailbox and the bare loop: starttls or none")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the first run's postdesk phases (queued sent, written and sent) here")
+	flag.StringVar(&o.drainProfile, "drainprofile", "", "write a CPU profile of the first run's queued-replies-sent phase alone here (not with -cpuprofile)")
 	flag.StringVar(&o.blockProfile, "blockprofile", "", "write a blocking profile of the first run's written-and-sent phase here")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work folder")
 	flag.Parse()
+	if o.cpuProfile != "" && o.drainProfile != "" {
+		fmt.Fprintln(os.Stderr, "benchreplies: -cpuprofile and -drainprofile cannot be used together")
+		os.Exit(2)
+	}
 	if o.security != "starttls" && o.security != "none" {
 		fmt.Fprintln(os.Stderr, "benchreplies: -security must be starttls or none")
 		os.Exit(2)
@@ -233,11 +239,19 @@ func (b *bench) throughput(ctx context.Context, tag string, n int) (runResult, e
 	if err := e.releaseOutbox(ctx); err != nil {
 		return res, err
 	}
+	if b.o.drainProfile != "" && first {
+		if err := startProfile(b.o.drainProfile); err != nil {
+			return res, err
+		}
+	}
 	m := b.pf.mark()
 	cpu = cpuTime()
 	began = time.Now()
 	b.s.sender.Wake(e.mb.ID)
 	last, err := b.pf.waitAccepted(ctx, 10*time.Minute, m, queued)
+	if b.o.drainProfile != "" && first {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return res, err
 	}
@@ -301,6 +315,21 @@ func (b *bench) throughput(ctx context.Context, tag string, n int) (runResult, e
 	res.bareServer = last.Sub(bareBegan)
 	_, _, res.bareConns = b.pf.since(m)
 	return res, b.pf.waitIdle(ctx, 5*time.Minute)
+}
+
+// startProfile starts a CPU profile into a new file at path (closed by
+// the runtime's profile writer once StopCPUProfile returns: the file stays
+// open until the process ends, which is soon).
+func startProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return err
+	}
+	return nil
 }
 
 func writeProfile(name, path string) error {
