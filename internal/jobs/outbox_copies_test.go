@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postdesk/postdesk/internal/fakeidp"
+	"github.com/postdesk/postdesk/internal/jobs"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
 )
@@ -146,9 +148,17 @@ func TestSentCopyFailuresAreBounded(t *testing.T) {
 		}
 		return o
 	}
+	// A sender of its own on a frozen clock: a copy's retry time comes
+	// when the test says so.
+	clock := fakeidp.NewClock(time.Now())
+	sender, err := jobs.NewSender(jobs.SenderOptions{DB: e.db, Passwords: store.MailboxPasswords(e.db, e.vault),
+		Backoff: []time.Duration{time.Minute}, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	drain := func() {
 		t.Helper()
-		if err := e.sender.Drain(e.ctx, mb.ID); err != nil {
+		if err := sender.Drain(e.ctx, mb.ID); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -173,7 +183,7 @@ func TestSentCopyFailuresAreBounded(t *testing.T) {
 		}
 		return n
 	}
-	retry := 300 * time.Millisecond // the test sender's back-off is 200 ms ±20 %
+	retry := 2 * time.Minute // more than the back-off, a minute ±20 %
 
 	drain()
 	wantCopy(0, false, 0)
@@ -181,17 +191,17 @@ func TestSentCopyFailuresAreBounded(t *testing.T) {
 	wantCopy(2, true, 0) // not tried: waits with the failed one
 	drain()              // not due yet: no try
 	wantCopy(1, true, 1)
-	time.Sleep(retry)
+	clock.Advance(retry)
 	drain()
 	wantCopy(1, true, 2)
-	time.Sleep(retry)
+	clock.Advance(retry)
 	drain()
 	wantCopy(1, false, 3)
 	if gaveUp() != 1 {
 		t.Fatal("no activity line for the copy given up")
 	}
 	wantCopy(3, true, 0)
-	time.Sleep(retry)
+	clock.Advance(retry)
 	drain()
 	for _, i := range []int{2, 3} {
 		wantCopy(i, false, 0)
@@ -223,12 +233,12 @@ func TestSentCopyFailuresAreBounded(t *testing.T) {
 				t.Fatalf("try %d: %+v", try, o)
 			}
 		}
-		time.Sleep(retry)
+		clock.Advance(retry)
 	}
 	if gaveUp() != 2 {
 		t.Errorf("%d activity lines for copies given up, want 2", gaveUp())
 	}
-	if has, err := e.db.HasOutboxWork(e.ctx, mb.ID, time.Now().Add(time.Hour)); err != nil || has {
+	if has, err := e.db.HasOutboxWork(e.ctx, mb.ID, clock.Now().Add(time.Hour)); err != nil || has {
 		t.Errorf("work left after every copy was kept or given up: %v, %v", has, err)
 	}
 	// No mail was sent for any copy: Postfix accepted none of them.

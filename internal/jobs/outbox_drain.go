@@ -126,8 +126,14 @@ func (s *Sender) drainClaimed(ctx context.Context, id int64) error {
 		item, r := cur, rec
 		cur, rec = nil, nil
 		// The message's commands and data go out while its attempt is
-		// being committed; its end waits for the commit (r.ready).
-		sendErr := sess.send(ctx, item.OutboxItem, item.raw, r.ready)
+		// being committed; its end waits for the commit (r.ready), and
+		// while it waits the next message's source is read.
+		sendErr := sess.send(ctx, item.OutboxItem, item.raw, func() error {
+			if r.pending() {
+				s.readAhead(q)
+			}
+			return r.ready()
+		})
 		if err := r.wait(); err != nil || r.leaseLost {
 			return err // the new holder of the lease sends it
 		}
@@ -172,9 +178,21 @@ type dueItem struct {
 type dueQueue struct {
 	mailboxID int64
 	items     []store.OutboxItem
+	ahead     []byte // the source of items[0] when read ahead, else nil
 }
 
-func (q *dueQueue) reset() { q.items = nil }
+func (q *dueQueue) reset() { q.items, q.ahead = nil, nil }
+
+// readAhead reads the source of the next queued message, if it is known
+// and not read yet (a failure is left to nextDue).
+func (s *Sender) readAhead(q *dueQueue) {
+	if len(q.items) == 0 || q.ahead != nil {
+		return
+	}
+	if raw, err := s.readRaw(q.items[0]); err == nil {
+		q.ahead = raw
+	}
+}
 
 // prefetch is how many queued messages are read at once.
 const prefetch = 64
@@ -201,7 +219,11 @@ func (s *Sender) nextDue(ctx context.Context, q *dueQueue) (*dueItem, error) {
 			return nil, nil
 		}
 		q.items = q.items[1:]
-		raw, err := s.readRaw(item)
+		raw, err := q.ahead, error(nil)
+		q.ahead = nil
+		if raw == nil {
+			raw, err = s.readRaw(item)
+		}
 		if errors.Is(err, store.ErrNotFound) {
 			s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
 				return tx.MarkFailed(ctx, item.ID, "config", "the stored email is missing from the data folder", now)

@@ -40,6 +40,16 @@ func (r *recording) wait() error {
 	return r.err
 }
 
+// pending reports whether the commit is still running.
+func (r *recording) pending() bool {
+	select {
+	case <-r.done:
+		return false
+	default:
+		return true
+	}
+}
+
 // ready waits for the commit and says whether the message may be sent
 // (smtpsend.Conn.SendWhen's ready; it may be called more than once).
 func (r *recording) ready() error {
