@@ -88,7 +88,7 @@ var statuses = []string{"open", "pending", "solved"}
 // matter). Anything else is an *Error that says what to change.
 func Parse(input string) (Query, error) {
 	var q Query
-	s := strings.TrimSpace(input)
+	s := strings.TrimSpace(strings.ReplaceAll(input, "\x00", "")) // as stored text (store.CleanText)
 	if len(s) > MaxQueryBytes {
 		return q, errorf("The search is too long (%d characters); keep it under %d.", utf8.RuneCountInString(s), MaxQueryBytes)
 	}

@@ -20,7 +20,7 @@ func TestTokens(t *testing.T) {
 		{"Straße İstanbul", []string{"straße", "istanbul"}},
 		{"Привет мир Ελλάδα", []string{"привет", "мир", "ελλαδα"}},
 		{"日本語テキスト", []string{"日本語テキスト"}},
-		{"\x00nul\x00 \xffbad", []string{"nul", "bad"}},
+		{"\x00nul\x00 \xffbad da\x00sh", []string{"nul", "bad", "dash"}},
 		{`"quoted" 'single' (paren) OR AND NOT NEAR * ^ :`, []string{"quoted", "single", "paren", "or", "and", "not", "near"}},
 		{"", nil},
 	} {

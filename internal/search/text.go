@@ -72,6 +72,8 @@ func appendTokens(s string, emit func(string) bool) {
 			r, size := utf8.DecodeRune(seg)
 			seg = seg[size:]
 			switch {
+			case r == 0:
+				// Dropped, as store.CleanText drops it from what is stored.
 			case unicode.Is(unicode.Mn, r):
 				// A combining mark (an accent once decomposed) joins
 				// its base letter's token without being kept.

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/postdesk/postdesk/internal/search"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -29,6 +30,20 @@ type dialect interface {
 	// concurrent writer waits for it (PostgreSQL); SQLite's single writer
 	// needs nothing.
 	forUpdate() string
+
+	// Full-text search (migration 0014; search_expr.go, tickets.go).
+	// searchKey is the column of ticket_search that holds the ticket id.
+	searchKey() string
+	// searchMatch compiles terms into the dialect's match text: every
+	// term of must (at least one) and none of mustNot; searchAny: any term.
+	searchMatch(must, mustNot []search.Term) string
+	searchAny(terms []search.Term) string
+	// searchHits selects (id, score) of the tickets whose document
+	// matches the one parameter (match text), the best with the lowest
+	// score; unranked, every score is 0 (a count needs no rank).
+	searchHits(ranked bool) string
+	// searchIDs selects the ids of the tickets whose document matches.
+	searchIDs() string
 }
 
 type sqliteDialect struct{}
@@ -37,6 +52,25 @@ func (sqliteDialect) name() string           { return "sqlite" }
 func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) likeOp() string         { return "LIKE" }
 func (sqliteDialect) forUpdate() string      { return "" }
+func (sqliteDialect) searchKey() string { return "rowid" }
+func (sqliteDialect) searchMatch(must, mustNot []search.Term) string {
+	return fts5Match(must, mustNot)
+}
+func (sqliteDialect) searchAny(terms []search.Term) string { return fts5Any(terms) }
+
+// searchHits ranks with bm25, weighing a word in the subject 4 times one
+// in a message (people 2, notes 1.5; size is not text).
+func (sqliteDialect) searchHits(ranked bool) string {
+	score := "0"
+	if ranked {
+		score = "bm25(ticket_search, 4.0, 2.0, 1.0, 1.5, 0.0)"
+	}
+	return `SELECT rowid AS id, ` + score + ` AS score FROM ticket_search WHERE ticket_search MATCH ?`
+}
+func (sqliteDialect) searchIDs() string {
+	return `SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?`
+}
+
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	var e *sqlite.Error
 	if errors.As(err, &e) {
@@ -64,6 +98,24 @@ type postgresDialect struct {
 func (postgresDialect) name() string      { return "postgres" }
 func (postgresDialect) likeOp() string    { return "ILIKE" }
 func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
+func (postgresDialect) searchKey() string { return "ticket_id" }
+func (postgresDialect) searchMatch(must, mustNot []search.Term) string {
+	return tsqueryMatch(must, mustNot)
+}
+func (postgresDialect) searchAny(terms []search.Term) string { return tsqueryAny(terms) }
+
+// searchHits ranks with ts_rank and its default weights by column (subject
+// 1.0, people 0.4, notes 0.2, body 0.1: the A to D labels of the tsvector).
+func (postgresDialect) searchHits(ranked bool) string {
+	if !ranked {
+		return `SELECT ticket_id AS id, 0 AS score FROM ticket_search WHERE tsv @@ to_tsquery('simple', ?)`
+	}
+	return `SELECT s.ticket_id AS id, -ts_rank(s.tsv, q) AS score FROM ticket_search s, to_tsquery('simple', ?) q WHERE s.tsv @@ q`
+}
+func (postgresDialect) searchIDs() string {
+	return `SELECT ticket_id FROM ticket_search WHERE tsv @@ to_tsquery('simple', ?)`
+}
+
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"

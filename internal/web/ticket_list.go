@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/postdesk/postdesk/internal/search"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -21,7 +22,8 @@ type ticketListPage struct {
 	Status    string
 	MailboxID int64
 	Query     string
-	Filtered  bool // a mailbox or search narrows the list
+	QueryErr  string // why the search cannot be run, in words for the user
+	Filtered  bool   // a mailbox or search narrows the list
 	All       int  // tickets in every status (with the mailbox and search)
 	Total     int  // tickets in the current tab
 	First     int  // 1-based number of the first ticket shown
@@ -40,7 +42,9 @@ type statusTab struct {
 }
 
 // ticketList shows the tickets, newest activity first, with status tabs, a
-// mailbox filter and a search box, all plain GET parameters.
+// mailbox filter and a search box, all plain GET parameters. A search is
+// ranked (best match first); a search that is a ticket number that exists
+// ("#123", "123") goes straight to that ticket.
 func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
@@ -61,7 +65,30 @@ func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
 		p.MailboxID = 0
 	}
 	p.Filtered = p.MailboxID != 0 || p.Query != ""
-	f := store.TicketFilter{Status: p.Status, MailboxID: p.MailboxID, Query: p.Query,
+	p.ClearURL = "/tickets"
+	if p.Status != "" {
+		p.ClearURL += "?status=" + p.Status
+	}
+	query, err := search.Parse(p.Query)
+	if err != nil {
+		var qerr *search.Error
+		if !errors.As(err, &qerr) {
+			h.serverError(w, r, err)
+			return
+		}
+		// The tabs still count without the search; the list is not shown.
+		p.QueryErr = qerr.Msg
+	}
+	if query.TicketID != 0 {
+		if _, err := h.db.Ticket(ctx, query.TicketID); err == nil {
+			http.Redirect(w, r, "/tickets/"+strconv.FormatInt(query.TicketID, 10), http.StatusSeeOther)
+			return
+		} else if !errors.Is(err, store.ErrNotFound) {
+			h.serverError(w, r, err)
+			return
+		}
+	}
+	f := store.TicketFilter{Status: p.Status, MailboxID: p.MailboxID, Search: query,
 		Limit: ticketsPerPage, Offset: (pageNo - 1) * ticketsPerPage}
 	counts, err := h.db.CountTicketsByStatus(ctx, f)
 	if err != nil {
@@ -81,6 +108,10 @@ func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
 	if p.Status != "" {
 		p.Total = counts[p.Status]
 	}
+	if p.QueryErr != "" {
+		h.render(w, r, http.StatusBadRequest, "ticket_list", p)
+		return
+	}
 	if p.Tickets, err = h.db.Tickets(ctx, f); err != nil {
 		if errors.Is(err, ctx.Err()) {
 			return
@@ -97,10 +128,6 @@ func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
 	}
 	if f.Offset+len(p.Tickets) < p.Total {
 		p.NextURL = p.listURL(p.Status, pageNo+1)
-	}
-	p.ClearURL = "/tickets"
-	if p.Status != "" {
-		p.ClearURL += "?status=" + p.Status
 	}
 	h.render(w, r, http.StatusOK, "ticket_list", p)
 }

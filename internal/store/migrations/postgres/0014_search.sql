@@ -1,0 +1,37 @@
+-- Postdesk schema, version 14 (PostgreSQL): full-text search over tickets.
+-- One document per ticket, so every word of a search may come from a
+-- different message of the conversation. Columns hold text already folded
+-- by internal/search (lower case, no accents, letters and digits separated
+-- by single spaces), written in the transaction that stores the ticket,
+-- message or note; the "simple" configuration then makes each of those
+-- words one lexeme, as SQLite's FTS5 "ascii" tokenizer does. Weights tell
+-- the columns apart in the tsvector (A subject, B people, C notes, D body);
+-- from: matches weight B only.
+--   subject: the ticket's subject
+--   people:  the requester's and every incoming sender's address and name
+--   body:    customer emails and agent replies (text, or text from HTML)
+--   notes:   internal notes
+--   size:    bytes indexed for the ticket (bounded under the 1 MB tsvector
+--            limit; see store/search.go)
+CREATE TABLE ticket_search (
+    ticket_id BIGINT  PRIMARY KEY REFERENCES tickets (id),
+    subject   TEXT    NOT NULL DEFAULT '',
+    people    TEXT    NOT NULL DEFAULT '',
+    body      TEXT    NOT NULL DEFAULT '',
+    notes     TEXT    NOT NULL DEFAULT '',
+    size      BIGINT  NOT NULL DEFAULT 0,
+    tsv       tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('simple'::regconfig, subject), 'A') ||
+        setweight(to_tsvector('simple'::regconfig, people), 'B') ||
+        setweight(to_tsvector('simple'::regconfig, notes), 'C') ||
+        setweight(to_tsvector('simple'::regconfig, body), 'D')) STORED
+);
+CREATE INDEX ticket_search_tsv ON ticket_search USING GIN (tsv);
+
+-- Tickets whose document must be (re)built from their rows: every ticket
+-- that existed before this version. `postdesk reindex` (and serve, in the
+-- background) drains it in batches; it is resumable by construction.
+CREATE TABLE search_backlog (
+    ticket_id BIGINT PRIMARY KEY REFERENCES tickets (id)
+);
+INSERT INTO search_backlog (ticket_id) SELECT id FROM tickets;
