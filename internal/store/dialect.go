@@ -52,7 +52,7 @@ func (sqliteDialect) name() string           { return "sqlite" }
 func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) likeOp() string         { return "LIKE" }
 func (sqliteDialect) forUpdate() string      { return "" }
-func (sqliteDialect) searchKey() string { return "rowid" }
+func (sqliteDialect) searchKey() string      { return "rowid" }
 func (sqliteDialect) searchMatch(must, mustNot []search.Term) string {
 	return fts5Match(must, mustNot)
 }

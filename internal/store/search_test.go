@@ -129,45 +129,45 @@ func TestSearch(t *testing.T) {
 			q    string
 			want []string // in order
 		}{
-			{"dashboard", []string{"login"}},                 // only in a message body
-			{"DASHBOARD error", []string{"login"}},           // case; words from one message
-			{"dashboard colleague", []string{"login"}},       // words from two messages of one ticket
-			{"dash*", []string{"login"}},                     // explicit prefix
-			{"dashb", []string{"login"}},                     // the last word is a prefix too
-			{"dashboard invoice", nil},                       // AND
-			{`"card declined"`, []string{"card"}},            // a phrase
-			{`"declined card"`, nil},                         // order matters in a phrase
-			{`"was declined twice"`, []string{"card"}},       // a longer phrase
-			{"refunded", []string{"card"}},                   // an agent's reply
-			{"café", []string{"card"}},                       // accents and case fold: CAFÉ
-			{"cafe", []string{"card"}},                       //
-			{"VIP", []string{"card"}},                        // an internal note
-			{"changed", nil},                                 // a system event is not indexed
-			{"from:alice", []string{"login"}},                // requester address
-			{"from:ali", []string{"login"}},                  // a part of one
-			{"from:alice@customer.test", []string{"login"}},  // a whole address
-			{`from:"Alice Smith"`, []string{"login"}},        // a name
-			{"from:dave", []string{"login"}},                 // another sender on the ticket
-			{"from:billing", nil},                            // agents' replies are not from the customer
-			{"from:dashboard", nil},                          // from: looks at people only
-			{"from:zoe", []string{"html"}},                   //
-			{"from:angstrom", []string{"html"}},              // Ångström
-			{"grosse", nil},                                  // ß is not ss (no stemming, no expansion)
-			{"größe", []string{"html"}},                      //
-			{"naive resume", []string{"html"}},               // naïve résumé
-			{"ελληνικα", []string{"html"}},                   // Greek, accents dropped
-			{"status:pending", []string{"card"}},             //
+			{"dashboard", []string{"login"}},                // only in a message body
+			{"DASHBOARD error", []string{"login"}},          // case; words from one message
+			{"dashboard colleague", []string{"login"}},      // words from two messages of one ticket
+			{"dash*", []string{"login"}},                    // explicit prefix
+			{"dashb", []string{"login"}},                    // the last word is a prefix too
+			{"dashboard invoice", nil},                      // AND
+			{`"card declined"`, []string{"card"}},           // a phrase
+			{`"declined card"`, nil},                        // order matters in a phrase
+			{`"was declined twice"`, []string{"card"}},      // a longer phrase
+			{"refunded", []string{"card"}},                  // an agent's reply
+			{"café", []string{"card"}},                      // accents and case fold: CAFÉ
+			{"cafe", []string{"card"}},                      //
+			{"VIP", []string{"card"}},                       // an internal note
+			{"changed", nil},                                // a system event is not indexed
+			{"from:alice", []string{"login"}},               // requester address
+			{"from:ali", []string{"login"}},                 // a part of one
+			{"from:alice@customer.test", []string{"login"}}, // a whole address
+			{`from:"Alice Smith"`, []string{"login"}},       // a name
+			{"from:dave", []string{"login"}},                // another sender on the ticket
+			{"from:billing", nil},                           // agents' replies are not from the customer
+			{"from:dashboard", nil},                         // from: looks at people only
+			{"from:zoe", []string{"html"}},                  //
+			{"from:angstrom", []string{"html"}},             // Ångström
+			{"grosse", nil},                                 // ß is not ss (no stemming, no expansion)
+			{"größe", []string{"html"}},                     //
+			{"naive resume", []string{"html"}},              // naïve résumé
+			{"ελληνικα", []string{"html"}},                  // Greek, accents dropped
+			{"status:pending", []string{"card"}},            //
 			{"status:open status:solved", []string{"html", "login"}},
 			{"mailbox:billing@example.com", []string{"card"}},
-			{"mailbox:billing", []string{"card"}},            // a part of the address
+			{"mailbox:billing", []string{"card"}}, // a part of the address
 			{"mailbox:example.com status:open", []string{"login"}},
-			{"-dashboard status:open", nil},                  // only exclusions, with a filter
-			{"-vip status:pending", nil},                     //
+			{"-dashboard status:open", nil}, // only exclusions, with a filter
+			{"-vip status:pending", nil},    //
 			{"-vip mailbox:example", []string{"html", "login"}},
-			{"customer -from:dave", []string{"card"}},        // "customer" is in alice's address and the note
-			{"#" + login, []string{"login", "card"}},         // the ticket first, then one that mentions it
-			{login, []string{"login", "card"}},               //
-			{"#999999", nil},                                 // no such ticket, no text
+			{"customer -from:dave", []string{"card"}}, // "customer" is in alice's address and the note
+			{"#" + login, []string{"login", "card"}},  // the ticket first, then one that mentions it
+			{login, []string{"login", "card"}},        //
+			{"#999999", nil},                          // no such ticket, no text
 		} {
 			got := f.find(t, c.q)
 			if !slices.Equal(got, c.want) {

@@ -24,9 +24,9 @@ type ticketListPage struct {
 	Query     string
 	QueryErr  string // why the search cannot be run, in words for the user
 	Filtered  bool   // a mailbox or search narrows the list
-	All       int  // tickets in every status (with the mailbox and search)
-	Total     int  // tickets in the current tab
-	First     int  // 1-based number of the first ticket shown
+	All       int    // tickets in every status (with the mailbox and search)
+	Total     int    // tickets in the current tab
+	First     int    // 1-based number of the first ticket shown
 	Last      int
 	PrevURL   string
 	NextURL   string
