@@ -146,3 +146,10 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestUnquoted(t *testing.T) {
+	in := "Still broken.\n\nOn Monday you wrote:\n> Did you restart?\n  >> Is it plugged in?\nThanks > all"
+	if got, want := Unquoted(in), "Still broken.\n\nOn Monday you wrote:\nThanks > all"; got != want {
+		t.Errorf("Unquoted = %q, want %q", got, want)
+	}
+}

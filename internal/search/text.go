@@ -91,3 +91,21 @@ func appendTokens(s string, emit func(string) bool) {
 	}
 	flush()
 }
+
+// Unquoted is an email's text without its quoted lines (those that start
+// with '>', RFC 3676 4.5): the earlier messages they repeat are indexed
+// once, as themselves, and a long thread does not index its history again
+// with every answer.
+func Unquoted(s string) string {
+	if !strings.Contains(s, ">") {
+		return s
+	}
+	var b strings.Builder
+	for line := range strings.Lines(s) {
+		if strings.HasPrefix(strings.TrimLeft(line, " \t"), ">") {
+			continue
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}

@@ -39,8 +39,10 @@ type dialect interface {
 	searchMatch(must, mustNot []search.Term) string
 	searchAny(terms []search.Term) string
 	// searchHits selects (id, score) of the tickets whose document
-	// matches the one parameter (match text), the best with the lowest
-	// score; unranked, every score is 0 (a count needs no rank).
+	// matches the match text, the best with the lowest score. Ranked, it
+	// takes the match text twice and scores the searchRanked most recently
+	// active matches (the rest score 0, after them); unranked (a count
+	// needs no rank) it takes it once and every score is 0.
 	searchHits(ranked bool) string
 	// searchIDs selects the ids of the tickets whose document matches.
 	searchIDs() string
@@ -60,12 +62,13 @@ func (sqliteDialect) searchAny(terms []search.Term) string { return fts5Any(term
 
 // searchHits ranks with bm25, weighing a word in the subject 4 times one
 // in a message (people 2, notes 1.5; size is not text).
-func (sqliteDialect) searchHits(ranked bool) string {
-	score := "0"
-	if ranked {
-		score = "bm25(ticket_search, 4.0, 2.0, 1.0, 1.5, 0.0)"
+func (d sqliteDialect) searchHits(ranked bool) string {
+	if !ranked {
+		return `SELECT rowid AS id, 0 AS score FROM ticket_search WHERE ticket_search MATCH ?`
 	}
-	return `SELECT rowid AS id, ` + score + ` AS score FROM ticket_search WHERE ticket_search MATCH ?`
+	return `SELECT rowid AS id, CASE WHEN rowid IN (SELECT t.id FROM tickets t WHERE t.id IN (` + d.searchIDs() + `)
+		ORDER BY t.updated_at DESC LIMIT ` + strconv.Itoa(searchRanked) + `) THEN bm25(ticket_search, 4.0, 2.0, 1.0, 1.5, 0.0) ELSE 0 END AS score
+		FROM ticket_search WHERE ticket_search MATCH ?`
 }
 func (sqliteDialect) searchIDs() string {
 	return `SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?`
@@ -110,7 +113,9 @@ func (postgresDialect) searchHits(ranked bool) string {
 	if !ranked {
 		return `SELECT ticket_id AS id, 0 AS score FROM ticket_search WHERE tsv @@ to_tsquery('simple', ?)`
 	}
-	return `SELECT s.ticket_id AS id, -ts_rank(s.tsv, q) AS score FROM ticket_search s, to_tsquery('simple', ?) q WHERE s.tsv @@ q`
+	return `SELECT s.ticket_id AS id, CASE WHEN s.ticket_id IN (SELECT t.id FROM tickets t JOIN ticket_search r ON r.ticket_id = t.id
+		WHERE r.tsv @@ to_tsquery('simple', ?) ORDER BY t.updated_at DESC LIMIT ` + strconv.Itoa(searchRanked) + `)
+		THEN -ts_rank(s.tsv, q) ELSE 0 END AS score FROM ticket_search s, to_tsquery('simple', ?) q WHERE s.tsv @@ q`
 }
 func (postgresDialect) searchIDs() string {
 	return `SELECT ticket_id FROM ticket_search WHERE tsv @@ to_tsquery('simple', ?)`

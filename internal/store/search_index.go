@@ -18,13 +18,19 @@ import (
 // was. Tickets whose document is missing or stale wait in search_backlog
 // until ReindexSearch rebuilds them from their rows.
 //
-// A document is bounded, so that a huge thread or a pasted log file cannot
+// Quoted lines of an email are not indexed (search.Unquoted): what they
+// quote is indexed as itself. A document is bounded, so that a huge thread or a pasted log file cannot
 // make writes slow or exceed PostgreSQL's 1 MB tsvector limit (a tsvector
 // of n bytes of folded text takes at most about 2n): a message or note adds
 // at most its first searchPartBytes, people at most searchPeopleBytes, and
 // a ticket stops growing at searchTicketBytes (its first 256 KB of text
 // stay searchable).
+//
+// Ranking costs a read of each match's document, so a search ranks the
+// searchRanked most recently active tickets it matches; the others (of a
+// search for a word most tickets contain) follow them, newest first.
 const (
+	searchRanked       = 1000
 	searchSubjectBytes = 2 << 10
 	searchPeopleBytes  = 4 << 10
 	searchPartBytes    = 32 << 10
@@ -63,7 +69,7 @@ type searchAddition struct {
 }
 
 func messageAddition(m *Message) searchAddition {
-	a := searchAddition{body: search.IndexText(m.TextBody, searchPartBytes)}
+	a := searchAddition{body: search.IndexText(search.Unquoted(m.TextBody), searchPartBytes)}
 	if m.Direction == "in" {
 		a.people = peopleText(m.FromAddress, m.FromName)
 	}

@@ -135,7 +135,11 @@ func (c conn) ticketQuery(f TicketFilter, ranked bool) ticketSQL {
 	must, mustNot := splitTerms(f.Search.Terms)
 	if len(must) > 0 {
 		hits := c.d.searchHits(ranked)
-		q.args = append(q.args, c.d.searchMatch(must, mustNot))
+		match := c.d.searchMatch(must, mustNot)
+		q.args = append(q.args, match)
+		if ranked {
+			q.args = append(q.args, match)
+		}
 		if f.Search.TicketID != 0 {
 			// The ticket of that number first, then those that contain it.
 			hits = `SELECT id, MIN(score) AS score FROM (SELECT CAST(? AS BIGINT) AS id, -1e30 AS score UNION ALL ` + hits + `) x GROUP BY id`
