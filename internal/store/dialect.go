@@ -31,21 +31,18 @@ type dialect interface {
 	// needs nothing.
 	forUpdate() string
 
-	// Full-text search (migration 0014; search_expr.go, tickets.go).
+	// Full-text search (migration 0014): the SQL lives in search_sql.go.
 	// searchKey is the column of ticket_search that holds the ticket id.
 	searchKey() string
-	// searchMatch compiles terms into the dialect's match text: every
-	// term of must (at least one) and none of mustNot; searchAny: any term.
-	searchMatch(must, mustNot []search.Term) string
-	searchAny(terms []search.Term) string
-	// searchHits selects (id, score) of the tickets whose document
-	// matches the match text, the best with the lowest score. Ranked, it
-	// takes the match text twice and scores the searchRanked most recently
-	// active matches (the rest score 0, after them); unranked (a count
-	// needs no rank) it takes it once and every score is 0.
-	searchHits(ranked bool) string
-	// searchIDs selects the ids of the tickets whose document matches.
-	searchIDs() string
+	// searchHits is a query selecting (id, score) of the tickets that
+	// match every term of must (at least one) and none of mustNot, the
+	// best with the lowest score, and its arguments. Ranked, it scores the
+	// searchRanked most recently active matches (the rest score 0, after
+	// them); unranked (a count needs no rank) every score is 0.
+	searchHits(must, mustNot []search.Term, ranked bool) (string, []any)
+	// searchAnyIDs is a query selecting the ids of the tickets that match
+	// any of terms, and its arguments.
+	searchAnyIDs(terms []search.Term) (string, []any)
 }
 
 type sqliteDialect struct{}
@@ -55,24 +52,10 @@ func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) likeOp() string         { return "LIKE" }
 func (sqliteDialect) forUpdate() string      { return "" }
 func (sqliteDialect) searchKey() string      { return "rowid" }
-func (sqliteDialect) searchMatch(must, mustNot []search.Term) string {
-	return fts5Match(must, mustNot)
+func (sqliteDialect) searchHits(must, mustNot []search.Term, ranked bool) (string, []any) {
+	return fts5Hits(must, mustNot, ranked)
 }
-func (sqliteDialect) searchAny(terms []search.Term) string { return fts5Any(terms) }
-
-// searchHits ranks with bm25, weighing a word in the subject 4 times one
-// in a message (people 2, notes 1.5; size is not text).
-func (d sqliteDialect) searchHits(ranked bool) string {
-	if !ranked {
-		return `SELECT rowid AS id, 0 AS score FROM ticket_search WHERE ticket_search MATCH ?`
-	}
-	return `SELECT rowid AS id, CASE WHEN rowid IN (SELECT t.id FROM tickets t WHERE t.id IN (` + d.searchIDs() + `)
-		ORDER BY t.updated_at DESC LIMIT ` + strconv.Itoa(searchRanked) + `) THEN bm25(ticket_search, 4.0, 2.0, 1.0, 1.5, 0.0) ELSE 0 END AS score
-		FROM ticket_search WHERE ticket_search MATCH ?`
-}
-func (sqliteDialect) searchIDs() string {
-	return `SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?`
-}
+func (sqliteDialect) searchAnyIDs(terms []search.Term) (string, []any) { return fts5AnyIDs(terms) }
 
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	var e *sqlite.Error
@@ -102,24 +85,10 @@ func (postgresDialect) name() string      { return "postgres" }
 func (postgresDialect) likeOp() string    { return "ILIKE" }
 func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
 func (postgresDialect) searchKey() string { return "ticket_id" }
-func (postgresDialect) searchMatch(must, mustNot []search.Term) string {
-	return tsqueryMatch(must, mustNot)
+func (postgresDialect) searchHits(must, mustNot []search.Term, ranked bool) (string, []any) {
+	return tsqueryHits(must, mustNot, ranked)
 }
-func (postgresDialect) searchAny(terms []search.Term) string { return tsqueryAny(terms) }
-
-// searchHits ranks with ts_rank and its default weights by column (subject
-// 1.0, people 0.4, notes 0.2, body 0.1: the A to D labels of the tsvector).
-func (postgresDialect) searchHits(ranked bool) string {
-	if !ranked {
-		return `SELECT ticket_id AS id, 0 AS score FROM ticket_search WHERE tsv @@ to_tsquery('simple', ?)`
-	}
-	return `SELECT s.ticket_id AS id, CASE WHEN s.ticket_id IN (SELECT t.id FROM tickets t JOIN ticket_search r ON r.ticket_id = t.id
-		WHERE r.tsv @@ to_tsquery('simple', ?) ORDER BY t.updated_at DESC LIMIT ` + strconv.Itoa(searchRanked) + `)
-		THEN -ts_rank(s.tsv, q) ELSE 0 END AS score FROM ticket_search s, to_tsquery('simple', ?) q WHERE s.tsv @@ q`
-}
-func (postgresDialect) searchIDs() string {
-	return `SELECT ticket_id FROM ticket_search WHERE tsv @@ to_tsquery('simple', ?)`
-}
+func (postgresDialect) searchAnyIDs(terms []search.Term) (string, []any) { return tsqueryAnyIDs(terms) }
 
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var e *pgconn.PgError

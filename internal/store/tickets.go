@@ -134,26 +134,23 @@ func (c conn) ticketQuery(f TicketFilter, ranked bool) ticketSQL {
 	q := ticketSQL{from: ticketFrom}
 	must, mustNot := splitTerms(f.Search.Terms)
 	if len(must) > 0 {
-		hits := c.d.searchHits(ranked)
-		match := c.d.searchMatch(must, mustNot)
-		q.args = append(q.args, match)
-		if ranked {
-			q.args = append(q.args, match)
-		}
+		hits, args := c.d.searchHits(must, mustNot, ranked)
 		if f.Search.TicketID != 0 {
 			// The ticket of that number first, then those that contain it.
 			hits = `SELECT id, MIN(score) AS score FROM (SELECT CAST(? AS BIGINT) AS id, -1e30 AS score UNION ALL ` + hits + `) x GROUP BY id`
-			q.args = append([]any{f.Search.TicketID}, q.args...)
+			args = append([]any{f.Search.TicketID}, args...)
 		}
 		q.from += ` JOIN (` + hits + `) h ON h.id = t.id`
+		q.args = append(q.args, args...)
 		if ranked {
 			q.rank = "h.score, "
 		}
 	}
 	var where []string
 	if len(must) == 0 && len(mustNot) > 0 {
-		where = append(where, "t.id NOT IN ("+c.d.searchIDs()+")")
-		q.args = append(q.args, c.d.searchAny(mustNot))
+		ids, args := c.d.searchAnyIDs(mustNot)
+		where = append(where, "t.id NOT IN ("+ids+")")
+		q.args = append(q.args, args...)
 	}
 	if f.Status != "" {
 		where = append(where, "t.status = ?")
