@@ -104,7 +104,7 @@ func (qc benchCase) run(b *testing.B, db *store.DB, cpu func() time.Duration, ta
 		}
 		found = ids
 	}
-	cpuPage := float64((cpu()-cpu0).Microseconds()) / 1000 / float64(len(page))
+	cpuPage := float64((cpu() - cpu0).Microseconds()) / 1000 / float64(len(page))
 	if qc.want != 0 && !slices.Contains(found, qc.want) || qc.first && (len(found) == 0 || found[0] != qc.want) || hits < qc.min {
 		b.Fatalf("%s: %d hits, first %v; want ticket %d (first: %v) and at least %d hits", qc.name, hits, found[:min(len(found), 3)], qc.want, qc.first, qc.min)
 	}
