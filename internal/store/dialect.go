@@ -37,8 +37,8 @@ type dialect interface {
 	// searchHits is a query selecting (id, score) of the tickets that
 	// match every term of must (at least one) and none of mustNot, the
 	// best with the lowest score, and its arguments. Ranked, it scores the
-	// searchRanked most recently active matches (the rest score 0, after
-	// them); unranked (a count needs no rank) every score is 0.
+	// searchRanked newest matches (the rest score 0, after them);
+	// unranked (a count needs no rank) every score is 0.
 	searchHits(must, mustNot []search.Term, ranked bool) (string, []any)
 	// searchAnyIDs is a query selecting the ids of the tickets that match
 	// any of terms, and its arguments.

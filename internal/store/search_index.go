@@ -27,8 +27,8 @@ import (
 // stay searchable).
 //
 // Ranking costs a read of each match's document, so a search ranks the
-// searchRanked most recently active tickets it matches; the others (of a
-// search for a word most tickets contain) follow them, newest first.
+// searchRanked newest tickets it matches (by id); the others, of a search
+// for a word most tickets contain, follow them by last activity.
 const (
 	searchRanked       = 1000
 	searchSubjectBytes = 2 << 10

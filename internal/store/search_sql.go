@@ -59,17 +59,17 @@ func fts5Match(must, mustNot []search.Term) string {
 }
 
 // fts5Hits ranks with bm25, weighing a word in the subject 4 times one in a
-// message (people 2, notes 1.5; size is not text). bm25 runs only for the
-// searchRanked most recent matches: the subquery that picks them runs the
-// MATCH a second time, which costs less than bm25's reads for every match.
+// message (people 2, notes 1.5; size is not text). bm25 reads every match's
+// sizes and positions, so it runs only for the searchRanked newest matches
+// (by ticket id, the order of FTS5's doclists, which the subquery that
+// picks them reads backwards).
 func fts5Hits(must, mustNot []search.Term, ranked bool) (string, []any) {
 	match := fts5Match(must, mustNot)
 	if !ranked {
 		return `SELECT rowid AS id, 0 AS score FROM ticket_search WHERE ticket_search MATCH ?`, []any{match}
 	}
-	return `SELECT rowid AS id, CASE WHEN rowid IN (SELECT t.id FROM tickets t
-		WHERE t.id IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?) ORDER BY t.updated_at DESC LIMIT ` + rankedLimit + `)
-		THEN bm25(ticket_search, 4.0, 2.0, 1.0, 1.5, 0.0) ELSE 0 END AS score
+	return `SELECT rowid AS id, CASE WHEN rowid IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?
+		ORDER BY rowid DESC LIMIT ` + rankedLimit + `) THEN bm25(ticket_search, 4.0, 2.0, 1.0, 1.5, 0.0) ELSE 0 END AS score
 		FROM ticket_search WHERE ticket_search MATCH ?`, []any{match, match}
 }
 
@@ -122,9 +122,9 @@ func tsqueryFields(must, mustNot []search.Term) (all, people string, pos bool) {
 
 // tsqueryHits ranks with ts_rank and its default weights by column
 // (subject 1.0, people 0.4, notes 0.2, body 0.1: the A to D labels of the
-// tsvector), or by the people alone for a search of from: only. ts_rank
-// reads each match's tsvector (TOASTed), so only the searchRanked most
-// recent matches are ranked; the matching itself is the GIN indexes'.
+// tsvector), or by the people alone for a search of from: only. The GIN
+// indexes find the matches without reading a tsvector; ts_rank reads each
+// one (TOASTed), so only the searchRanked newest matches are ranked.
 func tsqueryHits(must, mustNot []search.Term, ranked bool) (string, []any) {
 	all, people, pos := tsqueryFields(must, mustNot)
 	var where []string
@@ -146,9 +146,8 @@ func tsqueryHits(must, mustNot []search.Term, ranked bool) (string, []any) {
 		col, rankBy = "s.people_tsv", people
 	}
 	return `SELECT x.id, CASE WHEN x.rn <= ` + rankedLimit + ` THEN -ts_rank(x.v, q) ELSE 0 END AS score FROM (
-		SELECT s.ticket_id AS id, ` + col + ` AS v, row_number() OVER (ORDER BY r.updated_at DESC, r.id DESC) AS rn
-		FROM ticket_search s JOIN tickets r ON r.id = s.ticket_id WHERE ` + cond + `) x, to_tsquery('simple', ?) q`,
-		append(args, rankBy)
+		SELECT s.ticket_id AS id, ` + col + ` AS v, row_number() OVER (ORDER BY s.ticket_id DESC) AS rn
+		FROM ticket_search s WHERE ` + cond + `) x, to_tsquery('simple', ?) q`, append(args, rankBy)
 }
 
 // tsqueryAnyIDs selects the tickets that match any of terms.

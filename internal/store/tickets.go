@@ -122,8 +122,9 @@ type TicketFilter struct {
 }
 
 // ticketSQL is the FROM and WHERE of a ticket list (tickets t, mailboxes
-// m, and h, the search hits, when the filter searches text) with their
-// arguments in order, and what to order by before last activity.
+// m unless unranked for a count, and h, the search hits, when the filter
+// searches text) with their arguments in order, and what to order by
+// before last activity.
 type ticketSQL struct {
 	from, where string
 	args        []any
@@ -132,6 +133,9 @@ type ticketSQL struct {
 
 func (c conn) ticketQuery(f TicketFilter, ranked bool) ticketSQL {
 	q := ticketSQL{from: ticketFrom}
+	if !ranked && len(f.Search.Mailboxes) == 0 {
+		q.from = ` FROM tickets t` // a count needs no mailbox
+	}
 	must, mustNot := splitTerms(f.Search.Terms)
 	if len(must) > 0 {
 		hits, args := c.d.searchHits(must, mustNot, ranked)
