@@ -15,7 +15,7 @@ import (
 const reindexBatch = 200
 
 // runReindex builds the search documents of the tickets in the search
-// backlog (those from before the search index, migration 0014), or of
+// backlog (those from before the search index, migration *_search.sql), or of
 // every ticket with --all. Interrupted, it resumes where it stopped.
 func runReindex(ctx context.Context, e env, args []string) error {
 	var all *bool

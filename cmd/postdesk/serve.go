@@ -141,7 +141,7 @@ func newServer(a *app) (*server, error) {
 	}
 	authSvc := auth.NewService(auth.Options{DB: a.db, SessionTTL: a.cfg.SessionTTL, Logger: a.log,
 		Limits: auth.Limits{HashConcurrency: a.cfg.SigninConcurrency}})
-	dsk := desk.New(a.db, desk.WithEnqueuer(sender))
+	dsk := desk.New(a.db, desk.WithEnqueuer(sender), desk.WithAssignOnReply(a.cfg.AssignOnReply))
 	admin := desk.NewAdmin(a.db, vault, desk.Providers(configuredProviders(a.cfg)))
 	admin.OAuth = oauthSvc // Test connection of a connected OAuth mailbox
 	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg),

@@ -113,7 +113,9 @@ func TestCreateReply(t *testing.T) {
 		if d := string(raw.Messages[1]["delivery"]); !strings.Contains(d, `"sent_at":null`) || !strings.Contains(d, `"error_kind":""`) {
 			t.Errorf("outgoing delivery = %s", d)
 		}
-		if tk.Status != "pending" || len(tk.Notes) != 1 || !strings.Contains(tk.Notes[0].Body, "Status changed from open to pending") {
+		// The reply took the unassigned ticket for the key's user, then set the status.
+		if tk.Status != "pending" || len(tk.Notes) != 2 || tk.Notes[0].Body != "Taken by Agent Smith with a reply" ||
+			!strings.Contains(tk.Notes[1].Body, "Status changed from open to pending") {
 			t.Errorf("status %s, notes %+v", tk.Status, tk.Notes)
 		}
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/search"
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -31,8 +33,16 @@ type ticketResponse struct {
 	Status       string          `json:"status"`
 	Bulk         bool            `json:"bulk"`
 	MessageCount int             `json:"message_count"`
+	Assignee     *assigneeRef    `json:"assignee"` // null: nobody
 	CreatedAt    time.Time       `json:"created_at"`
 	UpdatedAt    time.Time       `json:"updated_at"`
+}
+
+// assigneeRef is the agent a ticket is assigned to.
+type assigneeRef struct {
+	ID    int64  `json:"id"`
+	Name  string `json:"name"`
+	Email string `json:"email"`
 }
 
 // ticketDetailResponse is a ticket with its messages and notes, oldest first.
@@ -60,7 +70,7 @@ type ticketsResponse struct {
 }
 
 func newTicketResponse(t store.Ticket) ticketResponse {
-	return ticketResponse{
+	out := ticketResponse{
 		ID:           t.ID,
 		Mailbox:      mailboxRef{ID: t.MailboxID, Address: t.MailboxAddress},
 		Subject:      t.Subject,
@@ -71,6 +81,10 @@ func newTicketResponse(t store.Ticket) ticketResponse {
 		CreatedAt:    utc(t.CreatedAt),
 		UpdatedAt:    utc(t.UpdatedAt),
 	}
+	if t.AssigneeUserID != 0 {
+		out.Assignee = &assigneeRef{ID: t.AssigneeUserID, Name: t.AssigneeName, Email: t.AssigneeEmail}
+	}
+	return out
 }
 
 // getTickets lists tickets by last activity, newest first; with q, the
@@ -109,7 +123,7 @@ func (h *handler) ticketFilter(r *http.Request) (f store.TicketFilter, message s
 	if perr != nil {
 		return f, "query string is malformed: " + perr.Error(), nil
 	}
-	known := []string{"status", "mailbox", "q", "limit", "offset"}
+	known := []string{"view", "status", "mailbox", "q", "limit", "offset"}
 	for name, values := range q {
 		if !slices.Contains(known, name) {
 			return f, fmt.Sprintf("unknown query parameter %q; GET /api/v1/tickets accepts %s", name, strings.Join(known, ", ")), nil
@@ -117,6 +131,15 @@ func (h *handler) ticketFilter(r *http.Request) (f store.TicketFilter, message s
 		if len(values) > 1 {
 			return f, fmt.Sprintf("query parameter %s is given %d times; give it once", name, len(values)), nil
 		}
+	}
+	switch v := q.Get("view"); v {
+	case "", "all":
+	case "mine":
+		f.Assignee = currentUser(r).ID
+	case "unassigned":
+		f.Assignee = store.Unassigned
+	default:
+		return f, fmt.Sprintf("query parameter view must be mine, unassigned or all, not %q", v), nil
 	}
 	if s := q.Get("status"); s != "" {
 		if !store.ValidStatus(s) {
@@ -152,6 +175,7 @@ func (h *handler) ticketFilter(r *http.Request) (f store.TicketFilter, message s
 		} else if err != nil {
 			return f, "", err
 		}
+		f.Me = currentUser(r).ID // assignee:me
 	}
 	f.Limit = defaultTicketLimit
 	if s := q.Get("limit"); s != "" {
@@ -210,13 +234,16 @@ func (h *handler) getTicket(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, out)
 }
 
-// ticketUpdate is the body of PATCH /tickets/{id}. Absent fields are left as they are.
+// ticketUpdate is the body of PATCH /tickets/{id}. Absent fields are left
+// as they are; "assignee_id": null unassigns.
 type ticketUpdate struct {
-	Status *string `json:"status"`
+	Status     *string         `json:"status"`
+	AssigneeID json.RawMessage `json:"assignee_id"`
 }
 
-// updateTicket changes a ticket's status as the key's user; the change is
-// recorded on the ticket's timeline as an event note.
+// updateTicket changes a ticket's status and assignee as the key's user,
+// in one transaction; each change is recorded on the ticket's timeline as
+// an event note.
 func (h *handler) updateTicket(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r, "ticketID", "ticket")
 	if !ok {
@@ -226,15 +253,79 @@ func (h *handler) updateTicket(w http.ResponseWriter, r *http.Request) {
 	if !decodeJSON(w, r, &req) {
 		return
 	}
-	if req.Status == nil {
-		writeError(w, r, http.StatusUnprocessableEntity, `nothing to change: send {"status": "open" | "pending" | "solved"}`)
+	change := desk.TicketChange{Status: req.Status}
+	if req.AssigneeID != nil {
+		a, ok := assigneeID(w, r, req.AssigneeID)
+		if !ok {
+			return
+		}
+		change.Assignee = &a
+	}
+	if change.Status == nil && change.Assignee == nil {
+		writeError(w, r, http.StatusUnprocessableEntity, `nothing to change: send {"status": "open" | "pending" | "solved"} and/or {"assignee_id": a user's id | null}`)
 		return
 	}
-	// desk.SetStatus validates the status.
-	t, err := h.desk.SetStatus(r.Context(), id, currentUser(r), *req.Status)
+	// desk.Update validates the status and the assignee.
+	t, err := h.desk.Update(r.Context(), id, currentUser(r), change)
 	if err != nil {
 		writeDeskError(w, r, id, err)
 		return
 	}
 	writeJSON(w, r, http.StatusOK, newTicketResponse(t))
+}
+
+// assigneeID reads "assignee_id": a user's id, or null for nobody (0); on
+// failure it answers 400 and returns false.
+func assigneeID(w http.ResponseWriter, r *http.Request, raw json.RawMessage) (int64, bool) {
+	if string(raw) == "null" {
+		return 0, true
+	}
+	var id int64
+	if err := json.Unmarshal(raw, &id); err != nil || id <= 0 {
+		writeError(w, r, http.StatusBadRequest, `field "assignee_id" must be a user's id (a positive integer) or null, not `+string(raw))
+		return 0, false
+	}
+	return id, true
+}
+
+// bulkAssign is the body of POST /tickets/assign.
+type bulkAssign struct {
+	TicketIDs  []int64         `json:"ticket_ids"`
+	AssigneeID json.RawMessage `json:"assignee_id"`
+}
+
+// assignTickets assigns several tickets to one user (or to nobody) as the
+// key's user, in one transaction: all of them, or none when one is refused.
+func (h *handler) assignTickets(w http.ResponseWriter, r *http.Request) {
+	var req bulkAssign
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.AssigneeID == nil {
+		writeError(w, r, http.StatusUnprocessableEntity, `send "assignee_id": a user's id, or null to unassign`)
+		return
+	}
+	a, ok := assigneeID(w, r, req.AssigneeID)
+	if !ok {
+		return
+	}
+	list, err := h.desk.Assign(r.Context(), req.TicketIDs, a, currentUser(r))
+	switch {
+	case errors.Is(err, desk.ErrInvalid):
+		writeInvalid(w, r, http.StatusUnprocessableEntity, err)
+		return
+	case err != nil:
+		writeInternalError(w, r, err)
+		return
+	}
+	out := assignedResponse{Tickets: make([]ticketResponse, 0, len(list))}
+	for _, t := range list {
+		out.Tickets = append(out.Tickets, newTicketResponse(t))
+	}
+	writeJSON(w, r, http.StatusOK, out)
+}
+
+// assignedResponse is the tickets of POST /tickets/assign as they are after.
+type assignedResponse struct {
+	Tickets []ticketResponse `json:"tickets"`
 }

@@ -305,7 +305,7 @@ func TestUpdateTicketStatus(t *testing.T) {
 
 		f.do(t, http.MethodPatch, path, `{"status":"closed"}`).wantError(t, http.StatusUnprocessableEntity, `status must be open, pending or solved, not "closed"`)
 		f.do(t, http.MethodPatch, path, `{}`).wantError(t, http.StatusUnprocessableEntity, "nothing to change")
-		f.do(t, http.MethodPatch, path, `{"status":"open","assignee":3}`).wantError(t, http.StatusBadRequest, `unknown field "assignee" in request body; this request accepts "status"`)
+		f.do(t, http.MethodPatch, path, `{"status":"open","assignee":3}`).wantError(t, http.StatusBadRequest, `unknown field "assignee" in request body; this request accepts "status", "assignee_id"`)
 		f.do(t, http.MethodPatch, path, `{"status":1}`).wantError(t, http.StatusBadRequest, `field "status" must be a string, not a JSON number`)
 		f.do(t, http.MethodPatch, "/api/v1/tickets/4242", `{"status":"open"}`).wantError(t, http.StatusNotFound, "ticket 4242 not found")
 		f.do(t, http.MethodPatch, path, `status=open`, withHeader("Content-Type", "application/x-www-form-urlencoded")).

@@ -27,6 +27,9 @@ func TestTicketSearch(t *testing.T) {
 			if err != nil {
 				return err
 			}
+			if _, err := tx.SetTicketAssignee(ctx, f.ticketID, f.user.ID, testNow); err != nil {
+				return err
+			}
 			return tx.InsertMessage(ctx, &store.Message{MailboxID: f.mailbox.ID, TicketID: other, Direction: "in", Kind: store.KindEmail,
 				DedupeKey: "mid:toner", FromAddress: "cy@customer.test", ReceivedAt: testNow.Add(time.Hour),
 				TextBody: fmt.Sprintf("Toner empty again, like in ticket %d. Printer fine.", f.ticketID)})
@@ -58,6 +61,8 @@ func TestTicketSearch(t *testing.T) {
 			{fmt.Sprintf("#%d", other), []int64{other}},
 			{"from:ann", []int64{f.ticketID}},
 			{`"fine printer"`, nil},
+			{"assignee:me", []int64{f.ticketID}}, // the key's user
+			{"assignee:none printer", []int64{other}},
 		} {
 			if got := ids(tc.q); fmt.Sprint(got) != fmt.Sprint(tc.want) {
 				t.Errorf("q=%s: %v, want %v", tc.q, got, tc.want)

@@ -55,6 +55,8 @@ type Config struct {
 	SigninConcurrency int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// AssignOnReply: a reply to a ticket nobody owns assigns it to the agent who replied.
+	AssignOnReply bool
 }
 
 // GenericProvider is an OAuth 2.0 provider described by its endpoints.
@@ -292,6 +294,15 @@ func options() []option {
 					}
 					c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 				}
+				return nil
+			}},
+		{name: "assign-on-reply", def: "true", doc: "assign a ticket nobody owns to the agent who replies to it",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return errors.New("must be true or false")
+				}
+				c.AssignOnReply = b
 				return nil
 			}},
 		{name: "warn-lead", def: "240h", doc: "how long before a mailbox's authorization runs out admins are warned",

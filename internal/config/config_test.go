@@ -33,6 +33,21 @@ func TestPrecedence(t *testing.T) {
 	}
 }
 
+func TestAssignOnReply(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want bool
+	}{{nil, true}, {map[string]string{"POSTDESK_ASSIGN_ON_REPLY": "false"}, false}, {map[string]string{"POSTDESK_ASSIGN_ON_REPLY": "1"}, true}} {
+		c, err := load(t, nil, tc.env)
+		if err != nil || c.AssignOnReply != tc.want {
+			t.Errorf("env %v: assign on reply = %v, %v; want %v", tc.env, c != nil && c.AssignOnReply, err, tc.want)
+		}
+	}
+	if _, err := load(t, []string{"--assign-on-reply", "sometimes"}, nil); err == nil || !strings.Contains(err.Error(), "--assign-on-reply") {
+		t.Errorf("a bad value: %v", err)
+	}
+}
+
 func TestValidationNamesEveryBadSettingAndHidesSecrets(t *testing.T) {
 	_, err := load(t, []string{"--listen", "nope", "--log-level", "loud"},
 		map[string]string{"POSTDESK_DATABASE_URL": "mysql://u:hunter2@h/db", "POSTDESK_BASE_URL": "ftp://x"})

@@ -28,11 +28,13 @@ type Desk struct {
 	db      *store.DB
 	now     func() time.Time
 	enqueue Enqueuer // nil: queued replies wait for the sender's sweep
+	// assignOnReply: a reply to a ticket nobody owns gives it to the replier.
+	assignOnReply bool
 }
 
 // New returns a Desk on db.
 func New(db *store.DB, opts ...Option) *Desk {
-	d := &Desk{db: db, now: time.Now}
+	d := &Desk{db: db, now: time.Now, assignOnReply: true}
 	for _, o := range opts {
 		o(d)
 	}
@@ -64,28 +66,57 @@ func (d *Desk) AddNote(ctx context.Context, ticketID int64, author store.User, b
 // SetStatus changes a ticket's status and records the change on its timeline.
 // Setting the status it already has changes nothing.
 func (d *Desk) SetStatus(ctx context.Context, ticketID int64, by store.User, status string) (store.Ticket, error) {
-	if !store.ValidStatus(status) {
-		return store.Ticket{}, invalid("status", "status must be open, pending or solved, not %q", status)
+	return d.Update(ctx, ticketID, by, TicketChange{Status: &status})
+}
+
+// TicketChange is a change of a ticket's fields; nil fields stay as they are.
+type TicketChange struct {
+	Status   *string // open, pending or solved
+	Assignee *int64  // a user's id, 0: nobody (as Assign)
+}
+
+// Update changes a ticket's status and assignee in one transaction, each
+// recorded as SetStatus and Assign record it (nothing for a field that
+// already has its value). Refusals are *ValidationError values (Field
+// "status", or Assign's "assignee_id"); an unknown ticket is
+// store.ErrNotFound (wrapped).
+func (d *Desk) Update(ctx context.Context, ticketID int64, by store.User, c TicketChange) (store.Ticket, error) {
+	if c.Status != nil && !store.ValidStatus(*c.Status) {
+		return store.Ticket{}, invalid("status", "status must be open, pending or solved, not %q", *c.Status)
+	}
+	if c.Assignee != nil && *c.Assignee < 0 {
+		return store.Ticket{}, invalid("assignee_id", "The assignee must be a user's id, or none to unassign.")
 	}
 	var t store.Ticket
 	err := d.db.Write(ctx, func(tx *store.Tx) error {
 		now := d.now().UTC()
-		prev, err := tx.SetTicketStatus(ctx, ticketID, status, now)
-		if err != nil {
+		var err error
+		if t, err = tx.Ticket(ctx, ticketID); err != nil {
 			return err
 		}
-		if prev != status {
-			ev := store.Note{TicketID: ticketID, Kind: store.NoteEvent, AuthorUserID: by.ID,
-				Body: fmt.Sprintf("Status changed from %s to %s by %s", prev, status, by.Email), CreatedAt: now}
-			if err := tx.AddNote(ctx, &ev); err != nil {
+		if c.Assignee != nil {
+			if err := assignInTx(ctx, tx, t, *c.Assignee, by, now.Truncate(time.Millisecond)); err != nil {
 				return err
+			}
+		}
+		if c.Status != nil {
+			prev, err := tx.SetTicketStatus(ctx, ticketID, *c.Status, now)
+			if err != nil {
+				return err
+			}
+			if prev != *c.Status {
+				ev := store.Note{TicketID: ticketID, Kind: store.NoteEvent, AuthorUserID: by.ID,
+					Body: fmt.Sprintf("Status changed from %s to %s by %s", prev, *c.Status, by.Email), CreatedAt: now}
+				if err := tx.AddNote(ctx, &ev); err != nil {
+					return err
+				}
 			}
 		}
 		t, err = tx.Ticket(ctx, ticketID)
 		return err
 	})
 	if err != nil {
-		return store.Ticket{}, fmt.Errorf("set status of ticket %d: %w", ticketID, err)
+		return store.Ticket{}, fmt.Errorf("update ticket %d: %w", ticketID, err)
 	}
 	return t, nil
 }

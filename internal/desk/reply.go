@@ -63,9 +63,11 @@ func WithEnqueuer(e Enqueuer) Option { return func(d *Desk) { d.enqueue = e } }
 // Reply composes an agent's reply (mailmsg.ComposeReply), stores the
 // message with its raw source, its outbox row (queued, or held when the
 // mailbox needs re-authentication), the status change and its timeline
-// event, and wakes the sender, all in one transaction. Bad input is a
-// *ValidationError (Field "text", "to", "cc", "status", "attachments", or
-// "" wrapping ErrNoSMTP); an unknown ticket is store.ErrNotFound (wrapped).
+// event, the assignment of a ticket nobody owned to the replier (unless
+// WithAssignOnReply(false)), and wakes the sender, all in one
+// transaction. Bad input is a *ValidationError (Field "text", "to", "cc",
+// "status", "attachments", or "" wrapping ErrNoSMTP); an unknown ticket is
+// store.ErrNotFound (wrapped).
 func (d *Desk) Reply(ctx context.Context, ticketID int64, by store.User, in ReplyInput) (store.Message, error) {
 	text, err := checkReplyInput(&in)
 	if err != nil {
@@ -165,6 +167,9 @@ func (d *Desk) reply(ctx context.Context, tx *store.Tx, ticketID int64, by store
 		return store.Message{}, err
 	}
 	if err := tx.TouchTicket(ctx, t.ID, now); err != nil {
+		return store.Message{}, err
+	}
+	if err := d.claimOnReply(ctx, tx, t, by, now); err != nil {
 		return store.Message{}, err
 	}
 	if in.Status != "" {

@@ -31,7 +31,7 @@ type dialect interface {
 	// needs nothing.
 	forUpdate() string
 
-	// Full-text search (migration 0014): the SQL lives in search_sql.go.
+	// Full-text search (migration *_search.sql): the SQL lives in search_sql.go.
 	// searchKey is the column of ticket_search that holds the ticket id.
 	searchKey() string
 	// searchHits is a query selecting (id, score) of the tickets that

@@ -10,7 +10,7 @@ import (
 )
 
 // The search index keeps one document per ticket (table ticket_search,
-// migration 0014): its subject, the people who wrote in, the text of its
+// migration *_search.sql): its subject, the people who wrote in, the text of its
 // customer emails and agent replies, and its internal notes, folded by
 // search.IndexText. Every writer of those rows (CreateTicket,
 // InsertMessage, AddNote) updates the document in its own transaction, so

@@ -399,3 +399,69 @@ func TestSearchBackfill(t *testing.T) {
 		})
 	}
 }
+
+// assignee: narrows a search to the searcher's tickets (me), nobody's
+// (none) or an agent's (by email, in any case).
+func TestSearchAssignee(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newSearchFixture(t, db)
+		var ann, bob store.User
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			var err error
+			if ann, err = tx.CreateUser(ctx, store.User{Email: "ann@example.com", Role: store.RoleAgent, PasswordHash: "-"}); err != nil {
+				return err
+			}
+			if bob, err = tx.CreateUser(ctx, store.User{Email: "bob@example.com", Role: store.RoleAgent, PasswordHash: "-"}); err != nil {
+				return err
+			}
+			if _, err := tx.SetTicketAssignee(ctx, f.ids["login"], ann.ID, time.Now()); err != nil {
+				return err
+			}
+			_, err = tx.SetTicketAssignee(ctx, f.ids["card"], bob.ID, time.Now())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		find := func(q string, me int64) []string {
+			t.Helper()
+			list, err := db.Tickets(ctx, store.TicketFilter{Search: mustParse(t, q), Me: me})
+			if err != nil {
+				t.Fatalf("search %q: %v", q, err)
+			}
+			var names []string
+			for _, tk := range list {
+				for name, id := range f.ids {
+					if id == tk.ID {
+						names = append(names, name)
+					}
+				}
+			}
+			return names
+		}
+		for _, c := range []struct {
+			q    string
+			me   int64
+			want []string
+		}{
+			{"assignee:me", ann.ID, []string{"login"}},
+			{"assignee:me", bob.ID, []string{"card"}},
+			{"assignee:me", 0, nil},
+			{"assignee:none", ann.ID, []string{"html"}},
+			{"assignee:BOB@example.com", ann.ID, []string{"card"}},
+			{"assignee:nobody@example.com", ann.ID, nil},
+			{"dashboard assignee:me", ann.ID, []string{"login"}},
+			{"dashboard assignee:me", bob.ID, nil},
+		} {
+			if got := find(c.q, c.me); !slices.Equal(got, c.want) {
+				t.Errorf("search %q as %d = %v, want %v", c.q, c.me, got, c.want)
+			}
+		}
+		// The view tabs count within the search.
+		v, err := db.CountTicketViews(ctx, store.TicketFilter{Search: mustParse(t, "status:open status:pending"), Me: ann.ID}, ann.ID)
+		if err != nil || v != (store.ViewCounts{Mine: 1, Unassigned: 0, All: 2}) {
+			t.Errorf("views within a search = %+v, %v", v, err)
+		}
+	})
+}

@@ -34,18 +34,24 @@ type Ticket struct {
 	MessageCount     int
 	CreatedAt        time.Time
 	UpdatedAt        time.Time // last activity
+	// AssigneeUserID is the agent who owns the ticket, 0: nobody. Its
+	// name and email are read with the ticket.
+	AssigneeUserID int64
+	AssigneeName   string
+	AssigneeEmail  string
 }
 
 const ticketCols = `t.id, t.mailbox_id, m.address, t.subject, t.requester_address, t.requester_name,
-	t.status, t.bulk, t.message_count, t.created_at, t.updated_at`
+	t.status, t.bulk, t.message_count, t.created_at, t.updated_at,
+	COALESCE(t.assignee_user_id, 0), COALESCE(au.name, ''), COALESCE(au.email, '')`
 
-const ticketFrom = ` FROM tickets t JOIN mailboxes m ON m.id = t.mailbox_id`
+const ticketFrom = ` FROM tickets t JOIN mailboxes m ON m.id = t.mailbox_id LEFT JOIN users au ON au.id = t.assignee_user_id`
 
 func scanTicket(s interface{ Scan(...any) error }) (Ticket, error) {
 	var t Ticket
 	var created, updated int64
 	err := s.Scan(&t.ID, &t.MailboxID, &t.MailboxAddress, &t.Subject, &t.RequesterAddress, &t.RequesterName,
-		&t.Status, &t.Bulk, &t.MessageCount, &created, &updated)
+		&t.Status, &t.Bulk, &t.MessageCount, &created, &updated, &t.AssigneeUserID, &t.AssigneeName, &t.AssigneeEmail)
 	t.CreatedAt, t.UpdatedAt = fromMS(created), fromMS(updated)
 	return t, err
 }
@@ -113,10 +119,15 @@ func (c conn) Ticket(ctx context.Context, id int64) (Ticket, error) {
 type TicketFilter struct {
 	Status    string
 	MailboxID int64
+	// Assignee narrows to one agent's tickets (a user id), or with
+	// Unassigned to those nobody owns; 0 selects any.
+	Assignee int64
 	// Search is a parsed search (search.Parse): its terms, filters and
 	// ticket number. With terms, the list is ranked (best match first,
 	// then newest activity); without, newest activity first.
 	Search search.Query
+	// Me is the user searching: whose tickets assignee:me means.
+	Me     int64
 	Limit  int // default 50, at most 500
 	Offset int
 }
@@ -163,6 +174,23 @@ func (c conn) ticketQuery(f TicketFilter, ranked bool) ticketSQL {
 	if f.MailboxID != 0 {
 		where = append(where, "t.mailbox_id = ?")
 		q.args = append(q.args, f.MailboxID)
+	}
+	switch {
+	case f.Assignee == Unassigned:
+		where = append(where, "t.assignee_user_id IS NULL")
+	case f.Assignee > 0:
+		where = append(where, "t.assignee_user_id = ?")
+		q.args = append(q.args, f.Assignee)
+	}
+	switch a := f.Search.Assignee; {
+	case a == search.AssigneeNone:
+		where = append(where, "t.assignee_user_id IS NULL")
+	case a == search.AssigneeMe:
+		where = append(where, "t.assignee_user_id = ?")
+		q.args = append(q.args, f.Me)
+	case a != "":
+		where = append(where, "t.assignee_user_id IN (SELECT id FROM users WHERE LOWER(email) = ?)")
+		q.args = append(q.args, a)
 	}
 	if len(f.Search.Statuses) > 0 {
 		where = append(where, "t.status IN (?"+strings.Repeat(", ?", len(f.Search.Statuses)-1)+")")

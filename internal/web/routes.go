@@ -22,6 +22,8 @@ func (h *Handler) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", h.signedIn(h.home))
 	mux.HandleFunc("GET /tickets", h.signedIn(h.ticketList))
 	mux.HandleFunc("GET /tickets/{id}", h.signedIn(h.ticketShow))
+	mux.HandleFunc("POST /tickets/assign", h.form(h.ticketsAssign))
+	mux.HandleFunc("POST /tickets/{id}/assign", h.form(h.ticketAssign))
 	mux.HandleFunc("POST /tickets/{id}/notes", h.form(h.ticketNote))
 	mux.HandleFunc("POST /tickets/{id}/status", h.form(h.ticketStatus))
 	mux.HandleFunc("POST /tickets/{id}/replies", h.uploadForm(desk.MaxReplyAttachmentBytes, h.ticketReply))

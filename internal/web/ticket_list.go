@@ -18,19 +18,38 @@ type ticketListPage struct {
 	page
 	Tickets   []store.Ticket
 	Mailboxes []store.Mailbox
+	Views     []viewTab
 	Tabs      []statusTab
+	View      string // viewMine, viewUnassigned or viewAll
 	Status    string
 	MailboxID int64
 	Query     string
 	QueryErr  string // why the search cannot be run, in words for the user
-	Filtered  bool   // a mailbox or search narrows the list
-	All       int    // tickets in every status (with the mailbox and search)
-	Total     int    // tickets in the current tab
-	First     int    // 1-based number of the first ticket shown
+	PageNo    int
+	Filtered  bool // a mailbox or search narrows the list
+	All       int  // tickets in every status (with the view, mailbox and search)
+	Total     int  // tickets in the current tab
+	First     int  // 1-based number of the first ticket shown
 	Last      int
 	PrevURL   string
 	NextURL   string
 	ClearURL  string
+	Bulk      bulkForm
+}
+
+// Ticket views: whose tickets the list shows.
+const (
+	viewMine       = "mine"
+	viewUnassigned = "unassigned"
+	viewAll        = "all"
+)
+
+type viewTab struct {
+	Label   string
+	View    string
+	Count   int
+	URL     string
+	Current bool
 }
 
 type statusTab struct {
@@ -41,20 +60,46 @@ type statusTab struct {
 	Current bool
 }
 
-// ticketList shows the tickets, newest activity first, with status tabs, a
-// mailbox filter and a search box, all plain GET parameters. A search is
-// ranked (best match first); a search that is a ticket number that exists
-// ("#123", "123") goes straight to that ticket.
+// bulkForm is the selection form around the list: the tickets checked, the
+// agents to assign them to, and the outcome of the last assignment.
+type bulkForm struct {
+	Assignees []assigneeOption
+	Selected  map[int64]bool // checked again after a refusal
+	Error     string
+	Flash     string
+}
+
+// assigneeOption is a user in an "Assign to" select.
+type assigneeOption struct {
+	ID       int64
+	Label    string
+	Selected bool
+}
+
+// ticketList shows the tickets, newest activity first, with view tabs
+// (Mine, Unassigned, All), status tabs, a mailbox filter and a search box,
+// all plain GET parameters, inside the bulk assignment form. A search is
+// ranked (best match first); a search that is the number of a ticket that
+// exists ("#123", "123") goes straight to that ticket.
 func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
+	h.renderTicketList(w, r, r.URL.Query(), http.StatusOK, bulkForm{Flash: h.takeListFlash(w, r)})
+}
+
+// renderTicketList renders the list that the parameters q (view, status,
+// mailbox, q, page) select, with the bulk form's state.
+func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url.Values, code int, bulk bulkForm) {
 	ctx := r.Context()
-	q := r.URL.Query()
-	p := ticketListPage{page: h.base(r, "tickets"), Query: strings.TrimSpace(q.Get("q"))}
+	me := current(r).user
+	p := ticketListPage{page: h.base(r, "tickets"), Query: strings.TrimSpace(q.Get("q")), View: viewAll, Bulk: bulk}
+	if v := q.Get("view"); v == viewMine || v == viewUnassigned {
+		p.View = v
+	}
 	if s := q.Get("status"); store.ValidStatus(s) {
 		p.Status = s
 	}
 	p.MailboxID, _ = strconv.ParseInt(q.Get("mailbox"), 10, 64)
-	pageNo, _ := strconv.Atoi(q.Get("page"))
-	pageNo = max(pageNo, 1)
+	p.PageNo, _ = strconv.Atoi(q.Get("page"))
+	p.PageNo = max(p.PageNo, 1)
 
 	var err error
 	if p.Mailboxes, err = h.db.Mailboxes(ctx); err != nil {
@@ -65,10 +110,6 @@ func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
 		p.MailboxID = 0
 	}
 	p.Filtered = p.MailboxID != 0 || p.Query != ""
-	p.ClearURL = "/tickets"
-	if p.Status != "" {
-		p.ClearURL += "?status=" + p.Status
-	}
 	query, err := search.Parse(p.Query)
 	if err != nil {
 		var qerr *search.Error
@@ -77,9 +118,9 @@ func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		// The tabs still count without the search; the list is not shown.
-		p.QueryErr = qerr.Msg
+		p.QueryErr, code = qerr.Msg, http.StatusBadRequest
 	}
-	if query.TicketID != 0 {
+	if query.TicketID != 0 && r.Method == http.MethodGet {
 		if _, err := h.db.Ticket(ctx, query.TicketID); err == nil {
 			http.Redirect(w, r, "/tickets/"+strconv.FormatInt(query.TicketID, 10), http.StatusSeeOther)
 			return
@@ -88,8 +129,24 @@ func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	f := store.TicketFilter{Status: p.Status, MailboxID: p.MailboxID, Search: query,
-		Limit: ticketsPerPage, Offset: (pageNo - 1) * ticketsPerPage}
+	f := store.TicketFilter{Status: p.Status, MailboxID: p.MailboxID, Search: query, Me: me.ID,
+		Limit: ticketsPerPage, Offset: (p.PageNo - 1) * ticketsPerPage}
+	switch p.View {
+	case viewMine:
+		f.Assignee = me.ID
+	case viewUnassigned:
+		f.Assignee = store.Unassigned
+	}
+	views, err := h.db.CountTicketViews(ctx, f, me.ID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	for _, v := range []viewTab{{Label: "Mine", View: viewMine, Count: views.Mine},
+		{Label: "Unassigned", View: viewUnassigned, Count: views.Unassigned}, {Label: "All", View: viewAll, Count: views.All}} {
+		v.Current, v.URL = v.View == p.View, p.listURL(v.View, p.Status, 1)
+		p.Views = append(p.Views, v)
+	}
 	counts, err := h.db.CountTicketsByStatus(ctx, f)
 	if err != nil {
 		h.serverError(w, r, err)
@@ -101,15 +158,16 @@ func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
 		if s != "" {
 			tab.Label, tab.Count = statusLabel(s), counts[s]
 		}
-		tab.URL = p.listURL(s, 1)
+		tab.URL = p.listURL(p.View, s, 1)
 		p.Tabs = append(p.Tabs, tab)
 	}
 	p.All, p.Total = all, all
 	if p.Status != "" {
 		p.Total = counts[p.Status]
 	}
+	p.ClearURL = (&ticketListPage{}).listURL(p.View, p.Status, 1)
 	if p.QueryErr != "" {
-		h.render(w, r, http.StatusBadRequest, "ticket_list", p)
+		h.render(w, r, code, "ticket_list", p)
 		return
 	}
 	if p.Tickets, err = h.db.Tickets(ctx, f); err != nil {
@@ -122,19 +180,26 @@ func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
 	if len(p.Tickets) > 0 {
 		p.First = f.Offset + 1
 		p.Last = f.Offset + len(p.Tickets)
+		if p.Bulk.Assignees, err = h.assigneeOptions(ctx, me, 0); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
 	}
-	if pageNo > 1 {
-		p.PrevURL = p.listURL(p.Status, pageNo-1)
+	if p.PageNo > 1 {
+		p.PrevURL = p.listURL(p.View, p.Status, p.PageNo-1)
 	}
 	if f.Offset+len(p.Tickets) < p.Total {
-		p.NextURL = p.listURL(p.Status, pageNo+1)
+		p.NextURL = p.listURL(p.View, p.Status, p.PageNo+1)
 	}
-	h.render(w, r, http.StatusOK, "ticket_list", p)
+	h.render(w, r, code, "ticket_list", p)
 }
 
-// listURL is the list with the page's filters, another status and page.
-func (p *ticketListPage) listURL(status string, pageNo int) string {
+// listURL is the list with the page's filters, another view, status and page.
+func (p *ticketListPage) listURL(view, status string, pageNo int) string {
 	v := url.Values{}
+	if view != "" && view != viewAll {
+		v.Set("view", view)
+	}
 	if status != "" {
 		v.Set("status", status)
 	}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,6 +24,11 @@ type ticketShowPage struct {
 	NoteBody    string // kept when the note could not be added
 	NoteError   string
 	StatusError string
+	Assignees   []assigneeOption // the "Assign to" select
+	AssignError string
+	// ReplyTakes: sending a reply also assigns the ticket (nobody has it
+	// and the server assigns on reply).
+	ReplyTakes  bool
 	Reply       replyComposer
 	ActionError map[int64]string // a refused Send again / Mark as sent, by message
 	Flash       *ticketFlash
@@ -96,6 +102,15 @@ func (h *Handler) renderTicket(w http.ResponseWriter, r *http.Request, id int64,
 		return
 	}
 	p.page, p.Ticket = h.base(r, "tickets"), t
+	if p.Assignees, err = h.assigneeOptions(ctx, current(r).user, t.AssigneeUserID); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	if t.AssigneeUserID != 0 && !slices.ContainsFunc(p.Assignees, func(o assigneeOption) bool { return o.Selected }) {
+		// A disabled agent still owns it until someone else is chosen.
+		p.Assignees = append(p.Assignees, assigneeOption{ID: t.AssigneeUserID, Label: cmp.Or(t.AssigneeName, t.AssigneeEmail) + " (disabled)", Selected: true})
+	}
+	p.ReplyTakes = t.AssigneeUserID == 0 && h.desk.AssignOnReply()
 	admin := current(r).user.Role == store.RoleAdmin
 	if err := h.composer(r, t, admin, &p.Reply); err != nil {
 		h.serverError(w, r, err)

@@ -1,4 +1,4 @@
--- Postdesk schema, version 14 (PostgreSQL): full-text search over tickets.
+-- Postdesk schema, version 15 (PostgreSQL): full-text search over tickets.
 -- One document per ticket, so every word of a search may come from a
 -- different message of the conversation. Columns hold text already folded
 -- by internal/search (lower case, no accents, letters and digits separated
