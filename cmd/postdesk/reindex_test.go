@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/postdesk/postdesk/internal/logtest"
 	"github.com/postdesk/postdesk/internal/search"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
@@ -75,5 +78,44 @@ func TestSearchImportedMailAndReindex(t *testing.T) {
 			}
 			check("after reindex --all")
 		})
+	}
+}
+
+// serve's background pass empties the backlog and says so in the log.
+func TestReindexInBackground(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, "sqlite")
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		mb, err := tx.CreateMailbox(ctx, "support@example.com", "")
+		if err != nil {
+			return err
+		}
+		for i := range 3 {
+			if _, err := tx.CreateTicket(ctx, store.Ticket{MailboxID: mb.ID, Subject: fmt.Sprintf("Ticket %d", i), RequesterAddress: "a@x.test"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.QueueSearchReindex(ctx); err != nil || n != 3 {
+		t.Fatalf("queue: %d, %v", n, err)
+	}
+	var logs logtest.Buffer
+	reindexInBackground(ctx, db, slog.New(slog.NewTextHandler(&logs, nil)))
+	if n, err := db.SearchBacklog(ctx); err != nil || n != 0 {
+		t.Errorf("backlog after the background pass: %d, %v", n, err)
+	}
+	for _, want := range []string{"building the search index of earlier tickets", "tickets=3", "search index built"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs.String())
+		}
+	}
+	logs = logtest.Buffer{}
+	reindexInBackground(ctx, db, slog.New(slog.NewTextHandler(&logs, nil)))
+	if logs.String() != "" {
+		t.Errorf("nothing to do, yet it logged:\n%s", logs.String())
 	}
 }
