@@ -22,8 +22,8 @@ import (
 // BenchmarkSearch10k measures the ticket search on 10,000 tickets (about
 // 3 messages each, bodies of a Zipf-distributed vocabulary, replies that
 // quote) on each database: for every kind of query, the list of 50 (what
-// the API answers with its count) and the web list page (counts per status
-// and the list), p50 and p99, beside the LIKE searches it replaces,
+// the API answers with its count) and the web list page (the list and the
+// counts of its view and status tabs), p50 and p99, beside the LIKE searches it replaces,
 // measured in the same run, and the CPU time a page costs (this process
 // and, when it runs on this machine, the PostgreSQL server: the figure a
 // busy shared machine does not inflate). It checks that each query finds
@@ -41,6 +41,13 @@ func BenchmarkSearch10k(b *testing.B) {
 			start := time.Now()
 			c := seedSearchCorpus(b, db, 10000, kept)
 			seeded := time.Since(start)
+			if dialect == "postgres" {
+				// Steady state: what autovacuum would have done by now, so
+				// it does not run (and count) during the first queries.
+				if _, err := db.SQL().Exec(`VACUUM ANALYZE`); err != nil {
+					b.Fatal(err)
+				}
+			}
 			var table strings.Builder
 			if c.messages > 0 {
 				fmt.Fprintf(&table, "%s: seeded %d tickets, %d messages, %d notes through the store (indexed in each write) in %s: %.2f ms a message\n",
@@ -95,9 +102,9 @@ func (qc benchCase) run(b *testing.B, db *store.DB, cpu func() time.Duration, ta
 			}
 			t1 := time.Now()
 			list = append(list, t1.Sub(t0))
-			var counts map[string]int
-			counts, err = db.CountTicketsByStatus(ctx, f)
-			hits = counts[store.StatusOpen] + counts[store.StatusPending] + counts[store.StatusSolved]
+			var tabs store.TabCounts
+			tabs, err = db.CountTicketTabs(ctx, f, 1)
+			hits = tabs.Views("").All
 			page = append(page, time.Since(t0))
 		default:
 			ids, hits, err = baselineSearch(ctx, db, qc, func() { list = append(list, time.Since(t0)) })

@@ -458,6 +458,36 @@ func TestSearchAssignee(t *testing.T) {
 				t.Errorf("search %q as %d = %v, want %v", c.q, c.me, got, c.want)
 			}
 		}
+		// The list's tabs from one query agree with the counts one by one.
+		for _, q := range []string{"", "customer", "status:open status:pending", "-vip mailbox:example"} {
+			f := store.TicketFilter{Search: mustParse(t, q), Me: ann.ID}
+			tabs, err := db.CountTicketTabs(ctx, f, ann.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, status := range []string{"", store.StatusOpen, store.StatusPending, store.StatusSolved} {
+				g := f
+				g.Status = status
+				if want, err := db.CountTicketViews(ctx, g, ann.ID); err != nil || tabs.Views(status) != want {
+					t.Errorf("%q: views in %q = %+v, want %+v (%v)", q, status, tabs.Views(status), want, err)
+				}
+			}
+			for _, view := range []struct {
+				assignee int64
+				pick     func(store.ViewCounts) int
+			}{
+				{0, func(v store.ViewCounts) int { return v.All }},
+				{ann.ID, func(v store.ViewCounts) int { return v.Mine }},
+				{store.Unassigned, func(v store.ViewCounts) int { return v.Unassigned }},
+			} {
+				g := f
+				g.Assignee = view.assignee
+				want, err := db.CountTicketsByStatus(ctx, g)
+				if got := tabs.Statuses(view.pick); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%q: statuses in view %d = %v, want %v (%v)", q, view.assignee, got, want, err)
+				}
+			}
+		}
 		// The view tabs count within the search.
 		v, err := db.CountTicketViews(ctx, store.TicketFilter{Search: mustParse(t, "status:open status:pending"), Me: ann.ID}, ann.ID)
 		if err != nil || v != (store.ViewCounts{Mine: 1, Unassigned: 0, All: 2}) {

@@ -137,21 +137,26 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 	case viewUnassigned:
 		f.Assignee = store.Unassigned
 	}
-	views, err := h.db.CountTicketViews(ctx, f, me.ID)
+	tabs, err := h.db.CountTicketTabs(ctx, f, me.ID)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	views := tabs.Views(p.Status)
 	for _, v := range []viewTab{{Label: "Mine", View: viewMine, Count: views.Mine},
 		{Label: "Unassigned", View: viewUnassigned, Count: views.Unassigned}, {Label: "All", View: viewAll, Count: views.All}} {
 		v.Current, v.URL = v.View == p.View, p.listURL(v.View, p.Status, 1)
 		p.Views = append(p.Views, v)
 	}
-	counts, err := h.db.CountTicketsByStatus(ctx, f)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
+	counts := tabs.Statuses(func(v store.ViewCounts) int {
+		switch p.View {
+		case viewMine:
+			return v.Mine
+		case viewUnassigned:
+			return v.Unassigned
+		}
+		return v.All
+	})
 	all := counts[store.StatusOpen] + counts[store.StatusPending] + counts[store.StatusSolved]
 	for _, s := range []string{"", store.StatusOpen, store.StatusPending, store.StatusSolved} {
 		tab := statusTab{Label: "All", Status: s, Count: all, Current: s == p.Status}
