@@ -30,6 +30,11 @@ type dialect interface {
 	// concurrent writer waits for it (PostgreSQL); SQLite's single writer
 	// needs nothing.
 	forUpdate() string
+	// forNoKeyUpdate is forUpdate for a writer of a row other rows refer
+	// to: it waits for other writers but not for inserts that only check
+	// the row exists (a foreign key's KEY SHARE lock), so a transaction
+	// that inserted a child row can still take it without a deadlock.
+	forNoKeyUpdate() string
 
 	// Full-text search (migration *_search.sql): the SQL lives in search_sql.go.
 	// searchKey is the column of ticket_search that holds the ticket id.
@@ -51,6 +56,7 @@ func (sqliteDialect) name() string           { return "sqlite" }
 func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) likeOp() string         { return "LIKE" }
 func (sqliteDialect) forUpdate() string      { return "" }
+func (sqliteDialect) forNoKeyUpdate() string { return "" }
 func (sqliteDialect) searchKey() string      { return "rowid" }
 func (sqliteDialect) searchHits(must, mustNot []search.Term, ranked bool) (string, []any) {
 	return fts5Hits(must, mustNot, ranked)
@@ -84,6 +90,9 @@ type postgresDialect struct {
 func (postgresDialect) name() string      { return "postgres" }
 func (postgresDialect) likeOp() string    { return "ILIKE" }
 func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
+func (postgresDialect) forNoKeyUpdate() string {
+	return " FOR NO KEY UPDATE"
+}
 func (postgresDialect) searchKey() string { return "ticket_id" }
 func (postgresDialect) searchHits(must, mustNot []search.Term, ranked bool) (string, []any) {
 	return tsqueryHits(must, mustNot, ranked)

@@ -81,6 +81,17 @@ func messageAddition(m *Message) searchAddition {
 // row too.
 func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) error {
 	key := tx.d.searchKey()
+	if lock := tx.d.forNoKeyUpdate(); lock != "" {
+		// The ticket's row first, as every writer of a ticket locks it
+		// (ingest updates it before adding a message, a note touches it
+		// after): two writers of one ticket never wait for each other in
+		// opposite orders. NO KEY: this transaction's insert of the
+		// message or note already holds the row's KEY SHARE lock, and so
+		// may another's; FOR UPDATE would wait for it, and it for us.
+		if _, err := tx.exec(ctx, `SELECT id FROM tickets WHERE id = ?`+lock, ticketID); err != nil {
+			return fmt.Errorf("lock ticket %d: %w", ticketID, err)
+		}
+	}
 	var people string
 	var size int
 	err := one(tx.queryRow(ctx, `SELECT people, size FROM ticket_search WHERE `+key+` = ?`+tx.d.forUpdate(), ticketID).Scan(&people, &size))
@@ -222,7 +233,7 @@ func (tx *Tx) rebuildSearchDoc(ctx context.Context, ticketID int64) error {
 	var t Ticket
 	// Locking the ticket makes a concurrent writer of its messages wait
 	// (they update the ticket too), so none is missed.
-	err := one(tx.queryRow(ctx, `SELECT subject, requester_address, requester_name FROM tickets WHERE id = ?`+tx.d.forUpdate(), ticketID).
+	err := one(tx.queryRow(ctx, `SELECT subject, requester_address, requester_name FROM tickets WHERE id = ?`+tx.d.forNoKeyUpdate(), ticketID).
 		Scan(&t.Subject, &t.RequesterAddress, &t.RequesterName))
 	gone := errors.Is(err, ErrNotFound)
 	if err != nil && !gone {

@@ -495,3 +495,54 @@ func TestSearchAssignee(t *testing.T) {
 		}
 	})
 }
+
+// Writers of one ticket at once (customer emails, notes) all commit, none
+// deadlocked, and every word lands in the ticket's document.
+func TestSearchConcurrentWriters(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := &searchFixture{db: db, ids: map[string]int64{}}
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			mb, err := tx.CreateMailbox(ctx, "support@example.com", "")
+			if err != nil {
+				return err
+			}
+			f.ticket(t, tx, "busy", store.Ticket{MailboxID: mb.ID, Subject: "Busy", RequesterAddress: "a@x.test", CreatedAt: time.Now()})
+			f.support = mb
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const writers = 16
+		errs := make(chan error, writers)
+		for i := range writers {
+			go func() {
+				errs <- db.Write(ctx, func(tx *store.Tx) error {
+					word := fmt.Sprintf("word%dx", i)
+					if i%2 == 0 {
+						return tx.AddNote(ctx, &store.Note{TicketID: f.ids["busy"], Kind: store.NoteInternal, Body: word})
+					}
+					if err := tx.RecordCustomerMessage(ctx, f.ids["busy"], time.Now()); err != nil {
+						return err
+					}
+					return tx.InsertMessage(ctx, &store.Message{MailboxID: f.support.ID, TicketID: f.ids["busy"], Direction: "in",
+						Kind: store.KindEmail, DedupeKey: "mid:" + word, FromAddress: fmt.Sprintf("p%d@x.test", i), ReceivedAt: time.Now(), TextBody: word})
+				})
+			}()
+		}
+		for range writers {
+			if err := <-errs; err != nil {
+				t.Errorf("a writer failed: %v", err)
+			}
+		}
+		for i := range writers {
+			if got := f.find(t, fmt.Sprintf(`"word%dx"`, i)); !slices.Equal(got, []string{"busy"}) {
+				t.Errorf("word%dx: %v", i, got)
+			}
+		}
+		if got := f.find(t, "from:p15"); !slices.Equal(got, []string{"busy"}) {
+			t.Errorf("the last sender: %v", got)
+		}
+	})
+}
