@@ -267,6 +267,11 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 		defer close(syncDone)
 		s.syncer.Run(syncCtx)
 	}()
+	reindexDone := make(chan struct{})
+	go func() {
+		defer close(reindexDone)
+		reindexInBackground(syncCtx, s.app.db, log)
+	}()
 	log.Info("postdesk is running", "url", s.app.cfg.BaseURL.String(), "listen", ln.Addr().String(),
 		"database", s.app.db.Dialect(), "data", s.app.cfg.DataDir, "version", version)
 	var serveErr error
@@ -290,9 +295,11 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	// Mail sync stops first: each session finishes the batch it is
 	// committing, and its lease is released for another process.
 	stopSync()
-	select {
-	case <-syncDone:
-	case <-shutdownCtx.Done():
+	for _, done := range []chan struct{}{syncDone, reindexDone} {
+		select {
+		case <-done:
+		case <-shutdownCtx.Done():
+		}
 	}
 	// Events and notifications stop queueing mail; the sender finishes the
 	// message it is sending and takes no other; then the job engine stops.

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/search"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -86,7 +87,8 @@ func newTicketResponse(t store.Ticket) ticketResponse {
 	return out
 }
 
-// getTickets lists tickets by last activity, newest first.
+// getTickets lists tickets by last activity, newest first; with q, the
+// best matches first (a ticket number's ticket before all).
 func (h *handler) getTickets(w http.ResponseWriter, r *http.Request) {
 	f, msg, err := h.ticketFilter(r)
 	if err != nil {
@@ -163,9 +165,17 @@ func (h *handler) ticketFilter(r *http.Request) (f store.TicketFilter, message s
 		}
 		f.MailboxID = mb.ID
 	}
-	f.Query = strings.TrimSpace(q.Get("q"))
-	if utf8.RuneCountInString(f.Query) > maxQueryLength {
-		return f, fmt.Sprintf("query parameter q is longer than %d characters", maxQueryLength), nil
+	if s := strings.TrimSpace(q.Get("q")); s != "" {
+		if utf8.RuneCountInString(s) > maxQueryLength {
+			return f, fmt.Sprintf("query parameter q is longer than %d characters", maxQueryLength), nil
+		}
+		var qerr *search.Error
+		if f.Search, err = search.Parse(s); errors.As(err, &qerr) {
+			return f, "query parameter q: " + qerr.Msg, nil
+		} else if err != nil {
+			return f, "", err
+		}
+		f.Me = currentUser(r).ID // assignee:me
 	}
 	f.Limit = defaultTicketLimit
 	if s := q.Get("limit"); s != "" {

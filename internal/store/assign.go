@@ -60,12 +60,12 @@ type ViewCounts struct {
 // status, mailbox and search still narrow every count.
 func (c conn) CountTicketViews(ctx context.Context, f TicketFilter, userID int64) (ViewCounts, error) {
 	f.Assignee = 0
-	where, args := c.ticketWhere(f)
+	q := c.ticketQuery(f, false)
 	var v ViewCounts
 	err := c.queryRow(ctx, `SELECT COUNT(*),
 		COALESCE(SUM(CASE WHEN t.assignee_user_id = ? THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN t.assignee_user_id IS NULL THEN 1 ELSE 0 END), 0)`+ticketFrom+where,
-		append([]any{userID}, args...)...).Scan(&v.All, &v.Mine, &v.Unassigned)
+		COALESCE(SUM(CASE WHEN t.assignee_user_id IS NULL THEN 1 ELSE 0 END), 0)`+q.from+q.where,
+		append([]any{userID}, q.args...)...).Scan(&v.All, &v.Mine, &v.Unassigned)
 	if err != nil {
 		return ViewCounts{}, fmt.Errorf("count ticket views: %w", err)
 	}

@@ -144,7 +144,7 @@ func TestTicketAssignee(t *testing.T) {
 			{store.TicketFilter{Assignee: ann.ID}, []string{"invoice"}},
 			{store.TicketFilter{Assignee: bob.ID}, []string{"printer"}},
 			{store.TicketFilter{Assignee: store.Unassigned}, []string{"login", "refund"}},
-			{store.TicketFilter{Assignee: store.Unassigned, Query: "log"}, []string{"login"}},
+			{store.TicketFilter{Assignee: store.Unassigned, Search: mustParse(t, "log")}, []string{"login"}},
 			{store.TicketFilter{}, []string{"login", "invoice", "printer", "refund"}},
 		} {
 			got := subjects(tc.f)
@@ -167,7 +167,7 @@ func TestTicketAssignee(t *testing.T) {
 		}{
 			{store.TicketFilter{}, ann.ID, store.ViewCounts{Mine: 1, Unassigned: 2, All: 4}},
 			{store.TicketFilter{Assignee: store.Unassigned}, bob.ID, store.ViewCounts{Mine: 1, Unassigned: 2, All: 4}},
-			{store.TicketFilter{Query: "in"}, ann.ID, store.ViewCounts{Mine: 1, Unassigned: 1, All: 3}}, // printer, invoice, login
+			{store.TicketFilter{Search: mustParse(t, "-refund status:open")}, ann.ID, store.ViewCounts{Mine: 1, Unassigned: 1, All: 3}}, // printer, invoice, login
 			{store.TicketFilter{Status: store.StatusSolved}, ann.ID, store.ViewCounts{}},
 		} {
 			got, err := db.CountTicketViews(ctx, tc.f, tc.user)

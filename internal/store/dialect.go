@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/postdesk/postdesk/internal/search"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -29,6 +30,24 @@ type dialect interface {
 	// concurrent writer waits for it (PostgreSQL); SQLite's single writer
 	// needs nothing.
 	forUpdate() string
+	// forNoKeyUpdate is forUpdate for a writer of a row other rows refer
+	// to: it waits for other writers but not for inserts that only check
+	// the row exists (a foreign key's KEY SHARE lock), so a transaction
+	// that inserted a child row can still take it without a deadlock.
+	forNoKeyUpdate() string
+
+	// Full-text search (migration *_search.sql): the SQL lives in search_sql.go.
+	// searchKey is the column of ticket_search that holds the ticket id.
+	searchKey() string
+	// searchHits is a query selecting (id, score) of the tickets that
+	// match every term of must (at least one) and none of mustNot, the
+	// best with the lowest score, and its arguments. Ranked, it scores the
+	// searchRanked newest matches (the rest score 0, after them);
+	// unranked (a count needs no rank) every score is 0.
+	searchHits(must, mustNot []search.Term, ranked bool) (string, []any)
+	// searchAnyIDs is a query selecting the ids of the tickets that match
+	// any of terms, and its arguments.
+	searchAnyIDs(terms []search.Term) (string, []any)
 }
 
 type sqliteDialect struct{}
@@ -37,6 +56,13 @@ func (sqliteDialect) name() string           { return "sqlite" }
 func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) likeOp() string         { return "LIKE" }
 func (sqliteDialect) forUpdate() string      { return "" }
+func (sqliteDialect) forNoKeyUpdate() string { return "" }
+func (sqliteDialect) searchKey() string      { return "rowid" }
+func (sqliteDialect) searchHits(must, mustNot []search.Term, ranked bool) (string, []any) {
+	return fts5Hits(must, mustNot, ranked)
+}
+func (sqliteDialect) searchAnyIDs(terms []search.Term) (string, []any) { return fts5AnyIDs(terms) }
+
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	var e *sqlite.Error
 	if errors.As(err, &e) {
@@ -64,6 +90,15 @@ type postgresDialect struct {
 func (postgresDialect) name() string      { return "postgres" }
 func (postgresDialect) likeOp() string    { return "ILIKE" }
 func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
+func (postgresDialect) forNoKeyUpdate() string {
+	return " FOR NO KEY UPDATE"
+}
+func (postgresDialect) searchKey() string { return "ticket_id" }
+func (postgresDialect) searchHits(must, mustNot []search.Term, ranked bool) (string, []any) {
+	return tsqueryHits(must, mustNot, ranked)
+}
+func (postgresDialect) searchAnyIDs(terms []search.Term) (string, []any) { return tsqueryAnyIDs(terms) }
+
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"

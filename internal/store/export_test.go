@@ -1,6 +1,9 @@
 package store
 
-import "context"
+import (
+	"context"
+	"strings"
+)
 
 // MigrateTo applies the migrations up to version upTo (tests of a
 // migration's data conversion).
@@ -9,4 +12,20 @@ func (db *DB) MigrateTo(ctx context.Context, upTo int) (int, error) { return db.
 // ExecForTest runs a statement on the write pool (placeholders as ?).
 func (db *DB) ExecForTest(ctx context.Context, query string, args ...any) error {
 	return db.Write(ctx, func(tx *Tx) error { _, err := tx.exec(ctx, query, args...); return err })
+}
+
+// MigrationVersion is the version of the migration whose file name ends
+// with suffix ("_search.sql"), so a test of its data conversion can stop
+// just before it wherever the integrator numbers it.
+func (db *DB) MigrationVersion(suffix string) (int, error) {
+	all, err := db.migrations()
+	if err != nil {
+		return 0, err
+	}
+	for _, m := range all {
+		if strings.HasSuffix(m.name, suffix) {
+			return m.version, nil
+		}
+	}
+	return 0, ErrNotFound
 }

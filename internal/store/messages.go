@@ -131,6 +131,9 @@ func (tx *Tx) InsertMessage(ctx context.Context, m *Message) error {
 			return fmt.Errorf("insert attachment %q: %w", a.Filename, err)
 		}
 	}
+	if searchIndexed(m) {
+		return tx.indexAdd(ctx, m.TicketID, messageAddition(m))
+	}
 	return nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/postdesk/postdesk/internal/search"
 )
 
 // Note kinds.
@@ -34,6 +36,11 @@ func (tx *Tx) AddNote(ctx context.Context, n *Note) error {
 		return fmt.Errorf("add note to ticket %d: %w", n.TicketID, err)
 	}
 	n.ID = id
+	if n.Kind == NoteInternal {
+		if err := tx.indexAdd(ctx, n.TicketID, searchAddition{notes: search.IndexText(n.Body, searchPartBytes)}); err != nil {
+			return err
+		}
+	}
 	return tx.TouchTicket(ctx, n.TicketID, n.CreatedAt)
 }
 

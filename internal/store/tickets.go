@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/postdesk/postdesk/internal/search"
 )
 
 // Ticket statuses.
@@ -68,7 +70,7 @@ func (tx *Tx) CreateTicket(ctx context.Context, t Ticket) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("create ticket: %w", err)
 	}
-	return id, nil
+	return id, tx.indexNewTicket(ctx, id, t)
 }
 
 // RecordCustomerMessage counts a new message from the requester on a ticket:
@@ -117,53 +119,114 @@ func (c conn) Ticket(ctx context.Context, id int64) (Ticket, error) {
 type TicketFilter struct {
 	Status    string
 	MailboxID int64
-	Query     string // matches subject or requester (name or address)
 	// Assignee narrows to one agent's tickets (a user id), or with
 	// Unassigned to those nobody owns; 0 selects any.
 	Assignee int64
-	Limit    int // default 50, at most 500
-	Offset   int
+	// Search is a parsed search (search.Parse): its terms, filters and
+	// ticket number. With terms, the list is ranked (best match first,
+	// then newest activity); without, newest activity first.
+	Search search.Query
+	// Me is the user searching: whose tickets assignee:me means.
+	Me     int64
+	Limit  int // default 50, at most 500
+	Offset int
 }
 
-func (c conn) ticketWhere(f TicketFilter) (string, []any) {
+// ticketSQL is the FROM and WHERE of a ticket list (tickets t, mailboxes
+// m unless unranked for a count, and h, the search hits, when the filter
+// searches text) with their arguments in order, and what to order by
+// before last activity.
+type ticketSQL struct {
+	from, where string
+	args        []any
+	rank        string // "h.score, " or ""
+}
+
+func (c conn) ticketQuery(f TicketFilter, ranked bool) ticketSQL {
+	q := ticketSQL{from: ticketFrom}
+	if !ranked && len(f.Search.Mailboxes) == 0 {
+		q.from = ` FROM tickets t` // a count needs no mailbox
+	}
+	must, mustNot := splitTerms(f.Search.Terms)
+	if len(must) > 0 {
+		hits, args := c.d.searchHits(must, mustNot, ranked)
+		if f.Search.TicketID != 0 {
+			// The ticket of that number first, then those that contain it.
+			hits = `SELECT id, MIN(score) AS score FROM (SELECT CAST(? AS BIGINT) AS id, -1e30 AS score UNION ALL ` + hits + `) x GROUP BY id`
+			args = append([]any{f.Search.TicketID}, args...)
+		}
+		q.from += ` JOIN (` + hits + `) h ON h.id = t.id`
+		q.args = append(q.args, args...)
+		if ranked {
+			q.rank = "h.score, "
+		}
+	}
 	var where []string
-	var args []any
+	if len(must) == 0 && len(mustNot) > 0 {
+		ids, args := c.d.searchAnyIDs(mustNot)
+		where = append(where, "t.id NOT IN ("+ids+")")
+		q.args = append(q.args, args...)
+	}
 	if f.Status != "" {
 		where = append(where, "t.status = ?")
-		args = append(args, f.Status)
+		q.args = append(q.args, f.Status)
 	}
 	if f.MailboxID != 0 {
 		where = append(where, "t.mailbox_id = ?")
-		args = append(args, f.MailboxID)
+		q.args = append(q.args, f.MailboxID)
 	}
 	switch {
 	case f.Assignee == Unassigned:
 		where = append(where, "t.assignee_user_id IS NULL")
 	case f.Assignee > 0:
 		where = append(where, "t.assignee_user_id = ?")
-		args = append(args, f.Assignee)
+		q.args = append(q.args, f.Assignee)
 	}
-	if q := strings.TrimSpace(f.Query); q != "" {
-		like := "%" + escapeLike(q) + "%"
-		op := c.d.likeOp()
-		where = append(where, "(t.subject "+op+" ? ESCAPE '\\' OR t.requester_address "+op+" ? ESCAPE '\\' OR t.requester_name "+op+" ? ESCAPE '\\')")
-		args = append(args, like, like, like)
+	switch a := f.Search.Assignee; {
+	case a == search.AssigneeNone:
+		where = append(where, "t.assignee_user_id IS NULL")
+	case a == search.AssigneeMe:
+		where = append(where, "t.assignee_user_id = ?")
+		q.args = append(q.args, f.Me)
+	case a != "":
+		where = append(where, "t.assignee_user_id IN (SELECT id FROM users WHERE LOWER(email) = ?)")
+		q.args = append(q.args, a)
 	}
-	if len(where) == 0 {
-		return "", nil
+	if len(f.Search.Statuses) > 0 {
+		where = append(where, "t.status IN (?"+strings.Repeat(", ?", len(f.Search.Statuses)-1)+")")
+		for _, s := range f.Search.Statuses {
+			q.args = append(q.args, s)
+		}
 	}
-	return " WHERE " + strings.Join(where, " AND "), args
+	if len(f.Search.Mailboxes) > 0 {
+		// An address is exact; a part of one matches anywhere in it.
+		var or []string
+		for _, mb := range f.Search.Mailboxes {
+			pattern := escapeLike(mb)
+			if !strings.Contains(mb, "@") {
+				pattern = "%" + pattern + "%"
+			}
+			or = append(or, "m.address "+c.d.likeOp()+" ? ESCAPE '\\'")
+			q.args = append(q.args, pattern)
+		}
+		where = append(where, "("+strings.Join(or, " OR ")+")")
+	}
+	if len(where) > 0 {
+		q.where = " WHERE " + strings.Join(where, " AND ")
+	}
+	return q
 }
 
-// Tickets lists tickets by last activity, newest first.
+// Tickets lists tickets: the best match first when the filter searches
+// text, then by last activity, newest first.
 func (c conn) Tickets(ctx context.Context, f TicketFilter) ([]Ticket, error) {
 	if f.Limit <= 0 {
 		f.Limit = 50
 	}
 	f.Limit = min(f.Limit, 500)
-	where, args := c.ticketWhere(f)
-	rows, err := c.query(ctx, `SELECT `+ticketCols+ticketFrom+where+` ORDER BY t.updated_at DESC, t.id DESC LIMIT ? OFFSET ?`,
-		append(args, f.Limit, f.Offset)...)
+	q := c.ticketQuery(f, true)
+	rows, err := c.query(ctx, `SELECT `+ticketCols+q.from+q.where+` ORDER BY `+q.rank+`t.updated_at DESC, t.id DESC LIMIT ? OFFSET ?`,
+		append(q.args, f.Limit, f.Offset)...)
 	if err != nil {
 		return nil, fmt.Errorf("list tickets: %w", err)
 	}
@@ -181,9 +244,9 @@ func (c conn) Tickets(ctx context.Context, f TicketFilter) ([]Ticket, error) {
 
 // CountTickets counts the tickets a filter selects (ignoring Limit and Offset).
 func (c conn) CountTickets(ctx context.Context, f TicketFilter) (int, error) {
-	where, args := c.ticketWhere(f)
+	q := c.ticketQuery(f, false)
 	var n int
-	if err := c.queryRow(ctx, `SELECT COUNT(*)`+ticketFrom+where, args...).Scan(&n); err != nil {
+	if err := c.queryRow(ctx, `SELECT COUNT(*)`+q.from+q.where, q.args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count tickets: %w", err)
 	}
 	return n, nil
@@ -198,8 +261,8 @@ func escapeLike(s string) string {
 // status tabs of a list. Every status is in the map, zero when none.
 func (c conn) CountTicketsByStatus(ctx context.Context, f TicketFilter) (map[string]int, error) {
 	f.Status = ""
-	where, args := c.ticketWhere(f)
-	rows, err := c.query(ctx, `SELECT t.status, COUNT(*)`+ticketFrom+where+` GROUP BY t.status`, args...)
+	q := c.ticketQuery(f, false)
+	rows, err := c.query(ctx, `SELECT t.status, COUNT(*)`+q.from+q.where+` GROUP BY t.status`, q.args...)
 	if err != nil {
 		return nil, fmt.Errorf("count tickets by status: %w", err)
 	}

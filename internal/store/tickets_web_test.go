@@ -46,8 +46,8 @@ func TestCountTicketsByStatus(t *testing.T) {
 			{store.TicketFilter{}, map[string]int{"open": 2, "pending": 1, "solved": 1}},
 			{store.TicketFilter{Status: store.StatusSolved}, map[string]int{"open": 2, "pending": 1, "solved": 1}},
 			{store.TicketFilter{MailboxID: b.ID}, map[string]int{"open": 0, "pending": 1, "solved": 0}},
-			{store.TicketFilter{Query: "invoice"}, map[string]int{"open": 1, "pending": 1, "solved": 1}},
-			{store.TicketFilter{Query: "invoice", MailboxID: a.ID}, map[string]int{"open": 1, "pending": 0, "solved": 1}},
+			{store.TicketFilter{Search: mustParse(t, "invoice")}, map[string]int{"open": 1, "pending": 1, "solved": 1}},
+			{store.TicketFilter{Search: mustParse(t, "invoice"), MailboxID: a.ID}, map[string]int{"open": 1, "pending": 0, "solved": 1}},
 		} {
 			got, err := db.CountTicketsByStatus(ctx, tc.f)
 			if err != nil {

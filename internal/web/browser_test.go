@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -164,6 +165,12 @@ func TestBrowserAgentFlow(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(e.srv.URL+"/tickets?q=nothing-matches-this"))
 	browsertest.Screenshot(t, ctx, "tickets-no-match")
 	browsertest.Axe(t, ctx, "ticket list without a match")
+	do(t, ctx, chromedp.Navigate(e.srv.URL+"/tickets?q="+url.QueryEscape(`printer "card declined`)))
+	if txt := eval[string](t, ctx, `document.querySelector('#q-error').textContent + '|' + document.activeElement.id`); txt != "The quote at character 9 is not closed: add the closing \" or remove it.|q" {
+		t.Errorf("a search that cannot run: %q", txt)
+	}
+	browsertest.Screenshot(t, ctx, "tickets-search-error")
+	browsertest.Axe(t, ctx, "ticket list with a search it cannot run")
 }
 
 // TestBrowserHostileEmail shows an email built to run script, navigate,

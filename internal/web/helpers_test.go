@@ -42,8 +42,14 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newEnvOn(t, "sqlite")
+}
+
+// newEnvOn is newEnv on the given database ("sqlite" or "postgres").
+func newEnvOn(t *testing.T, dialect string) *env {
+	t.Helper()
 	ctx := context.Background()
-	db := storetest.Open(t, "sqlite")
+	db := storetest.Open(t, dialect)
 	e := &env{t: t, db: db, logs: &logtest.Buffer{}}
 	var err error
 	e.user, _, err = auth.CreateUser(ctx, db, "agent@example.com", "Agent", store.RoleAdmin, testPassword)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/postdesk/postdesk/internal/search"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -23,6 +24,7 @@ type ticketListPage struct {
 	Status    string
 	MailboxID int64
 	Query     string
+	QueryErr  string // why the search cannot be run, in words for the user
 	PageNo    int
 	Filtered  bool // a mailbox or search narrows the list
 	All       int  // tickets in every status (with the view, mailbox and search)
@@ -81,7 +83,9 @@ type assigneeOption struct {
 
 // ticketList shows the tickets, newest activity first, with view tabs
 // (Mine, Unassigned, All), status tabs, a mailbox filter and a search box,
-// all plain GET parameters, inside the bulk assignment form.
+// all plain GET parameters, inside the bulk assignment form. A search is
+// ranked (best match first); a search that is the number of a ticket that
+// exists ("#123", "123") goes straight to that ticket.
 func (h *Handler) ticketList(w http.ResponseWriter, r *http.Request) {
 	h.renderTicketList(w, r, r.URL.Query(), http.StatusOK, bulkForm{Flash: h.takeListFlash(w, r)})
 }
@@ -116,7 +120,26 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 		p.MailboxID = 0
 	}
 	p.Filtered = p.MailboxID != 0 || p.Query != ""
-	f := store.TicketFilter{Status: p.Status, MailboxID: p.MailboxID, Query: p.Query,
+	query, err := search.Parse(p.Query)
+	if err != nil {
+		var qerr *search.Error
+		if !errors.As(err, &qerr) {
+			h.serverError(w, r, err)
+			return
+		}
+		// The tabs still count without the search; the list is not shown.
+		p.QueryErr, code = qerr.Msg, http.StatusBadRequest
+	}
+	if query.TicketID != 0 && r.Method == http.MethodGet {
+		if _, err := h.db.Ticket(ctx, query.TicketID); err == nil {
+			http.Redirect(w, r, "/tickets/"+strconv.FormatInt(query.TicketID, 10), http.StatusSeeOther)
+			return
+		} else if !errors.Is(err, store.ErrNotFound) {
+			h.serverError(w, r, err)
+			return
+		}
+	}
+	f := store.TicketFilter{Status: p.Status, MailboxID: p.MailboxID, Search: query, Me: me.ID,
 		Limit: ticketsPerPage, Offset: (p.PageNo - 1) * ticketsPerPage}
 	switch p.View {
 	case viewMine:
@@ -124,21 +147,26 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 	case viewUnassigned:
 		f.Assignee = store.Unassigned
 	}
-	views, err := h.db.CountTicketViews(ctx, f, me.ID)
+	tabs, err := h.db.CountTicketTabs(ctx, f, me.ID)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	views := tabs.Views(p.Status)
 	for _, v := range []viewTab{{Label: "Mine", View: viewMine, Count: views.Mine},
 		{Label: "Unassigned", View: viewUnassigned, Count: views.Unassigned}, {Label: "All", View: viewAll, Count: views.All}} {
 		v.Current, v.URL = v.View == p.View, p.listURL(v.View, p.Status, 1)
 		p.Views = append(p.Views, v)
 	}
-	counts, err := h.db.CountTicketsByStatus(ctx, f)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
+	counts := tabs.Statuses(func(v store.ViewCounts) int {
+		switch p.View {
+		case viewMine:
+			return v.Mine
+		case viewUnassigned:
+			return v.Unassigned
+		}
+		return v.All
+	})
 	all := counts[store.StatusOpen] + counts[store.StatusPending] + counts[store.StatusSolved]
 	for _, s := range []string{"", store.StatusOpen, store.StatusPending, store.StatusSolved} {
 		tab := statusTab{Label: "All", Status: s, Count: all, Current: s == p.Status}
@@ -151,6 +179,11 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 	p.All, p.Total = all, all
 	if p.Status != "" {
 		p.Total = counts[p.Status]
+	}
+	p.ClearURL = (&ticketListPage{}).listURL(p.View, p.Status, 1)
+	if p.QueryErr != "" {
+		h.render(w, r, code, "ticket_list", p)
+		return
 	}
 	if p.Tickets, err = h.db.Tickets(ctx, f); err != nil {
 		if errors.Is(err, ctx.Err()) {
@@ -173,7 +206,6 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 	if f.Offset+len(p.Tickets) < p.Total {
 		p.NextURL = p.listURL(p.View, p.Status, p.PageNo+1)
 	}
-	p.ClearURL = (&ticketListPage{}).listURL(p.View, p.Status, 1)
 	h.render(w, r, code, "ticket_list", p)
 }
 

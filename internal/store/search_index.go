@@ -1,0 +1,294 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/postdesk/postdesk/internal/search"
+)
+
+// The search index keeps one document per ticket (table ticket_search,
+// migration *_search.sql): its subject, the people who wrote in, the text of its
+// customer emails and agent replies, and its internal notes, folded by
+// search.IndexText. Every writer of those rows (CreateTicket,
+// InsertMessage, AddNote) updates the document in its own transaction, so
+// a committed message is searchable at once and a rolled-back one never
+// was. Tickets whose document is missing or stale wait in search_backlog
+// until ReindexSearch rebuilds them from their rows.
+//
+// Quoted lines of an email are not indexed (search.Unquoted): what they
+// quote is indexed as itself. A document is bounded, so that a huge thread or a pasted log file cannot
+// make writes slow or exceed PostgreSQL's 1 MB tsvector limit (a tsvector
+// of n bytes of folded text takes at most about 2n): a message or note adds
+// at most its first searchPartBytes, people at most searchPeopleBytes, and
+// a ticket stops growing at searchTicketBytes (its first 256 KB of text
+// stay searchable).
+//
+// Ranking costs a read of each match's document, so a search ranks the
+// searchRanked newest tickets it matches (by id); the others, of a search
+// for a word most tickets contain, follow them by last activity.
+const (
+	searchRanked       = 1000
+	searchSubjectBytes = 2 << 10
+	searchPeopleBytes  = 4 << 10
+	searchPartBytes    = 32 << 10
+	searchTicketBytes  = 256 << 10
+)
+
+// searchIndexed says whether a message's text belongs in its ticket's
+// document: customer emails and agent replies (not acknowledgements,
+// automatic replies, bounces or forwards kept for their original).
+func searchIndexed(m *Message) bool {
+	return m.TicketID != 0 && (m.Kind == KindEmail || m.Kind == KindReply)
+}
+
+// peopleText is a sender as indexed: address and name.
+func peopleText(address, name string) string {
+	return search.IndexText(address+" "+name, searchPeopleBytes)
+}
+
+// indexNewTicket writes the document of a ticket just created.
+func (tx *Tx) indexNewTicket(ctx context.Context, id int64, t Ticket) error {
+	subject := search.IndexText(t.Subject, searchSubjectBytes)
+	people := peopleText(t.RequesterAddress, t.RequesterName)
+	_, err := tx.exec(ctx, `INSERT INTO ticket_search (`+tx.d.searchKey()+`, subject, people, body, notes, size) VALUES (?, ?, ?, '', '', ?)`,
+		id, subject, people, len(subject)+len(people))
+	if err != nil {
+		return fmt.Errorf("index ticket %d: %w", id, err)
+	}
+	return nil
+}
+
+// searchAddition is what one message or note adds to a document.
+type searchAddition struct {
+	people string // a sender's folded address and name, added once
+	body   string
+	notes  string
+}
+
+func messageAddition(m *Message) searchAddition {
+	a := searchAddition{body: search.IndexText(search.Unquoted(m.TextBody), searchPartBytes)}
+	if m.Direction == "in" {
+		a.people = peopleText(m.FromAddress, m.FromName)
+	}
+	return a
+}
+
+// indexAdd appends to a ticket's document. A ticket without one (it waits
+// in the backlog) is queued again, so the rebuild that is due sees this
+// row too.
+func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) error {
+	key := tx.d.searchKey()
+	if lock := tx.d.forNoKeyUpdate(); lock != "" {
+		// The ticket's row first, as every writer of a ticket locks it
+		// (ingest updates it before adding a message, a note touches it
+		// after): two writers of one ticket never wait for each other in
+		// opposite orders. NO KEY: this transaction's insert of the
+		// message or note already holds the row's KEY SHARE lock, and so
+		// may another's; FOR UPDATE would wait for it, and it for us.
+		if _, err := tx.exec(ctx, `SELECT id FROM tickets WHERE id = ?`+lock, ticketID); err != nil {
+			return fmt.Errorf("lock ticket %d: %w", ticketID, err)
+		}
+	}
+	var people string
+	var size int
+	err := one(tx.queryRow(ctx, `SELECT people, size FROM ticket_search WHERE `+key+` = ?`+tx.d.forUpdate(), ticketID).Scan(&people, &size))
+	if errors.Is(err, ErrNotFound) {
+		if _, err := tx.exec(ctx, `INSERT INTO search_backlog (ticket_id) VALUES (?) ON CONFLICT DO NOTHING`, ticketID); err != nil {
+			return fmt.Errorf("queue ticket %d for the search index: %w", ticketID, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read the search document of ticket %d: %w", ticketID, err)
+	}
+	d := searchDoc{people: people, size: size}
+	d.add(a)
+	if d.size == size {
+		return nil // full, or nothing new
+	}
+	_, err = tx.exec(ctx, `UPDATE ticket_search SET people = ?, body = body || ?, notes = notes || ?, size = ? WHERE `+key+` = ?`,
+		d.people, d.body, d.notes, d.size, ticketID)
+	if err != nil {
+		return fmt.Errorf("index ticket %d: %w", ticketID, err)
+	}
+	return nil
+}
+
+// searchDoc accumulates a document within the bounds; body and notes are
+// what to append (each part after a space).
+type searchDoc struct {
+	people, body, notes string
+	size                int
+}
+
+func (d *searchDoc) add(a searchAddition) {
+	if a.people != "" && !strings.Contains(" "+d.people+" ", " "+a.people+" ") &&
+		len(d.people)+1+len(a.people) <= searchPeopleBytes && d.size+1+len(a.people) <= searchTicketBytes {
+		if d.people != "" {
+			d.people += " "
+			d.size++
+		}
+		d.people += a.people
+		d.size += len(a.people)
+	}
+	d.body += d.part(a.body)
+	d.notes += d.part(a.notes)
+}
+
+// part is " "+text, cut at a word to fit the ticket's bound ("" if none fits).
+func (d *searchDoc) part(text string) string {
+	room := searchTicketBytes - d.size - 1
+	if text == "" || room <= 0 {
+		return ""
+	}
+	if len(text) > room {
+		text = text[:room]
+		if i := strings.LastIndexByte(text, ' '); i >= 0 {
+			text = text[:i]
+		} else {
+			return ""
+		}
+	}
+	d.size += 1 + len(text)
+	return " " + text
+}
+
+// SearchBacklog counts the tickets whose search document waits to be built.
+func (c conn) SearchBacklog(ctx context.Context) (int, error) {
+	var n int
+	if err := c.queryRow(ctx, `SELECT COUNT(*) FROM search_backlog`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the search backlog: %w", err)
+	}
+	return n, nil
+}
+
+// QueueSearchReindex puts every ticket in the search backlog (after a
+// change to what is indexed) and returns how many it holds.
+func (db *DB) QueueSearchReindex(ctx context.Context) (int, error) {
+	err := db.Write(ctx, func(tx *Tx) error {
+		_, err := tx.exec(ctx, `INSERT INTO search_backlog (ticket_id) SELECT id FROM tickets WHERE true ON CONFLICT DO NOTHING`)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("queue every ticket for the search index: %w", err)
+	}
+	return db.SearchBacklog(ctx)
+}
+
+// ReindexSearch builds the search documents of the tickets in the backlog,
+// batch tickets per transaction, until the backlog is empty or ctx ends;
+// progress (if not nil) hears the count done after each batch. Stopped
+// halfway, it resumes where it stopped: the backlog is what is left.
+func (db *DB) ReindexSearch(ctx context.Context, batch int, progress func(done int)) (done int, err error) {
+	if batch <= 0 {
+		batch = 200
+	}
+	for {
+		n := 0
+		err := db.Write(ctx, func(tx *Tx) error {
+			rows, err := tx.query(ctx, `SELECT ticket_id FROM search_backlog ORDER BY ticket_id LIMIT ?`, batch)
+			if err != nil {
+				return err
+			}
+			var ids []int64
+			for rows.Next() {
+				var id int64
+				if err := rows.Scan(&id); err != nil {
+					rows.Close()
+					return err
+				}
+				ids = append(ids, id)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for _, id := range ids {
+				if err := tx.rebuildSearchDoc(ctx, id); err != nil {
+					return err
+				}
+			}
+			n = len(ids)
+			return nil
+		})
+		if err != nil {
+			return done, fmt.Errorf("rebuild the search index: %w", err)
+		}
+		if n == 0 {
+			return done, nil
+		}
+		done += n
+		if progress != nil {
+			progress(done)
+		}
+	}
+}
+
+// rebuildSearchDoc writes a ticket's document again from its rows and
+// takes it off the backlog.
+func (tx *Tx) rebuildSearchDoc(ctx context.Context, ticketID int64) error {
+	var t Ticket
+	// Locking the ticket makes a concurrent writer of its messages wait
+	// (they update the ticket too), so none is missed.
+	err := one(tx.queryRow(ctx, `SELECT subject, requester_address, requester_name FROM tickets WHERE id = ?`+tx.d.forNoKeyUpdate(), ticketID).
+		Scan(&t.Subject, &t.RequesterAddress, &t.RequesterName))
+	gone := errors.Is(err, ErrNotFound)
+	if err != nil && !gone {
+		return fmt.Errorf("read ticket %d: %w", ticketID, err)
+	}
+	key := tx.d.searchKey()
+	if _, err := tx.exec(ctx, `DELETE FROM ticket_search WHERE `+key+` = ?`, ticketID); err != nil {
+		return fmt.Errorf("drop the search document of ticket %d: %w", ticketID, err)
+	}
+	if _, err := tx.exec(ctx, `DELETE FROM search_backlog WHERE ticket_id = ?`, ticketID); err != nil {
+		return fmt.Errorf("take ticket %d off the search backlog: %w", ticketID, err)
+	}
+	if gone {
+		return nil
+	}
+	subject := search.IndexText(t.Subject, searchSubjectBytes)
+	d := searchDoc{people: peopleText(t.RequesterAddress, t.RequesterName)}
+	d.size = len(subject) + len(d.people)
+	rows, err := tx.query(ctx, `SELECT direction, kind, from_address, from_name, text_body FROM messages
+		WHERE ticket_id = ? AND kind IN (?, ?) ORDER BY id`, ticketID, KindEmail, KindReply)
+	if err != nil {
+		return fmt.Errorf("read the messages of ticket %d: %w", ticketID, err)
+	}
+	for rows.Next() {
+		m := Message{TicketID: ticketID}
+		if err := rows.Scan(&m.Direction, &m.Kind, &m.FromAddress, &m.FromName, &m.TextBody); err != nil {
+			rows.Close()
+			return err
+		}
+		d.add(messageAddition(&m))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows, err = tx.query(ctx, `SELECT body FROM notes WHERE ticket_id = ? AND kind = ? ORDER BY id`, ticketID, NoteInternal)
+	if err != nil {
+		return fmt.Errorf("read the notes of ticket %d: %w", ticketID, err)
+	}
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			rows.Close()
+			return err
+		}
+		d.add(searchAddition{notes: search.IndexText(body, searchPartBytes)})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, `INSERT INTO ticket_search (`+key+`, subject, people, body, notes, size) VALUES (?, ?, ?, ?, ?, ?)`,
+		ticketID, subject, d.people, d.body, d.notes, d.size)
+	if err != nil {
+		return fmt.Errorf("index ticket %d: %w", ticketID, err)
+	}
+	return nil
+}

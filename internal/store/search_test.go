@@ -1,0 +1,548 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/search"
+	"github.com/postdesk/postdesk/internal/store"
+	"github.com/postdesk/postdesk/internal/store/storetest"
+)
+
+func mustParse(t testing.TB, q string) search.Query {
+	t.Helper()
+	parsed, err := search.Parse(q)
+	if err != nil {
+		t.Fatalf("parse %q: %v", q, err)
+	}
+	return parsed
+}
+
+// searchFixture is a small helpdesk: tickets whose words sit in different
+// places (subject, requester, a message body, a reply, a note).
+type searchFixture struct {
+	db       *store.DB
+	ids      map[string]int64 // by name
+	support  store.Mailbox
+	billing  store.Mailbox
+	messages int
+}
+
+func (f *searchFixture) ticket(t *testing.T, tx *store.Tx, name string, tk store.Ticket, msgs ...store.Message) int64 {
+	t.Helper()
+	ctx := context.Background()
+	id, err := tx.CreateTicket(ctx, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ids[name] = id
+	for _, m := range msgs {
+		f.messages++
+		m.TicketID, m.MailboxID = id, tk.MailboxID
+		m.DedupeKey = fmt.Sprintf("mid:%d@test", f.messages)
+		if m.Direction == "" {
+			m.Direction, m.Kind = "in", store.KindEmail
+		}
+		if m.ReceivedAt.IsZero() {
+			m.ReceivedAt = tk.CreatedAt
+		}
+		if err := tx.InsertMessage(ctx, &m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
+func newSearchFixture(t *testing.T, db *store.DB) *searchFixture {
+	t.Helper()
+	ctx := context.Background()
+	f := &searchFixture{db: db, ids: map[string]int64{}}
+	at := func(h int) time.Time { return time.Date(2026, 11, 1, h, 0, 0, 0, time.UTC) }
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		if f.support, err = tx.CreateMailbox(ctx, "support@example.com", "Support"); err != nil {
+			return err
+		}
+		if f.billing, err = tx.CreateMailbox(ctx, "billing@example.com", "Billing"); err != nil {
+			return err
+		}
+		login := f.ticket(t, tx, "login", store.Ticket{MailboxID: f.support.ID, Subject: "Login problem", RequesterAddress: "alice@customer.test",
+			RequesterName: "Alice Smith", CreatedAt: at(1)},
+			store.Message{FromAddress: "alice@customer.test", FromName: "Alice Smith", TextBody: "Hi, the dashboard shows an error after the update."},
+			store.Message{FromAddress: "dave@customer.test", FromName: "Dave Jones", TextBody: "Same here (I am Alice's colleague)."})
+		f.ticket(t, tx, "card", store.Ticket{MailboxID: f.billing.ID, Subject: "Invoice question", RequesterAddress: "bob@shop.test",
+			RequesterName: "Bob", Status: store.StatusPending, CreatedAt: at(2)},
+			store.Message{FromAddress: "bob@shop.test", TextBody: fmt.Sprintf("My card was declined twice. Card declined again! See ticket %d.", login)},
+			store.Message{Direction: "out", Kind: store.KindReply, FromAddress: "billing@example.com", TextBody: "Sorry: we refunded the CAFÉ order."})
+		f.ticket(t, tx, "html", store.Ticket{MailboxID: f.support.ID, Subject: "Re: Größe", RequesterAddress: "zoe@example.org",
+			RequesterName: "Zoë Ångström", Status: store.StatusSolved, CreatedAt: at(3)},
+			store.Message{FromAddress: "zoe@example.org", TextBody: "Rendered from HTML: the naïve résumé parser fails on Ελληνικά."})
+		for _, n := range []store.Note{
+			{TicketID: f.ids["card"], Kind: store.NoteInternal, Body: "VIP customer; escalate to finance", CreatedAt: at(4)},
+			{TicketID: f.ids["card"], Kind: store.NoteEvent, Body: "Status changed to pending", CreatedAt: at(4)},
+		} {
+			if err := tx.AddNote(ctx, &n); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// find lists the names of the tickets a query finds, best first.
+func (f *searchFixture) find(t *testing.T, q string) []string {
+	t.Helper()
+	list, err := f.db.Tickets(context.Background(), store.TicketFilter{Search: mustParse(t, q)})
+	if err != nil {
+		t.Fatalf("search %q: %v", q, err)
+	}
+	n, err := f.db.CountTickets(context.Background(), store.TicketFilter{Search: mustParse(t, q)})
+	if err != nil || n != len(list) {
+		t.Fatalf("count %q = %d, %v; the list has %d", q, n, err, len(list))
+	}
+	var names []string
+	for _, tk := range list {
+		for name, id := range f.ids {
+			if id == tk.ID {
+				names = append(names, name)
+			}
+		}
+	}
+	return names
+}
+
+func TestSearch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newSearchFixture(t, db)
+		login := fmt.Sprint(f.ids["login"])
+		for _, c := range []struct {
+			q    string
+			want []string // in order
+		}{
+			{"dashboard", []string{"login"}},                // only in a message body
+			{"DASHBOARD error", []string{"login"}},          // case; words from one message
+			{"dashboard colleague", []string{"login"}},      // words from two messages of one ticket
+			{"dash*", []string{"login"}},                    // explicit prefix
+			{"dashb", []string{"login"}},                    // the last word is a prefix too
+			{"dashboard invoice", nil},                      // AND
+			{`"card declined"`, []string{"card"}},           // a phrase
+			{`"declined card"`, nil},                        // order matters in a phrase
+			{`"was declined twice"`, []string{"card"}},      // a longer phrase
+			{"refunded", []string{"card"}},                  // an agent's reply
+			{"café", []string{"card"}},                      // accents and case fold: CAFÉ
+			{"cafe", []string{"card"}},                      //
+			{"VIP", []string{"card"}},                       // an internal note
+			{"changed", nil},                                // a system event is not indexed
+			{"from:alice", []string{"login"}},               // requester address
+			{"from:ali", []string{"login"}},                 // a part of one
+			{"from:alice@customer.test", []string{"login"}}, // a whole address
+			{`from:"Alice Smith"`, []string{"login"}},       // a name
+			{"from:dave", []string{"login"}},                // another sender on the ticket
+			{"from:billing", nil},                           // agents' replies are not from the customer
+			{"from:dashboard", nil},                         // from: looks at people only
+			{"from:zoe", []string{"html"}},                  //
+			{"from:angstrom", []string{"html"}},             // Ångström
+			{"grosse", nil},                                 // ß is not ss (no stemming, no expansion)
+			{"größe", []string{"html"}},                     //
+			{"naive resume", []string{"html"}},              // naïve résumé
+			{"ελληνικα", []string{"html"}},                  // Greek, accents dropped
+			{"status:pending", []string{"card"}},            //
+			{"status:open status:solved", []string{"html", "login"}},
+			{"mailbox:billing@example.com", []string{"card"}},
+			{"mailbox:billing", []string{"card"}}, // a part of the address
+			{"mailbox:example.com status:open", []string{"login"}},
+			{"-dashboard status:open", nil}, // only exclusions, with a filter
+			{"-vip status:pending", nil},    //
+			{"-vip mailbox:example", []string{"html", "login"}},
+			{"customer -from:dave", []string{"card"}}, // "customer" is in alice's address and the note
+			{"#" + login, []string{"login", "card"}},  // the ticket first, then one that mentions it
+			{login, []string{"login", "card"}},        //
+			{"#999999", nil},                          // no such ticket, no text
+		} {
+			got := f.find(t, c.q)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("search %q = %v, want %v", c.q, got, c.want)
+			}
+		}
+	})
+}
+
+// A query of FTS5 or tsquery operators, quotes, NUL or 10 KB is refused
+// with a sentence or searched for as words: never a database error.
+func TestSearchHostileInput(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		f := newSearchFixture(t, db)
+		rnd := rand.New(rand.NewPCG(1, 2))
+		noise := make([]byte, 10<<10)
+		for i := range noise {
+			noise[i] = byte(rnd.IntN(256))
+		}
+		inputs := []string{
+			`NEAR(dashboard error)`, `dashboard AND OR NOT error`, `a OR b`, `*`, `^dashboard`, `dashboard:*`, `'dashboard'`,
+			`!!dashboard`, `dashboard <-> error`, `dashboard & !error`, `(((`, `)`, `"" ""`, `a"b`, `"a""b"`, `-`, `--dashboard`,
+			`subject:dashboard`, `people:alice`, `{subject body}:x`, `'; DROP TABLE tickets; --`, "dash\x00board", "\x00",
+			`\`, `\'`, `%_%`, `from:"`, `from:'a'`, `mailbox:%`, `mailbox:_`, `status:`, string(noise),
+			strings.Repeat("dashboard ", 1024), strings.Repeat(`"`, 10<<10), strings.Repeat("a", 10<<10),
+			"\xff\xfe", "dashboard\u202eerror", "𝔡𝔞𝔰𝔥𝔟𝔬𝔞𝔯𝔡",
+		}
+		for _, in := range inputs {
+			q, err := search.Parse(in)
+			if err != nil {
+				var e *search.Error
+				if !errors.As(err, &e) {
+					t.Errorf("parse %.30q: %v is not a *search.Error", in, err)
+				}
+				continue
+			}
+			if _, err := db.Tickets(context.Background(), store.TicketFilter{Search: q}); err != nil {
+				t.Errorf("search %.30q: %v", in, err)
+			}
+			if _, err := db.CountTicketsByStatus(context.Background(), store.TicketFilter{Search: q}); err != nil {
+				t.Errorf("count %.30q: %v", in, err)
+			}
+		}
+		if got := f.find(t, "NEAR(dashboard error)"); !slices.Equal(got, nil) {
+			t.Errorf("NEAR(...) is searched as words (near, dashboard, error): %v", got)
+		}
+		if got := f.find(t, "dash\x00board"); !slices.Equal(got, []string{"login"}) {
+			t.Errorf("a NUL inside a word: %v", got)
+		}
+		if got := f.find(t, "𝔡𝔞𝔰𝔥𝔟𝔬𝔞𝔯𝔡"); !slices.Equal(got, []string{"login"}) {
+			t.Errorf("mathematical letters fold to plain ones (NFKD): %v", got)
+		}
+	})
+}
+
+// Ranked: a word in the subject before one in a message; equal matches
+// newest first.
+func TestSearchRanking(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := &searchFixture{db: db, ids: map[string]int64{}}
+		at := func(h int) time.Time { return time.Date(2026, 11, 1, h, 0, 0, 0, time.UTC) }
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			mb, err := tx.CreateMailbox(ctx, "support@example.com", "")
+			if err != nil {
+				return err
+			}
+			body := "Hello, I would like to know more about my account and the settings page."
+			f.ticket(t, tx, "old", store.Ticket{MailboxID: mb.ID, Subject: "Question", RequesterAddress: "a@x.test", CreatedAt: at(1)},
+				store.Message{TextBody: body + " Also: refund."})
+			f.ticket(t, tx, "subject", store.Ticket{MailboxID: mb.ID, Subject: "Refund", RequesterAddress: "b@x.test", CreatedAt: at(2)},
+				store.Message{TextBody: body})
+			f.ticket(t, tx, "new", store.Ticket{MailboxID: mb.ID, Subject: "Question", RequesterAddress: "c@x.test", CreatedAt: at(3)},
+				store.Message{TextBody: body + " Also: refund."})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := f.find(t, `"refund"`), []string{"subject", "new", "old"}; !slices.Equal(got, want) {
+			t.Errorf("ranking = %v, want %v", got, want)
+		}
+		if got, want := f.find(t, "-refund status:open"), []string(nil); !slices.Equal(got, want) {
+			t.Errorf("exclusion = %v, want %v", got, want)
+		}
+	})
+}
+
+// A thread far over the bounds is indexed up to them (PostgreSQL would
+// refuse a tsvector over 1 MB) and stays searchable.
+func TestSearchBounds(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := &searchFixture{db: db, ids: map[string]int64{}}
+		rnd := rand.New(rand.NewPCG(3, 4))
+		word := func() string { // unique-looking words: the worst case for a tsvector
+			b := make([]byte, 6+rnd.IntN(6))
+			for i := range b {
+				b[i] = 'a' + byte(rnd.IntN(26))
+			}
+			return string(b)
+		}
+		text := func(first string, n int) string {
+			var b strings.Builder
+			b.WriteString(first)
+			for b.Len() < n {
+				b.WriteString(" " + word())
+			}
+			return b.String()
+		}
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			mb, err := tx.CreateMailbox(ctx, "support@example.com", "")
+			if err != nil {
+				return err
+			}
+			var msgs []store.Message
+			for i := range 12 {
+				msgs = append(msgs, store.Message{TextBody: text(fmt.Sprintf("marker%d", i), 100<<10)})
+			}
+			f.ticket(t, tx, "huge", store.Ticket{MailboxID: mb.ID, Subject: "Logs", RequesterAddress: "a@x.test", CreatedAt: time.Now()}, msgs...)
+			return tx.AddNote(ctx, &store.Note{TicketID: f.ids["huge"], Kind: store.NoteInternal, Body: "late note"})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.find(t, "marker0"); !slices.Equal(got, []string{"huge"}) {
+			t.Errorf("the first message: %v", got)
+		}
+		if got := f.find(t, "marker5"); !slices.Equal(got, []string{"huge"}) {
+			t.Errorf("a message within the bound: %v", got)
+		}
+		if got := f.find(t, "marker11"); got != nil {
+			t.Errorf("a message past the ticket's bound is not indexed, found %v", got)
+		}
+	})
+}
+
+// Tickets from before the search migration wait in the backlog until
+// ReindexSearch builds their documents; a stop halfway resumes.
+func TestSearchBackfill(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := store.Config{DataDir: t.TempDir()}
+			if dialect == "postgres" {
+				cfg.DatabaseURL = storetest.NewPostgresDatabase(t)
+			}
+			db, err := store.Open(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			v, err := db.MigrationVersion("_search.sql")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.MigrateTo(ctx, v-1); err != nil {
+				t.Fatal(err)
+			}
+			exec := func(q string, args ...any) {
+				t.Helper()
+				if err := db.ExecForTest(ctx, q, args...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			exec(`INSERT INTO mailboxes (id, address, name, created_at) VALUES (1, 'support@example.com', '', 0)`)
+			for i := 1; i <= 5; i++ {
+				exec(`INSERT INTO tickets (id, mailbox_id, subject, requester_address, requester_name, created_at, updated_at)
+					VALUES (?, 1, ?, ?, '', 0, 0)`, i, fmt.Sprintf("Old ticket %d", i), fmt.Sprintf("c%d@old.test", i))
+				exec(`INSERT INTO messages (mailbox_id, ticket_id, direction, kind, dedupe_key, from_address, received_at, text_body)
+					VALUES (1, ?, 'in', 'email', ?, ?, 0, ?)`, i, fmt.Sprintf("k%d", i), fmt.Sprintf("c%d@old.test", i),
+					fmt.Sprintf("The legacy widget %d broke.", i))
+				exec(`INSERT INTO notes (ticket_id, kind, body, created_at) VALUES (?, 'note', 'called back', 0)`, i)
+			}
+			if _, err := db.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			count := func(q string) int {
+				t.Helper()
+				n, err := db.CountTickets(ctx, store.TicketFilter{Search: mustParse(t, q)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if n, err := db.SearchBacklog(ctx); err != nil || n != 5 {
+				t.Fatalf("backlog after the migration = %d, %v; want 5", n, err)
+			}
+			if n := count("legacy"); n != 0 {
+				t.Fatalf("before the reindex %d tickets are found", n)
+			}
+			// A message on a waiting ticket does not build half a document.
+			err = db.Write(ctx, func(tx *store.Tx) error {
+				return tx.InsertMessage(ctx, &store.Message{MailboxID: 1, TicketID: 1, Direction: "in", Kind: store.KindEmail,
+					DedupeKey: "k-new", FromAddress: "c1@old.test", ReceivedAt: time.Now(), TextBody: "Any news on the gizmo?"})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Stop after the first batch, then resume.
+			stop, cancel := context.WithCancel(ctx)
+			done, err := db.ReindexSearch(stop, 2, func(int) { cancel() })
+			if done != 2 || err == nil {
+				t.Fatalf("stopped reindex: %d done, %v", done, err)
+			}
+			if n, _ := db.SearchBacklog(ctx); n != 3 {
+				t.Fatalf("backlog after a stop = %d, want 3", n)
+			}
+			var seen []int
+			done, err = db.ReindexSearch(ctx, 2, func(n int) { seen = append(seen, n) })
+			if err != nil || done != 3 || !slices.Equal(seen, []int{2, 3}) {
+				t.Fatalf("resumed reindex: %d done, %v, progress %v", done, err, seen)
+			}
+			for q, want := range map[string]int{"legacy widget": 5, "gizmo": 1, "called back": 5, "from:c3": 1, `"old ticket 4"`: 1} {
+				if n := count(q); n != want {
+					t.Errorf("after the reindex %q finds %d, want %d", q, n, want)
+				}
+			}
+			// Everything again (after a change to the folding): same result.
+			if n, err := db.QueueSearchReindex(ctx); err != nil || n != 5 {
+				t.Fatalf("queue all = %d, %v", n, err)
+			}
+			if done, err := db.ReindexSearch(ctx, 0, nil); err != nil || done != 5 {
+				t.Fatalf("reindex all: %d, %v", done, err)
+			}
+			if n := count("gizmo"); n != 1 {
+				t.Errorf("after reindexing all, gizmo finds %d", n)
+			}
+		})
+	}
+}
+
+// assignee: narrows a search to the searcher's tickets (me), nobody's
+// (none) or an agent's (by email, in any case).
+func TestSearchAssignee(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newSearchFixture(t, db)
+		var ann, bob store.User
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			var err error
+			if ann, err = tx.CreateUser(ctx, store.User{Email: "ann@example.com", Role: store.RoleAgent, PasswordHash: "-"}); err != nil {
+				return err
+			}
+			if bob, err = tx.CreateUser(ctx, store.User{Email: "bob@example.com", Role: store.RoleAgent, PasswordHash: "-"}); err != nil {
+				return err
+			}
+			if _, err := tx.SetTicketAssignee(ctx, f.ids["login"], ann.ID, time.Now()); err != nil {
+				return err
+			}
+			_, err = tx.SetTicketAssignee(ctx, f.ids["card"], bob.ID, time.Now())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		find := func(q string, me int64) []string {
+			t.Helper()
+			list, err := db.Tickets(ctx, store.TicketFilter{Search: mustParse(t, q), Me: me})
+			if err != nil {
+				t.Fatalf("search %q: %v", q, err)
+			}
+			var names []string
+			for _, tk := range list {
+				for name, id := range f.ids {
+					if id == tk.ID {
+						names = append(names, name)
+					}
+				}
+			}
+			return names
+		}
+		for _, c := range []struct {
+			q    string
+			me   int64
+			want []string
+		}{
+			{"assignee:me", ann.ID, []string{"login"}},
+			{"assignee:me", bob.ID, []string{"card"}},
+			{"assignee:me", 0, nil},
+			{"assignee:none", ann.ID, []string{"html"}},
+			{"assignee:BOB@example.com", ann.ID, []string{"card"}},
+			{"assignee:nobody@example.com", ann.ID, nil},
+			{"dashboard assignee:me", ann.ID, []string{"login"}},
+			{"dashboard assignee:me", bob.ID, nil},
+		} {
+			if got := find(c.q, c.me); !slices.Equal(got, c.want) {
+				t.Errorf("search %q as %d = %v, want %v", c.q, c.me, got, c.want)
+			}
+		}
+		// The list's tabs from one query agree with the counts one by one.
+		for _, q := range []string{"", "customer", "status:open status:pending", "-vip mailbox:example"} {
+			f := store.TicketFilter{Search: mustParse(t, q), Me: ann.ID}
+			tabs, err := db.CountTicketTabs(ctx, f, ann.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, status := range []string{"", store.StatusOpen, store.StatusPending, store.StatusSolved} {
+				g := f
+				g.Status = status
+				if want, err := db.CountTicketViews(ctx, g, ann.ID); err != nil || tabs.Views(status) != want {
+					t.Errorf("%q: views in %q = %+v, want %+v (%v)", q, status, tabs.Views(status), want, err)
+				}
+			}
+			for _, view := range []struct {
+				assignee int64
+				pick     func(store.ViewCounts) int
+			}{
+				{0, func(v store.ViewCounts) int { return v.All }},
+				{ann.ID, func(v store.ViewCounts) int { return v.Mine }},
+				{store.Unassigned, func(v store.ViewCounts) int { return v.Unassigned }},
+			} {
+				g := f
+				g.Assignee = view.assignee
+				want, err := db.CountTicketsByStatus(ctx, g)
+				if got := tabs.Statuses(view.pick); err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("%q: statuses in view %d = %v, want %v (%v)", q, view.assignee, got, want, err)
+				}
+			}
+		}
+		// The view tabs count within the search.
+		v, err := db.CountTicketViews(ctx, store.TicketFilter{Search: mustParse(t, "status:open status:pending"), Me: ann.ID}, ann.ID)
+		if err != nil || v != (store.ViewCounts{Mine: 1, Unassigned: 0, All: 2}) {
+			t.Errorf("views within a search = %+v, %v", v, err)
+		}
+	})
+}
+
+// Writers of one ticket at once (customer emails, notes) all commit, none
+// deadlocked, and every word lands in the ticket's document.
+func TestSearchConcurrentWriters(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := &searchFixture{db: db, ids: map[string]int64{}}
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			mb, err := tx.CreateMailbox(ctx, "support@example.com", "")
+			if err != nil {
+				return err
+			}
+			f.ticket(t, tx, "busy", store.Ticket{MailboxID: mb.ID, Subject: "Busy", RequesterAddress: "a@x.test", CreatedAt: time.Now()})
+			f.support = mb
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const writers = 16
+		errs := make(chan error, writers)
+		for i := range writers {
+			go func() {
+				errs <- db.Write(ctx, func(tx *store.Tx) error {
+					word := fmt.Sprintf("word%dx", i)
+					if i%2 == 0 {
+						return tx.AddNote(ctx, &store.Note{TicketID: f.ids["busy"], Kind: store.NoteInternal, Body: word})
+					}
+					if err := tx.RecordCustomerMessage(ctx, f.ids["busy"], time.Now()); err != nil {
+						return err
+					}
+					return tx.InsertMessage(ctx, &store.Message{MailboxID: f.support.ID, TicketID: f.ids["busy"], Direction: "in",
+						Kind: store.KindEmail, DedupeKey: "mid:" + word, FromAddress: fmt.Sprintf("p%d@x.test", i), ReceivedAt: time.Now(), TextBody: word})
+				})
+			}()
+		}
+		for range writers {
+			if err := <-errs; err != nil {
+				t.Errorf("a writer failed: %v", err)
+			}
+		}
+		for i := range writers {
+			if got := f.find(t, fmt.Sprintf(`"word%dx"`, i)); !slices.Equal(got, []string{"busy"}) {
+				t.Errorf("word%dx: %v", i, got)
+			}
+		}
+		if got := f.find(t, "from:p15"); !slices.Equal(got, []string{"busy"}) {
+			t.Errorf("the last sender: %v", got)
+		}
+	})
+}
