@@ -238,7 +238,8 @@ func (s *Sender) nextDue(ctx context.Context, q *dueQueue) (*dueItem, error) {
 }
 
 // markSent records that the server accepted item, and counts the send in
-// the mailbox's activity ("Sent N replies" on Admin -> Emails).
+// the mailbox's activity ("Sent N emails" on Admin -> Emails: replies,
+// acknowledgements and notifications alike, all of which left its address).
 func markSent(ctx context.Context, tx *store.Tx, st *mailboxState, item store.OutboxItem, now time.Time) error {
 	if err := tx.MarkSent(ctx, item.ID, now, st.srv.SaveSent); err != nil {
 		return err

@@ -8,8 +8,9 @@ import (
 	"time"
 )
 
-// ActivitySend is an activity entry of sent mail: Count replies (and
-// acknowledgements) the server accepted, joined while they keep coming.
+// ActivitySend is an activity entry of sent mail: Count messages (replies,
+// acknowledgements, notifications) the server accepted, joined while they
+// keep coming.
 const ActivitySend = "send"
 
 // sendWindow joins sends into one activity entry while they keep coming

@@ -34,7 +34,7 @@ func activityText(a store.Activity, loc *time.Location) string {
 		}
 		return fmt.Sprintf("Caught up: fetched %d %s", a.Count, plural(a.Count, "message", "messages"))
 	case store.ActivitySend:
-		return fmt.Sprintf("Sent %d %s", a.Count, plural(a.Count, "reply", "replies"))
+		return fmt.Sprintf("Sent %d %s", a.Count, plural(a.Count, "email", "emails"))
 	case store.ActivityError:
 		return "Error: " + a.Message
 	}

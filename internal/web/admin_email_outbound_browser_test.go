@@ -186,7 +186,7 @@ func TestBrowserOutboundSettings(t *testing.T) {
 		t.Errorf("sending problem = %q", got)
 	}
 	eval[bool](t, ctx, fmt.Sprintf(`(() => { document.getElementById('activity-%d').open = true; return true })()`, mb.ID))
-	if got := activity(t, ctx, mb.ID); !strings.Contains(got, "Sent 1 reply") {
+	if got := activity(t, ctx, mb.ID); !strings.Contains(got, "Sent 1 email") {
 		t.Errorf("activity = %q", got)
 	}
 	if w := eval[int](t, ctx, fmt.Sprintf(`Math.ceil(document.querySelector('#mailbox-%d').getBoundingClientRect().right)`, mb.ID)); w > browsertest.Width {

@@ -146,7 +146,7 @@ func TestEmailsCardSending(t *testing.T) {
 		fmt.Sprintf(`id="sending-problem-%d"`, mb.ID), "<strong>Sending problem: SMTP AUTH is disabled</strong>",
 		"SMTP AUTH is disabled for the tenant or this mailbox: enable Authenticated SMTP in the Microsoft 365 admin center, Users → mailbox → Mail → Manage email apps.",
 		"The server said: “535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant.”",
-		fmt.Sprintf(`<a href="/tickets/%d">The reply on ticket #%d</a>`, ticketID, ticketID), "Sent 1 reply")
+		fmt.Sprintf(`<a href="/tickets/%d">The reply on ticket #%d</a>`, ticketID, ticketID), "Sent 1 email")
 
 	// A reply that goes out afterwards makes it an earlier problem.
 	write(func(tx *store.Tx) error {
@@ -160,6 +160,6 @@ func TestEmailsCardSending(t *testing.T) {
 	})
 	_, body = o.get(c, "/admin/emails")
 	wantContains(t, body, fmt.Sprintf(`id="sending-%d">2 replies failed</dd>`, mb.ID), "Earlier sending problem: SMTP AUTH is disabled",
-		"Replies have gone out since, so it no longer stands.", "Sent 2 replies", "notice-smtp_auth_disabled notice-resolved", "Replies sent again")
+		"Replies have gone out since, so it no longer stands.", "Sent 2 emails", "notice-smtp_auth_disabled notice-resolved", "Replies sent again")
 	wantNotContains(t, body, `<p class="sending-advice">`)
 }
