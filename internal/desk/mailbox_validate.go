@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/postdesk/postdesk/internal/mailconn"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -128,7 +129,7 @@ func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxSe
 			return srv, invalid(c.field, "security must be tls, starttls or none, not %q", c.sec)
 		}
 		// Without TLS, passwords and tokens cross the network in the clear.
-		if c.sec == "none" && c.host != "" && !isLoopback(c.host) {
+		if c.sec == "none" && c.host != "" && !mailconn.IsLoopback(c.host) {
 			return srv, invalid(c.field, "%s without TLS is only allowed to this machine (127.0.0.1), not %s", c.kind, c.host)
 		}
 	}
@@ -218,14 +219,6 @@ func checkHost(field, kind, host string) error {
 		return invalid(field, "%q is not a host name", host)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // endpoint is where a mailbox's IMAP or SMTP client connects, as people

@@ -9,30 +9,32 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/postdesk/postdesk/internal/mailconn"
 )
 
-// Security is how the connection to the server is protected.
-type Security string
+// Security is how the connection to the server is protected: implicit TLS
+// (usually port 993), STARTTLS (usually 143; a server that does not offer it
+// is an error), or clear text, allowed only to this machine (mailconn.Check).
+type Security = mailconn.Security
 
+// The Security settings.
 const (
-	// SecurityTLS is implicit TLS, usually port 993 (RFC 8314 3.3).
-	SecurityTLS Security = "tls"
-	// SecurityStartTLS upgrades a plain connection, usually port 143, with
-	// STARTTLS (RFC 9051 6.2.1); a server that does not offer it is an error.
-	SecurityStartTLS Security = "starttls"
-	// SecurityNone sends everything in clear text. It is allowed only to a
-	// loopback address (tests, the demo's embedded server).
-	SecurityNone Security = "none"
+	SecurityTLS      = mailconn.SecurityTLS
+	SecurityStartTLS = mailconn.SecurityStartTLS
+	SecurityNone     = mailconn.SecurityNone
 )
 
-// AuthMethod is how the session authenticates.
-type AuthMethod string
+// AuthMethod is how the session authenticates: XOAUTH2 and OAUTHBEARER with
+// Config.Token, SASL PLAIN and the IMAP LOGIN command with Config.Password.
+type AuthMethod = mailconn.AuthMethod
 
+// The AuthMethod settings.
 const (
-	AuthXOAuth2     AuthMethod = "xoauth2"     // SASL XOAUTH2 with Config.Token (Microsoft, Google)
-	AuthOAuthBearer AuthMethod = "oauthbearer" // SASL OAUTHBEARER, RFC 7628, with Config.Token
-	AuthPlain       AuthMethod = "plain"       // SASL PLAIN, RFC 4616, with Config.Password
-	AuthLogin       AuthMethod = "login"       // the IMAP LOGIN command, RFC 9051 6.2.3, with Config.Password
+	AuthXOAuth2     = mailconn.AuthXOAuth2
+	AuthOAuthBearer = mailconn.AuthOAuthBearer
+	AuthPlain       = mailconn.AuthPlain
+	AuthLogin       = mailconn.AuthLogin
 )
 
 // Action is what happens to a message on the server once Store.Handle
@@ -133,13 +135,10 @@ func (c Config) normalize() (Config, error) {
 	switch c.Security {
 	case "":
 		c.Security = SecurityTLS
-	case SecurityTLS, SecurityStartTLS:
-	case SecurityNone:
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return c, fmt.Errorf("imapsync: config: security %q is allowed only to a loopback address, not %s", c.Security, host)
-		}
 	default:
-		return c, fmt.Errorf("imapsync: config: unknown security %q", c.Security)
+		if err := mailconn.Check(c.Security, host); err != nil {
+			return c, fmt.Errorf("imapsync: config: %w", err)
+		}
 	}
 	switch c.Auth {
 	case AuthXOAuth2, AuthOAuthBearer:

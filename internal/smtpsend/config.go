@@ -8,32 +8,34 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/postdesk/postdesk/internal/mailconn"
 )
 
-// Security is how the connection to the server is protected.
-type Security string
+// Security is how the connection to the server is protected: implicit TLS
+// (usually port 465), STARTTLS (usually 587; a server that does not offer it
+// is a KindConfig error, never a fallback to clear text), or clear text,
+// which Dial refuses with KindConfig before dialling unless the server is on
+// this machine (mailconn.Check).
+type Security = mailconn.Security
 
+// The Security settings.
 const (
-	// SecurityTLS is implicit TLS, usually port 465 (RFC 8314 3.3).
-	SecurityTLS Security = "tls"
-	// SecurityStartTLS upgrades a plain connection, usually port 587, with
-	// STARTTLS (RFC 3207); a server that does not offer it is a KindConfig
-	// error, never a fallback to clear text.
-	SecurityStartTLS Security = "starttls"
-	// SecurityNone sends everything in clear text. It is allowed only to a
-	// loopback address (tests, the demo's embedded server); to any other
-	// address Dial refuses with KindConfig before dialling.
-	SecurityNone Security = "none"
+	SecurityTLS      = mailconn.SecurityTLS
+	SecurityStartTLS = mailconn.SecurityStartTLS
+	SecurityNone     = mailconn.SecurityNone
 )
 
-// AuthMethod is how the connection authenticates (RFC 4954 AUTH).
-type AuthMethod string
+// AuthMethod is how the connection authenticates (RFC 4954 AUTH): XOAUTH2
+// and OAUTHBEARER with Config.Token, PLAIN and LOGIN with Config.Password.
+type AuthMethod = mailconn.AuthMethod
 
+// The AuthMethod settings.
 const (
-	AuthXOAuth2     AuthMethod = "xoauth2"     // SASL XOAUTH2 with Config.Token (Microsoft, Google)
-	AuthOAuthBearer AuthMethod = "oauthbearer" // SASL OAUTHBEARER, RFC 7628, with Config.Token
-	AuthPlain       AuthMethod = "plain"       // SASL PLAIN, RFC 4616, with Config.Password
-	AuthLogin       AuthMethod = "login"       // SASL LOGIN (draft-murchison-sasl-login), with Config.Password
+	AuthXOAuth2     = mailconn.AuthXOAuth2
+	AuthOAuthBearer = mailconn.AuthOAuthBearer
+	AuthPlain       = mailconn.AuthPlain
+	AuthLogin       = mailconn.AuthLogin
 )
 
 // Defaults of the zero Config fields.
@@ -105,13 +107,10 @@ func (c Config) normalize() (Config, error) {
 		if port == "465" {
 			c.Security = SecurityTLS
 		}
-	case SecurityTLS, SecurityStartTLS:
-	case SecurityNone:
-		if !isLoopback(host) {
-			return cfgErr("security %q (clear text) is allowed only to a loopback address, not %s", c.Security, host)
-		}
 	default:
-		return cfgErr("unknown security %q", c.Security)
+		if err := mailconn.Check(c.Security, host); err != nil {
+			return cfgErr("%w", err)
+		}
 	}
 	switch c.Auth {
 	case AuthXOAuth2, AuthOAuthBearer:
@@ -142,17 +141,6 @@ func (c Config) normalize() (Config, error) {
 		c.dial = d.DialContext
 	}
 	return c, nil
-}
-
-// isLoopback reports whether host is "localhost" or a loopback IP literal.
-// A name other than localhost is not resolved: its address could change
-// between this check and the dial.
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // tlsConfig returns the TLS configuration for host: a clone of TLSConfig
