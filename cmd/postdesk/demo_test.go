@@ -151,7 +151,10 @@ type browser struct {
 
 func newBrowser(t *testing.T) *browser {
 	jar, _ := cookiejar.New(nil)
-	return &browser{t: t, c: &http.Client{Jar: jar, Timeout: 15 * time.Second}}
+	// The bound catches a hung server, not a slow one: with the race
+	// detector on a loaded 2-core machine, signing in (a password hash and
+	// a write beside the demo's first ingest) took over 15 s once.
+	return &browser{t: t, c: &http.Client{Jar: jar, Timeout: time.Minute}}
 }
 
 func (b *browser) do(resp *http.Response, err error) (*http.Response, string) {
