@@ -14,6 +14,7 @@ type fwdLine struct {
 	depth int    // number of ">" quote marks
 	raw   string // the content after the quote marks, right-trimmed
 	text  string // raw trimmed, Unicode spaces made plain
+	split bool   // a field of a one-line header block, split by splitOneLine
 }
 
 func toLines(s string) []fwdLine {
@@ -55,6 +56,7 @@ type fwdBlock struct {
 	sent         bool
 	score        map[string]int
 	lastLabelKey string
+	keys         []string // the labels read, lowercased
 }
 
 // matchLabel reads "Label: value" (also "*Label:*", "De :", fullwidth
@@ -172,6 +174,7 @@ func parseBlock(lines []fwdLine, j, depth int) fwdBlock {
 			b.vals[f], last = v, f
 			b.n++
 			b.lastLabel, b.lastLabelKey = k, key
+			b.keys = append(b.keys, key)
 			for _, h := range hits {
 				b.score[h.lang]++
 				b.sent = b.sent || h.sent
@@ -237,20 +240,6 @@ func findBlock(lines []fwdLine) (fwdBlock, bool) {
 	return fwdBlock{}, false
 }
 
-// language is the marker's language, else the one most of the labels are in.
-func (b *fwdBlock) language() string {
-	if b.markerLang != "" {
-		return b.markerLang
-	}
-	best, n := "", 0
-	for _, l := range fwdLangs {
-		if b.score[l] > n {
-			best, n = l, b.score[l]
-		}
-	}
-	return best
-}
-
 // quotedReply says whether the block sits in ">" quoting under a reply's
 // attribution line ("On ... Ann wrote:").
 func quotedReply(lines []fwdLine, b fwdBlock) bool {
@@ -314,7 +303,7 @@ func findInlineLevel(text, htmlSrc, subject string, loc *time.Location, depth in
 	default:
 		return nil
 	}
-	f := Forward{Source: ForwardInlineText, Language: lang, Depth: depth, Note: note, Subject: b.vals[fSubject]}
+	f := Forward{Source: ForwardInlineText, Language: lang, Shape: b.shape(lines, lang), Depth: depth, Note: note, Subject: b.vals[fSubject]}
 	f.Client = b.client
 	if htmlSrc != "" {
 		f.Source = ForwardInlineHTML
