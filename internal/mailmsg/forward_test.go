@@ -256,6 +256,9 @@ func TestForwardFixturesCovered(t *testing.T) {
 	for _, fx := range inlineFixtures {
 		known[fx.file] = true
 	}
+	for _, fx := range shapeFixtures {
+		known[fx.file] = true
+	}
 	for _, f := range files {
 		b := filepath.Base(f)
 		if !known[b] && !strings.HasPrefix(b, "noforward_") && !strings.HasPrefix(b, "attached_") && !strings.HasPrefix(b, "chain_") {
