@@ -289,6 +289,13 @@ func findInline(text, htmlSrc, subject string, loc *time.Location, depth int) []
 func findInlineLevel(text, htmlSrc, subject string, loc *time.Location, depth int) []Forward {
 	lines := toLines(text)
 	b, ok := findBlock(lines)
+	above := lines
+	if ok {
+		above = lines[:b.start]
+	}
+	if f, found := findWrote(above, htmlSrc, subject, loc, depth); found {
+		return append([]Forward{f}, findInline(f.Text, f.HTML, f.Subject, innerLoc(f, loc), depth+1)...)
+	}
 	if !ok {
 		return nil
 	}
@@ -337,11 +344,16 @@ func findInlineLevel(text, htmlSrc, subject string, loc *time.Location, depth in
 	if htmlSrc != "" {
 		f.HTML = htmlAfterBlock(htmlSrc, lines, b)
 	}
-	innerLoc := loc
+	return append([]Forward{f}, findInline(f.Text, f.HTML, f.Subject, innerLoc(f, loc), depth+1)...)
+}
+
+// innerLoc is the zone for dates without one inside a forward: the
+// original's own.
+func innerLoc(f Forward, loc *time.Location) *time.Location {
 	if !f.Date.IsZero() {
-		innerLoc = f.Date.Location()
+		return f.Date.Location()
 	}
-	return append([]Forward{f}, findInline(f.Text, f.HTML, f.Subject, innerLoc, depth+1)...)
+	return loc
 }
 
 // bodyAfter is the forwarded text: the lines after the block, at its quote

@@ -260,7 +260,7 @@ func lookupMonth(tok, lang string) int {
 var zoneOffsets = map[string]int{
 	"ut": 0, "utc": 0, "gmt": 0, "z": 0, "wet": 0, "west": 3600, "bst": 3600,
 	"cet": 3600, "cest": 7200, "mez": 3600, "mesz": 7200, "eet": 7200, "eest": 10800,
-	"msk": 10800, "trt": 10800,
+	"msk": 10800, "trt": 10800, "jst": 9 * 3600,
 	"est": -5 * 3600, "edt": -4 * 3600, "cst": -6 * 3600, "cdt": -5 * 3600,
 	"mst": -7 * 3600, "mdt": -6 * 3600, "pst": -8 * 3600, "pdt": -7 * 3600,
 }

@@ -24,6 +24,22 @@ type shapeFixture struct {
 
 var shapeFixtures = []shapeFixture{
 	// Shape 1: Outlook 2019 / Outlook for Mac, "On <date>, "Name" <addr> wrote:" and the original indented.
+	{file: "outlookmac_en_wrote.eml", client: "outlook-mac", lang: "en", shape: ShapeWroteLine, htmlShape: "", from: "Ann Example <ann.example@customer.example>", subject: "Printer broken", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: true},
+	{file: "outlookmac_de_wrote.eml", client: "outlook-mac", lang: "de", shape: ShapeWroteLine, htmlShape: "", from: "Jürgen Müller <juergen.mueller@kunde.example>", subject: "Drucker defekt", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: false},
+	{file: "outlookmac_fr_wrote.eml", client: "outlook-mac", lang: "fr", shape: ShapeWroteLine, htmlShape: "", from: "Claire Dubois <claire.dubois@client.example>", subject: "Imprimante en panne", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: true},
+	{file: "outlookmac_es_wrote.eml", client: "outlook-mac", lang: "es", shape: ShapeWroteLine, htmlShape: "", from: "Lucía García <lucia.garcia@cliente.example>", subject: "Impresora averiada", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: false},
+	{file: "outlookmac_it_wrote.eml", client: "outlook-mac", lang: "it", shape: ShapeWroteLine, htmlShape: "", from: "Giulia Rossi <giulia.rossi@cliente.example>", subject: "Stampante guasta", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: true},
+	{file: "outlookmac_nl_wrote.eml", client: "outlook-mac", lang: "nl", shape: ShapeWroteLine, htmlShape: "", from: "Daan de Vries <daan.devries@klant.example>", subject: "Printer kapot", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: false},
+	{file: "outlookmac_pt_wrote.eml", client: "outlook-mac", lang: "pt", shape: ShapeWroteLine, htmlShape: "", from: "João Silva <joao.silva@cliente.example>", subject: "Impressora avariada", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: true},
+	{file: "outlookmac_pl_wrote.eml", client: "outlook-mac", lang: "pl", shape: ShapeWroteLine, htmlShape: "", from: "Anna Kowalska <anna.kowalska@klient.example>", subject: "Drukarka nie działa", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: false},
+	{file: "outlookmac_sv_wrote.eml", client: "outlook-mac", lang: "sv", shape: ShapeWroteLine, htmlShape: "", from: "Lars Eriksson <lars.eriksson@kund.example>", subject: "Skrivaren är trasig", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: true},
+	{file: "outlookmac_da_wrote.eml", client: "outlook-mac", lang: "da", shape: ShapeWroteLine, htmlShape: "", from: "Mette Jensen <mette.jensen@kunde.example>", subject: "Printeren virker ikke", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: false},
+	{file: "outlookmac_fi_wrote.eml", client: "outlook-mac", lang: "fi", shape: ShapeWroteLine, htmlShape: "", from: "Mikko Virtanen <mikko.virtanen@asiakas.example>", subject: "Tulostin rikki", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: true},
+	{file: "outlookmac_cs_wrote.eml", client: "outlook-mac", lang: "cs", shape: ShapeWroteLine, htmlShape: "", from: "Tomáš Novák <tomas.novak@zakaznik.example>", subject: "Nefunkční tiskárna", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: false},
+	{file: "outlookmac_hu_wrote.eml", client: "outlook-mac", lang: "hu", shape: ShapeWroteLine, htmlShape: "", from: "Kovács Éva <eva.kovacs@ugyfel.example>", subject: "Nyomtató hiba", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: true},
+	{file: "outlookmac_tr_wrote.eml", client: "outlook-mac", lang: "tr", shape: ShapeWroteLine, htmlShape: "", from: "Ayşe Yılmaz <ayse.yilmaz@musteri.example>", subject: "Yazıcı arızalı", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: false},
+	{file: "outlookmac_ru_wrote.eml", client: "outlook-mac", lang: "ru", shape: ShapeWroteLine, htmlShape: "", from: "Ольга Иванова <olga.ivanova@client.example>", subject: "Не работает принтер", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: true},
+	{file: "outlookmac_ro_wrote.eml", client: "outlook-mac", lang: "ro", shape: ShapeWroteLine, htmlShape: "", from: "Andrei Popescu <andrei.popescu@client.example>", subject: "Imprimantă defectă", date: "2026-10-28T12:46:00+01:00", assumed: true, to: "", cc: "", note: false},
 	// Shape 2: Yahoo, the fields on one line (odd languages: the marker on a line of its own).
 	// Shape 3: Apple Mail in Cyrillic and Romanian, the block quoted with ">" (the HTML has no ">").
 	// Shape 4: Gmail with only some labels translated.
@@ -132,5 +148,32 @@ func TestForwardShapeNegatives(t *testing.T) {
 				t.Errorf("HTML alone: found %+v", fs)
 			}
 		})
+	}
+}
+
+func TestParseWroteLine(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		line, name, addr, lang string
+	}{
+		{`On 28/10/2026 12:46, "Ann Example" <ann@x.example> wrote:`, "Ann Example", "ann@x.example", "en"},
+		{`On 28/10/2026 12:46, Ann Example <ann@x.example> wrote:`, "Ann Example", "ann@x.example", "en"},
+		{`Le 28/10/2026 12:46, « Claire Dubois » <c@x.example> a écrit :`, "Claire Dubois", "c@x.example", "fr"},
+		{`Op 28-10-2026 12:46 heeft Daan de Vries <d@x.example> geschreven:`, "Daan de Vries", "d@x.example", "nl"},
+		{`"Kovács Éva" <e@x.example> írta (időpont: 2026. okt. 28., 12:46):`, "Kovács Éva", "e@x.example", "hu"},
+		{`On 28/10/2026 12:46, Ann Example wrote:`, "", "", ""},               // no address
+		{`Please write to <ann@x.example> about it:`, "", "", ""},             // no verb
+		{`On 28/10/2026, "Ann" <ann@x.example> wrote: see below`, "", "", ""}, // not the end of the line
+	} {
+		w, ok := parseWroteLine(tc.line)
+		if tc.addr == "" {
+			if ok {
+				t.Errorf("parseWroteLine(%q) = %+v, want none", tc.line, w)
+			}
+			continue
+		}
+		if !ok || w.name != tc.name || w.addr != tc.addr || w.lang != tc.lang {
+			t.Errorf("parseWroteLine(%q) = %+v %v, want %s <%s> (%s)", tc.line, w, ok, tc.name, tc.addr, tc.lang)
+		}
 	}
 }
