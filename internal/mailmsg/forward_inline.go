@@ -287,7 +287,7 @@ func findInline(text, htmlSrc, subject string, loc *time.Location, depth int) []
 }
 
 func findInlineLevel(text, htmlSrc, subject string, loc *time.Location, depth int) []Forward {
-	lines := toLines(text)
+	lines := splitOneLine(toLines(text))
 	b, ok := findBlock(lines)
 	above := lines
 	if ok {
