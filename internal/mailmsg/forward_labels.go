@@ -48,10 +48,10 @@ var labelTable = map[string]struct{ from, to, cc, bcc, sent, date, subject strin
 	"cs": {"od", "komu", "kopie|cc", "skrytá kopie|bcc", "odesláno", "datum", "předmět"},
 	"sk": {"od", "komu", "kópia|cc", "skrytá kópia|bcc", "odoslané", "dátum", "predmet"},
 	"hu": {"feladó", "címzett", "másolatot kap|másolat|cc", "titkos másolat|bcc", "elküldve", "dátum|időpont", "tárgy"},
-	"ro": {"de la|de", "către|catre|pentru", "cc", "bcc", "trimis", "data|dată", "subiect"},
+	"ro": {"de la|de|expeditor", "către|catre|pentru", "cc", "bcc", "trimis", "data|dată", "subiect"},
 	"hr": {"šalje|od", "prima|za", "kopija|cc", "bcc", "poslano", "datum", "predmet"},
-	"ru": {"от", "кому", "копия|cc", "скрытая копия|bcc", "отправлено", "дата", "тема"},
-	"uk": {"від", "кому", "копія|cc", "прихована копія|bcc", "надіслано", "дата", "тема"},
+	"ru": {"от|отправитель|от кого", "кому", "копия|cc", "скрытая копия|bcc", "отправлено", "дата", "тема"},
+	"uk": {"від|відправник|від кого", "кому", "копія|cc", "прихована копія|bcc", "надіслано", "дата", "тема"},
 	"tr": {"kimden", "kime", "bilgi|cc", "gizli|bcc", "gönderildi|gönderilme", "tarih", "konu"},
 }
 

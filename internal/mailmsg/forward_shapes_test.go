@@ -62,6 +62,9 @@ var shapeFixtures = []shapeFixture{
 	{file: "yahoo_uk_oneline.eml", client: "yahoo", lang: "uk", shape: ShapeOneLine, htmlShape: "", from: "Олена Шевченко <olena.shevchenko@client.example>", subject: "Не працює принтер", date: "2026-11-02T10:13:58+02:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	{file: "yahoo_tr_oneline.eml", client: "yahoo", lang: "tr", shape: ShapeOneLine, htmlShape: "", from: "Ayşe Yılmaz <ayse.yilmaz@musteri.example>", subject: "Yazıcı arızalı", date: "2026-11-02T10:13:58+03:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	// Shape 3: Apple Mail in Cyrillic and Romanian, the block quoted with ">" (the HTML has no ">").
+	{file: "apple_ru_quoted.eml", client: "apple", lang: "ru", shape: ShapeQuotedBlock, htmlShape: ShapeHeaderBlock, from: "Ольга Иванова <olga.ivanova@client.example>", subject: "Не работает принтер", date: "2026-11-02T10:13:58+03:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
+	{file: "apple_uk_quoted.eml", client: "apple", lang: "uk", shape: ShapeQuotedBlock, htmlShape: ShapeHeaderBlock, from: "Олена Шевченко <olena.shevchenko@client.example>", subject: "Не працює принтер", date: "2026-11-02T10:13:58+02:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
+	{file: "apple_ro_quoted.eml", client: "apple", lang: "ro", shape: ShapeQuotedBlock, htmlShape: ShapeHeaderBlock, from: "Andrei Popescu <andrei.popescu@client.example>", subject: "Imprimantă defectă", date: "2026-11-02T10:13:58+02:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	// Shape 4: Gmail with only some labels translated.
 	// Shape 5: Thunderbird, a tab after the colon (its HTML is a table, without tabs).
 	// Shape 6: full-width colons.
