@@ -27,7 +27,7 @@ const (
 )
 
 // fwdLangs is the order in which languages win ties.
-var fwdLangs = []string{"en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "no", "da", "fi", "cs", "sk", "hu", "ro", "hr", "ru", "uk", "tr"}
+var fwdLangs = []string{"en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "no", "da", "fi", "cs", "sk", "hu", "ro", "hr", "ru", "uk", "tr", "et", "ja"}
 
 // labelTable lists, per language, the labels of each field, "|"-separated.
 // "sent" labels are Outlook's (Sent:, Gesendet: ...), "date" labels those of
@@ -52,7 +52,9 @@ var labelTable = map[string]struct{ from, to, cc, bcc, sent, date, subject strin
 	"hr": {"šalje|od", "prima|za", "kopija|cc", "bcc", "poslano", "datum", "predmet"},
 	"ru": {"от|отправитель|от кого", "кому", "копия|cc", "скрытая копия|bcc", "отправлено", "дата", "тема"},
 	"uk": {"від|відправник|від кого", "кому", "копія|cc", "прихована копія|bcc", "надіслано", "дата", "тема"},
-	"tr": {"kimden", "kime", "bilgi|cc", "gizli|bcc", "gönderildi|gönderilme", "tarih", "konu"},
+	"tr": {"kimden|gönderen", "kime", "bilgi|cc", "gizli|bcc", "gönderildi|gönderilme", "tarih", "konu"},
+	"et": {"saatja|kellelt", "saaja|kellele", "koopia|cc", "pimekoopia|bcc", "saadetud", "kuupäev", "teema"},
+	"ja": {"差出人|送信者|送信元", "宛先|送信先", "cc", "bcc", "送信日時", "日付|日時", "件名"},
 }
 
 // otherLabels are fields a block may show that forward detection skips:
@@ -142,6 +144,8 @@ var markerPhrases = func() map[string]struct {
 		{"hr", "proslijeđena poruka|proslijeđena poruka", "početak proslijeđene poruke", "izvorna poruka|izvorni e-mail"},
 		{"ru", "пересылаемое сообщение|пересланное сообщение", "начало переадресованного сообщения|начало пересылаемого сообщения", "исходное сообщение|оригинальное сообщение|original message"},
 		{"uk", "переслане повідомлення|пересилане повідомлення", "початок пересланого повідомлення", "оригінальне повідомлення|вихідне повідомлення|початкове повідомлення"},
+		{"et", "edastatud kiri|edasisaadetud kiri", "edasisaadetud kirja algus", "algne kiri"},
+		{"ja", "転送メッセージ|転送されたメッセージ", "転送されたメッセージの始まり", "元のメッセージ|オリジナル メッセージ"},
 		{"tr", "iletilen ileti|iletilen mesaj|yönlendirilmiş mesaj|yönlendirilen ileti", "iletilen mesajın başlangıcı|iletilen iletinin başlangıcı", "özgün ileti|orijinal mesaj|özgün mesaj"},
 	} {
 		for p := range strings.SplitSeq(e.fwd, "|") {
@@ -223,6 +227,7 @@ var monthTable = map[string][12]string{
 	"hr": {"siječanj|siječnja|sij", "veljača|veljače|velj", "ožujak|ožujka|ožu", "travanj|travnja|tra", "svibanj|svibnja|svi", "lipanj|lipnja|lip", "srpanj|srpnja|srp", "kolovoz|kolovoza|kol", "rujan|rujna|ruj", "listopad|listopada|lis", "studeni|studenoga|studenog|stu", "prosinac|prosinca|pro"},
 	"ru": {"январь|января|янв", "февраль|февраля|фев", "март|марта|мар", "апрель|апреля|апр", "май|мая", "июнь|июня|июн", "июль|июля|июл", "август|августа|авг", "сентябрь|сентября|сен|сент", "октябрь|октября|окт", "ноябрь|ноября|ноя|нояб", "декабрь|декабря|дек"},
 	"uk": {"січень|січня|січ", "лютий|лютого|лют", "березень|березня|бер", "квітень|квітня|квіт", "травень|травня|трав", "червень|червня|черв", "липень|липня|лип", "серпень|серпня|серп", "вересень|вересня|вер", "жовтень|жовтня|жовт", "листопад|листопада|лист", "грудень|грудня|груд"},
+	"et": {"jaanuar|jaan", "veebruar|veebr", "märts", "aprill|apr", "mai", "juuni", "juuli", "august|aug", "september|sept", "oktoober|okt", "november|nov", "detsember|dets"},
 	"tr": {"ocak|oca", "şubat|şub|subat", "mart|mar", "nisan|nis", "mayıs|may|mayis", "haziran|haz", "temmuz|tem", "ağustos|ağu|agustos", "eylül|eyl|eylul", "ekim|eki", "kasım|kas|kasim", "aralık|ara|aralik"},
 }
 

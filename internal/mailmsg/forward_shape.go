@@ -3,12 +3,13 @@ package mailmsg
 import "strings"
 
 // language is the language of a block: the marker's, else the one most of
-// the labels are in. A label that is also English ("Cc", "Date") is no
+// the labels are in (an English marker counts only over English labels:
+// Gmail leaves "Forwarded message" untranslated in some languages). A label that is also English ("Cc", "Date") is no
 // evidence of another language, but one that is only another language's
 // ("Saatja", "Gönderen") is: Gmail translates some labels and leaves the
 // others English, and then the translated ones tell the language.
 func (b *fwdBlock) language() string {
-	if b.markerLang != "" {
+	if b.markerLang != "" && b.markerLang != "en" {
 		return b.markerLang
 	}
 	foreign := map[string]bool{}
@@ -20,6 +21,9 @@ func (b *fwdBlock) language() string {
 		for _, h := range hits {
 			foreign[h.lang] = true
 		}
+	}
+	if len(foreign) == 0 && b.markerLang != "" {
+		return b.markerLang // an English marker over English labels
 	}
 	best, n := "", 0
 	for _, l := range fwdLangs {

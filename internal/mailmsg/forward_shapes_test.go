@@ -66,6 +66,8 @@ var shapeFixtures = []shapeFixture{
 	{file: "apple_uk_quoted.eml", client: "apple", lang: "uk", shape: ShapeQuotedBlock, htmlShape: ShapeHeaderBlock, from: "Олена Шевченко <olena.shevchenko@client.example>", subject: "Не працює принтер", date: "2026-11-02T10:13:58+02:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	{file: "apple_ro_quoted.eml", client: "apple", lang: "ro", shape: ShapeQuotedBlock, htmlShape: ShapeHeaderBlock, from: "Andrei Popescu <andrei.popescu@client.example>", subject: "Imprimantă defectă", date: "2026-11-02T10:13:58+02:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	// Shape 4: Gmail with only some labels translated.
+	{file: "gmail_et_mixed.eml", client: "gmail", lang: "et", shape: ShapeMixedLabels, htmlShape: "", from: "Kadri Tamm <kadri.tamm@klient.example>", subject: "Printer ei tööta", date: "2026-11-02T10:13:00+01:00", assumed: true, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
+	{file: "gmail_tr_mixed.eml", client: "gmail", lang: "tr", shape: ShapeMixedLabels, htmlShape: "", from: "Ayşe Yılmaz <ayse.yilmaz@musteri.example>", subject: "Yazıcı arızalı", date: "2026-11-02T10:13:00+01:00", assumed: true, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	// Shape 5: Thunderbird, a tab after the colon (its HTML is a table, without tabs).
 	// Shape 6: full-width colons.
 	// Shape 7: Outlook.com's mailto: decorations and "on behalf of".

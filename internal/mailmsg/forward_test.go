@@ -376,7 +376,7 @@ func TestMatchLabel(t *testing.T) {
 		{"Másolatot kap: Bob <b@x.example>", fCc, "Bob <b@x.example>"},
 		{"De la: Andrei <a@x.example>", fFrom, "Andrei <a@x.example>"},
 		{"Subject: \tRe: time: 10:13", fSubject, "Re: time: 10:13"},
-		{"件名：テスト", fNone, ""},
+		{"件名：テスト", fSubject, "テスト"}, // full-width colon (Japanese clients)
 		{"Note: call me", fNone, ""},
 	} {
 		normalized := normSpace(tc.line)
