@@ -37,10 +37,10 @@ var labelTable = map[string]struct{ from, to, cc, bcc, sent, date, subject strin
 	"de": {"von", "an", "cc|kopie", "bcc|blindkopie", "gesendet", "datum", "betreff"},
 	"fr": {"de", "à|a|pour", "cc|copie", "cci|bcc", "envoyé|envoyé le|date d'envoi", "date", "objet|sujet"},
 	"es": {"de", "para|a", "cc|con copia", "cco|bcc", "enviado|enviado el", "fecha|date", "asunto"},
-	"it": {"da", "a", "cc", "ccn|bcc", "inviato", "data", "oggetto"},
+	"it": {"da|mittente", "a", "cc", "ccn|bcc", "inviato", "data", "oggetto"},
 	"nl": {"van", "aan", "cc", "bcc", "verzonden", "datum", "onderwerp"},
 	"pt": {"de", "para", "cc", "cco|bcc", "enviado|enviada|enviado em", "data", "assunto"},
-	"pl": {"od", "do", "dw|kopia", "udw|ukryta kopia", "wysłano", "data", "temat"},
+	"pl": {"od|nadawca", "do|adresat", "dw|kopia", "udw|ukryta kopia", "wysłano", "data", "temat"},
 	"sv": {"från", "till", "kopia|cc", "hemlig kopia|bcc", "skickat", "datum", "ämne"},
 	"no": {"fra", "til", "kopi|cc", "blindkopi|bcc", "sendt", "dato", "emne"},
 	"da": {"fra", "til", "cc|kopi", "bcc", "sendt", "dato", "emne"},
@@ -92,6 +92,7 @@ var labels = func() map[string][]labelHit {
 	m["reply-to"] = append(m["reply-to"], labelHit{fReplyTo, "en", false})
 	m["antwort an"] = append(m["antwort an"], labelHit{fReplyTo, "de", false})
 	m["répondre à"] = append(m["répondre à"], labelHit{fReplyTo, "fr", false})
+	m["rispondi a"] = append(m["rispondi a"], labelHit{fReplyTo, "it", false}) // Thunderbird
 	for l := range strings.SplitSeq(otherLabels, "|") {
 		if _, ok := m[l]; !ok {
 			m[l] = []labelHit{{field: fOther}}

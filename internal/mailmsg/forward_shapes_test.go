@@ -69,6 +69,9 @@ var shapeFixtures = []shapeFixture{
 	{file: "gmail_et_mixed.eml", client: "gmail", lang: "et", shape: ShapeMixedLabels, htmlShape: "", from: "Kadri Tamm <kadri.tamm@klient.example>", subject: "Printer ei tööta", date: "2026-11-02T10:13:00+01:00", assumed: true, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	{file: "gmail_tr_mixed.eml", client: "gmail", lang: "tr", shape: ShapeMixedLabels, htmlShape: "", from: "Ayşe Yılmaz <ayse.yilmaz@musteri.example>", subject: "Yazıcı arızalı", date: "2026-11-02T10:13:00+01:00", assumed: true, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	// Shape 5: Thunderbird, a tab after the colon (its HTML is a table, without tabs).
+	{file: "thunderbird_it_tab.eml", client: "thunderbird", lang: "it", shape: ShapeTabbed, htmlShape: ShapeHeaderBlock, from: "Giulia Rossi <giulia.rossi@cliente.example>", subject: "Stampante guasta", date: "2026-11-02T10:13:58+01:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
+	{file: "thunderbird_hr_tab.eml", client: "thunderbird", lang: "hr", shape: ShapeTabbed, htmlShape: ShapeHeaderBlock, from: "Ivana Horvat <ivana.horvat@kupac.example>", subject: "Pisač ne radi", date: "2026-11-02T10:13:58+01:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
+	{file: "thunderbird_pl_tab.eml", client: "thunderbird", lang: "pl", shape: ShapeTabbed, htmlShape: ShapeHeaderBlock, from: "Anna Kowalska <anna.kowalska@klient.example>", subject: "Drukarka nie działa", date: "2026-11-02T10:13:58+01:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	// Shape 6: full-width colons.
 	// Shape 7: Outlook.com's mailto: decorations and "on behalf of".
 }
