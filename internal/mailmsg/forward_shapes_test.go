@@ -73,6 +73,8 @@ var shapeFixtures = []shapeFixture{
 	{file: "thunderbird_hr_tab.eml", client: "thunderbird", lang: "hr", shape: ShapeTabbed, htmlShape: ShapeHeaderBlock, from: "Ivana Horvat <ivana.horvat@kupac.example>", subject: "Pisač ne radi", date: "2026-11-02T10:13:58+01:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	{file: "thunderbird_pl_tab.eml", client: "thunderbird", lang: "pl", shape: ShapeTabbed, htmlShape: ShapeHeaderBlock, from: "Anna Kowalska <anna.kowalska@klient.example>", subject: "Drukarka nie działa", date: "2026-11-02T10:13:58+01:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	// Shape 6: full-width colons.
+	{file: "outlook_ja_fullwidth.eml", client: "outlook", lang: "ja", shape: ShapeFullWidth, htmlShape: "", from: "山田 太郎 <taro.yamada@kokyaku.example>", subject: "プリンターの故障", date: "2026-11-02T10:13:00+01:00", assumed: true, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
+	{file: "hubspot_ja_fullwidth.eml", client: "gmail", lang: "ja", shape: ShapeFullWidth, htmlShape: "", from: "山田 太郎 <taro.yamada@kokyaku.example>", subject: "プリンターの故障", date: "2026-11-02T18:13:00+09:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	// Shape 7: Outlook.com's mailto: decorations and "on behalf of".
 }
 
