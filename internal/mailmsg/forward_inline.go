@@ -1,7 +1,6 @@
 package mailmsg
 
 import (
-	"regexp"
 	"strings"
 	"time"
 )
@@ -385,29 +384,4 @@ func joinLines(lines []fwdLine, depth int) string {
 		sb.WriteByte('\n')
 	}
 	return strings.Trim(sb.String(), "\n \t")
-}
-
-var fwdMailtoBracket = regexp.MustCompile(`(?i)\[mailto:([^\]\s]+)\]`)
-
-// fwdAddresses reads an address list written by a mail client: RFC 5322
-// lists, Outlook's "Name [mailto:addr]" and "A; B", HTML renderings
-// "Name <mailto:addr>", or display names alone.
-func fwdAddresses(v string) []Address {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return nil
-	}
-	v = fwdMailtoBracket.ReplaceAllString(v, "<$1>")
-	v = strings.ReplaceAll(strings.ReplaceAll(v, "<mailto:", "<"), "<MAILTO:", "<")
-	p := &parser{msg: &Message{}}
-	if list := p.parseAddressList("", v); len(list) > 0 {
-		return list
-	}
-	var out []Address
-	for _, part := range splitAddresses(v) {
-		if name := cleanName(part); name != "" && len(out) < 100 {
-			out = append(out, Address{Name: name})
-		}
-	}
-	return out
 }

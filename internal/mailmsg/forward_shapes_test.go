@@ -76,6 +76,8 @@ var shapeFixtures = []shapeFixture{
 	{file: "outlook_ja_fullwidth.eml", client: "outlook", lang: "ja", shape: ShapeFullWidth, htmlShape: "", from: "山田 太郎 <taro.yamada@kokyaku.example>", subject: "プリンターの故障", date: "2026-11-02T10:13:00+01:00", assumed: true, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	{file: "hubspot_ja_fullwidth.eml", client: "gmail", lang: "ja", shape: ShapeFullWidth, htmlShape: "", from: "山田 太郎 <taro.yamada@kokyaku.example>", subject: "プリンターの故障", date: "2026-11-02T18:13:00+09:00", assumed: false, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 	// Shape 7: Outlook.com's mailto: decorations and "on behalf of".
+	{file: "outlookcom_en_mailto.eml", client: "outlook-web", lang: "en", shape: ShapeMailto, htmlShape: "", from: "Ann Example <ann.example@customer.example>", subject: "Printer broken", date: "2026-11-02T10:13:00+01:00", assumed: true, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
+	{file: "outlookcom_de_mailto.eml", client: "outlook-web", lang: "de", shape: ShapeMailto, htmlShape: "", from: "Jürgen Müller <juergen.mueller@kunde.example>", subject: "Drucker defekt", date: "2026-11-02T10:13:00+01:00", assumed: true, to: "support@postdesk.example", cc: "bob@customer.example", note: true},
 }
 
 func TestForwardShapes(t *testing.T) {

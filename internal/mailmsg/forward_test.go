@@ -401,6 +401,11 @@ func TestFwdAddresses(t *testing.T) {
 		"\"Ann (Sales)\" <ann@x.example>":       "Ann (Sales) <ann@x.example>",
 		"ann@x.example <ann@x.example>":         "ann@x.example",
 		"=?UTF-8?Q?J=C3=BCrgen?= <j@x.example>": "Jürgen <j@x.example>",
+		// Outlook.com: the person, not the mailbox it was sent on behalf of.
+		"Ann<mailto:a@b.example> <a@b.example<mailto:a@b.example>> on behalf of other@b.example": "Ann <a@b.example>",
+		"Ann<MAILTO:a@b.example> im Auftrag von Desk <desk@b.example>":                           "Ann <a@b.example>",
+		"a@b.example<mailto:a@b.example>":                                                        "a@b.example",
+		"Desk on behalf of Ann <a@b.example>":                                                    "Desk on behalf of Ann <a@b.example>",
 	} {
 		got := fwdAddresses(in)
 		if len(got) == 0 || got[0].String() != want {
