@@ -142,7 +142,7 @@ func parseBlock(lines []fwdLine, j, depth int) fwdBlock {
 				m++
 			}
 			if b.n > 0 && m < len(lines) && m < k+4 && lines[m].depth == depth {
-				if hits, _, _ := matchLabel(lines[m].text); hits != nil && hits[0].field != fFrom {
+				if hits, _, _ := matchLabel(lines[m].text); hits != nil && hits[0].field != fOther {
 					if _, seen := b.vals[hits[0].field]; !seen {
 						k = m
 						continue
