@@ -267,6 +267,17 @@ func findInline(text, htmlSrc, subject string, loc *time.Location, depth int) []
 	if depth > maxForwardDepth {
 		return nil
 	}
+	// The cheap look first: most mail holds no block and no forward prefix.
+	wrote := hasForwardPrefix(subject)
+	if !wrote && !mayHoldForward(text) {
+		text = ""
+	}
+	if !wrote && !mayHoldForward(htmlSrc) {
+		htmlSrc = ""
+	}
+	if text == "" && htmlSrc == "" {
+		return nil
+	}
 	text, htmlSrc = strings.ToValidUTF8(text, "\uFFFD"), strings.ToValidUTF8(htmlSrc, "\uFFFD")
 	if strings.TrimSpace(htmlSrc) != "" {
 		if fs := findInlineLevel(HTMLToText(htmlSrc), htmlSrc, subject, loc, depth); len(fs) > 0 {
