@@ -131,6 +131,8 @@ func TestMayHoldForward(t *testing.T) {
 		"<b>&#1054;&#1090;:</b> Ольга":                         true, // an entity: maybe a label
 		"----- Forwarded Message ----- From: Ann <a@x>To: b@x": true,
 		"差出人：山田":                                               true,
+		"<div><strong>From</strong>: Ann":                      true,
+		"<p><b><span>Von</span></b>: Jürgen":                   true,
 		"    Lähettäjä: Mikko":                                 true,
 		"----- Forwarded message from Ann <a@x.example> -----": true,
 		"Meeting at 10:13, see https://x.example/a:b":          false,

@@ -36,6 +36,17 @@ const maxLabelBytes = 48
 // labelBefore says whether the text before the colon at c, back to the
 // start of its line, a tag, a quote mark or dashes, may be a From label.
 func labelBefore(s string, c int) bool {
+	// "<b>From</b>:": step back over up to three tags right before the colon.
+	for range 3 {
+		if c == 0 || s[c-1] != '>' {
+			break
+		}
+		lt := strings.LastIndexByte(s[max(0, c-200):c], '<')
+		if lt < 0 {
+			break
+		}
+		c = max(0, c-200) + lt
+	}
 	if c == 0 || c > 0 && s[c-1] >= '0' && s[c-1] <= '9' {
 		return false // "10:13", "Item 12:"
 	}
