@@ -30,6 +30,7 @@ type inspectOriginal struct {
 	DateText string           `json:"date_text,omitempty"`
 	Source   string           `json:"source"`
 	Client   string           `json:"client"`
+	Shape    string           `json:"shape"`
 	Language string           `json:"language,omitempty"`
 	Depth    int              `json:"depth"`
 	Note     string           `json:"forwarder_note,omitempty"`
@@ -87,7 +88,7 @@ func original(f *mailmsg.Forward) *inspectOriginal {
 	}
 	return &inspectOriginal{From: inspectAddress{Name: f.From.Name, Address: f.From.Address}, To: addrs(f.To), Cc: addrs(f.Cc),
 		Subject: f.Subject, Date: timePtr(f.Date), DateText: f.DateText, Source: f.Source, Client: f.Client,
-		Language: f.Language, Depth: f.Depth, Note: f.Note}
+		Shape: f.Shape, Language: f.Language, Depth: f.Depth, Note: f.Note}
 }
 
 func runInspect(ctx context.Context, e env, args []string) error {
@@ -197,11 +198,16 @@ func printInspect(w io.Writer, r inspectReport) error {
 		fmt.Fprintf(w, "Problem:     %s\n", p)
 	}
 	if o := r.Original; o != nil {
-		fmt.Fprintf(w, "\nForwarded original (%s, %s):\n  From:    %s\n  Subject: %s\n", o.Source, o.Client, show([]inspectAddress{o.From}), o.Subject)
+		lang := o.Language
+		if lang == "" {
+			lang = "(none: an attached message)"
+		}
+		fmt.Fprintf(w, "\nForwarded original (%s, %s):\n  Shape:    %s\n  Language: %s\n  From:     %s\n  Subject:  %s\n",
+			o.Source, o.Client, o.Shape, lang, show([]inspectAddress{o.From}), o.Subject)
 		if o.Date != nil {
-			fmt.Fprintf(w, "  Date:    %s\n", o.Date.Format(time.RFC1123Z))
+			fmt.Fprintf(w, "  Date:     %s\n", o.Date.Format(time.RFC1123Z))
 		} else {
-			fmt.Fprintf(w, "  Date:    (unreadable: %q)\n", o.DateText)
+			fmt.Fprintf(w, "  Date:     (unreadable: %q)\n", o.DateText)
 		}
 	}
 	fmt.Fprintf(w, "\nClassification: %s\n", r.Classification)

@@ -21,6 +21,13 @@ import (
 //     markers, subject prefixes and month names of twenty languages are in
 //     forward_labels.go.
 //
+// The layouts recognised (Forward.Shape) are listed with the Shape
+// constants: one field a line, the block in ">" quoting (Apple Mail), some
+// labels translated and the rest English (Gmail), a tab after the colon
+// (Thunderbird), full-width colons (Japanese clients, HubSpot), Outlook.com's
+// "mailto:" decorations and "on behalf of", Yahoo's fields run together on
+// one line, and Outlook 2019 / Outlook for Mac's "wrote:" line.
+//
 // Reply or forward. Outlook writes the same "From: / Sent:" block under a
 // reply as under a forward, and a reply quotes the mail it answers; the
 // rule, applied to each block found, outermost first:
@@ -41,6 +48,15 @@ import (
 //     İLT:; "VS:" in Danish and Norwegian), or when the subject has no prefix
 //     at all and nothing but blank lines stands above the block.
 //
+//  5. A reply's attribution line ("On <date>, "Ann" <a@x> wrote:") is a
+//     forward in one case only, the one Outlook 2019 and Outlook for Mac
+//     write (ShapeWroteLine): the subject starts with a forward prefix, the
+//     line is not quoted, nothing but the forwarder's own unquoted words
+//     stands above it (no header block, marker or quotation), it names the
+//     sender's address, and the original under it is indented by four spaces
+//     (text) or in a <blockquote> (HTML). The same line under "Re:", "AW:",
+//     "SV:", "Odp:" ..., under no prefix, or above ">" quoting is a reply.
+//
 // A "Fwd:" subject without a block finds nothing. Messages classified as
 // automatic (bounces, automatic replies) find nothing either.
 
@@ -51,13 +67,27 @@ const (
 	ForwardInlineHTML = "inline-html"
 )
 
+// Forward shapes: how the original's header was laid out (Forward.Shape).
+const (
+	ShapeAttached    = "attached"          // a message/rfc822 part or an attached .eml
+	ShapeHeaderBlock = "header-block"      // one "Label: value" field a line
+	ShapeQuotedBlock = "quoted-block"      // the block inside ">" quoting (Apple Mail)
+	ShapeMixedLabels = "mixed-labels"      // some labels translated, the others English (Gmail)
+	ShapeTabbed      = "tab-after-colon"   // "Oggetto:\tsubject" (Thunderbird)
+	ShapeFullWidth   = "full-width-colons" // "件名：subject" (Japanese clients, HubSpot)
+	ShapeMailto      = "mailto-decorated"  // "Name<mailto:a@b> <a@b<mailto:a@b>> on behalf of c@b" (Outlook.com)
+	ShapeOneLine     = "one-line-block"    // "From: ...To: ...Sent: ...Subject: ..." on one line (Yahoo)
+	ShapeWroteLine   = "wrote-line"        // "On <date>, "Name" <addr> wrote:" and an indented original (Outlook 2019, Outlook for Mac)
+)
+
 // maxForwardDepth bounds how many nested forwards are followed.
 const maxForwardDepth = 12
 
 // Forward is an original message found inside a forward.
 type Forward struct {
 	Source   string // ForwardAttached, ForwardInlineText or ForwardInlineHTML
-	Client   string // best guess of the forwarding format: "outlook", "outlook-web", "gmail", "apple", "thunderbird", "yahoo", "generic"
+	Client   string // best guess of the forwarding format: "outlook", "outlook-web", "outlook-mac", "gmail", "apple", "thunderbird", "yahoo", "generic"
+	Shape    string // the layout recognised: one of the Shape constants
 	Language string // language of the header block's labels ("en", "de", "fr" ...); "" for attached originals
 	From     Address
 	To, Cc   []Address

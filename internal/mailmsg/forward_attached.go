@@ -94,6 +94,7 @@ func attachedForwards(raws [][]byte, maxBody int64, depth int, client, note stri
 		h := headerOf(raw[:min(len(raw), 64<<10)])
 		f := Forward{
 			Source:      ForwardAttached,
+			Shape:       ShapeAttached,
 			Client:      client,
 			Subject:     m.Subject,
 			To:          m.To,

@@ -14,11 +14,13 @@ var (
 	fdZoneNum   = regexp.MustCompile(`(?:^|[\s(])([+-])(\d{2}):?(\d{2})\b`)
 	fdISO       = regexp.MustCompile(`\b(\d{4})-(\d{1,2})-(\d{1,2})\b`)
 	fdYearFirst = regexp.MustCompile(`\b(\d{4})\.\s?(\d{1,2})\.\s?(\d{1,2})\b`)
-	fdNumeric   = regexp.MustCompile(`\b(\d{1,2})([./])\s?(\d{1,2})[./]\s?(\d{4})\b`)
+	fdNumeric   = regexp.MustCompile(`\b(\d{1,2})([./-])\s?(\d{1,2})[./-]\s?(\d{4})\b`)
+	fdNumeric2  = regexp.MustCompile(`\b(\d{1,2})([./-])(\d{1,2})[./-](\d{2})\b`) // "28.10.26", "10/28/26" (Outlook for Mac)
 	fdTime      = regexp.MustCompile(`\b(\d{1,2}):(\d{2})(?::(\d{2}))?\b`)
 	fdDotTime   = regexp.MustCompile(`\b(\d{1,2})\.(\d{2})(?:\.(\d{2}))?\b`)
 	fdMeridiem  = regexp.MustCompile(`^\s*(?:([ap])\.?\s?m\b\.?|(vorm|nachm)\b\.?)`)
 	fdYear      = regexp.MustCompile(`\b\d{4}\b`)
+	fdKanji     = regexp.MustCompile(`(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日`) // "2026年11月2日"
 )
 
 // parseFwdDate reads the date of a forwarded header block: RFC 5322 dates
@@ -55,23 +57,34 @@ func parseFwdDate(s, lang string, loc *time.Location) (t time.Time, assumed, ok 
 		cut([]int{m[2], m[1]})
 	}
 
-	// A numeric date: "2026-11-02", "2026. 11. 02.", "02.11.2026", "11/2/2026".
+	// A numeric date: "2026-11-02", "2026. 11. 02.", "02.11.2026", "11/2/2026",
+	// "28.10.26" (a two-digit year only when no four-digit one is there).
 	year, month, day := 0, 0, 0
-	if m := fdISO.FindStringSubmatchIndex(low); m != nil {
+	dateAt := -1
+	numeric := func(m []int, yearOffset int) {
+		a, b := atoi(sub(low, m, 1)), atoi(sub(low, m, 3))
+		year = atoi(sub(low, m, 4)) + yearOffset
+		if sub(low, m, 2) == "/" && lang == "en" && a <= 12 {
+			month, day = a, b // US order
+		} else {
+			day, month = a, b
+		}
+		dateAt = m[0]
+		cut(m[:2])
+	}
+	if m := fdKanji.FindStringSubmatchIndex(low); m != nil {
+		year, month, day = atoi(sub(low, m, 1)), atoi(sub(low, m, 2)), atoi(sub(low, m, 3))
+		cut(m[:2])
+	} else if m := fdISO.FindStringSubmatchIndex(low); m != nil {
 		year, month, day = atoi(sub(low, m, 1)), atoi(sub(low, m, 2)), atoi(sub(low, m, 3))
 		cut(m[:2])
 	} else if m := fdYearFirst.FindStringSubmatchIndex(low); m != nil {
 		year, month, day = atoi(sub(low, m, 1)), atoi(sub(low, m, 2)), atoi(sub(low, m, 3))
 		cut(m[:2])
 	} else if m := fdNumeric.FindStringSubmatchIndex(low); m != nil {
-		a, b := atoi(sub(low, m, 1)), atoi(sub(low, m, 3))
-		year = atoi(sub(low, m, 4))
-		if sub(low, m, 2) == "/" && lang == "en" && a <= 12 {
-			month, day = a, b // US order
-		} else {
-			day, month = a, b
-		}
-		cut(m[:2])
+		numeric(m, 0)
+	} else if m := fdNumeric2.FindStringSubmatchIndex(low); m != nil && !fdYear.MatchString(low) {
+		numeric(m, 2000)
 	}
 
 	// Time: "10:13", "10:13:58"; Finnish "10.13" after the year.
@@ -79,12 +92,20 @@ func parseFwdDate(s, lang string, loc *time.Location) (t time.Time, assumed, ok 
 	if m := fdTime.FindStringSubmatchIndex(low); m != nil {
 		hour, minute, second, haveTime = atoi(sub(low, m, 1)), atoi(sub(low, m, 2)), atoi(sub(low, m, 3)), true
 		low = low[:m[0]] + " " + meridiem(low[m[1]:], &hour)
-	} else if y := fdYear.FindStringIndex(low); y != nil {
-		if m := fdDotTime.FindStringSubmatchIndex(low[y[1]:]); m != nil {
-			rest := low[y[1]:]
-			hour, minute, second, haveTime = atoi(sub(rest, m, 1)), atoi(sub(rest, m, 2)), atoi(sub(rest, m, 3)), true
-			low = low[:y[1]] + rest[:m[0]] + " " + meridiem(rest[m[1]:], &hour)
+	} else if y := fdYear.FindStringIndex(low); y != nil || dateAt >= 0 {
+		after := dateAt // the numeric date, cut out, held the year
+		if y != nil {
+			after = y[1]
 		}
+		if m := fdDotTime.FindStringSubmatchIndex(low[after:]); m != nil {
+			rest := low[after:]
+			hour, minute, second, haveTime = atoi(sub(rest, m, 1)), atoi(sub(rest, m, 2)), atoi(sub(rest, m, 3)), true
+			low = low[:after] + rest[:m[0]] + " " + meridiem(rest[m[1]:], &hour)
+		}
+	}
+
+	if haveTime && hour < 12 && strings.Contains(low, "午後") { // Japanese "PM"
+		hour += 12
 	}
 
 	// The words: month names, zone abbreviations; the numbers: day, year.

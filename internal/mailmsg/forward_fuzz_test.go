@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 )
 
+// FuzzFindForwards seeds with every forward fixture: all shapes and
+// languages of issue 12 and the negatives.
 func FuzzFindForwards(f *testing.F) {
 	files, err := filepath.Glob("testdata/forward/*.eml")
 	if err != nil || len(files) == 0 {
@@ -30,6 +32,13 @@ func FuzzFindForwards(f *testing.F) {
 		// The same bytes as a body, without MIME in the way.
 		checkForwards(t, findInline(string(raw), "", m.Subject, time.UTC, 1))
 		checkForwards(t, findInline("", string(raw), "Fwd: x", time.UTC, 1))
+		// Under a forward prefix a body is also read for Outlook for Mac's "wrote:" layout.
+		checkForwards(t, findInline(string(raw), "", "VS: x", time.UTC, 1))
+		for _, l := range toLines(string(raw)) {
+			if parts := oneLineParts(l.text); parts != nil && len(parts) > maxOneLineFields+1 {
+				t.Fatalf("one line split into %d parts", len(parts))
+			}
+		}
 	})
 }
 

@@ -1,7 +1,6 @@
 package mailmsg
 
 import (
-	"regexp"
 	"strings"
 	"time"
 )
@@ -14,6 +13,7 @@ type fwdLine struct {
 	depth int    // number of ">" quote marks
 	raw   string // the content after the quote marks, right-trimmed
 	text  string // raw trimmed, Unicode spaces made plain
+	split bool   // a field of a one-line header block, split by splitOneLine
 }
 
 func toLines(s string) []fwdLine {
@@ -55,6 +55,7 @@ type fwdBlock struct {
 	sent         bool
 	score        map[string]int
 	lastLabelKey string
+	keys         []string // the labels read, lowercased
 }
 
 // matchLabel reads "Label: value" (also "*Label:*", "De :", fullwidth
@@ -141,7 +142,7 @@ func parseBlock(lines []fwdLine, j, depth int) fwdBlock {
 				m++
 			}
 			if b.n > 0 && m < len(lines) && m < k+4 && lines[m].depth == depth {
-				if hits, _, _ := matchLabel(lines[m].text); hits != nil && hits[0].field != fFrom {
+				if hits, _, _ := matchLabel(lines[m].text); hits != nil && hits[0].field != fOther {
 					if _, seen := b.vals[hits[0].field]; !seen {
 						k = m
 						continue
@@ -172,6 +173,7 @@ func parseBlock(lines []fwdLine, j, depth int) fwdBlock {
 			b.vals[f], last = v, f
 			b.n++
 			b.lastLabel, b.lastLabelKey = k, key
+			b.keys = append(b.keys, key)
 			for _, h := range hits {
 				b.score[h.lang]++
 				b.sent = b.sent || h.sent
@@ -237,20 +239,6 @@ func findBlock(lines []fwdLine) (fwdBlock, bool) {
 	return fwdBlock{}, false
 }
 
-// language is the marker's language, else the one most of the labels are in.
-func (b *fwdBlock) language() string {
-	if b.markerLang != "" {
-		return b.markerLang
-	}
-	best, n := "", 0
-	for _, l := range fwdLangs {
-		if b.score[l] > n {
-			best, n = l, b.score[l]
-		}
-	}
-	return best
-}
-
 // quotedReply says whether the block sits in ">" quoting under a reply's
 // attribution line ("On ... Ann wrote:").
 func quotedReply(lines []fwdLine, b fwdBlock) bool {
@@ -279,6 +267,17 @@ func findInline(text, htmlSrc, subject string, loc *time.Location, depth int) []
 	if depth > maxForwardDepth {
 		return nil
 	}
+	// The cheap look first: most mail holds no block and no forward prefix.
+	wrote := hasForwardPrefix(subject)
+	if !wrote && !mayHoldForward(text) {
+		text = ""
+	}
+	if !wrote && !mayHoldForward(htmlSrc) {
+		htmlSrc = ""
+	}
+	if text == "" && htmlSrc == "" {
+		return nil
+	}
 	text, htmlSrc = strings.ToValidUTF8(text, "\uFFFD"), strings.ToValidUTF8(htmlSrc, "\uFFFD")
 	if strings.TrimSpace(htmlSrc) != "" {
 		if fs := findInlineLevel(HTMLToText(htmlSrc), htmlSrc, subject, loc, depth); len(fs) > 0 {
@@ -298,8 +297,15 @@ func findInline(text, htmlSrc, subject string, loc *time.Location, depth int) []
 }
 
 func findInlineLevel(text, htmlSrc, subject string, loc *time.Location, depth int) []Forward {
-	lines := toLines(text)
+	lines := splitOneLine(toLines(text))
 	b, ok := findBlock(lines)
+	above := lines
+	if ok {
+		above = lines[:b.start]
+	}
+	if f, found := findWrote(above, htmlSrc, subject, loc, depth); found {
+		return append([]Forward{f}, findInline(f.Text, f.HTML, f.Subject, innerLoc(f, loc), depth+1)...)
+	}
 	if !ok {
 		return nil
 	}
@@ -314,7 +320,7 @@ func findInlineLevel(text, htmlSrc, subject string, loc *time.Location, depth in
 	default:
 		return nil
 	}
-	f := Forward{Source: ForwardInlineText, Language: lang, Depth: depth, Note: note, Subject: b.vals[fSubject]}
+	f := Forward{Source: ForwardInlineText, Language: lang, Shape: b.shape(lines, lang), Depth: depth, Note: note, Subject: b.vals[fSubject]}
 	f.Client = b.client
 	if htmlSrc != "" {
 		f.Source = ForwardInlineHTML
@@ -348,11 +354,16 @@ func findInlineLevel(text, htmlSrc, subject string, loc *time.Location, depth in
 	if htmlSrc != "" {
 		f.HTML = htmlAfterBlock(htmlSrc, lines, b)
 	}
-	innerLoc := loc
+	return append([]Forward{f}, findInline(f.Text, f.HTML, f.Subject, innerLoc(f, loc), depth+1)...)
+}
+
+// innerLoc is the zone for dates without one inside a forward: the
+// original's own.
+func innerLoc(f Forward, loc *time.Location) *time.Location {
 	if !f.Date.IsZero() {
-		innerLoc = f.Date.Location()
+		return f.Date.Location()
 	}
-	return append([]Forward{f}, findInline(f.Text, f.HTML, f.Subject, innerLoc, depth+1)...)
+	return loc
 }
 
 // bodyAfter is the forwarded text: the lines after the block, at its quote
@@ -384,29 +395,4 @@ func joinLines(lines []fwdLine, depth int) string {
 		sb.WriteByte('\n')
 	}
 	return strings.Trim(sb.String(), "\n \t")
-}
-
-var fwdMailtoBracket = regexp.MustCompile(`(?i)\[mailto:([^\]\s]+)\]`)
-
-// fwdAddresses reads an address list written by a mail client: RFC 5322
-// lists, Outlook's "Name [mailto:addr]" and "A; B", HTML renderings
-// "Name <mailto:addr>", or display names alone.
-func fwdAddresses(v string) []Address {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return nil
-	}
-	v = fwdMailtoBracket.ReplaceAllString(v, "<$1>")
-	v = strings.ReplaceAll(strings.ReplaceAll(v, "<mailto:", "<"), "<MAILTO:", "<")
-	p := &parser{msg: &Message{}}
-	if list := p.parseAddressList("", v); len(list) > 0 {
-		return list
-	}
-	var out []Address
-	for _, part := range splitAddresses(v) {
-		if name := cleanName(part); name != "" && len(out) < 100 {
-			out = append(out, Address{Name: name})
-		}
-	}
-	return out
 }

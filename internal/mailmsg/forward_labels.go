@@ -27,7 +27,7 @@ const (
 )
 
 // fwdLangs is the order in which languages win ties.
-var fwdLangs = []string{"en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "no", "da", "fi", "cs", "sk", "hu", "ro", "hr", "ru", "uk", "tr"}
+var fwdLangs = []string{"en", "de", "fr", "es", "it", "nl", "pt", "pl", "sv", "no", "da", "fi", "cs", "sk", "hu", "ro", "hr", "ru", "uk", "tr", "et", "ja"}
 
 // labelTable lists, per language, the labels of each field, "|"-separated.
 // "sent" labels are Outlook's (Sent:, Gesendet: ...), "date" labels those of
@@ -37,10 +37,10 @@ var labelTable = map[string]struct{ from, to, cc, bcc, sent, date, subject strin
 	"de": {"von", "an", "cc|kopie", "bcc|blindkopie", "gesendet", "datum", "betreff"},
 	"fr": {"de", "à|a|pour", "cc|copie", "cci|bcc", "envoyé|envoyé le|date d'envoi", "date", "objet|sujet"},
 	"es": {"de", "para|a", "cc|con copia", "cco|bcc", "enviado|enviado el", "fecha|date", "asunto"},
-	"it": {"da", "a", "cc", "ccn|bcc", "inviato", "data", "oggetto"},
+	"it": {"da|mittente", "a", "cc", "ccn|bcc", "inviato", "data", "oggetto"},
 	"nl": {"van", "aan", "cc", "bcc", "verzonden", "datum", "onderwerp"},
 	"pt": {"de", "para", "cc", "cco|bcc", "enviado|enviada|enviado em", "data", "assunto"},
-	"pl": {"od", "do", "dw|kopia", "udw|ukryta kopia", "wysłano", "data", "temat"},
+	"pl": {"od|nadawca", "do|adresat", "dw|kopia", "udw|ukryta kopia", "wysłano", "data", "temat"},
 	"sv": {"från", "till", "kopia|cc", "hemlig kopia|bcc", "skickat", "datum", "ämne"},
 	"no": {"fra", "til", "kopi|cc", "blindkopi|bcc", "sendt", "dato", "emne"},
 	"da": {"fra", "til", "cc|kopi", "bcc", "sendt", "dato", "emne"},
@@ -48,11 +48,13 @@ var labelTable = map[string]struct{ from, to, cc, bcc, sent, date, subject strin
 	"cs": {"od", "komu", "kopie|cc", "skrytá kopie|bcc", "odesláno", "datum", "předmět"},
 	"sk": {"od", "komu", "kópia|cc", "skrytá kópia|bcc", "odoslané", "dátum", "predmet"},
 	"hu": {"feladó", "címzett", "másolatot kap|másolat|cc", "titkos másolat|bcc", "elküldve", "dátum|időpont", "tárgy"},
-	"ro": {"de la|de", "către|catre|pentru", "cc", "bcc", "trimis", "data|dată", "subiect"},
+	"ro": {"de la|de|expeditor", "către|catre|pentru", "cc", "bcc", "trimis", "data|dată", "subiect"},
 	"hr": {"šalje|od", "prima|za", "kopija|cc", "bcc", "poslano", "datum", "predmet"},
-	"ru": {"от", "кому", "копия|cc", "скрытая копия|bcc", "отправлено", "дата", "тема"},
-	"uk": {"від", "кому", "копія|cc", "прихована копія|bcc", "надіслано", "дата", "тема"},
-	"tr": {"kimden", "kime", "bilgi|cc", "gizli|bcc", "gönderildi|gönderilme", "tarih", "konu"},
+	"ru": {"от|отправитель|от кого", "кому", "копия|cc", "скрытая копия|bcc", "отправлено", "дата", "тема"},
+	"uk": {"від|відправник|від кого", "кому", "копія|cc", "прихована копія|bcc", "надіслано", "дата", "тема"},
+	"tr": {"kimden|gönderen", "kime", "bilgi|cc", "gizli|bcc", "gönderildi|gönderilme", "tarih", "konu"},
+	"et": {"saatja|kellelt", "saaja|kellele", "koopia|cc", "pimekoopia|bcc", "saadetud", "kuupäev", "teema"},
+	"ja": {"差出人|送信者|送信元", "宛先|送信先", "cc", "bcc", "送信日時", "日付|日時", "件名"},
 }
 
 // otherLabels are fields a block may show that forward detection skips:
@@ -90,6 +92,7 @@ var labels = func() map[string][]labelHit {
 	m["reply-to"] = append(m["reply-to"], labelHit{fReplyTo, "en", false})
 	m["antwort an"] = append(m["antwort an"], labelHit{fReplyTo, "de", false})
 	m["répondre à"] = append(m["répondre à"], labelHit{fReplyTo, "fr", false})
+	m["rispondi a"] = append(m["rispondi a"], labelHit{fReplyTo, "it", false}) // Thunderbird
 	for l := range strings.SplitSeq(otherLabels, "|") {
 		if _, ok := m[l]; !ok {
 			m[l] = []labelHit{{field: fOther}}
@@ -142,6 +145,8 @@ var markerPhrases = func() map[string]struct {
 		{"hr", "proslijeđena poruka|proslijeđena poruka", "početak proslijeđene poruke", "izvorna poruka|izvorni e-mail"},
 		{"ru", "пересылаемое сообщение|пересланное сообщение", "начало переадресованного сообщения|начало пересылаемого сообщения", "исходное сообщение|оригинальное сообщение|original message"},
 		{"uk", "переслане повідомлення|пересилане повідомлення", "початок пересланого повідомлення", "оригінальне повідомлення|вихідне повідомлення|початкове повідомлення"},
+		{"et", "edastatud kiri|edasisaadetud kiri", "edasisaadetud kirja algus", "algne kiri"},
+		{"ja", "転送メッセージ|転送されたメッセージ", "転送されたメッセージの始まり", "元のメッセージ|オリジナル メッセージ"},
 		{"tr", "iletilen ileti|iletilen mesaj|yönlendirilmiş mesaj|yönlendirilen ileti", "iletilen mesajın başlangıcı|iletilen iletinin başlangıcı", "özgün ileti|orijinal mesaj|özgün mesaj"},
 	} {
 		for p := range strings.SplitSeq(e.fwd, "|") {
@@ -223,6 +228,7 @@ var monthTable = map[string][12]string{
 	"hr": {"siječanj|siječnja|sij", "veljača|veljače|velj", "ožujak|ožujka|ožu", "travanj|travnja|tra", "svibanj|svibnja|svi", "lipanj|lipnja|lip", "srpanj|srpnja|srp", "kolovoz|kolovoza|kol", "rujan|rujna|ruj", "listopad|listopada|lis", "studeni|studenoga|studenog|stu", "prosinac|prosinca|pro"},
 	"ru": {"январь|января|янв", "февраль|февраля|фев", "март|марта|мар", "апрель|апреля|апр", "май|мая", "июнь|июня|июн", "июль|июля|июл", "август|августа|авг", "сентябрь|сентября|сен|сент", "октябрь|октября|окт", "ноябрь|ноября|ноя|нояб", "декабрь|декабря|дек"},
 	"uk": {"січень|січня|січ", "лютий|лютого|лют", "березень|березня|бер", "квітень|квітня|квіт", "травень|травня|трав", "червень|червня|черв", "липень|липня|лип", "серпень|серпня|серп", "вересень|вересня|вер", "жовтень|жовтня|жовт", "листопад|листопада|лист", "грудень|грудня|груд"},
+	"et": {"jaanuar|jaan", "veebruar|veebr", "märts", "aprill|apr", "mai", "juuni", "juuli", "august|aug", "september|sept", "oktoober|okt", "november|nov", "detsember|dets"},
 	"tr": {"ocak|oca", "şubat|şub|subat", "mart|mar", "nisan|nis", "mayıs|may|mayis", "haziran|haz", "temmuz|tem", "ağustos|ağu|agustos", "eylül|eyl|eylul", "ekim|eki", "kasım|kas|kasim", "aralık|ara|aralik"},
 }
 
@@ -260,7 +266,7 @@ func lookupMonth(tok, lang string) int {
 var zoneOffsets = map[string]int{
 	"ut": 0, "utc": 0, "gmt": 0, "z": 0, "wet": 0, "west": 3600, "bst": 3600,
 	"cet": 3600, "cest": 7200, "mez": 3600, "mesz": 7200, "eet": 7200, "eest": 10800,
-	"msk": 10800, "trt": 10800,
+	"msk": 10800, "trt": 10800, "jst": 9 * 3600,
 	"est": -5 * 3600, "edt": -4 * 3600, "cst": -6 * 3600, "cdt": -5 * 3600,
 	"mst": -7 * 3600, "mdt": -6 * 3600, "pst": -8 * 3600, "pdt": -7 * 3600,
 }

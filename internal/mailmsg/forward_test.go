@@ -256,6 +256,9 @@ func TestForwardFixturesCovered(t *testing.T) {
 	for _, fx := range inlineFixtures {
 		known[fx.file] = true
 	}
+	for _, fx := range shapeFixtures {
+		known[fx.file] = true
+	}
 	for _, f := range files {
 		b := filepath.Base(f)
 		if !known[b] && !strings.HasPrefix(b, "noforward_") && !strings.HasPrefix(b, "attached_") && !strings.HasPrefix(b, "chain_") {
@@ -300,6 +303,12 @@ func TestParseFwdDate(t *testing.T) {
 		{"11/2/2026 10:13 AM", "en", "2026-11-02T10:13:00+01:00", true},
 		{"2/11/2026 10:13", "fr", "2026-11-02T10:13:00+01:00", true},
 		{"2026-11-02 10:13", "sv", "2026-11-02T10:13:00+01:00", true},
+		{"Am 28.10.26, 12:46 schrieb", "de", "2026-10-28T12:46:00+01:00", true},
+		{"On 10/28/26, 12:46 PM,", "en", "2026-10-28T12:46:00+01:00", true},
+		{"Op 28-10-2026 12:46 heeft", "nl", "2026-10-28T12:46:00+01:00", true},
+		{"Den 28.10.2026 kl. 12.46 skrev", "da", "2026-10-28T12:46:00+01:00", true},
+		{"2026年11月2日(月) 18:13 JST", "ja", "2026-11-02T18:13:00+09:00", false},
+		{"2026年11月2日 午後 6:13", "ja", "2026-11-02T18:13:00+01:00", true},
 		{"yesterday around ten", "en", "", false},
 		{"Montag, 31. Februar 2026 10:13", "de", "", false},
 		{"", "en", "", false},
@@ -367,7 +376,7 @@ func TestMatchLabel(t *testing.T) {
 		{"Másolatot kap: Bob <b@x.example>", fCc, "Bob <b@x.example>"},
 		{"De la: Andrei <a@x.example>", fFrom, "Andrei <a@x.example>"},
 		{"Subject: \tRe: time: 10:13", fSubject, "Re: time: 10:13"},
-		{"件名：テスト", fNone, ""},
+		{"件名：テスト", fSubject, "テスト"}, // full-width colon (Japanese clients)
 		{"Note: call me", fNone, ""},
 	} {
 		normalized := normSpace(tc.line)
@@ -392,6 +401,11 @@ func TestFwdAddresses(t *testing.T) {
 		"\"Ann (Sales)\" <ann@x.example>":       "Ann (Sales) <ann@x.example>",
 		"ann@x.example <ann@x.example>":         "ann@x.example",
 		"=?UTF-8?Q?J=C3=BCrgen?= <j@x.example>": "Jürgen <j@x.example>",
+		// Outlook.com: the person, not the mailbox it was sent on behalf of.
+		"Ann<mailto:a@b.example> <a@b.example<mailto:a@b.example>> on behalf of other@b.example": "Ann <a@b.example>",
+		"Ann<MAILTO:a@b.example> im Auftrag von Desk <desk@b.example>":                           "Ann <a@b.example>",
+		"a@b.example<mailto:a@b.example>":                                                        "a@b.example",
+		"Desk on behalf of Ann <a@b.example>":                                                    "Desk on behalf of Ann <a@b.example>",
 	} {
 		got := fwdAddresses(in)
 		if len(got) == 0 || got[0].String() != want {
