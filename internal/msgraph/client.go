@@ -130,11 +130,11 @@ func (c *Client) now() time.Time {
 
 // call is one logical request, retried as the package documentation says.
 type call struct {
-	op      string
-	method  string
-	url     string
-	body    []byte // resent on each attempt
-	header  http.Header
+	op     string
+	method string
+	url    string
+	body   []byte // resent on each attempt
+	header http.Header
 	stream bool // the caller reads the body; no per-attempt timeout
 	want   int  // the success status
 }
