@@ -175,7 +175,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mb.inflight++
 	mb.peak = max(mb.peak, mb.inflight)
 	over := mb.inflight > s.opts.MaxConcurrent
-	f := s.takeFault(req.user, r.Method, "/"+rest)
+	var f *fault
+	if !over { // a refused request does not use up a fault
+		f = s.takeFault(req.user, r.Method, "/"+rest)
+	}
 	blocked := s.policy[req.user]
 	s.mu.Unlock()
 	defer func() {

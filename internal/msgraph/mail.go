@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -168,28 +169,42 @@ func (c *Client) delta(ctx context.Context, u string, pageSize int) (*DeltaPage,
 		return nil, err
 	}
 	defer resp.Body.Close()
+	page, err := parseDelta(io.LimitReader(resp.Body, maxJSON), c.sameOrigin)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Status = resp.StatusCode
+		}
+		return nil, err
+	}
+	return page, nil
+}
+
+// parseDelta decodes a delta page (Graph's answer, untrusted): exactly one
+// link, both of the Graph origin, and every item with an id.
+func parseDelta(r io.Reader, sameOrigin func(string) bool) (*DeltaPage, error) {
 	var dr deltaResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJSON)).Decode(&dr); err != nil {
-		return nil, &Error{Kind: KindTemporary, Op: "delta", Status: resp.StatusCode, Err: fmt.Errorf("decode page: %w", err)}
+	if err := json.NewDecoder(r).Decode(&dr); err != nil {
+		return nil, &Error{Kind: KindTemporary, Op: "delta", Err: fmt.Errorf("decode page: %w", err)}
 	}
 	if (dr.NextLink == "") == (dr.DeltaLink == "") {
-		return nil, &Error{Kind: KindPermanent, Op: "delta", Status: resp.StatusCode, Message: "a delta page must carry exactly one of @odata.nextLink and @odata.deltaLink"}
+		return nil, &Error{Kind: KindPermanent, Op: "delta", Message: "a delta page must carry exactly one of @odata.nextLink and @odata.deltaLink"}
 	}
 	for _, l := range []string{dr.NextLink, dr.DeltaLink} {
-		if l != "" && !c.sameOrigin(l) {
+		if l != "" && !sameOrigin(l) {
 			return nil, ErrForeignLink
 		}
 	}
 	page := &DeltaPage{NextLink: dr.NextLink, DeltaLink: dr.DeltaLink, Items: make([]DeltaItem, 0, len(dr.Value))}
 	for _, v := range dr.Value {
 		if v.ID == "" {
-			return nil, &Error{Kind: KindPermanent, Op: "delta", Status: resp.StatusCode, Message: "a delta item without an id"}
+			return nil, &Error{Kind: KindPermanent, Op: "delta", Message: "a delta item without an id"}
 		}
 		it := DeltaItem{ID: v.ID, Removed: v.Removed != nil, InternetMessageID: v.InternetMessageID}
 		if v.ReceivedDateTime != "" {
 			t, err := time.Parse(time.RFC3339, v.ReceivedDateTime)
 			if err != nil {
-				return nil, &Error{Kind: KindPermanent, Op: "delta", Status: resp.StatusCode, Err: fmt.Errorf("item receivedDateTime: %w", err)}
+				return nil, &Error{Kind: KindPermanent, Op: "delta", Err: fmt.Errorf("item receivedDateTime: %w", err)}
 			}
 			it.ReceivedDateTime = t
 		}
