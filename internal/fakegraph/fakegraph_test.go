@@ -224,6 +224,16 @@ func TestSendMailFilesDeliversAndStripsAutoSubmitted(t *testing.T) {
 	other := base64.StdEncoding.EncodeToString(mime("someone@else.example", customer, "x", "<x@y>"))
 	mustError(t, post(other, "text/plain"), 403, "ErrorSendAsDenied")
 	noRcpt := base64.StdEncoding.EncodeToString([]byte("From: " + agent + "\r\nSubject: x\r\n\r\nbody\r\n"))
+	// Without From and Message-ID, Exchange supplies both.
+	bare := base64.StdEncoding.EncodeToString([]byte("To: " + customer + "\r\nSubject: bare\r\n\r\nbody\r\n"))
+	if a := post(bare, "text/plain"); a.status != http.StatusAccepted {
+		t.Fatalf("bare sendMail: %d %s", a.status, a.body)
+	}
+	if got := w.g.Messages(customer, "inbox"); len(got) != 1 || got[0].MessageID == "" || !strings.HasPrefix(string(got[0].Raw), "From: "+agent+"\r\n") {
+		t.Fatalf("bare message delivered as %+v", got)
+	}
+	w.g.Remove(customer, w.g.Messages(customer, "inbox")[0].ID)
+	w.g.Remove(agent, w.g.Messages(agent, "sentitems")[0].ID)
 	mustError(t, post(noRcpt, "text/plain"), 400, "ErrorInvalidRecipients")
 	// Line-wrapped base64 is fine (white space is skipped).
 	var wrapped strings.Builder
@@ -233,7 +243,7 @@ func TestSendMailFilesDeliversAndStripsAutoSubmitted(t *testing.T) {
 	if a := post(wrapped.String(), "text/plain"); a.status != http.StatusAccepted || len(a.body) != 0 {
 		t.Fatalf("sendMail: %d %s", a.status, a.body)
 	}
-	if s := w.g.Sent(agent); len(s) != 1 || string(s[0]) != string(raw) {
+	if s := w.g.Sent(agent); len(s) != 2 || string(s[1]) != string(raw) {
 		t.Fatalf("Sent: %q", s)
 	}
 	for _, c := range []struct{ user, folder string }{{agent, "sentitems"}, {customer, "inbox"}} {

@@ -171,7 +171,10 @@ func (s *Server) handleSendMail(w http.ResponseWriter, r *http.Request) {
 	}
 	copyRaw := raw
 	if msg.Header.Get("Message-Id") == "" { // Exchange gives every message one
-		copyRaw = append([]byte("Message-ID: <"+newUUID()+"@fakegraph.invalid>\r\n"), raw...)
+		copyRaw = append([]byte("Message-ID: <"+newUUID()+"@fakegraph.invalid>\r\n"), copyRaw...)
+	}
+	if msg.Header.Get("From") == "" { // and sends it from the mailbox
+		copyRaw = append([]byte("From: "+req.user+"\r\n"), copyRaw...)
 	}
 	filed := stripHeaders(copyRaw, "Auto-Submitted", "Bcc")
 	s.mu.Lock()
