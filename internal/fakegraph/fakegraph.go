@@ -122,6 +122,8 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /mailFolders/{folder}/childFolders", s.handleFolders)
 	s.mux.HandleFunc("GET /mailFolders/{folder}/messages/delta", s.handleDelta)
 	s.mux.HandleFunc("GET /messages/{id}/$value", s.handleValue)
+	s.mux.HandleFunc("GET /messages", s.handleMessages)
+	s.mux.HandleFunc("GET /mailFolders/{folder}/messages", s.handleMessages)
 	s.mux.HandleFunc("POST /sendMail", s.handleSendMail)
 	return s
 }

@@ -81,6 +81,16 @@ func TestSendThenFetchBackKeepsOurHeaders(t *testing.T) {
 	if items, _ := fetchAll(t, out, sent, "", 0); len(items) != 5 {
 		t.Fatalf("sent items: %d", len(items))
 	}
+	// Whether a reply went out, by its Message-ID.
+	if ids, err := out.FindMessage(ctx, "sentitems", "<reply-3@postdesk.test>"); err != nil || len(ids) != 1 {
+		t.Fatalf("find sent: %v %v", ids, err)
+	}
+	if ids, err := out.FindMessage(ctx, "sentitems", "<never@postdesk.test>"); err != nil || len(ids) != 0 {
+		t.Fatalf("find unsent: %v %v", ids, err)
+	}
+	if ids, err := in.FindMessage(ctx, "", "<reply-0@postdesk.test>"); err != nil || len(ids) != 1 || ids[0] != items[0].ID {
+		t.Fatalf("find in the whole mailbox: %v %v", ids, err)
+	}
 	// A quiet round, then a removal and a new message.
 	if items, c2 := fetchAll(t, in, inbox, cursor, 2); len(items) != 0 {
 		t.Fatalf("quiet round: %+v", items)

@@ -213,6 +213,39 @@ func parseDelta(r io.Reader, sameOrigin func(string) bool) (*DeltaPage, error) {
 	return page, nil
 }
 
+// FindMessage returns the ids of the messages in a folder (an id or a
+// well-known name; "" for the whole mailbox) whose Message-ID is
+// internetMessageID, angle brackets included ("<a@b>"): GET
+// .../messages?$filter=internetMessageId eq '...'. It settles whether a
+// sendMail whose answer was lost went out (look in "sentitems").
+func (c *Client) FindMessage(ctx context.Context, folderID, internetMessageID string) ([]string, error) {
+	u := c.base() + c.userPath()
+	if folderID != "" {
+		u += "/mailFolders/" + url.PathEscape(folderID)
+	}
+	filter := "internetMessageId eq '" + strings.ReplaceAll(internetMessageID, "'", "''") + "'"
+	u += "/messages?$filter=" + url.QueryEscape(filter) + "&$select=id,internetMessageId"
+	var ids []string
+	for u != "" {
+		var list struct {
+			Value []struct {
+				ID string `json:"id"`
+			} `json:"value"`
+			NextLink string `json:"@odata.nextLink"`
+		}
+		if err := c.getJSON(ctx, "find message", u, &list); err != nil {
+			return nil, err
+		}
+		for _, v := range list.Value {
+			ids = append(ids, v.ID)
+		}
+		if u = list.NextLink; u != "" && !c.sameOrigin(u) {
+			return nil, ErrForeignLink
+		}
+	}
+	return ids, nil
+}
+
 // MIME streams a message's MIME (GET /users/{u}/messages/{id}/$value). The
 // caller must Close it: until then it holds one of the Client's in-flight
 // slots. A message gone meanwhile is KindNotFound.
