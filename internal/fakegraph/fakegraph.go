@@ -17,6 +17,7 @@
 //     must be used verbatim (extra query options or a changed token are
 //     refused), $select, the receivedDateTime ge/gt $filter, @removed
 //     entries, 410 syncStateNotFound after ResetDelta; messages/{id}/$value;
+//     messages filtered by internetMessageId (in a folder or the mailbox);
 //     sendMail with base64 MIME (202; 400 ErrorMimeContentInvalidBase64String;
 //     the From must be the mailbox; a copy filed in Sent Items without
 //     Auto-Submitted, as Graph is reported to strip it; delivered to the
