@@ -368,6 +368,10 @@ func TestSendIsNotRetriedWhenItMayHaveTakenEffect(t *testing.T) {
 	if e.Kind != msgraph.KindTemporary || w.g.Requests()-before != 1 || len(sl.all()) != 0 {
 		t.Fatalf("500 on send: %+v, %d requests", e, w.g.Requests()-before)
 	}
+	w.g.Fail(fakegraph.Fault{User: customer, Op: fakegraph.OpSend, Status: 504, Code: "GatewayTimeout"})
+	if e := graphErr(t, c.SendMIME(ctx, mime(customer, agent, "x", "<x@y>"))); e.Kind != msgraph.KindTemporary || len(sl.all()) != 0 {
+		t.Fatalf("504 on send: %+v", e)
+	}
 	// 429 and 503 say the request was not processed: retried.
 	w.g.Throttle(customer, fakegraph.OpSend, 1, "1")
 	w.g.Unavailable(customer, fakegraph.OpSend, 1)
