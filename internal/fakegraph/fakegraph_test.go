@@ -325,9 +325,11 @@ func TestFaultsAndConcurrencyLimit(t *testing.T) {
 		t.Fatalf("after the faults: %d", a.status)
 	}
 
-	// Eight at once against a mailbox whose requests take 200 ms: the
-	// stand-in serves four and refuses the rest as MailboxConcurrency.
-	w.g.SetLatency(200 * time.Millisecond)
+	// Eight at once against a mailbox whose requests take 2 s: four are
+	// served, those arriving while four are in flight are refused as
+	// MailboxConcurrency (on a loaded machine a late one may find a free
+	// slot, so only "some refused, at least four served" is certain).
+	w.g.SetLatency(2 * time.Second)
 	var wg sync.WaitGroup
 	statuses := make(chan int, 8)
 	for range 8 {
@@ -339,7 +341,7 @@ func TestFaultsAndConcurrencyLimit(t *testing.T) {
 	for s := range statuses {
 		n[s]++
 	}
-	if n[200] > 4 || n[429] < 4 || n[200]+n[429] != 8 || w.g.MaxInFlightSeen(agent) < 5 {
+	if n[200] < 4 || n[429] < 1 || n[200]+n[429] != 8 || w.g.MaxInFlightSeen(agent) < 5 {
 		t.Fatalf("8 concurrent: %v, peak %d", n, w.g.MaxInFlightSeen(agent))
 	}
 }

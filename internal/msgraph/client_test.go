@@ -191,7 +191,7 @@ func TestNeverMoreThanFourInFlight(t *testing.T) {
 			for i := range 20 {
 				ids = append(ids, w.g.Deliver(customer, "inbox", mime("x@example.org", customer, "s", fmt.Sprintf("<%d@x>", i))))
 			}
-			w.g.SetLatency(40 * time.Millisecond)
+			w.g.SetLatency(150 * time.Millisecond)
 			ctx := context.Background()
 			var wg sync.WaitGroup
 			errs := make(chan error, 20)
