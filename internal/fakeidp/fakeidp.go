@@ -25,8 +25,12 @@
 //     correlation_id, error_uri);
 //   - RS256 id_tokens (email only with the email scope, name and
 //     preferred_username only with profile, as Microsoft documents); opaque
-//     access tokens; RFC 7662 introspection at /introspect for Dovecot's
-//     oauth2 passdb; an OIDC userinfo endpoint;
+//     access tokens, each for the resource of the scopes it was issued with
+//     (one refresh token serves Outlook and Graph: a refresh with Graph
+//     scopes gets a Graph token); RFC 7662 introspection at /introspect for
+//     Dovecot's oauth2 passdb; AccessTokenInfo for a stand-in resource
+//     server (internal/fakegraph, which Mount serves beside the IdP); an
+//     OIDC userinfo endpoint;
 //   - fault injection per account (Revoke, SetRefreshError, FailNextRefresh),
 //     per app (ExpireClientSecret) and globally (SetTemporarilyUnavailable),
 //     and a Clock that tests move forward by months.
@@ -171,6 +175,15 @@ type IdP struct {
 	tokenRequests int
 	issued        int
 	reuses        []Reuse
+	mounts        []mount
+}
+
+// mount is another stand-in served beside the IdP (see Mount).
+type mount struct {
+	prefix  string // of the requests it serves
+	h       http.Handler
+	name    string // in the banner
+	urlPath string // in the banner
 }
 
 type account struct {
@@ -211,6 +224,7 @@ type refreshToken struct {
 
 type accessToken struct {
 	grant   *grant
+	scopes  []string // as requested when it was issued: its resource and scp
 	issued  time.Time
 	expires time.Time
 }
@@ -277,6 +291,12 @@ func (idp *IdP) routes() *http.ServeMux {
 
 // ServeHTTP implements http.Handler.
 func (idp *IdP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, m := range idp.mounted() {
+		if strings.HasPrefix(r.URL.Path, m.prefix) {
+			m.h.ServeHTTP(w, r)
+			return
+		}
+	}
 	idp.mux.ServeHTTP(w, r)
 }
 
