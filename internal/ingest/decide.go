@@ -210,8 +210,12 @@ func (in *Ingester) decideForward(ctx context.Context, tx *store.Tx, mb store.Ma
 	}
 	d.Class, d.Kind = "forward_recovery", store.KindForward
 	d.Forward = &ForwardDecision{Original: orig, Customer: customer, Sender: sender, Agent: agent}
-	d.Reasons = append(d.Reasons, fmt.Sprintf("the original is from %s, sent %s (%s forward, %s)", customer,
-		orig.Date.UTC().Format("2006-01-02 15:04 UTC"), orig.Client, orig.Source))
+	how := orig.Shape
+	if orig.Language != "" {
+		how += ", language " + orig.Language
+	}
+	d.Reasons = append(d.Reasons, fmt.Sprintf("the original is from %s, sent %s (%s forward, %s, %s)", customer,
+		orig.Date.UTC().Format("2006-01-02 15:04 UTC"), orig.Client, orig.Source, how))
 
 	// Already here?
 	existing, how, err := in.findOriginal(ctx, tx, mb, orig, customer)

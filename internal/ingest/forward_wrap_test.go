@@ -109,6 +109,11 @@ func TestForwardSurvivesWrapping(t *testing.T) {
 		for _, fx := range fixtures {
 			now := fx.customer.Date.Add(48 * time.Hour)
 			in := ingest.New(db, ingest.Options{Now: func() time.Time { return now }, Agents: fx.agents})
+			// The fixture itself, as inspect sees it: recovered, and the reasons name its layout.
+			_, d, err := in.Inspect(ctx, "inspect@example.com", bytes.NewReader(fx.raw))
+			if err != nil || d.Class != "forward_recovery" || !strings.Contains(strings.Join(d.Reasons, "\n"), ", "+fx.customer.Shape) {
+				t.Errorf("%s: inspect: %v %s %q", fx.name, err, d.Class, d.Reasons)
+			}
 			for _, w := range wrappings {
 				n++
 				mb := newMailbox(t, db, fmt.Sprintf("support%d@example.com", n))
