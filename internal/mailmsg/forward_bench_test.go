@@ -93,35 +93,6 @@ func BenchmarkFindForwardsMix(b *testing.B) {
 	}
 }
 
-// TestFindForwardsCheaperThanParse is issue 12's done-when check, the
-// figures printed: searching an ordinary 20 KB email takes less time than
-// parsing it.
-func TestFindForwardsCheaperThanParse(t *testing.T) {
-	if testing.Short() {
-		t.Skip("timing")
-	}
-	raw := ordinaryMail(20 << 10)
-	m, err := Parse(bytes.NewReader(raw), ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	find := testing.Benchmark(func(b *testing.B) {
-		for b.Loop() {
-			FindForwards(m)
-		}
-	})
-	parse := testing.Benchmark(func(b *testing.B) {
-		for b.Loop() {
-			Parse(bytes.NewReader(raw), ParseOptions{})
-		}
-	})
-	t.Logf("ordinary %d-byte email: find %d ns/op, parse %d ns/op (find/parse %.2f)", len(raw), find.NsPerOp(), parse.NsPerOp(),
-		float64(find.NsPerOp())/float64(parse.NsPerOp()))
-	if find.NsPerOp() >= parse.NsPerOp() {
-		t.Errorf("searching for forwards (%d ns) is not cheaper than parsing (%d ns)", find.NsPerOp(), parse.NsPerOp())
-	}
-}
-
 func TestMayHoldForward(t *testing.T) {
 	t.Parallel()
 	for s, want := range map[string]bool{
