@@ -110,6 +110,11 @@ type Provider struct {
 	IMAPPort    int
 	SMTPHost    string
 	SMTPPort    int
+	// GraphURL is the provider's Microsoft Graph API root (Microsoft only;
+	// "" : no Graph transport), GraphResource its scopes' prefix (default
+	// MicrosoftGraphResource).
+	GraphURL      string
+	GraphResource string
 	// MailHosts are further hosts trusted with this provider's tokens
 	// (POSTDESK_OAUTH_ALLOWED_HOSTS): a tenant's own IMAP gateway, or the
 	// demo's and tests' loopback server. See AllowsMailHost.
@@ -136,10 +141,12 @@ func Microsoft(tenant, authority string) Provider {
 	}
 	authority = strings.TrimSuffix(authority, "/")
 	userinfo := "https://graph.microsoft.com/oidc/userinfo"
+	graph := MicrosoftGraphURL
 	if authority == "" {
 		authority = MicrosoftAuthority
 	} else if authority != MicrosoftAuthority {
 		userinfo = authority + "/oidc/userinfo" // the stand-in serves it here
+		graph = authority + "/graph/v1.0"       // and its stand-in Graph here
 	}
 	return Provider{
 		Name:              "microsoft",
@@ -152,6 +159,7 @@ func Microsoft(tenant, authority string) Provider {
 		IMAPPort:          993,
 		SMTPHost:          "smtp.office365.com",
 		SMTPPort:          587,
+		GraphURL:          graph,
 		RefreshInactivity: MicrosoftRefreshInactivity,
 		DefaultMaxAge:     MicrosoftDefaultMaxAge,
 		WarnLead:          DefaultWarnLead,
