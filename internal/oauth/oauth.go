@@ -58,6 +58,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/postdesk/postdesk/internal/msgraph"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -234,6 +235,11 @@ type Config struct {
 	// (Connect or Reauthenticate): the outbox releases the mailbox's held
 	// replies there and wakes its sender. Nil: nothing.
 	OnAuthorized func(ctx context.Context, tx *store.Tx, mailboxID int64) error
+	// GraphHTTP sends Microsoft Graph requests (nil: msgraph's default);
+	// GraphTune adjusts each mailbox's Graph client as it is made (tests:
+	// back-off hooks).
+	GraphHTTP *http.Client
+	GraphTune func(c *msgraph.Client)
 }
 
 // Service is the OAuth side of every mailbox. Safe for concurrent use.
@@ -255,6 +261,9 @@ type Service struct {
 
 	tempMu    sync.Mutex
 	tempFails map[int64]int // consecutive temporary refresh failures
+
+	graphMu sync.Mutex
+	graph   map[graphKey]*msgraph.Client // one per mailbox (GraphClient)
 }
 
 // New checks cfg and returns a Service.
@@ -266,7 +275,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("oauth: no provider configured")
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, vault: cfg.Vault, providers: map[string]Provider{}, tempFails: map[int64]int{}, log: cfg.Logger, now: cfg.Now,
-		owner: leaseOwner(), closed: make(chan struct{}), flying: map[int64]int{}}
+		owner: leaseOwner(), closed: make(chan struct{}), flying: map[int64]int{}, graph: map[graphKey]*msgraph.Client{}}
 	for _, p := range cfg.Providers {
 		if p.Name == "" || p.AuthURL == "" || p.TokenURL == "" || p.ClientID == "" {
 			return nil, fmt.Errorf("oauth: provider %q needs a name, authorization and token URLs and a client ID", p.Name)
