@@ -171,6 +171,15 @@ type IdP struct {
 	tokenRequests int
 	issued        int
 	reuses        []Reuse
+	mounts        []mount
+}
+
+// mount is another stand-in served beside the IdP (see Mount).
+type mount struct {
+	prefix  string // of the requests it serves
+	h       http.Handler
+	name    string // in the banner
+	urlPath string // in the banner
 }
 
 type account struct {
@@ -211,6 +220,7 @@ type refreshToken struct {
 
 type accessToken struct {
 	grant   *grant
+	scopes  []string // as requested when it was issued: its resource and scp
 	issued  time.Time
 	expires time.Time
 }
@@ -277,6 +287,12 @@ func (idp *IdP) routes() *http.ServeMux {
 
 // ServeHTTP implements http.Handler.
 func (idp *IdP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for _, m := range idp.mounted() {
+		if strings.HasPrefix(r.URL.Path, m.prefix) {
+			m.h.ServeHTTP(w, r)
+			return
+		}
+	}
 	idp.mux.ServeHTTP(w, r)
 }
 

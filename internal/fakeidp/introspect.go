@@ -47,13 +47,13 @@ func (idp *IdP) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		resp = map[string]any{
 			"active":     true,
 			"username":   username,
-			"scope":      strings.Join(at.grant.scopes, " "),
+			"scope":      strings.Join(at.scopes, " "),
 			"client_id":  at.grant.clientID,
 			"token_type": "Bearer",
 			"exp":        at.expires.Unix(),
 			"iat":        at.issued.Unix(),
 			"sub":        pairwiseSub(at.grant.clientID, acct.oid),
-			"aud":        resourceOf(at.grant.scopes),
+			"aud":        resourceOf(at.scopes),
 			"iss":        idp.issuer(r),
 		}
 	}

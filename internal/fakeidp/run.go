@@ -39,6 +39,9 @@ func (idp *IdP) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	idp.log.Info("fakeidp listening", "addr", ln.Addr().String(),
 		"authority", base+"/"+idp.opts.TenantID+"/v2.0", "introspection_url", base+"/introspect")
+	for _, m := range idp.mounted() {
+		idp.log.Info("fakeidp also serves", "name", m.name, "url", base+m.urlPath)
+	}
 	for _, a := range idp.Accounts() {
 		idp.log.Info("fakeidp account", "account", a.Address, "name", a.Name, "password_sign_in", a.Password != "")
 	}

@@ -206,7 +206,7 @@ func (idp *IdP) issueTokens(r *http.Request, g *grant, scopes []string, acct *ac
 	idp.sweep(now)
 	lifetime := idp.opts.AccessTokenLifetime
 	access := "EwB" + randomToken(96)
-	idp.access[access] = &accessToken{grant: g, issued: now, expires: now.Add(lifetime)}
+	idp.access[access] = &accessToken{grant: g, scopes: slices.Clone(scopes), issued: now, expires: now.Add(lifetime)}
 	resp := &tokenResponse{
 		TokenType:    "Bearer",
 		Scope:        strings.Join(slices.DeleteFunc(slices.Clone(scopes), func(s string) bool { return s == "offline_access" }), " "),
