@@ -48,6 +48,10 @@ type MailboxSpec struct {
 	// {{ticket}} and {{subject}} are its only placeholders.
 	AckEnabled  bool
 	AckTemplate string
+	// FetchTransport is "imap" (default) or "graph", SendTransport "smtp"
+	// (default) or "graph": Microsoft Graph, for a Microsoft 365 mailbox
+	// whose tenant switched IMAP or SMTP AUTH off.
+	FetchTransport, SendTransport string
 }
 
 // MaxSignatureBytes bounds a mailbox's signature.
@@ -61,6 +65,9 @@ type Admin struct {
 	// OAuth gives TestMailbox an OAuth mailbox's access token (nil: OAuth
 	// mailboxes are not tested once saved).
 	OAuth *oauth.Service
+	// Outbox wakes a mailbox's sender when SetTransports queues replies
+	// again (nil: the sender's sweep finds them).
+	Outbox Enqueuer
 
 	db        *store.DB
 	vault     *store.Vault
@@ -185,6 +192,7 @@ func (a *Admin) Spec(ctx context.Context, id int64) (MailboxSpec, error) {
 	spec.AuthMethod, spec.Username, spec.Folders = srv.AuthMethod, srv.Username, srv.Folders
 	spec.AfterProcessing, spec.MoveTo = srv.AfterProcessing, srv.MoveTo
 	spec.InitialDays, spec.MaxAgeDays, spec.Disabled = &initial, &maxAge, !srv.Enabled
+	spec.FetchTransport, spec.SendTransport = srv.FetchTransport, srv.SendTransport
 	return spec, nil
 }
 
