@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/fakegraph"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
 )
@@ -142,4 +143,133 @@ func autoSubmitted(t testing.TB, raw []byte) string {
 		t.Fatal(err)
 	}
 	return m.Header.Get("Auto-Submitted")
+}
+
+// A tenant with SMTP AUTH off: the replies SMTP refused with 535 5.7.139
+// are not sent. Switching the mailbox to send through Graph queues them
+// again; they wait for the sign-in that grants Mail.Send, then go out
+// through sendMail, once each and in order; SMTP never accepted any.
+func TestSMTPAuthDisabledThenGraph(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			e := newGraphDesk(t, dialect, supportAddr, customerAddr)
+			smtpAddr, accepted := startAuthDisabledSMTP(t)
+			host, port := hostPort(t, smtpAddr)
+			mb, err := e.admin.AddMailbox(e.ctx, desk.MailboxSpec{Address: supportAddr, Name: "Example Support", Auth: "microsoft",
+				IMAPHost: "127.0.0.1", IMAPPort: 1, IMAPSecurity: "none", SMTPHost: host, SMTPPort: port, SMTPSecurity: "none"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.signIn(mb)
+			res, err := e.ingest.Ingest(e.ctx, mb, strings.NewReader(string(customerEmail(customerAddr, supportAddr, "Printer on fire", "q1@customer.test", "", "Hello."))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var replies []store.Message
+			for i := range 3 {
+				m, err := e.desk.Reply(e.ctx, res.TicketID, e.agent, desk.ReplyInput{Text: fmt.Sprintf("Answer %d.", i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				replies = append(replies, m)
+			}
+			for _, m := range replies {
+				got := e.waitDelivery(m.ID, store.DeliveryFailed, 20*time.Second)
+				if got.Delivery.ErrorKind != "auth_disabled" || !strings.Contains(got.Delivery.LastError, "5.7.139") {
+					t.Fatalf("reply %d: %+v, want refused with 5.7.139", m.ID, got.Delivery)
+				}
+			}
+
+			ch, err := e.admin.SetTransports(e.ctx, mb.ID, "", "graph")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ch.NeedsSignIn || ch.Requeued != 3 || !slices.Contains(ch.Scopes, "https://graph.microsoft.com/Mail.Send") {
+				t.Fatalf("switch: %+v, want 3 replies queued again and a sign-in for Mail.Send", ch)
+			}
+			for _, m := range replies {
+				e.waitDelivery(m.ID, store.DeliveryHeld, 10*time.Second)
+			}
+			e.signIn(mb)
+			for _, m := range replies {
+				if d := e.waitDelivery(m.ID, store.DeliverySent, 20*time.Second).Delivery; d.Attempts != 2 {
+					t.Errorf("reply %d: %d attempts, want 2 (SMTP, then Graph)", m.ID, d.Attempts)
+				}
+			}
+			time.Sleep(300 * time.Millisecond) // nothing more goes out
+			out := parseAll(t, e.graph.Sent(supportAddr))
+			if len(out) != 3 {
+				t.Fatalf("Graph sent %d messages, want 3", len(out))
+			}
+			for i, m := range replies {
+				if out[i].MessageID != m.MessageID {
+					t.Errorf("Graph's message %d is %q, want %q (in order, once each)", i, out[i].MessageID, m.MessageID)
+				}
+			}
+			if n := accepted(); n != 0 {
+				t.Errorf("SMTP accepted %d messages", n)
+			}
+		})
+	}
+}
+
+// Graph's refusals of sendMail take the outbox's paths: an invalid MIME
+// fails the reply for good; a throttling storm is retried until it passes;
+// a token refused even after a refresh holds the outbox and marks the
+// mailbox for re-authentication, and the reply goes out after the sign-in.
+// Each reply that is sent is sent once.
+func TestGraphSendRefusals(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			e := newGraphDesk(t, dialect, supportAddr, customerAddr)
+			mb, err := e.admin.AddMailbox(e.ctx, desk.MailboxSpec{Address: supportAddr, Name: "Example Support", Auth: "microsoft",
+				SendTransport: "graph"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.signIn(mb)
+			res, err := e.ingest.Ingest(e.ctx, mb, strings.NewReader(string(customerEmail(customerAddr, supportAddr, "Printer on fire", "q1@customer.test", "", "Hello."))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reply := func(text string) store.Message {
+				m, err := e.desk.Reply(e.ctx, res.TicketID, e.agent, desk.ReplyInput{Text: text})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+
+			e.graph.Fail(fakegraph.Fault{User: supportAddr, Op: fakegraph.OpSend, Status: 400, Code: "ErrorMimeContentInvalidBase64String"})
+			bad := e.waitDelivery(reply("One.").ID, store.DeliveryFailed, 20*time.Second)
+			if bad.Delivery.ErrorKind != "permanent" {
+				t.Errorf("invalid MIME: %+v, want failed for good", bad.Delivery)
+			}
+
+			e.graph.Throttle(supportAddr, fakegraph.OpSend, 8, "")
+			slow := e.waitDelivery(reply("Two.").ID, store.DeliverySent, 30*time.Second)
+			if slow.Delivery.Attempts < 2 {
+				t.Errorf("throttled: %+v, want sent after a retry", slow.Delivery)
+			}
+
+			e.graph.RejectToken(supportAddr, fakegraph.OpSend, 2)
+			refused := reply("Three.")
+			e.waitDelivery(refused.ID, store.DeliveryHeld, 20*time.Second)
+			if a, err := e.db.MailboxAuth(e.ctx, mb.ID); err != nil || a.State != store.AuthNeedsReauth {
+				t.Fatalf("after Graph refused a fresh token: %s %v, want needs_reauth", a.State, err)
+			}
+			e.signIn(mb)
+			e.waitDelivery(refused.ID, store.DeliverySent, 20*time.Second)
+
+			time.Sleep(300 * time.Millisecond)
+			out := parseAll(t, e.graph.Sent(supportAddr))
+			if len(out) != 2 || out[0].MessageID != slow.MessageID || out[1].MessageID != refused.MessageID {
+				ids := make([]string, len(out))
+				for i, m := range out {
+					ids[i] = m.MessageID
+				}
+				t.Errorf("Graph sent %v, want [%s %s]", ids, slow.MessageID, refused.MessageID)
+			}
+		})
+	}
 }
