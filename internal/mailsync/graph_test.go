@@ -31,8 +31,8 @@ type graphEnv struct {
 	// served counts the stand-in Graph's answers by status.
 	served *statusCounts
 	db     *store.DB
-	oauth *oauth.Service
-	mb    store.Mailbox
+	oauth  *oauth.Service
+	mb     store.Mailbox
 }
 
 func newGraphEnv(t *testing.T, dialect string) *graphEnv {
