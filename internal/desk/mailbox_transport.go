@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -42,56 +43,52 @@ func (a *Admin) SetTransports(ctx context.Context, id int64, fetch, send string)
 	if send != "" {
 		spec.SendTransport = send
 	}
-	p, ok := a.providers(spec.Auth)
-	if !ok {
+	if _, ok := a.providers(spec.Auth); !ok {
 		return TransportChange{}, invalid("send_transport", "Microsoft Graph is only for mailboxes that sign in with Microsoft 365")
 	}
 	up, err := a.UpdateMailbox(ctx, id, spec)
 	if err != nil {
 		return TransportChange{}, err
 	}
-	out := TransportChange{Mailbox: up.Mailbox}
-	srv, err := a.db.MailboxServer(ctx, id)
-	if err != nil {
-		return out, fmt.Errorf("read server settings of mailbox %d: %w", id, err)
-	}
-	au, err := a.db.MailboxAuth(ctx, id)
+	return TransportChange{Mailbox: up.Mailbox, NeedsSignIn: up.NeedsSignIn, Scopes: up.Scopes, Requeued: up.Requeued}, nil
+}
+
+// transportChanged runs in UpdateMailbox's transaction once an OAuth
+// mailbox's new settings are saved: it tells whether the sign-in covers
+// the scopes the transports need, and when sending just moved to Graph,
+// queues again the replies SMTP refused because SMTP AUTH is off (they
+// never left, so each goes out once), held while a sign-in is due.
+func (a *Admin) transportChanged(ctx context.Context, tx *store.Tx, up *Updated, p oauth.Provider, srv store.MailboxServer, prevSend string, now time.Time) error {
+	au, err := tx.MailboxAuth(ctx, srv.MailboxID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return out, fmt.Errorf("read sign-in of mailbox %d: %w", id, err)
+		return err
 	}
 	shared := au.Account != "" && au.Account != au.Address
-	out.Scopes = oauth.SignInScopes(p, srv, shared)
-	out.NeedsSignIn = au.Kind != store.AuthOAuth || !oauth.Covers(p, au.Granted(), out.Scopes)
-	if !srv.SendsWithGraph() {
-		return out, nil
+	up.Scopes = oauth.SignInScopes(p, srv, shared)
+	up.NeedsSignIn = au.Kind != store.AuthOAuth || !oauth.Covers(p, au.Granted(), up.Scopes)
+	if up.NeedsSignIn && !up.SignInForgotten && up.Notice == "" {
+		up.Notice = "The new transport needs permissions the mailbox's sign-in was not granted: Reauthenticate it (Admin -> Emails) to grant them; until then its replies wait."
 	}
-	// Replies SMTP refused because SMTP AUTH is off never left: they go
-	// out through Graph now, once each (held with the rest of the outbox
-	// while the mailbox needs a sign-in).
-	err = a.db.Write(ctx, func(tx *store.Tx) error {
-		now := a.now().UTC()
-		n, err := tx.RequeueFailedKind(ctx, id, "auth_disabled", now)
-		if err != nil || n == 0 {
-			return err
-		}
-		out.Requeued = n
-		if err := tx.RecordMailboxActivity(ctx, store.Activity{MailboxID: id, Kind: store.ActivityAuth, CreatedAt: now,
-			Message: fmt.Sprintf("Sends through Microsoft Graph now: %d replies SMTP refused are sent again", n)}); err != nil {
-			return err
-		}
-		if au.HoldsReplies() || out.NeedsSignIn {
-			_, err := tx.HoldQueued(ctx, id, now)
-			return err
-		}
-		if a.Outbox != nil {
-			return a.Outbox.EnqueueSend(ctx, tx, id)
-		}
+	if !srv.SendsWithGraph() || prevSend == store.TransportGraph {
 		return nil
-	})
-	if err != nil {
-		return out, fmt.Errorf("queue again the refused replies of mailbox %d: %w", id, err)
 	}
-	return out, nil
+	n, err := tx.RequeueFailedKind(ctx, srv.MailboxID, "auth_disabled", now)
+	if err != nil || n == 0 {
+		return err
+	}
+	up.Requeued = n
+	if err := tx.RecordMailboxActivity(ctx, store.Activity{MailboxID: srv.MailboxID, Kind: store.ActivityAuth, CreatedAt: now,
+		Message: fmt.Sprintf("Sends through Microsoft Graph now: %d replies SMTP refused are sent again", n)}); err != nil {
+		return err
+	}
+	if au.HoldsReplies() || up.NeedsSignIn {
+		_, err := tx.HoldQueued(ctx, srv.MailboxID, now)
+		return err
+	}
+	if a.Outbox != nil {
+		return a.Outbox.EnqueueSend(ctx, tx, srv.MailboxID)
+	}
+	return nil
 }
 
 // TransportWords says in plain words how a mailbox fetches and sends.

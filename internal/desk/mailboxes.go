@@ -205,6 +205,12 @@ type Updated struct {
 	// connects the mailbox again. Notice says so in plain words.
 	SignInForgotten bool
 	Notice          string
+	// NeedsSignIn: the transports need scopes the sign-in was not granted
+	// (Scopes are those a sign-in asks for now); Requeued counts replies
+	// SMTP refused with 5.7.139 queued again to go through Graph.
+	NeedsSignIn bool
+	Scopes      []string
+	Requeued    int
 }
 
 // UpdateMailbox replaces a mailbox's name, sign-in kind and server settings
@@ -320,6 +326,11 @@ func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (
 		srv.MailboxID, srv.UpdatedAt = id, now
 		if err := tx.PutMailboxServer(ctx, srv); err != nil {
 			return err
+		}
+		if p, ok := check.providers(spec.Auth); ok && oauthKind && sameKind && len(moves) == 0 {
+			if err := a.transportChanged(ctx, tx, &out, p, srv, cur.SendTransport, now); err != nil {
+				return err
+			}
 		}
 		au, err := tx.MailboxAuth(ctx, id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {

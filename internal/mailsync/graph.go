@@ -151,7 +151,7 @@ func (f *graphFetcher) Run(ctx context.Context, st Store) error {
 			fails++
 			wait = f.backoff(fails, err)
 			f.log.Warn("graph sync round failed; trying again", "err", err, "retry_in", wait)
-			f.event(EventError, err)
+			f.event(EventError, explain(err))
 			connected = false
 		} else {
 			fails = 0
@@ -332,4 +332,27 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// explained is a Graph failure in the words admins read on the mailbox
+// (msgraph.Error.Explain), still matching the error underneath.
+type explained struct {
+	err   error
+	words string
+}
+
+func (e explained) Error() string { return e.words }
+func (e explained) Unwrap() error { return e.err }
+
+// explain puts a Graph failure in plain words; other errors stay as they are.
+func explain(err error) error {
+	var ge *msgraph.Error
+	if !errors.As(err, &ge) {
+		return err
+	}
+	words := "Microsoft Graph: " + ge.Explain()
+	if ge.Status != 0 {
+		words += fmt.Sprintf(" (HTTP %d %s)", ge.Status, ge.Code)
+	}
+	return explained{err: err, words: words}
 }
