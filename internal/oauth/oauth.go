@@ -145,6 +145,8 @@ func Microsoft(tenant, authority string) Provider {
 	graph := MicrosoftGraphURL
 	if authority == "" {
 		authority = MicrosoftAuthority
+	} else if g, ok := sovereignGraph[authority]; ok {
+		graph = g
 	} else if authority != MicrosoftAuthority {
 		userinfo = authority + "/oidc/userinfo" // the stand-in serves it here
 		graph = authority + "/graph/v1.0"       // and its stand-in Graph here
@@ -165,6 +167,13 @@ func Microsoft(tenant, authority string) Provider {
 		DefaultMaxAge:     MicrosoftDefaultMaxAge,
 		WarnLead:          DefaultWarnLead,
 	}
+}
+
+// sovereignGraph is the Graph endpoint of each national cloud's sign-in
+// authority (learn.microsoft.com/graph/deployments).
+var sovereignGraph = map[string]string{
+	"https://login.microsoftonline.us": "https://graph.microsoft.us/v1.0",
+	"https://login.chinacloudapi.cn":   "https://microsoftgraph.chinacloudapi.cn/v1.0",
 }
 
 // Google returns Gmail / Google Workspace for a published app (refresh
