@@ -274,23 +274,27 @@ func TestGraphDeltaUnderFaults(t *testing.T) {
 // means nothing to IMAP, so the folder starts over as on a first connect
 // (the initial days), and what was fetched before is not stored twice.
 func TestIMAPAfterGraphStartsOver(t *testing.T) {
-	e := newSyncEnv(t, "sqlite")
-	now := time.Now()
-	e.deliver(0, 3, func(int) time.Time { return now })
-	if err := e.db.Write(e.ctx, func(tx *store.Tx) error {
-		return tx.SetSyncCursor(e.ctx, e.mb.ID, "INBOX", string(mailsync.GraphCursor(now, "https://graph.example/delta?token=x")), now)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	e.run("after-graph")
-	e.waitMessages(3, 20*time.Second)
-	cp, err := mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "INBOX")
-	deadline := time.Now().Add(10 * time.Second)
-	for (err != nil || cp.LastUID != 3) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-		cp, err = mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "INBOX")
-	}
-	if err != nil || cp.LastUID != 3 {
-		t.Fatalf("checkpoint %+v %v, want IMAP's, at UID 3", cp, err)
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			e := newSyncEnv(t, dialect)
+			now := time.Now()
+			e.deliver(0, 3, func(int) time.Time { return now })
+			if err := e.db.Write(e.ctx, func(tx *store.Tx) error {
+				return tx.SetSyncCursor(e.ctx, e.mb.ID, "INBOX", string(mailsync.GraphCursor(now, "https://graph.example/delta?token=x")), now)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			e.run("after-graph")
+			e.waitMessages(3, 20*time.Second)
+			cp, err := mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "INBOX")
+			deadline := time.Now().Add(10 * time.Second)
+			for (err != nil || cp.LastUID != 3) && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+				cp, err = mailsync.IMAPCheckpoint(e.ctx, e.db, e.mb.ID, "INBOX")
+			}
+			if err != nil || cp.LastUID != 3 {
+				t.Fatalf("checkpoint %+v %v, want IMAP's, at UID 3", cp, err)
+			}
+		})
 	}
 }
