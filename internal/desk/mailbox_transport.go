@@ -66,7 +66,7 @@ func (a *Admin) transportChanged(ctx context.Context, tx *store.Tx, up *Updated,
 	shared := au.Account != "" && au.Account != au.Address
 	up.Scopes = oauth.SignInScopes(p, srv, shared)
 	up.NeedsSignIn = au.Kind != store.AuthOAuth || !oauth.Covers(p, au.Granted(), up.Scopes)
-	if up.NeedsSignIn && !up.SignInForgotten && up.Notice == "" {
+	if up.NeedsSignIn && au.RefreshTokenSealed != "" && !up.SignInForgotten && up.Notice == "" {
 		up.Notice = "The new transport needs permissions the mailbox's sign-in was not granted: Reauthenticate it (Admin -> Emails) to grant them; until then its replies wait."
 	}
 	if !srv.SendsWithGraph() || prevSend == store.TransportGraph {
