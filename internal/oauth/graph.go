@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -48,14 +49,7 @@ const (
 
 // graphResource returns the provider's Graph scope prefix.
 func graphResource(p Provider) string {
-	return strings.TrimSuffix(cmpOr(p.GraphResource, MicrosoftGraphResource), "/")
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return strings.TrimSuffix(cmp.Or(p.GraphResource, MicrosoftGraphResource), "/")
 }
 
 // SupportsGraph reports whether the provider's mailboxes can use Graph.
