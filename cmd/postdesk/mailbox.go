@@ -88,6 +88,8 @@ func (m *mailboxFlags) declare(fs *flag.FlagSet, update bool) {
 	fs.StringVar(&m.folders, "folders", "INBOX", "comma-separated folders to fetch")
 	fs.StringVar(&m.spec.AfterProcessing, "after", "leave", "after a message is ingested: leave, seen, or move")
 	fs.StringVar(&m.spec.MoveTo, "move-to", "", "folder to move processed mail to (with --after move)")
+	fs.StringVar(&m.spec.FetchTransport, "fetch-transport", "imap", "fetch over imap, or graph (Microsoft Graph, Microsoft 365 only; see docs/graph.md)")
+	fs.StringVar(&m.spec.SendTransport, "send-transport", "smtp", "send over smtp, or graph (Microsoft Graph sendMail, Microsoft 365 only)")
 	fs.StringVar(&m.initial, "initial-days", "", "on first connect, import the last N days (default 14; 0 = only new mail)")
 	fs.StringVar(&m.maxAge, "max-age-days", "", "after an outage, catch up on mail up to N days old (default 90)")
 	if update {
@@ -136,6 +138,12 @@ func (m *mailboxFlags) apply(e env, fs *flag.FlagSet, spec *desk.MailboxSpec, al
 	}
 	if set("move-to") {
 		spec.MoveTo = m.spec.MoveTo
+	}
+	if set("fetch-transport") {
+		spec.FetchTransport = m.spec.FetchTransport
+	}
+	if set("send-transport") {
+		spec.SendTransport = m.spec.SendTransport
 	}
 	if set("folders") {
 		spec.Folders = nil

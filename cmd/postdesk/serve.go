@@ -169,6 +169,7 @@ func newServer(a *app) (*server, error) {
 	dsk := desk.New(a.db, desk.WithEnqueuer(sender), desk.WithAssignOnReply(a.cfg.AssignOnReply))
 	admin := desk.NewAdmin(a.db, vault, desk.Providers(configuredProviders(a.cfg)))
 	admin.OAuth = oauthSvc // Test connection of a connected OAuth mailbox
+	admin.Outbox = sender  // replies queued again by a switch to Graph
 	in := ingest.New(a.db, ingest.Options{Logger: a.log, SupportAddresses: a.cfg.SupportAddresses, Metrics: ingest.NewMetrics(reg),
 		Acknowledge: dsk.Acknowledge})
 	pages, err := web.New(web.Options{DB: a.db, Auth: authSvc, Desk: dsk, Logger: a.log, OAuth: oauthSvc, Ingest: in,
@@ -195,7 +196,7 @@ func newServer(a *app) (*server, error) {
 	})
 	mux.Handle("/", pages)
 	syncer, err := mailsync.New(mailsync.Options{DB: a.db, Ingest: in, OAuth: oauthSvc, Passwords: store.MailboxPasswords(a.db, vault), Logger: a.log,
-		Registerer: reg, Owner: a.cfg.SyncOwner})
+		Registerer: reg, Owner: a.cfg.SyncOwner, GraphPoll: a.cfg.GraphPoll})
 	if err != nil {
 		return nil, err
 	}

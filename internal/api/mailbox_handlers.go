@@ -72,6 +72,10 @@ type serverResponse struct {
 	// SaveSent: a copy of each sent reply is appended to the Sent folder
 	// (off for Microsoft 365 and Gmail, which save it themselves).
 	SaveSent bool `json:"save_sent"`
+	// FetchTransport is imap or graph, SendTransport smtp or graph
+	// (Microsoft Graph, for Microsoft 365 mailboxes; docs/graph.md).
+	FetchTransport string `json:"fetch_transport"`
+	SendTransport  string `json:"send_transport"`
 }
 
 type syncResponse struct {
@@ -110,6 +114,8 @@ type mailboxRequest struct {
 	SaveSent        *bool     `json:"save_sent"`
 	AckEnabled      *bool     `json:"ack_enabled"`
 	AckTemplate     *string   `json:"ack_template"`
+	FetchTransport  *string   `json:"fetch_transport"`
+	SendTransport   *string   `json:"send_transport"`
 }
 
 // applyTo changes the fields of spec the request gives.
@@ -159,6 +165,8 @@ func (m mailboxRequest) applyTo(spec *desk.MailboxSpec) {
 		spec.AckEnabled = *m.AckEnabled
 	}
 	set(&spec.AckTemplate, m.AckTemplate)
+	set(&spec.FetchTransport, m.FetchTransport)
+	set(&spec.SendTransport, m.SendTransport)
 }
 
 // adminOnly lets only admins through to next, and only when the server
@@ -353,7 +361,8 @@ func (h *handler) mailboxResponse(r *http.Request, m store.Mailbox) (mailboxResp
 		out.Server = &serverResponse{IMAPHost: srv.IMAPHost, IMAPPort: srv.IMAPPort, IMAPSecurity: srv.IMAPSecurity,
 			SMTPHost: srv.SMTPHost, SMTPPort: srv.SMTPPort, SMTPSecurity: srv.SMTPSecurity, AuthMethod: srv.AuthMethod,
 			Username: srv.Username, Folders: srv.Folders, AfterProcessing: srv.AfterProcessing, MoveTo: srv.MoveTo,
-			InitialDays: srv.InitialDays, MaxAgeDays: srv.MaxAgeDays, Enabled: srv.Enabled, SaveSent: srv.SaveSent}
+			InitialDays: srv.InitialDays, MaxAgeDays: srv.MaxAgeDays, Enabled: srv.Enabled, SaveSent: srv.SaveSent,
+			FetchTransport: srv.FetchTransport, SendTransport: srv.SendTransport}
 	}
 	st, err := h.db.SyncStatus(ctx, m.ID)
 	if err != nil {

@@ -51,6 +51,9 @@ type Config struct {
 	MetricsAddr  string
 	// SyncOwner names this process in mailbox sync leases (default: host/listen address).
 	SyncOwner string
+	// GraphPoll is how often a mailbox fetched through Microsoft Graph asks
+	// for changes.
+	GraphPoll time.Duration
 	// SigninConcurrency is how many passwords are checked at once (0: automatic).
 	SigninConcurrency int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
@@ -313,6 +316,8 @@ func options() []option {
 				c.AssignOnReply = b
 				return nil
 			}},
+		{name: "graph-poll", def: "30s", doc: "how often a mailbox fetched through Microsoft Graph asks for new mail (a delta query per folder)",
+			set: func(c *Config, v string) error { return duration(&c.GraphPoll, v, time.Second) }},
 		{name: "notify-window", def: "1m", doc: "how long an agent's email notifications are gathered into one email (a digest when several arrive)",
 			set: func(c *Config, v string) error { return duration(&c.NotifyWindow, v, time.Second) }},
 		{name: "notify-mailbox", doc: "address of the mailbox that sends notifications to agents and admins while it is healthy (default: the ticket's own mailbox, else any healthy one)",

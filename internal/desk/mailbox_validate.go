@@ -179,7 +179,28 @@ func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxSe
 		}
 		srv.MaxAgeDays = *spec.MaxAgeDays
 	}
-	return srv, nil
+	return srv, checkTransports(spec, provider, &srv)
+}
+
+// checkTransports validates the transports spec chooses into srv: IMAP
+// and SMTP by default; Microsoft Graph only for a provider that has it.
+func checkTransports(spec *MailboxSpec, provider *oauth.Provider, srv *store.MailboxServer) error {
+	srv.FetchTransport = cmp.Or(spec.FetchTransport, store.TransportIMAP)
+	srv.SendTransport = cmp.Or(spec.SendTransport, store.TransportSMTP)
+	if srv.FetchTransport != store.TransportIMAP && srv.FetchTransport != store.TransportGraph {
+		return invalid("fetch_transport", "mail is fetched over imap or graph, not %q", srv.FetchTransport)
+	}
+	if srv.SendTransport != store.TransportSMTP && srv.SendTransport != store.TransportGraph {
+		return invalid("send_transport", "replies are sent over smtp or graph, not %q", srv.SendTransport)
+	}
+	if (srv.FetchesWithGraph() || srv.SendsWithGraph()) && (provider == nil || !oauth.SupportsGraph(*provider)) {
+		field := "fetch_transport"
+		if !srv.FetchesWithGraph() {
+			field = "send_transport"
+		}
+		return invalid(field, "Microsoft Graph is only for mailboxes that sign in with Microsoft 365")
+	}
+	return nil
 }
 
 // CheckFolder returns a *ValidationError about field unless name can be an

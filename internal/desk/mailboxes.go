@@ -48,6 +48,10 @@ type MailboxSpec struct {
 	// {{ticket}} and {{subject}} are its only placeholders.
 	AckEnabled  bool
 	AckTemplate string
+	// FetchTransport is "imap" (default) or "graph", SendTransport "smtp"
+	// (default) or "graph": Microsoft Graph, for a Microsoft 365 mailbox
+	// whose tenant switched IMAP or SMTP AUTH off.
+	FetchTransport, SendTransport string
 }
 
 // MaxSignatureBytes bounds a mailbox's signature.
@@ -61,6 +65,9 @@ type Admin struct {
 	// OAuth gives TestMailbox an OAuth mailbox's access token (nil: OAuth
 	// mailboxes are not tested once saved).
 	OAuth *oauth.Service
+	// Outbox wakes a mailbox's sender when SetTransports queues replies
+	// again (nil: the sender's sweep finds them).
+	Outbox Enqueuer
 
 	db        *store.DB
 	vault     *store.Vault
@@ -185,6 +192,7 @@ func (a *Admin) Spec(ctx context.Context, id int64) (MailboxSpec, error) {
 	spec.AuthMethod, spec.Username, spec.Folders = srv.AuthMethod, srv.Username, srv.Folders
 	spec.AfterProcessing, spec.MoveTo = srv.AfterProcessing, srv.MoveTo
 	spec.InitialDays, spec.MaxAgeDays, spec.Disabled = &initial, &maxAge, !srv.Enabled
+	spec.FetchTransport, spec.SendTransport = srv.FetchTransport, srv.SendTransport
 	return spec, nil
 }
 
@@ -197,6 +205,12 @@ type Updated struct {
 	// connects the mailbox again. Notice says so in plain words.
 	SignInForgotten bool
 	Notice          string
+	// NeedsSignIn: the transports need scopes the sign-in was not granted
+	// (Scopes are those a sign-in asks for now); Requeued counts replies
+	// SMTP refused with 5.7.139 queued again to go through Graph.
+	NeedsSignIn bool
+	Scopes      []string
+	Requeued    int
 }
 
 // UpdateMailbox replaces a mailbox's name, sign-in kind and server settings
@@ -312,6 +326,11 @@ func (a *Admin) UpdateMailbox(ctx context.Context, id int64, spec MailboxSpec) (
 		srv.MailboxID, srv.UpdatedAt = id, now
 		if err := tx.PutMailboxServer(ctx, srv); err != nil {
 			return err
+		}
+		if p, ok := check.providers(spec.Auth); ok && oauthKind && sameKind && len(moves) == 0 {
+			if err := a.transportChanged(ctx, tx, &out, p, srv, cur.SendTransport, now); err != nil {
+				return err
+			}
 		}
 		au, err := tx.MailboxAuth(ctx, id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {

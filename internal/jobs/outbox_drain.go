@@ -76,7 +76,8 @@ func (s *Sender) loadMailbox(ctx context.Context, id int64) (*mailboxState, erro
 	} else if err != nil {
 		return nil, err
 	}
-	st.noSMTP = st.noSMTP || st.mb.Removed() || st.srv.SMTPHost == "" || st.srv.SMTPPort == 0
+	// A mailbox that sends through Graph needs no SMTP server.
+	st.noSMTP = st.noSMTP || st.mb.Removed() || (!st.srv.SendsWithGraph() && (st.srv.SMTPHost == "" || st.srv.SMTPPort == 0))
 	st.auth, err = s.db.MailboxAuth(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
@@ -104,7 +105,7 @@ func (s *Sender) drainClaimed(ctx context.Context, id int64) error {
 	if st.auth.HoldsReplies() {
 		return s.hold(ctx, id)
 	}
-	sess := s.newSession(st)
+	sess := s.newSubmitter(st)
 	defer sess.close()
 	q := &dueQueue{mailboxID: id}
 	var cur *dueItem   // the message to send now
@@ -241,7 +242,8 @@ func (s *Sender) nextDue(ctx context.Context, q *dueQueue) (*dueItem, error) {
 // the mailbox's activity ("Sent N emails" on Admin -> Emails: replies,
 // acknowledgements and notifications alike, all of which left its address).
 func markSent(ctx context.Context, tx *store.Tx, st *mailboxState, item store.OutboxItem, now time.Time) error {
-	if err := tx.MarkSent(ctx, item.ID, now, st.srv.SaveSent); err != nil {
+	// Graph files what it sent in Sent Items itself: no copy to append.
+	if err := tx.MarkSent(ctx, item.ID, now, st.srv.SaveSent && !st.srv.SendsWithGraph()); err != nil {
 		return err
 	}
 	return tx.RecordSentActivity(ctx, item.MailboxID, now)

@@ -133,6 +133,10 @@ func (s *Sender) openSent(ctx context.Context, st *mailboxState) (*imapsync.Fold
 func (s *Sender) resolveUnknown(ctx context.Context, st *mailboxState, items []store.OutboxItem, why string) {
 	checked := "its server does not keep a copy of sent mail that Postdesk could look for"
 	var folder *imapsync.Folder
+	if st.srv.SendsWithGraph() {
+		s.resolveUnknownGraph(ctx, st, items, why)
+		return
+	}
 	if cred, err := s.credentialsFor(ctx, st, st.srv.IMAPHost); err == nil && cred.providerSaves && !st.noSMTP {
 		f, _, err := s.openSent(ctx, st)
 		if err != nil {
@@ -144,16 +148,43 @@ func (s *Sender) resolveUnknown(ctx context.Context, st *mailboxState, items []s
 			checked = "it is not in the Sent folder (yet)"
 		}
 	}
+	s.settleUnknown(ctx, items, why, checked, func(item store.OutboxItem) bool {
+		if folder == nil {
+			return false
+		}
+		sctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		found, err := folder.HasMessageID(sctx, item.MessageID)
+		cancel()
+		return err == nil && found
+	})
+}
+
+// resolveUnknownGraph is resolveUnknown for a mailbox that sends through
+// Graph: its Sent Items are searched through Graph.
+func (s *Sender) resolveUnknownGraph(ctx context.Context, st *mailboxState, items []store.OutboxItem, why string) {
+	checked := "it is not in Sent Items (yet)"
+	var searchErr error
+	s.settleUnknown(ctx, items, why, checked, func(item store.OutboxItem) bool {
+		if searchErr != nil {
+			return false
+		}
+		found, err := s.graphSent(ctx, st, item.MessageID, item.CreatedAt.Add(-time.Hour))
+		if err != nil {
+			searchErr = err
+			s.log.Warn("search Sent Items to settle unknown replies", "mailbox_id", st.mb.ID, "err", err)
+		}
+		return found
+	})
+}
+
+// settleUnknown records each item found (by found) as sent, and every
+// other one as unknown, with a sentence on its ticket.
+func (s *Sender) settleUnknown(ctx context.Context, items []store.OutboxItem, why, checked string, found func(store.OutboxItem) bool) {
 	for _, item := range items {
-		if folder != nil {
-			sctx, cancel := context.WithTimeout(ctx, dialTimeout)
-			found, err := folder.HasMessageID(sctx, item.MessageID)
-			cancel()
-			if err == nil && found {
-				s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return tx.MarkSent(ctx, item.ID, now, false) })
-				s.log.Info("unknown reply found in Sent: recorded sent", "mailbox_id", item.MailboxID, "message_id", item.ID)
-				continue
-			}
+		if found(item) {
+			s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return tx.MarkSent(ctx, item.ID, now, false) })
+			s.log.Info("unknown reply found in Sent: recorded sent", "mailbox_id", item.MailboxID, "message_id", item.ID)
+			continue
 		}
 		s.log.Warn("reply's outcome unknown: not sent again until an agent chooses", "mailbox_id", item.MailboxID, "message_id", item.ID)
 		s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
@@ -289,7 +320,11 @@ func (s *Sender) needsReauth(ctx context.Context, st *mailboxState, words string
 	defer cancel()
 	var err error
 	if st.auth.Kind == store.AuthOAuth && s.opt.OAuth != nil {
-		err = s.opt.OAuth.ServerRefused(rctx, st.mb.ID, "SMTP: "+words)
+		via := "SMTP: "
+		if st.srv.SendsWithGraph() {
+			via = "" // words start with "Microsoft Graph: "
+		}
+		err = s.opt.OAuth.ServerRefused(rctx, st.mb.ID, via+words)
 	} else {
 		err = s.db.Write(rctx, func(tx *store.Tx) error {
 			now := s.now()
@@ -314,7 +349,11 @@ func (s *Sender) mailboxWide(ctx context.Context, st *mailboxState, kind smtpsen
 		return
 	}
 	st.told[kind] = true
-	msg := fmt.Sprintf("%s: replies cannot be sent. %s Server said: %s", st.mb.Address, mailboxAdvice(kind), words)
+	advice := mailboxAdvice(kind)
+	if st.srv.SendsWithGraph() && kind == smtpsend.KindConfig {
+		advice = "Microsoft Graph refused to send for this mailbox; replies are tried again."
+	}
+	msg := fmt.Sprintf("%s: replies cannot be sent. %s Server said: %s", st.mb.Address, advice, words)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	err := s.db.Write(rctx, func(tx *store.Tx) error {

@@ -17,7 +17,9 @@
 // # The fetcher seam
 //
 // How a mailbox is fetched is a Transport, chosen from the mailbox's server
-// settings: IMAP (package imapsync) today, Microsoft Graph later. A
+// settings: IMAP (package imapsync), or Microsoft Graph (graph.go: a delta
+// query per folder, its link the cursor) for a Microsoft 365 mailbox whose
+// server settings say so. A
 // Transport builds a Fetcher per mailbox from a Session (settings, login
 // name, token or password functions, an event callback); Fetcher.Run
 // hands messages to a Store until the context ends or it fails for good
@@ -27,7 +29,7 @@
 //
 // Where a folder's fetch stands is a Cursor: an opaque string per mailbox
 // and folder that only its Transport reads (IMAP: UIDVALIDITY and the last
-// UID). Invariants:
+// UID; Graph: the delta link and the bound of a resync). Invariants:
 //
 //   - The cursor moves only with messages that are committed or
 //     quarantined: a batch's ticket changes and its cursor move commit in

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/postdesk/postdesk/internal/msgraph"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -78,12 +79,15 @@ type Session struct {
 	// theirs. Their errors wrap ErrPermanent when retrying cannot help.
 	Token, RefreshToken func(ctx context.Context) (string, error)
 	Password            func(ctx context.Context) (string, error)
+	// Graph is the mailbox's Microsoft Graph client (the Graph transport
+	// only; shared with sending).
+	Graph *msgraph.Client
 	// Events reports the session's state (must not block).
 	Events func(Event)
 	Logger *slog.Logger
 }
 
-// Transport builds Fetchers of one kind (IMAP; Microsoft Graph later).
+// Transport builds Fetchers of one kind (IMAP, Microsoft Graph).
 type Transport interface {
 	Fetcher(s Session) (Fetcher, error)
 	// Ahead reports whether stored is already past next in the same
@@ -92,12 +96,15 @@ type Transport interface {
 }
 
 // TransportIMAP names the IMAP transport.
-const TransportIMAP = "imap"
+const TransportIMAP = store.TransportIMAP
 
 // transportFor chooses a mailbox's transport from its server settings.
-// Every mailbox is fetched over IMAP today; a Graph mailbox will name its
-// own transport here.
-func transportFor(store.MailboxServer) string { return TransportIMAP }
+func transportFor(srv store.MailboxServer) string {
+	if srv.FetchesWithGraph() {
+		return TransportGraph
+	}
+	return TransportIMAP
+}
 
 // EventKind names a fetch session's event.
 type EventKind string

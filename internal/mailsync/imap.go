@@ -138,6 +138,11 @@ func (a imapStore) Checkpoint(ctx context.Context, folder string) (imapsync.Chec
 	if err != nil {
 		return imapsync.Checkpoint{Folder: folder}, err
 	}
+	if strings.HasPrefix(string(c), "graph:") {
+		// The mailbox was fetched through Graph before: start over as on
+		// a first connect (dedupe makes mail seen before a no-op).
+		return imapsync.Checkpoint{Folder: folder}, nil
+	}
 	v, u, err := IMAPPosition(c)
 	return imapsync.Checkpoint{Folder: folder, UIDValidity: v, LastUID: u}, err
 }

@@ -46,7 +46,10 @@ type Options struct {
 	Transports map[string]Transport
 	// Tune adjusts each IMAP session's configuration (tests: TLS roots,
 	// timings) when Transports is not given.
-	Tune       func(cfg *imapsync.Config)
+	Tune func(cfg *imapsync.Config)
+	// GraphPoll is how often a Graph mailbox's folders are polled when
+	// Transports is not given (default DefaultGraphPoll).
+	GraphPoll  time.Duration
 	Registerer prometheus.Registerer
 	Now        func() time.Time
 }
@@ -94,7 +97,7 @@ func New(opt Options) (*Syncer, error) {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opt.Transports == nil {
-		opt.Transports = map[string]Transport{TransportIMAP: IMAP{Tune: opt.Tune}}
+		opt.Transports = map[string]Transport{TransportIMAP: IMAP{Tune: opt.Tune}, TransportGraph: Graph{Poll: opt.GraphPoll}}
 	}
 	s := &Syncer{opt: opt, log: opt.Logger.With("component", "sync", "owner", opt.Owner), running: map[int64]context.CancelFunc{}, settings: map[int64]time.Time{},
 		metrics: &syncMetrics{
@@ -390,6 +393,17 @@ func (s *Syncer) fetcher(ctx context.Context, mb store.Mailbox, log *slog.Logger
 	}
 	sess := Session{Mailbox: mb, Server: srv, Username: mb.Address, Logger: log,
 		Events: func(ev Event) { s.event(ctx, mb, ev) }}
+	switch {
+	case name == TransportGraph:
+		if s.opt.OAuth == nil {
+			return nil, nil, errors.New("no OAuth provider is configured")
+		}
+		if sess.Graph, err = s.opt.OAuth.GraphClient(ctx, mb.ID); err != nil {
+			return nil, nil, err
+		}
+		f, err := transport.Fetcher(sess)
+		return f, transport, err
+	}
 	switch srv.AuthMethod {
 	case string(imapsync.AuthXOAuth2), string(imapsync.AuthOAuthBearer):
 		if s.opt.OAuth == nil {
@@ -437,12 +451,18 @@ func (s *Syncer) fetcher(ctx context.Context, mb store.Mailbox, log *slog.Logger
 func permanentOn(f func(context.Context) (string, error)) func(context.Context) (string, error) {
 	return func(ctx context.Context) (string, error) {
 		tok, err := f(ctx)
-		if err != nil && (errors.Is(err, oauth.ErrNeedsReauth) || errors.Is(err, oauth.ErrProviderFault) || errors.Is(err, oauth.ErrNotConnected) ||
-			errors.Is(err, oauth.ErrHostNotTrusted)) {
+		if err != nil && oauthFinal(err) {
 			return "", fmt.Errorf("%w: %w", ErrPermanent, err)
 		}
 		return tok, err
 	}
+}
+
+// oauthFinal reports whether err is the provider's (or the settings')
+// final refusal of a mailbox's token: retrying cannot help.
+func oauthFinal(err error) bool {
+	return errors.Is(err, oauth.ErrNeedsReauth) || errors.Is(err, oauth.ErrProviderFault) || errors.Is(err, oauth.ErrNotConnected) ||
+		errors.Is(err, oauth.ErrHostNotTrusted) || errors.Is(err, oauth.ErrNoGraph)
 }
 
 func (s *Syncer) event(ctx context.Context, mb store.Mailbox, ev Event) {

@@ -50,15 +50,18 @@ func (s *Service) Begin(ctx context.Context, mailboxID, sessionID int64, allowAd
 	if err != nil {
 		return "", fmt.Errorf("begin sign-in of mailbox %d: %w", mailboxID, err)
 	}
-	providerName := ""
+	providerName, prevAccount := "", ""
 	if a, err := s.db.MailboxAuth(ctx, mailboxID); err == nil {
-		providerName = a.Provider
+		providerName, prevAccount = a.Provider, a.Account
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return "", fmt.Errorf("begin sign-in of mailbox %d: %w", mailboxID, err)
 	}
 	p, err := s.providerFor(providerName)
 	if err != nil {
 		return "", err
+	}
+	if p.Scopes, err = s.signInScopes(ctx, p, mb, allowAddressChange, prevAccount); err != nil {
+		return "", fmt.Errorf("begin sign-in of mailbox %d: %w", mailboxID, err)
 	}
 	state := randomString(32)
 	hash := hashState(state)
@@ -97,7 +100,7 @@ func (s *Service) Begin(ctx context.Context, mailboxID, sessionID int64, allowAd
 		// on consent.
 		opts = append(opts, oauth2.AccessTypeOffline, oauth2.SetAuthURLParam("prompt", "consent"))
 	}
-	s.log.Info("oauth sign-in started", "mailbox_id", mailboxID, "provider", p.Name, "session_id", sessionID)
+	s.log.Info("oauth sign-in started", "mailbox_id", mailboxID, "provider", p.Name, "session_id", sessionID, "scopes", strings.Join(p.Scopes, " "))
 	return s.oauthConfig(p).AuthCodeURL(state, opts...), nil
 }
 
@@ -182,6 +185,13 @@ func (s *Service) Complete(ctx context.Context, sessionID int64, query url.Value
 		return refuse(ErrWrongAccount, "", fmt.Sprintf("You signed in as %s, but this mailbox is %s. Start again and sign in as %s (sign out of %s at the provider first, or use a private window), or choose to allow a different account.",
 			account, mb.Address, mb.Address, account))
 	}
+	prevAccount := ""
+	if a, err := s.db.MailboxAuth(ctx, mb.ID); err == nil {
+		prevAccount = a.Account
+	}
+	if p.Scopes, err = s.signInScopes(ctx, p, mb, st.AllowAddressChange, prevAccount); err != nil {
+		return Result{}, fmt.Errorf("complete sign-in: %w", err)
+	}
 	res, err := s.saveSignIn(ctx, p, mb, account, tok, now)
 	if err != nil {
 		return Result{}, err
@@ -197,7 +207,13 @@ func (s *Service) saveSignIn(ctx context.Context, p Provider, mb store.Mailbox, 
 	if err != nil {
 		return Result{}, err
 	}
-	accessSealed, err := s.vault.Seal([]byte(tok.AccessToken), store.MailboxSecret(mb.ID, "access_token"))
+	// Microsoft issues the sign-in's access token for the first scope's
+	// resource; the other resource's comes from a refresh when needed.
+	resource := ResourceMail
+	if len(p.Scopes) > 0 {
+		resource = resourceOf(p, p.Scopes[0])
+	}
+	accessSealed, err := s.vault.Seal([]byte(tok.AccessToken), store.MailboxSecret(mb.ID, accessSecret(resource)))
 	if err != nil {
 		return Result{}, err
 	}
@@ -210,12 +226,17 @@ func (s *Service) saveSignIn(ctx context.Context, p Provider, mb store.Mailbox, 
 		a = store.MailboxAuth{
 			MailboxID: mb.ID, Address: mb.Address, Kind: store.AuthOAuth, Provider: p.Name,
 			Account:            strings.ToLower(account),
-			RefreshTokenSealed: refreshSealed, AccessTokenSealed: accessSealed,
-			AccessExpiresAt: accessExpiry(tok, now),
-			AuthorizedAt:    now, LastRefreshAt: now,
+			RefreshTokenSealed: refreshSealed,
+			GrantedScopes:      strings.Join(p.Scopes, " "),
+			AuthorizedAt:       now, LastRefreshAt: now,
 			ExpiresAt:    addNonZero(now, p.RefreshInactivity),
 			ReauthMaxAge: prev.ReauthMaxAge,
 			UpdatedAt:    now,
+		}
+		if resource == ResourceGraph {
+			a.GraphAccessTokenSealed, a.GraphAccessExpiresAt = accessSealed, accessExpiry(tok, now)
+		} else {
+			a.AccessTokenSealed, a.AccessExpiresAt = accessSealed, accessExpiry(tok, now)
 		}
 		a.ReauthDueAt = addNonZero(now, maxAge(a, p))
 		a.State, _, _ = State(now, a, p)
@@ -373,4 +394,16 @@ func randomString(n int) string {
 func hashState(state string) string {
 	sum := sha256.Sum256([]byte(state))
 	return hex.EncodeToString(sum[:])
+}
+
+// signInScopes returns the scopes a sign-in of mb asks for, from its
+// transports (SignInScopes); a delegate may sign in (allowAddressChange,
+// or one did before) so the shared-mailbox variants are asked for then.
+func (s *Service) signInScopes(ctx context.Context, p Provider, mb store.Mailbox, allowAddressChange bool, prevAccount string) ([]string, error) {
+	srv, err := s.db.MailboxServer(ctx, mb.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	shared := allowAddressChange || (prevAccount != "" && !strings.EqualFold(prevAccount, mb.Address))
+	return SignInScopes(p, srv, shared), nil
 }

@@ -58,6 +58,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/postdesk/postdesk/internal/msgraph"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -110,6 +111,11 @@ type Provider struct {
 	IMAPPort    int
 	SMTPHost    string
 	SMTPPort    int
+	// GraphURL is the provider's Microsoft Graph API root (Microsoft only;
+	// "" : no Graph transport), GraphResource its scopes' prefix (default
+	// MicrosoftGraphResource).
+	GraphURL      string
+	GraphResource string
 	// MailHosts are further hosts trusted with this provider's tokens
 	// (POSTDESK_OAUTH_ALLOWED_HOSTS): a tenant's own IMAP gateway, or the
 	// demo's and tests' loopback server. See AllowsMailHost.
@@ -136,10 +142,14 @@ func Microsoft(tenant, authority string) Provider {
 	}
 	authority = strings.TrimSuffix(authority, "/")
 	userinfo := "https://graph.microsoft.com/oidc/userinfo"
+	graph := MicrosoftGraphURL
 	if authority == "" {
 		authority = MicrosoftAuthority
+	} else if g, ok := sovereignGraph[authority]; ok {
+		graph = g
 	} else if authority != MicrosoftAuthority {
 		userinfo = authority + "/oidc/userinfo" // the stand-in serves it here
+		graph = authority + "/graph/v1.0"       // and its stand-in Graph here
 	}
 	return Provider{
 		Name:              "microsoft",
@@ -152,10 +162,18 @@ func Microsoft(tenant, authority string) Provider {
 		IMAPPort:          993,
 		SMTPHost:          "smtp.office365.com",
 		SMTPPort:          587,
+		GraphURL:          graph,
 		RefreshInactivity: MicrosoftRefreshInactivity,
 		DefaultMaxAge:     MicrosoftDefaultMaxAge,
 		WarnLead:          DefaultWarnLead,
 	}
+}
+
+// sovereignGraph is the Graph endpoint of each national cloud's sign-in
+// authority (learn.microsoft.com/graph/deployments).
+var sovereignGraph = map[string]string{
+	"https://login.microsoftonline.us": "https://graph.microsoft.us/v1.0",
+	"https://login.chinacloudapi.cn":   "https://microsoftgraph.chinacloudapi.cn/v1.0",
 }
 
 // Google returns Gmail / Google Workspace for a published app (refresh
@@ -226,6 +244,11 @@ type Config struct {
 	// (Connect or Reauthenticate): the outbox releases the mailbox's held
 	// replies there and wakes its sender. Nil: nothing.
 	OnAuthorized func(ctx context.Context, tx *store.Tx, mailboxID int64) error
+	// GraphHTTP sends Microsoft Graph requests (nil: msgraph's default);
+	// GraphTune adjusts each mailbox's Graph client as it is made (tests:
+	// back-off hooks).
+	GraphHTTP *http.Client
+	GraphTune func(c *msgraph.Client)
 }
 
 // Service is the OAuth side of every mailbox. Safe for concurrent use.
@@ -247,6 +270,9 @@ type Service struct {
 
 	tempMu    sync.Mutex
 	tempFails map[int64]int // consecutive temporary refresh failures
+
+	graphMu sync.Mutex
+	graph   map[graphKey]*msgraph.Client // one per mailbox (GraphClient)
 }
 
 // New checks cfg and returns a Service.
@@ -258,7 +284,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, errors.New("oauth: no provider configured")
 	}
 	s := &Service{cfg: cfg, db: cfg.DB, vault: cfg.Vault, providers: map[string]Provider{}, tempFails: map[int64]int{}, log: cfg.Logger, now: cfg.Now,
-		owner: leaseOwner(), closed: make(chan struct{}), flying: map[int64]int{}}
+		owner: leaseOwner(), closed: make(chan struct{}), flying: map[int64]int{}, graph: map[graphKey]*msgraph.Client{}}
 	for _, p := range cfg.Providers {
 		if p.Name == "" || p.AuthURL == "" || p.TokenURL == "" || p.ClientID == "" {
 			return nil, fmt.Errorf("oauth: provider %q needs a name, authorization and token URLs and a client ID", p.Name)

@@ -60,8 +60,9 @@ const (
 
 // flight is the outcome of one refresh, shared by its callers.
 type flight struct {
-	token string
-	mode  refreshMode
+	token    string
+	mode     refreshMode
+	resource string // whose access token token is
 	// fresh: a refresh was recorded during the flight (this process's or
 	// another's), so the token satisfies any caller.
 	fresh bool
@@ -70,17 +71,18 @@ type flight struct {
 // refreshAhead is how long before its expiry an access token is renewed:
 // Config.RefreshAhead, but at most a fifth of the token's lifetime, so
 // short-lived tokens are not refreshed at every request.
-func (s *Service) refreshAhead(a store.MailboxAuth) time.Duration {
+func (s *Service) refreshAhead(a store.MailboxAuth, resource string) time.Duration {
 	ahead := s.cfg.RefreshAhead
-	if life := a.AccessExpiresAt.Sub(a.LastRefreshAt); life > 0 {
+	_, expires := accessOf(a, resource)
+	if life := expires.Sub(a.LastRefreshAt); life > 0 {
 		ahead = min(ahead, life/5)
 	}
 	return ahead
 }
 
 // satisfied returns the stored access token if mode asks for no refresh.
-func (s *Service) satisfied(a store.MailboxAuth, mode refreshMode, now time.Time) (string, bool) {
-	tok, ok := s.validAccess(a, now)
+func (s *Service) satisfied(a store.MailboxAuth, mode refreshMode, now time.Time, resource string) (string, bool) {
+	tok, ok := s.validAccess(a, now, resource)
 	if !ok {
 		return "", false
 	}
@@ -96,8 +98,10 @@ func (s *Service) satisfied(a store.MailboxAuth, mode refreshMode, now time.Time
 // refreshShared runs one refresh per mailbox at a time; callers arriving
 // meanwhile share its result. The refresh is not cancelled when a caller
 // gives up (the provider may already have rotated the token), but Close
-// waits for it.
-func (s *Service) refreshShared(ctx context.Context, mailboxID int64, mode refreshMode) (string, error) {
+// waits for it. Every resource's refresh of a mailbox shares the one gate
+// (they spend the same refresh token); a caller that joined a refresh for
+// another resource asks again.
+func (s *Service) refreshShared(ctx context.Context, mailboxID int64, mode refreshMode, resource string) (string, error) {
 	key := strconv.FormatInt(mailboxID, 10)
 	for range 4 {
 		ch := s.refreshes.DoChan(key, func() (any, error) {
@@ -105,7 +109,7 @@ func (s *Service) refreshShared(ctx context.Context, mailboxID int64, mode refre
 				return flight{}, ErrClosed
 			}
 			defer s.untrack(mailboxID)
-			return s.refresh(context.WithoutCancel(ctx), mailboxID, mode)
+			return s.refresh(context.WithoutCancel(ctx), mailboxID, mode, resource)
 		})
 		var r singleflightResult
 		select {
@@ -119,7 +123,7 @@ func (s *Service) refreshShared(ctx context.Context, mailboxID int64, mode refre
 		}
 		// Joined a flight that asked for less and found the stored token
 		// good enough: ask again with this caller's mode.
-		if r.f.fresh || r.f.mode >= mode {
+		if r.f.resource == resource && (r.f.fresh || r.f.mode >= mode) {
 			return r.f.token, nil
 		}
 	}
@@ -134,7 +138,7 @@ type singleflightResult struct {
 // refresh re-reads the row (a refresh that finished just before may have
 // made this one unnecessary), claims the mailbox's refresh lease or waits
 // for the process holding it, asks the provider, and records the outcome.
-func (s *Service) refresh(ctx context.Context, mailboxID int64, mode refreshMode) (flight, error) {
+func (s *Service) refresh(ctx context.Context, mailboxID int64, mode refreshMode, resource string) (flight, error) {
 	before, err := s.db.MailboxAuth(ctx, mailboxID)
 	if err != nil {
 		return flight{}, s.readErr(mailboxID, err)
@@ -142,8 +146,8 @@ func (s *Service) refresh(ctx context.Context, mailboxID int64, mode refreshMode
 	if err := usable(before); err != nil {
 		return flight{}, err
 	}
-	if tok, ok := s.satisfied(before, mode, s.utcNow()); ok {
-		return flight{token: tok, mode: mode}, nil
+	if tok, ok := s.satisfied(before, mode, s.utcNow(), resource); ok {
+		return flight{token: tok, mode: mode, resource: resource}, nil
 	}
 	p, err := s.providerFor(before.Provider)
 	if err != nil {
@@ -164,13 +168,13 @@ func (s *Service) refresh(ctx context.Context, mailboxID int64, mode refreshMode
 		}
 		if refreshedSince(a, before) {
 			// Another process refreshed (or an admin signed in) meanwhile.
-			if tok, ok := s.validAccess(a, s.utcNow()); ok {
-				return flight{token: tok, mode: mode, fresh: true}, nil
+			if tok, ok := s.validAccess(a, s.utcNow(), resource); ok {
+				return flight{token: tok, mode: mode, fresh: true, resource: resource}, nil
 			}
 			before = a
 		}
 		if held {
-			return s.askProvider(ctx, a, p, mode)
+			return s.askProvider(ctx, a, p, mode, resource)
 		}
 		if !logged {
 			s.log.Debug("oauth refresh: another process is refreshing this mailbox; waiting for its result", "mailbox_id", mailboxID)
@@ -192,7 +196,7 @@ func (s *Service) refresh(ctx context.Context, mailboxID int64, mode refreshMode
 // before was read.
 func refreshedSince(a, before store.MailboxAuth) bool {
 	return a.RefreshTokenSealed != before.RefreshTokenSealed || a.LastRefreshAt.After(before.LastRefreshAt) ||
-		a.AccessTokenSealed != before.AccessTokenSealed
+		a.AccessTokenSealed != before.AccessTokenSealed || a.GraphAccessTokenSealed != before.GraphAccessTokenSealed
 }
 
 // claim tries once to claim the mailbox's refresh lease. It returns the row
@@ -226,7 +230,7 @@ func (s *Service) release(ctx context.Context, mailboxID int64) {
 
 // askProvider exchanges the mailbox's refresh token, holding its lease, and
 // records the outcome before returning the new access token.
-func (s *Service) askProvider(ctx context.Context, a store.MailboxAuth, p Provider, mode refreshMode) (flight, error) {
+func (s *Service) askProvider(ctx context.Context, a store.MailboxAuth, p Provider, mode refreshMode, resource string) (flight, error) {
 	rt, err := s.vault.Open(a.RefreshTokenSealed, store.MailboxSecret(a.MailboxID, "refresh_token"))
 	if err != nil {
 		return flight{}, fmt.Errorf("refresh token of mailbox %d: %w", a.MailboxID, err)
@@ -237,6 +241,12 @@ func (s *Service) askProvider(ctx context.Context, a store.MailboxAuth, p Provid
 	var tok *oauth2.Token
 	err = Retry(pctx, s.cfg.Retry, s.cfg.Sleep, func(ctx context.Context) error {
 		var err error
+		if resource == ResourceGraph {
+			// A token for another resource: the same refresh token,
+			// asked for that resource's scopes.
+			tok, err = s.refreshFor(ctx, p, string(rt), GraphScopes(p, a.Granted()))
+			return err
+		}
 		tok, err = conf.TokenSource(s.httpCtx(ctx), &oauth2.Token{RefreshToken: string(rt)}).Token()
 		return err
 	})
@@ -245,10 +255,10 @@ func (s *Service) askProvider(ctx context.Context, a store.MailboxAuth, p Provid
 	if err != nil {
 		return flight{}, s.refreshFailed(sctx, a, p, Classify(err))
 	}
-	if err := s.refreshed(sctx, a, p, string(rt), tok); err != nil {
+	if err := s.refreshed(sctx, a, p, string(rt), tok, resource); err != nil {
 		return flight{}, err
 	}
-	return flight{token: tok.AccessToken, mode: mode, fresh: true}, nil
+	return flight{token: tok.AccessToken, mode: mode, fresh: true, resource: resource}, nil
 }
 
 // saveRetrying runs fn in a write transaction, up to saveAttempts times

@@ -11,7 +11,7 @@ import (
 // the mail server refused the one TokenFor gave. If the provider refuses
 // (revoked, expired), the mailbox's state records why, with its reason.
 func (s *Service) FreshToken(ctx context.Context, mailboxID int64) (string, error) {
-	return s.refreshShared(ctx, mailboxID, refreshAlways)
+	return s.refreshShared(ctx, mailboxID, refreshAlways, ResourceMail)
 }
 
 // FreshTokenFunc is FreshToken bound to a mailbox, the shape imapsync takes.

@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,11 @@ import (
 // shares one refresh at a time. Errors: ErrNotConnected, or a *ProviderError matching
 // ErrNeedsReauth, ErrProviderFault or ErrTemporary.
 func (s *Service) TokenFor(ctx context.Context, mailboxID int64) (string, error) {
+	return s.tokenFor(ctx, mailboxID, ResourceMail)
+}
+
+// tokenFor is TokenFor for one resource's access token.
+func (s *Service) tokenFor(ctx context.Context, mailboxID int64, resource string) (string, error) {
 	a, err := s.db.MailboxAuth(ctx, mailboxID)
 	if err != nil {
 		return "", s.readErr(mailboxID, err)
@@ -24,10 +30,10 @@ func (s *Service) TokenFor(ctx context.Context, mailboxID int64) (string, error)
 	if err := usable(a); err != nil {
 		return "", err
 	}
-	if tok, ok := s.validAccess(a, s.utcNow()); ok {
+	if tok, ok := s.validAccess(a, s.utcNow(), resource); ok {
 		return tok, nil
 	}
-	return s.refreshShared(ctx, mailboxID, refreshIfDue)
+	return s.refreshShared(ctx, mailboxID, refreshIfDue, resource)
 }
 
 // TokenFunc is TokenFor bound to a mailbox, the shape imapsync and smtpsend
@@ -42,7 +48,7 @@ func (s *Service) TokenFunc(mailboxID int64) func(context.Context) (string, erro
 // re-authentication (ErrNeedsReauth) or was refreshed a moment ago, and
 // joins a refresh already running for the mailbox.
 func (s *Service) RefreshNow(ctx context.Context, mailboxID int64) error {
-	_, err := s.refreshShared(ctx, mailboxID, refreshUnlessRecent)
+	_, err := s.refreshShared(ctx, mailboxID, refreshUnlessRecent, ResourceMail)
 	return err
 }
 
@@ -93,11 +99,12 @@ func usable(a store.MailboxAuth) error {
 
 // validAccess returns the stored access token if it outlives the
 // refresh-ahead margin.
-func (s *Service) validAccess(a store.MailboxAuth, now time.Time) (string, bool) {
-	if a.AccessTokenSealed == "" || !now.Add(s.refreshAhead(a)).Before(a.AccessExpiresAt) {
+func (s *Service) validAccess(a store.MailboxAuth, now time.Time, resource string) (string, bool) {
+	sealed, expires := accessOf(a, resource)
+	if sealed == "" || !now.Add(s.refreshAhead(a, resource)).Before(expires) {
 		return "", false
 	}
-	tok, err := s.vault.Open(a.AccessTokenSealed, store.MailboxSecret(a.MailboxID, "access_token"))
+	tok, err := s.vault.Open(sealed, store.MailboxSecret(a.MailboxID, accessSecret(resource)))
 	if err != nil || len(tok) == 0 {
 		return "", false // refresh instead
 	}
@@ -108,7 +115,7 @@ func (s *Service) validAccess(a store.MailboxAuth, now time.Time) (string, bool)
 // replaces the old one in the transaction that moves last_refresh_at and
 // expires_at forward. The provider has already spent the old token, so a
 // failed write is tried again (saveAttempts) before the new one is lost.
-func (s *Service) refreshed(ctx context.Context, a store.MailboxAuth, p Provider, oldRT string, tok *oauth2.Token) error {
+func (s *Service) refreshed(ctx context.Context, a store.MailboxAuth, p Provider, oldRT string, tok *oauth2.Token, resource string) error {
 	now := s.utcNow()
 	newRT := tok.RefreshToken
 	if newRT == "" {
@@ -118,13 +125,13 @@ func (s *Service) refreshed(ctx context.Context, a store.MailboxAuth, p Provider
 	if err != nil {
 		return err
 	}
-	atSealed, err := s.vault.Seal([]byte(tok.AccessToken), store.MailboxSecret(a.MailboxID, "access_token"))
+	atSealed, err := s.vault.Seal([]byte(tok.AccessToken), store.MailboxSecret(a.MailboxID, accessSecret(resource)))
 	if err != nil {
 		return err
 	}
 	err = s.saveRetrying(ctx, a.MailboxID, func(tx *store.Tx) error {
 		saved, err := tx.SaveRefreshedTokens(ctx, a.MailboxID, a.RefreshTokenSealed, store.RefreshedTokens{
-			RefreshTokenSealed: rtSealed, AccessTokenSealed: atSealed,
+			Resource: resource, RefreshTokenSealed: rtSealed, AccessTokenSealed: atSealed,
 			AccessExpiresAt: accessExpiry(tok, now), RefreshedAt: now,
 			ExpiresAt: addNonZero(now, p.RefreshInactivity),
 		})
@@ -157,7 +164,7 @@ func (s *Service) refreshed(ctx context.Context, a store.MailboxAuth, p Provider
 		return fmt.Errorf("save refreshed token of mailbox %d: %w", a.MailboxID, err)
 	}
 	s.clearTempFailures(a.MailboxID)
-	s.log.Info("oauth token refreshed", "mailbox_id", a.MailboxID, "provider", p.Name, "rotated", tok.RefreshToken != "" && tok.RefreshToken != oldRT)
+	s.log.Info("oauth token refreshed", "mailbox_id", a.MailboxID, "provider", p.Name, "resource", cmp.Or(resource, "mail"), "rotated", tok.RefreshToken != "" && tok.RefreshToken != oldRT)
 	return nil
 }
 

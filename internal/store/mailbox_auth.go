@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -49,9 +50,16 @@ type MailboxAuth struct {
 	RefreshTokenSealed string
 	AccessTokenSealed  string
 	AccessExpiresAt    time.Time
-	AuthorizedAt       time.Time
-	LastRefreshAt      time.Time
-	ExpiresAt          time.Time // last successful refresh + provider inactivity window
+	// GraphAccessTokenSealed is the access token for Microsoft Graph (one
+	// refresh token serves both resources; each has its own access token).
+	GraphAccessTokenSealed string
+	GraphAccessExpiresAt   time.Time
+	// GrantedScopes are the scopes the last sign-in asked for, space
+	// separated ("": signed in before they were recorded); see Granted.
+	GrantedScopes string
+	AuthorizedAt  time.Time
+	LastRefreshAt time.Time
+	ExpiresAt     time.Time // last successful refresh + provider inactivity window
 	// ReauthMaxAge: nil uses the provider's default; 0 means until revoked.
 	ReauthMaxAge *time.Duration
 	ReauthDueAt  time.Time
@@ -62,6 +70,12 @@ type MailboxAuth struct {
 	WarnedState  AuthState // the state last notified
 	UpdatedAt    time.Time
 }
+
+// Resources an OAuth access token is for (RefreshedTokens.Resource).
+const (
+	ResourceMail  = ""      // the mail servers: IMAP and SMTP
+	ResourceGraph = "graph" // Microsoft Graph
+)
 
 // MailboxSecret is the vault binding of a mailbox's sealed column: name is
 // "password", "refresh_token" or "access_token".
@@ -77,17 +91,19 @@ func OAuthStateSecret(stateHash string) string {
 const mailboxAuthCols = `a.mailbox_id, m.address, a.kind, a.provider, a.account, a.password_sealed,
 	a.refresh_token_sealed, a.access_token_sealed, a.access_expires_at, a.authorized_at, a.last_refresh_at,
 	a.expires_at, a.reauth_max_age, a.reauth_due_at, a.auth_state, a.auth_error, a.auth_error_code,
-	a.auth_error_at, a.warned_state, a.updated_at`
+	a.auth_error_at, a.warned_state, a.updated_at, a.graph_access_token_sealed, a.graph_access_expires_at, a.granted_scopes`
 
 const mailboxAuthFrom = ` FROM mailbox_auth a JOIN mailboxes m ON m.id = a.mailbox_id`
 
 func scanMailboxAuth(s interface{ Scan(...any) error }) (MailboxAuth, error) {
 	var a MailboxAuth
-	var accessExp, authorized, lastRefresh, expires, due, errAt, updated int64
+	var accessExp, authorized, lastRefresh, expires, due, errAt, updated, graphExp int64
 	var maxAge sql.NullInt64
 	err := s.Scan(&a.MailboxID, &a.Address, &a.Kind, &a.Provider, &a.Account, &a.PasswordSealed,
 		&a.RefreshTokenSealed, &a.AccessTokenSealed, &accessExp, &authorized, &lastRefresh,
-		&expires, &maxAge, &due, &a.State, &a.Error, &a.ErrorCode, &errAt, &a.WarnedState, &updated)
+		&expires, &maxAge, &due, &a.State, &a.Error, &a.ErrorCode, &errAt, &a.WarnedState, &updated,
+		&a.GraphAccessTokenSealed, &graphExp, &a.GrantedScopes)
+	a.GraphAccessExpiresAt = fromMS(graphExp)
 	a.AccessExpiresAt, a.AuthorizedAt, a.LastRefreshAt = fromMS(accessExp), fromMS(authorized), fromMS(lastRefresh)
 	a.ExpiresAt, a.ReauthDueAt, a.ErrorAt, a.UpdatedAt = fromMS(expires), fromMS(due), fromMS(errAt), fromMS(updated)
 	if maxAge.Valid {
@@ -129,6 +145,9 @@ func (c conn) MailboxAuths(ctx context.Context, kind AuthKind) ([]MailboxAuth, e
 	return out, rows.Err()
 }
 
+// Granted returns the scopes the last sign-in asked for (nil: unknown).
+func (a MailboxAuth) Granted() []string { return strings.Fields(a.GrantedScopes) }
+
 // PutMailboxAuth writes a mailbox's whole authorization row (insert or
 // replace). Address is ignored.
 func (tx *Tx) PutMailboxAuth(ctx context.Context, a MailboxAuth) error {
@@ -152,8 +171,8 @@ func (tx *Tx) PutMailboxAuth(ctx context.Context, a MailboxAuth) error {
 	_, err = tx.exec(ctx, `INSERT INTO mailbox_auth (mailbox_id, kind, provider, account, password_sealed,
 		refresh_token_sealed, access_token_sealed, access_expires_at, authorized_at, last_refresh_at,
 		expires_at, reauth_max_age, reauth_due_at, auth_state, auth_error, auth_error_code,
-		auth_error_at, warned_state, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		auth_error_at, warned_state, updated_at, graph_access_token_sealed, graph_access_expires_at, granted_scopes)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (mailbox_id) DO UPDATE SET kind = excluded.kind, provider = excluded.provider,
 		account = excluded.account, password_sealed = excluded.password_sealed,
 		refresh_token_sealed = excluded.refresh_token_sealed, access_token_sealed = excluded.access_token_sealed,
@@ -162,11 +181,14 @@ func (tx *Tx) PutMailboxAuth(ctx context.Context, a MailboxAuth) error {
 		reauth_max_age = excluded.reauth_max_age, reauth_due_at = excluded.reauth_due_at,
 		auth_state = excluded.auth_state, auth_error = excluded.auth_error,
 		auth_error_code = excluded.auth_error_code, auth_error_at = excluded.auth_error_at,
-		warned_state = excluded.warned_state, updated_at = excluded.updated_at`,
+		warned_state = excluded.warned_state, updated_at = excluded.updated_at,
+		graph_access_token_sealed = excluded.graph_access_token_sealed,
+		graph_access_expires_at = excluded.graph_access_expires_at, granted_scopes = excluded.granted_scopes`,
 		a.MailboxID, a.Kind, a.Provider, a.Account, a.PasswordSealed,
 		a.RefreshTokenSealed, a.AccessTokenSealed, ms(a.AccessExpiresAt), ms(a.AuthorizedAt), ms(a.LastRefreshAt),
 		ms(a.ExpiresAt), maxAge, ms(a.ReauthDueAt), a.State, a.Error, a.ErrorCode,
-		ms(a.ErrorAt), a.WarnedState, ms(a.UpdatedAt))
+		ms(a.ErrorAt), a.WarnedState, ms(a.UpdatedAt), a.GraphAccessTokenSealed, ms(a.GraphAccessExpiresAt),
+		a.GrantedScopes)
 	if err != nil {
 		return fmt.Errorf("save authorization of mailbox %d: %w", a.MailboxID, err)
 	}
@@ -175,6 +197,9 @@ func (tx *Tx) PutMailboxAuth(ctx context.Context, a MailboxAuth) error {
 
 // RefreshedTokens is what a successful refresh records.
 type RefreshedTokens struct {
+	// Resource is whose access token this is: ResourceMail (the mail
+	// servers, "") or ResourceGraph.
+	Resource           string
 	RefreshTokenSealed string // the rotated refresh token (or the old one)
 	AccessTokenSealed  string
 	AccessExpiresAt    time.Time
@@ -187,8 +212,11 @@ type RefreshedTokens struct {
 // sign-in or refresh wins). It reports whether the row was updated. The
 // error fields are cleared; the state is left for the caller to evaluate.
 func (tx *Tx) SaveRefreshedTokens(ctx context.Context, mailboxID int64, oldRefreshSealed string, t RefreshedTokens) (bool, error) {
-	res, err := tx.exec(ctx, `UPDATE mailbox_auth SET refresh_token_sealed = ?, access_token_sealed = ?,
-		access_expires_at = ?, last_refresh_at = ?, expires_at = ?, auth_error = '', auth_error_code = '',
+	access := `access_token_sealed = ?, access_expires_at = ?`
+	if t.Resource == ResourceGraph {
+		access = `graph_access_token_sealed = ?, graph_access_expires_at = ?`
+	}
+	res, err := tx.exec(ctx, `UPDATE mailbox_auth SET refresh_token_sealed = ?, `+access+`, last_refresh_at = ?, expires_at = ?, auth_error = '', auth_error_code = '',
 		auth_error_at = 0, updated_at = ? WHERE mailbox_id = ? AND refresh_token_sealed = ?`,
 		t.RefreshTokenSealed, t.AccessTokenSealed, ms(t.AccessExpiresAt), ms(t.RefreshedAt), ms(t.ExpiresAt),
 		ms(t.RefreshedAt), mailboxID, oldRefreshSealed)
@@ -210,7 +238,7 @@ func (tx *Tx) ForgetMailboxTokens(ctx context.Context, mailboxID int64, state Au
 		return err
 	}
 	_, err = tx.exec(ctx, `UPDATE mailbox_auth SET refresh_token_sealed = '', access_token_sealed = '',
-		access_expires_at = 0, auth_state = ?, auth_error_code = ?, auth_error = ?, auth_error_at = ?,
+		access_expires_at = 0, graph_access_token_sealed = '', graph_access_expires_at = 0, auth_state = ?, auth_error_code = ?, auth_error = ?, auth_error_at = ?,
 		warned_state = ?, updated_at = ? WHERE mailbox_id = ?`,
 		state, code, reason, ms(at), state, ms(at), mailboxID)
 	if err != nil {
@@ -268,7 +296,7 @@ func (tx *Tx) SetMailboxPassword(ctx context.Context, mailboxID int64, login, pa
 		VALUES (?, 'password', ?, ?, ?, ?)
 		ON CONFLICT (mailbox_id) DO UPDATE SET kind = 'password', provider = '', account = excluded.account,
 		password_sealed = excluded.password_sealed, refresh_token_sealed = '', access_token_sealed = '',
-		authorized_at = excluded.authorized_at, auth_state = 'ok', auth_error = '', auth_error_code = '',
+		graph_access_token_sealed = '', granted_scopes = '', authorized_at = excluded.authorized_at, auth_state = 'ok', auth_error = '', auth_error_code = '',
 		auth_error_at = 0, warned_state = 'ok', updated_at = excluded.updated_at`,
 		mailboxID, login, passwordSealed, ms(at), ms(at))
 	if err != nil {

@@ -338,6 +338,20 @@ func (tx *Tx) Requeue(ctx context.Context, messageID int64, at time.Time) error 
 		[]string{DeliveryFailed, DeliveryUnknown}, at, DeliveryQueued)
 }
 
+// RequeueFailedKind queues again, due at once and in their order, a
+// mailbox's failed messages whose failure was kind (e.g. "auth_disabled":
+// refused before any of them left, so sending them again sends each once),
+// and reports how many.
+func (tx *Tx) RequeueFailedKind(ctx context.Context, mailboxID int64, kind string, at time.Time) (int, error) {
+	res, err := tx.exec(ctx, `UPDATE outbox SET state = ?, error_kind = '', last_error = '', next_attempt_at = 0, updated_at = ?
+		WHERE mailbox_id = ? AND state = ? AND error_kind = ?`, DeliveryQueued, ms(at), mailboxID, DeliveryFailed, kind)
+	if err != nil {
+		return 0, fmt.Errorf("queue again the %s replies of mailbox %d: %w", kind, mailboxID, err)
+	}
+	n, err := res.RowsAffected()
+	return int(n), err
+}
+
 // ErrWrongState is returned when an outbox row is not in a state the
 // change applies to (a reply already sent cannot be retried).
 var ErrWrongState = fmt.Errorf("delivery is not in a state this change applies to")

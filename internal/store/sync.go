@@ -29,19 +29,36 @@ type MailboxServer struct {
 	// SaveSent: after sending, APPEND a copy to the Sent folder (servers
 	// that do not save submitted mail themselves, unlike Microsoft 365 and
 	// Gmail).
-	SaveSent  bool
-	UpdatedAt time.Time
+	SaveSent bool
+	// FetchTransport is how mail is fetched (TransportIMAP or
+	// TransportGraph), SendTransport how replies are sent (TransportSMTP
+	// or TransportGraph); "" reads as IMAP and SMTP.
+	FetchTransport, SendTransport string
+	UpdatedAt                     time.Time
 }
 
+// Transports a mailbox can choose, for fetching and for sending.
+const (
+	TransportIMAP  = "imap"
+	TransportSMTP  = "smtp"
+	TransportGraph = "graph" // Microsoft Graph (Microsoft 365 mailboxes only)
+)
+
+// FetchesWithGraph reports whether the mailbox fetches through Microsoft Graph.
+func (m MailboxServer) FetchesWithGraph() bool { return m.FetchTransport == TransportGraph }
+
+// SendsWithGraph reports whether the mailbox sends through Microsoft Graph.
+func (m MailboxServer) SendsWithGraph() bool { return m.SendTransport == TransportGraph }
+
 const serverCols = `mailbox_id, imap_host, imap_port, imap_security, smtp_host, smtp_port, smtp_security, auth_method,
-	username, folders, after_processing, move_to, initial_days, max_age_days, enabled, save_sent, updated_at`
+	username, folders, after_processing, move_to, initial_days, max_age_days, enabled, save_sent, fetch_transport, send_transport, updated_at`
 
 func scanServer(s interface{ Scan(...any) error }) (MailboxServer, error) {
 	var m MailboxServer
 	var folders string
 	var updated int64
 	err := s.Scan(&m.MailboxID, &m.IMAPHost, &m.IMAPPort, &m.IMAPSecurity, &m.SMTPHost, &m.SMTPPort, &m.SMTPSecurity,
-		&m.AuthMethod, &m.Username, &folders, &m.AfterProcessing, &m.MoveTo, &m.InitialDays, &m.MaxAgeDays, &m.Enabled, &m.SaveSent, &updated)
+		&m.AuthMethod, &m.Username, &folders, &m.AfterProcessing, &m.MoveTo, &m.InitialDays, &m.MaxAgeDays, &m.Enabled, &m.SaveSent, &m.FetchTransport, &m.SendTransport, &updated)
 	m.Folders = strings.Split(folders, "\n")
 	m.UpdatedAt = fromMS(updated)
 	return m, err
@@ -61,15 +78,23 @@ func (tx *Tx) PutMailboxServer(ctx context.Context, m MailboxServer) error {
 	if m.UpdatedAt.IsZero() {
 		m.UpdatedAt = time.Now()
 	}
-	_, err := tx.exec(ctx, `INSERT INTO mailbox_servers (`+serverCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	if m.FetchTransport == "" {
+		m.FetchTransport = TransportIMAP
+	}
+	if m.SendTransport == "" {
+		m.SendTransport = TransportSMTP
+	}
+	_, err := tx.exec(ctx, `INSERT INTO mailbox_servers (`+serverCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (mailbox_id) DO UPDATE SET imap_host = excluded.imap_host, imap_port = excluded.imap_port,
 		imap_security = excluded.imap_security, smtp_host = excluded.smtp_host, smtp_port = excluded.smtp_port,
 		smtp_security = excluded.smtp_security, auth_method = excluded.auth_method, username = excluded.username,
 		folders = excluded.folders, after_processing = excluded.after_processing, move_to = excluded.move_to,
 		initial_days = excluded.initial_days, max_age_days = excluded.max_age_days, enabled = excluded.enabled,
-		save_sent = excluded.save_sent, updated_at = excluded.updated_at`,
+		save_sent = excluded.save_sent, fetch_transport = excluded.fetch_transport,
+		send_transport = excluded.send_transport, updated_at = excluded.updated_at`,
 		m.MailboxID, m.IMAPHost, m.IMAPPort, m.IMAPSecurity, m.SMTPHost, m.SMTPPort, m.SMTPSecurity, m.AuthMethod,
-		m.Username, strings.Join(m.Folders, "\n"), m.AfterProcessing, m.MoveTo, m.InitialDays, m.MaxAgeDays, m.Enabled, m.SaveSent, ms(m.UpdatedAt))
+		m.Username, strings.Join(m.Folders, "\n"), m.AfterProcessing, m.MoveTo, m.InitialDays, m.MaxAgeDays, m.Enabled, m.SaveSent,
+		m.FetchTransport, m.SendTransport, ms(m.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("save server settings of mailbox %d: %w", m.MailboxID, err)
 	}

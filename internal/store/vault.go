@@ -261,6 +261,8 @@ var sealedColumns = []sealedColumn{
 		"password_sealed":      "password",
 		"refresh_token_sealed": "refresh_token",
 		"access_token_sealed":  "access_token",
+		// The Graph access token (binding "graph_access_token").
+		"graph_access_token_sealed": "graph_access_token",
 	}},
 	{table: "oauth_states", keyCol: "state_hash", binding: "oauth_state", cols: map[string]string{
 		"verifier_sealed": "verifier",

@@ -23,11 +23,17 @@ type sendingView struct {
 	LastSentRel string
 	// Trouble is the newest mailbox-wide sending problem (nil: none).
 	Trouble *sendingTrouble
+	// Graph: replies are sent through Microsoft Graph, not SMTP.
+	Graph bool
+	// OfferGraph: Trouble is "SMTP AUTH is disabled" and the mailbox can
+	// send through Microsoft Graph instead (the button does it).
+	OfferGraph bool
 }
 
 // sendingTrouble is a mailbox-wide refusal (SMTP AUTH disabled, Send As
 // denied, the sign-in refused, settings that do not work) and what to do.
 type sendingTrouble struct {
+	Kind     string // "auth_disabled", ...
 	Heading  string // "SMTP AUTH is disabled"
 	Advice   string // desk.SendingAdvice
 	Said     string // the server's words
@@ -67,9 +73,13 @@ func (h *Handler) sendingFor(r *http.Request, mb store.Mailbox, now time.Time) (
 	}
 	v := &sendingView{MailboxID: mb.ID, State: sendingWords(sum.Counts), LastSentAt: sum.LastSentAt}
 	v.Problem = sum.Counts[store.DeliveryHeld]+sum.Counts[store.DeliveryFailed]+sum.Counts[store.DeliveryUnknown] > 0
-	if srv.SMTPHost != "" {
+	switch {
+	case srv.SendsWithGraph():
+		v.Graph = true
+		v.Server = "Microsoft Graph (sendMail; Microsoft 365 keeps the copy in Sent Items)"
+	case srv.SMTPHost != "":
 		v.Server = endpointWords(srv.SMTPHost, srv.SMTPPort, srv.SMTPSecurity)
-	} else {
+	default:
 		v.Server = "No SMTP server: replies cannot be sent from this address"
 		v.Problem = true
 	}
@@ -77,7 +87,7 @@ func (h *Handler) sendingFor(r *http.Request, mb store.Mailbox, now time.Time) (
 		v.LastSentRel = agoIn(sum.LastSentAt, now, zoneOf(r.Context()))
 	}
 	if p := sum.Problem; p != nil {
-		v.Trouble = &sendingTrouble{Heading: troubleHeadings[p.ErrorKind], Advice: desk.SendingAdvice(p.ErrorKind), Said: p.LastError,
+		v.Trouble = &sendingTrouble{Kind: p.ErrorKind, Heading: troubleHeadings[p.ErrorKind], Advice: desk.SendingAdvice(p.ErrorKind), Said: p.LastError,
 			At: p.At, Rel: agoIn(p.At, now, zoneOf(r.Context())), TicketID: p.TicketID, Resolved: sum.LastSentAt.After(p.At)}
 	}
 	return v, nil

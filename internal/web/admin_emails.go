@@ -55,6 +55,7 @@ type mailboxView struct {
 	ConnectLabel   string // "Connect" or "Reauthenticate"
 	Sync           *syncView
 	Sending        *sendingView
+	Transport      *transportView // Microsoft 365: IMAP/SMTP or Graph
 	// Quarantine is the newest of the mailbox's open quarantined emails
 	// (emails that could not be stored); QuarantineCount counts them all.
 	Quarantine      []quarantineView
@@ -105,6 +106,9 @@ func (h *Handler) syncFor(r *http.Request, mb store.Mailbox, stopped bool, now t
 	security := map[string]string{"tls": "TLS", "starttls": "STARTTLS", "none": "no TLS"}[srv.IMAPSecurity]
 	v := &syncView{Server: fmt.Sprintf("%s:%d (%s, %s)", srv.IMAPHost, srv.IMAPPort, security, strings.ToUpper(srv.AuthMethod)),
 		Folders: strings.Join(srv.Folders, ", "), State: st.State.Words(), LastSuccess: st.LastSuccessAt}
+	if srv.FetchesWithGraph() {
+		v.Server = "Microsoft Graph (delta query)"
+	}
 	switch {
 	case !srv.Enabled:
 		v.State = "Paused by an admin: nothing is fetched until it is resumed"
@@ -283,6 +287,8 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 			h.serverError(w, r, err)
 			return
 		}
+		v.Transport = h.transportFor(ctx, mb, a)
+		offerGraph(&v)
 		if v.Activity, err = h.activityFor(r, mb.ID); err != nil {
 			h.serverError(w, r, err)
 			return
@@ -444,6 +450,10 @@ func (h *Handler) takeFlash(w http.ResponseWriter, r *http.Request, list []mailb
 			return "Paused " + m.Address + ": no mail is fetched until you resume it."
 		case "resumed":
 			return "Resumed " + m.Address + ": fetching again from where it stopped."
+		case "transport":
+			if m.Transport != nil {
+				return "Saved: " + m.Address + ". " + m.Transport.Words
+			}
 		}
 	}
 	a, ok := auths[id]

@@ -55,6 +55,7 @@ func (h *Handler) routes() http.Handler {
 	mux.HandleFunc("POST /admin/emails/{id}/remove", h.adminForm(h.emailRemove))
 	mux.HandleFunc("POST /admin/emails/{id}/connect", h.adminForm(h.emailConnect))
 	mux.HandleFunc("POST /admin/emails/{id}/max-age", h.adminForm(h.emailMaxAge))
+	mux.HandleFunc("POST /admin/emails/{id}/transport", h.adminForm(h.emailTransport))
 	mux.HandleFunc("GET /admin/users", h.admin(h.users))
 	mux.HandleFunc("POST /admin/users", h.adminForm(h.userAdd))
 	mux.HandleFunc("GET /admin/users/{id}", h.admin(h.userShow))
