@@ -1,4 +1,4 @@
--- Postdesk schema, version 19 (PostgreSQL): Microsoft Graph as a second
+-- Postdesk schema, version 20 (SQLite): Microsoft Graph as a second
 -- transport. A mailbox fetches ('imap' or 'graph') and sends ('smtp' or
 -- 'graph') through the transport its server settings name; the defaults
 -- keep every existing mailbox on IMAP and SMTP.
@@ -8,7 +8,7 @@ ALTER TABLE mailbox_servers ADD COLUMN send_transport TEXT NOT NULL DEFAULT 'smt
 -- application); each resource has its own access token. The mail servers'
 -- stays in access_token_sealed, Graph's is here (Unix ms expiry).
 ALTER TABLE mailbox_auth ADD COLUMN graph_access_token_sealed TEXT NOT NULL DEFAULT '';
-ALTER TABLE mailbox_auth ADD COLUMN graph_access_expires_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE mailbox_auth ADD COLUMN graph_access_expires_at INTEGER NOT NULL DEFAULT 0;
 -- The scopes the last sign-in asked for (space-separated; '' before this
 -- version): a change of transport asks for a new sign-in only when it needs
 -- scopes the mailbox was not granted.
