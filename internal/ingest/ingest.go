@@ -116,6 +116,11 @@ type Prepared struct {
 	RawSize    int64
 	DedupeKey  string
 	ReceivedAt time.Time
+	// Parts are where Msg.Attachments are in the raw message, one for
+	// each; an attachment that could not be found there was stored as a
+	// blob of its own (its Part is zero, its blob listed in ownBlobs).
+	Parts    []store.Part
+	ownBlobs []string
 }
 
 // DefaultRecoveryWindow is how old a forwarded original may be by default.
@@ -189,23 +194,17 @@ func (in *Ingester) Store(raw io.Reader) (Stored, error) {
 	return Stored{RawSHA256: sum, RawSize: size}, nil
 }
 
-// Parse reads a stored message back, parses it and stores its attachments
-// as blobs. It writes nothing to the database and may run concurrently.
+// Parse reads a stored message back, parses it, and finds each
+// attachment's part in it (attachments are served from the raw message,
+// not kept twice; see locateParts). It writes nothing to the database and
+// may run concurrently.
 func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
-	blobs := in.db.Blobs()
-	f, err := blobs.Open(s.RawSHA256)
+	f, err := in.db.Blobs().Open(ctx, s.RawSHA256)
 	if err != nil {
 		return nil, fmt.Errorf("reopen raw message: %w", err)
 	}
 	defer f.Close()
 	msg, forwards, err := mailmsg.ParseForwards(f, mailmsg.ParseOptions{
-		Attachment: func(a *mailmsg.Attachment, content io.Reader) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			_, _, err := blobs.Put(content)
-			return err
-		},
 		// Only forwards from our agents and support addresses are
 		// recovered, so only theirs are searched for originals.
 		LookForForwards: func(m *mailmsg.Message) bool { return in.fromOurs(ctx, m) },
@@ -215,16 +214,25 @@ func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
 	}
 	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: s.RawSHA256, RawSize: s.RawSize, ReceivedAt: in.now().UTC()}
 	p.DedupeKey = store.DedupeKey(msg.MessageID, s.RawSHA256)
+	if err := in.locateParts(ctx, f, p); err != nil {
+		in.Release(Stored{}, p)
+		return nil, err
+	}
 	return p, nil
 }
 
-// Prepare stores and parses a message (Store, then Parse).
+// Prepare stores and parses a message (Store, then Parse). The caller
+// Releases the message once it is applied or given up.
 func (in *Ingester) Prepare(ctx context.Context, raw io.Reader) (*Prepared, error) {
 	s, err := in.Store(raw)
 	if err != nil {
 		return nil, err
 	}
-	return in.Parse(ctx, s)
+	p, err := in.Parse(ctx, s)
+	if err != nil {
+		in.Release(s, nil)
+	}
+	return p, err
 }
 
 // Ingest prepares and applies one message in its own transaction.
@@ -233,6 +241,7 @@ func (in *Ingester) Ingest(ctx context.Context, mb store.Mailbox, raw io.Reader)
 	if err != nil {
 		return Result{}, err
 	}
+	defer in.Release(s, nil)
 	return in.ingestStored(ctx, mb, s, time.Time{})
 }
 
@@ -362,9 +371,13 @@ func (in *Ingester) messageRow(mb store.Mailbox, p *Prepared) store.Message {
 	if from := sender(msg); from != nil {
 		m.FromAddress, m.FromName = mailmsg.NormalizeAddress(from.Address), from.Name
 	}
-	for _, a := range msg.Attachments {
-		m.Attachments = append(m.Attachments, store.Attachment{Filename: a.Filename, ContentType: a.ContentType,
-			Size: a.Size, SHA256: a.SHA256, ContentID: a.ContentID, Inline: a.Inline})
+	for i, a := range msg.Attachments {
+		sa := store.Attachment{Filename: a.Filename, ContentType: a.ContentType,
+			Size: a.Size, SHA256: a.SHA256, ContentID: a.ContentID, Inline: a.Inline}
+		if i < len(p.Parts) {
+			sa.Part = p.Parts[i]
+		}
+		m.Attachments = append(m.Attachments, sa)
 	}
 	return m
 }

@@ -201,7 +201,7 @@ func (s *Sender) nextDue(ctx context.Context, q *dueQueue) (*dueItem, error) {
 			return nil, nil
 		}
 		q.items = q.items[1:]
-		raw, err := s.readRaw(item)
+		raw, err := s.readRaw(ctx, item)
 		if errors.Is(err, store.ErrNotFound) {
 			s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
 				return tx.MarkFailed(ctx, item.ID, "config", "the stored email is missing from the data folder", now)
@@ -224,8 +224,8 @@ func markSent(ctx context.Context, tx *store.Tx, st *mailboxState, item store.Ou
 	return tx.RecordSentActivity(ctx, item.MailboxID, now)
 }
 
-func (s *Sender) readRaw(item store.OutboxItem) ([]byte, error) {
-	f, err := s.db.Blobs().Open(item.RawSHA256)
+func (s *Sender) readRaw(ctx context.Context, item store.OutboxItem) ([]byte, error) {
+	f, err := s.db.Blobs().Open(ctx, item.RawSHA256)
 	if err != nil {
 		return nil, err
 	}

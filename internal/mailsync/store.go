@@ -174,10 +174,12 @@ func (s *syncStore) committer() {
 	}
 }
 
-// discard waits for a dropped batch's parses, so none outlives it.
+// discard waits for a dropped batch's parses, so none outlives it, and
+// releases their blobs (the messages are fetched again).
 func (s *syncStore) discard(batch []pendingMessage) {
 	for _, pm := range batch {
-		<-pm.parsed
+		r := <-pm.parsed
+		s.ingest.Release(pm.stored, r.p)
 	}
 }
 
@@ -225,6 +227,12 @@ func (s *syncStore) commit(batch []pendingMessage) error {
 			}
 		}
 	}
+	defer func() {
+		// Committed (the database holds them) or given up (fetched again).
+		for i, pm := range batch {
+			s.ingest.Release(pm.stored, prepared[i])
+		}
+	}()
 	if transient != nil {
 		return transient // nothing committed: the session refetches from the checkpoint
 	}

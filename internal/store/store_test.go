@@ -131,12 +131,12 @@ func TestBlobs(t *testing.T) {
 	if err != nil || sum2 != sum {
 		t.Fatalf("second put = %s %v", sum2, err)
 	}
-	f, err := b.Open(sum)
+	f, err := b.Open(context.Background(), sum)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := b.Open("../../etc/passwd"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.Open(context.Background(), "../../etc/passwd"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("open of a bad name: %v", err)
 	}
 }
