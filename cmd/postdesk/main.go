@@ -45,6 +45,7 @@ func commands() []command {
 		{"user", "user add|list|role|disable|enable|reset|lockouts|unlock [flags]", "add, list and manage agents and admins (a password from stdin, a generated one or an invitation link); sign-in lockouts", runUser},
 		{"apikey", "apikey create|list|revoke [flags]", "create an API key for a user (shown once, optionally expiring), list and revoke keys", runAPIKey},
 		{"fakeidp", "fakeidp [--addr A] [--account E[:PW]]... [--app ID:SECRET:REDIRECT]...", "run the stand-in Microsoft sign-in (for the demo and tests; never for production)", runFakeIdP},
+		{"blobs", "blobs move [flags]", "move the raw messages and attachments kept as files in the data folder into PostgreSQL (resumable)", runBlobs},
 		{"secrets", "secrets rotate [flags]", "re-seal every stored token and password under a new key", runSecrets},
 		{"version", "version", "print the version", runVersion},
 	}
