@@ -1,8 +1,10 @@
 // Package ingest turns a raw email into ticket changes, exactly once.
 //
 // Ingest happens in steps. Prepare streams the raw message into the blob
-// folder (content-addressed, so repeating it is harmless) and parses it,
-// streaming attachments to blobs too; nothing in the database changes.
+// store (content-addressed, so repeating it is harmless; on PostgreSQL a
+// local spool until the message's row commits), parses it and records
+// where each attachment lies in it (the raw message is the one copy);
+// nothing in the database changes.
 // ApplyBatch, the one apply point (sync, import, retry, the demo), then
 // reads our own addresses once per batch and, for each message inside the
 // caller's transaction, first decides (Decide returns a Decision and writes

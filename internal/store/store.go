@@ -1,6 +1,7 @@
 // Package store is Postdesk's database: embedded migrations per dialect,
 // hand-written queries, transactions as closures, and the content-addressed
-// blob folder that keeps raw messages and attachments.
+// blobs that keep raw messages (files beside SQLite, rows of PostgreSQL;
+// see Blobs). An attachment is a part of its raw message (OpenAttachment).
 //
 // One code path serves two dialects. SQLite (modernc.org/sqlite, no cgo) is
 // the default; a postgres:// URL selects PostgreSQL through pgx. Queries are
