@@ -71,3 +71,26 @@ func TestPartSpansShapes(t *testing.T) {
 		}
 	}
 }
+
+// FuzzPartSpans holds that any input yields spans inside the message, in
+// bounded memory, without a panic.
+func FuzzPartSpans(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.eml")
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n\r\n--a--\r\n--a\r\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		spans, err := PartSpans(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err) // a bytes.Reader does not fail
+		}
+		for path, sp := range spans {
+			if sp.Offset < 0 || sp.Length < 0 || sp.Offset+sp.Length > int64(len(raw)) {
+				t.Fatalf("part %q: span %+v outside %d bytes", path, sp, len(raw))
+			}
+		}
+	})
+}
