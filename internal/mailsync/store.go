@@ -183,12 +183,15 @@ func (s *syncStore) discard(batch []pendingMessage) {
 	}
 }
 
-// close stops the committer after the queued batches.
+// close stops the committer after the queued batches, and drops what
+// was handled but never submitted (fetched again next time).
 func (s *syncStore) close() {
 	if s.commits != nil {
 		close(s.commits)
 		s.inflight.Wait()
 	}
+	s.discard(s.pending)
+	s.pending = nil
 }
 
 // Flush commits everything handled so far (the last partial batch too)
