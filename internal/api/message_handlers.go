@@ -191,9 +191,8 @@ func (h *handler) serveBlob(w http.ResponseWriter, r *http.Request, sum, content
 }
 
 // serveContent answers an opened blob (err: the failure to open it) as
-// serveBlob says, with etag as its ETag.
-func (h *handler) serveContent(w http.ResponseWriter, r *http.Request, f store.Blob, err error, etag, contentType, filename string) {
-	sum := etag
+// serveBlob says; sum, the SHA-256 of the content, is its ETag.
+func (h *handler) serveContent(w http.ResponseWriter, r *http.Request, f store.Blob, err error, sum, contentType, filename string) {
 	if err != nil {
 		writeInternalError(w, r, fmt.Errorf("open blob %s: %w", sum, err))
 		return
