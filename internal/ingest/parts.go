@@ -11,6 +11,47 @@ import (
 	"github.com/postdesk/postdesk/internal/store"
 )
 
+// Parse reads a stored message back, parses it, and finds each
+// attachment's part in it (attachments are served from the raw message,
+// not kept twice; see locateParts). It writes nothing to the database and
+// may run concurrently.
+func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
+	f, err := in.db.Blobs().Open(ctx, s.RawSHA256)
+	if err != nil {
+		return nil, fmt.Errorf("reopen raw message: %w", err)
+	}
+	defer f.Close()
+	msg, forwards, err := mailmsg.ParseForwards(f, mailmsg.ParseOptions{
+		// Only forwards from our agents and support addresses are
+		// recovered, so only theirs are searched for originals.
+		LookForForwards: func(m *mailmsg.Message) bool { return in.fromOurs(ctx, m) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("parse message: %w", err)
+	}
+	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: s.RawSHA256, RawSize: s.RawSize, ReceivedAt: in.now().UTC()}
+	p.DedupeKey = store.DedupeKey(msg.MessageID, s.RawSHA256)
+	if err := in.locateParts(ctx, f, p); err != nil {
+		in.Release(Stored{}, p)
+		return nil, err
+	}
+	return p, nil
+}
+
+// Prepare stores and parses a message (Store, then Parse). The caller
+// Releases the message once it is applied or given up.
+func (in *Ingester) Prepare(ctx context.Context, raw io.Reader) (*Prepared, error) {
+	s, err := in.Store(raw)
+	if err != nil {
+		return nil, err
+	}
+	p, err := in.Parse(ctx, s)
+	if err != nil {
+		in.Release(s, nil)
+	}
+	return p, err
+}
+
 // locateParts records where each attachment lies in the raw message, so
 // the raw message is its one copy: one more read of the source finds the
 // parts' spans, and each span is decoded and checked against the hash the
