@@ -98,7 +98,7 @@ func TestImportQuarantinesWhatCannotBeStored(t *testing.T) {
 			}
 			var poisoned store.Quarantined
 			for _, row := range q {
-				f, err := db.Blobs().Open(row.RawSHA256)
+				f, err := db.Blobs().Open(context.Background(), row.RawSHA256)
 				if err != nil {
 					t.Fatalf("source of %s: %v", row.SourceName, err)
 				}

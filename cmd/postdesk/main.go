@@ -46,6 +46,7 @@ func commands() []command {
 		{"apikey", "apikey create|list|revoke [flags]", "create an API key for a user (shown once, optionally expiring), list and revoke keys", runAPIKey},
 		{"fakeidp", "fakeidp [--addr A] [--account E[:PW]]... [--app ID:SECRET:REDIRECT]... [--graph-mailbox E]...", "run the stand-in Microsoft sign-in, with a stand-in Microsoft Graph for mail at /graph/v1.0 (for the demo and tests; never for production)", runFakeIdP},
 		{"reindex", "reindex [--all] [flags]", "build the search index of tickets from before it (resumable; serve also does it in the background)", runReindex},
+		{"blobs", "blobs move [flags]", "move the raw messages and attachments kept as files in the data folder into PostgreSQL (resumable)", runBlobs},
 		{"secrets", "secrets rotate [flags]", "re-seal every stored token and password under a new key", runSecrets},
 		{"version", "version", "print the version", runVersion},
 	}

@@ -177,7 +177,8 @@ func (h *handler) getAttachment(w http.ResponseWriter, r *http.Request) {
 	if name == "" {
 		name = fmt.Sprintf("attachment-%d", id)
 	}
-	h.serveBlob(w, r, a.SHA256, ct, name)
+	f, err := h.db.OpenAttachment(r.Context(), a)
+	h.serveContent(w, r, f, err, a.SHA256, ct, name)
 }
 
 // serveBlob answers a stored file as a download: never rendered by a
@@ -185,7 +186,13 @@ func (h *handler) getAttachment(w http.ResponseWriter, r *http.Request) {
 // of its SHA-256 and Range support. A file the database names but the blob
 // folder lacks is the server's fault.
 func (h *handler) serveBlob(w http.ResponseWriter, r *http.Request, sum, contentType, filename string) {
-	f, err := h.db.Blobs().Open(sum)
+	f, err := h.db.Blobs().Open(r.Context(), sum)
+	h.serveContent(w, r, f, err, sum, contentType, filename)
+}
+
+// serveContent answers an opened blob (err: the failure to open it) as
+// serveBlob says; sum, the SHA-256 of the content, is its ETag.
+func (h *handler) serveContent(w http.ResponseWriter, r *http.Request, f store.Blob, err error, sum, contentType, filename string) {
 	if err != nil {
 		writeInternalError(w, r, fmt.Errorf("open blob %s: %w", sum, err))
 		return

@@ -242,8 +242,7 @@ func (d *Desk) queue(ctx context.Context, tx *store.Tx, r mailmsg.Reply, t store
 		}
 		return store.Message{}, fmt.Errorf("compose reply: %w", err)
 	}
-	blobs := tx.Blobs()
-	sum, size, err := blobs.Put(bytes.NewReader(raw))
+	sum, size, err := tx.PutBlob(ctx, bytes.NewReader(raw))
 	if err != nil {
 		return store.Message{}, err
 	}
@@ -256,7 +255,7 @@ func (d *Desk) queue(ctx context.Context, tx *store.Tx, r mailmsg.Reply, t store
 		m.Kind = store.KindAck
 	}
 	for _, a := range r.Attachments {
-		asum, asize, err := blobs.Put(bytes.NewReader(a.Data))
+		asum, asize, err := tx.PutBlob(ctx, bytes.NewReader(a.Data))
 		if err != nil {
 			return store.Message{}, err
 		}
@@ -266,7 +265,7 @@ func (d *Desk) queue(ctx context.Context, tx *store.Tx, r mailmsg.Reply, t store
 		}
 		m.Attachments = append(m.Attachments, store.Attachment{Filename: a.Filename, ContentType: ct, Size: asize, SHA256: asum})
 	}
-	if err := blobs.Sync(); err != nil {
+	if err := tx.Blobs().Sync(); err != nil {
 		return store.Message{}, err
 	}
 	rcpts := make([]string, 0, len(r.To)+len(r.Cc))

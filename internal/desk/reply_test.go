@@ -132,7 +132,7 @@ func TestReply(t *testing.T) {
 			t.Errorf("Message-ID %q, dedupe key %q", m.MessageID, m.DedupeKey)
 		}
 		// The stored source is the email: parse it back.
-		rf, err := db.Blobs().Open(m.RawSHA256)
+		rf, err := db.Blobs().Open(context.Background(), m.RawSHA256)
 		if err != nil {
 			t.Fatal(err)
 		}

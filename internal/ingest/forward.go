@@ -79,7 +79,7 @@ func (in *Ingester) writeForward(ctx context.Context, tx *store.Tx, mb store.Mai
 	if len(orig.InReplyTo) > 0 {
 		original.InReplyTo = orig.InReplyTo[0]
 	}
-	original.Attachments = in.originalAttachments(orig, m)
+	original.Attachments = in.originalAttachments(ctx, orig, m)
 	if err := tx.InsertMessage(ctx, &original); err != nil {
 		return Result{}, err
 	}
@@ -121,7 +121,7 @@ func (in *Ingester) findOriginal(ctx context.Context, tx *store.Tx, mb store.Mai
 // originalAttachments are the files that came with the original: an
 // attached original's own (when their content was stored), or, for an
 // inline forward, the forward's attachments.
-func (in *Ingester) originalAttachments(orig mailmsg.Forward, fwd *store.Message) []store.Attachment {
+func (in *Ingester) originalAttachments(ctx context.Context, orig mailmsg.Forward, fwd *store.Message) []store.Attachment {
 	if orig.Source != mailmsg.ForwardAttached {
 		out := make([]store.Attachment, len(fwd.Attachments))
 		for i, a := range fwd.Attachments {
@@ -132,7 +132,7 @@ func (in *Ingester) originalAttachments(orig mailmsg.Forward, fwd *store.Message
 	}
 	var out []store.Attachment
 	for _, a := range orig.Attachments {
-		f, err := in.db.Blobs().Open(a.SHA256)
+		f, err := in.db.Blobs().Open(ctx, a.SHA256)
 		if err != nil {
 			continue
 		}

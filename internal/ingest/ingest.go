@@ -1,8 +1,10 @@
 // Package ingest turns a raw email into ticket changes, exactly once.
 //
 // Ingest happens in steps. Prepare streams the raw message into the blob
-// folder (content-addressed, so repeating it is harmless) and parses it,
-// streaming attachments to blobs too; nothing in the database changes.
+// store (content-addressed, so repeating it is harmless; on PostgreSQL a
+// local spool until the message's row commits), parses it and records
+// where each attachment lies in it (the raw message is the one copy);
+// nothing in the database changes.
 // ApplyBatch, the one apply point (sync, import, retry, the demo), then
 // reads our own addresses once per batch and, for each message inside the
 // caller's transaction, first decides (Decide returns a Decision and writes
@@ -116,6 +118,11 @@ type Prepared struct {
 	RawSize    int64
 	DedupeKey  string
 	ReceivedAt time.Time
+	// Parts are where Msg.Attachments are in the raw message, one for
+	// each; an attachment that could not be found there was stored as a
+	// blob of its own (its Part is zero, its blob listed in ownBlobs).
+	Parts    []store.Part
+	ownBlobs []string
 }
 
 // DefaultRecoveryWindow is how old a forwarded original may be by default.
@@ -189,50 +196,13 @@ func (in *Ingester) Store(raw io.Reader) (Stored, error) {
 	return Stored{RawSHA256: sum, RawSize: size}, nil
 }
 
-// Parse reads a stored message back, parses it and stores its attachments
-// as blobs. It writes nothing to the database and may run concurrently.
-func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
-	blobs := in.db.Blobs()
-	f, err := blobs.Open(s.RawSHA256)
-	if err != nil {
-		return nil, fmt.Errorf("reopen raw message: %w", err)
-	}
-	defer f.Close()
-	msg, forwards, err := mailmsg.ParseForwards(f, mailmsg.ParseOptions{
-		Attachment: func(a *mailmsg.Attachment, content io.Reader) error {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			_, _, err := blobs.Put(content)
-			return err
-		},
-		// Only forwards from our agents and support addresses are
-		// recovered, so only theirs are searched for originals.
-		LookForForwards: func(m *mailmsg.Message) bool { return in.fromOurs(ctx, m) },
-	})
-	if err != nil {
-		return nil, fmt.Errorf("parse message: %w", err)
-	}
-	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: s.RawSHA256, RawSize: s.RawSize, ReceivedAt: in.now().UTC()}
-	p.DedupeKey = store.DedupeKey(msg.MessageID, s.RawSHA256)
-	return p, nil
-}
-
-// Prepare stores and parses a message (Store, then Parse).
-func (in *Ingester) Prepare(ctx context.Context, raw io.Reader) (*Prepared, error) {
-	s, err := in.Store(raw)
-	if err != nil {
-		return nil, err
-	}
-	return in.Parse(ctx, s)
-}
-
 // Ingest prepares and applies one message in its own transaction.
 func (in *Ingester) Ingest(ctx context.Context, mb store.Mailbox, raw io.Reader) (Result, error) {
 	s, err := in.Store(raw)
 	if err != nil {
 		return Result{}, err
 	}
+	defer in.Release(s, nil)
 	return in.ingestStored(ctx, mb, s, time.Time{})
 }
 
@@ -362,9 +332,13 @@ func (in *Ingester) messageRow(mb store.Mailbox, p *Prepared) store.Message {
 	if from := sender(msg); from != nil {
 		m.FromAddress, m.FromName = mailmsg.NormalizeAddress(from.Address), from.Name
 	}
-	for _, a := range msg.Attachments {
-		m.Attachments = append(m.Attachments, store.Attachment{Filename: a.Filename, ContentType: a.ContentType,
-			Size: a.Size, SHA256: a.SHA256, ContentID: a.ContentID, Inline: a.Inline})
+	for i, a := range msg.Attachments {
+		sa := store.Attachment{Filename: a.Filename, ContentType: a.ContentType,
+			Size: a.Size, SHA256: a.SHA256, ContentID: a.ContentID, Inline: a.Inline}
+		if i < len(p.Parts) {
+			sa.Part = p.Parts[i]
+		}
+		m.Attachments = append(m.Attachments, sa)
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -119,9 +120,20 @@ func TestInboxBecomesTheRightTicketsOnce(t *testing.T) {
 		if len(m2) != 2 || len(m2[0].Attachments) != 1 || m2[0].Attachments[0].Filename != "delivery-note.pdf" {
 			t.Fatalf("ticket 2 messages/attachments = %+v", m2)
 		}
-		f, err := db.Blobs().Open(m2[0].Attachments[0].SHA256)
+		// The attachment is kept once: as its part of the raw message.
+		att := m2[0].Attachments[0]
+		if att.Part.Blob != m2[0].RawSHA256 || att.Part.Length == 0 {
+			t.Errorf("attachment part = %+v, want a span of raw message %s", att.Part, m2[0].RawSHA256)
+		}
+		if own, err := db.Blobs().Open(ctx, att.SHA256); !errors.Is(err, store.ErrNotFound) {
+			if err == nil {
+				own.Close()
+			}
+			t.Errorf("the decoded attachment was stored a second time (open: %v)", err)
+		}
+		f, err := db.OpenAttachment(ctx, att)
 		if err != nil {
-			t.Fatalf("attachment blob: %v", err)
+			t.Fatalf("attachment: %v", err)
 		}
 		pdf, _ := io.ReadAll(f)
 		f.Close()
@@ -139,7 +151,7 @@ func TestInboxBecomesTheRightTicketsOnce(t *testing.T) {
 		// The raw source is kept byte for byte.
 		raw, _ := os.ReadFile("testdata/inbox/11_8bit_garbage_no_msgid.eml")
 		m6, _ := db.TicketMessages(ctx, 6)
-		rf, err := db.Blobs().Open(m6[0].RawSHA256)
+		rf, err := db.Blobs().Open(context.Background(), m6[0].RawSHA256)
 		if err != nil {
 			t.Fatal(err)
 		}

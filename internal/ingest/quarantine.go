@@ -140,6 +140,7 @@ func (in *Ingester) IngestOrQuarantine(ctx context.Context, mb store.Mailbox, ra
 	if err != nil {
 		return Result{}, err
 	}
+	defer in.Release(s, nil)
 	res, err := in.ingestStored(ctx, mb, s, time.Time{})
 	if err == nil || in.Transient(ctx, err) {
 		return res, err
@@ -160,6 +161,7 @@ func (in *Ingester) ingestStored(ctx context.Context, mb store.Mailbox, s Stored
 	if err != nil {
 		return Result{}, err
 	}
+	defer in.Release(Stored{}, p)
 	if !received.IsZero() && received.Before(p.ReceivedAt) {
 		p.ReceivedAt = received.UTC()
 	}

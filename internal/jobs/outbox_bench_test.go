@@ -70,7 +70,7 @@ func outbox1000(b *testing.B, n int) (outbox, bare time.Duration) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		f, err := e.db.Blobs().Open(m.RawSHA256)
+		f, err := e.db.Blobs().Open(context.Background(), m.RawSHA256)
 		if err != nil {
 			b.Fatal(err)
 		}

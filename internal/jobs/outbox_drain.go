@@ -131,7 +131,7 @@ func (s *Sender) drainClaimed(ctx context.Context, id int64) error {
 		// while it waits the next message's source is read.
 		sendErr := sess.send(ctx, item.OutboxItem, item.raw, func() error {
 			if r.pending() {
-				s.readAhead(q)
+				s.readAhead(ctx, q)
 			}
 			return r.ready()
 		})
@@ -186,11 +186,11 @@ func (q *dueQueue) reset() { q.items, q.ahead = nil, nil }
 
 // readAhead reads the source of the next queued message, if it is known
 // and not read yet (a failure is left to nextDue).
-func (s *Sender) readAhead(q *dueQueue) {
+func (s *Sender) readAhead(ctx context.Context, q *dueQueue) {
 	if len(q.items) == 0 || q.ahead != nil {
 		return
 	}
-	if raw, err := s.readRaw(q.items[0]); err == nil {
+	if raw, err := s.readRaw(ctx, q.items[0]); err == nil {
 		q.ahead = raw
 	}
 }
@@ -223,7 +223,7 @@ func (s *Sender) nextDue(ctx context.Context, q *dueQueue) (*dueItem, error) {
 		raw, err := q.ahead, error(nil)
 		q.ahead = nil
 		if raw == nil {
-			raw, err = s.readRaw(item)
+			raw, err = s.readRaw(ctx, item)
 		}
 		if errors.Is(err, store.ErrNotFound) {
 			s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
@@ -249,8 +249,8 @@ func markSent(ctx context.Context, tx *store.Tx, st *mailboxState, item store.Ou
 	return tx.RecordSentActivity(ctx, item.MailboxID, now)
 }
 
-func (s *Sender) readRaw(item store.OutboxItem) ([]byte, error) {
-	f, err := s.db.Blobs().Open(item.RawSHA256)
+func (s *Sender) readRaw(ctx context.Context, item store.OutboxItem) ([]byte, error) {
+	f, err := s.db.Blobs().Open(ctx, item.RawSHA256)
 	if err != nil {
 		return nil, err
 	}

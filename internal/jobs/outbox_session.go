@@ -250,7 +250,7 @@ func (s *Sender) appendCopies(ctx context.Context, st *mailboxState) {
 		}
 		var done []int64
 		for _, item := range items {
-			raw, err := s.readRaw(item)
+			raw, err := s.readRaw(ctx, item)
 			if err != nil {
 				err = fmt.Errorf("read the sent email's stored source: %w", err)
 			} else {

@@ -259,6 +259,7 @@ func (p *parser) attach(h textproto.Header, mt string, params map[string]string,
 		Filename:    sanitizeFilename(name, mt, p.nAttach),
 		ContentType: mt,
 		ContentID:   cleanMsgID(h.Get("Content-Id")),
+		Part:        path,
 	}
 	a.Inline = disp == "inline" || (disp == "" && a.ContentID != "")
 	hr := &hashReader{r: r, h: sha256.New()}

@@ -48,6 +48,9 @@ type Attachment struct {
 	Inline      bool
 	Size        int64  // decoded bytes
 	SHA256      string // hex of decoded content
+	// Part is the IMAP-style part number ("" for the whole body, "1.2"),
+	// the key of the part's span in PartSpans.
+	Part string
 }
 
 // Message is what Parse could read of one message.

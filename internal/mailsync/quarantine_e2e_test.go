@@ -78,7 +78,7 @@ func (e *syncEnv) settled(n int, within time.Duration) []store.Quarantined {
 func (e *syncEnv) checkQuarantined(q []store.Quarantined) {
 	e.t.Helper()
 	for _, row := range q {
-		f, err := e.db.Blobs().Open(row.RawSHA256)
+		f, err := e.db.Blobs().Open(context.Background(), row.RawSHA256)
 		if err != nil {
 			e.t.Fatalf("source of quarantined UID %d: %v", row.UID, err)
 		}

@@ -174,19 +174,24 @@ func (s *syncStore) committer() {
 	}
 }
 
-// discard waits for a dropped batch's parses, so none outlives it.
+// discard waits for a dropped batch's parses, so none outlives it, and
+// releases their blobs (the messages are fetched again).
 func (s *syncStore) discard(batch []pendingMessage) {
 	for _, pm := range batch {
-		<-pm.parsed
+		r := <-pm.parsed
+		s.ingest.Release(pm.stored, r.p)
 	}
 }
 
-// close stops the committer after the queued batches.
+// close stops the committer after the queued batches, and drops what
+// was handled but never submitted (fetched again next time).
 func (s *syncStore) close() {
 	if s.commits != nil {
 		close(s.commits)
 		s.inflight.Wait()
 	}
+	s.discard(s.pending)
+	s.pending = nil
 }
 
 // Flush commits everything handled so far (the last partial batch too)
@@ -225,6 +230,12 @@ func (s *syncStore) commit(batch []pendingMessage) error {
 			}
 		}
 	}
+	defer func() {
+		// Committed (the database holds them) or given up (fetched again).
+		for i, pm := range batch {
+			s.ingest.Release(pm.stored, prepared[i])
+		}
+	}()
 	if transient != nil {
 		return transient // nothing committed: the session refetches from the checkpoint
 	}

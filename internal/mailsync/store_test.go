@@ -117,7 +117,7 @@ func TestSyncStoreQuarantinesRefusedMessage(t *testing.T) {
 				row.State != store.QuarantineOpen || !strings.Contains(row.Error, "poison") {
 				t.Errorf("quarantine row = %+v", row)
 			}
-			f, err := db.Blobs().Open(row.RawSHA256)
+			f, err := db.Blobs().Open(context.Background(), row.RawSHA256)
 			if err != nil {
 				t.Fatalf("source of quarantined UID %d: %v", row.UID, err)
 			}

@@ -157,7 +157,7 @@ func (e *dbEnv) sentTo(address string) []sentMail {
 	}
 	var out []sentMail
 	for _, it := range items {
-		f, err := e.db.Blobs().Open(it.RawSHA256)
+		f, err := e.db.Blobs().Open(context.Background(), it.RawSHA256)
 		if err != nil {
 			e.t.Fatal(err)
 		}

@@ -35,12 +35,11 @@ func (m *Mailer) queue(ctx context.Context, tx *store.Tx, mb store.Mailbox, e em
 	if err != nil {
 		return fmt.Errorf("compose notification to user %d: %w", e.to.ID, err)
 	}
-	blobs := tx.Blobs()
-	sum, size, err := blobs.Put(bytes.NewReader(raw))
+	sum, size, err := tx.PutBlob(ctx, bytes.NewReader(raw))
 	if err != nil {
 		return err
 	}
-	if err := blobs.Sync(); err != nil {
+	if err := tx.Blobs().Sync(); err != nil {
 		return err
 	}
 	to := mailmsg.NormalizeAddress(e.to.Email)

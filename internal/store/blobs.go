@@ -3,7 +3,6 @@ package store
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,7 +13,7 @@ import (
 	"time"
 )
 
-// Blobs is a content-addressed file store: each blob is a file named by the
+// fileBlobs is a content-addressed file store: each blob is a file named by the
 // SHA-256 of its content. Writing is idempotent (the same content lands on
 // the same name), so a crash between writing a blob and committing the row
 // that names it leaves at most an orphan file, never a missing one.
@@ -23,7 +22,7 @@ import (
 // (which callers run before committing rows that name new blobs) flushes
 // everything written so far in one call. Ingesting a batch of 64 messages
 // therefore costs one flush, not one per file.
-type Blobs struct {
+type fileBlobs struct {
 	dir   string
 	dirs  sync.Map    // fan-out folders known to exist
 	dirty atomic.Bool // something was written since the last Sync
@@ -32,9 +31,9 @@ type Blobs struct {
 	unsynced []string
 }
 
-// OpenBlobs opens (creating) a blob folder and removes temporary files
+// openFileBlobs opens (creating) a blob folder and removes temporary files
 // left by a crash more than an hour ago.
-func OpenBlobs(dir string) (*Blobs, error) {
+func openFileBlobs(dir string) (*fileBlobs, error) {
 	tmp := filepath.Join(dir, "tmp")
 	if err := os.MkdirAll(tmp, 0o700); err != nil {
 		return nil, fmt.Errorf("create blob folder: %w", err)
@@ -46,12 +45,12 @@ func OpenBlobs(dir string) (*Blobs, error) {
 			}
 		}
 	}
-	return &Blobs{dir: dir}, nil
+	return &fileBlobs{dir: dir}, nil
 }
 
 // Put streams r into the store and returns its hex SHA-256 and size. The
 // blob is durable after the next Sync.
-func (b *Blobs) Put(r io.Reader) (sum string, size int64, err error) {
+func (b *fileBlobs) Put(r io.Reader) (sum string, size int64, err error) {
 	f, err := os.CreateTemp(filepath.Join(b.dir, "tmp"), "put-*")
 	if err != nil {
 		return "", 0, fmt.Errorf("create blob: %w", err)
@@ -86,7 +85,7 @@ func (b *Blobs) Put(r io.Reader) (sum string, size int64, err error) {
 	return sum, size, nil
 }
 
-func (b *Blobs) known(dir string) bool {
+func (b *fileBlobs) known(dir string) bool {
 	_, ok := b.dirs.Load(dir)
 	return ok
 }
@@ -94,7 +93,7 @@ func (b *Blobs) known(dir string) bool {
 // Sync makes every blob written so far durable (file contents and the
 // folder entries naming them). Call it before committing rows that name
 // new blobs.
-func (b *Blobs) Sync() error {
+func (b *fileBlobs) Sync() error {
 	if !b.dirty.Swap(false) {
 		return nil
 	}
@@ -105,20 +104,8 @@ func (b *Blobs) Sync() error {
 	return nil
 }
 
-// Open opens a blob for reading. A missing blob is ErrNotFound.
-func (b *Blobs) Open(sum string) (*os.File, error) {
-	if !validSum(sum) {
-		return nil, ErrNotFound
-	}
-	f, err := os.Open(b.path(sum))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, ErrNotFound
-	}
-	return f, err
-}
-
 // Path is the file that holds a blob.
-func (b *Blobs) path(sum string) string {
+func (b *fileBlobs) path(sum string) string {
 	return filepath.Join(b.dir, sum[:2], sum[2:4], sum)
 }
 

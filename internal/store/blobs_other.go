@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 )
 
-func (b *Blobs) written(path string) {
+func (b *fileBlobs) written(path string) {
 	b.mu.Lock()
 	b.unsynced = append(b.unsynced, path)
 	b.mu.Unlock()
@@ -16,7 +16,7 @@ func (b *Blobs) written(path string) {
 }
 
 // syncAll fsyncs every file written since the last Sync and its folder.
-func (b *Blobs) syncAll() error {
+func (b *fileBlobs) syncAll() error {
 	b.mu.Lock()
 	paths := b.unsynced
 	b.unsynced = nil

@@ -59,16 +59,28 @@ type Message struct {
 	Delivery *Delivery
 }
 
-// Attachment is a file carried by a message; its content is a blob.
+// Attachment is a file carried by a message. Its content is a part of a
+// raw message (Part names it), decoded when it is read (OpenAttachment);
+// an attachment without a Part (an agent's upload, or one stored before
+// schema 19) is a blob of its own, named by SHA256.
 type Attachment struct {
 	ID          int64
 	MessageID   int64
 	Filename    string
 	ContentType string
-	Size        int64
-	SHA256      string
+	Size        int64  // decoded bytes
+	SHA256      string // of the decoded content
 	ContentID   string
 	Inline      bool
+	Part        Part
+}
+
+// Part is where an attachment's encoded bytes are in a raw message.
+type Part struct {
+	Blob     string // the raw message's SHA-256; "" when the content is a blob of its own
+	Offset   int64
+	Length   int64
+	Encoding string // its Content-Transfer-Encoding, lowercased ("" for none)
 }
 
 const messageCols = `id, mailbox_id, COALESCE(ticket_id, 0), direction, kind, ignored_reason, dedupe_key, message_id,
@@ -125,11 +137,23 @@ func (tx *Tx) InsertMessage(ctx context.Context, m *Message) error {
 	for i := range m.Attachments {
 		a := &m.Attachments[i]
 		a.MessageID = id
-		a.ID, err = tx.insert(ctx, `INSERT INTO attachments (message_id, filename, content_type, size, sha256, content_id, inline)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, a.Filename, a.ContentType, a.Size, a.SHA256, a.ContentID, a.Inline)
+		a.ID, err = tx.insert(ctx, `INSERT INTO attachments (message_id, filename, content_type, size, sha256, content_id, inline,
+			part_blob, part_offset, part_length, part_encoding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, a.Filename, a.ContentType, a.Size, a.SHA256, a.ContentID, a.Inline, a.Part.Blob, a.Part.Offset, a.Part.Length, a.Part.Encoding)
 		if err != nil {
 			return fmt.Errorf("insert attachment %q: %w", a.Filename, err)
 		}
+		if a.Part.Blob != "" {
+			err = tx.keepBlob(ctx, a.Part.Blob)
+		} else {
+			err = tx.keepBlob(ctx, a.SHA256)
+		}
+		if err != nil {
+			return fmt.Errorf("insert attachment %q: %w", a.Filename, err)
+		}
+	}
+	if err := tx.keepBlob(ctx, m.RawSHA256); err != nil {
+		return err
 	}
 	if searchIndexed(m) {
 		return tx.indexAdd(ctx, m.TicketID, messageAddition(m))
@@ -217,8 +241,8 @@ func (c conn) TicketMessages(ctx context.Context, ticketID int64) ([]Message, er
 }
 
 func (c conn) attachments(ctx context.Context, where string, args ...any) (map[int64][]Attachment, error) {
-	rows, err := c.query(ctx, `SELECT id, message_id, filename, content_type, size, sha256, content_id, inline
-		FROM attachments WHERE `+where+` ORDER BY id`, args...)
+	rows, err := c.query(ctx, `SELECT id, message_id, filename, content_type, size, sha256, content_id, inline,
+		part_blob, part_offset, part_length, part_encoding FROM attachments WHERE `+where+` ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list attachments: %w", err)
 	}
@@ -226,7 +250,8 @@ func (c conn) attachments(ctx context.Context, where string, args ...any) (map[i
 	out := map[int64][]Attachment{}
 	for rows.Next() {
 		var a Attachment
-		if err := rows.Scan(&a.ID, &a.MessageID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.ContentID, &a.Inline); err != nil {
+		if err := rows.Scan(&a.ID, &a.MessageID, &a.Filename, &a.ContentType, &a.Size, &a.SHA256, &a.ContentID, &a.Inline,
+			&a.Part.Blob, &a.Part.Offset, &a.Part.Length, &a.Part.Encoding); err != nil {
 			return nil, err
 		}
 		out[a.MessageID] = append(out[a.MessageID], a)

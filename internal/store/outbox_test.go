@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -45,7 +44,7 @@ func (f *outboxFixture) queue(t testing.TB, n int, out store.Outgoing) int64 {
 	mid := fmt.Sprintf("pd.%d@example.com", n)
 	m := store.Message{MailboxID: f.mb.ID, TicketID: f.ticketID, Direction: "out", Kind: store.KindReply,
 		DedupeKey: store.DedupeKey(mid, ""), MessageID: mid, Subject: "Re: Printer", ReceivedAt: f.now,
-		TextBody: "hello", RawSHA256: strings.Repeat("b", 64), RawSize: 10}
+		TextBody: "hello", RawSHA256: storetest.PutBlob(t, f.db, "raw "+mid), RawSize: 10}
 	if out.Auto {
 		m.Kind = store.KindAck
 	}

@@ -127,6 +127,9 @@ func (tx *Tx) Quarantine(ctx context.Context, q *Quarantined) error {
 	if err != nil {
 		return fmt.Errorf("quarantine message: %w", err)
 	}
+	if err := tx.keepBlob(ctx, q.RawSHA256); err != nil {
+		return fmt.Errorf("quarantine message: %w", err)
+	}
 	return tx.AddEvent(ctx, &Event{Kind: EventMessageQuarantined, MailboxID: q.MailboxID, CreatedAt: q.CreatedAt,
 		Data: map[string]any{"quarantine_id": q.ID, "origin": q.Origin}})
 }

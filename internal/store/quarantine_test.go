@@ -21,7 +21,7 @@ func TestQuarantineRows(t *testing.T) {
 		now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
 		var mb store.Mailbox
 		hostile := "parse: \x00 bad \xff\xfe value " + strings.Repeat("é", 3000)
-		q := store.Quarantined{Origin: store.OriginImport, SourceName: "mail/\xffweird\x00.eml", RawSHA256: strings.Repeat("ab", 32),
+		q := store.Quarantined{Origin: store.OriginImport, SourceName: "mail/\xffweird\x00.eml", RawSHA256: storetest.PutBlob(t, db, "quarantined source"),
 			RawSize: 10, Error: hostile, ReceivedAt: now, CreatedAt: now}
 		err := db.Write(ctx, func(tx *store.Tx) error {
 			var err error

@@ -1,6 +1,7 @@
 // Package store is Postdesk's database: embedded migrations per dialect,
 // hand-written queries, transactions as closures, and the content-addressed
-// blob folder that keeps raw messages and attachments.
+// blobs that keep raw messages (files beside SQLite, rows of PostgreSQL;
+// see Blobs). An attachment is a part of its raw message (OpenAttachment).
 //
 // One code path serves two dialects. SQLite (modernc.org/sqlite, no cgo) is
 // the default; a postgres:// URL selects PostgreSQL through pgx. Queries are
@@ -250,19 +251,23 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
-	blobs, err := OpenBlobs(filepath.Join(cfg.DataDir, "blobs"))
-	if err != nil {
-		return nil, err
-	}
-	db := &DB{blobs: blobs, log: log, dataDir: cfg.DataDir}
+	db := &DB{log: log, dataDir: cfg.DataDir}
+	var err error
 	switch {
 	case cfg.DatabaseURL == "":
 		path := filepath.Join(cfg.DataDir, "postdesk.db")
+		if db.blobs, err = OpenBlobs(filepath.Join(cfg.DataDir, "blobs")); err != nil {
+			return nil, err
+		}
 		if err := db.openSQLite(ctx, path); err != nil {
 			return nil, err
 		}
 	case strings.HasPrefix(cfg.DatabaseURL, "postgres://"), strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
 		if err := db.openPostgres(ctx, cfg.DatabaseURL); err != nil {
+			return nil, err
+		}
+		if db.blobs, err = openDatabaseBlobs(cfg.DataDir, db.read); err != nil {
+			db.read.Close()
 			return nil, err
 		}
 	default:
@@ -342,7 +347,7 @@ func (db *DB) Dialect() string { return db.d().name() }
 // the database and, on SQLite, its single writer connection.
 func (db *DB) SQL() *sql.DB { return db.write }
 
-// Blobs returns the content-addressed file store.
+// Blobs returns the content-addressed blob store.
 func (db *DB) Blobs() *Blobs { return db.blobs }
 
 // DataDir is the data folder.
@@ -383,7 +388,7 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) (err error) {
 // SQLTx is the underlying transaction, for inserting jobs in it.
 func (tx *Tx) SQLTx() *sql.Tx { return tx.tx }
 
-// Blobs returns the content-addressed file store.
+// Blobs returns the content-addressed blob store.
 func (tx *Tx) Blobs() *Blobs { return tx.db.blobs }
 
 func (c conn) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {

@@ -42,7 +42,7 @@ func TestTicketsAndMessages(t *testing.T) {
 			}
 			return tx.InsertMessage(ctx, &store.Message{MailboxID: mb.ID, TicketID: ticketID, Direction: "in", Kind: store.KindEmail,
 				DedupeKey: "mid:a@x", MessageID: "a@x", Subject: "Printer on fire", ReceivedAt: now, References: []string{"r1@x", "r2@x"},
-				Problems: []string{"p1", "p2"}, Attachments: []store.Attachment{{Filename: "a.pdf", ContentType: "application/pdf", Size: 3, SHA256: strings.Repeat("a", 64)}}})
+				Problems: []string{"p1", "p2"}, Attachments: []store.Attachment{{Filename: "a.pdf", ContentType: "application/pdf", Size: 3, SHA256: storetest.PutBlob(t, db, "pdf")}}})
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -131,12 +131,12 @@ func TestBlobs(t *testing.T) {
 	if err != nil || sum2 != sum {
 		t.Fatalf("second put = %s %v", sum2, err)
 	}
-	f, err := b.Open(sum)
+	f, err := b.Open(context.Background(), sum)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := b.Open("../../etc/passwd"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := b.Open(context.Background(), "../../etc/passwd"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("open of a bad name: %v", err)
 	}
 }

@@ -74,7 +74,7 @@ func TestHostileValuesStore(t *testing.T) {
 				DedupeKey: store.DedupeKey(longID, ""), MessageID: longID, InReplyTo: "r\x00@x", References: []string{longID, "\xff@x"},
 				FromName: "F\x00", FromAddress: "f@x", To: big, Cc: "c\x00", ReplyTo: "r\xff", Subject: "s\x00", ReceivedAt: now,
 				TextBody: big, HTMLBody: "<p>\x00</p>", Problems: []string{"p\x00", "q\xff"}, AutoReason: "a\x00",
-				Attachments: []store.Attachment{{Filename: "f\x00.txt", ContentType: "text/plain\x00", SHA256: strings.Repeat("a", 64), ContentID: "c\x00"}}}
+				Attachments: []store.Attachment{{Filename: "f\x00.txt", ContentType: "text/plain\x00", SHA256: storetest.PutBlob(t, db, "f"), ContentID: "c\x00"}}}
 			if err := tx.InsertMessage(ctx, &m); err != nil {
 				return err
 			}

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/postdesk/postdesk/internal/store"
@@ -32,12 +33,23 @@ func (h *Handler) attachment(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.serveBlob(w, r, a.SHA256, safeContentType(a.ContentType), contentDisposition("attachment", a.Filename))
+	h.serveAttachment(w, r, a, safeContentType(a.ContentType), contentDisposition("attachment", a.Filename))
+}
+
+// serveAttachment streams an attachment's decoded content with the
+// headers of untrusted content.
+func (h *Handler) serveAttachment(w http.ResponseWriter, r *http.Request, a store.Attachment, contentType, disposition string) {
+	f, err := h.db.OpenAttachment(r.Context(), a)
+	h.serveContent(w, r, f, err, contentType, disposition)
 }
 
 // serveBlob streams a blob with the headers of untrusted content.
 func (h *Handler) serveBlob(w http.ResponseWriter, r *http.Request, sum, contentType, disposition string) {
-	f, err := h.db.Blobs().Open(sum)
+	f, err := h.db.Blobs().Open(r.Context(), sum)
+	h.serveContent(w, r, f, err, contentType, disposition)
+}
+
+func (h *Handler) serveContent(w http.ResponseWriter, r *http.Request, f store.Blob, err error, contentType, disposition string) {
 	if errors.Is(err, store.ErrNotFound) {
 		h.notFound(w, r, "The file's content is missing from the data folder.")
 		return
@@ -47,18 +59,13 @@ func (h *Handler) serveBlob(w http.ResponseWriter, r *http.Request, sum, content
 		return
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
 	hd := w.Header()
 	hd.Set("Content-Type", contentType)
 	hd.Set("Content-Disposition", disposition)
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Content-Security-Policy", attachmentCSP)
 	hd.Set("Cache-Control", "private, no-store")
-	http.ServeContent(w, r, "", st.ModTime(), f)
+	http.ServeContent(w, r, "", time.Time{}, f)
 }
 
 // safeContentType keeps a well-formed media type and drops its parameters

@@ -96,7 +96,7 @@ func (h *Handler) messageCID(w http.ResponseWriter, r *http.Request) {
 		}
 		switch ct := safeContentType(a.ContentType); ct {
 		case "image/png", "image/jpeg", "image/gif", "image/webp", "image/avif", "image/bmp":
-			h.serveBlob(w, r, a.SHA256, ct, contentDisposition("inline", a.Filename))
+			h.serveAttachment(w, r, a, ct, contentDisposition("inline", a.Filename))
 			return
 		}
 		break

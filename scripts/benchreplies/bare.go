@@ -30,7 +30,7 @@ func (e *env) composed(ctx context.Context, messageIDs []int64) ([]outgoing, err
 		if err != nil {
 			return nil, err
 		}
-		f, err := e.db.Blobs().Open(item.RawSHA256)
+		f, err := e.db.Blobs().Open(ctx, item.RawSHA256)
 		if err != nil {
 			return nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/postdesk/postdesk/internal/store"
@@ -88,4 +89,15 @@ func NewPostgresDatabase(t testing.TB) string {
 	})
 	u.Path = "/" + name
 	return fmt.Sprint(u)
+}
+
+// PutBlob stores content as a blob (spooled until a row naming it commits,
+// on PostgreSQL) and returns its name.
+func PutBlob(t testing.TB, db *store.DB, content string) string {
+	t.Helper()
+	sum, _, err := db.Blobs().Put(strings.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }
