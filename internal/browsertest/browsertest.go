@@ -69,7 +69,9 @@ func New(t testing.TB) context.Context {
 	}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	// A guard against a hung page, not a speed limit: a long lifecycle test
+	// (sync, pause, resume) took over 2 minutes at load 25 with -race.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
 	// Start the browser now, so a broken installation fails here, clearly.
 	if err := chromedp.Do(ctx); err != nil {
 		cancelTimeout()
