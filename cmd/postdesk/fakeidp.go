@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 
+	"github.com/postdesk/postdesk/internal/fakegraph"
 	"github.com/postdesk/postdesk/internal/fakeidp"
 )
 
@@ -26,6 +28,8 @@ func runFakeIdP(ctx context.Context, e env, args []string) error {
 	delay := fs.Duration("token-delay", 0, "how long the token endpoint takes to answer (e.g. 1.5s)")
 	delayMax := fs.Duration("token-delay-max", 0, "with --token-delay, answer after a random time between the two (e.g. 3.5s)")
 	accessLifetime := fs.Duration("access-token-lifetime", fakeidp.DefaultAccessTokenLifetime, "lifetime of access tokens")
+	var graphMailboxes listFlag
+	fs.Var(&graphMailboxes, "graph-mailbox", "a mailbox the stand-in Graph (at /graph/v1.0) hosts besides the accounts' own, e.g. a shared mailbox or a customer (repeatable)")
 	if done, err := parse(fs, args); done {
 		return err
 	}
@@ -52,5 +56,16 @@ func runFakeIdP(ctx context.Context, e env, args []string) error {
 		}
 		opts.Apps = append(opts.Apps, fakeidp.App{ClientID: parts[0], Name: parts[0], ClientSecret: parts[1], RedirectURIs: []string{parts[2]}})
 	}
-	return fakeidp.Run(ctx, *addr, opts)
+	idp := fakeidp.New(opts)
+	// The stand-in Graph beside it, at <url>/graph/v1.0 (printed in the
+	// banner), hosting every account's mailbox: mail sent through it to a
+	// hosted address lands in that mailbox's inbox.
+	var hosted []string
+	for _, a := range opts.Accounts {
+		hosted = append(hosted, a.Address)
+	}
+	graph := fakegraph.New(fakegraph.Options{Tokens: fakegraph.FromIdP(idp), Mailboxes: append(hosted, graphMailboxes...),
+		Logger: opts.Logger})
+	idp.Mount("/graph/", http.StripPrefix("/graph", graph), "graph", "/graph/v1.0")
+	return idp.ListenAndServe(ctx, *addr)
 }

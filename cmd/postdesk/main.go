@@ -44,7 +44,7 @@ func commands() []command {
 		{"mailbox", "mailbox add|update|list|show|remove [flags] [ADDRESS]", "manage support mailboxes: server settings, sign-in, folders", runMailbox},
 		{"user", "user add|list|role|disable|enable|reset|lockouts|unlock [flags]", "add, list and manage agents and admins (a password from stdin, a generated one or an invitation link); sign-in lockouts", runUser},
 		{"apikey", "apikey create|list|revoke [flags]", "create an API key for a user (shown once, optionally expiring), list and revoke keys", runAPIKey},
-		{"fakeidp", "fakeidp [--addr A] [--account E[:PW]]... [--app ID:SECRET:REDIRECT]...", "run the stand-in Microsoft sign-in (for the demo and tests; never for production)", runFakeIdP},
+		{"fakeidp", "fakeidp [--addr A] [--account E[:PW]]... [--app ID:SECRET:REDIRECT]... [--graph-mailbox E]...", "run the stand-in Microsoft sign-in, with a stand-in Microsoft Graph for mail at /graph/v1.0 (for the demo and tests; never for production)", runFakeIdP},
 		{"secrets", "secrets rotate [flags]", "re-seal every stored token and password under a new key", runSecrets},
 		{"version", "version", "print the version", runVersion},
 	}

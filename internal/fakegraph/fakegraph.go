@@ -17,6 +17,7 @@
 //     must be used verbatim (extra query options or a changed token are
 //     refused), $select, the receivedDateTime ge/gt $filter, @removed
 //     entries, 410 syncStateNotFound after ResetDelta; messages/{id}/$value;
+//     messages filtered by internetMessageId (in a folder or the mailbox);
 //     sendMail with base64 MIME (202; 400 ErrorMimeContentInvalidBase64String;
 //     the From must be the mailbox; a copy filed in Sent Items without
 //     Auto-Submitted, as Graph is reported to strip it; delivered to the
@@ -122,6 +123,8 @@ func New(opts Options) *Server {
 	s.mux.HandleFunc("GET /mailFolders/{folder}/childFolders", s.handleFolders)
 	s.mux.HandleFunc("GET /mailFolders/{folder}/messages/delta", s.handleDelta)
 	s.mux.HandleFunc("GET /messages/{id}/$value", s.handleValue)
+	s.mux.HandleFunc("GET /messages", s.handleMessages)
+	s.mux.HandleFunc("GET /mailFolders/{folder}/messages", s.handleMessages)
 	s.mux.HandleFunc("POST /sendMail", s.handleSendMail)
 	return s
 }
@@ -175,7 +178,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mb.inflight++
 	mb.peak = max(mb.peak, mb.inflight)
 	over := mb.inflight > s.opts.MaxConcurrent
-	f := s.takeFault(req.user, r.Method, "/"+rest)
+	var f *fault
+	if !over { // a refused request does not use up a fault
+		f = s.takeFault(req.user, r.Method, "/"+rest)
+	}
 	blocked := s.policy[req.user]
 	s.mu.Unlock()
 	defer func() {

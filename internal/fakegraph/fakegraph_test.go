@@ -224,6 +224,16 @@ func TestSendMailFilesDeliversAndStripsAutoSubmitted(t *testing.T) {
 	other := base64.StdEncoding.EncodeToString(mime("someone@else.example", customer, "x", "<x@y>"))
 	mustError(t, post(other, "text/plain"), 403, "ErrorSendAsDenied")
 	noRcpt := base64.StdEncoding.EncodeToString([]byte("From: " + agent + "\r\nSubject: x\r\n\r\nbody\r\n"))
+	// Without From and Message-ID, Exchange supplies both.
+	bare := base64.StdEncoding.EncodeToString([]byte("To: " + customer + "\r\nSubject: bare\r\n\r\nbody\r\n"))
+	if a := post(bare, "text/plain"); a.status != http.StatusAccepted {
+		t.Fatalf("bare sendMail: %d %s", a.status, a.body)
+	}
+	if got := w.g.Messages(customer, "inbox"); len(got) != 1 || got[0].MessageID == "" || !strings.HasPrefix(string(got[0].Raw), "From: "+agent+"\r\n") {
+		t.Fatalf("bare message delivered as %+v", got)
+	}
+	w.g.Remove(customer, w.g.Messages(customer, "inbox")[0].ID)
+	w.g.Remove(agent, w.g.Messages(agent, "sentitems")[0].ID)
 	mustError(t, post(noRcpt, "text/plain"), 400, "ErrorInvalidRecipients")
 	// Line-wrapped base64 is fine (white space is skipped).
 	var wrapped strings.Builder
@@ -233,7 +243,7 @@ func TestSendMailFilesDeliversAndStripsAutoSubmitted(t *testing.T) {
 	if a := post(wrapped.String(), "text/plain"); a.status != http.StatusAccepted || len(a.body) != 0 {
 		t.Fatalf("sendMail: %d %s", a.status, a.body)
 	}
-	if s := w.g.Sent(agent); len(s) != 1 || string(s[0]) != string(raw) {
+	if s := w.g.Sent(agent); len(s) != 2 || string(s[1]) != string(raw) {
 		t.Fatalf("Sent: %q", s)
 	}
 	for _, c := range []struct{ user, folder string }{{agent, "sentitems"}, {customer, "inbox"}} {
@@ -315,9 +325,11 @@ func TestFaultsAndConcurrencyLimit(t *testing.T) {
 		t.Fatalf("after the faults: %d", a.status)
 	}
 
-	// Eight at once against a mailbox whose requests take 200 ms: the
-	// stand-in serves four and refuses the rest as MailboxConcurrency.
-	w.g.SetLatency(200 * time.Millisecond)
+	// Eight at once against a mailbox whose requests take 2 s: four are
+	// served, those arriving while four are in flight are refused as
+	// MailboxConcurrency (on a loaded machine a late one may find a free
+	// slot, so only "some refused, at least four served" is certain).
+	w.g.SetLatency(2 * time.Second)
 	var wg sync.WaitGroup
 	statuses := make(chan int, 8)
 	for range 8 {
@@ -329,7 +341,7 @@ func TestFaultsAndConcurrencyLimit(t *testing.T) {
 	for s := range statuses {
 		n[s]++
 	}
-	if n[200] > 4 || n[429] < 4 || n[200]+n[429] != 8 || w.g.MaxInFlightSeen(agent) < 5 {
+	if n[200] < 4 || n[429] < 1 || n[200]+n[429] != 8 || w.g.MaxInFlightSeen(agent) < 5 {
 		t.Fatalf("8 concurrent: %v, peak %d", n, w.g.MaxInFlightSeen(agent))
 	}
 }

@@ -64,6 +64,13 @@ func (s *Server) Fail(f Fault) {
 	s.faults = append(s.faults, &fault{Fault: f, left: f.Times})
 }
 
+// ClearFaults drops the faults queued and not yet used.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
 // Throttle makes the next n matching requests answer 429
 // ApplicationThrottled, with Retry-After: retryAfter when it is not empty.
 func (s *Server) Throttle(user string, op Op, n int, retryAfter string) {

@@ -106,6 +106,40 @@ func (s *Server) handleValue(w http.ResponseWriter, r *http.Request) {
 	w.Write(raw)
 }
 
+// handleMessages is GET /messages and /mailFolders/{folder}/messages with
+// the one $filter modelled, internetMessageId eq '<...>' (a list without a
+// filter would need paging this stand-in does not model).
+func (s *Server) handleMessages(w http.ResponseWriter, r *http.Request) {
+	req := reqOf(r)
+	if !s.permit(w, r, req, false) {
+		return
+	}
+	lit, ok := strings.CutPrefix(r.URL.Query().Get("$filter"), "internetMessageId eq '")
+	if !ok || !strings.HasSuffix(lit, "'") || len(lit) < 2 {
+		s.writeError(w, r, req, http.StatusBadRequest, "ErrorInvalidUrlQueryFilter", "This stand-in only lists messages with $filter=internetMessageId eq '<...>'.")
+		return
+	}
+	want := strings.ReplaceAll(strings.TrimSuffix(lit, "'"), "''", "'")
+	sel := strings.Split(r.URL.Query().Get("$select"), ",")
+	s.mu.Lock()
+	var folder *mfolder
+	if ref := r.PathValue("folder"); ref != "" {
+		if folder = req.mailbox.folder(ref); folder == nil {
+			s.mu.Unlock()
+			s.writeError(w, r, req, http.StatusNotFound, "ErrorItemNotFound", "The specified object was not found in the store.")
+			return
+		}
+	}
+	value := []map[string]any{}
+	for _, m := range req.mailbox.sorted() {
+		if !m.removed && m.messageID == want && (folder == nil || m.folder == folder.id) {
+			value = append(value, messageJSON(m, sel))
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"@odata.context": req.base + "/v1.0/$metadata#Collection(message)", "value": value})
+}
+
 // handleSendMail is POST /sendMail with a MIME body
 // (learn.microsoft.com/graph/api/user-sendmail, "send a message in MIME
 // format"): base64 of the MIME, Content-Type text/plain, 202 Accepted.
@@ -171,7 +205,10 @@ func (s *Server) handleSendMail(w http.ResponseWriter, r *http.Request) {
 	}
 	copyRaw := raw
 	if msg.Header.Get("Message-Id") == "" { // Exchange gives every message one
-		copyRaw = append([]byte("Message-ID: <"+newUUID()+"@fakegraph.invalid>\r\n"), raw...)
+		copyRaw = append([]byte("Message-ID: <"+newUUID()+"@fakegraph.invalid>\r\n"), copyRaw...)
+	}
+	if msg.Header.Get("From") == "" { // and sends it from the mailbox
+		copyRaw = append([]byte("From: "+req.user+"\r\n"), copyRaw...)
 	}
 	filed := stripHeaders(copyRaw, "Auto-Submitted", "Bcc")
 	s.mu.Lock()

@@ -25,8 +25,12 @@
 //     correlation_id, error_uri);
 //   - RS256 id_tokens (email only with the email scope, name and
 //     preferred_username only with profile, as Microsoft documents); opaque
-//     access tokens; RFC 7662 introspection at /introspect for Dovecot's
-//     oauth2 passdb; an OIDC userinfo endpoint;
+//     access tokens, each for the resource of the scopes it was issued with
+//     (one refresh token serves Outlook and Graph: a refresh with Graph
+//     scopes gets a Graph token); RFC 7662 introspection at /introspect for
+//     Dovecot's oauth2 passdb; AccessTokenInfo for a stand-in resource
+//     server (internal/fakegraph, which Mount serves beside the IdP); an
+//     OIDC userinfo endpoint;
 //   - fault injection per account (Revoke, SetRefreshError, FailNextRefresh),
 //     per app (ExpireClientSecret) and globally (SetTemporarilyUnavailable),
 //     and a Clock that tests move forward by months.

@@ -83,7 +83,8 @@ func (idp *IdP) AccessTokenInfo(token string) (TokenInfo, bool) {
 
 // Mount serves h for the requests under prefix ("/graph/"), beside the
 // IdP's own paths, and names it in the listening banner as name at
-// urlPath ("/graph/v1.0"). The IdP's own paths do not start with "/graph/".
+// urlPath ("/graph/v1.0"). The mount wins over the IdP's paths: a tenant
+// segment equal to the prefix's would no longer reach the IdP.
 func (idp *IdP) Mount(prefix string, h http.Handler, name, urlPath string) {
 	idp.mu.Lock()
 	defer idp.mu.Unlock()

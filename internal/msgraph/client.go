@@ -192,6 +192,10 @@ func (c *Client) do(ctx context.Context, cl call) (*http.Response, error) {
 			continue
 		case e.Kind == KindAuth:
 			return nil, e
+		case resp.StatusCode == http.StatusGatewayTimeout && cl.method != http.MethodGet:
+			// The gateway gave up waiting: the POST may have taken effect.
+			e.Kind = KindTemporary
+			return nil, e
 		case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusServiceUnavailable,
 			resp.StatusCode == http.StatusGatewayTimeout && cl.method == http.MethodGet:
 			if e.Kind == KindTemporary {

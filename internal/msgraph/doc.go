@@ -1,6 +1,7 @@
 // Package msgraph is a small Microsoft Graph client for one mailbox: send a
 // MIME message (POST /users/{u}/sendMail), find a folder, follow a folder's
-// message delta and stream a message's MIME ($value). It is plain net/http
+// message delta, stream a message's MIME ($value) and find a message by its
+// Message-ID. It is plain net/http
 // with a few typed structs and imports nothing of the application (the Graph
 // SDK is tens of MB and cannot send MIME).
 //

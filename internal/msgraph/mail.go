@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -168,34 +169,81 @@ func (c *Client) delta(ctx context.Context, u string, pageSize int) (*DeltaPage,
 		return nil, err
 	}
 	defer resp.Body.Close()
+	page, err := parseDelta(io.LimitReader(resp.Body, maxJSON), c.sameOrigin)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Status = resp.StatusCode
+		}
+		return nil, err
+	}
+	return page, nil
+}
+
+// parseDelta decodes a delta page (Graph's answer, untrusted): exactly one
+// link, both of the Graph origin, and every item with an id.
+func parseDelta(r io.Reader, sameOrigin func(string) bool) (*DeltaPage, error) {
 	var dr deltaResponse
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxJSON)).Decode(&dr); err != nil {
-		return nil, &Error{Kind: KindTemporary, Op: "delta", Status: resp.StatusCode, Err: fmt.Errorf("decode page: %w", err)}
+	if err := json.NewDecoder(r).Decode(&dr); err != nil {
+		return nil, &Error{Kind: KindTemporary, Op: "delta", Err: fmt.Errorf("decode page: %w", err)}
 	}
 	if (dr.NextLink == "") == (dr.DeltaLink == "") {
-		return nil, &Error{Kind: KindPermanent, Op: "delta", Status: resp.StatusCode, Message: "a delta page must carry exactly one of @odata.nextLink and @odata.deltaLink"}
+		return nil, &Error{Kind: KindPermanent, Op: "delta", Message: "a delta page must carry exactly one of @odata.nextLink and @odata.deltaLink"}
 	}
 	for _, l := range []string{dr.NextLink, dr.DeltaLink} {
-		if l != "" && !c.sameOrigin(l) {
+		if l != "" && !sameOrigin(l) {
 			return nil, ErrForeignLink
 		}
 	}
 	page := &DeltaPage{NextLink: dr.NextLink, DeltaLink: dr.DeltaLink, Items: make([]DeltaItem, 0, len(dr.Value))}
 	for _, v := range dr.Value {
 		if v.ID == "" {
-			return nil, &Error{Kind: KindPermanent, Op: "delta", Status: resp.StatusCode, Message: "a delta item without an id"}
+			return nil, &Error{Kind: KindPermanent, Op: "delta", Message: "a delta item without an id"}
 		}
 		it := DeltaItem{ID: v.ID, Removed: v.Removed != nil, InternetMessageID: v.InternetMessageID}
 		if v.ReceivedDateTime != "" {
 			t, err := time.Parse(time.RFC3339, v.ReceivedDateTime)
 			if err != nil {
-				return nil, &Error{Kind: KindPermanent, Op: "delta", Status: resp.StatusCode, Err: fmt.Errorf("item receivedDateTime: %w", err)}
+				return nil, &Error{Kind: KindPermanent, Op: "delta", Err: fmt.Errorf("item receivedDateTime: %w", err)}
 			}
 			it.ReceivedDateTime = t
 		}
 		page.Items = append(page.Items, it)
 	}
 	return page, nil
+}
+
+// FindMessage returns the ids of the messages in a folder (an id or a
+// well-known name; "" for the whole mailbox) whose Message-ID is
+// internetMessageID, angle brackets included ("<a@b>"): GET
+// .../messages?$filter=internetMessageId eq '...'. It settles whether a
+// sendMail whose answer was lost went out (look in "sentitems").
+func (c *Client) FindMessage(ctx context.Context, folderID, internetMessageID string) ([]string, error) {
+	u := c.base() + c.userPath()
+	if folderID != "" {
+		u += "/mailFolders/" + url.PathEscape(folderID)
+	}
+	filter := "internetMessageId eq '" + strings.ReplaceAll(internetMessageID, "'", "''") + "'"
+	u += "/messages?$filter=" + url.QueryEscape(filter) + "&$select=id,internetMessageId"
+	var ids []string
+	for u != "" {
+		var list struct {
+			Value []struct {
+				ID string `json:"id"`
+			} `json:"value"`
+			NextLink string `json:"@odata.nextLink"`
+		}
+		if err := c.getJSON(ctx, "find message", u, &list); err != nil {
+			return nil, err
+		}
+		for _, v := range list.Value {
+			ids = append(ids, v.ID)
+		}
+		if u = list.NextLink; u != "" && !c.sameOrigin(u) {
+			return nil, ErrForeignLink
+		}
+	}
+	return ids, nil
 }
 
 // MIME streams a message's MIME (GET /users/{u}/messages/{id}/$value). The
