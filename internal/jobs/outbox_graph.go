@@ -102,9 +102,8 @@ func graphSendError(err error) error {
 const graphSentSearch = 2 * time.Minute
 
 // graphSent reports whether Sent Items holds a message with messageID
-// received since (Graph files what sendMail sent there): a delta round
-// over the folder from since, matched on internetMessageId.
-func (s *Sender) graphSent(ctx context.Context, st *mailboxState, messageID string, since time.Time) (bool, error) {
+// (Graph files what sendMail sent there).
+func (s *Sender) graphSent(ctx context.Context, st *mailboxState, messageID string) (bool, error) {
 	if s.opt.OAuth == nil {
 		return false, errors.New("no OAuth provider is configured")
 	}
@@ -114,22 +113,9 @@ func (s *Sender) graphSent(ctx context.Context, st *mailboxState, messageID stri
 	}
 	ctx, cancel := context.WithTimeout(ctx, graphSentSearch)
 	defer cancel()
-	id, err := c.FolderID(ctx, "sentitems")
+	ids, err := c.FindMessage(ctx, "sentitems", "<"+messageID+">")
 	if err != nil {
-		return false, err
+		return false, fmt.Errorf("search Sent Items: %w", err)
 	}
-	want := "<" + messageID + ">"
-	page, err := c.DeltaSince(ctx, id, since, 100)
-	for err == nil {
-		for _, it := range page.Items {
-			if !it.Removed && (it.InternetMessageID == want || it.InternetMessageID == messageID) {
-				return true, nil
-			}
-		}
-		if page.NextLink == "" {
-			return false, nil
-		}
-		page, err = c.Delta(ctx, id, page.NextLink, 100)
-	}
-	return false, fmt.Errorf("search Sent Items: %w", err)
+	return len(ids) > 0, nil
 }

@@ -261,6 +261,15 @@ func TestGraphSendRefusals(t *testing.T) {
 			e.signIn(mb)
 			e.waitDelivery(refused.ID, store.DeliverySent, 20*time.Second)
 
+			// A gateway timeout: the message may have gone. It is looked for
+			// in Sent Items by its Message-ID; not there, so its fate is
+			// unknown and it is not sent again by itself.
+			e.graph.Fail(fakegraph.Fault{User: supportAddr, Op: fakegraph.OpSend, Status: 504, Code: "GatewayTimeout"})
+			lost := e.waitDelivery(reply("Four.").ID, store.DeliveryUnknown, 20*time.Second)
+			if lost.Delivery.Attempts != 1 {
+				t.Errorf("outcome unknown: %+v", lost.Delivery)
+			}
+
 			time.Sleep(300 * time.Millisecond)
 			out := parseAll(t, e.graph.Sent(supportAddr))
 			if len(out) != 2 || out[0].MessageID != slow.MessageID || out[1].MessageID != refused.MessageID {

@@ -168,7 +168,7 @@ func (s *Sender) resolveUnknownGraph(ctx context.Context, st *mailboxState, item
 		if searchErr != nil {
 			return false
 		}
-		found, err := s.graphSent(ctx, st, item.MessageID, item.CreatedAt.Add(-time.Hour))
+		found, err := s.graphSent(ctx, st, item.MessageID)
 		if err != nil {
 			searchErr = err
 			s.log.Warn("search Sent Items to settle unknown replies", "mailbox_id", st.mb.ID, "err", err)
