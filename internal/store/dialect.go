@@ -29,6 +29,9 @@ type dialect interface {
 	// concurrent writer waits for it (PostgreSQL); SQLite's single writer
 	// needs nothing.
 	forUpdate() string
+	// forShare ends a SELECT whose rows must not change before the
+	// transaction commits (PostgreSQL); SQLite's single writer needs nothing.
+	forShare() string
 }
 
 type sqliteDialect struct{}
@@ -37,6 +40,7 @@ func (sqliteDialect) name() string           { return "sqlite" }
 func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) likeOp() string         { return "LIKE" }
 func (sqliteDialect) forUpdate() string      { return "" }
+func (sqliteDialect) forShare() string       { return "" }
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	var e *sqlite.Error
 	if errors.As(err, &e) {
@@ -64,6 +68,7 @@ type postgresDialect struct {
 func (postgresDialect) name() string      { return "postgres" }
 func (postgresDialect) likeOp() string    { return "ILIKE" }
 func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
+func (postgresDialect) forShare() string  { return " FOR SHARE" }
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"
