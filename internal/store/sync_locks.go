@@ -19,9 +19,9 @@ var ErrLeaseLost = errors.New("another process holds the mailbox's sync lease")
 // The caller stops every sync the locks covered, then calls Reopen.
 var ErrLocksLost = errors.New("the sync lock connection was lost")
 
-// syncLockClass is the first key of mail sync's advisory locks ("PDS1");
-// the second is the mailbox id.
-const syncLockClass = 0x50445331
+// SyncLockClass is the first key of mail sync's advisory locks ("PDS1");
+// the second is the mailbox id (pg_locks: classid and objid, objsubid 2).
+const SyncLockClass = 0x50445331
 
 // SessionLocks reports whether the database has session advisory locks
 // (PostgreSQL): mail sync then holds its mailboxes with SyncLocks instead
@@ -156,7 +156,7 @@ func (l *SyncLocks) TryLock(ctx context.Context, ids []int64, max int) ([]int64,
 	defer cancel()
 	// No ORDER BY: the LIMIT stops the scan, so no lock is taken beyond max.
 	rows, err := l.conn.QueryContext(ctx, `SELECT id FROM unnest($1::bigint[]) AS t(id)
-		WHERE pg_try_advisory_lock($2, id::int) LIMIT $3`, want, syncLockClass, max)
+		WHERE pg_try_advisory_lock($2, id::int) LIMIT $3`, want, SyncLockClass, max)
 	if err != nil {
 		return nil, l.lost(fmt.Errorf("take sync locks: %w", err))
 	}
@@ -193,7 +193,7 @@ func (l *SyncLocks) Unlock(ctx context.Context, ids ...int64) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, lockStatementTimeout)
 	defer cancel()
-	_, err := l.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1, id::int) FROM unnest($2::bigint[]) AS t(id)`, syncLockClass, mine)
+	_, err := l.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1, id::int) FROM unnest($2::bigint[]) AS t(id)`, SyncLockClass, mine)
 	if err != nil {
 		return l.lost(fmt.Errorf("release sync locks: %w", err))
 	}
