@@ -18,6 +18,11 @@ type config struct {
 	TLS              bool
 	SendAsCheck      bool
 
+	// IMAPProcessLimit and IMAPClientLimit (0: one session per process)
+	// bound Dovecot's imap service; ClientLimit (0: Dovecot's defaults)
+	// raises default_client_limit and anvil's for thousands of sessions.
+	IMAPProcessLimit, IMAPClientLimit, ClientLimit int
+
 	IMAPPort, IMAPSPort, LMTPPort, DovecotSubmissionPort int
 	SMTPPort, SubmissionPort, SubmissionsPort            int
 }
@@ -157,10 +162,19 @@ service auth {
   }
 }
 service imap {
-  process_limit = 200
+  process_limit = {{.IMAPProcessLimit}}
+{{- if .IMAPClientLimit}}
+  client_limit = {{.IMAPClientLimit}}
+{{- end}}
 }
+{{- if .ClientLimit}}
+default_client_limit = {{.ClientLimit}}
+{{- end}}
 # No auth penalty for the many deliberate failures from 127.0.0.1 (see MAILSTACK.md).
 service anvil {
+{{- if .ClientLimit}}
+  client_limit = {{.ClientLimit}}
+{{- end}}
   unix_listener anvil-auth-penalty {
     mode = 0
   }
