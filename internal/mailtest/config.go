@@ -164,7 +164,9 @@ service auth {
 service imap {
   process_limit = {{.IMAPProcessLimit}}
 {{- if .IMAPClientLimit}}
+  # many sessions per process (all users share uid 8)
   client_limit = {{.IMAPClientLimit}}
+  service_count = 0
 {{- end}}
 }
 {{- if .ClientLimit}}

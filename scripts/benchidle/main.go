@@ -47,6 +47,15 @@ func main() {
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("bench-idle: ")
+	defer func() {
+		if r := recover(); r != nil {
+			if f, ok := r.(failure); ok {
+				log.Print(string(f))
+				os.Exit(1)
+			}
+			panic(r)
+		}
+	}()
 	ctx := context.Background()
 
 	raiseLimits(*n)
@@ -117,11 +126,11 @@ func main() {
 			break
 		}
 		if time.Since(began) > 15*time.Minute {
-			log.Fatalf("after 15 minutes %d of %d mailboxes are idling; see %s", idling, *n, logf.Name())
+			fatalf("after 15 minutes %d of %d mailboxes are idling; see %s", idling, *n, logf.Name())
 		}
 		select {
 		case <-exited:
-			log.Fatalf("serve exited; see %s", logf.Name())
+			fatalf("serve exited; see %s", logf.Name())
 		default:
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -162,7 +171,7 @@ func main() {
 				break
 			}
 			if time.Since(sent) > time.Minute {
-				log.Fatalf("email %d to %s: no ticket after a minute; see %s", i, to, logf.Name())
+				fatalf("email %d to %s: no ticket after a minute; see %s", i, to, logf.Name())
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -215,14 +224,14 @@ func raiseLimits(n int) {
 	r.Cur = r.Max
 	check(syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r))
 	if r.Cur < uint64(2*n+1000) {
-		log.Fatalf("open-file limit %d is too low for %d sessions (raise the hard limit)", r.Cur, n)
+		fatalf("open-file limit %d is too low for %d sessions (raise the hard limit)", r.Cur, n)
 	}
 	const path = "/proc/sys/fs/inotify/max_user_instances"
 	b, err := os.ReadFile(path)
 	check(err)
 	if cur, _ := strconv.Atoi(strings.TrimSpace(string(b))); cur < 8192 {
 		if err := os.WriteFile(path, []byte("8192"), 0o644); err != nil {
-			log.Fatalf("raise fs.inotify.max_user_instances to 8192 (as root): %v", err)
+			fatalf("raise fs.inotify.max_user_instances to 8192 (as root): %v", err)
 		}
 	}
 }
@@ -262,8 +271,14 @@ func runtimeCPUs() int {
 	return strings.Count(string(b), "processor\t:")
 }
 
+// failure ends main through its deferred cleanups (Dovecot and serve are
+// stopped), unlike log.Fatal.
+type failure string
+
+func fatalf(format string, args ...any) { panic(failure(fmt.Sprintf(format, args...))) }
+
 func check(err error) {
 	if err != nil {
-		log.Fatal(err)
+		panic(failure(err.Error()))
 	}
 }
