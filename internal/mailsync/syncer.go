@@ -215,14 +215,17 @@ func (s *Syncer) start(ctx context.Context, id int64, settingsAt time.Time) {
 			if p := recover(); p != nil {
 				s.log.Error("mailbox sync panicked", "mailbox_id", id, "panic", p)
 			}
+			// Released before it leaves the running set: a round that sees
+			// the mailbox free must not take it while its lease or lock is
+			// still being given up.
+			release, cancelRelease := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			s.hold.release(release, id)
+			cancelRelease()
 			s.mu.Lock()
 			delete(s.running, id)
 			delete(s.settings, id)
 			delete(s.upToDate, id)
 			s.mu.Unlock()
-			release, cancelRelease := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancelRelease()
-			s.hold.release(release, id)
 		}()
 		// Staggered: the session (and its first reads) waits for its slot.
 		if s.pace.wait(mctx) != nil {

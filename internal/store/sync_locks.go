@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // ErrLeaseLost is returned by a sync commit (CheckLease) when another
@@ -158,6 +160,12 @@ func (l *SyncLocks) TryLock(ctx context.Context, ids []int64, max int) ([]int64,
 	rows, err := l.conn.QueryContext(ctx, `SELECT id FROM unnest($1::bigint[]) AS t(id)
 		WHERE pg_try_advisory_lock($2, id::int) LIMIT $3`, want, SyncLockClass, max)
 	if err != nil {
+		var pg *pgconn.PgError
+		if errors.As(err, &pg) && pg.Code == "53200" {
+			// Locks taken before the failure stay with the session: it
+			// is discarded all the same, and the operator must act.
+			err = fmt.Errorf("%w (the lock table is full: raise PostgreSQL's max_locks_per_transaction, see docs/scaling.md)", err)
+		}
 		return nil, l.lost(fmt.Errorf("take sync locks: %w", err))
 	}
 	defer rows.Close()
