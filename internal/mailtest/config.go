@@ -120,6 +120,11 @@ namespace inbox {
 }
 
 service imap-login {
+{{- if .IMAPClientLimit}}
+  # high-performance login: long-lived login processes, many clients each
+  service_count = 0
+  process_min_avail = 2
+{{- end}}
   inet_listener imap {
     address = 127.0.0.1
     port = {{.IMAPPort}}
