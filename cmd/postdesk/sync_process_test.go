@@ -404,7 +404,8 @@ func perMailbox(t *testing.T, db *store.DB) (counts map[int64]int, maxCopies int
 }
 
 // The lease done-when of issue 4, and the takeover done-when of issue 13:
-// two `serve` processes on one PostgreSQL with 20 mailboxes; every mailbox
+// two `serve` processes on one PostgreSQL with 20 mailboxes, each with its
+// own data folder (no shared disk); every mailbox
 // is synced by one of them; when one is killed with SIGKILL while mail
 // arrives, the other holds all its mailboxes (their advisory locks and
 // lease rows) within 5 s, and every message is stored exactly once.
@@ -423,8 +424,12 @@ func TestTwoServeProcessesShareMailboxes(t *testing.T) {
 	stack := mailtest.Start(t, mailtest.Options{PasswordUsers: users})
 	dbURL := storetest.NewPostgresDatabase(t)
 	bin := buildPostdesk(t)
-	data := t.TempDir() // shared: the blob files and the secret key
-	p := newProcEnv(t, bin, "POSTDESK_DATA="+data, "POSTDESK_DATABASE_URL="+dbURL)
+	// Two hosts share the database and the secret key, never a disk: each
+	// serve has its own data folder (blobs live in PostgreSQL); data is
+	// the set-up commands' own.
+	data := t.TempDir()
+	key := "POSTDESK_SECRET_KEY=" + store.EncodeKey(store.GenerateKey())
+	p := newProcEnv(t, bin, "POSTDESK_DATA="+data, "POSTDESK_DATABASE_URL="+dbURL, key)
 	for _, a := range addrs {
 		p.addPasswordMailbox(stack, a, users[a])
 	}
@@ -437,7 +442,10 @@ func TestTwoServeProcessesShareMailboxes(t *testing.T) {
 		}
 		ids[mb.ID] = a
 	}
-	procs := map[string]*serveProc{"a": p.serve("a", "POSTDESK_SYNC_OWNER=a"), "b": p.serve("b", "POSTDESK_SYNC_OWNER=b")}
+	procs := map[string]*serveProc{
+		"a": p.serve("a", "POSTDESK_SYNC_OWNER=a", "POSTDESK_DATA="+t.TempDir()),
+		"b": p.serve("b", "POSTDESK_SYNC_OWNER=b", "POSTDESK_DATA="+t.TempDir()),
+	}
 	diag := func() string {
 		return "--- a:\n" + p.logTail("a", 30) + "\n--- b:\n" + p.logTail("b", 30)
 	}
