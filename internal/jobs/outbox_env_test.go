@@ -228,17 +228,23 @@ func (e *deskEnv) newTicket(mb store.Mailbox, from, subject, messageID string) i
 // waitDelivery waits until message id's delivery is in state.
 func (e *deskEnv) waitDelivery(id int64, state string, within time.Duration) store.Message {
 	e.t.Helper()
+	return waitDeliveryState(e.t, e.ctx, e.db, id, state, within)
+}
+
+// waitDeliveryState waits until message id's delivery is in state.
+func waitDeliveryState(t testing.TB, ctx context.Context, db *store.DB, id int64, state string, within time.Duration) store.Message {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		m, err := e.db.Message(e.ctx, id)
+		m, err := db.Message(ctx, id)
 		if err != nil {
-			e.t.Fatal(err)
+			t.Fatal(err)
 		}
 		if m.Delivery != nil && m.Delivery.State == state {
 			return m
 		}
 		if time.Now().After(deadline) {
-			e.t.Fatalf("message %d: delivery %+v, want %s within %s", id, m.Delivery, state, within)
+			t.Fatalf("message %d: delivery %+v, want %s within %s", id, m.Delivery, state, within)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -173,20 +173,7 @@ func (e *graphDesk) waitTicket(mb store.Mailbox, messageID string, within time.D
 // waitDelivery waits until message id's delivery is in state.
 func (e *graphDesk) waitDelivery(id int64, state string, within time.Duration) store.Message {
 	e.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		m, err := e.db.Message(e.ctx, id)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if m.Delivery != nil && m.Delivery.State == state {
-			return m
-		}
-		if time.Now().After(deadline) {
-			e.t.Fatalf("message %d: delivery %+v, want %s within %s", id, m.Delivery, state, within)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return waitDeliveryState(e.t, e.ctx, e.db, id, state, within)
 }
 
 // parseAll parses raw messages.

@@ -35,16 +35,7 @@ func (c conn) FollowedMailboxes(ctx context.Context, userID int64) ([]int64, err
 	if err != nil {
 		return nil, fmt.Errorf("list mailboxes followed by user %d: %w", userID, err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanInt64s(rows)
 }
 
 // SetFollowedMailboxes makes ids the exact set of mailboxes a user follows

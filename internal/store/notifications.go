@@ -86,16 +86,7 @@ func (c conn) DueNotificationUsers(ctx context.Context, now time.Time) ([]int64,
 	if err != nil {
 		return nil, fmt.Errorf("list due notifications: %w", err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanInt64s(rows)
 }
 
 // NextNotificationDue is when the next batch is due (zero: none waits).

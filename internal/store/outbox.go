@@ -179,16 +179,7 @@ func (c conn) DueOutboxMailboxes(ctx context.Context, now time.Time) ([]int64, e
 	if err != nil {
 		return nil, fmt.Errorf("list mailboxes with mail to send: %w", err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanInt64s(rows)
 }
 
 // HasOutboxWork reports whether a mailbox has a queued message due at now
@@ -415,14 +406,5 @@ func (c conn) OutboxMailboxes(ctx context.Context, state string) ([]int64, error
 	if err != nil {
 		return nil, fmt.Errorf("list mailboxes with %s mail: %w", state, err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanInt64s(rows)
 }

@@ -409,6 +409,20 @@ func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 	return c.q.QueryContext(ctx, query, args...)
 }
 
+// scanInt64s reads a query's one int64 column (ids) and closes rows.
+func scanInt64s(rows *sql.Rows) ([]int64, error) {
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
 func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	query = c.d.rebind(query)
 	args = cleanArgs(args)

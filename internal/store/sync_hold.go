@@ -79,16 +79,7 @@ func (c conn) LeasedBy(ctx context.Context, owner string) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list leases: %w", err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanInt64s(rows)
 }
 
 // CheckLease is the fence of every sync commit: it returns ErrLeaseLost

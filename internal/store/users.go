@@ -198,16 +198,7 @@ func (tx *Tx) ActiveAdminIDs(ctx context.Context) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list active admins: %w", err)
 	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanInt64s(rows)
 }
 
 // DeleteUserSessions signs a user out everywhere except the session
