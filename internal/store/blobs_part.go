@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -62,17 +61,11 @@ func (p *partBlob) Read(b []byte) (int, error) {
 }
 
 func (p *partBlob) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekCurrent:
-		offset += p.want
-	case io.SeekEnd:
-		offset += p.size
+	pos, err := seekTo(p.want, p.size, offset, whence, "attachment")
+	if err == nil {
+		p.want = pos
 	}
-	if offset < 0 {
-		return 0, errors.New("seek attachment: negative position")
-	}
-	p.want = offset
-	return offset, nil
+	return pos, err
 }
 
 func (p *partBlob) Close() error { return p.src.Close() }

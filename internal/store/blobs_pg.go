@@ -67,16 +67,25 @@ func (b *databaseBlob) Read(p []byte) (int, error) {
 }
 
 func (b *databaseBlob) Seek(offset int64, whence int) (int64, error) {
+	pos, err := seekTo(b.pos, b.size, offset, whence, "blob")
+	if err == nil {
+		b.pos = pos
+	}
+	return pos, err
+}
+
+// seekTo is io.Seeker's arithmetic for a reader at pos of size bytes: the
+// new position, or an error for a negative one (what names the reader).
+func seekTo(pos, size, offset int64, whence int, what string) (int64, error) {
 	switch whence {
 	case io.SeekCurrent:
-		offset += b.pos
+		offset += pos
 	case io.SeekEnd:
-		offset += b.size
+		offset += size
 	}
 	if offset < 0 {
-		return 0, errors.New("seek blob: negative position")
+		return 0, fmt.Errorf("seek %s: negative position", what)
 	}
-	b.pos = offset
 	return offset, nil
 }
 
