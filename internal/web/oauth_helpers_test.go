@@ -61,13 +61,29 @@ type oauthEnv struct {
 	reqs   *requestLog
 }
 
+// oauthHooks extend newOAuthEnv's setup; each may be nil.
+type oauthHooks struct {
+	clock *fakeidp.Clock      // nil: frozen at oauthStart
+	idp   func(*fakeidp.IdP)  // before the stand-in serves (to Mount a sibling)
+	oauth func(*oauth.Config) // before the OAuth service is made
+	web   func(*Options)      // before the pages are made (OAuth and DB set)
+}
+
 // newOAuthEnv starts the stand-in and Postdesk on a fresh database of the
-// dialect with an admin, an agent and no mailboxes.
-func newOAuthEnv(t *testing.T, dialect string) *oauthEnv {
+// dialect with an admin, an agent and no mailboxes; hooks (at most one)
+// extend the setup.
+func newOAuthEnv(t *testing.T, dialect string, hooks ...oauthHooks) *oauthEnv {
 	t.Helper()
+	var hk oauthHooks
+	if len(hooks) > 0 {
+		hk = hooks[0]
+	}
 	ctx := context.Background()
 	db := storetest.Open(t, dialect)
-	o := &oauthEnv{env: &env{t: t, db: db, logs: &logtest.Buffer{}}, clock: fakeidp.NewClock(oauthStart), reqs: &requestLog{}}
+	o := &oauthEnv{env: &env{t: t, db: db, logs: &logtest.Buffer{}}, clock: hk.clock, reqs: &requestLog{}}
+	if o.clock == nil {
+		o.clock = fakeidp.NewClock(oauthStart)
+	}
 	var err error
 	if o.user, _, err = auth.CreateUser(ctx, db, adminEmail, "Ada Admin", store.RoleAdmin, testPassword); err != nil {
 		t.Fatal(err)
@@ -86,6 +102,9 @@ func newOAuthEnv(t *testing.T, dialect string) *oauthEnv {
 		Apps:     []fakeidp.App{{ClientID: idpClientID, Name: "Postdesk", ClientSecret: idpSecret, RedirectURIs: []string{redirect}}},
 		Clock:    o.clock, SigningKey: idpKey(),
 	})
+	if hk.idp != nil {
+		hk.idp(o.idp)
+	}
 	idpSrv := httptest.NewServer(o.idp)
 	t.Cleanup(idpSrv.Close)
 	o.idpURL = strings.Replace(idpSrv.URL, "127.0.0.1", "localhost", 1)
@@ -96,19 +115,26 @@ func newOAuthEnv(t *testing.T, dialect string) *oauthEnv {
 	p := oauth.Microsoft("organizations", o.idpURL)
 	p.ClientID, p.ClientSecret = idpClientID, idpSecret
 	log := slog.New(slog.NewTextHandler(o.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	o.svc, err = oauth.New(oauth.Config{
+	cfg := oauth.Config{
 		DB: db, Vault: o.vault, Providers: []oauth.Provider{p}, RedirectURL: redirect,
 		Now: o.clock.Now, Logger: log,
 		Sleep: func(context.Context, time.Duration) error { return nil },
-	})
-	if err != nil {
+	}
+	if hk.oauth != nil {
+		hk.oauth(&cfg)
+	}
+	if o.svc, err = oauth.New(cfg); err != nil {
 		t.Fatal(err)
 	}
-	o.h, err = New(Options{
+	opts := Options{
 		DB: db, Auth: auth.New(db, 0), Desk: desk.New(db), Version: "test", Logger: log,
 		OAuth: o.svc, Now: o.clock.Now,
 		Banners: AuthBanners(db, o.svc, o.clock.Now, log),
-	})
+	}
+	if hk.web != nil {
+		hk.web(&opts)
+	}
+	o.h, err = New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
