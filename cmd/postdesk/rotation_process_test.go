@@ -148,6 +148,26 @@ func (w *oauthWorld) check(when string, diag func() string) {
 	}
 }
 
+// waitExpired waits until every mailbox's access token has expired, so the
+// sync's sign-in must refresh first.
+func (w *oauthWorld) waitExpired() {
+	w.t.Helper()
+	for {
+		expired := true
+		for _, id := range w.ids {
+			a, err := w.db.MailboxAuth(w.t.Context(), id)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			expired = expired && time.Now().After(a.AccessExpiresAt.Add(200*time.Millisecond))
+		}
+		if expired {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitDue waits until every mailbox's access token is within its refresh
 // margin (a fifth of its lifetime), so the next token request refreshes.
 func (w *oauthWorld) waitDue() {
@@ -198,12 +218,13 @@ func TestServeSIGTERMDuringRefreshKeepsRotatedToken(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 8))
 	delivered := 0
 	for cycle := range cycles {
-		w.waitDue()
+		w.waitExpired()
 		before := w.refreshToken(id)
 		requests := w.idp.TokenRequests()
 		srv := w.p.serve("serve")
-		// At start, the refresh job and the sync both want a new token;
-		// SIGTERM comes while the provider takes its 3.5 s to answer.
+		// At start the sync needs a new token to sign in (the refresh job
+		// refreshes only mailboxes due by age, spread over 12 h); SIGTERM
+		// comes while the provider takes its 3.5 s to answer.
 		for deadline := time.Now().Add(30 * time.Second); w.idp.TokenRequests() == requests; {
 			if time.Now().After(deadline) || srv.exited() {
 				t.Fatalf("cycle %d: serve asked for no token within 30 s\n%s", cycle, diag())
