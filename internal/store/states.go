@@ -82,22 +82,16 @@ func (u Usability) Words() string {
 // Usability decides whether the mailbox may be fetched now; oauth tells
 // whether an OAuth provider service is configured in this process.
 func (a MailboxAuth) Usability(oauth bool) Usability {
-	return usability(a.Kind, a.RefreshTokenSealed != "", a.State, oauth)
-}
-
-// usability is the one rule behind MailboxAuth.Usability and
-// SyncCandidate.Usability.
-func usability(kind AuthKind, connected bool, state AuthState, oauth bool) Usability {
 	switch {
-	case kind == AuthNone || kind == "":
+	case a.Kind == AuthNone || a.Kind == "":
 		return UnusableNoSignIn
-	case kind == AuthOAuth && !oauth:
+	case a.Kind == AuthOAuth && !oauth:
 		return UnusableNoProvider
-	case kind == AuthOAuth && !connected:
+	case a.Kind == AuthOAuth && a.RefreshTokenSealed == "":
 		return UnusableNotConnected
-	case state == AuthNeedsReauth:
+	case a.State == AuthNeedsReauth:
 		return UnusableNeedsReauth
-	case state == AuthProviderFault:
+	case a.State == AuthProviderFault:
 		return UnusableProviderFault
 	}
 	return Usable
