@@ -173,16 +173,23 @@ func (e *deskEnv) addMailbox(address, login, password string) store.Mailbox {
 // signIn runs Connect / Reauthenticate against the stand-in.
 func (e *deskEnv) signIn(mb store.Mailbox) {
 	e.t.Helper()
-	u, err := e.oauth.Begin(e.ctx, mb.ID, 1, false)
+	signInAt(e.t, e.ctx, e.oauth, e.idp, mb)
+}
+
+// signInAt runs Connect / Reauthenticate of mb through svc, choosing its
+// account on the stand-in idp, as user 1.
+func signInAt(t testing.TB, ctx context.Context, svc *oauth.Service, idp *fakeidp.IdP, mb store.Mailbox) {
+	t.Helper()
+	u, err := svc.Begin(ctx, mb.ID, 1, false)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	cb, err := e.idp.SignIn(u, mb.Address)
+	cb, err := idp.SignIn(u, mb.Address)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	if _, err := e.oauth.Complete(e.ctx, 1, cb.Query()); err != nil {
-		e.t.Fatal(err)
+	if _, err := svc.Complete(ctx, 1, cb.Query()); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -120,17 +120,7 @@ func newGraphDesk(t testing.TB, dialect string, accounts ...string) *graphDesk {
 // the scopes the sign-in asked for.
 func (e *graphDesk) signIn(mb store.Mailbox) []string {
 	e.t.Helper()
-	u, err := e.oauth.Begin(e.ctx, mb.ID, 1, false)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cb, err := e.idp.SignIn(u, mb.Address)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := e.oauth.Complete(e.ctx, 1, cb.Query()); err != nil {
-		e.t.Fatal(err)
-	}
+	signInAt(e.t, e.ctx, e.oauth, e.idp, mb)
 	a, err := e.db.MailboxAuth(e.ctx, mb.ID)
 	if err != nil {
 		e.t.Fatal(err)
