@@ -195,8 +195,12 @@ func newServer(a *app) (*server, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/", pages)
+	connectRate := float64(a.cfg.SyncConnectRate)
+	if connectRate == 0 {
+		connectRate = -1 // no bound
+	}
 	syncer, err := mailsync.New(mailsync.Options{DB: a.db, Ingest: in, OAuth: oauthSvc, Passwords: store.MailboxPasswords(a.db, vault), Logger: a.log,
-		Registerer: reg, Owner: a.cfg.SyncOwner, GraphPoll: a.cfg.GraphPoll})
+		Registerer: reg, Owner: a.cfg.SyncOwner, GraphPoll: a.cfg.GraphPoll, ConnectRate: connectRate})
 	if err != nil {
 		return nil, err
 	}

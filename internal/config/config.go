@@ -54,6 +54,9 @@ type Config struct {
 	// GraphPoll is how often a mailbox fetched through Microsoft Graph asks
 	// for changes.
 	GraphPoll time.Duration
+	// SyncConnectRate bounds the IMAP logins per second of this process's
+	// mail sync (0: no bound): its sessions start and reconnect spread out.
+	SyncConnectRate int
 	// SigninConcurrency is how many passwords are checked at once (0: automatic).
 	SigninConcurrency int
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For names the client.
@@ -278,6 +281,15 @@ func options() []option {
 			}},
 		{name: "sync-owner", doc: "name of this process in mailbox sync leases (default: host/listen address, stable across restarts)",
 			set: func(c *Config, v string) error { c.SyncOwner = v; return nil }},
+		{name: "sync-connect-rate", def: "100", doc: "IMAP logins per second at most, so thousands of mailboxes start (and reconnect after the mail server restarts) spread out (0: no bound)",
+			set: func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 0 || n > 100000 {
+					return errors.New("must be a number from 0 (no bound) to 100000")
+				}
+				c.SyncConnectRate = n
+				return nil
+			}},
 		{name: "signin-concurrency", def: "0", doc: "how many sign-in passwords are checked at once, each taking 64 MiB (0: the number of CPUs, at most 2)",
 			set: func(c *Config, v string) error {
 				n, err := strconv.Atoi(v)

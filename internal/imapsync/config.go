@@ -115,6 +115,12 @@ type Config struct {
 	// between connection attempts. Zero means DefaultBackoffMin/Max.
 	BackoffMin, BackoffMax time.Duration
 
+	// Pace, if set, is called before each connection attempt and may
+	// wait: the caller spreads many mailboxes' logins over time (no
+	// thundering herd at start or after the server restarts). Its error
+	// (the context ending) ends Run.
+	Pace func(ctx context.Context) error
+
 	// Logger receives the session's logs; give it the mailbox's id
 	// (Logger.With("mailbox_id", id)). Nil discards them.
 	Logger *slog.Logger

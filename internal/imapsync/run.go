@@ -50,6 +50,11 @@ func Run(ctx context.Context, cfg Config, st Store, events func(Event)) error {
 	}
 	bo := backoff{min: cfg.BackoffMin, max: cfg.BackoffMax}
 	for {
+		if cfg.Pace != nil {
+			if err := cfg.Pace(ctx); err != nil {
+				return err
+			}
+		}
 		synced, err := runSession(ctx, &cfg, st, emit)
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -128,6 +133,9 @@ func (s *session) idle(ctx context.Context, started func()) error {
 	if len(s.cfg.Folders) > 1 {
 		d = min(d, s.cfg.PollInterval)
 	}
+	// Up to a fifth earlier, at random: sessions started together do not
+	// restart IDLE (and sync) together for ever after.
+	d -= rand.N(d/5 + 1)
 	var cmd interface {
 		Close() error
 		Wait() error

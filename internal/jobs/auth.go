@@ -22,6 +22,10 @@ func (RefreshTokensArgs) Kind() string { return "refresh_tokens" }
 type RefreshTokensWorker struct {
 	river.WorkerDefaults[RefreshTokensArgs]
 	OAuth *oauth.Service
+	// Every, when set, refreshes only the mailboxes due (oauth.RefreshDue):
+	// run hourly, thousands of refreshes spread over the interval instead of
+	// all at once. Zero refreshes every mailbox.
+	Every time.Duration
 }
 
 // Work refreshes and evaluates every mailbox. One mailbox's failure is
@@ -30,7 +34,12 @@ type RefreshTokensWorker struct {
 // repeated with the same refresh token; at shutdown the rest is left for
 // the next run (the job runs at every start).
 func (w *RefreshTokensWorker) Work(ctx context.Context, job *river.Job[RefreshTokensArgs]) error {
-	err := w.OAuth.RefreshAll(ctx)
+	var err error
+	if w.Every > 0 {
+		err = w.OAuth.RefreshDue(ctx, w.Every)
+	} else {
+		err = w.OAuth.RefreshAll(ctx)
+	}
 	_, evalErr := w.OAuth.EvaluateAll(ctx)
 	return errors.Join(err, evalErr)
 }
@@ -54,15 +63,16 @@ func (w *EvaluateAuthWorker) Work(ctx context.Context, job *river.Job[EvaluateAu
 	return err
 }
 
-// Auth registers the authorization upkeep: a refresh of every mailbox
-// every 12 hours (well inside any provider's inactivity window) and an
-// hourly evaluation of deadlines.
+// Auth registers the authorization upkeep: an hourly refresh of the
+// mailboxes due, each about every 6 to 12 hours (well inside any
+// provider's inactivity window) at its own time so the refreshes spread
+// over the interval, and an hourly evaluation of deadlines.
 func Auth(o *oauth.Service) func(w *river.Workers) []*river.PeriodicJob {
 	return func(w *river.Workers) []*river.PeriodicJob {
-		river.AddWorker(w, &RefreshTokensWorker{OAuth: o})
+		river.AddWorker(w, &RefreshTokensWorker{OAuth: o, Every: RefreshEvery})
 		river.AddWorker(w, &EvaluateAuthWorker{OAuth: o})
 		return []*river.PeriodicJob{
-			river.NewPeriodicJob(river.PeriodicInterval(12*time.Hour),
+			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 				func() (river.JobArgs, *river.InsertOpts) { return RefreshTokensArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
 			river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
@@ -71,6 +81,9 @@ func Auth(o *oauth.Service) func(w *river.Workers) []*river.PeriodicJob {
 		}
 	}
 }
+
+// RefreshEvery is the longest a connected mailbox goes without a refresh.
+const RefreshEvery = 12 * time.Hour
 
 // All combines registrations.
 func All(regs ...func(w *river.Workers) []*river.PeriodicJob) func(w *river.Workers) []*river.PeriodicJob {

@@ -1,18 +1,36 @@
 // Package mailsync fetches every mailbox's mail into tickets: one session
 // per mailbox, run by exactly one process.
 //
-// # Leases and fair share
+// # Holding mailboxes, fair share, takeover
 //
-// Every process runs a Syncer. Each round (every few seconds) it lists the
-// mailboxes with enabled server settings and, for each one it is not
-// already syncing and whose authorization is usable (store.MailboxAuth's
-// Usability decides), tries to take the mailbox's lease (a row with an
-// owner and an expiry). A held lease is renewed each round; a process that
-// dies stops renewing, and another takes the mailbox over once the lease
-// has expired (LeaseTTL). Each live process syncs at most its fair share
-// (ceil(mailboxes / processes)). Exactly once does not depend on the lease:
-// if two processes ever overlap, the unique dedupe key makes the second
-// store of a message a duplicate, and a cursor never moves backwards.
+// Every process runs a Syncer. Each round it records its heartbeat, lists
+// the mailboxes with enabled server settings (one query, every Refresh),
+// and, while it holds fewer than its fair share (ceil(mailboxes / live
+// processes)), takes free ones whose authorization is usable
+// (store.SyncCandidate's Usability decides). How a mailbox is held
+// depends on the database (hold.go):
+//
+//   - PostgreSQL: a session advisory lock per mailbox, all on one
+//     dedicated connection per process (store.SyncLocks). The heartbeat
+//     names that connection's backend, so a process counts as alive exactly
+//     while its locks can be held. A killed process's connection closes,
+//     its locks vanish, and the others take its mailboxes at their next
+//     round (DefaultLockRound). When the lock connection fails, every
+//     session stops before any lock is taken again on a new one.
+//   - SQLite (one host): a lease row with an owner and an expiry, renewed
+//     for all of the process's mailboxes in one statement; a dead process's
+//     mailboxes are taken over once its leases expired (LeaseTTL).
+//
+// Either way a lease row names each mailbox's holder, and every commit
+// checks it in its transaction (store.Tx.CheckLease; on PostgreSQL under a
+// share lock that a takeover's claim waits for): a process that lost a
+// mailbox cannot commit for it, and its session stops. Exactly once does
+// not depend on this alone: the unique dedupe key makes a second store of a
+// message a duplicate, and a cursor never moves backwards.
+//
+// Sessions start, and reconnect, through a pacer (Options.ConnectRate): no
+// thundering herd of logins at boot, at a takeover, or after the mail
+// server restarts.
 //
 // # The fetcher seam
 //

@@ -84,6 +84,9 @@ type Session struct {
 	Graph *msgraph.Client
 	// Events reports the session's state (must not block).
 	Events func(Event)
+	// Pace is called before each connection to the server and may wait:
+	// the Syncer spreads its mailboxes' logins over time with it.
+	Pace   func(ctx context.Context) error
 	Logger *slog.Logger
 }
 

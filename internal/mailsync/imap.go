@@ -39,6 +39,7 @@ func (t IMAP) Fetcher(s Session) (Fetcher, error) {
 		Token:           imapPermanent(s.Token),
 		RefreshToken:    imapPermanent(s.RefreshToken),
 		Password:        imapPermanent(s.Password),
+		Pace:            s.Pace,
 	}
 	if t.Tune != nil {
 		t.Tune(&cfg)

@@ -28,6 +28,11 @@ type syncStore struct {
 	ahead   func(stored, next Cursor) bool
 	pending []pendingMessage
 	onBatch func(results []ingest.Result)
+	// owner, when set, fences every commit: it must hold the mailbox's
+	// lease row (store.Tx.CheckLease), or nothing commits and lost is
+	// called (the session is stopped).
+	owner   string
+	lost    func()
 	workers chan struct{} // parse slots
 
 	// Full batches commit in the background, in order, while the next
@@ -214,6 +219,14 @@ func (s *syncStore) Flush(ctx context.Context) error {
 // from the checkpoint. A commit in progress finishes even when the session
 // is cancelled: it is short, and its work is correct.
 func (s *syncStore) commit(batch []pendingMessage) error {
+	err := s.commitBatch(batch)
+	if errors.Is(err, store.ErrLeaseLost) && s.lost != nil {
+		s.lost()
+	}
+	return err
+}
+
+func (s *syncStore) commitBatch(batch []pendingMessage) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	prepared := make([]*ingest.Prepared, len(batch))
@@ -252,7 +265,7 @@ func (s *syncStore) commit(batch []pendingMessage) error {
 			}
 			return s.commitCheckpoints(ctx, tx, batch)
 		})
-		if err != nil && !errors.Is(err, store.ErrConflict) && s.ingest.Transient(ctx, err) {
+		if err != nil && (errors.Is(err, store.ErrLeaseLost) || !errors.Is(err, store.ErrConflict) && s.ingest.Transient(ctx, err)) {
 			return fmt.Errorf("commit %d fetched messages: %w", len(batch), err)
 		}
 	}
@@ -296,7 +309,7 @@ func (s *syncStore) oneByOne(ctx context.Context, batch []pendingMessage, prepar
 			case err == nil:
 				results = append(results, res)
 				continue
-			case s.ingest.Transient(ctx, err):
+			case errors.Is(err, store.ErrLeaseLost), s.ingest.Transient(ctx, err):
 				return results, err
 			}
 			cause = err
@@ -317,6 +330,9 @@ func (s *syncStore) oneByOne(ctx context.Context, batch []pendingMessage, prepar
 // batch (never behind a cursor another writer moved further) and counts
 // the messages for today's status.
 func (s *syncStore) commitCheckpoints(ctx context.Context, tx *store.Tx, batch []pendingMessage) error {
+	if err := s.fence(ctx, tx); err != nil {
+		return err
+	}
 	last := map[string]Cursor{}
 	f := store.Fetched{Count: len(batch)}
 	for _, pm := range batch {
@@ -355,7 +371,25 @@ func (s *syncStore) Advance(ctx context.Context, folder string, c Cursor) error 
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}
-	return s.db.Write(ctx, func(tx *store.Tx) error { return s.setCursor(ctx, tx, folder, c, s.now().UTC()) })
+	err := s.db.Write(ctx, func(tx *store.Tx) error {
+		if err := s.fence(ctx, tx); err != nil {
+			return err
+		}
+		return s.setCursor(ctx, tx, folder, c, s.now().UTC())
+	})
+	if errors.Is(err, store.ErrLeaseLost) && s.lost != nil {
+		s.lost()
+	}
+	return err
+}
+
+// fence checks, in the committing transaction, that this process still
+// holds the mailbox (see store.Tx.CheckLease).
+func (s *syncStore) fence(ctx context.Context, tx *store.Tx) error {
+	if s.owner == "" {
+		return nil
+	}
+	return tx.CheckLease(ctx, s.mailbox.ID, s.owner)
 }
 
 // Skipped tells the admins which messages a catch-up left out, and why.

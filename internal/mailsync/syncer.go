@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -23,8 +22,20 @@ import (
 
 // Syncer defaults.
 const (
-	DefaultRound    = 5 * time.Second
-	DefaultLeaseTTL = 30 * time.Second
+	// DefaultRound is the round of a Syncer on SQLite, whose leases
+	// expire after DefaultLeaseTTL.
+	DefaultRound = 5 * time.Second
+	// DefaultLockRound is the round on PostgreSQL: a killed process's
+	// locks are free as soon as its connection closes, and the others take
+	// its mailboxes over at their next round.
+	DefaultLockRound = time.Second
+	DefaultLeaseTTL  = 30 * time.Second
+	// DefaultRefresh is how often the list of mailboxes is read again.
+	DefaultRefresh = 5 * time.Second
+	// DefaultConnectRate bounds a process's IMAP logins per second: its
+	// sessions start (at boot, at a takeover) and reconnect (after the
+	// server restarted) spread over time, 5,000 mailboxes in 50 s.
+	DefaultConnectRate = 100
 )
 
 // Options configures a Syncer.
@@ -38,9 +49,19 @@ type Options struct {
 	Logger    *slog.Logger
 	// Owner names this process in leases (default host-pid-random).
 	Owner string
-	// Round is how often mailboxes are (re)considered; LeaseTTL how long a
-	// lease lasts without renewal.
+	// Round is how often this process's liveness is recorded and
+	// mailboxes it could take are tried (default DefaultRound on SQLite,
+	// DefaultLockRound on PostgreSQL); LeaseTTL how long a lease (and a
+	// heartbeat) lasts without renewal; leases are renewed every third of
+	// it, all in one statement.
 	Round, LeaseTTL time.Duration
+	// Refresh is how often the mailboxes and their settings are listed
+	// again (default DefaultRefresh, or 5 rounds if shorter; at least a
+	// round). A change in the number of live processes lists them at once.
+	Refresh time.Duration
+	// ConnectRate bounds new IMAP connections per second (0:
+	// DefaultConnectRate; negative: no bound).
+	ConnectRate float64
 	// Transports build the mailboxes' fetchers, by name (default: IMAP
 	// alone, with Tune).
 	Transports map[string]Transport
@@ -54,17 +75,27 @@ type Options struct {
 	Now        func() time.Time
 }
 
-// Syncer runs the mail sync of the mailboxes this process holds leases on.
+// Syncer runs the mail sync of the mailboxes this process holds.
 type Syncer struct {
 	opt     Options
 	log     *slog.Logger
+	hold    holder
+	pace    *pacer
 	mu      sync.Mutex
 	running map[int64]context.CancelFunc
 	// settings is the settings version each running session started with:
 	// a session restarts when an admin changes its mailbox's settings.
 	settings map[int64]time.Time
+	// upToDate is when "idling" was last written per mailbox (statusEvery).
+	upToDate map[int64]time.Time
 	wg       sync.WaitGroup
 	metrics  *syncMetrics
+
+	// The round's own state (only Run's goroutine).
+	cands     []store.SyncCandidate
+	listedAt  time.Time
+	renewedAt time.Time
+	live      int
 }
 
 type syncMetrics struct {
@@ -86,9 +117,19 @@ func New(opt Options) (*Syncer, error) {
 	}
 	if opt.Round <= 0 {
 		opt.Round = DefaultRound
+		if opt.DB.SessionLocks() {
+			opt.Round = DefaultLockRound
+		}
 	}
 	if opt.LeaseTTL <= 0 {
 		opt.LeaseTTL = DefaultLeaseTTL
+	}
+	if opt.Refresh <= 0 {
+		opt.Refresh = min(DefaultRefresh, 5*opt.Round)
+	}
+	opt.Refresh = max(opt.Refresh, opt.Round)
+	if opt.ConnectRate == 0 {
+		opt.ConnectRate = DefaultConnectRate
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -99,7 +140,8 @@ func New(opt Options) (*Syncer, error) {
 	if opt.Transports == nil {
 		opt.Transports = map[string]Transport{TransportIMAP: IMAP{Tune: opt.Tune}, TransportGraph: Graph{Poll: opt.GraphPoll}}
 	}
-	s := &Syncer{opt: opt, log: opt.Logger.With("component", "sync", "owner", opt.Owner), running: map[int64]context.CancelFunc{}, settings: map[int64]time.Time{},
+	s := &Syncer{opt: opt, log: opt.Logger.With("component", "sync", "owner", opt.Owner), running: map[int64]context.CancelFunc{},
+		settings: map[int64]time.Time{}, upToDate: map[int64]time.Time{}, pace: newPacer(opt.ConnectRate),
 		metrics: &syncMetrics{
 			connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "postdesk_mailbox_sync_connected",
 				Help: "1 while this process holds a live IMAP session for the mailbox."}, []string{"mailbox"}),
@@ -108,6 +150,11 @@ func New(opt Options) (*Syncer, error) {
 			errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "postdesk_mailbox_sync_errors_total",
 				Help: "Failed IMAP sessions, by mailbox (each is retried with back-off)."}, []string{"mailbox"}),
 		}}
+	if opt.DB.SessionLocks() {
+		s.hold = &lockHolder{db: opt.DB, owner: opt.Owner, ttl: opt.LeaseTTL}
+	} else {
+		s.hold = &leaseHolder{db: opt.DB, owner: opt.Owner, ttl: opt.LeaseTTL}
+	}
 	if opt.Registerer != nil {
 		for _, c := range []prometheus.Collector{s.metrics.connected, s.metrics.fetched, s.metrics.errors} {
 			if err := opt.Registerer.Register(c); err != nil {
@@ -122,7 +169,7 @@ func New(opt Options) (*Syncer, error) {
 func (s *Syncer) Owner() string { return s.opt.Owner }
 
 // Run syncs until ctx ends, then stops every session and releases its
-// leases (so another process can take over at once).
+// leases and locks (so another process can take over at once).
 func (s *Syncer) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opt.Round)
 	defer t.Stop()
@@ -134,7 +181,7 @@ func (s *Syncer) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			s.stopAll()
 			bye, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = s.opt.DB.Write(bye, func(tx *store.Tx) error { return tx.RemoveHeartbeat(bye, s.opt.Owner) })
+			s.hold.close(bye)
 			cancel()
 			return nil
 		case <-t.C:
@@ -153,112 +200,9 @@ func (s *Syncer) Running() []int64 {
 	return ids
 }
 
-func (s *Syncer) round(ctx context.Context) error {
-	ids, err := s.opt.DB.SyncedMailboxIDs(ctx)
-	if err != nil {
-		return err
-	}
-	var usable []int64
-	want := map[int64]bool{}
-	for _, id := range ids {
-		u, err := s.usability(ctx, id)
-		if err != nil {
-			s.log.Warn("check mailbox", "mailbox_id", id, "err", err)
-			continue
-		}
-		if !u.OK() {
-			s.stop(id, u.Words())
-			continue
-		}
-		want[id] = true
-		usable = append(usable, id)
-	}
-	s.mu.Lock()
-	var gone, mine []int64
-	for id := range s.running {
-		if !want[id] {
-			gone = append(gone, id)
-		} else {
-			mine = append(mine, id)
-		}
-	}
-	s.mu.Unlock()
-	for _, id := range gone {
-		s.stop(id, "mailbox removed, disabled or not usable")
-	}
-
-	// A fair share: each live process syncs at most ceil(mailboxes /
-	// processes); one holding more (another process just joined) lets the
-	// extra ones go, and the newcomer takes them over.
-	now := s.opt.Now()
-	var live int
-	err = s.opt.DB.Write(ctx, func(tx *store.Tx) error {
-		var err error
-		live, err = tx.Heartbeat(ctx, s.opt.Owner, now, now.Add(-s.opt.LeaseTTL))
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	share := (len(usable) + max(live, 1) - 1) / max(live, 1)
-	slices.Sort(mine)
-	for len(mine) > share {
-		id := mine[len(mine)-1]
-		mine = mine[:len(mine)-1]
-		s.stop(id, fmt.Sprintf("fair share: %d processes for %d mailboxes", live, len(usable)))
-	}
-	holding := map[int64]bool{}
-	for _, id := range mine {
-		holding[id] = true
-	}
-	for _, id := range usable {
-		if !holding[id] && len(holding) >= share {
-			continue
-		}
-		var held bool
-		err = s.opt.DB.Write(ctx, func(tx *store.Tx) error {
-			var err error
-			held, err = tx.AcquireLease(ctx, id, s.opt.Owner, now, now.Add(s.opt.LeaseTTL))
-			return err
-		})
-		if err != nil {
-			s.log.Warn("renew lease", "mailbox_id", id, "err", err)
-			continue
-		}
-		if !held {
-			s.stop(id, "another process holds the lease")
-			delete(holding, id)
-			continue
-		}
-		holding[id] = true
-		if srv, err := s.opt.DB.MailboxServer(ctx, id); err == nil {
-			s.mu.Lock()
-			started, running := s.settings[id]
-			s.mu.Unlock()
-			if running && !srv.UpdatedAt.Equal(started) {
-				s.stop(id, "settings changed")
-				continue // restarted with the new settings next round
-			}
-		}
-		s.start(ctx, id)
-	}
-	return nil
-}
-
-// usability is whether a mailbox can be fetched now (store.MailboxAuth
-// decides).
-func (s *Syncer) usability(ctx context.Context, id int64) (store.Usability, error) {
-	a, err := s.opt.DB.MailboxAuth(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.UnusableNoSignIn, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	return a.Usability(s.opt.OAuth != nil), nil
-}
-
-func (s *Syncer) start(ctx context.Context, id int64) {
+// start runs a mailbox's session in its own goroutine; the mailbox is
+// released when it ends.
+func (s *Syncer) start(ctx context.Context, id int64, settingsAt time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.running[id]; ok {
@@ -266,9 +210,7 @@ func (s *Syncer) start(ctx context.Context, id int64) {
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	s.running[id] = cancel
-	if srv, err := s.opt.DB.MailboxServer(ctx, id); err == nil {
-		s.settings[id] = srv.UpdatedAt
-	}
+	s.settings[id] = settingsAt
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -276,14 +218,22 @@ func (s *Syncer) start(ctx context.Context, id int64) {
 			if p := recover(); p != nil {
 				s.log.Error("mailbox sync panicked", "mailbox_id", id, "panic", p)
 			}
+			// Released before it leaves the running set: a round that sees
+			// the mailbox free must not take it while its lease or lock is
+			// still being given up.
+			release, cancelRelease := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			s.hold.release(release, id)
+			cancelRelease()
 			s.mu.Lock()
 			delete(s.running, id)
 			delete(s.settings, id)
+			delete(s.upToDate, id)
 			s.mu.Unlock()
-			release, cancelRelease := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancelRelease()
-			_ = s.opt.DB.Write(release, func(tx *store.Tx) error { return tx.ReleaseLease(release, id, s.opt.Owner) })
 		}()
+		// Staggered: the session (and its first reads) waits for its slot.
+		if s.pace.wait(mctx) != nil {
+			return
+		}
 		s.runMailbox(mctx, id)
 	}()
 }
@@ -323,6 +273,7 @@ func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 		return
 	}
 	st := &syncStore{db: s.opt.DB, ingest: s.opt.Ingest, mailbox: mb, now: s.opt.Now, ahead: transport.Ahead,
+		owner: s.opt.Owner, lost: func() { s.stop(id, "another process holds the lease") },
 		onBatch: func(results []ingest.Result) {
 			s.metrics.fetched.WithLabelValues(mb.Address).Add(float64(len(results)))
 		}}
@@ -481,14 +432,34 @@ func (s *Syncer) event(ctx context.Context, mb store.Mailbox, ev Event) {
 	}
 }
 
-// status records a mailbox's sync state for the UI.
+// statusEvery is how often an unchanged up-to-date state is written again
+// (its "last success" time): an idle session restarts IDLE every 20-25
+// minutes and syncs, and 5,000 of them need not write twice each time.
+const statusEvery = 10 * time.Minute
+
+// status records a mailbox's sync state for the UI. Once "idling" is
+// written, the up-to-date states that follow (each new mail and each IDLE
+// restart is "synced" then "idling" again) are not written again within
+// statusEvery: messages committed meanwhile record their own success time.
 func (s *Syncer) status(ctx context.Context, id int64, state store.SyncState, cause error) {
+	now := s.opt.Now().UTC()
+	s.mu.Lock()
+	last, ok := s.upToDate[id]
+	switch {
+	case !state.UpToDate() || cause != nil:
+		delete(s.upToDate, id)
+	case ok && now.Sub(last) < statusEvery:
+		s.mu.Unlock()
+		return
+	case state == store.SyncIdling:
+		s.upToDate[id] = now
+	}
+	s.mu.Unlock()
 	err := s.opt.DB.Write(ctx, func(tx *store.Tx) error {
 		st, err := tx.SyncStatus(ctx, id)
 		if err != nil {
 			return err
 		}
-		now := s.opt.Now().UTC()
 		st.State, st.Owner, st.UpdatedAt = state, s.opt.Owner, now
 		if cause != nil {
 			st.LastError, st.LastErrorAt = cause.Error(), now

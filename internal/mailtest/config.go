@@ -18,6 +18,11 @@ type config struct {
 	TLS              bool
 	SendAsCheck      bool
 
+	// IMAPProcessLimit and IMAPClientLimit (0: one session per process)
+	// bound Dovecot's imap service; ClientLimit (0: Dovecot's defaults)
+	// raises default_client_limit and anvil's for thousands of sessions.
+	IMAPProcessLimit, IMAPClientLimit, ClientLimit int
+
 	IMAPPort, IMAPSPort, LMTPPort, DovecotSubmissionPort int
 	SMTPPort, SubmissionPort, SubmissionsPort            int
 }
@@ -115,6 +120,11 @@ namespace inbox {
 }
 
 service imap-login {
+{{- if .IMAPClientLimit}}
+  # high-performance login: long-lived login processes, many clients each
+  service_count = 0
+  process_min_avail = 2
+{{- end}}
   inet_listener imap {
     address = 127.0.0.1
     port = {{.IMAPPort}}
@@ -157,10 +167,21 @@ service auth {
   }
 }
 service imap {
-  process_limit = 200
+  process_limit = {{.IMAPProcessLimit}}
+{{- if .IMAPClientLimit}}
+  # many sessions per process (all users share uid 8)
+  client_limit = {{.IMAPClientLimit}}
+  service_count = 0
+{{- end}}
 }
+{{- if .ClientLimit}}
+default_client_limit = {{.ClientLimit}}
+{{- end}}
 # No auth penalty for the many deliberate failures from 127.0.0.1 (see MAILSTACK.md).
 service anvil {
+{{- if .ClientLimit}}
+  client_limit = {{.ClientLimit}}
+{{- end}}
   unix_listener anvil-auth-penalty {
     mode = 0
   }

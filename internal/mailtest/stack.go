@@ -73,6 +73,12 @@ type Options struct {
 	// SendAsCheck makes Postfix's submission refuse a MAIL FROM that is not
 	// the login (553 5.7.1), as Microsoft's SendAs permission does.
 	SendAsCheck bool
+	// Sessions is how many IMAP sessions Dovecot must hold at once (0: up
+	// to 200, one process each). Above that, each imap process serves up to
+	// 100 sessions (client_limit), and the process, client and anvil
+	// limits grow to match; the caller raises fs.inotify.max_user_instances
+	// and its open-file limit (see shared/MAILSTACK.md).
+	Sessions int
 	// Dir is the instance folder (at most 64 bytes: it holds Unix sockets).
 	// Empty: a new folder in /dev/shm (tmpfs), or os.TempDir() without it,
 	// removed by Stop. A given folder
@@ -206,6 +212,13 @@ func startOnce(ctx context.Context, opts Options) (s *Stack, err error) {
 	s.cfg = config{
 		Root: s.Dir, Instance: "mailtest-" + strconv.Itoa(ports[0]), TLS: opts.TLS, SendAsCheck: opts.SendAsCheck,
 		IMAPPort: ports[0], LMTPPort: ports[1], DovecotSubmissionPort: ports[2], SMTPPort: ports[3], SubmissionPort: ports[4],
+		IMAPProcessLimit: 200,
+	}
+	if opts.Sessions > 200 {
+		const perProcess = 100
+		s.cfg.IMAPClientLimit = perProcess
+		s.cfg.IMAPProcessLimit = opts.Sessions/perProcess + 20
+		s.cfg.ClientLimit = opts.Sessions + 1000
 	}
 	addr := func(p int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p)) }
 	s.IMAPAddr, s.LMTPAddr, s.DovecotSubmissionAddr = addr(ports[0]), addr(ports[1]), addr(ports[2])

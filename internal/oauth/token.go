@@ -74,6 +74,44 @@ func (s *Service) RefreshAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// RefreshDue refreshes the OAuth mailboxes whose last refresh is older
+// than their own due age, somewhere in [every/2, every) chosen from the
+// mailbox id. Run often (hourly) with every = 12 h, it refreshes each
+// mailbox about every 9 hours on average and spreads the refreshes of
+// thousands of mailboxes over the interval, even when they were all
+// connected (or last refreshed) in the same minute. A mailbox never
+// refreshed is due at once.
+func (s *Service) RefreshDue(ctx context.Context, every time.Duration) error {
+	all, err := s.db.MailboxAuths(ctx, store.AuthOAuth)
+	if err != nil {
+		return err
+	}
+	now := s.utcNow()
+	var errs []error
+	for _, a := range all {
+		if a.State == store.AuthNeedsReauth || a.RefreshTokenSealed == "" {
+			continue
+		}
+		if !a.LastRefreshAt.IsZero() && now.Sub(a.LastRefreshAt) < dueAge(a.MailboxID, every) {
+			continue
+		}
+		if err := s.RefreshNow(ctx, a.MailboxID); err != nil {
+			errs = append(errs, err)
+			if errors.Is(err, ErrClosed) || ctx.Err() != nil {
+				break // shutting down: the next run does the rest
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// dueAge is a mailbox's own refresh age in [every/2, every): a
+// multiplicative hash of its id spreads neighbours apart.
+func dueAge(mailboxID int64, every time.Duration) time.Duration {
+	h := uint64(mailboxID) * 0x9E3779B97F4A7C15
+	return every/2 + time.Duration(float64(every/2)*float64(h>>11)/(1<<53))
+}
+
 func (s *Service) readErr(mailboxID int64, err error) error {
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("mailbox %d: %w", mailboxID, ErrNotConnected)

@@ -48,6 +48,9 @@ type dialect interface {
 	// searchAnyIDs is a query selecting the ids of the tickets that match
 	// any of terms, and its arguments.
 	searchAnyIDs(terms []search.Term) (string, []any)
+	// forShare ends a SELECT whose rows must not change before the
+	// transaction commits (PostgreSQL); SQLite's single writer needs nothing.
+	forShare() string
 }
 
 type sqliteDialect struct{}
@@ -63,6 +66,7 @@ func (sqliteDialect) searchHits(must, mustNot []search.Term, ranked bool) (strin
 }
 func (sqliteDialect) searchAnyIDs(terms []search.Term) (string, []any) { return fts5AnyIDs(terms) }
 
+func (sqliteDialect) forShare() string { return "" }
 func (sqliteDialect) isUniqueViolation(err error) bool {
 	var e *sqlite.Error
 	if errors.As(err, &e) {
@@ -99,6 +103,7 @@ func (postgresDialect) searchHits(must, mustNot []search.Term, ranked bool) (str
 }
 func (postgresDialect) searchAnyIDs(terms []search.Term) (string, []any) { return tsqueryAnyIDs(terms) }
 
+func (postgresDialect) forShare() string { return " FOR SHARE" }
 func (postgresDialect) isUniqueViolation(err error) bool {
 	var e *pgconn.PgError
 	return errors.As(err, &e) && e.Code == "23505"

@@ -82,16 +82,22 @@ func (u Usability) Words() string {
 // Usability decides whether the mailbox may be fetched now; oauth tells
 // whether an OAuth provider service is configured in this process.
 func (a MailboxAuth) Usability(oauth bool) Usability {
+	return usability(a.Kind, a.RefreshTokenSealed != "", a.State, oauth)
+}
+
+// usability is the one rule behind MailboxAuth.Usability and
+// SyncCandidate.Usability.
+func usability(kind AuthKind, connected bool, state AuthState, oauth bool) Usability {
 	switch {
-	case a.Kind == AuthNone || a.Kind == "":
+	case kind == AuthNone || kind == "":
 		return UnusableNoSignIn
-	case a.Kind == AuthOAuth && !oauth:
+	case kind == AuthOAuth && !oauth:
 		return UnusableNoProvider
-	case a.Kind == AuthOAuth && a.RefreshTokenSealed == "":
+	case kind == AuthOAuth && !connected:
 		return UnusableNotConnected
-	case a.State == AuthNeedsReauth:
+	case state == AuthNeedsReauth:
 		return UnusableNeedsReauth
-	case a.State == AuthProviderFault:
+	case state == AuthProviderFault:
 		return UnusableProviderFault
 	}
 	return Usable
