@@ -37,7 +37,7 @@ func (s *Syncer) round(ctx context.Context) error {
 		return err
 	}
 	live = max(live, 1)
-	if s.listedAt.IsZero() || now.Sub(s.listedAt) >= s.opt.Refresh || live != s.live {
+	if s.relist.Swap(false) || s.listedAt.IsZero() || now.Sub(s.listedAt) >= s.opt.Refresh || live != s.live {
 		cands, err := s.opt.DB.SyncCandidates(ctx)
 		if err != nil {
 			return err

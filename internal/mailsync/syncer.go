@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,6 +91,10 @@ type Syncer struct {
 	upToDate map[int64]time.Time
 	wg       sync.WaitGroup
 	metrics  *syncMetrics
+
+	// relist asks the next round to list the mailboxes again (a session
+	// ended by itself, and its end may have changed its mailbox's state).
+	relist atomic.Bool
 
 	// The round's own state (only Run's goroutine).
 	cands     []store.SyncCandidate
@@ -266,7 +271,8 @@ func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 		log.Error("load mailbox", "err", err)
 		return
 	}
-	fetcher, transport, err := s.fetcher(ctx, mb, log)
+	var creds sessionCreds
+	fetcher, transport, err := s.fetcher(ctx, mb, log, &creds)
 	if err != nil {
 		s.status(ctx, id, store.SyncError, err)
 		log.Error("mailbox settings", "err", err)
@@ -285,21 +291,33 @@ func (s *Syncer) runMailbox(ctx context.Context, id int64) {
 		s.status(context.WithoutCancel(ctx), id, store.SyncStopped, nil)
 		return
 	}
+	// Ended by itself: the next round lists the mailboxes again rather
+	// than restart this one from a list read before its end was recorded.
+	s.relist.Store(true)
 	var refused *RefusedError
 	switch {
 	case errors.Is(err, ErrPermanent):
 		log.Warn("mailbox authorization failed for good", "err", err)
 	case errors.As(err, &refused):
 		log.Warn("mail server refused the credentials", "mechanism", refused.Mechanism, "refreshed", refused.Refreshed)
-		s.refused(ctx, id, refused)
+		s.refused(ctx, id, refused, time.UnixMilli(creds.passwordAt.Load()))
 	case err != nil:
 		log.Error("mailbox sync ended", "err", err)
 	}
 	s.status(ctx, id, store.SyncError, err)
 }
 
-// refused records a refusal by the mail server as the mailbox's state.
-func (s *Syncer) refused(ctx context.Context, id int64, e *RefusedError) {
+// sessionCreds is what a session knows of the credentials it used.
+type sessionCreds struct {
+	// passwordAt is when the password its last login used was saved
+	// (Unix milliseconds; MailboxAuth.AuthorizedAt).
+	passwordAt atomic.Int64
+}
+
+// refused records a refusal by the mail server as the mailbox's state. A
+// password mailbox's refusal is fenced by the version of the password the
+// login used (passwordAt): a password saved since is not marked refused.
+func (s *Syncer) refused(ctx context.Context, id int64, e *RefusedError, passwordAt time.Time) {
 	var detail string
 	if e.Detail != "" {
 		detail = "server said: " + e.Detail
@@ -311,19 +329,21 @@ func (s *Syncer) refused(ctx context.Context, id int64, e *RefusedError) {
 	if err == nil && a.Kind == store.AuthOAuth && s.opt.OAuth != nil {
 		err = s.opt.OAuth.ServerRefused(ctx, id, detail)
 	} else if err == nil {
+		// Each surface says how to give the new password (the code tells
+		// it); fetching resumes where it stopped.
+		msg := "The mail server refused the mailbox's password."
+		if detail != "" {
+			msg = "The mail server refused the mailbox's password (" + detail + ")."
+		}
+		var recorded bool
 		err = s.opt.DB.Write(ctx, func(tx *store.Tx) error {
-			now := s.opt.Now().UTC()
-			// Each surface says how to give the new password (the code
-			// tells it); fetching resumes where it stopped.
-			msg := "The mail server refused the mailbox's password."
-			if detail != "" {
-				msg = "The mail server refused the mailbox's password (" + detail + ")."
-			}
-			if err := tx.SetAuthState(ctx, id, store.AuthNeedsReauth, store.CodePasswordRefused, msg, now); err != nil {
-				return err
-			}
-			return tx.AddNotice(ctx, &store.Notice{MailboxID: id, Kind: string(store.AuthNeedsReauth), Message: a.Address + ": " + msg, CreatedAt: now})
+			var err error
+			recorded, err = tx.PasswordRefused(ctx, id, passwordAt, msg, s.opt.Now().UTC())
+			return err
 		})
+		if err == nil && !recorded {
+			s.log.Info("refusal not recorded: already recorded, or another password was saved after this login read it", "mailbox_id", id)
+		}
 	}
 	if err != nil {
 		s.log.Error("record refused credentials", "mailbox_id", id, "err", err)
@@ -332,7 +352,7 @@ func (s *Syncer) refused(ctx context.Context, id int64, e *RefusedError) {
 
 // fetcher builds a mailbox's Fetcher with the transport its settings
 // choose, giving it the credentials (never unsealed here).
-func (s *Syncer) fetcher(ctx context.Context, mb store.Mailbox, log *slog.Logger) (Fetcher, Transport, error) {
+func (s *Syncer) fetcher(ctx context.Context, mb store.Mailbox, log *slog.Logger, creds *sessionCreds) (Fetcher, Transport, error) {
 	srv, err := s.opt.DB.MailboxServer(ctx, mb.ID)
 	if err != nil {
 		return nil, nil, err
@@ -385,6 +405,11 @@ func (s *Syncer) fetcher(ctx context.Context, mb store.Mailbox, log *slog.Logger
 		}
 		passwords, id := s.opt.Passwords, mb.ID
 		sess.Password = func(ctx context.Context) (string, error) {
+			// The version of the password this login uses, read first: a
+			// refusal is recorded only while it is still the saved one.
+			if a, err := s.opt.DB.MailboxAuth(ctx, id); err == nil {
+				creds.passwordAt.Store(a.AuthorizedAt.UnixMilli())
+			}
 			pw, err := passwords(ctx, id)
 			if err != nil && !s.opt.DB.Transient(err) && ctx.Err() == nil {
 				return "", fmt.Errorf("%w: %w", ErrPermanent, err) // a wrong key stays wrong

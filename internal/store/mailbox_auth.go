@@ -462,3 +462,35 @@ func (tx *Tx) DeleteOAuthStatesBefore(ctx context.Context, t time.Time) (int64, 
 	}
 	return res.RowsAffected()
 }
+
+// PasswordRefused records that the mail server refused a password
+// mailbox's password, as read when its password was authorized at
+// authorizedAt: needs_reauth with message, and a notice for the admins.
+// It records nothing, and reports false, when an admin has saved another
+// password since (a refusal that arrives after the save is the old
+// password's: servers delay a failed login by seconds), when the mailbox
+// signs in otherwise now, or when the refusal is already recorded.
+func (tx *Tx) PasswordRefused(ctx context.Context, mailboxID int64, authorizedAt time.Time, message string, at time.Time) (bool, error) {
+	var kind AuthKind
+	var state AuthState
+	var authorized int64
+	err := one(tx.queryRow(ctx, `SELECT kind, auth_state, authorized_at FROM mailbox_auth WHERE mailbox_id = ?`+tx.d.forUpdate(),
+		mailboxID).Scan(&kind, &state, &authorized))
+	if err == ErrNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read the password state of mailbox %d: %w", mailboxID, err)
+	}
+	if kind != AuthPassword || state == AuthNeedsReauth || authorized != ms(authorizedAt) {
+		return false, nil
+	}
+	if err := tx.SetAuthState(ctx, mailboxID, AuthNeedsReauth, CodePasswordRefused, message, at); err != nil {
+		return false, err
+	}
+	var address string
+	if err := tx.queryRow(ctx, `SELECT address FROM mailboxes WHERE id = ?`, mailboxID).Scan(&address); err != nil {
+		return false, fmt.Errorf("read the address of mailbox %d: %w", mailboxID, err)
+	}
+	return true, tx.AddNotice(ctx, &Notice{MailboxID: mailboxID, Kind: string(AuthNeedsReauth), Message: address + ": " + message, CreatedAt: at})
+}
