@@ -23,9 +23,17 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/postdesk/postdesk/internal/store"
 )
+
+// DefaultPollInterval is how often an idle process looks for new jobs. On
+// SQLite each look is a write statement that River's driver prepares
+// again, the largest part of an idle process's CPU at River's own default
+// of one second; River's scheduler makes scheduled jobs available every
+// 5 s anyway.
+const DefaultPollInterval = 5 * time.Second
 
 // Runner owns the River client.
 type Runner struct {
@@ -41,7 +49,10 @@ type Options struct {
 	Registerer prometheus.Registerer // for the job failure counter; may be nil
 	// Register adds the application's workers; periodic jobs are returned.
 	Register func(w *river.Workers) []*river.PeriodicJob
-	// PollInterval is how often to look for new jobs (default 1s).
+	// PollInterval is how often to look for new jobs (default
+	// DefaultPollInterval). A job inserted with InsertTxSoon, or outside a
+	// transaction, is fetched at once by this process; the poll finds the
+	// others (another process's, or scheduled ones come due).
 	PollInterval time.Duration
 	// Outbox is the outbox sender: its send job and sweep are registered,
 	// and it inserts its jobs through this Runner (nil: no sending here).
@@ -52,8 +63,18 @@ func driver(db *store.DB) riverdriver.Driver[*sql.Tx] {
 	if db.Dialect() == "postgres" {
 		return riverdatabasesql.New(db.SQL())
 	}
-	return riversqlite.New(db.SQL())
+	return pollingSQLite{riversqlite.New(db.SQL())}
 }
+
+// pollingSQLite is River's SQLite driver without its emulation of
+// LISTEN/NOTIFY, which Postdesk does not use (the client polls, PollOnly):
+// so an insert writes no notification row that nobody reads, and a job
+// inserted outside a transaction makes this process fetch at once, as on
+// PostgreSQL's database/sql driver.
+type pollingSQLite struct{ *riversqlite.Driver }
+
+func (pollingSQLite) SupportsListener() bool     { return false }
+func (pollingSQLite) SupportsListenNotify() bool { return false }
 
 // Migrate creates or upgrades River's tables.
 func Migrate(ctx context.Context, db *store.DB, log *slog.Logger) error {
@@ -97,6 +118,10 @@ func New(db *store.DB, opts Options) (*Runner, error) {
 			return nil, fmt.Errorf("register job metrics: %w", err)
 		}
 	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	river.AddWorker(workers, &nudgeWorker{})
 	client, err := river.NewClient(driver(db), &river.Config{
 		Logger:            log.With("component", "jobs"),
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 4}},
@@ -126,6 +151,47 @@ func (r *Runner) InsertTx(ctx context.Context, tx *store.Tx, args river.JobArgs,
 	}
 	return nil
 }
+
+// InsertTxSoon is InsertTx for a job that should start as soon as tx
+// commits, not at the next poll: after the commit this process fetches
+// jobs at once (River's SQLite and database/sql drivers have no
+// LISTEN/NOTIFY; a job inserted outside a transaction triggers the fetch,
+// so the trigger is a small job of that kind, at most one waiting).
+func (r *Runner) InsertTxSoon(ctx context.Context, tx *store.Tx, args river.JobArgs, opts *river.InsertOpts) error {
+	if err := r.InsertTx(ctx, tx, args, opts); err != nil {
+		return err
+	}
+	tx.AfterCommit(r.nudge)
+	return nil
+}
+
+func (r *Runner) nudge() {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := r.client.Insert(ctx, nudgeArgs{}, nil); err != nil && ctx.Err() == nil {
+			r.log.Warn("start new jobs at once (they start at the next poll instead)", "err", err)
+		}
+	}()
+}
+
+// nudgeArgs is the job whose insertion makes this process fetch jobs now
+// (even when it is skipped as a duplicate); working it does nothing. At
+// most one waits or runs at a time.
+type nudgeArgs struct{}
+
+func (nudgeArgs) Kind() string { return "fetch_now" }
+
+func (nudgeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled}}}
+}
+
+type nudgeWorker struct {
+	river.WorkerDefaults[nudgeArgs]
+}
+
+func (*nudgeWorker) Work(context.Context, *river.Job[nudgeArgs]) error { return nil }
 
 // Start starts working jobs.
 func (r *Runner) Start(ctx context.Context) error {

@@ -40,12 +40,17 @@ func (w *echoWorker) Work(ctx context.Context, job *river.Job[echoArgs]) error {
 
 func start(t *testing.T, db *store.DB) (*jobs.Runner, chan int) {
 	t.Helper()
+	return startPolling(t, db, 100*time.Millisecond)
+}
+
+func startPolling(t *testing.T, db *store.DB, poll time.Duration) (*jobs.Runner, chan int) {
+	t.Helper()
 	ctx := context.Background()
 	if err := jobs.Migrate(ctx, db, nil); err != nil {
 		t.Fatal(err)
 	}
 	ran := make(chan int, 10)
-	r, err := jobs.New(db, jobs.Options{PollInterval: 100 * time.Millisecond, Register: func(w *river.Workers) []*river.PeriodicJob {
+	r, err := jobs.New(db, jobs.Options{PollInterval: poll, Register: func(w *river.Workers) []*river.PeriodicJob {
 		river.AddWorker(w, &echoWorker{ran: ran})
 		return nil
 	}})
@@ -93,6 +98,41 @@ func TestJobCommitsWithItsTransaction(t *testing.T) {
 		case n := <-ran:
 			t.Fatalf("rolled-back job %d ran", n)
 		case <-time.After(500 * time.Millisecond):
+		}
+	})
+}
+
+// A job inserted with InsertTxSoon starts once its transaction commits,
+// not at the next poll (an hour away here); one inserted with InsertTx
+// waits for the poll.
+func TestInsertTxSoonStartsWithoutWaitingForThePoll(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		r, ran := startPolling(t, db, time.Hour)
+		defer r.Stop(context.Background())
+		ctx := context.Background()
+		time.Sleep(time.Second) // past the first fetch at start
+		if err := db.Write(ctx, func(tx *store.Tx) error { return r.InsertTx(ctx, tx, echoArgs{N: 1}, nil) }); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case n := <-ran:
+			t.Fatalf("job %d, inserted with InsertTx, ran before the poll", n)
+		case <-time.After(2 * time.Second):
+		}
+		for n := 2; n <= 3; n++ { // the second finds the first's nudge done
+			if err := db.Write(ctx, func(tx *store.Tx) error { return r.InsertTxSoon(ctx, tx, echoArgs{N: n}, nil) }); err != nil {
+				t.Fatal(err)
+			}
+			got := map[int]bool{}
+			deadline := time.After(30 * time.Second)
+			for !got[n] {
+				select {
+				case m := <-ran:
+					got[m] = true
+				case <-deadline:
+					t.Fatalf("job %d, inserted with InsertTxSoon, did not start before the poll", n)
+				}
+			}
 		}
 	})
 }

@@ -163,6 +163,6 @@ func (w *Webhooks) enqueue(ctx context.Context, tx *store.Tx, webhookID, eventID
 	if err := tx.AddWebhookDelivery(ctx, &d); err != nil {
 		return 0, err
 	}
-	err := r.InsertTx(ctx, tx, DeliverWebhookArgs{DeliveryID: d.ID}, &river.InsertOpts{MaxAttempts: w.MaxAttempts()})
+	err := r.InsertTxSoon(ctx, tx, DeliverWebhookArgs{DeliveryID: d.ID}, &river.InsertOpts{MaxAttempts: w.MaxAttempts()})
 	return d.ID, err
 }
