@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -87,6 +88,30 @@ func main() {
 	check(err)
 	vault, err := store.NewVault(key)
 	check(err)
+	env := []string{"PATH=" + os.Getenv("PATH"), "POSTDESK_DATA=" + data, "POSTDESK_LISTEN=127.0.0.1:0",
+		"POSTDESK_LOG_LEVEL=warn", "POSTDESK_SYNC_OWNER=bench"}
+	if *dbURL != "" {
+		env = append(env, "POSTDESK_DATABASE_URL="+*dbURL)
+	}
+	if *rate > 0 {
+		env = append(env, "POSTDESK_SYNC_CONNECT_RATE="+strconv.Itoa(*rate))
+	}
+	// The baseline, in the same run: the same serve with no mailbox.
+	baseIdle := min(*idle, time.Minute)
+	basePid, baseExited, stopBase := startServe(*bin, env, filepath.Join(*work, "serve-empty.log"))
+	time.Sleep(10 * time.Second) // past its start
+	bcpu0, bt0 := cpuTime(basePid), time.Now()
+	time.Sleep(baseIdle)
+	bcpu1, bt1 := cpuTime(basePid), time.Now()
+	select {
+	case <-baseExited:
+		fatalf("the empty serve exited; see %s", filepath.Join(*work, "serve-empty.log"))
+	default:
+	}
+	stopBase()
+	basePct := 100 * (bcpu1 - bcpu0).Seconds() / bt1.Sub(bt0).Seconds()
+	log.Printf("baseline: serve with no mailbox idled at %.2f%% of one core over %s", basePct, bt1.Sub(bt0).Round(time.Second))
+
 	admin := desk.NewAdmin(db, vault, nil)
 	host, portText, _ := strings.Cut(stack.IMAPAddr, ":")
 	port, _ := strconv.Atoi(portText)
@@ -99,23 +124,9 @@ func main() {
 	}
 	log.Printf("added %d mailboxes in %s", *n, time.Since(began).Round(time.Millisecond))
 
-	env := []string{"PATH=" + os.Getenv("PATH"), "POSTDESK_DATA=" + data, "POSTDESK_LISTEN=127.0.0.1:0",
-		"POSTDESK_LOG_LEVEL=warn", "POSTDESK_SYNC_OWNER=bench"}
-	if *dbURL != "" {
-		env = append(env, "POSTDESK_DATABASE_URL="+*dbURL)
-	}
-	if *rate > 0 {
-		env = append(env, "POSTDESK_SYNC_CONNECT_RATE="+strconv.Itoa(*rate))
-	}
-	logf, err := os.Create(filepath.Join(*work, "serve.log"))
-	check(err)
-	serve := exec.Command(*bin, "serve")
-	serve.Env, serve.Stdout, serve.Stderr = env, logf, logf
-	check(serve.Start())
-	exited := make(chan struct{})
-	go func() { serve.Wait(); close(exited) }()
-	defer func() { serve.Process.Signal(syscall.SIGTERM); <-exited }()
-	pid := serve.Process.Pid
+	logName := filepath.Join(*work, "serve.log")
+	pid, exited, stopServe := startServe(*bin, env, logName)
+	defer stopServe()
 
 	// Every mailbox idling (its sync status says so).
 	began = time.Now()
@@ -126,11 +137,11 @@ func main() {
 			break
 		}
 		if time.Since(began) > 15*time.Minute {
-			fatalf("after 15 minutes %d of %d mailboxes are idling; see %s", idling, *n, logf.Name())
+			fatalf("after 15 minutes %d of %d mailboxes are idling; see %s", idling, *n, logName)
 		}
 		select {
 		case <-exited:
-			fatalf("serve exited; see %s", logf.Name())
+			fatalf("serve exited; see %s", logName)
 		default:
 		}
 		time.Sleep(250 * time.Millisecond)
@@ -171,7 +182,7 @@ func main() {
 				break
 			}
 			if time.Since(sent) > time.Minute {
-				fatalf("email %d to %s: no ticket after a minute; see %s", i, to, logf.Name())
+				fatalf("email %d to %s: no ticket after a minute; see %s", i, to, logName)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
@@ -187,6 +198,7 @@ func main() {
 	fmt.Printf("\n%d mailboxes, %s, %d CPUs; serve pid %d\n", *n, dbName, runtimeCPUs(), pid)
 	fmt.Printf("all idling after:        %s\n", allIdle.Round(100*time.Millisecond))
 	fmt.Printf("idle CPU:                %.2f%% of one core over %s\n", cpuPct, t1.Sub(t0).Round(time.Second))
+	fmt.Printf("  baseline, no mailbox:  %.2f%% of one core over %s (same binary and database, this run)\n", basePct, bt1.Sub(bt0).Round(time.Second))
 	fmt.Printf("RSS:                     peak %.0f MB, at the end of idle %.0f MB\n", hwm/1024, rss/1024)
 	if conns >= 0 {
 		fmt.Printf("database connections:    %d\n", conns)
@@ -280,5 +292,21 @@ func fatalf(format string, args ...any) { panic(failure(fmt.Sprintf(format, args
 func check(err error) {
 	if err != nil {
 		panic(failure(err.Error()))
+	}
+}
+
+// startServe starts `postdesk serve` with env, logging to logName; stop
+// ends it (SIGTERM) and waits for it.
+func startServe(bin string, env []string, logName string) (pid int, exited <-chan struct{}, stop func()) {
+	logf, err := os.Create(logName)
+	check(err)
+	serve := exec.Command(bin, "serve")
+	serve.Env, serve.Stdout, serve.Stderr = env, logf, logf
+	check(serve.Start())
+	done := make(chan struct{})
+	go func() { serve.Wait(); logf.Close(); close(done) }()
+	var once sync.Once
+	return serve.Process.Pid, done, func() {
+		once.Do(func() { serve.Process.Signal(syscall.SIGTERM); <-done })
 	}
 }
