@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,6 +66,9 @@ type DB struct {
 	blobs      *Blobs
 	log        *slog.Logger
 	dataDir    string
+	// checkpoints, on SQLite, copies the write-ahead log into the database
+	// file off the writers' path.
+	checkpoints *checkpointer
 	// onEvents, when set, runs after the commit of every transaction that
 	// added events (the dispatcher's wake-up).
 	onEvents atomic.Pointer[func()]
@@ -285,7 +289,8 @@ func (db *DB) d() dialect { return db.conn.d }
 
 func (db *DB) openSQLite(ctx context.Context, path string) error {
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
-	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate")
+	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate"+
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(writerAutoCheckpoint)+")")
 	if err != nil {
 		return fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -303,6 +308,15 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 		return fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	r.SetMaxOpenConns(4)
+	c, err := sql.Open("sqlite", "file:"+path+"?"+pragmas)
+	if err != nil {
+		w.Close()
+		r.Close()
+		return fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	c.SetMaxOpenConns(1)
+	c.SetConnMaxIdleTime(0)
+	db.checkpoints = newCheckpointer(c, db.log)
 	if err := os.Chmod(path, 0o600); err != nil {
 		db.log.Warn("restrict database file mode", "path", path, "err", err)
 	}
@@ -333,7 +347,8 @@ func (db *DB) openPostgres(ctx context.Context, url string) error {
 func (db *DB) Close() error {
 	db.conn.stmts.close()
 	db.writeStmts.close()
-	err := db.write.Close()
+	err := db.checkpoints.close()
+	err = errors.Join(err, db.write.Close())
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
 	}
@@ -379,6 +394,7 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) (err error) {
 	if err := sqlTx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
+	db.checkpoints.wrote()
 	for _, f := range tx.after {
 		f()
 	}
