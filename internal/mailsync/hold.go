@@ -49,19 +49,26 @@ func (h *leaseHolder) beat(ctx context.Context, now time.Time) (live int, err er
 // renew extends every lease of this process in one statement, then lists
 // them: a held mailbox missing from the list expired and was taken over.
 func (h *leaseHolder) renew(ctx context.Context, held []int64, now time.Time) ([]int64, error) {
-	var still []int64
-	err := h.db.Write(ctx, func(tx *store.Tx) error {
-		if _, err := tx.RenewLeases(ctx, h.owner, now.Add(h.ttl)); err != nil {
-			return err
-		}
-		var err error
-		still, err = tx.LeasedBy(ctx, h.owner)
-		return err
-	})
+	still, err := renewLeases(ctx, h.db, h.owner, now.Add(h.ttl))
 	if err != nil {
 		return nil, err
 	}
 	return missing(held, still), nil
+}
+
+// renewLeases extends every lease owner holds to expires, in one
+// statement, and lists the mailboxes it still holds.
+func renewLeases(ctx context.Context, db *store.DB, owner string, expires time.Time) ([]int64, error) {
+	var still []int64
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		if _, err := tx.RenewLeases(ctx, owner, expires); err != nil {
+			return err
+		}
+		var err error
+		still, err = tx.LeasedBy(ctx, owner)
+		return err
+	})
+	return still, err
 }
 
 func (h *leaseHolder) acquire(ctx context.Context, ids []int64, n int, now time.Time) ([]int64, error) {
@@ -116,15 +123,7 @@ func (h *lockHolder) beat(ctx context.Context, now time.Time) (int, error) {
 }
 
 func (h *lockHolder) renew(ctx context.Context, held []int64, now time.Time) ([]int64, error) {
-	var still []int64
-	err := h.db.Write(ctx, func(tx *store.Tx) error {
-		if _, err := tx.RenewLeases(ctx, h.owner, now.Add(h.ttl)); err != nil {
-			return err
-		}
-		var err error
-		still, err = tx.LeasedBy(ctx, h.owner)
-		return err
-	})
+	still, err := renewLeases(ctx, h.db, h.owner, now.Add(h.ttl))
 	if err != nil {
 		return nil, err
 	}

@@ -55,23 +55,7 @@ func (s *Service) RefreshNow(ctx context.Context, mailboxID int64) error {
 // RefreshAll runs RefreshNow for every OAuth mailbox that does not need
 // re-authentication, one after another, and returns the failures joined.
 func (s *Service) RefreshAll(ctx context.Context) error {
-	all, err := s.db.MailboxAuths(ctx, store.AuthOAuth)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, a := range all {
-		if a.State == store.AuthNeedsReauth || a.RefreshTokenSealed == "" {
-			continue
-		}
-		if err := s.RefreshNow(ctx, a.MailboxID); err != nil {
-			errs = append(errs, err)
-			if errors.Is(err, ErrClosed) || ctx.Err() != nil {
-				break // shutting down: the next run does the rest
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return s.refreshEach(ctx, func(store.MailboxAuth, time.Time) bool { return true })
 }
 
 // RefreshDue refreshes the OAuth mailboxes whose last refresh is older
@@ -82,6 +66,15 @@ func (s *Service) RefreshAll(ctx context.Context) error {
 // connected (or last refreshed) in the same minute. A mailbox never
 // refreshed is due at once.
 func (s *Service) RefreshDue(ctx context.Context, every time.Duration) error {
+	return s.refreshEach(ctx, func(a store.MailboxAuth, now time.Time) bool {
+		return a.LastRefreshAt.IsZero() || now.Sub(a.LastRefreshAt) >= dueAge(a.MailboxID, every)
+	})
+}
+
+// refreshEach runs RefreshNow, one after another, for every OAuth mailbox
+// that does not need re-authentication and is due, and returns the
+// failures joined.
+func (s *Service) refreshEach(ctx context.Context, due func(a store.MailboxAuth, now time.Time) bool) error {
 	all, err := s.db.MailboxAuths(ctx, store.AuthOAuth)
 	if err != nil {
 		return err
@@ -89,10 +82,7 @@ func (s *Service) RefreshDue(ctx context.Context, every time.Duration) error {
 	now := s.utcNow()
 	var errs []error
 	for _, a := range all {
-		if a.State == store.AuthNeedsReauth || a.RefreshTokenSealed == "" {
-			continue
-		}
-		if !a.LastRefreshAt.IsZero() && now.Sub(a.LastRefreshAt) < dueAge(a.MailboxID, every) {
+		if a.State == store.AuthNeedsReauth || a.RefreshTokenSealed == "" || !due(a, now) {
 			continue
 		}
 		if err := s.RefreshNow(ctx, a.MailboxID); err != nil {
