@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"sync"
 	"time"
 )
 
@@ -24,11 +25,12 @@ const (
 )
 
 type checkpointer struct {
-	conn *sql.DB
-	log  *slog.Logger
-	kick chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	conn    *sql.DB
+	log     *slog.Logger
+	kick    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	closing sync.Once
 }
 
 func newCheckpointer(conn *sql.DB, log *slog.Logger) *checkpointer {
@@ -77,12 +79,15 @@ func (c *checkpointer) run() {
 }
 
 // close stops the checkpointer and closes its connection (the last
-// connection to close checkpoints the whole log).
+// connection to close checkpoints the whole log). Like DB.Close, it may be
+// called more than once.
 func (c *checkpointer) close() error {
 	if c == nil {
 		return nil
 	}
-	close(c.stop)
-	<-c.done
+	c.closing.Do(func() {
+		close(c.stop)
+		<-c.done
+	})
 	return c.conn.Close()
 }

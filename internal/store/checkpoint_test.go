@@ -50,3 +50,18 @@ func TestCheckpointerCopiesTheLogSoonAfterWrites(t *testing.T) {
 		}
 	}
 }
+
+// Close may be called twice (a test closes the store to make it fail, its
+// cleanup closes it again).
+func TestCloseTwice(t *testing.T) {
+	db, err := Open(context.Background(), Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
