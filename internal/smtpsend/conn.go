@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -32,6 +33,8 @@ type Conn struct {
 	log  *slog.Logger
 	raw  *watchConn // the TCP connection under TLS and go-smtp
 	c    *smtp.Client
+	sc   net.Conn  // the secured connection go-smtp's Client speaks on
+	pl   *pipeline // this package's own reader and writer on sc (RFC 2920)
 	mech string
 
 	mu     sync.Mutex
@@ -117,7 +120,11 @@ func (c *Conn) connect(ctx context.Context, token string) error {
 		return c.fail(ctx, StageConnect, "", err)
 	}
 	port, _ := strconv.Atoi(portText)
-	return c.authenticate(ctx, host, port, token)
+	if err := c.authenticate(ctx, host, port, token); err != nil {
+		return err
+	}
+	c.sc, c.pl = sc, newPipeline(sc)
+	return nil
 }
 
 // Usable reports whether the connection can take another Send.
@@ -190,6 +197,14 @@ func (c *Conn) SendWhen(ctx context.Context, from string, to []string, raw []byt
 		opts.UTF8 = true
 	}
 	began := time.Now()
+	if c.pipelines() {
+		err := c.sendPipelined(ctx, from, to, raw, opts.UTF8, ready)
+		if err == nil {
+			c.log.Debug("smtp message accepted", "bytes", len(raw), "recipients", len(to), "pipelined", true,
+				"duration", time.Since(began).Round(time.Millisecond))
+		}
+		return err
+	}
 	if err := c.c.Mail(from, opts); err != nil {
 		return c.fail(ctx, StageMail, "", err)
 	}
@@ -218,14 +233,10 @@ func (c *Conn) SendWhen(ctx context.Context, from string, to []string, raw []byt
 	failures := c.raw.writeFailures()
 	resp, err := w.CloseWithResponse()
 	if err != nil {
-		var se *smtp.SMTPError
-		if errors.As(err, &se) || c.raw.writeFailures() != failures {
+		if se := (*smtp.SMTPError)(nil); errors.As(err, &se) {
 			return c.fail(ctx, StageData, "", err)
 		}
-		c.broken = err
-		c.log.Warn("smtp connection lost after the end of the data: the message may have been accepted",
-			"error", err)
-		return &Error{Kind: KindOutcomeUnknown, Stage: StageData, Err: ctxErr(ctx, err)}
+		return c.dataEndLost(ctx, err, failures)
 	}
 	c.log.Debug("smtp message accepted", "bytes", len(raw), "recipients", len(to),
 		"reply", oneLine(resp.StatusText), "duration", time.Since(began).Round(time.Millisecond))
@@ -237,7 +248,7 @@ const bodyChunk = 64 << 10
 
 // writeBody writes raw to the DATA writer, each chunk within CommandTimeout
 // (go-smtp sets no deadline while the message is written).
-func (c *Conn) writeBody(w *smtp.DataCommand, raw []byte) error {
+func (c *Conn) writeBody(w io.Writer, raw []byte) error {
 	defer c.raw.SetWriteDeadline(time.Time{})
 	for len(raw) > 0 {
 		n := min(len(raw), bodyChunk)
@@ -264,21 +275,51 @@ func (c *Conn) fail(ctx context.Context, stage, rcpt string, err error) error {
 		}
 		return &Error{Kind: kind, Stage: stage, Recipient: rcpt, Err: ctxErr(ctx, err)}
 	}
-	e := replyError(stage, rcpt, se)
-	if e.Kind == KindSendAsDenied {
-		e.Recipient = "" // Postfix refuses the sender at RCPT time
-	}
+	e := c.refusal(stage, rcpt, se)
 	switch {
 	case se.Code == 421:
 		c.broken = err
 	case stage == StageMail || stage == StageRcpt || stage == StageData:
-		if rerr := c.c.Reset(); rerr != nil {
-			c.broken = rerr
-			c.log.Debug("smtp rset failed; the connection is dropped", "error", rerr)
-		}
+		return c.reset(e)
+	}
+	return e
+}
+
+// refusal is the *Error of a server's refusal at stage.
+func (c *Conn) refusal(stage, rcpt string, se *smtp.SMTPError) *Error {
+	e := replyError(stage, rcpt, se)
+	if e.Kind == KindSendAsDenied {
+		e.Recipient = "" // Postfix refuses the sender at RCPT time
 	}
 	c.log.Debug("smtp refused", "stage", stage, "code", e.Code, "enhanced", e.Enhanced, "kind", e.Kind.String())
 	return e
+}
+
+// reset ends a refused transaction (RSET) so that the connection can send
+// the next message, and returns e.
+func (c *Conn) reset(e *Error) error {
+	if c.broken != nil {
+		return e
+	}
+	if rerr := c.c.Reset(); rerr != nil {
+		c.broken = rerr
+		c.log.Debug("smtp rset failed; the connection is dropped", "error", rerr)
+	}
+	return e
+}
+
+// dataEndLost is the outcome of an end of data that got no reply (err is
+// not the server's): if a write failed since failures was read, the end
+// did not leave and nothing was sent; otherwise the server may have taken
+// the message, and the outcome is unknown.
+func (c *Conn) dataEndLost(ctx context.Context, err error, failures int) error {
+	if c.raw.writeFailures() != failures {
+		return c.fail(ctx, StageData, "", err)
+	}
+	c.broken = err
+	c.log.Warn("smtp connection lost after the end of the data: the message may have been accepted",
+		"error", err)
+	return &Error{Kind: KindOutcomeUnknown, Stage: StageData, Err: ctxErr(ctx, err)}
 }
 
 // Close ends the session with QUIT (RFC 5321 4.1.1.10) and closes the

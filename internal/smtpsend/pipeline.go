@@ -1,0 +1,150 @@
+package smtpsend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/textproto"
+	"strings"
+	"time"
+)
+
+// Command pipelining (RFC 2920). go-smtp's Client waits for each reply
+// before the next command; a server that offers PIPELINING takes MAIL,
+// every RCPT and DATA in one write and answers them in order, so a message
+// costs two round trips (the commands, then the data) instead of three or
+// more. That matters little on loopback and much on the way to Microsoft
+// 365 or Gmail. The replies are read by a reader of this package on the
+// same connection: each exchange is read to its end by the reader of the
+// side that wrote it, so neither reader ever holds bytes of the other's.
+
+// pipeline is this package's own reader and writer on the secured
+// connection, beside go-smtp's.
+type pipeline struct {
+	tp *textproto.Conn
+}
+
+// pipelines reports whether the server offers PIPELINING.
+func (c *Conn) pipelines() bool {
+	ok, _ := c.c.Extension("PIPELINING")
+	return ok && c.pl != nil
+}
+
+// sendPipelined is SendWhen's exchange with a server that pipelines.
+// With one recipient, DATA goes in the same write as MAIL and RCPT (if
+// RCPT is refused, so is DATA: the server has no recipient). With several,
+// DATA waits for the replies to MAIL and RCPT: a server that took DATA
+// after refusing one recipient would leave no way out of the transaction
+// but closing the connection, and all recipients or none is the rule.
+func (c *Conn) sendPipelined(ctx context.Context, from string, to []string, raw []byte, utf8 bool, ready func() error) error {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "MAIL FROM:<%s>", from)
+	if ok, _ := c.c.Extension("8BITMIME"); ok {
+		sb.WriteString(" BODY=8BITMIME")
+	}
+	if utf8 {
+		sb.WriteString(" SMTPUTF8")
+	}
+	sb.WriteString("\r\n")
+	for _, rcpt := range to {
+		fmt.Fprintf(&sb, "RCPT TO:<%s>\r\n", rcpt)
+	}
+	withData := len(to) == 1
+	if withData {
+		sb.WriteString("DATA\r\n")
+	}
+	tp := c.pl.tp
+	c.sc.SetDeadline(time.Now().Add(c.cfg.CommandTimeout))
+	defer c.sc.SetDeadline(time.Time{})
+	if _, err := tp.W.WriteString(sb.String()); err != nil {
+		return c.fail(ctx, StageMail, "", err)
+	}
+	if err := tp.W.Flush(); err != nil {
+		return c.fail(ctx, StageMail, "", err)
+	}
+	// Every reply is read, even after a refusal, so that none is left for
+	// the next command.
+	var refused *Error
+	refuse := func(stage, rcpt string, err error) error {
+		var pe *textproto.Error
+		if !errors.As(err, &pe) {
+			return c.fail(ctx, stage, rcpt, err) // the connection is lost
+		}
+		if pe.Code == 421 {
+			return c.fail(ctx, stage, rcpt, toSMTPError(pe)) // the server is closing (RFC 5321 3.8)
+		}
+		if refused == nil {
+			refused = c.refusal(stage, rcpt, toSMTPError(pe))
+		}
+		return nil
+	}
+	if _, _, err := tp.ReadResponse(250); err != nil {
+		if ferr := refuse(StageMail, "", err); ferr != nil {
+			return ferr
+		}
+	}
+	for _, rcpt := range to {
+		if _, _, err := tp.ReadResponse(25); err != nil {
+			if ferr := refuse(StageRcpt, rcpt, err); ferr != nil {
+				return ferr
+			}
+		}
+	}
+	if !withData && refused == nil {
+		if err := tp.PrintfLine("DATA"); err != nil {
+			return c.fail(ctx, StageData, "", err)
+		}
+		withData = true
+	}
+	if withData {
+		_, _, err := tp.ReadResponse(354)
+		switch {
+		case err == nil && refused != nil:
+			// Only possible with a server that accepts DATA with no
+			// recipient: the transaction cannot be left but by closing.
+			c.broken = fmt.Errorf("closed in DATA after a refusal: %w", refused)
+			c.raw.Close()
+			return refused
+		case err != nil:
+			if ferr := refuse(StageData, "", err); ferr != nil {
+				return ferr
+			}
+		}
+	}
+	if refused != nil {
+		return c.reset(refused)
+	}
+	w := tp.DotWriter()
+	if err := c.writeBody(w, raw); err != nil {
+		return c.fail(ctx, StageData, "", err)
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			c.broken = fmt.Errorf("closed before the end of data: %w", err)
+			c.raw.Close()
+			return &Error{Kind: KindTemporary, Stage: StageData, Err: fmt.Errorf("the message was not sent: %w", err)}
+		}
+	}
+	// RFC 5321 4.1.1.4: the end of data, then the server's reply.
+	failures := c.raw.writeFailures()
+	err := w.Close()
+	if err == nil {
+		c.sc.SetDeadline(time.Now().Add(DataEndTimeout))
+		_, _, err = tp.ReadResponse(250)
+	}
+	if err != nil {
+		var pe *textproto.Error
+		if errors.As(err, &pe) {
+			return c.fail(ctx, StageData, "", toSMTPError(pe))
+		}
+		return c.dataEndLost(ctx, err, failures)
+	}
+	return nil
+}
+
+// newPipeline opens this package's reader and writer on the secured
+// connection, once go-smtp has finished the hello and authentication.
+func newPipeline(sc io.ReadWriteCloser) *pipeline {
+	return &pipeline{tp: textproto.NewConn(sc)}
+}
