@@ -16,7 +16,7 @@ func transferDecoder(cte string, r io.Reader, problem func(string)) (io.Reader, 
 	case "", "7bit", "8bit", "binary", "7-bit", "8-bit":
 		return r, none
 	case "base64":
-		d := &base64Reader{r: bufio.NewReaderSize(r, 8<<10)}
+		d := newBase64Reader(r)
 		return d, func() int { return d.bad }
 	case "quoted-printable":
 		d := &qpReader{r: bufio.NewReaderSize(r, 8<<10)}
@@ -42,9 +42,13 @@ var b64val = func() (t [256]byte) {
 
 // base64Reader decodes base64 (RFC 2045 6.8) skipping whitespace and any
 // character outside the alphabet. Padding ends a quantum, so concatenated
-// base64 blocks decode too; a dangling single character is dropped.
+// base64 blocks decode too; a dangling single character is dropped. It
+// decodes a buffer of input at a time straight into the caller's slice
+// (attachments are most of the bytes a mailbox holds).
 type base64Reader struct {
-	r    *bufio.Reader
+	r    io.Reader
+	in   []byte // input read and not yet decoded: buf[inI:inN]
+	inI  int
 	acc  uint32
 	n    int // sextets in acc
 	out  [3]byte
@@ -52,6 +56,10 @@ type base64Reader struct {
 	outI int
 	bad  int // non-alphabet, non-whitespace bytes skipped
 	err  error
+}
+
+func newBase64Reader(r io.Reader) *base64Reader {
+	return &base64Reader{r: r}
 }
 
 func (d *base64Reader) Read(p []byte) (int, error) {
@@ -63,37 +71,74 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 			written += c
 			continue
 		}
-		if d.err != nil {
-			break
-		}
-		c, err := d.r.ReadByte()
-		if err != nil {
-			d.err = err
-			d.flush()
-			continue
-		}
-		v := b64val[c]
-		if v == 0xff {
-			switch c {
-			case '=':
-				d.flush()
-			case ' ', '\t', '\r', '\n':
-			default:
-				d.bad++
+		if d.inI == len(d.in) {
+			if d.err != nil {
+				break
+			}
+			if d.in == nil {
+				d.in = make([]byte, 0, 8<<10)
+			}
+			n, err := d.r.Read(d.in[:cap(d.in)])
+			d.in, d.inI = d.in[:n], 0
+			if err != nil {
+				d.err = err
+				if n == 0 {
+					d.flush()
+				}
 			}
 			continue
 		}
-		d.acc = d.acc<<6 | uint32(v)
-		d.n++
-		if d.n == 4 {
-			d.out = [3]byte{byte(d.acc >> 16), byte(d.acc >> 8), byte(d.acc)}
-			d.outN, d.outI, d.n, d.acc = 3, 0, 0, 0
+		written += d.decode(p[written:])
+		if d.inI == len(d.in) && d.err != nil {
+			d.flush() // the input ended inside a quantum
 		}
 	}
 	if written == 0 && d.err != nil {
 		return 0, d.err
 	}
 	return written, nil
+}
+
+// decode decodes buffered input into p until either runs out or a quantum
+// ends early (padding, or p too short for a whole one: then its bytes wait
+// in out), and returns the bytes written to p.
+func (d *base64Reader) decode(p []byte) int {
+	w := 0
+	in, i := d.in, d.inI
+	acc, n := d.acc, d.n
+	for i < len(in) {
+		c := in[i]
+		i++
+		v := b64val[c]
+		if v == 0xff {
+			switch c {
+			case '=':
+				d.acc, d.n, d.inI = acc, n, i
+				d.flush()
+				return w
+			case ' ', '\t', '\r', '\n':
+			default:
+				d.bad++
+			}
+			continue
+		}
+		acc = acc<<6 | uint32(v)
+		n++
+		if n == 4 {
+			if len(p)-w >= 3 {
+				p[w], p[w+1], p[w+2] = byte(acc>>16), byte(acc>>8), byte(acc)
+				w += 3
+				acc, n = 0, 0
+				continue
+			}
+			d.out = [3]byte{byte(acc >> 16), byte(acc >> 8), byte(acc)}
+			d.outN, d.outI = 3, 0
+			d.acc, d.n, d.inI = 0, 0, i
+			return w
+		}
+	}
+	d.acc, d.n, d.inI = acc, n, i
+	return w
 }
 
 // flush emits the bytes of a partial quantum.

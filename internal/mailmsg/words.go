@@ -1,7 +1,6 @@
 package mailmsg
 
 import (
-	"bufio"
 	"io"
 	"regexp"
 	"strings"
@@ -34,7 +33,7 @@ func decodeWordsLenient(v string, problem func(string)) string {
 		}
 		var raw []byte
 		if enc == "b" || enc == "B" {
-			raw, _ = io.ReadAll(&base64Reader{r: bufio.NewReader(strings.NewReader(text))})
+			raw, _ = io.ReadAll(newBase64Reader(strings.NewReader(text)))
 		} else {
 			raw = decodeQ(text)
 		}
