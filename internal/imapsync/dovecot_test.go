@@ -121,7 +121,7 @@ func TestDovecotRevokedToken(t *testing.T) {
 			return stale[1], nil
 		}
 		var kinds []EventKind
-		err := Run(t.Context(), cfg, newStore(t), func(e Event) { kinds = append(kinds, e.Kind) })
+		err := Run(t.Context(), &cfg, newStore(t), func(e Event) { kinds = append(kinds, e.Kind) })
 		var ae *AuthError
 		if !errors.As(err, &ae) {
 			t.Fatalf("Run = %v, want *AuthError", err)

@@ -37,56 +37,86 @@ func SyncOnce(ctx context.Context, cfg Config, st Store) (fetched int, err error
 // and retried after a jittered exponential back-off that starts again from
 // BackoffMin after a successful sync. events, if not nil, is called from
 // Run's goroutine and must not block.
-func Run(ctx context.Context, cfg Config, st Store, events func(Event)) error {
-	cfg, err := cfg.normalize()
+//
+// An idle session waits at the bottom of Run's call chain, so Run's frame
+// is kept small: cfg is a pointer, and the normalised copy and the
+// handling of a session's end live in functions of their own.
+func Run(ctx context.Context, cfg *Config, st Store, events func(Event)) error {
+	c, err := normalized(cfg)
 	if err != nil {
 		return err
 	}
-	emit := func(e Event) {
-		if events != nil {
-			e.At = time.Now()
-			events(e)
-		}
-	}
-	bo := backoff{min: cfg.BackoffMin, max: cfg.BackoffMax}
+	r := &sessionRunner{cfg: c, events: events, bo: backoff{min: c.BackoffMin, max: c.BackoffMax}}
 	for {
-		if cfg.Pace != nil {
-			if err := cfg.Pace(ctx); err != nil {
+		if c.Pace != nil {
+			if err := c.Pace(ctx); err != nil {
 				return err
 			}
 		}
-		synced, err := runSession(ctx, &cfg, st, emit)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if ae := (*AuthError)(nil); errors.As(err, &ae) {
-			cfg.Logger.Warn("imap authentication refused; stopping until re-authentication", "error", err)
-			emit(Event{Kind: EventAuthFailed, Err: err})
+		synced, err := runSession(ctx, c, st, r.emit)
+		if err := r.ended(ctx, synced, err); err != nil {
 			return err
 		}
-		if errors.Is(err, ErrPermanent) {
-			cfg.Logger.Warn("imap session stopped", "error", err)
-			emit(Event{Kind: EventError, Err: err})
-			return err
-		}
-		if synced {
-			bo.reset()
-		}
-		d := bo.next()
-		if errors.Is(err, ErrSessionEnded) {
-			// A normal end (Exchange's hourly one): no error to report.
-			cfg.Logger.Info("imap server ended the session; reconnecting", "reason", err, "retry_in", d.Round(time.Millisecond))
-		} else {
-			emit(Event{Kind: EventError, Err: err})
-			cfg.Logger.Warn("imap session failed; reconnecting", "error", err, "retry_in", d.Round(time.Millisecond))
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
+	}
+}
+
+// normalized returns a normalised copy of cfg.
+func normalized(cfg *Config) (*Config, error) {
+	c, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// sessionRunner is what Run keeps between sessions.
+type sessionRunner struct {
+	cfg    *Config
+	events func(Event)
+	bo     backoff
+}
+
+func (r *sessionRunner) emit(e Event) {
+	if r.events != nil {
+		e.At = time.Now()
+		r.events(e)
+	}
+}
+
+// ended handles the end of a session: it returns the error that ends Run,
+// or nil after waiting the back-off before the next session.
+func (r *sessionRunner) ended(ctx context.Context, synced bool, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if ae := (*AuthError)(nil); errors.As(err, &ae) {
+		r.cfg.Logger.Warn("imap authentication refused; stopping until re-authentication", "error", err)
+		r.emit(Event{Kind: EventAuthFailed, Err: err})
+		return err
+	}
+	if errors.Is(err, ErrPermanent) {
+		r.cfg.Logger.Warn("imap session stopped", "error", err)
+		r.emit(Event{Kind: EventError, Err: err})
+		return err
+	}
+	if synced {
+		r.bo.reset()
+	}
+	d := r.bo.next()
+	if errors.Is(err, ErrSessionEnded) {
+		// A normal end (Exchange's hourly one): no error to report.
+		r.cfg.Logger.Info("imap server ended the session; reconnecting", "reason", err, "retry_in", d.Round(time.Millisecond))
+	} else {
+		r.emit(Event{Kind: EventError, Err: err})
+		r.cfg.Logger.Warn("imap session failed; reconnecting", "error", err, "retry_in", d.Round(time.Millisecond))
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

@@ -28,7 +28,7 @@ func startRun(t *testing.T, cfg Config, st Store) *runner {
 	ctx, cancel := context.WithCancel(t.Context())
 	r := &runner{cancel: cancel, done: make(chan error, 1), idling: make(chan struct{}, 100)}
 	go func() {
-		r.done <- Run(ctx, cfg, st, func(e Event) {
+		r.done <- Run(ctx, &cfg, st, func(e Event) {
 			r.mu.Lock()
 			r.events = append(r.events, e)
 			r.mu.Unlock()
@@ -277,7 +277,7 @@ func TestCancelDuringBackoff(t *testing.T) {
 	cfg.BackoffMin, cfg.BackoffMax = time.Hour, time.Hour
 	ctx, cancel := context.WithCancel(t.Context())
 	errs := make(chan error, 1)
-	go func() { errs <- Run(ctx, cfg, newStore(t), nil) }()
+	go func() { errs <- Run(ctx, &cfg, newStore(t), nil) }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	select {

@@ -313,7 +313,7 @@ func TestPasswordRefused(t *testing.T) {
 		}
 		// Run gives up too, reporting auth_failed.
 		var kinds []EventKind
-		err = Run(t.Context(), cfg, newStore(t), func(e Event) { kinds = append(kinds, e.Kind) })
+		err = Run(t.Context(), &cfg, newStore(t), func(e Event) { kinds = append(kinds, e.Kind) })
 		if !errors.As(err, &ae) || len(kinds) != 1 || kinds[0] != EventAuthFailed {
 			t.Fatalf("%s: Run = %v, events %v", auth, err, kinds)
 		}

@@ -110,11 +110,17 @@ type imapFetcher struct {
 
 // Run runs the IMAP session and turns its ends into mailsync's.
 func (f *imapFetcher) Run(ctx context.Context, st Store) error {
-	err := imapsync.Run(ctx, f.cfg, imapStore{st}, func(ev imapsync.Event) {
-		if f.events != nil {
-			f.events(Event{Kind: EventKind(ev.Kind), Err: ev.Err})
-		}
-	})
+	return imapRunErr(imapsync.Run(ctx, &f.cfg, imapStore{st}, f.emit))
+}
+
+func (f *imapFetcher) emit(ev imapsync.Event) {
+	if f.events != nil {
+		f.events(Event{Kind: EventKind(ev.Kind), Err: ev.Err})
+	}
+}
+
+// imapRunErr turns imapsync.Run's end into the Fetcher's.
+func imapRunErr(err error) error {
 	var ae *imapsync.AuthError
 	switch {
 	case errors.As(err, &ae):
