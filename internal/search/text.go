@@ -31,24 +31,93 @@ func Tokens(s string) []string {
 // IndexText is s as the databases index it: its tokens joined by single
 // spaces, at most maxBytes long (cut at a token boundary). Either
 // database's tokenizer (SQLite FTS5 "ascii", PostgreSQL "simple") splits
-// that back into exactly these tokens.
+// that back into exactly these tokens. It gives what Tokens gives, joined;
+// runs of ASCII (most of most emails) are tokenized byte by byte, without
+// the normalisation that cannot change them, straight into the result.
 func IndexText(s string, maxBytes int) string {
-	var b strings.Builder
-	appendTokens(s, func(tok string) bool {
-		n := len(tok)
-		if b.Len() > 0 {
-			n++
+	t := indexer{max: maxBytes, start: -1, buf: make([]byte, 0, min(len(s), maxBytes)+1)}
+	for i := 0; i < len(s) && !t.done; {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			j := i + 1
+			for j < len(s) && s[j] >= utf8.RuneSelf {
+				j++
+			}
+			// NFKD only decomposes and reorders combining marks, and an
+			// ASCII byte is neither: a run without ASCII normalises alone.
+			t.unicode(s[i:j])
+			i = j
+			continue
 		}
-		if b.Len()+n > maxBytes {
-			return false
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			t.letter(rune(c))
+		case 'A' <= c && c <= 'Z':
+			t.letter(rune(c + 'a' - 'A'))
+		case c == 0:
+			// Dropped, as store.CleanText drops it from what is stored.
+		default:
+			t.flush()
 		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
+		i++
+	}
+	t.flush()
+	return string(t.buf)
+}
+
+// indexer builds IndexText's result.
+type indexer struct {
+	buf   []byte
+	max   int
+	start int // where the token being read begins in buf (its space included); -1: none
+	runes int // the token's runes so far
+	done  bool
+}
+
+// letter adds r, a lower-cased letter or digit, to the token being read.
+func (t *indexer) letter(r rune) {
+	if t.runes >= MaxTokenRunes {
+		return
+	}
+	if t.start < 0 {
+		t.start = len(t.buf)
+		if len(t.buf) > 0 {
+			t.buf = append(t.buf, ' ')
 		}
-		b.WriteString(tok)
-		return true
-	})
-	return b.String()
+	}
+	t.buf = utf8.AppendRune(t.buf, r)
+	t.runes++
+}
+
+// flush ends the token being read; one that does not fit ends the text.
+func (t *indexer) flush() {
+	if t.start < 0 {
+		return
+	}
+	if len(t.buf) > t.max {
+		t.buf, t.done = t.buf[:t.start], true
+	}
+	t.start, t.runes = -1, 0
+}
+
+// unicode tokenizes s, a run without ASCII, as appendTokens does.
+func (t *indexer) unicode(s string) {
+	var it norm.Iter
+	it.InitString(norm.NFKD, s)
+	for !it.Done() && !t.done {
+		seg := it.Next()
+		for len(seg) > 0 && !t.done {
+			r, size := utf8.DecodeRune(seg)
+			seg = seg[size:]
+			switch {
+			case r == 0, unicode.Is(unicode.Mn, r):
+			case unicode.IsLetter(r) || unicode.IsDigit(r):
+				t.letter(unicode.ToLower(r))
+			default:
+				t.flush()
+			}
+		}
+	}
 }
 
 // appendTokens calls emit with each token of s until it returns false.
