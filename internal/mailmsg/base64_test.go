@@ -113,3 +113,17 @@ func FuzzBase64Reader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) { checkBase64(t, in) })
 }
+
+// zeroReader returns nothing, and no error, for ever.
+type zeroReader struct{}
+
+func (zeroReader) Read([]byte) (int, error) { return 0, nil }
+
+// A source that keeps returning nothing fails with io.ErrNoProgress, as
+// bufio does, instead of spinning.
+func TestBase64ReaderNoProgress(t *testing.T) {
+	_, err := io.ReadAll(newBase64Reader(zeroReader{}))
+	if err != io.ErrNoProgress {
+		t.Fatalf("err = %v, want io.ErrNoProgress", err)
+	}
+}

@@ -56,6 +56,8 @@ type base64Reader struct {
 	outI int
 	bad  int // non-alphabet, non-whitespace bytes skipped
 	err  error
+	// empty counts reads in a row that returned nothing and no error.
+	empty int
 }
 
 func newBase64Reader(r io.Reader) *base64Reader {
@@ -80,6 +82,14 @@ func (d *base64Reader) Read(p []byte) (int, error) {
 			}
 			n, err := d.r.Read(d.in[:cap(d.in)])
 			d.in, d.inI = d.in[:n], 0
+			if n == 0 && err == nil {
+				// As bufio does: a reader that keeps returning nothing fails.
+				if d.empty++; d.empty >= 100 {
+					err = io.ErrNoProgress
+				}
+			} else {
+				d.empty = 0
+			}
 			if err != nil {
 				d.err = err
 				if n == 0 {

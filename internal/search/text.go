@@ -35,6 +35,9 @@ func Tokens(s string) []string {
 // runs of ASCII (most of most emails) are tokenized byte by byte, without
 // the normalisation that cannot change them, straight into the result.
 func IndexText(s string, maxBytes int) string {
+	if maxBytes <= 0 {
+		return ""
+	}
 	t := indexer{max: maxBytes, start: -1, buf: make([]byte, 0, min(len(s), maxBytes)+1)}
 	for i := 0; i < len(s) && !t.done; {
 		c := s[i]

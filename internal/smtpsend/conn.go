@@ -198,12 +198,7 @@ func (c *Conn) SendWhen(ctx context.Context, from string, to []string, raw []byt
 	}
 	began := time.Now()
 	if c.pipelines() {
-		err := c.sendPipelined(ctx, from, to, raw, opts.UTF8, ready)
-		if err == nil {
-			c.log.Debug("smtp message accepted", "bytes", len(raw), "recipients", len(to), "pipelined", true,
-				"duration", time.Since(began).Round(time.Millisecond))
-		}
-		return err
+		return c.sendPipelined(ctx, from, to, raw, opts.UTF8, ready)
 	}
 	if err := c.c.Mail(from, opts); err != nil {
 		return c.fail(ctx, StageMail, "", err)

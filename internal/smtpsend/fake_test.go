@@ -23,20 +23,22 @@ func dialFake(t *testing.T, f *fakeServer) *Conn {
 	return c
 }
 
+type sendRefusalCase struct {
+	name      string
+	configure func(*fakeServer)
+	to        []string
+	kind      Kind
+	stage     string
+	code      int
+	enhanced  string
+	recipient string
+	broken    bool // the connection is unusable afterwards
+}
+
 func TestSendRefusals(t *testing.T) {
 	t.Parallel()
 	const nobody = "nobody@example.net"
-	tests := []struct {
-		name      string
-		configure func(*fakeServer)
-		to        []string
-		kind      Kind
-		stage     string
-		code      int
-		enhanced  string
-		recipient string
-		broken    bool // the connection is unusable afterwards
-	}{
+	tests := []sendRefusalCase{
 		{
 			name: "unknown recipient among several",
 			configure: func(f *fakeServer) {
@@ -153,89 +155,100 @@ func TestSendRefusals(t *testing.T) {
 			kind: KindTemporary, stage: StageRcpt, recipient: "jane@example.net", broken: true,
 		},
 	}
+	// Every case both ways: commands pipelined (RFC 2920) and one at a
+	// time, with the same outcome.
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			var refuse atomic.Bool
-			refuse.Store(true)
-			f := startFake(t, func(f *fakeServer) {
-				tt.configure(f)
-				// Each hook refuses only the first message.
-				wrap := func(h func(string) error) func(string) error {
-					if h == nil {
-						return nil
-					}
-					return func(s string) error {
-						if refuse.Load() {
-							return h(s)
-						}
-						return nil
-					}
-				}
-				f.mail, f.rcpt = wrap(f.mail), wrap(f.rcpt)
-				if d := f.data; d != nil {
-					f.data = func(raw []byte) error {
-						if refuse.Load() {
-							return d(raw)
-						}
-						return nil
-					}
-				}
-			})
-			c := dialFake(t, f)
-			to := tt.to
-			if to == nil {
-				to = []string{"jane@example.net"}
+		for _, sequential := range []bool{false, true} {
+			name := tt.name
+			if sequential {
+				name += "/sequential"
 			}
-			err := c.Send(t.Context(), testUser, to, testMessage(testUser, to[0], "first"))
-			e := wantError(t, err, tt.kind, tt.stage, tt.code, tt.enhanced)
-			if e.Recipient != tt.recipient {
-				t.Errorf("Recipient %q, want %q", e.Recipient, tt.recipient)
-			}
-			if e.Temporary() != (tt.kind == KindTemporary || tt.kind == KindThrottled) {
-				t.Errorf("Temporary() = %v for %v", e.Temporary(), tt.kind)
-			}
-			if KindOf(fmt.Errorf("wrapped: %w", err)) != tt.kind {
-				t.Errorf("KindOf = %v", KindOf(err))
-			}
-			if tt.kind == KindOutcomeUnknown {
-				if got := len(f.received()); got != 0 {
-					t.Fatalf("server kept %d messages", got)
-				}
-			} else if got := len(f.received()); got != 0 {
-				t.Fatalf("a refused send left %d messages at the server (partial send?)", got)
-			}
-			t.Logf("error: %v", err)
+			t.Run(name, func(t *testing.T) { testSendRefusal(t, tt, sequential) })
+		}
+	}
+}
 
-			// Next message: on the same connection after a refusal, else
-			// refused at once, and sent on a new connection.
-			refuse.Store(false)
-			second := testMessage(testUser, "jane@example.net", "second")
-			if c.Usable() == tt.broken {
-				t.Fatalf("Usable() = %v, want %v", c.Usable(), !tt.broken)
+func testSendRefusal(t *testing.T, tt sendRefusalCase, sequential bool) {
+	t.Parallel()
+	var refuse atomic.Bool
+	refuse.Store(true)
+	f := startFake(t, func(f *fakeServer) {
+		f.noPipelining = sequential
+		tt.configure(f)
+		// Each hook refuses only the first message.
+		wrap := func(h func(string) error) func(string) error {
+			if h == nil {
+				return nil
 			}
-			if tt.broken {
-				wantError(t, c.Send(t.Context(), testUser, []string{"jane@example.net"}, second), KindTemporary, StageConnect, 0, "")
-				c = dialFake(t, f)
+			return func(s string) error {
+				if refuse.Load() {
+					return h(s)
+				}
+				return nil
 			}
-			if err := c.Send(t.Context(), testUser, []string{"jane@example.net"}, second); err != nil {
-				t.Fatalf("next send: %v", err)
+		}
+		f.mail, f.rcpt = wrap(f.mail), wrap(f.rcpt)
+		if d := f.data; d != nil {
+			f.data = func(raw []byte) error {
+				if refuse.Load() {
+					return d(raw)
+				}
+				return nil
 			}
-			got := f.received()
-			if len(got) != 1 || !bytes.Equal(got[0].raw, second) {
-				t.Fatalf("server received %d messages, want the second one", len(got))
-			}
-			if len(got[0].to) != 1 || got[0].to[0] != "jane@example.net" {
-				t.Errorf("second message went to %q: the refused transaction was not reset", got[0].to)
-			}
-			wantSessions := 1
-			if tt.broken {
-				wantSessions = 2
-			}
-			if n := f.sessionCount(); n != wantSessions {
-				t.Errorf("%d connections, want %d", n, wantSessions)
-			}
-		})
+		}
+	})
+	c := dialFake(t, f)
+	to := tt.to
+	if to == nil {
+		to = []string{"jane@example.net"}
+	}
+	err := c.Send(t.Context(), testUser, to, testMessage(testUser, to[0], "first"))
+	e := wantError(t, err, tt.kind, tt.stage, tt.code, tt.enhanced)
+	if e.Recipient != tt.recipient {
+		t.Errorf("Recipient %q, want %q", e.Recipient, tt.recipient)
+	}
+	if e.Temporary() != (tt.kind == KindTemporary || tt.kind == KindThrottled) {
+		t.Errorf("Temporary() = %v for %v", e.Temporary(), tt.kind)
+	}
+	if KindOf(fmt.Errorf("wrapped: %w", err)) != tt.kind {
+		t.Errorf("KindOf = %v", KindOf(err))
+	}
+	if tt.kind == KindOutcomeUnknown {
+		if got := len(f.received()); got != 0 {
+			t.Fatalf("server kept %d messages", got)
+		}
+	} else if got := len(f.received()); got != 0 {
+		t.Fatalf("a refused send left %d messages at the server (partial send?)", got)
+	}
+	t.Logf("error: %v", err)
+
+	// Next message: on the same connection after a refusal, else
+	// refused at once, and sent on a new connection.
+	refuse.Store(false)
+	second := testMessage(testUser, "jane@example.net", "second")
+	if c.Usable() == tt.broken {
+		t.Fatalf("Usable() = %v, want %v", c.Usable(), !tt.broken)
+	}
+	if tt.broken {
+		wantError(t, c.Send(t.Context(), testUser, []string{"jane@example.net"}, second), KindTemporary, StageConnect, 0, "")
+		c = dialFake(t, f)
+	}
+	if err := c.Send(t.Context(), testUser, []string{"jane@example.net"}, second); err != nil {
+		t.Fatalf("next send: %v", err)
+	}
+	got := f.received()
+	if len(got) != 1 || !bytes.Equal(got[0].raw, second) {
+		t.Fatalf("server received %d messages, want the second one", len(got))
+	}
+	if len(got[0].to) != 1 || got[0].to[0] != "jane@example.net" {
+		t.Errorf("second message went to %q: the refused transaction was not reset", got[0].to)
+	}
+	wantSessions := 1
+	if tt.broken {
+		wantSessions = 2
+	}
+	if n := f.sessionCount(); n != wantSessions {
+		t.Errorf("%d connections, want %d", n, wantSessions)
 	}
 }
 

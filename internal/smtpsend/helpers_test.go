@@ -35,6 +35,8 @@ type fakeServer struct {
 	data  func(raw []byte) error
 	mechs []string // offered AUTH mechanisms; nil: all four
 	utf8  bool     // offer SMTPUTF8
+	// noPipelining hides PIPELINING from the client (the sequential path).
+	noPipelining bool
 
 	mu       sync.Mutex
 	sessions int
@@ -94,11 +96,31 @@ func (f *fakeServer) sessionCount() int {
 
 // config is a Config for the fake server with XOAUTH2 and the good token.
 func (f *fakeServer) config(t *testing.T) Config {
-	return Config{
+	cfg := Config{
 		Addr: f.addr, Security: SecurityNone, Username: testUser, Auth: AuthXOAuth2,
 		Token:  func(context.Context) (string, error) { return goodToken, nil },
 		Logger: testLogger(t),
 	}
+	if f.noPipelining {
+		cfg.dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return hidePipelining{c}, nil
+		}
+	}
+	return cfg
+}
+
+// hidePipelining renames the server's PIPELINING extension (go-smtp's
+// server always offers it), so the client sends one command at a time.
+type hidePipelining struct{ net.Conn }
+
+func (h hidePipelining) Read(p []byte) (int, error) {
+	n, err := h.Conn.Read(p)
+	copy(p[:n], bytes.ReplaceAll(p[:n], []byte("PIPELINING"), []byte("XPIPELINE0")))
+	return n, err
 }
 
 type fakeSession struct {

@@ -55,8 +55,14 @@ func (c *Conn) sendPipelined(ctx context.Context, from string, to []string, raw 
 		sb.WriteString("DATA\r\n")
 	}
 	tp := c.pl.tp
-	c.sc.SetDeadline(time.Now().Add(c.cfg.CommandTimeout))
 	defer c.sc.SetDeadline(time.Time{})
+	// Each reply is awaited up to CommandTimeout, as go-smtp's are.
+	read := func(expect int) (string, error) {
+		c.sc.SetDeadline(time.Now().Add(c.cfg.CommandTimeout))
+		_, msg, err := tp.ReadResponse(expect)
+		return msg, err
+	}
+	c.sc.SetDeadline(time.Now().Add(c.cfg.CommandTimeout))
 	if _, err := tp.W.WriteString(sb.String()); err != nil {
 		return c.fail(ctx, StageMail, "", err)
 	}
@@ -68,24 +74,30 @@ func (c *Conn) sendPipelined(ctx context.Context, from string, to []string, raw 
 	var refused *Error
 	refuse := func(stage, rcpt string, err error) error {
 		var pe *textproto.Error
-		if !errors.As(err, &pe) {
-			return c.fail(ctx, stage, rcpt, err) // the connection is lost
-		}
-		if pe.Code == 421 {
-			return c.fail(ctx, stage, rcpt, toSMTPError(pe)) // the server is closing (RFC 5321 3.8)
+		closing := !errors.As(err, &pe) || pe.Code == 421 // lost, or the server is closing (RFC 5321 3.8)
+		switch {
+		case closing && refused != nil:
+			// The transaction was refused already: that refusal is the
+			// outcome, as when the RSET after it fails.
+			c.broken = err
+			return refused
+		case closing && pe == nil:
+			return c.fail(ctx, stage, rcpt, err)
+		case closing:
+			return c.fail(ctx, stage, rcpt, toSMTPError(pe))
 		}
 		if refused == nil {
 			refused = c.refusal(stage, rcpt, toSMTPError(pe))
 		}
 		return nil
 	}
-	if _, _, err := tp.ReadResponse(250); err != nil {
+	if _, err := read(250); err != nil {
 		if ferr := refuse(StageMail, "", err); ferr != nil {
 			return ferr
 		}
 	}
 	for _, rcpt := range to {
-		if _, _, err := tp.ReadResponse(25); err != nil {
+		if _, err := read(25); err != nil {
 			if ferr := refuse(StageRcpt, rcpt, err); ferr != nil {
 				return ferr
 			}
@@ -98,7 +110,7 @@ func (c *Conn) sendPipelined(ctx context.Context, from string, to []string, raw 
 		withData = true
 	}
 	if withData {
-		_, _, err := tp.ReadResponse(354)
+		_, err := read(354)
 		switch {
 		case err == nil && refused != nil:
 			// Only possible with a server that accepts DATA with no
@@ -129,9 +141,10 @@ func (c *Conn) sendPipelined(ctx context.Context, from string, to []string, raw 
 	// RFC 5321 4.1.1.4: the end of data, then the server's reply.
 	failures := c.raw.writeFailures()
 	err := w.Close()
+	var reply string
 	if err == nil {
 		c.sc.SetDeadline(time.Now().Add(DataEndTimeout))
-		_, _, err = tp.ReadResponse(250)
+		_, reply, err = tp.ReadResponse(250)
 	}
 	if err != nil {
 		var pe *textproto.Error
@@ -140,6 +153,8 @@ func (c *Conn) sendPipelined(ctx context.Context, from string, to []string, raw 
 		}
 		return c.dataEndLost(ctx, err, failures)
 	}
+	c.log.Debug("smtp message accepted", "bytes", len(raw), "recipients", len(to), "pipelined", true,
+		"reply", oneLine(reply))
 	return nil
 }
 

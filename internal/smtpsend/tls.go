@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,9 +106,18 @@ func toSMTPError(pe *textproto.Error) *smtp.SMTPError {
 	if !ok {
 		return se
 	}
-	var ec smtp.EnhancedCode
-	if n, err := fmt.Sscanf(first, "%d.%d.%d", &ec[0], &ec[1], &ec[2]); err != nil || n != 3 {
+	// As go-smtp parses it: exactly three dot-separated numbers.
+	parts := strings.Split(first, ".")
+	if len(parts) != 3 {
 		return se
+	}
+	var ec smtp.EnhancedCode
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return se
+		}
+		ec[i] = n
 	}
 	se.EnhancedCode = ec
 	se.Message = strings.ReplaceAll(rest, "\n"+first+" ", "\n")
