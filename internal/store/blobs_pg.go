@@ -108,10 +108,24 @@ func (tx *Tx) PutBlob(ctx context.Context, r io.Reader) (sum string, size int64,
 
 // keepBlob makes sure, on PostgreSQL, that the database holds blob sum
 // when tx commits, copying it from the spool (or a file from before schema
-// 19) when it does not. On SQLite it does nothing.
+// 19) when it does not. On SQLite it records the place of a packed blob
+// (blob_locations) when this process put it and has not released it.
 func (tx *Tx) keepBlob(ctx context.Context, sum string) error {
 	b := tx.db.blobs
-	if b.pg == nil || sum == "" {
+	if sum == "" {
+		return nil
+	}
+	if b.pg == nil {
+		// SQLite: a packed blob this process holds gets its place's row.
+		place, ok := b.packs.pendingPlace(sum)
+		if !ok {
+			return nil // a file, or a place committed before
+		}
+		_, err := tx.exec(ctx, `INSERT INTO blob_locations (sha256, pack, offset, size) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
+			sum, place.pack, place.offset, place.size)
+		if err != nil {
+			return fmt.Errorf("record the place of blob %s: %w", sum, err)
+		}
 		return nil
 	}
 	var one int

@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // Blobs keeps raw messages (and, from before schema 19, decoded
 // attachments), content-addressed by the hex SHA-256 of their bytes.
 //
-// On SQLite a blob is a file in the data folder. On PostgreSQL it is rows
+// On SQLite a blob is in a pack file in the data folder (up to 4 MiB:
+// blobs_pack.go) or a file of its own. On PostgreSQL it is rows
 // of blobs and blob_chunks, so every process on every host serves every
 // blob. There Put writes to a local spool first (the raw message arrives
 // before the transaction that stores it, and is parsed meanwhile), and the
@@ -26,9 +28,13 @@ import (
 // Blob files from before schema 19 stay readable on PostgreSQL until
 // `postdesk blobs move` has copied them into the database.
 type Blobs struct {
-	files *fileBlobs // SQLite: the store; PostgreSQL: files from before 19, until moved
+	files *fileBlobs // SQLite: blobs from before 23 and larger ones; PostgreSQL: files from before 19, until moved
+	packs *packBlobs // SQLite only: blobs up to maxPacked (see blobs_pack.go)
+	index *sql.DB    // SQLite only: the pool blob_locations is read with (nil: pending blobs only)
 	spool *spool     // PostgreSQL only
 	pg    *sql.DB    // PostgreSQL only: the pool blobs are read with
+
+	syncMu sync.Mutex // one Sync at a time
 }
 
 // Blob is one stored blob, open for reading.
@@ -38,13 +44,20 @@ type Blob interface {
 	Size() int64
 }
 
-// OpenBlobs opens (creating) a file blob store in dir, as SQLite uses.
+// OpenBlobs opens (creating) a file blob store in dir, as SQLite uses:
+// packs in dir/packs, larger blobs (and those from before schema 23) as
+// files. Without the database (Store.Open sets it) a packed blob can be
+// read back only while this process holds it (Put to Release).
 func OpenBlobs(dir string) (*Blobs, error) {
 	files, err := openFileBlobs(dir)
 	if err != nil {
 		return nil, err
 	}
-	return &Blobs{files: files}, nil
+	packs, err := openPackBlobs(filepath.Join(dir, "packs"))
+	if err != nil {
+		return nil, err
+	}
+	return &Blobs{files: files, packs: packs}, nil
 }
 
 // openDatabaseBlobs opens the blobs of a PostgreSQL store: the spool in
@@ -74,13 +87,19 @@ func (b *Blobs) Put(r io.Reader) (sum string, size int64, err error) {
 	if b.spool != nil {
 		return b.spool.put(r)
 	}
-	return b.files.Put(r)
+	sum, size, _, err = b.putPacked(r)
+	return sum, size, err
 }
 
-// Release drops the reference Put took. On SQLite it does nothing.
+// Release drops the reference Put took: on PostgreSQL the spooled file,
+// on SQLite the place of a packed blob kept in memory until its row
+// committed.
 func (b *Blobs) Release(sum string) {
-	if b.spool != nil {
+	switch {
+	case b.spool != nil:
 		b.spool.release(sum)
+	case b.packs != nil:
+		b.packs.release(sum)
 	}
 }
 
@@ -91,7 +110,11 @@ func (b *Blobs) Sync() error {
 	if b.spool != nil {
 		return nil
 	}
-	return b.files.Sync()
+	// One at a time: a Sync that found nothing left to flush must not
+	// return while another, which took what it wrote, is still flushing.
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	return errors.Join(b.files.Sync(), b.packs.sync())
 }
 
 // Open opens a blob for reading. A missing blob is ErrNotFound.
@@ -100,6 +123,13 @@ func (b *Blobs) Open(ctx context.Context, sum string) (Blob, error) {
 		return nil, ErrNotFound
 	}
 	if b.pg == nil {
+		place, ok, err := b.packs.lookup(ctx, b.index, sum)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return b.packs.open(place)
+		}
 		return openFile(b.files.path(sum))
 	}
 	if f, err := openFile(b.spool.path(sum)); err == nil {

@@ -68,7 +68,7 @@ func readAll(t *testing.T, b store.Blob, err error) []byte {
 
 // A message's raw source is readable once its row commits, whole and in
 // ranges, across the chunk boundaries of PostgreSQL; a rolled-back
-// message leaves no blob behind there.
+// message leaves no blob that can be opened.
 func TestBlobsWithRows(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -105,16 +105,10 @@ func TestBlobsWithRows(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = db.Blobs().Open(ctx, rb.RawSHA256)
-		switch db.Dialect() {
-		case "postgres":
-			if !errors.Is(err, store.ErrNotFound) {
-				t.Errorf("a rolled-back message's source is still there: %v", err)
-			}
-		default: // files: an orphan file is harmless and expected
-			if err != nil {
-				t.Errorf("open: %v", err)
-			}
+		// PostgreSQL rolls the blob back with the row; on SQLite its bytes
+		// stay in a pack, but nothing names their place.
+		if _, err = db.Blobs().Open(ctx, rb.RawSHA256); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a rolled-back message's source is still there: %v", err)
 		}
 	})
 }

@@ -29,3 +29,11 @@ func (db *DB) MigrationVersion(suffix string) (int, error) {
 	}
 	return 0, ErrNotFound
 }
+
+// SetPackLimit sets the size past which a new pack file is started, and
+// returns a function that restores it.
+func SetPackLimit(n int64) func() {
+	old := packLimit
+	packLimit = n
+	return func() { packLimit = old }
+}

@@ -266,6 +266,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		if err := db.openSQLite(ctx, path); err != nil {
 			return nil, err
 		}
+		db.blobs.index = db.read
 	case strings.HasPrefix(cfg.DatabaseURL, "postgres://"), strings.HasPrefix(cfg.DatabaseURL, "postgresql://"):
 		if err := db.openPostgres(ctx, cfg.DatabaseURL); err != nil {
 			return nil, err

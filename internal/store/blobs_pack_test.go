@@ -1,0 +1,122 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/store"
+)
+
+// On SQLite, blobs up to 4 MiB go into pack files (a new one past the
+// pack limit) and a larger one is a file of its own; each reads back whole
+// and in ranges after the store is closed and opened again, and no blob
+// file is created for a packed blob.
+func TestPackedBlobs(t *testing.T) {
+	defer store.SetPackLimit(100 << 10)()
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() *store.DB {
+		db, err := store.Open(ctx, store.Config{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return db
+	}
+	db := open()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var raws [][]byte
+	for i := range 40 {
+		n := 1 + rng.IntN(20<<10)
+		if i == 7 {
+			n = 5 << 20 // over the packed limit: a file
+		}
+		raw := make([]byte, n)
+		for j := range raw {
+			raw[j] = byte(rng.Uint32())
+		}
+		raws = append(raws, raw)
+	}
+	raws = append(raws, raws[3]) // the same bytes again: one place, two rows
+	var sums []string
+	for i, raw := range raws {
+		sum, size, err := db.Blobs().Put(bytes.NewReader(raw))
+		if err != nil || size != int64(len(raw)) {
+			t.Fatalf("put %d: %d bytes, %v", i, size, err)
+		}
+		// Readable before its row commits (ingest parses it then).
+		b, err := db.Blobs().Open(ctx, sum)
+		if got := readAll(t, b, err); !bytes.Equal(got, raw) {
+			t.Fatalf("blob %d read back before its commit differs", i)
+		}
+		if err := db.Blobs().Sync(); err != nil {
+			t.Fatal(err)
+		}
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			mb, err := tx.CreateMailbox(ctx, "support-"+sum[:8]+strings.Repeat("x", i)+"@example.com", "")
+			if err != nil {
+				return err
+			}
+			m := store.Message{MailboxID: mb.ID, Direction: "in", Kind: store.KindEmail, DedupeKey: store.DedupeKey("", sum),
+				Subject: "s", ReceivedAt: time.Now(), RawSHA256: sum, RawSize: size}
+			return tx.InsertMessage(ctx, &m)
+		})
+		db.Blobs().Release(sum)
+		if err != nil {
+			t.Fatalf("insert %d: %v", i, err)
+		}
+		sums = append(sums, sum)
+	}
+	db.Close()
+
+	db = open()
+	defer db.Close()
+	for i, sum := range sums {
+		b, err := db.Blobs().Open(ctx, sum)
+		got := readAll(t, b, err)
+		if !bytes.Equal(got, raws[i]) {
+			t.Fatalf("blob %d (%d bytes) reads back as %d other bytes after reopening", i, len(raws[i]), len(got))
+		}
+	}
+	b, err := db.Blobs().Open(ctx, sums[5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Seek(10, 0); err != nil {
+		t.Fatal(err)
+	}
+	part := make([]byte, 20)
+	if _, err := b.Read(part); err != nil || !bytes.Equal(part, raws[5][10:30]) {
+		t.Errorf("range of a packed blob: %q, %v", part, err)
+	}
+	if b.Size() != int64(len(raws[5])) {
+		t.Errorf("size %d, want %d", b.Size(), len(raws[5]))
+	}
+	b.Close()
+
+	var packs, files int
+	filepath.WalkDir(filepath.Join(dir, "blobs"), func(path string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil || d.IsDir():
+		case strings.HasSuffix(path, ".pack"):
+			packs++
+		default:
+			files++
+		}
+		return nil
+	})
+	if files != 1 {
+		t.Errorf("%d blob files, want 1 (the one over 4 MiB)", files)
+	}
+	if packs < 3 {
+		t.Errorf("%d packs for ~400 KiB at a 100 KiB limit, want several", packs)
+	}
+}
