@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,12 +47,21 @@ type packBlobs struct {
 	cur      *os.File // the pack appended to, nil until the first Put
 	curID    int64
 	curSize  int64
-	unsynced []*os.File // packs written since the last Sync (cur among them)
-	newPack  bool       // a pack was created since the last Sync (its folder entry)
+	unsynced []openPack        // packs written since the last sync (cur among them)
+	durable  map[int64]int64   // pack -> bytes known flushed to disk
+	poisoned map[int64]bool    // packs whose flush failed: their places are never committed
+	closed   map[*os.File]bool // packs closed by a sync while queued for the next one
+	newPack  bool              // a pack was created since the last sync (its folder entry)
 	lastID   int64
 
 	pmu     sync.Mutex
 	pending map[string]*pendingPlace // put by this process, row not yet known to be committed
+}
+
+// openPack is a pack file written since the last sync.
+type openPack struct {
+	f  *os.File
+	id int64
 }
 
 type pendingPlace struct {
@@ -63,7 +73,8 @@ func openPackBlobs(dir string) (*packBlobs, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create pack folder: %w", err)
 	}
-	p := &packBlobs{dir: dir, pending: map[string]*pendingPlace{}}
+	p := &packBlobs{dir: dir, pending: map[string]*pendingPlace{}, durable: map[int64]int64{}, poisoned: map[int64]bool{},
+		closed: map[*os.File]bool{}}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read pack folder: %w", err)
@@ -90,10 +101,11 @@ func (p *packBlobs) path(id int64) string {
 }
 
 // put appends data, whose SHA-256 is sum, to the current pack (unless this
-// process has it pending already) and takes a reference to its place.
+// process holds it pending already, in a pack that did not fail) and takes
+// a reference to its place.
 func (p *packBlobs) put(sum string, data []byte) error {
 	p.pmu.Lock()
-	if pp, ok := p.pending[sum]; ok {
+	if pp, ok := p.pending[sum]; ok && !p.isPoisoned(pp.place.pack) {
 		pp.refs++
 		p.pmu.Unlock()
 		return nil
@@ -106,11 +118,20 @@ func (p *packBlobs) put(sum string, data []byte) error {
 	p.pmu.Lock()
 	defer p.pmu.Unlock()
 	if pp, ok := p.pending[sum]; ok {
-		pp.refs++ // put meanwhile by another caller: its bytes serve both
+		pp.refs++
+		if p.isPoisoned(pp.place.pack) {
+			pp.place = place // written again, in a pack that can still be flushed
+		}
 		return nil
 	}
 	p.pending[sum] = &pendingPlace{place: place, refs: 1}
 	return nil
+}
+
+func (p *packBlobs) isPoisoned(id int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.poisoned[id]
 }
 
 func (p *packBlobs) append(data []byte) (blobPlace, error) {
@@ -123,20 +144,20 @@ func (p *packBlobs) append(data []byte) (blobPlace, error) {
 	}
 	n, err := p.cur.WriteAt(data, p.curSize)
 	if err != nil || n != len(data) {
-		// The pack's end is uncertain: later blobs go to a new one.
-		p.cur = nil
+		// The pack's end stays where it was: the next blob overwrites
+		// what part of this one was written (a full disk, say).
 		return blobPlace{}, fmt.Errorf("write blob to pack %d: %w", p.curID, errors.Join(err, io.ErrShortWrite))
 	}
 	place := blobPlace{pack: p.curID, offset: p.curSize, size: int64(len(data))}
 	p.curSize += int64(len(data))
-	if len(p.unsynced) == 0 || p.unsynced[len(p.unsynced)-1] != p.cur {
-		p.unsynced = append(p.unsynced, p.cur)
+	if len(p.unsynced) == 0 || p.unsynced[len(p.unsynced)-1].f != p.cur {
+		p.unsynced = append(p.unsynced, openPack{f: p.cur, id: p.curID})
 	}
 	return place, nil
 }
 
-// rotate starts a new pack file (p.mu held). The previous one stays open
-// until the next Sync has flushed it.
+// rotate starts a new pack file (p.mu held). The previous one is closed
+// now if it is flushed, else by the sync that flushes it.
 func (p *packBlobs) rotate() error {
 	// Another process on the same data folder may take numbers too.
 	id := p.lastID + 1
@@ -148,42 +169,101 @@ func (p *packBlobs) rotate() error {
 	if err != nil {
 		return fmt.Errorf("create pack %d: %w", id, err)
 	}
+	// The previous pack goes to the next sync, which closes it (a sync in
+	// flight may be flushing it now).
+	if old := p.cur; old != nil && !slices.ContainsFunc(p.unsynced, func(o openPack) bool { return o.f == old }) {
+		p.unsynced = append(p.unsynced, openPack{f: old, id: p.curID})
+	}
 	p.lastID, p.cur, p.curID, p.curSize, p.newPack = id, f, id, 0, true
 	return nil
 }
 
 // sync flushes every pack written since the last sync, and the folder when
-// a pack was created.
+// a pack was created. A pack whose flush fails is never trusted again
+// (Linux reports a failed writeback once, and may drop the pages): its
+// places are not committed, and blobs in it are written again when put.
 func (p *packBlobs) sync() error {
 	p.mu.Lock()
-	files, newPack, cur := p.unsynced, p.newPack, p.cur
+	var files []openPack
+	for _, o := range p.unsynced {
+		if !p.closed[o.f] {
+			files = append(files, o)
+		}
+		delete(p.closed, o.f)
+	}
+	newPack := p.newPack
+	ends := make([]int64, len(files))
+	for i, o := range files {
+		ends[i] = p.endOf(o)
+	}
 	p.unsynced, p.newPack = nil, false
 	p.mu.Unlock()
 	var errs []error
-	for _, f := range files {
-		errs = append(errs, f.Sync())
-	}
 	if newPack {
-		if d, err := os.Open(p.dir); err != nil {
+		if err := syncDir(p.dir); err != nil {
+			// The folder entry of a new pack: retried with the next sync.
+			p.mu.Lock()
+			p.newPack = true
+			p.mu.Unlock()
 			errs = append(errs, err)
-		} else {
-			errs = append(errs, d.Sync())
-			d.Close()
 		}
+	}
+	for i, o := range files {
+		err := o.f.Sync()
+		p.mu.Lock()
+		if err != nil {
+			p.poisoned[o.id] = true
+			if p.cur == o.f {
+				p.cur = nil
+			}
+			errs = append(errs, fmt.Errorf("pack %d: %w", o.id, err))
+		} else if !p.poisoned[o.id] && len(errs) == 0 {
+			p.durable[o.id] = max(p.durable[o.id], ends[i])
+		}
+		closeIt := p.cur != o.f
+		if closeIt {
+			// Finished (or failed): nothing more is written to it. A
+			// rotation may have queued it for the next sync meanwhile.
+			p.closed[o.f] = true
+			o.f.Close()
+		}
+		p.mu.Unlock()
 	}
 	if err := errors.Join(errs...); err != nil {
-		p.mu.Lock()
-		p.unsynced = append(files, p.unsynced...)
-		p.newPack = p.newPack || newPack
-		p.mu.Unlock()
 		return fmt.Errorf("flush packs to disk: %w", err)
 	}
-	for _, f := range files {
-		if f != cur {
-			f.Close() // a finished pack: nothing more is written to it
-		}
-	}
 	return nil
+}
+
+// endOf is how far pack o is written (p.mu held).
+func (p *packBlobs) endOf(o openPack) int64 {
+	if o.f == p.cur {
+		return p.curSize
+	}
+	if fi, err := o.f.Stat(); err == nil {
+		return fi.Size()
+	}
+	return 0
+}
+
+// flushed reports whether place's bytes are known to be on disk, and
+// whether its pack failed to flush.
+func (p *packBlobs) flushed(place blobPlace) (ok, poisoned bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.poisoned[place.pack] {
+		return false, true
+	}
+	return p.durable[place.pack] >= place.offset+place.size, false
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // release drops a reference put took.
@@ -263,8 +343,59 @@ func (b *Blobs) putPacked(r io.Reader) (sum string, size int64, packed bool, err
 	}
 	h := sha256.Sum256(buf.Bytes())
 	sum = hex.EncodeToString(h[:])
+	if _, pending := b.packs.pendingPlace(sum); !pending && b.index != nil {
+		// Stored before (a message fetched again, the same attachment
+		// mailed twice): its committed place serves, nothing is appended.
+		var one int
+		err := b.index.QueryRow(`SELECT 1 FROM blob_locations WHERE sha256 = ?`, sum).Scan(&one)
+		if err == nil {
+			return sum, n, true, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return "", 0, false, fmt.Errorf("look for blob %s: %w", sum, err)
+		}
+	}
 	if err := b.packs.put(sum, buf.Bytes()); err != nil {
 		return "", 0, false, err
 	}
 	return sum, n, true, nil
+}
+
+// keepPacked is keepBlob on SQLite: a blob this process holds in a pack
+// gets its place's row, once its bytes are known to be on disk (flushing
+// them here if the caller did not); any other blob must be there already,
+// as a committed place or a file, or the row naming it is refused.
+func (tx *Tx) keepPacked(ctx context.Context, sum string) error {
+	b := tx.db.blobs
+	place, ok := b.packs.pendingPlace(sum)
+	if !ok {
+		var one int
+		err := tx.queryRow(ctx, `SELECT 1 FROM blob_locations WHERE sha256 = ?`, sum).Scan(&one)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("look for blob %s: %w", sum, err)
+		}
+		if _, err := os.Stat(b.files.path(sum)); err != nil {
+			return fmt.Errorf("blob %s is neither held, nor in a pack, nor a file (released before this row committed?): %w", sum, ErrNotFound)
+		}
+		return nil
+	}
+	durable, poisoned := b.packs.flushed(place)
+	if !durable && !poisoned {
+		if err := b.Sync(); err != nil {
+			return err
+		}
+		durable, poisoned = b.packs.flushed(place)
+	}
+	if !durable {
+		return fmt.Errorf("blob %s: its pack %d could not be flushed to disk", sum, place.pack)
+	}
+	_, err := tx.exec(ctx, `INSERT INTO blob_locations (sha256, pack, offset, size) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
+		sum, place.pack, place.offset, place.size)
+	if err != nil {
+		return fmt.Errorf("record the place of blob %s: %w", sum, err)
+	}
+	return nil
 }

@@ -116,17 +116,7 @@ func (tx *Tx) keepBlob(ctx context.Context, sum string) error {
 		return nil
 	}
 	if b.pg == nil {
-		// SQLite: a packed blob this process holds gets its place's row.
-		place, ok := b.packs.pendingPlace(sum)
-		if !ok {
-			return nil // a file, or a place committed before
-		}
-		_, err := tx.exec(ctx, `INSERT INTO blob_locations (sha256, pack, offset, size) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
-			sum, place.pack, place.offset, place.size)
-		if err != nil {
-			return fmt.Errorf("record the place of blob %s: %w", sum, err)
-		}
-		return nil
+		return tx.keepPacked(ctx, sum)
 	}
 	var one int
 	err := tx.queryRow(ctx, `SELECT 1 FROM blobs WHERE sha256 = ?`, sum).Scan(&one)
