@@ -10,8 +10,8 @@ import (
 )
 
 // ErrBlobsAreFiles is returned by MoveBlobs on SQLite, whose blobs stay
-// files in the data folder.
-var ErrBlobsAreFiles = errors.New("on SQLite blobs stay files in the data folder; only a PostgreSQL store keeps them in the database")
+// in the data folder (pack files, and files of their own).
+var ErrBlobsAreFiles = errors.New("on SQLite blobs stay in the data folder; only a PostgreSQL store keeps them in the database")
 
 // MoveProgress is how far MoveBlobs has come.
 type MoveProgress struct {
