@@ -64,21 +64,20 @@ func TestDownloadErrors(t *testing.T) {
 		// A message without stored source, and an attachment whose file is missing.
 		m := store.Message{MailboxID: f.mailbox.ID, TicketID: f.ticketID, Direction: "out", Kind: store.KindReply,
 			DedupeKey: "mid:reply@x", ReceivedAt: testNow,
-			Attachments: []store.Attachment{{Filename: "gone.txt", ContentType: "text/plain", Size: 1, SHA256: fmt.Sprintf("%064x", 1)}}}
-		if db.Blobs().InDatabase() {
-			// The database keeps a row's blob with it: only one lost
-			// behind its back can be missing.
-			m.Attachments[0].SHA256 = storetest.PutBlob(t, db, "x")
+			Attachments: []store.Attachment{{Filename: "gone.txt", ContentType: "text/plain", Size: 1}}}
+		// The store keeps a row's blob with it: only one lost behind its
+		// back can be missing.
+		m.Attachments[0].SHA256 = storetest.PutBlob(t, db, "x")
+		if err := db.Blobs().Sync(); err != nil {
+			t.Fatal(err)
 		}
 		if err := db.Write(ctx, func(tx *store.Tx) error { return tx.InsertMessage(ctx, &m) }); err != nil {
 			t.Fatal(err)
 		}
-		if db.Blobs().InDatabase() {
-			if _, err := db.SQL().ExecContext(ctx, `DELETE FROM blobs WHERE sha256 = $1`, m.Attachments[0].SHA256); err != nil {
-				t.Fatal(err)
-			}
-			db.Blobs().Release(m.Attachments[0].SHA256)
+		if _, err := db.SQL().ExecContext(ctx, storetest.LoseBlobStatement(db), m.Attachments[0].SHA256); err != nil {
+			t.Fatal(err)
 		}
+		db.Blobs().Release(m.Attachments[0].SHA256)
 		f.do(t, http.MethodGet, fmt.Sprintf("/api/v1/messages/%d/raw", m.ID), "").wantError(t, http.StatusNotFound, fmt.Sprintf("message %d has no stored source", m.ID))
 
 		r := f.do(t, http.MethodGet, fmt.Sprintf("/api/v1/attachments/%d", m.Attachments[0].ID), "")

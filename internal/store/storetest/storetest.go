@@ -101,3 +101,13 @@ func PutBlob(t testing.TB, db *store.DB, content string) string {
 	}
 	return sum
 }
+
+// LoseBlobStatement is the statement (one argument: the blob's name) that
+// loses a stored blob behind the store's back, as a test of a missing blob
+// needs: a row naming a blob that is not there cannot be committed.
+func LoseBlobStatement(db *store.DB) string {
+	if db.Blobs().InDatabase() {
+		return `DELETE FROM blobs WHERE sha256 = $1`
+	}
+	return `DELETE FROM blob_locations WHERE sha256 = ?`
+}
