@@ -212,15 +212,8 @@ func (c *Conn) SendWhen(ctx context.Context, from string, to []string, raw []byt
 	if err != nil {
 		return c.fail(ctx, StageData, "", err)
 	}
-	if err := c.writeBody(w, raw); err != nil {
-		return c.fail(ctx, StageData, "", err)
-	}
-	if ready != nil {
-		if err := ready(); err != nil {
-			c.broken = fmt.Errorf("closed before the end of data: %w", err)
-			c.raw.Close()
-			return &Error{Kind: KindTemporary, Stage: StageData, Err: fmt.Errorf("the message was not sent: %w", err)}
-		}
+	if err := c.writeData(ctx, w, raw, ready); err != nil {
+		return err
 	}
 	// RFC 5321 4.1.1.4: the end of data, then the server's reply. A write
 	// that fails means the final "." did not leave; a reply that never
@@ -235,6 +228,24 @@ func (c *Conn) SendWhen(ctx context.Context, from string, to []string, raw []byt
 	}
 	c.log.Debug("smtp message accepted", "bytes", len(raw), "recipients", len(to),
 		"reply", oneLine(resp.StatusText), "duration", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// writeData writes the message to DATA's writer w, then waits for ready:
+// if ready fails, the connection is closed before the end of data, which
+// aborts the server's transaction (RFC 5321 3.8).
+func (c *Conn) writeData(ctx context.Context, w io.Writer, raw []byte, ready func() error) error {
+	if err := c.writeBody(w, raw); err != nil {
+		return c.fail(ctx, StageData, "", err)
+	}
+	if ready == nil {
+		return nil
+	}
+	if err := ready(); err != nil {
+		c.broken = fmt.Errorf("closed before the end of data: %w", err)
+		c.raw.Close()
+		return &Error{Kind: KindTemporary, Stage: StageData, Err: fmt.Errorf("the message was not sent: %w", err)}
+	}
 	return nil
 }
 

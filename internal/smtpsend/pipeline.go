@@ -128,15 +128,8 @@ func (c *Conn) sendPipelined(ctx context.Context, from string, to []string, raw 
 		return c.reset(refused)
 	}
 	w := tp.DotWriter()
-	if err := c.writeBody(w, raw); err != nil {
-		return c.fail(ctx, StageData, "", err)
-	}
-	if ready != nil {
-		if err := ready(); err != nil {
-			c.broken = fmt.Errorf("closed before the end of data: %w", err)
-			c.raw.Close()
-			return &Error{Kind: KindTemporary, Stage: StageData, Err: fmt.Errorf("the message was not sent: %w", err)}
-		}
+	if err := c.writeData(ctx, w, raw, ready); err != nil {
+		return err
 	}
 	// RFC 5321 4.1.1.4: the end of data, then the server's reply.
 	failures := c.raw.writeFailures()
