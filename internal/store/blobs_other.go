@@ -4,7 +4,6 @@ package store
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 )
 
@@ -31,13 +30,4 @@ func (b *fileBlobs) syncAll() error {
 		errs = append(errs, fsync(d))
 	}
 	return errors.Join(errs...)
-}
-
-func fsync(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
 }

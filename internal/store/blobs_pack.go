@@ -200,7 +200,7 @@ func (p *packBlobs) sync() error {
 	p.mu.Unlock()
 	var errs []error
 	if newPack {
-		if err := syncDir(p.dir); err != nil {
+		if err := fsync(p.dir); err != nil {
 			// The folder entry of a new pack: retried with the next sync.
 			p.mu.Lock()
 			p.newPack = true
@@ -257,13 +257,14 @@ func (p *packBlobs) flushed(place blobPlace) (ok, poisoned bool) {
 	return p.durable[place.pack] >= place.offset+place.size, false
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
+// fsync flushes a file or folder, by its path, to disk.
+func fsync(path string) error {
+	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	return d.Sync()
+	defer f.Close()
+	return f.Sync()
 }
 
 // release drops a reference put took.
