@@ -53,6 +53,10 @@ func peopleText(address, name string) string {
 func (tx *Tx) indexNewTicket(ctx context.Context, id int64, t Ticket) error {
 	subject := search.IndexText(t.Subject, searchSubjectBytes)
 	people := peopleText(t.RequesterAddress, t.RequesterName)
+	if tx.searchDeferred() {
+		tx.setSearch(id, &searchChange{whole: true, replace: tx.pendingSearch(id) != nil, subject: subject, people: people, size: len(subject) + len(people)})
+		return nil
+	}
 	_, err := tx.exec(ctx, `INSERT INTO ticket_search (`+tx.d.searchKey()+`, subject, people, body, notes, size) VALUES (?, ?, ?, '', '', ?)`,
 		id, subject, people, len(subject)+len(people))
 	if err != nil {
@@ -92,6 +96,15 @@ func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) er
 			return fmt.Errorf("lock ticket %d: %w", ticketID, err)
 		}
 	}
+	if c := tx.pendingSearch(ticketID); c != nil {
+		if c.drop {
+			return nil // the ticket is gone
+		}
+		d := searchDoc{people: c.people, size: c.size}
+		d.add(a)
+		c.people, c.size, c.body, c.notes = d.people, d.size, c.body+d.body, c.notes+d.notes
+		return nil
+	}
 	var people string
 	var size int
 	err := one(tx.queryRow(ctx, `SELECT people, size FROM ticket_search WHERE `+key+` = ?`+tx.d.forUpdate(), ticketID).Scan(&people, &size))
@@ -108,6 +121,10 @@ func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) er
 	d.add(a)
 	if d.size == size {
 		return nil // full, or nothing new
+	}
+	if tx.searchDeferred() {
+		tx.setSearch(ticketID, &searchChange{people: d.people, size: d.size, body: d.body, notes: d.notes})
+		return nil
 	}
 	_, err = tx.exec(ctx, `UPDATE ticket_search SET people = ?, body = body || ?, notes = notes || ?, size = ? WHERE `+key+` = ?`,
 		d.people, d.body, d.notes, d.size, ticketID)
@@ -240,7 +257,9 @@ func (tx *Tx) rebuildSearchDoc(ctx context.Context, ticketID int64) error {
 		return fmt.Errorf("read ticket %d: %w", ticketID, err)
 	}
 	key := tx.d.searchKey()
-	if _, err := tx.exec(ctx, `DELETE FROM ticket_search WHERE `+key+` = ?`, ticketID); err != nil {
+	if tx.searchDeferred() {
+		tx.setSearch(ticketID, &searchChange{replace: true, drop: true})
+	} else if _, err := tx.exec(ctx, `DELETE FROM ticket_search WHERE `+key+` = ?`, ticketID); err != nil {
 		return fmt.Errorf("drop the search document of ticket %d: %w", ticketID, err)
 	}
 	if _, err := tx.exec(ctx, `DELETE FROM search_backlog WHERE ticket_id = ?`, ticketID); err != nil {
@@ -284,6 +303,10 @@ func (tx *Tx) rebuildSearchDoc(ctx context.Context, ticketID int64) error {
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
+	}
+	if tx.searchDeferred() {
+		tx.setSearch(ticketID, &searchChange{whole: true, replace: true, subject: subject, people: d.people, body: d.body, notes: d.notes, size: d.size})
+		return nil
 	}
 	_, err = tx.exec(ctx, `INSERT INTO ticket_search (`+key+`, subject, people, body, notes, size) VALUES (?, ?, ?, ?, ?, ?)`,
 		ticketID, subject, d.people, d.body, d.notes, d.size)

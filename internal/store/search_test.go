@@ -546,3 +546,85 @@ func TestSearchConcurrentWriters(t *testing.T) {
 		}
 	})
 }
+
+// A transaction's document changes (SQLite writes them at commit, in a few
+// statements) reach the index whatever their mix: many new tickets (more
+// than one statement's worth), messages and notes growing a document
+// committed earlier, several additions to one ticket, and a rolled-back
+// transaction changes nothing.
+func TestSearchBatchedWrites(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := &searchFixture{db: db, ids: map[string]int64{}}
+		at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+		var mb store.Mailbox
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			var err error
+			if mb, err = tx.CreateMailbox(ctx, "support@example.com", ""); err != nil {
+				return err
+			}
+			f.ticket(t, tx, "early", store.Ticket{MailboxID: mb.ID, Subject: "Printer", RequesterAddress: "ann@x.test", CreatedAt: at},
+				store.Message{FromAddress: "ann@x.test", TextBody: "the printer jams"})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const many = 101 // 64 + 32 + 4 + 1 rows
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			for i := range many {
+				f.ticket(t, tx, fmt.Sprintf("t%d", i), store.Ticket{MailboxID: mb.ID, Subject: fmt.Sprintf("Case subj%d", i),
+					RequesterAddress: fmt.Sprintf("c%d@x.test", i), CreatedAt: at},
+					store.Message{FromAddress: fmt.Sprintf("c%d@x.test", i), TextBody: fmt.Sprintf("first%d words", i)},
+					store.Message{FromAddress: fmt.Sprintf("c%d@x.test", i), TextBody: fmt.Sprintf("second%d words", i)})
+			}
+			for _, body := range []string{"toner smudges", "paper tray"} {
+				f.messages++
+				m := store.Message{TicketID: f.ids["early"], MailboxID: mb.ID, Direction: "in", Kind: store.KindEmail,
+					DedupeKey: fmt.Sprintf("mid:%d@test", f.messages), FromAddress: "bea@x.test", FromName: "Bea", TextBody: body, ReceivedAt: at}
+				if err := tx.InsertMessage(ctx, &m); err != nil {
+					return err
+				}
+			}
+			return tx.AddNote(ctx, &store.Note{TicketID: f.ids["early"], Kind: store.NoteInternal, Body: "replace the fuser", CreatedAt: at})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"jams", "toner", "tray", "fuser", "bea", "printer"} {
+			if got := f.find(t, q); !slices.Equal(got, []string{"early"}) {
+				t.Errorf("%q found %v, want the grown ticket", q, got)
+			}
+		}
+		for _, i := range []int{0, 63, 64, 95, 96, 99, 100} {
+			want := []string{fmt.Sprintf("t%d", i)}
+			for _, q := range []string{fmt.Sprintf("subj%d", i), fmt.Sprintf("first%d", i), fmt.Sprintf("second%d", i), fmt.Sprintf("c%d", i)} {
+				if got := f.find(t, q); !slices.Equal(got, want) {
+					t.Errorf("%q found %v, want %v", q, got, want)
+				}
+			}
+		}
+		if n, err := db.CountTickets(ctx, store.TicketFilter{Search: mustParse(t, "words")}); err != nil || n != many {
+			t.Errorf("a word of every new ticket found %d tickets (%v), want %d", n, err, many)
+		}
+		rollback := errors.New("roll back")
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			f.ticket(t, tx, "gone", store.Ticket{MailboxID: mb.ID, Subject: "Ghost", RequesterAddress: "g@x.test", CreatedAt: at})
+			if err := tx.AddNote(ctx, &store.Note{TicketID: f.ids["early"], Kind: store.NoteInternal, Body: "phantom", CreatedAt: at}); err != nil {
+				return err
+			}
+			return rollback
+		})
+		if !errors.Is(err, rollback) {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"ghost", "phantom"} {
+			if got := f.find(t, q); got != nil {
+				t.Errorf("a rolled-back transaction's word %q is found: %v", q, got)
+			}
+		}
+		if got := f.find(t, "fuser"); !slices.Equal(got, []string{"early"}) {
+			t.Errorf("after a rollback the grown ticket: %v", got)
+		}
+	})
+}

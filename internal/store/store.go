@@ -83,6 +83,9 @@ type Tx struct {
 	after []func()
 	// eventsAdded: AddEvent has registered the events wake-up already.
 	eventsAdded bool
+	// search holds the search documents written at commit (SQLite; see
+	// search_defer.go).
+	search map[int64]*searchChange
 }
 
 // AfterCommit registers f to run once the transaction has committed; it
@@ -389,6 +392,10 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		tx.conn.stmts = db.writeStmts.forTx(sqlTx)
 	}
 	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := tx.flushSearch(ctx); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
