@@ -123,6 +123,9 @@ type Prepared struct {
 	// blob of its own (its Part is zero, its blob listed in ownBlobs).
 	Parts    []store.Part
 	ownBlobs []string
+	// search is Msg.Text folded for the search index, computed by Parse
+	// (beside the database's writer rather than in its transaction).
+	search store.SearchText
 }
 
 // DefaultRecoveryWindow is how old a forwarded original may be by default.
@@ -325,7 +328,7 @@ func (in *Ingester) messageRow(mb store.Mailbox, p *Prepared) store.Message {
 		ReceivedAt: p.ReceivedAt, TextBody: msg.Text, HTMLBody: msg.HTML, RawSHA256: p.RawSHA256, RawSize: p.RawSize,
 		Bulk: msg.Bulk, NoAutoAnswer: msg.SuppressAutoResponse || msg.Bulk || msg.Auto != mailmsg.AutoNone,
 		AutoReason: msg.AutoReason, Problems: msg.Problems,
-		To: joinAddresses(msg.To), Cc: joinAddresses(msg.Cc), ReplyTo: joinAddresses(msg.ReplyTo)}
+		To: joinAddresses(msg.To), Cc: joinAddresses(msg.Cc), ReplyTo: joinAddresses(msg.ReplyTo), Search: p.search}
 	if len(msg.InReplyTo) > 0 {
 		m.InReplyTo = msg.InReplyTo[0]
 	}

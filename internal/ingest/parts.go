@@ -31,6 +31,7 @@ func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
 	}
 	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: s.RawSHA256, RawSize: s.RawSize, ReceivedAt: in.now().UTC()}
 	p.DedupeKey = store.DedupeKey(msg.MessageID, s.RawSHA256)
+	p.search = store.NewSearchText(msg.Text)
 	if err := in.locateParts(ctx, f, p); err != nil {
 		in.Release(Stored{}, p)
 		return nil, err

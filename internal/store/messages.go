@@ -57,6 +57,10 @@ type Message struct {
 	// Delivery is how an outgoing message is doing: non-nil for outgoing
 	// messages, filled by TicketMessages and Message.
 	Delivery *Delivery
+	// Search is TextBody as its ticket's search document holds it, when
+	// computed ahead of the transaction (NewSearchText); InsertMessage
+	// computes it otherwise.
+	Search SearchText
 }
 
 // Attachment is a file carried by a message. Its content is a part of a

@@ -72,8 +72,25 @@ type searchAddition struct {
 	notes  string
 }
 
+// SearchText is what a message's text adds to its ticket's search
+// document. Folding text takes time, so ingest computes it while it parses
+// a message, beside the single writer of SQLite, rather than in the
+// transaction.
+type SearchText struct {
+	from, body string // the text it was computed from, and the result
+}
+
+// NewSearchText folds a message's text body for the search index.
+func NewSearchText(text string) SearchText {
+	return SearchText{from: text, body: search.IndexText(search.Unquoted(text), searchPartBytes)}
+}
+
 func messageAddition(m *Message) searchAddition {
-	a := searchAddition{body: search.IndexText(search.Unquoted(m.TextBody), searchPartBytes)}
+	st := m.Search
+	if st.from != m.TextBody {
+		st = NewSearchText(m.TextBody) // not computed ahead, or for other text
+	}
+	a := searchAddition{body: st.body}
 	if m.Direction == "in" {
 		a.people = peopleText(m.FromAddress, m.FromName)
 	}

@@ -628,3 +628,31 @@ func TestSearchBatchedWrites(t *testing.T) {
 		}
 	})
 }
+
+// A message's search text folded ahead (by ingest, while parsing) is used
+// only for the text it was folded from.
+func TestSearchTextAhead(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := &searchFixture{db: db, ids: map[string]int64{}}
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			mb, err := tx.CreateMailbox(ctx, "support@example.com", "")
+			if err != nil {
+				return err
+			}
+			f.ticket(t, tx, "ahead", store.Ticket{MailboxID: mb.ID, Subject: "One", RequesterAddress: "a@x.test", CreatedAt: time.Now()},
+				store.Message{TextBody: "Café crème", Search: store.NewSearchText("Café crème")})
+			f.ticket(t, tx, "stale", store.Ticket{MailboxID: mb.ID, Subject: "Two", RequesterAddress: "b@x.test", CreatedAt: time.Now()},
+				store.Message{TextBody: "the edited text", Search: store.NewSearchText("the parsed text")})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for q, want := range map[string][]string{"cafe": {"ahead"}, "creme": {"ahead"}, "edited": {"stale"}, "parsed": nil} {
+			if got := f.find(t, q); !slices.Equal(got, want) {
+				t.Errorf("%q found %v, want %v", q, got, want)
+			}
+		}
+	})
+}

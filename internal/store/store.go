@@ -293,8 +293,11 @@ func (db *DB) d() dialect { return db.conn.d }
 
 func (db *DB) openSQLite(ctx context.Context, path string) error {
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	// The writer's statement journals stay in memory: a statement's
+	// journal past 64 KB (FTS5's writes of a batch's search documents)
+	// went to a temporary file opened for it.
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate"+
-		"&_pragma=wal_autocheckpoint("+strconv.Itoa(writerAutoCheckpoint)+")")
+		"&_pragma=wal_autocheckpoint("+strconv.Itoa(writerAutoCheckpoint)+")&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return fmt.Errorf("open sqlite %s: %w", path, err)
 	}
