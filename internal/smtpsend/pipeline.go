@@ -154,5 +154,42 @@ func (c *Conn) sendPipelined(ctx context.Context, from string, to []string, raw 
 // newPipeline opens this package's reader and writer on the secured
 // connection, once go-smtp has finished the hello and authentication.
 func newPipeline(sc io.ReadWriteCloser) *pipeline {
-	return &pipeline{tp: textproto.NewConn(sc)}
+	return &pipeline{tp: textproto.NewConn(limitedConn{ReadWriteCloser: sc, r: &lineLimitReader{r: sc, max: maxReplyLine}})}
+}
+
+// maxReplyLine is the longest reply line read, as go-smtp's reader allows
+// (RFC 5321 sets 512 octets): a server that never ends a line must not make
+// the reader's buffer grow without bound.
+const maxReplyLine = 2000
+
+var errReplyLineTooLong = errors.New("the server's reply line is longer than 2,000 bytes")
+
+type limitedConn struct {
+	io.ReadWriteCloser
+	r io.Reader
+}
+
+func (c limitedConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// lineLimitReader fails once a line passes max bytes without its end.
+type lineLimitReader struct {
+	r        io.Reader
+	max, cur int
+}
+
+func (l *lineLimitReader) Read(b []byte) (int, error) {
+	if l.cur > l.max {
+		return 0, errReplyLineTooLong
+	}
+	n, err := l.r.Read(b)
+	for _, c := range b[:n] {
+		if c == '\n' {
+			l.cur = 0
+			continue
+		}
+		if l.cur++; l.cur > l.max {
+			return 0, errReplyLineTooLong
+		}
+	}
+	return n, err
 }

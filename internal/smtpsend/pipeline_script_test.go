@@ -165,3 +165,28 @@ func TestEnhancedCodeParsing(t *testing.T) {
 		c.Close()
 	}
 }
+
+// A reply line that never ends fails the exchange once it passes 2,000
+// bytes (as go-smtp's own reader does), rather than being read into memory
+// for as long as the server sends it.
+func TestPipelinedReplyLineLimit(t *testing.T) {
+	t.Parallel()
+	addr := scriptedServer(t, func(cmd string) (string, time.Duration) {
+		if strings.HasPrefix(cmd, "MAIL") {
+			return "250-" + strings.Repeat("x", 4<<20) + "\r\n250 2.1.0 Ok", 0
+		}
+		return "", 0
+	})
+	c, err := Dial(t.Context(), scriptedConfig(t, addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Send(t.Context(), testUser, []string{"jane@example.net"}, testMessage(testUser, "jane@example.net", "x"))
+	if err == nil || !strings.Contains(err.Error(), "longer than 2,000 bytes") {
+		t.Fatalf("a 4 MB reply line: %v, want the line refused", err)
+	}
+	if c.Usable() {
+		t.Error("the connection is usable after a reply line that was cut off")
+	}
+}
