@@ -448,14 +448,8 @@ func (in *Ingester) fromOurs(ctx context.Context, m *mailmsg.Message) bool {
 			return true
 		}
 	}
-	if _, err := in.db.MailboxByAddress(ctx, addr); err == nil || !errors.Is(err, store.ErrNotFound) {
-		return true
-	}
-	u, err := in.db.UserByEmail(ctx, addr)
-	if errors.Is(err, store.ErrNotFound) {
-		return false
-	}
-	return err != nil || u.DisabledAt.IsZero()
+	own, err := in.db.IsOwnAddress(ctx, addr)
+	return own || err != nil
 }
 
 // ours are the helpdesk's own addresses: support addresses (the
