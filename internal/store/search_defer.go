@@ -7,18 +7,21 @@ import (
 	"strings"
 )
 
-// On SQLite, a transaction's changes to search documents are kept in
-// memory and written just before it commits, a few statements for all of
-// them. FTS5 flushes its pending terms to a new segment of the index at the
-// start of every later statement of the transaction (each statement opens
-// a savepoint, and FTS5 syncs at a savepoint), so writing a document per
-// message made a segment per message, to be merged again at once: with the
-// tokenizing of each grown document, two fifths of the single writer's time
-// in bench-sync. Now a batch of messages writes one segment, and a ticket
-// that several messages of a batch join is tokenized once.
+// A transaction's changes to search documents are kept in memory and
+// written just before it commits, a few statements for all of them, each
+// ticket's document once however many of its messages the transaction
+// adds.
 //
-// PostgreSQL writes each change at once (searchDeferred is false): its
-// rows are locked in the order the comments of indexAdd explain.
+// On SQLite, FTS5 flushes its pending terms to a new segment of the index
+// at the start of every later statement of the transaction (each statement
+// opens a savepoint, and FTS5 syncs at a savepoint), so writing a document
+// per message made a segment per message, to be merged again at once: with
+// the tokenizing of each grown document, two fifths of the single writer's
+// time in bench-sync. On PostgreSQL, each update of a document computes
+// its tsvectors again from the whole text and writes a new version of the
+// row and its index entries: half the writer's time in
+// BenchmarkApplyBatch. The row locks are still taken where they were (see
+// indexAdd); only the writes wait for the commit.
 
 // searchChange is one ticket's pending document.
 type searchChange struct {
@@ -33,10 +36,6 @@ type searchChange struct {
 	subject, people, body, notes string
 	size                         int
 }
-
-// searchDeferred says whether this transaction keeps its document
-// changes until commit.
-func (tx *Tx) searchDeferred() bool { return tx.d.name() == "sqlite" }
 
 // pendingSearch returns the ticket's pending change, if any.
 func (tx *Tx) pendingSearch(ticketID int64) *searchChange {
@@ -67,43 +66,51 @@ func searchChunks(n int) []int {
 // maxSearchRows is the most documents one statement writes (a power of two).
 const maxSearchRows = 64
 
-// flushSearch writes the transaction's pending documents: reads the
-// stored documents that grow, drops every stored document that changes,
-// and inserts the new ones.
+// flushSearch writes the transaction's pending documents: grows the
+// stored documents that grow, drops every stored document that is
+// replaced, and inserts the new ones.
 func (tx *Tx) flushSearch(ctx context.Context) error {
 	if len(tx.search) == 0 {
 		return nil
 	}
 	ids := make([]int64, 0, len(tx.search))
-	var grow []int64
-	for id, c := range tx.search {
+	for id := range tx.search {
 		ids = append(ids, id)
-		if !c.whole && !c.drop {
-			grow = append(grow, id)
-		}
 	}
 	slices.Sort(ids)
-	slices.Sort(grow)
-	if err := tx.readGrowing(ctx, grow); err != nil {
-		return err
-	}
-	var drop, write []int64
+	var grow, drop, write []int64
 	for _, id := range ids {
-		c := tx.search[id]
-		if c.replace || c.drop {
+		switch c := tx.search[id]; {
+		case c.drop:
 			drop = append(drop, id)
-		}
-		if !c.drop {
+		case !c.whole:
+			grow = append(grow, id)
+		default:
+			if c.replace {
+				drop = append(drop, id)
+			}
 			write = append(write, id)
 		}
 	}
+	if tx.d.name() == "sqlite" {
+		// FTS5 updates a row as a delete and an insert anyway: the grown
+		// documents are read, dropped and written whole with the others.
+		if err := tx.readGrowing(ctx, grow); err != nil {
+			return err
+		}
+		drop = append(drop, grow...)
+		write = append(write, grow...)
+	} else if err := tx.updateGrowing(ctx, grow); err != nil {
+		return err
+	}
+	key := tx.d.searchKey()
 	for rest := drop; len(rest) > 0; {
 		n := searchChunks(len(rest))[0]
 		args := make([]any, n)
 		for i, id := range rest[:n] {
 			args[i] = id
 		}
-		if _, err := tx.exec(ctx, `DELETE FROM ticket_search WHERE rowid IN (?`+strings.Repeat(", ?", n-1)+`)`, args...); err != nil {
+		if _, err := tx.exec(ctx, `DELETE FROM ticket_search WHERE `+key+` IN (?`+strings.Repeat(", ?", n-1)+`)`, args...); err != nil {
 			return fmt.Errorf("drop %d search documents: %w", n, err)
 		}
 		rest = rest[n:]
@@ -115,7 +122,7 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 			c := tx.search[id]
 			args = append(args, id, c.subject, c.people, c.body, c.notes, c.size)
 		}
-		q := `INSERT INTO ticket_search (rowid, subject, people, body, notes, size) VALUES (?, ?, ?, ?, ?, ?)` +
+		q := `INSERT INTO ticket_search (` + key + `, subject, people, body, notes, size) VALUES (?, ?, ?, ?, ?, ?)` +
 			strings.Repeat(", (?, ?, ?, ?, ?, ?)", n-1)
 		if _, err := tx.exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("write %d search documents: %w", n, err)
@@ -123,6 +130,31 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 		rest = rest[n:]
 	}
 	tx.search = nil
+	return nil
+}
+
+// updateGrowing appends to the stored documents of ids (PostgreSQL), in
+// place: the text stays in the database.
+func (tx *Tx) updateGrowing(ctx context.Context, ids []int64) error {
+	for rest := ids; len(rest) > 0; {
+		n := searchChunks(len(rest))[0]
+		args := make([]any, 0, 5*n)
+		for _, id := range rest[:n] {
+			c := tx.search[id]
+			args = append(args, id, c.people, c.body, c.notes, c.size)
+		}
+		row := "(?::bigint, ?::text, ?::text, ?::text, ?::bigint)"
+		res, err := tx.exec(ctx, `UPDATE ticket_search AS s SET people = v.people, body = s.body || v.body, notes = s.notes || v.notes, size = v.size
+			FROM (VALUES `+row+strings.Repeat(", "+row, n-1)+`) AS v (id, people, body, notes, size) WHERE s.ticket_id = v.id`, args...)
+		if err != nil {
+			return fmt.Errorf("grow %d search documents: %w", n, err)
+		}
+		if got, err := res.RowsAffected(); err != nil || got != int64(n) {
+			// indexAdd read and locked each of them in this transaction.
+			return fmt.Errorf("grow %d search documents: %d updated (%v)", n, got, err)
+		}
+		rest = rest[n:]
+	}
 	return nil
 }
 

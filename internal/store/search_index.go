@@ -53,15 +53,8 @@ func peopleText(address, name string) string {
 func (tx *Tx) indexNewTicket(ctx context.Context, id int64, t Ticket) error {
 	subject := search.IndexText(t.Subject, searchSubjectBytes)
 	people := peopleText(t.RequesterAddress, t.RequesterName)
-	if tx.searchDeferred() {
-		tx.setSearch(id, &searchChange{whole: true, replace: tx.pendingSearch(id) != nil, subject: subject, people: people, size: len(subject) + len(people)})
-		return nil
-	}
-	_, err := tx.exec(ctx, `INSERT INTO ticket_search (`+tx.d.searchKey()+`, subject, people, body, notes, size) VALUES (?, ?, ?, '', '', ?)`,
-		id, subject, people, len(subject)+len(people))
-	if err != nil {
-		return fmt.Errorf("index ticket %d: %w", id, err)
-	}
+	// Written at commit (search_defer.go).
+	tx.setSearch(id, &searchChange{whole: true, replace: tx.pendingSearch(id) != nil, subject: subject, people: people, size: len(subject) + len(people)})
 	return nil
 }
 
@@ -101,6 +94,17 @@ func messageAddition(m *Message) searchAddition {
 // in the backlog) is queued again, so the rebuild that is due sees this
 // row too.
 func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) error {
+	if c := tx.pendingSearch(ticketID); c != nil {
+		// This transaction created, rebuilt or grew the document already
+		// (and holds its locks): the addition joins what it writes at commit.
+		if c.drop {
+			return nil // the ticket is gone
+		}
+		d := searchDoc{people: c.people, size: c.size}
+		d.add(a)
+		c.people, c.size, c.body, c.notes = d.people, d.size, c.body+d.body, c.notes+d.notes
+		return nil
+	}
 	key := tx.d.searchKey()
 	if lock := tx.d.forNoKeyUpdate(); lock != "" {
 		// The ticket's row first, as every writer of a ticket locks it
@@ -112,15 +116,6 @@ func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) er
 		if _, err := tx.exec(ctx, `SELECT id FROM tickets WHERE id = ?`+lock, ticketID); err != nil {
 			return fmt.Errorf("lock ticket %d: %w", ticketID, err)
 		}
-	}
-	if c := tx.pendingSearch(ticketID); c != nil {
-		if c.drop {
-			return nil // the ticket is gone
-		}
-		d := searchDoc{people: c.people, size: c.size}
-		d.add(a)
-		c.people, c.size, c.body, c.notes = d.people, d.size, c.body+d.body, c.notes+d.notes
-		return nil
 	}
 	var people string
 	var size int
@@ -139,15 +134,8 @@ func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) er
 	if d.size == size {
 		return nil // full, or nothing new
 	}
-	if tx.searchDeferred() {
-		tx.setSearch(ticketID, &searchChange{people: d.people, size: d.size, body: d.body, notes: d.notes})
-		return nil
-	}
-	_, err = tx.exec(ctx, `UPDATE ticket_search SET people = ?, body = body || ?, notes = notes || ?, size = ? WHERE `+key+` = ?`,
-		d.people, d.body, d.notes, d.size, ticketID)
-	if err != nil {
-		return fmt.Errorf("index ticket %d: %w", ticketID, err)
-	}
+	// Appended at commit (search_defer.go), the row locked meanwhile.
+	tx.setSearch(ticketID, &searchChange{people: d.people, size: d.size, body: d.body, notes: d.notes})
 	return nil
 }
 
@@ -273,12 +261,8 @@ func (tx *Tx) rebuildSearchDoc(ctx context.Context, ticketID int64) error {
 	if err != nil && !gone {
 		return fmt.Errorf("read ticket %d: %w", ticketID, err)
 	}
-	key := tx.d.searchKey()
-	if tx.searchDeferred() {
-		tx.setSearch(ticketID, &searchChange{replace: true, drop: true})
-	} else if _, err := tx.exec(ctx, `DELETE FROM ticket_search WHERE `+key+` = ?`, ticketID); err != nil {
-		return fmt.Errorf("drop the search document of ticket %d: %w", ticketID, err)
-	}
+	// Dropped and written again at commit (search_defer.go).
+	tx.setSearch(ticketID, &searchChange{replace: true, drop: true})
 	if _, err := tx.exec(ctx, `DELETE FROM search_backlog WHERE ticket_id = ?`, ticketID); err != nil {
 		return fmt.Errorf("take ticket %d off the search backlog: %w", ticketID, err)
 	}
@@ -321,14 +305,6 @@ func (tx *Tx) rebuildSearchDoc(ctx context.Context, ticketID int64) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	if tx.searchDeferred() {
-		tx.setSearch(ticketID, &searchChange{whole: true, replace: true, subject: subject, people: d.people, body: d.body, notes: d.notes, size: d.size})
-		return nil
-	}
-	_, err = tx.exec(ctx, `INSERT INTO ticket_search (`+key+`, subject, people, body, notes, size) VALUES (?, ?, ?, ?, ?, ?)`,
-		ticketID, subject, d.people, d.body, d.notes, d.size)
-	if err != nil {
-		return fmt.Errorf("index ticket %d: %w", ticketID, err)
-	}
+	tx.setSearch(ticketID, &searchChange{whole: true, replace: true, subject: subject, people: d.people, body: d.body, notes: d.notes, size: d.size})
 	return nil
 }
