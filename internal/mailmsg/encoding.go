@@ -117,6 +117,23 @@ func (d *base64Reader) decode(p []byte) int {
 	in, i := d.in, d.inI
 	acc, n := d.acc, d.n
 	for i < len(in) {
+		if n == 0 {
+			// Whole quanta of four alphabet characters, the bulk of any
+			// body, four at a time; anything else takes the loop below.
+			for i+4 <= len(in) && len(p)-w >= 3 {
+				a, b, c, e := b64val[in[i]], b64val[in[i+1]], b64val[in[i+2]], b64val[in[i+3]]
+				if (a|b|c|e)&0xc0 != 0 {
+					break // not all four in the alphabet (its values are below 64)
+				}
+				v := uint32(a)<<18 | uint32(b)<<12 | uint32(c)<<6 | uint32(e)
+				p[w], p[w+1], p[w+2] = byte(v>>16), byte(v>>8), byte(v)
+				w += 3
+				i += 4
+			}
+			if i == len(in) {
+				break
+			}
+		}
 		c := in[i]
 		i++
 		v := b64val[c]
