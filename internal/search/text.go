@@ -53,10 +53,15 @@ func IndexText(s string, maxBytes int) string {
 			continue
 		}
 		switch {
-		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-			t.letter(rune(c))
-		case 'A' <= c && c <= 'Z':
-			t.letter(rune(c + 'a' - 'A'))
+		case asciiWord[c]:
+			// A run of ASCII letters and digits at once.
+			j := i + 1
+			for j < len(s) && asciiWord[s[j]] {
+				j++
+			}
+			t.ascii(s[i:j])
+			i = j
+			continue
 		case c == 0:
 			// Dropped, as store.CleanText drops it from what is stored.
 		default:
@@ -90,6 +95,40 @@ func (t *indexer) letter(r rune) {
 	}
 	t.buf = utf8.AppendRune(t.buf, r)
 	t.runes++
+}
+
+// asciiWord marks the ASCII letters and digits.
+var asciiWord = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+	}
+	return t
+}()
+
+// ascii adds run, ASCII letters and digits, to the token being read, in
+// lower case: what letter does for each of them.
+func (t *indexer) ascii(run string) {
+	room := MaxTokenRunes - t.runes
+	if room <= 0 {
+		return
+	}
+	if len(run) > room {
+		run = run[:room]
+	}
+	if t.start < 0 {
+		t.start = len(t.buf)
+		if len(t.buf) > 0 {
+			t.buf = append(t.buf, ' ')
+		}
+	}
+	n := len(t.buf)
+	t.buf = append(t.buf, run...)
+	for k := n; k < len(t.buf); k++ {
+		if c := t.buf[k]; 'A' <= c && c <= 'Z' {
+			t.buf[k] = c + 'a' - 'A'
+		}
+	}
+	t.runes += len(run)
 }
 
 // flush ends the token being read; one that does not fit ends the text.
