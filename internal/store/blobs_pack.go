@@ -333,13 +333,17 @@ func (b *packBlob) Close() error { return b.f.Close() }
 // becomes a file of its own. It returns the blob's SHA-256 and size, and
 // whether it was packed.
 func (b *Blobs) putPacked(r io.Reader) (sum string, size int64, packed bool, err error) {
-	var buf bytes.Buffer
-	n, err := io.Copy(&buf, io.LimitReader(r, maxPacked+1))
+	buf := putBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		buf.Reset()
+		putBuffers.Put(buf) // the pack has its own copy: WriteAt wrote it
+	}()
+	n, err := io.Copy(buf, io.LimitReader(r, maxPacked+1))
 	if err != nil {
 		return "", 0, false, fmt.Errorf("read blob: %w", err)
 	}
 	if n > maxPacked {
-		sum, size, err = b.files.Put(io.MultiReader(&buf, r))
+		sum, size, err = b.files.Put(io.MultiReader(buf, r))
 		return sum, size, false, err
 	}
 	h := sha256.Sum256(buf.Bytes())
@@ -348,7 +352,7 @@ func (b *Blobs) putPacked(r io.Reader) (sum string, size int64, packed bool, err
 		// Stored before (a message fetched again, the same attachment
 		// mailed twice): its committed place serves, nothing is appended.
 		var one int
-		err := b.index.QueryRow(`SELECT 1 FROM blob_locations WHERE sha256 = ?`, sum).Scan(&one)
+		err := b.lookupPlace(sum).Scan(&one)
 		if err == nil {
 			return sum, n, true, nil
 		}
@@ -360,6 +364,23 @@ func (b *Blobs) putPacked(r io.Reader) (sum string, size int64, packed bool, err
 		return "", 0, false, err
 	}
 	return sum, n, true, nil
+}
+
+// putBuffers hold a blob read before it is packed: one per message
+// fetched, up to 4 MiB, so they are reused rather than grown again.
+var putBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// lookupPlace asks the read pool for a blob's committed place, with a
+// statement prepared once: one lookup per blob put, and modernc's SQLite
+// compiles an unprepared statement at each call.
+func (b *Blobs) lookupPlace(sum string) *sql.Row {
+	b.lookupOnce.Do(func() {
+		b.lookup, _ = b.index.Prepare(`SELECT 1 FROM blob_locations WHERE sha256 = ?`) // nil: unprepared below
+	})
+	if b.lookup == nil {
+		return b.index.QueryRow(`SELECT 1 FROM blob_locations WHERE sha256 = ?`, sum)
+	}
+	return b.lookup.QueryRow(sum)
 }
 
 // keepPacked is keepBlob on SQLite: a blob this process holds in a pack

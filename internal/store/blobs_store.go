@@ -31,8 +31,11 @@ type Blobs struct {
 	files *fileBlobs // SQLite: blobs from before 23 and larger ones; PostgreSQL: files from before 19, until moved
 	packs *packBlobs // SQLite only: blobs up to maxPacked (see blobs_pack.go)
 	index *sql.DB    // SQLite only: the pool blob_locations is read with (nil: pending blobs only)
-	spool *spool     // PostgreSQL only
-	pg    *sql.DB    // PostgreSQL only: the pool blobs are read with
+	// lookup is index's statement for a committed place (lookupPlace).
+	lookup     *sql.Stmt
+	lookupOnce sync.Once
+	spool      *spool  // PostgreSQL only
+	pg         *sql.DB // PostgreSQL only: the pool blobs are read with
 
 	syncMu sync.Mutex // one Sync at a time
 }

@@ -354,6 +354,9 @@ func (db *DB) openPostgres(ctx context.Context, url string) error {
 func (db *DB) Close() error {
 	db.conn.stmts.close()
 	db.writeStmts.close()
+	if db.blobs != nil && db.blobs.lookup != nil {
+		db.blobs.lookup.Close()
+	}
 	err := db.checkpoints.close()
 	err = errors.Join(err, db.write.Close())
 	if db.read != db.write {
