@@ -37,3 +37,25 @@ func SetPackLimit(n int64) func() {
 	packLimit = n
 	return func() { packLimit = old }
 }
+
+// Search index internals (TestReindexBoundsPendingText).
+const (
+	SearchPartBytes  = searchPartBytes
+	SearchFlushBytes = searchFlushBytes
+)
+
+// RebuildSearchDoc rebuilds one ticket's search document in tx.
+func (tx *Tx) RebuildSearchDoc(ctx context.Context, ticketID int64) error {
+	return tx.rebuildSearchDoc(ctx, ticketID)
+}
+
+// PendingSearchBytes is the text of whole search documents tx has yet to
+// write.
+func (tx *Tx) PendingSearchBytes() int { return tx.searchBytes }
+
+// SearchDocuments counts the rows of ticket_search.
+func (db *DB) SearchDocuments(ctx context.Context) (int, error) {
+	var n int
+	err := db.queryRow(ctx, `SELECT COUNT(*) FROM ticket_search`).Scan(&n)
+	return n, err
+}

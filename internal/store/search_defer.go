@@ -22,6 +22,12 @@ import (
 // row and its index entries: half the writer's time in
 // BenchmarkApplyBatch. The row locks are still taken where they were (see
 // indexAdd); only the writes wait for the commit.
+//
+// Until they are written, a read of ticket_search in the transaction sees
+// the stored documents, not the pending ones: the writers of a document
+// look at tx.search first (pendingSearch). A transaction that rebuilds many
+// documents (ReindexSearch) writes them whenever their text passes
+// searchFlushBytes, so that it never holds much more than that in memory.
 
 // searchChange is one ticket's pending document.
 type searchChange struct {
@@ -65,6 +71,23 @@ func searchChunks(n int) []int {
 
 // maxSearchRows is the most documents one statement writes (a power of two).
 const maxSearchRows = 64
+
+// searchFlushBytes is how much text of whole documents a transaction keeps
+// pending before it writes them (a rebuilt document holds up to
+// searchTicketBytes). postdesk reindex --all of 600 tickets of 256 KB:
+// peak RSS 51 MB with 1 MB, 74 MB with 4 MB, 245 MB holding all 200 of a
+// batch; 43 MB when each document was written as it was built.
+const searchFlushBytes = 1 << 20
+
+// searchWhole counts a whole document of size bytes made pending, and
+// writes what is pending once that passes searchFlushBytes.
+func (tx *Tx) searchWhole(ctx context.Context, size int) error {
+	tx.searchBytes += size
+	if tx.searchBytes < searchFlushBytes {
+		return nil
+	}
+	return tx.flushSearch(ctx)
+}
 
 // flushSearch writes the transaction's pending documents: grows the
 // stored documents that grow, drops every stored document that is
@@ -129,7 +152,7 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 		}
 		rest = rest[n:]
 	}
-	tx.search = nil
+	tx.search, tx.searchBytes = nil, 0
 	return nil
 }
 

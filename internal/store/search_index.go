@@ -306,5 +306,5 @@ func (tx *Tx) rebuildSearchDoc(ctx context.Context, ticketID int64) error {
 		return err
 	}
 	tx.setSearch(ticketID, &searchChange{whole: true, replace: true, subject: subject, people: d.people, body: d.body, notes: d.notes, size: d.size})
-	return nil
+	return tx.searchWhole(ctx, d.size)
 }

@@ -59,6 +59,22 @@ func (f *searchFixture) ticket(t *testing.T, tx *store.Tx, name string, tk store
 	return id
 }
 
+// emptySearchFixture is a fixture with one mailbox and no tickets yet.
+func emptySearchFixture(t *testing.T, db *store.DB) (*searchFixture, store.Mailbox) {
+	t.Helper()
+	ctx := context.Background()
+	var mb store.Mailbox
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		var err error
+		mb, err = tx.CreateMailbox(ctx, "support@example.com", "")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &searchFixture{db: db, ids: map[string]int64{}}, mb
+}
+
 func newSearchFixture(t *testing.T, db *store.DB) *searchFixture {
 	t.Helper()
 	ctx := context.Background()
@@ -555,14 +571,9 @@ func TestSearchConcurrentWriters(t *testing.T) {
 func TestSearchBatchedWrites(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		f := &searchFixture{db: db, ids: map[string]int64{}}
+		f, mb := emptySearchFixture(t, db)
 		at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
-		var mb store.Mailbox
 		err := db.Write(ctx, func(tx *store.Tx) error {
-			var err error
-			if mb, err = tx.CreateMailbox(ctx, "support@example.com", ""); err != nil {
-				return err
-			}
 			f.ticket(t, tx, "early", store.Ticket{MailboxID: mb.ID, Subject: "Printer", RequesterAddress: "ann@x.test", CreatedAt: at},
 				store.Message{FromAddress: "ann@x.test", TextBody: "the printer jams"})
 			return nil
@@ -634,12 +645,8 @@ func TestSearchBatchedWrites(t *testing.T) {
 func TestSearchTextAhead(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		f := &searchFixture{db: db, ids: map[string]int64{}}
+		f, mb := emptySearchFixture(t, db)
 		err := db.Write(ctx, func(tx *store.Tx) error {
-			mb, err := tx.CreateMailbox(ctx, "support@example.com", "")
-			if err != nil {
-				return err
-			}
 			f.ticket(t, tx, "ahead", store.Ticket{MailboxID: mb.ID, Subject: "One", RequesterAddress: "a@x.test", CreatedAt: time.Now()},
 				store.Message{TextBody: "Café crème", Search: store.NewSearchText("Café crème")})
 			f.ticket(t, tx, "stale", store.Ticket{MailboxID: mb.ID, Subject: "Two", RequesterAddress: "b@x.test", CreatedAt: time.Now()},
@@ -653,6 +660,77 @@ func TestSearchTextAhead(t *testing.T) {
 			if got := f.find(t, q); !slices.Equal(got, want) {
 				t.Errorf("%q found %v, want %v", q, got, want)
 			}
+		}
+	})
+}
+
+// A transaction that rebuilds many large documents (ReindexSearch) writes
+// them as their text passes a bound, rather than holding them all until it
+// commits; what it writes early is the same index.
+func TestReindexBoundsPendingText(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f, mb := emptySearchFixture(t, db)
+		at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+		// Each ticket's document holds about 7 x 32 KB: 24 of them pass
+		// the bound once.
+		const tickets, parts = 24, 7
+		part := func(ticket, msg int) string {
+			var b strings.Builder
+			fmt.Fprintf(&b, "tag%dx%d", ticket, msg)
+			for w := 0; b.Len() < store.SearchPartBytes+4096; w++ {
+				fmt.Fprintf(&b, " w%dx%d", msg, w)
+			}
+			return b.String()
+		}
+		var ids []int64
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			for i := range tickets {
+				var msgs []store.Message
+				for j := range parts {
+					msgs = append(msgs, store.Message{FromAddress: fmt.Sprintf("c%d@x.test", i), TextBody: part(i, j)})
+				}
+				ids = append(ids, f.ticket(t, tx, fmt.Sprintf("t%d", i), store.Ticket{MailboxID: mb.ID,
+					Subject: fmt.Sprintf("Case subj%d", i), RequesterAddress: fmt.Sprintf("c%d@x.test", i), CreatedAt: at}, msgs...))
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		peak, flushed := 0, false
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			for _, id := range ids {
+				before := tx.PendingSearchBytes()
+				if err := tx.RebuildSearchDoc(ctx, id); err != nil {
+					return err
+				}
+				after := tx.PendingSearchBytes()
+				flushed = flushed || after < before
+				peak = max(peak, after)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !flushed || peak >= store.SearchFlushBytes {
+			t.Errorf("rebuilding %d documents of about %d KB: pending text peaked at %d bytes (bound %d), written early: %v",
+				tickets, parts*store.SearchPartBytes>>10, peak, store.SearchFlushBytes, flushed)
+		}
+		for _, i := range []int{0, 11, 12, 23} {
+			want := []string{fmt.Sprintf("t%d", i)}
+			for _, q := range []string{fmt.Sprintf("subj%d", i), fmt.Sprintf("tag%dx0", i), fmt.Sprintf("tag%dx%d", i, parts-1)} {
+				if got := f.find(t, q); !slices.Equal(got, want) {
+					t.Errorf("%q found %v, want %v", q, got, want)
+				}
+			}
+		}
+		if n, err := db.CountTickets(ctx, store.TicketFilter{Search: mustParse(t, "w0x0")}); err != nil || n != tickets {
+			t.Errorf("a word of every document found %d tickets (%v), want %d", n, err, tickets)
+		}
+		if n, err := db.SearchDocuments(ctx); err != nil || n != tickets {
+			t.Errorf("%d search documents (%v), want one per ticket: %d", n, err, tickets)
 		}
 	})
 }

@@ -83,9 +83,11 @@ type Tx struct {
 	after []func()
 	// eventsAdded: AddEvent has registered the events wake-up already.
 	eventsAdded bool
-	// search holds the search documents written at commit (SQLite; see
-	// search_defer.go).
-	search map[int64]*searchChange
+	// search holds the search documents written at commit (see
+	// search_defer.go), searchBytes the text of the whole documents among
+	// them.
+	search      map[int64]*searchChange
+	searchBytes int
 }
 
 // AfterCommit registers f to run once the transaction has committed; it
