@@ -297,7 +297,11 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
 	// The writer's statement journals stay in memory: a statement's
 	// journal past 64 KB (FTS5's writes of a batch's search documents)
-	// went to a temporary file opened for it.
+	// went to a temporary file opened for it. temp_store covers every
+	// temporary structure of the writer, so the sort of a CREATE INDEX in a
+	// migration is held in memory too: a migration that indexes a large
+	// table should build its index in steps, or set temp_store back to
+	// FILE while it runs.
 	w, err := sql.Open("sqlite", "file:"+path+"?"+pragmas+"&_txlock=immediate"+
 		"&_pragma=wal_autocheckpoint("+strconv.Itoa(writerAutoCheckpoint)+")&_pragma=temp_store(MEMORY)")
 	if err != nil {
