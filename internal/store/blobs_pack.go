@@ -298,6 +298,17 @@ func (p *packBlobs) open(place blobPlace) (Blob, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A pack cut short (a copy-based backup that stopped early, a full
+	// disk on restore) would give a short blob without an error.
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if end := place.offset + place.size; fi.Size() < end {
+		f.Close()
+		return nil, fmt.Errorf("pack %d is cut short: it holds %d bytes, the blob ends at %d: %w", place.pack, fi.Size(), end, ErrBlobCorrupt)
+	}
 	return &packBlob{SectionReader: io.NewSectionReader(f, place.offset, place.size), f: f}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -79,7 +80,7 @@ func TestPackedBlobs(t *testing.T) {
 	db.Close()
 
 	db = open()
-	defer db.Close()
+	defer func() { db.Close() }()
 	for i, sum := range sums {
 		b, err := db.Blobs().Open(ctx, sum)
 		got := readAll(t, b, err)
@@ -119,6 +120,32 @@ func TestPackedBlobs(t *testing.T) {
 	}
 	if packs < 3 {
 		t.Errorf("%d packs for ~400 KiB at a 100 KiB limit, want several", packs)
+	}
+
+	// Every pack cut short by a byte (a copy-based backup that stopped
+	// early): the last blob of each is refused as damaged, none reads back
+	// short, the others read back whole.
+	db.Close()
+	paths, _ := filepath.Glob(filepath.Join(dir, "blobs", "packs", "*.pack"))
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err != nil || os.Truncate(p, fi.Size()-1) != nil {
+			t.Fatal(p, err)
+		}
+	}
+	db = open()
+	damaged := 0
+	for i, sum := range sums {
+		b, err := db.Blobs().Open(ctx, sum)
+		if errors.Is(err, store.ErrBlobCorrupt) {
+			damaged++
+			continue
+		}
+		if got := readAll(t, b, err); !bytes.Equal(got, raws[i]) {
+			t.Fatalf("blob %d (%d bytes) of a pack cut short reads back as %d other bytes", i, len(raws[i]), len(got))
+		}
+	}
+	if damaged != len(paths) {
+		t.Errorf("%d blobs refused as damaged, want one for each of the %d packs cut short", damaged, len(paths))
 	}
 }
 

@@ -54,6 +54,11 @@ func (h *Handler) serveContent(w http.ResponseWriter, r *http.Request, f store.B
 		h.notFound(w, r, "The file's content is missing from the data folder.")
 		return
 	}
+	if errors.Is(err, store.ErrBlobCorrupt) {
+		h.incident(w, r, err, "File damaged",
+			"The file's content in the data folder is damaged (cut short), so it is not shown. Tell your administrator the incident id: the data folder needs restoring from a complete backup.")
+		return
+	}
 	if err != nil {
 		h.serverError(w, r, err)
 		return

@@ -75,13 +75,18 @@ func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request) {
 
 // serverError logs err with a short incident id and shows only the id.
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	h.incident(w, r, err, "Something went wrong",
+		"Something went wrong on our side, and it has been logged. Try again in a moment; if it keeps happening, tell your administrator the incident id.")
+}
+
+// incident logs err with a short incident id and shows a 500 with heading
+// and message, and the id.
+func (h *Handler) incident(w http.ResponseWriter, r *http.Request, err error, heading, message string) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	id := hex.EncodeToString(b)
 	h.log.Error("page failed", "incident_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
-	h.errorPage(w, r, errorPage{Status: http.StatusInternalServerError, Heading: "Something went wrong",
-		Message:  "Something went wrong on our side, and it has been logged. Try again in a moment; if it keeps happening, tell your administrator the incident id.",
-		Incident: id})
+	h.errorPage(w, r, errorPage{Status: http.StatusInternalServerError, Heading: heading, Message: message, Incident: id})
 }
 
 func ticketMissing(id int64) string {
