@@ -209,8 +209,12 @@ func (c conn) TicketForMessageIDs(ctx context.Context, mailboxID int64, ids []st
 }
 
 // TicketMessages lists a ticket's messages, oldest first, with attachments.
+// Messages of the same second are in the order they were stored: a
+// fetched email's time is the IMAP server's INTERNALDATE, in whole
+// seconds, so a customer's answer within the second of the reply it
+// answers (whose time has milliseconds) would otherwise show above it.
 func (c conn) TicketMessages(ctx context.Context, ticketID int64) ([]Message, error) {
-	rows, err := c.query(ctx, `SELECT `+messageCols+` FROM messages WHERE ticket_id = ? AND kind <> ? ORDER BY received_at, id`, ticketID, KindForward)
+	rows, err := c.query(ctx, `SELECT `+messageCols+` FROM messages WHERE ticket_id = ? AND kind <> ? ORDER BY received_at / 1000, id`, ticketID, KindForward)
 	if err != nil {
 		return nil, fmt.Errorf("list messages of ticket %d: %w", ticketID, err)
 	}

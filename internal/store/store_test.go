@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,4 +140,60 @@ func TestBlobs(t *testing.T) {
 	if _, err := b.Open(context.Background(), "../../etc/passwd"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("open of a bad name: %v", err)
 	}
+}
+
+// A ticket's messages are in time order by the second, and within a
+// second in the order they were stored: a fetched answer's INTERNALDATE
+// (whole seconds) may be earlier than the reply it answers within their
+// second, and it still shows below it.
+func TestTicketMessagesOrder(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		at := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
+		var ticketID int64
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			mb, err := tx.CreateMailbox(ctx, "support@example.com", "")
+			if err != nil {
+				return err
+			}
+			if ticketID, err = tx.CreateTicket(ctx, store.Ticket{MailboxID: mb.ID, Subject: "Order", RequesterAddress: "ann@x.test", CreatedAt: at}); err != nil {
+				return err
+			}
+			// Stored in this order, at these times.
+			for _, m := range []struct {
+				name, dir string
+				at        time.Time
+			}{
+				{"question", "in", at},
+				{"reply", "out", at.Add(5*time.Second + 700*time.Millisecond)},
+				{"answer", "in", at.Add(5 * time.Second)},
+				{"late-import", "in", at.Add(3 * time.Second)},
+				{"next", "in", at.Add(6 * time.Second)},
+			} {
+				kind := store.KindEmail
+				if m.dir == "out" {
+					kind = store.KindReply
+				}
+				if err := tx.InsertMessage(ctx, &store.Message{MailboxID: mb.ID, TicketID: ticketID, Direction: m.dir, Kind: kind,
+					DedupeKey: "mid:" + m.name, MessageID: m.name, ReceivedAt: m.at}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := db.TicketMessages(ctx, ticketID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range msgs {
+			got = append(got, m.MessageID)
+		}
+		if want := []string{"question", "late-import", "reply", "answer", "next"}; !slices.Equal(got, want) {
+			t.Errorf("messages in order %v, want %v", got, want)
+		}
+	})
 }

@@ -287,12 +287,15 @@ func TestBrowserReplyArrives(t *testing.T) {
 	if err := r.stack.SendSMTP(ctx, replyCustomer, []string{replySupport}, []byte(answer)); err != nil {
 		t.Fatal(err)
 	}
-	// Joined, wherever it sorts: its time is the server's INTERNALDATE,
-	// whole seconds, so within the reply's second it may come before it.
+	// Joined, after the reply: its time is the server's INTERNALDATE, whole
+	// seconds, so it may be earlier than the reply's within their second.
 	waitFor(t, "the answer on the ticket", func() bool {
 		msgs, err := r.db.TicketMessages(ctx, ticket.ID)
 		return err == nil && len(msgs) == 3 && slices.ContainsFunc(msgs, func(m store.Message) bool { return m.MessageID == "a1.printer@customer.test" })
 	})
+	if msgs, err := r.db.TicketMessages(ctx, ticket.ID); err != nil || msgs[2].MessageID != "a1.printer@customer.test" {
+		t.Errorf("the answer is not last in the conversation (%v)", err)
+	}
 	if n, err := r.db.CountTickets(ctx, store.TicketFilter{}); err != nil || n != 1 {
 		t.Errorf("%d tickets (%v), want 1", n, err)
 	}
