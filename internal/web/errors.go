@@ -54,22 +54,40 @@ func (h *Handler) csrfFailed(w http.ResponseWriter, r *http.Request) {
 	h.log.Warn("form refused: csrf check failed", "method", r.Method, "path", r.URL.Path)
 	e := errorPage{Status: http.StatusForbidden, Heading: "Form expired",
 		Message: "This form expired; reload the page and try again."}
+	e.LinkURL, e.LinkText = formBackLink(r)
+	h.errorPage(w, r, e)
+}
+
+// formBackLink is where the error page of a refused form leads: back to
+// the page the form was on ("" for the default, the tickets).
+func formBackLink(r *http.Request) (href, text string) {
 	switch {
 	case r.URL.Path == "/login":
-		e.LinkURL, e.LinkText = "/login", "Back to sign-in"
+		return "/login", "Back to sign-in"
 	case strings.HasPrefix(r.URL.Path, "/admin/users"):
-		e.LinkURL, e.LinkText = "/admin/users", "Back to Users"
+		return "/admin/users", "Back to Users"
 	case strings.HasPrefix(r.URL.Path, "/profile"):
-		e.LinkURL, e.LinkText = "/profile", "Back to your profile"
+		return "/profile", "Back to your profile"
 	case strings.HasPrefix(r.URL.Path, "/invite/"):
-		e.LinkURL, e.LinkText = r.URL.Path, "Reload the invitation"
+		return r.URL.Path, "Reload the invitation"
 	case strings.HasPrefix(r.URL.Path, "/admin/"):
-		e.LinkURL, e.LinkText = "/admin/emails", "Back to Emails"
+		return "/admin/emails", "Back to Emails"
 	case strings.HasPrefix(r.URL.Path, "/tickets/"):
 		if parts := strings.Split(r.URL.Path, "/"); len(parts) >= 3 {
-			e.LinkURL, e.LinkText = "/tickets/"+url.PathEscape(parts[2]), "Back to the ticket"
+			return "/tickets/" + url.PathEscape(parts[2]), "Back to the ticket"
 		}
 	}
+	return "", ""
+}
+
+// formTooLarge answers a form whose body passed its bound: what it carried
+// is far beyond what any of its fields takes, and the page says so rather
+// than calling the form expired. The browser's Back keeps the text.
+func (h *Handler) formTooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
+	h.log.Warn("form refused: body too large", "method", r.Method, "path", r.URL.Path, "limit_bytes", limit)
+	e := errorPage{Status: http.StatusRequestEntityTooLarge, Heading: "Too long to send",
+		Message: fmt.Sprintf("What you sent is over %d MB, far longer than this form takes, and it was not saved. Go back, shorten the text and send it again.", limit>>20)}
+	e.LinkURL, e.LinkText = formBackLink(r)
 	h.errorPage(w, r, e)
 }
 

@@ -70,10 +70,24 @@ func (h *Handler) signedIn(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// maxFormBytes bounds the body of a form without files (the longest
+// field, a note, is desk.MaxNoteBytes).
+const maxFormBytes = 1 << 20
+
 // form is signedIn plus the CSRF check every form POST needs.
 func (h *Handler) form(next http.HandlerFunc) http.HandlerFunc {
 	return h.signedIn(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				h.formTooLarge(w, r, maxFormBytes)
+				return
+			}
+			h.badRequest(w, r, "The form could not be read: reload the page and try again.")
+			h.log.Warn("form refused: unreadable body", "method", r.Method, "path", r.URL.Path, "err", err)
+			return
+		}
 		if !auth.CheckCSRF(current(r).sess, r.PostFormValue("csrf")) {
 			h.csrfFailed(w, r)
 			return
