@@ -55,7 +55,7 @@ func (in *Ingester) writeForward(ctx context.Context, tx *store.Tx, mb store.Mai
 	}
 	ticketID := d.TicketID
 	if d.Outcome == RecoveredJoined {
-		if err := tx.RecordCustomerMessage(ctx, ticketID, orig.Date); err != nil {
+		if err := recordCustomerMessage(ctx, tx, ticketID, orig.Date, p.ReceivedAt, "a recovered email from "+f.Customer); err != nil {
 			return Result{}, err
 		}
 	} else {

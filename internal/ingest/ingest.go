@@ -257,6 +257,19 @@ func (in *Ingester) Write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 	return res, addEvent(ctx, tx, mb, p, d, res)
 }
 
+// recordCustomerMessage counts a customer's message on its ticket (at is
+// when it counts as activity) and, when the message reopens a pending or
+// solved ticket, records that on the ticket at eventAt, as an agent's
+// status change is.
+func recordCustomerMessage(ctx context.Context, tx *store.Tx, ticketID int64, at, eventAt time.Time, by string) error {
+	prev, err := tx.RecordCustomerMessage(ctx, ticketID, at)
+	if err != nil || prev == store.StatusOpen {
+		return err
+	}
+	return tx.AddNote(ctx, &store.Note{TicketID: ticketID, Kind: store.NoteEvent,
+		Body: fmt.Sprintf("Status changed from %s to %s by %s", prev, store.StatusOpen, by), CreatedAt: eventAt})
+}
+
 func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, d Decision) (Result, error) {
 	msg := p.Msg
 	m := in.messageRow(mb, p)
@@ -282,7 +295,7 @@ func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 			return Result{}, err
 		}
 	case Joined:
-		if err := tx.RecordCustomerMessage(ctx, d.TicketID, d.Activity); err != nil {
+		if err := recordCustomerMessage(ctx, tx, d.TicketID, d.Activity, d.Activity, "an email from "+m.FromAddress); err != nil {
 			return Result{}, err
 		}
 	case NewTicket:

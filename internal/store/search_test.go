@@ -539,7 +539,7 @@ func TestSearchConcurrentWriters(t *testing.T) {
 					if i%2 == 0 {
 						return tx.AddNote(ctx, &store.Note{TicketID: f.ids["busy"], Kind: store.NoteInternal, Body: word})
 					}
-					if err := tx.RecordCustomerMessage(ctx, f.ids["busy"], time.Now()); err != nil {
+					if _, err := tx.RecordCustomerMessage(ctx, f.ids["busy"], time.Now()); err != nil {
 						return err
 					}
 					return tx.InsertMessage(ctx, &store.Message{MailboxID: f.support.ID, TicketID: f.ids["busy"], Direction: "in",

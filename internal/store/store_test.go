@@ -85,7 +85,11 @@ func TestTicketsAndMessages(t *testing.T) {
 			if _, err := tx.SetTicketStatus(ctx, ticketID, store.StatusSolved, now); err != nil {
 				return err
 			}
-			return tx.RecordCustomerMessage(ctx, ticketID, now.Add(time.Hour))
+			prev, err := tx.RecordCustomerMessage(ctx, ticketID, now.Add(time.Hour))
+			if err == nil && prev != store.StatusSolved {
+				t.Errorf("RecordCustomerMessage reports %q before, want solved", prev)
+			}
+			return err
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -75,14 +75,24 @@ func (tx *Tx) CreateTicket(ctx context.Context, t Ticket) (int64, error) {
 
 // RecordCustomerMessage counts a new message from the requester on a ticket:
 // it moves last activity forward and reopens a pending or solved ticket.
-func (tx *Tx) RecordCustomerMessage(ctx context.Context, ticketID int64, at time.Time) error {
-	_, err := tx.exec(ctx, `UPDATE tickets SET message_count = message_count + 1,
-		updated_at = CASE WHEN updated_at > ? THEN updated_at ELSE ? END, status = ? WHERE id = ?`,
-		ms(at), ms(at), StatusOpen, ticketID)
+// It reports the status the ticket had, so the caller can record a reopen.
+func (tx *Tx) RecordCustomerMessage(ctx context.Context, ticketID int64, at time.Time) (previous string, err error) {
+	// Status is left alone here, so RETURNING (which gives the row as
+	// updated) gives the status before; the row stays locked for the second
+	// update on PostgreSQL.
+	err = one(tx.queryRow(ctx, `UPDATE tickets SET message_count = message_count + 1,
+		updated_at = CASE WHEN updated_at > ? THEN updated_at ELSE ? END WHERE id = ? RETURNING status`,
+		ms(at), ms(at), ticketID).Scan(&previous))
 	if err != nil {
-		return fmt.Errorf("update ticket %d: %w", ticketID, err)
+		return "", fmt.Errorf("update ticket %d: %w", ticketID, err)
 	}
-	return nil
+	if previous == StatusOpen {
+		return previous, nil
+	}
+	if _, err := tx.exec(ctx, `UPDATE tickets SET status = ? WHERE id = ?`, StatusOpen, ticketID); err != nil {
+		return "", fmt.Errorf("reopen ticket %d: %w", ticketID, err)
+	}
+	return previous, nil
 }
 
 // TouchTicket moves a ticket's last activity forward without reopening it.

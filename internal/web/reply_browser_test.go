@@ -279,6 +279,14 @@ func TestBrowserReplyArrives(t *testing.T) {
 	browsertest.ScreenshotAt(t, b, "reply-sent-320", 320, 900)
 	browsertest.Axe(t, b, "ticket page with a sent reply")
 
+	// The agent marks the ticket solved; Jane's answer will reopen it.
+	if _, err := chromedp.RunResponse(b, chromedp.Click(chromedp.CSS(`button.seg-solved`))); err != nil {
+		t.Fatal(err)
+	}
+	if tk, err := r.db.Ticket(ctx, ticket.ID); err != nil || tk.Status != store.StatusSolved {
+		t.Fatalf("after Solved the ticket is %q (%v)", tk.Status, err)
+	}
+
 	// Jane answers the reply; her answer joins the same ticket.
 	answer := "From: Jane Cooper <" + replyCustomer + ">\r\nTo: Example Support <" + replySupport + ">\r\n" +
 		"Subject: Re: " + reply.Subject + "\r\nMessage-ID: <a1.printer@customer.test>\r\nIn-Reply-To: <" + reply.MessageID + ">\r\n" +
@@ -300,8 +308,16 @@ func TestBrowserReplyArrives(t *testing.T) {
 		t.Errorf("%d tickets (%v), want 1", n, err)
 	}
 	do(t, b, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#reply-text")))
-	if txt := eval[string](t, b, `document.querySelector('.timeline').textContent`); !strings.Contains(txt, "It still smokes.") {
+	txt := eval[string](t, b, `document.querySelector('.timeline').textContent`)
+	if !strings.Contains(txt, "It still smokes.") {
 		t.Error("the answer is not in the conversation")
+	}
+	// The reopen is on the timeline, as an agent's status change is.
+	if want := "Status changed from solved to open by an email from " + replyCustomer; !strings.Contains(txt, want) {
+		t.Errorf("the timeline does not say %q", want)
+	}
+	if tk, err := r.db.Ticket(ctx, ticket.ID); err != nil || tk.Status != store.StatusOpen {
+		t.Errorf("after the answer the ticket is %q (%v), want open", tk.Status, err)
 	}
 }
 
