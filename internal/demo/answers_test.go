@@ -120,6 +120,47 @@ func TestSampleCustomersCoverTheSamples(t *testing.T) {
 	}
 }
 
+// A live follow-up answers an email that the same customer sent to the
+// same mailbox, and no email is followed up twice: the demo's threads are
+// each one customer's (it once chained every third email into one ticket
+// of sales@ answered by a dozen customers).
+func TestLiveFollowUpsStayWithTheirCustomer(t *testing.T) {
+	t.Parallel()
+	d := DefaultDomain()
+	type sent struct{ from, to string }
+	byID := map[string]sent{}
+	followedUp := map[string]bool{}
+	followUps := 0
+	for n := range 60 {
+		m := Live(d, "x", n, time.Now())
+		msg, err := mailmsg.Parse(bytes.NewReader(m.Raw), mailmsg.ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msg.To) != 1 || msg.To[0].Address != m.To {
+			t.Fatalf("mail %d is addressed to %v but delivered to %s", n, msg.To, m.To)
+		}
+		me := sent{msg.From[0].Address, m.To}
+		if len(msg.InReplyTo) > 0 {
+			followUps++
+			orig, ok := byID[msg.InReplyTo[0]]
+			switch {
+			case !ok:
+				t.Errorf("mail %d follows up on %s, not sent before", n, msg.InReplyTo[0])
+			case orig != me:
+				t.Errorf("mail %d from %s to %s follows up on one from %s to %s", n, me.from, me.to, orig.from, orig.to)
+			case followedUp[msg.InReplyTo[0]]:
+				t.Errorf("mail %d follows up on %s a second time", n, msg.InReplyTo[0])
+			}
+			followedUp[msg.InReplyTo[0]] = true
+		}
+		byID[msg.MessageID] = me
+	}
+	if followUps < 15 {
+		t.Errorf("%d follow-ups in 60 live mails, want about one in three", followUps)
+	}
+}
+
 // TestCustomerAnswersOnce sends replies over the demo's SMTP side: a
 // sample customer's answer arrives in the mailbox after the delay,
 // threaded to the reply, once per reply and at most

@@ -185,17 +185,20 @@ var liveSamples = []struct{ from, subject, text string }{
 
 // Live returns the n-th live sample email (n from 0) of a run (run makes
 // Message-IDs unique per run), to the mailboxes in turn; from the fourth
-// on, every third one is a customer following up on their email of three
-// turns before (same mailbox), so it joins that ticket.
+// on, every third one is the customer of the email two turns before
+// following up on it (in its mailbox), so it joins that ticket. What is
+// followed up is never itself a follow-up, so each thread stays one
+// customer's.
 func Live(d Domain, run string, n int, now time.Time) Mail {
 	boxes := []string{d.Support, d.Billing, d.Sales}
-	to := boxes[n%len(boxes)]
 	id := func(n int) string { return fmt.Sprintf("live-%s-%d@%s", run, n, d.Name) }
+	to := boxes[n%len(boxes)]
 	s := liveSamples[n%len(liveSamples)]
 	m := message{from: s.from, to: to, subject: s.subject, date: now, text: s.text, messageID: id(n)}
-	if n%3 == 2 && n >= 3 {
-		prev := liveSamples[(n-3)%len(liveSamples)]
-		m.from, m.subject, m.inReplyTo = prev.from, "Re: "+prev.subject, id(n-3)
+	if orig := n - 2; n%3 == 2 && n >= 3 {
+		prev := liveSamples[orig%len(liveSamples)]
+		to = boxes[orig%len(boxes)]
+		m.from, m.to, m.subject, m.inReplyTo = prev.from, to, "Re: "+prev.subject, id(orig)
 		m.text = "Any news on this? Thanks!\n\n> " + strings.ReplaceAll(prev.text, "\n", "\n> ")
 	}
 	return Mail{To: to, Date: now, Raw: m.render()}
