@@ -119,3 +119,12 @@ func openForTest(t *testing.T, vars map[string]string) *store.DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// A negative interval is refused by name, before anything starts (it was
+// taken silently as "no sample mail").
+func TestDemoRefusesANegativeMailInterval(t *testing.T) {
+	_, _, err := cli(t, nil, "", "demo", "--listen", "127.0.0.1:0", "--mail-every", "-5s")
+	if err == nil || !strings.Contains(err.Error(), "--mail-every -5s: must be 0") {
+		t.Fatalf("demo --mail-every -5s: %v", err)
+	}
+}

@@ -131,8 +131,12 @@ func options() []option {
 			}},
 		{name: "listen", def: "127.0.0.1:8080", doc: "address the web server listens on",
 			set: func(c *Config, v string) error {
-				if _, _, err := net.SplitHostPort(v); err != nil {
+				_, port, err := net.SplitHostPort(v)
+				if err != nil {
 					return fmt.Errorf("must be host:port: %v", err)
+				}
+				if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+					return fmt.Errorf("port %q must be a number from 0 to 65535 (0: any free port)", port)
 				}
 				c.Listen = v
 				return nil
@@ -148,7 +152,13 @@ func options() []option {
 				return nil
 			}},
 		{name: "log-level", def: "info", doc: "debug, info, warn or error",
-			set: func(c *Config, v string) error { return c.LogLevel.UnmarshalText([]byte(v)) }},
+			set: func(c *Config, v string) error {
+				switch strings.ToLower(v) {
+				case "debug", "info", "warn", "error":
+					return c.LogLevel.UnmarshalText([]byte(v))
+				}
+				return fmt.Errorf("%q is not a level: must be debug, info, warn or error", v)
+			}},
 		{name: "log-format", def: "text", doc: "text or json",
 			set: func(c *Config, v string) error {
 				if v != "text" && v != "json" {

@@ -60,8 +60,28 @@ func TestValidationNamesEveryBadSettingAndHidesSecrets(t *testing.T) {
 			t.Errorf("error does not name %s:\n%s", want, msg)
 		}
 	}
+	for _, want := range []string{"must be debug, info, warn or error"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not say %q:\n%s", want, msg)
+		}
+	}
 	if strings.Contains(msg, "hunter2") {
 		t.Errorf("error shows a secret:\n%s", msg)
+	}
+}
+
+// A port past 65535 is named at start, not when the listener fails.
+func TestListenPortIsChecked(t *testing.T) {
+	for _, bad := range []string{"127.0.0.1:99999", "127.0.0.1:-1", "127.0.0.1:http-alt"} {
+		_, err := load(t, []string{"--listen", bad}, nil)
+		if err == nil || !strings.Contains(err.Error(), "--listen") || !strings.Contains(err.Error(), "from 0 to 65535") {
+			t.Errorf("--listen %s: %v", bad, err)
+		}
+	}
+	for _, good := range []string{"127.0.0.1:0", "[::1]:8080", ":443"} {
+		if _, err := load(t, []string{"--listen", good}, nil); err != nil {
+			t.Errorf("--listen %s: %v", good, err)
+		}
 	}
 }
 
