@@ -288,7 +288,7 @@ func (s *Sender) outcome(ctx context.Context, st *mailboxState, item store.Outbo
 		label = "temporary"
 	}
 	s.metrics.failures.WithLabelValues(label).Inc()
-	log.Warn("reply not sent", "kind", label, "attempt", item.Attempts+1, "err", err)
+	log.Warn(item.What()+" not sent", "kind", label, "attempt", item.Attempts+1, "err", err)
 	switch kind {
 	case smtpsend.KindOutcomeUnknown:
 		item.State = store.DeliverySending

@@ -139,6 +139,6 @@ func (s *Sender) sent(ctx context.Context, st *mailboxState, item store.OutboxIt
 		s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return markSent(rctx, tx, st, item, now) })
 	}
 	s.metrics.sent.Inc()
-	s.log.Info("reply sent", "mailbox_id", item.MailboxID, "message_id", item.ID, "attempt", item.Attempts+1, "recipients", len(item.Recipients))
+	s.log.Info(item.What()+" sent", "mailbox_id", item.MailboxID, "message_id", item.ID, "attempt", item.Attempts+1, "recipients", len(item.Recipients))
 	return nextBegan, leaseLost
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/postdesk/postdesk/internal/imapsync"
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/jobs"
+	"github.com/postdesk/postdesk/internal/logtest"
 	"github.com/postdesk/postdesk/internal/mailmsg"
 	"github.com/postdesk/postdesk/internal/mailsync"
 	"github.com/postdesk/postdesk/internal/mailtest"
@@ -45,6 +46,7 @@ type liveEnv struct {
 	desk   *desk.Desk
 	ingest *ingest.Ingester
 	sender *jobs.Sender
+	logs   *logtest.Buffer // what the sender logged, from Info up
 }
 
 func newLiveEnv(t *testing.T, dialect string, accounts ...string) *liveEnv {
@@ -67,7 +69,9 @@ func newLiveEnv(t *testing.T, dialect string, accounts ...string) *liveEnv {
 	p := oauth.Microsoft("organizations", stack.IdPURL)
 	p.ClientID, p.ClientSecret = e2eClientID, "s3cret"
 	p.MailHosts = []string{"127.0.0.1"}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e.logs = &logtest.Buffer{}
+	log := slog.New(slog.NewMultiHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}),
+		slog.NewTextHandler(e.logs, nil)))
 	e.oauth, err = oauth.New(oauth.Config{DB: e.db, Vault: e.vault, Providers: []oauth.Provider{p}, RedirectURL: e2eRedirect,
 		Now: idp.Clock().Now, Sleep: func(context.Context, time.Duration) error { return nil }, Logger: log,
 		OnAuthorized: func(ctx context.Context, tx *store.Tx, id int64) error { return e.sender.Authorized(ctx, tx, id) }})
@@ -259,6 +263,10 @@ func TestCustomerAnswerReachesAgentsMailbox(t *testing.T) {
 			}
 			if n := len(e.inbox(customer)); n != 0 {
 				t.Errorf("the customer got %d messages", n)
+			}
+			// The sender's log names it a notification, not a reply.
+			if logs := e.logs.String(); !strings.Contains(logs, `msg="notification sent"`) || strings.Contains(logs, `msg="reply sent"`) {
+				t.Errorf("the sender's log does not call the notification one:\n%s", logs)
 			}
 		})
 	}

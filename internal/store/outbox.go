@@ -57,6 +57,18 @@ type OutboxItem struct {
 	UpdatedAt        time.Time
 }
 
+// What names the message for logs: "acknowledgement" (Auto),
+// "notification" (to an agent, on no ticket) or "reply".
+func (o OutboxItem) What() string {
+	switch {
+	case o.Auto:
+		return "acknowledgement"
+	case o.TicketID == 0:
+		return "notification"
+	}
+	return "reply"
+}
+
 // Outgoing is what QueueMessage stores for a message to send.
 type Outgoing struct {
 	EnvelopeFrom string
