@@ -193,7 +193,16 @@ func (h *handler) serveBlob(w http.ResponseWriter, r *http.Request, sum, content
 // serveContent answers an opened blob (err: the failure to open it) as
 // serveBlob says; sum, the SHA-256 of the content, is its ETag.
 func (h *handler) serveContent(w http.ResponseWriter, r *http.Request, f store.Blob, err error, sum, contentType, filename string) {
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeIncident(w, r, fmt.Errorf("open blob %s: %w", sum, err), "stored file missing",
+			"the data folder lacks this file's content; the administrator needs to restore it from a backup")
+		return
+	case errors.Is(err, store.ErrBlobCorrupt):
+		writeIncident(w, r, fmt.Errorf("open blob %s: %w", sum, err), "stored file damaged",
+			"this file's content in the data folder is cut short; the administrator needs to restore the data folder from a complete backup")
+		return
+	case err != nil:
 		writeInternalError(w, r, fmt.Errorf("open blob %s: %w", sum, err))
 		return
 	}

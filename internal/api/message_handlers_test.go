@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/postdesk/postdesk/internal/store"
@@ -81,7 +83,24 @@ func TestDownloadErrors(t *testing.T) {
 		f.do(t, http.MethodGet, fmt.Sprintf("/api/v1/messages/%d/raw", m.ID), "").wantError(t, http.StatusNotFound, fmt.Sprintf("message %d has no stored source", m.ID))
 
 		r := f.do(t, http.MethodGet, fmt.Sprintf("/api/v1/attachments/%d", m.Attachments[0].ID), "")
-		r.wantError(t, http.StatusInternalServerError, "internal server error (incident "+r.header.Get("X-Request-Id")+")")
+		r.wantError(t, http.StatusInternalServerError, "stored file missing (incident "+r.header.Get("X-Request-Id")+"): the data folder lacks")
 		f.waitLog(t, `"msg":"api request failed"`)
+
+		// A pack cut short (a backup restored in part) is damage, said as
+		// such rather than sent short. PostgreSQL keeps blobs in its rows.
+		if db.Dialect() != "sqlite" {
+			return
+		}
+		packs, err := filepath.Glob(filepath.Join(db.DataDir(), "blobs", "packs", "*.pack"))
+		if err != nil || len(packs) == 0 {
+			t.Fatalf("no pack holds the raw message: %v %v", packs, err)
+		}
+		for _, p := range packs {
+			if err := os.Truncate(p, 1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r = f.do(t, http.MethodGet, fmt.Sprintf("/api/v1/messages/%d/raw", f.message.ID), "")
+		r.wantError(t, http.StatusInternalServerError, "stored file damaged (incident "+r.header.Get("X-Request-Id")+"): this file's content in the data folder is cut short")
 	})
 }

@@ -51,10 +51,15 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, message stri
 // writeInternalError answers 500 with an incident id; err is logged under
 // that id with the request's line and never shown to the client.
 func writeInternalError(w http.ResponseWriter, r *http.Request, err error) {
+	writeIncident(w, r, err, "internal server error", "the error has been logged; please try again or report the incident id")
+}
+
+// writeIncident is writeInternalError for a failure the client can be told
+// more about: "what (incident id): advice".
+func writeIncident(w http.ResponseWriter, r *http.Request, err error, what, advice string) {
 	ri := info(r)
 	ri.problem = err
-	writeError(w, r, http.StatusInternalServerError,
-		fmt.Sprintf("internal server error (incident %s): the error has been logged; please try again or report the incident id", ri.id))
+	writeError(w, r, http.StatusInternalServerError, fmt.Sprintf("%s (incident %s): %s", what, ri.id, advice))
 }
 
 // writeDeskError answers an error from a desk operation: the caller's
