@@ -182,7 +182,7 @@ func printWelcome(w io.Writer, world *demo.Env, prov demo.Provisioned, baseURL s
 	fmt.Fprintf(w, "  - Answer a ticket: the reply goes out through the demo's mail server (\"demo: mail delivered\" below),\n")
 	fmt.Fprintf(w, "    and the customer answers it a few seconds later, on the same ticket.\n")
 	if o.mailEvery > 0 {
-		fmt.Fprintf(w, "  - A customer email arrives every %s, to each mailbox in turn.\n", o.mailEvery)
+		fmt.Fprintf(w, "  - A customer email arrives every %s, to the mailbox it belongs in.\n", o.mailEvery)
 	}
 	fmt.Fprintf(w, "\n  Stand-in Microsoft sign-in  %s\n", world.SignInURL())
 	fmt.Fprintf(w, "  Mail server (IMAP, XOAUTH2) %s\n", net.JoinHostPort(world.MailHost, fmt.Sprint(world.MailPort)))

@@ -287,7 +287,10 @@ func TestDemo(t *testing.T) {
 		t.Errorf("quote ticket in mailbox %d, want sales@ (%d)", tk.MailboxID, ids[d.Sales])
 	}
 	// Live mail keeps coming, to sales@ too.
-	waitTickets(t, db, 10*time.Second, "Webhook deliveries failing")
+	live := waitTickets(t, db, 10*time.Second, "Feature request: dark mode")
+	if tk := live["Feature request: dark mode"]; tk.MailboxID != ids[d.Sales] {
+		t.Errorf("live sales mail in mailbox %d, want sales@ (%d)", tk.MailboxID, ids[d.Sales])
+	}
 	if !strings.Contains(logs.String(), "a customer email arrived") {
 		t.Errorf("no live mail logged")
 	}

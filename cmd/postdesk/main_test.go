@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
@@ -123,7 +124,12 @@ func openForTest(t *testing.T, vars map[string]string) *store.DB {
 // A negative interval is refused by name, before anything starts (it was
 // taken silently as "no sample mail").
 func TestDemoRefusesANegativeMailInterval(t *testing.T) {
-	_, _, err := cli(t, nil, "", "demo", "--listen", "127.0.0.1:0", "--mail-every", "-5s")
+	// Bounded: were the check lost, the demo would run until stopped.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	e := env{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(string) string { return "" }}
+	err := run(ctx, e, []string{"demo", "--listen", "127.0.0.1:0", "--mail-every", "-5s"})
 	if err == nil || !strings.Contains(err.Error(), "--mail-every -5s: must be 0") {
 		t.Fatalf("demo --mail-every -5s: %v", err)
 	}

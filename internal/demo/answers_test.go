@@ -131,6 +131,7 @@ func TestLiveFollowUpsStayWithTheirCustomer(t *testing.T) {
 	byID := map[string]sent{}
 	followedUp := map[string]bool{}
 	followUps := 0
+	perBox, perSender := map[string]int{}, map[string]int{}
 	for n := range 60 {
 		m := Live(d, "x", n, time.Now())
 		msg, err := mailmsg.Parse(bytes.NewReader(m.Raw), mailmsg.ParseOptions{})
@@ -155,9 +156,25 @@ func TestLiveFollowUpsStayWithTheirCustomer(t *testing.T) {
 			followedUp[msg.InReplyTo[0]] = true
 		}
 		byID[msg.MessageID] = me
+		perBox[me.to]++
+		perSender[me.from]++
 	}
 	if followUps < 15 {
 		t.Errorf("%d follow-ups in 60 live mails, want about one in three", followUps)
+	}
+	// Every mailbox and every sample customer gets their share.
+	for _, box := range []string{d.Support, d.Billing, d.Sales} {
+		if perBox[box] < 60/3/2 {
+			t.Errorf("%s got %d of 60 live mails (%v)", box, perBox[box], perBox)
+		}
+	}
+	if len(perSender) != len(liveSamples) {
+		t.Errorf("%d of the %d sample customers wrote: %v", len(perSender), len(liveSamples), perSender)
+	}
+	for from, got := range perSender {
+		if got < 60/len(liveSamples)/2 {
+			t.Errorf("%s wrote %d of 60 live mails (%v)", from, got, perSender)
+		}
 	}
 }
 

@@ -173,33 +173,60 @@ func Seed(d Domain, now time.Time) []Mail {
 	return out
 }
 
-// liveSamples are what customers keep writing while the demo runs.
-var liveSamples = []struct{ from, subject, text string }{
-	{"Olivia Brown <olivia@woodgrove.example>", "Can I change the email on my account?", "Hi, I changed jobs and would like to move my account to my new address. How do I do that?\n\nOlivia"},
-	{"Noah Fischer <noah.fischer@proseware.example>", "Question about the annual plan", "Hello, if we switch to the annual plan mid-month, is the current month credited?\n\nNoah"},
-	{"Emma Rossi <emma.rossi@wingtip.example>", "Webhook deliveries failing", "Since about an hour ago our webhook endpoint gets no deliveries; the dashboard says 'retrying'. Anything on your side?\n\nEmma"},
-	{"Liam O'Connor <liam@fourthcoffee.example>", "Receipt for last payment", "Could you send me a receipt with our VAT number on it? It's IE6388047V.\n\nThanks, Liam"},
-	{"Sofia Nowak <sofia.nowak@margies.example>", "Feature request: dark mode", "Our agents work night shifts and would love a dark mode. Is it on the roadmap?\n\nSofia"},
-	{"Lucas Martin <lucas.martin@alpineski.example>", "Bulk discount for schools?", "We're a group of 12 schools interested in a joint licence. Do you offer education pricing?\n\nLucas"},
+// liveSamples are what customers keep writing while the demo runs, each
+// to the mailbox it belongs in (0 support, 1 billing, 2 sales).
+var liveSamples = []struct {
+	from, subject, text string
+	box                 int
+}{
+	{"Olivia Brown <olivia@woodgrove.example>", "Can I change the email on my account?", "Hi, I changed jobs and would like to move my account to my new address. How do I do that?\n\nOlivia", 0},
+	{"Noah Fischer <noah.fischer@proseware.example>", "Question about the annual plan", "Hello, if we switch to the annual plan mid-month, is the current month credited?\n\nNoah", 1},
+	{"Sofia Nowak <sofia.nowak@margies.example>", "Feature request: dark mode", "Our agents work night shifts and would love a dark mode. Is it on the roadmap?\n\nSofia", 2},
+	{"Emma Rossi <emma.rossi@wingtip.example>", "Webhook deliveries failing", "Since about an hour ago our webhook endpoint gets no deliveries; the dashboard says 'retrying'. Anything on your side?\n\nEmma", 0},
+	{"Liam O'Connor <liam@fourthcoffee.example>", "Receipt for last payment", "Could you send me a receipt with our VAT number on it? It's IE6388047V.\n\nThanks, Liam", 1},
+	{"Lucas Martin <lucas.martin@alpineski.example>", "Bulk discount for schools?", "We're a group of 12 schools interested in a joint licence. Do you offer education pricing?\n\nLucas", 2},
+}
+
+// liveTurn says what the n-th live email is: a first email, the k-th
+// (followed = -1), or, every third turn from the sixth on, a follow-up on
+// the latest first email not yet followed up (k is that email's, followed
+// its turn). A follow-up never answers a follow-up, and no email is
+// followed up twice, so each thread stays one customer's.
+func liveTurn(n int) (k, followed int) {
+	type first struct{ turn, k int }
+	var open []first // first emails not yet followed up, oldest first
+	next := 0
+	for turn := 0; ; turn++ {
+		if turn%3 == 2 && turn >= 3 && len(open) > 0 {
+			f := open[len(open)-1]
+			open = open[:len(open)-1]
+			if turn == n {
+				return f.k, f.turn
+			}
+			continue
+		}
+		if turn == n {
+			return next, -1
+		}
+		open = append(open, first{turn, next})
+		next++
+	}
 }
 
 // Live returns the n-th live sample email (n from 0) of a run (run makes
-// Message-IDs unique per run), to the mailboxes in turn; from the fourth
-// on, every third one is the customer of the email two turns before
-// following up on it (in its mailbox), so it joins that ticket. What is
-// followed up is never itself a follow-up, so each thread stays one
-// customer's.
+// Message-IDs unique per run): the samples in turn, each to its mailbox,
+// and every third one from the sixth on a customer following up on their
+// email (liveTurn), so it joins that ticket.
 func Live(d Domain, run string, n int, now time.Time) Mail {
 	boxes := []string{d.Support, d.Billing, d.Sales}
 	id := func(n int) string { return fmt.Sprintf("live-%s-%d@%s", run, n, d.Name) }
-	to := boxes[n%len(boxes)]
-	s := liveSamples[n%len(liveSamples)]
+	k, followed := liveTurn(n)
+	s := liveSamples[k%len(liveSamples)]
+	to := boxes[s.box]
 	m := message{from: s.from, to: to, subject: s.subject, date: now, text: s.text, messageID: id(n)}
-	if orig := n - 2; n%3 == 2 && n >= 3 {
-		prev := liveSamples[orig%len(liveSamples)]
-		to = boxes[orig%len(boxes)]
-		m.from, m.to, m.subject, m.inReplyTo = prev.from, to, "Re: "+prev.subject, id(orig)
-		m.text = "Any news on this? Thanks!\n\n> " + strings.ReplaceAll(prev.text, "\n", "\n> ")
+	if followed >= 0 {
+		m.subject, m.inReplyTo = "Re: "+s.subject, id(followed)
+		m.text = "Any news on this? Thanks!\n\n> " + strings.ReplaceAll(s.text, "\n", "\n> ")
 	}
 	return Mail{To: to, Date: now, Raw: m.render()}
 }
