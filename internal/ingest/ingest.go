@@ -261,13 +261,21 @@ func (in *Ingester) Write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 // when it counts as activity) and, when the message reopens a pending or
 // solved ticket, records that on the ticket at eventAt, as an agent's
 // status change is.
-func recordCustomerMessage(ctx context.Context, tx *store.Tx, ticketID int64, at, eventAt time.Time, by string) error {
+func recordCustomerMessage(ctx context.Context, tx *store.Tx, ticketID int64, at, eventAt time.Time, byUser int64, by string) error {
 	prev, err := tx.RecordCustomerMessage(ctx, ticketID, at)
 	if err != nil || prev == store.StatusOpen {
 		return err
 	}
-	return tx.AddNote(ctx, &store.Note{TicketID: ticketID, Kind: store.NoteEvent,
+	return tx.AddNote(ctx, &store.Note{TicketID: ticketID, Kind: store.NoteEvent, AuthorUserID: byUser,
 		Body: fmt.Sprintf("Status changed from %s to %s by %s", prev, store.StatusOpen, by), CreatedAt: eventAt})
+}
+
+// emailFrom is "an email from address", or "an email" without one.
+func emailFrom(address string) string {
+	if address == "" {
+		return "an email"
+	}
+	return "an email from " + address
 }
 
 func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, d Decision) (Result, error) {
@@ -295,7 +303,19 @@ func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 			return Result{}, err
 		}
 	case Joined:
-		if err := recordCustomerMessage(ctx, tx, d.TicketID, d.Activity, d.Activity, "an email from "+m.FromAddress); err != nil {
+		if d.FromUs {
+			// One of ours on the thread (an agent writing from their
+			// mail client): activity, but not the customer's, so it
+			// neither counts as theirs nor reopens the ticket.
+			if err := tx.TouchTicket(ctx, d.TicketID, d.Activity); err != nil {
+				return Result{}, err
+			}
+			break
+		}
+		// The reopen is dated when the email arrived: its Date is the
+		// sender's clock (and may be years off), while the timeline and the
+		// agents' own changes go by our time.
+		if err := recordCustomerMessage(ctx, tx, d.TicketID, d.Activity, p.ReceivedAt, 0, emailFrom(m.FromAddress)); err != nil {
 			return Result{}, err
 		}
 	case NewTicket:

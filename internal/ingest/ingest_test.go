@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/store"
@@ -225,6 +226,70 @@ func TestConcurrentDuplicatesStoreOnce(t *testing.T) {
 		}
 		if n, _ := db.CountTickets(ctx, store.TicketFilter{}); n != 1 || created != 1 {
 			t.Fatalf("%d tickets, %d new_ticket outcomes; want 1, 1", n, created)
+		}
+	})
+}
+
+// A customer's answer reopens a solved ticket and says so on its
+// timeline, dated when the answer arrived (not by its Date header, which is
+// the sender's clock), so it follows the agent's change it undoes. An
+// agent's own email on the thread neither reopens nor counts.
+func TestCustomerAnswerReopens(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "help@example.com")
+		t0 := time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC)
+		now := t0
+		in := ingest.New(db, ingest.Options{Now: func() time.Time { return now }})
+		first := "From: Kim <kim@customer.example>\r\nTo: help@example.com\r\nSubject: Broken\r\nMessage-ID: <k1@customer.example>\r\n" +
+			"Date: " + t0.Format(time.RFC1123Z) + "\r\n\r\nIt broke.\r\n"
+		res, err := in.Ingest(ctx, mb, strings.NewReader(first))
+		if err != nil || res.Outcome != ingest.NewTicket {
+			t.Fatalf("first: %+v %v", res, err)
+		}
+		ticket := res.TicketID
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			if _, err := tx.CreateUser(ctx, store.User{Email: "ann@help.example", Role: store.RoleAgent}); err != nil {
+				return err
+			}
+			if _, err := tx.SetTicketStatus(ctx, ticket, store.StatusSolved, t0.Add(time.Hour)); err != nil {
+				return err
+			}
+			return tx.AddNote(ctx, &store.Note{TicketID: ticket, Kind: store.NoteEvent, Body: "Status changed from open to solved by ann@help.example", CreatedAt: t0.Add(time.Hour)})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// The agent writes on the thread from her mail client: shown, but the
+		// ticket stays solved.
+		now = t0.Add(90 * time.Minute)
+		own := "From: Ann <ann@help.example>\r\nTo: kim@customer.example\r\nCc: help@example.com\r\nSubject: Re: Broken\r\nMessage-ID: <a1@help.example>\r\n" +
+			"In-Reply-To: <k1@customer.example>\r\nDate: " + now.Format(time.RFC1123Z) + "\r\n\r\nFixed, I think.\r\n"
+		if res, err := in.Ingest(ctx, mb, strings.NewReader(own)); err != nil || res.Outcome != ingest.Joined {
+			t.Fatalf("agent's email: %+v %v", res, err)
+		}
+		if tk, err := db.Ticket(ctx, ticket); err != nil || tk.Status != store.StatusSolved || tk.MessageCount != 1 {
+			t.Fatalf("after the agent's own email: status %q, %d emails from the customer (%v); want solved, 1", tk.Status, tk.MessageCount, err)
+		}
+
+		// Kim answers; her clock says 2020.
+		now = t0.Add(2 * time.Hour)
+		answer := "From: Kim <kim@customer.example>\r\nTo: help@example.com\r\nSubject: Re: Broken\r\nMessage-ID: <k2@customer.example>\r\n" +
+			"In-Reply-To: <a1@help.example>\r\nDate: Wed, 01 Jan 2020 10:00:00 +0000\r\n\r\nStill broken.\r\n"
+		if res, err := in.Ingest(ctx, mb, strings.NewReader(answer)); err != nil || res.Outcome != ingest.Joined || res.TicketID != ticket {
+			t.Fatalf("answer: %+v %v", res, err)
+		}
+		tk, err := db.Ticket(ctx, ticket)
+		if err != nil || tk.Status != store.StatusOpen || tk.MessageCount != 2 || tk.UpdatedAt.Before(now) {
+			t.Fatalf("after the answer: status %q, %d emails, last activity %v (%v); want open, 2, %v", tk.Status, tk.MessageCount, tk.UpdatedAt, err, now)
+		}
+		notes, err := db.TicketNotes(ctx, ticket)
+		if err != nil || len(notes) != 2 {
+			t.Fatalf("notes = %+v, %v; want the agent's change and the reopen", notes, err)
+		}
+		if got := notes[1]; got.Body != "Status changed from solved to open by an email from kim@customer.example" || !got.CreatedAt.Equal(now) {
+			t.Errorf("last event %q at %v, want the reopen at %v", got.Body, got.CreatedAt, now)
 		}
 	})
 }

@@ -183,10 +183,10 @@ func (s *Sender) settleUnknown(ctx context.Context, items []store.OutboxItem, wh
 	for _, item := range items {
 		if found(item) {
 			s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return tx.MarkSent(ctx, item.ID, now, false) })
-			s.log.Info("unknown reply found in Sent: recorded sent", "mailbox_id", item.MailboxID, "message_id", item.ID)
+			s.log.Info("unknown "+item.What()+" found in Sent: recorded sent", "mailbox_id", item.MailboxID, "message_id", item.ID)
 			continue
 		}
-		s.log.Warn("reply's outcome unknown: not sent again until an agent chooses", "mailbox_id", item.MailboxID, "message_id", item.ID)
+		s.log.Warn(item.What()+"'s outcome unknown: not sent again until an agent chooses", "mailbox_id", item.MailboxID, "message_id", item.ID)
 		s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
 			if err := tx.MarkUnknown(ctx, item.ID, why, now); err != nil {
 				return err
