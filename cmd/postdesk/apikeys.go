@@ -66,8 +66,11 @@ func parseExpiry(v string, now time.Time) (time.Time, error) {
 	var at time.Time
 	if days, ok := strings.CutSuffix(v, "d"); ok {
 		n, err := strconv.Atoi(days)
-		if err != nil || n <= 0 {
+		if err != nil {
 			return time.Time{}, fmt.Errorf("%q is not a number of days like 90d", v)
+		}
+		if n <= 0 || n > 3650 {
+			return time.Time{}, fmt.Errorf("%q: a lifetime is 1 to 3650 days; leave --expires out for a key that never expires", v)
 		}
 		at = now.AddDate(0, 0, n)
 	} else if d, err := time.ParseDuration(v); err == nil {
@@ -81,6 +84,9 @@ func parseExpiry(v string, now time.Time) (time.Time, error) {
 	}
 	if !at.After(now) {
 		return time.Time{}, fmt.Errorf("%q is not in the future", v)
+	}
+	if at.After(now.AddDate(10, 0, 0)) {
+		return time.Time{}, fmt.Errorf("%q is more than 10 years away; leave --expires out for a key that never expires", v)
 	}
 	return at.UTC().Truncate(time.Millisecond), nil
 }

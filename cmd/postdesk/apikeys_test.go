@@ -31,7 +31,7 @@ func TestAPIKeyListAndRevoke(t *testing.T) {
 				t.Fatal(err)
 			}
 			forever := strings.TrimSpace(out)
-			for _, bad := range []string{"0d", "yesterday", "2001-01-01", "-5h"} {
+			for _, bad := range []string{"0d", "yesterday", "2001-01-01", "-5h", "99999999d", "4000-01-01"} {
 				if _, _, err := cli(t, vars, "", "apikey", "create", "--user", "ada@example.com", "--expires", bad); err == nil || !strings.Contains(err.Error(), "--expires") {
 					t.Errorf("--expires %s: err = %v", bad, err)
 				}
