@@ -296,11 +296,17 @@ func TestUpdateTicketStatus(t *testing.T) {
 			t.Errorf("event = %+v", ev)
 		}
 
-		// Setting the same status again records nothing new.
+		// Setting the same status again records nothing new and leaves the
+		// last activity where it was (the ticket does not rise in the list).
+		before := got.UpdatedAt
+		time.Sleep(5 * time.Millisecond) // the desk's clock is real; times are in ms
 		f.do(t, http.MethodPatch, path, `{"status":"solved"}`).decode(t, http.StatusOK, &tk)
 		f.do(t, http.MethodGet, path, "").decode(t, http.StatusOK, &got)
 		if len(got.Notes) != 1 {
 			t.Errorf("a no-op PATCH added notes: %+v", got.Notes)
+		}
+		if !got.UpdatedAt.Equal(before) {
+			t.Errorf("a no-op PATCH moved the last activity from %v to %v", before, got.UpdatedAt)
 		}
 
 		f.do(t, http.MethodPatch, path, `{"status":"closed"}`).wantError(t, http.StatusUnprocessableEntity, `status must be open, pending or solved, not "closed"`)

@@ -105,13 +105,20 @@ func (tx *Tx) TouchTicket(ctx context.Context, ticketID int64, at time.Time) err
 	return nil
 }
 
-// SetTicketStatus changes a ticket's status; it reports the previous one.
+// SetTicketStatus changes a ticket's status and moves its last activity
+// to at; it reports the previous status. Setting the status it has
+// changes nothing.
 func (tx *Tx) SetTicketStatus(ctx context.Context, ticketID int64, status string, at time.Time) (previous string, err error) {
 	if !ValidStatus(status) {
 		return "", fmt.Errorf("set ticket status: %q is not a status (open, pending, solved)", status)
 	}
-	if err := one(tx.queryRow(ctx, `SELECT status FROM tickets WHERE id = ?`, ticketID).Scan(&previous)); err != nil {
+	// Read under the row's lock, so a customer's answer that reopens the
+	// ticket meanwhile (PostgreSQL) cannot make previous stale.
+	if err := one(tx.queryRow(ctx, `SELECT status FROM tickets WHERE id = ?`+tx.d.forNoKeyUpdate(), ticketID).Scan(&previous)); err != nil {
 		return "", fmt.Errorf("set ticket %d status: %w", ticketID, err)
+	}
+	if previous == status {
+		return previous, nil
 	}
 	if _, err := tx.exec(ctx, `UPDATE tickets SET status = ?, updated_at = ? WHERE id = ?`, status, ms(at), ticketID); err != nil {
 		return "", fmt.Errorf("set ticket %d status: %w", ticketID, err)
