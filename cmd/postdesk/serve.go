@@ -204,7 +204,7 @@ func newServer(a *app) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &server{app: a, handler: accessLog(a.log, mux), metrics: metrics, jobs: runner, ingest: in, syncer: syncer, oauth: oauthSvc,
+	return &server{app: a, handler: accessLog(a.log, stalledBodies(mux, bodyStall)), metrics: metrics, jobs: runner, ingest: in, syncer: syncer, oauth: oauthSvc,
 		sender: sender, events: events, notify: notify}, nil
 }
 
