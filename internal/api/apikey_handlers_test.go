@@ -68,7 +68,7 @@ func TestMyAPIKeys(t *testing.T) {
 		for _, tc := range []struct{ name, body, want string }{
 			{"in the past", `{"name":"x","expires_at":"2001-01-01T00:00:00Z"}`, "expires_at must be in the future"},
 			{"too far", `{"name":"x","expires_at":"9999-12-31T00:00:00Z"}`, "expires_at must be within 10 years"},
-			{"not a time", `{"name":"x","expires_at":"90d"}`, "request body is not valid JSON"},
+			{"not a time", `{"name":"x","expires_at":"90d"}`, `a time in the request body is not an RFC 3339 time such as 2027-03-31T00:00:00Z: "90d"`},
 			{"unknown field", `{"name":"x","lifetime":"90d"}`, `unknown field "lifetime"`},
 			{"long name", `{"name":"` + strings.Repeat("n", 101) + `"}`, "name must be at most 100 characters"},
 		} {

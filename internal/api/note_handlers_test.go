@@ -55,6 +55,7 @@ func TestCreateNoteErrors(t *testing.T) {
 			{"unknown field", path, `{"body":"hi","internal":true}`, nil, 400, `unknown field "internal" in request body; this request accepts "body"`},
 			{"wrong type", path, `{"body":42}`, nil, 400, `field "body" must be a string, not a JSON number`},
 			{"not an object", path, `["hi"]`, nil, 400, "request body must be a JSON object"},
+			{"null", path, ` null `, nil, 400, "request body must be a JSON object"},
 			{"syntax error", path, `{"body": hi}`, nil, 400, "request body is not valid JSON"},
 			{"truncated", path, `{"body": "hi"`, nil, 400, "request body is not valid JSON: it ends too early"},
 			{"two objects", path, `{"body":"a"} {"body":"b"}`, nil, 400, "request body must hold exactly one JSON object"},

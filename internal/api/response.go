@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"reflect"
 	"slices"
@@ -99,6 +100,9 @@ func pathID(w http.ResponseWriter, r *http.Request, name, what string) (int64, b
 	return id, true
 }
 
+// errNotObject is a body of JSON null.
+var errNotObject = errors.New("request body is null")
+
 // decodeJSON reads the request body, a single JSON object, into dst (a
 // pointer to a struct). Unknown fields, trailing data, a body that is not
 // application/json or larger than maxBodyBytes are refused; on failure it
@@ -114,6 +118,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		return false
 	}
 	raw, err := io.ReadAll(r.Body)
+	if err == nil && bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		err = errNotObject // Unmarshal takes null as "no change" and would leave dst empty
+	}
 	if err == nil {
 		err = decodeStrict(raw, dst)
 	}
@@ -125,11 +132,19 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 		maxErr    *http.MaxBytesError
 		syntaxErr *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
+		timeErr   *time.ParseError
+		netErr    net.Error
 	)
 	status, msg := http.StatusBadRequest, ""
 	switch {
 	case errors.As(err, &maxErr):
 		status, msg = http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes (1 MiB)", maxBodyBytes)
+	case errors.As(err, &netErr) && netErr.Timeout():
+		status, msg = http.StatusRequestTimeout, "request body stalled: nothing of it arrived for a while, so it was not read; send it again"
+	case errors.Is(err, errNotObject):
+		msg = "request body must be a JSON object"
+	case errors.As(err, &timeErr):
+		msg = fmt.Sprintf("a time in the request body is not an RFC 3339 time such as 2027-03-31T00:00:00Z: %q", timeErr.Value)
 	case errors.Is(err, io.EOF):
 		msg = "request body is empty: send a JSON object"
 	case errors.Is(err, io.ErrUnexpectedEOF):
