@@ -32,9 +32,9 @@ type NewAPIKey struct {
 // maxKeyName bounds a key's label.
 const maxKeyName = 100
 
-// maxKeyLifetime bounds an expiry (a key that should last longer is one
+// MaxKeyLifetime bounds an expiry (a key that should last longer is one
 // that never expires); it also keeps every expiry a time JSON can carry.
-const maxKeyLifetime = 10 * 366 * 24 * time.Hour
+const MaxKeyLifetime = 10 * 366 * 24 * time.Hour
 
 // IssueAPIKey creates a key and returns it; only its hash is kept, so it
 // can be shown once. A request it refuses is an *InvalidKeyError.
@@ -46,7 +46,7 @@ func (s *Service) IssueAPIKey(ctx context.Context, req NewAPIKey) (string, store
 	if !req.ExpiresAt.IsZero() && !req.ExpiresAt.After(now) {
 		return "", store.APIKey{}, &InvalidKeyError{"expires_at", "must be in the future"}
 	}
-	if req.ExpiresAt.After(now.Add(maxKeyLifetime)) {
+	if req.ExpiresAt.After(now.Add(MaxKeyLifetime)) {
 		return "", store.APIKey{}, &InvalidKeyError{"expires_at", "must be within 10 years; leave it out for a key that never expires"}
 	}
 	if p := req.Parent; p != nil && !p.ExpiresAt.IsZero() {

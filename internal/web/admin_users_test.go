@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/store"
@@ -218,10 +219,14 @@ func TestProfilePasswordAndKeys(t *testing.T) {
 	wantStatus(t, res, http.StatusUnprocessableEntity)
 	wantContains(t, body(res), "The last day must be today or later.")
 	res = e.post(c, "/profile/apikeys", url.Values{"csrf": {e.csrf(c)}, "key_name": {"Reports"}, "key_expires": {"2999-12-31"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, body(res), "The last day must be within 10 years")
+	lastDay := time.Now().AddDate(5, 0, 0)
+	res = e.post(c, "/profile/apikeys", url.Values{"csrf": {e.csrf(c)}, "key_name": {"Reports"}, "key_expires": {lastDay.Format(time.DateOnly)}})
 	wantStatus(t, res, http.StatusCreated)
 	key := shownOnce(t, body(res))
 	k, u, err := e.h.auth.APIKey(context.Background(), key)
-	if err != nil || u.ID != e.user.ID || k.Name != "Reports" || k.ExpiresAt.Year() != 3000 {
+	if err != nil || u.ID != e.user.ID || k.Name != "Reports" || k.ExpiresAt.Sub(lastDay) > 48*time.Hour || k.ExpiresAt.Before(lastDay) {
 		t.Fatalf("key = %+v, %v", k, err)
 	}
 	_, page = e.get(c, "/profile")

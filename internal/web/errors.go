@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -73,9 +73,11 @@ func formBackLink(r *http.Request) (href, text string) {
 	case strings.HasPrefix(r.URL.Path, "/admin/"):
 		return "/admin/emails", "Back to Emails"
 	case strings.HasPrefix(r.URL.Path, "/tickets/"):
-		if parts := strings.Split(r.URL.Path, "/"); len(parts) >= 3 {
-			return "/tickets/" + url.PathEscape(parts[2]), "Back to the ticket"
+		parts := strings.Split(r.URL.Path, "/")
+		if id, err := strconv.ParseInt(parts[2], 10, 64); err == nil && id > 0 {
+			return "/tickets/" + strconv.FormatInt(id, 10), "Back to the ticket"
 		}
+		return "/tickets", "Back to tickets" // /tickets/assign, from the list
 	}
 	return "", ""
 }
@@ -86,7 +88,7 @@ func formBackLink(r *http.Request) (href, text string) {
 func (h *Handler) formTooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
 	h.log.Warn("form refused: body too large", "method", r.Method, "path", r.URL.Path, "limit_bytes", limit)
 	e := errorPage{Status: http.StatusRequestEntityTooLarge, Heading: "Too long to send",
-		Message: fmt.Sprintf("What you sent is over %d MB, far longer than this form takes, and it was not saved. Go back, shorten the text and send it again.", limit>>20)}
+		Message: fmt.Sprintf("What you sent is over %s, far longer than this form takes, and it was not saved. Use your browser's Back button to return to your text, shorten it and send it again.", sizeText(limit))}
 	e.LinkURL, e.LinkText = formBackLink(r)
 	h.errorPage(w, r, e)
 }

@@ -58,7 +58,9 @@ func (h *Handler) standaloneToken(w http.ResponseWriter, r *http.Request) string
 
 // inviteSubmit sets the password, signs the user in and opens the tickets.
 func (h *Handler) inviteSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if !h.readForm(w, r, 64<<10) {
+		return
+	}
 	c, err := r.Cookie(loginCSRFCookie)
 	submitted := r.PostFormValue("csrf")
 	if err != nil || submitted == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(submitted)) != 1 {

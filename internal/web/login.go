@@ -48,7 +48,9 @@ func (h *Handler) renderLogin(w http.ResponseWriter, r *http.Request, status int
 // loginSubmit checks the form's token and the credentials, opens a session
 // and goes to the page first asked for.
 func (h *Handler) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if !h.readForm(w, r, 64<<10) {
+		return
+	}
 	c, err := r.Cookie(loginCSRFCookie)
 	submitted := r.PostFormValue("csrf")
 	if err != nil || submitted == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(submitted)) != 1 {

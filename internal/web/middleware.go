@@ -77,15 +77,7 @@ const maxFormBytes = 1 << 20
 // form is signedIn plus the CSRF check every form POST needs.
 func (h *Handler) form(next http.HandlerFunc) http.HandlerFunc {
 	return h.signedIn(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-		if err := r.ParseForm(); err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				h.formTooLarge(w, r, maxFormBytes)
-				return
-			}
-			h.badRequest(w, r, "The form could not be read: reload the page and try again.")
-			h.log.Warn("form refused: unreadable body", "method", r.Method, "path", r.URL.Path, "err", err)
+		if !h.readForm(w, r, maxFormBytes) {
 			return
 		}
 		if !auth.CheckCSRF(current(r).sess, r.PostFormValue("csrf")) {
@@ -94,6 +86,25 @@ func (h *Handler) form(next http.HandlerFunc) http.HandlerFunc {
 		}
 		next(w, r)
 	})
+}
+
+// readForm reads a form's body of at most limit bytes (before its CSRF
+// field is checked: a body cut at the bound has lost that field too). A
+// body past the bound or unreadable is answered, and readForm says false.
+func (h *Handler) readForm(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
+	err := r.ParseForm()
+	if err == nil {
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		h.formTooLarge(w, r, limit)
+		return false
+	}
+	h.badRequest(w, r, "The form could not be read: reload the page and try again.")
+	h.log.Warn("form refused: unreadable body", "method", r.Method, "path", r.URL.Path, "err", err)
+	return false
 }
 
 // admin is signedIn for pages only admins may see: others get a 403 page.

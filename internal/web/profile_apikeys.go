@@ -63,6 +63,9 @@ func (h *Handler) keyCreate(w http.ResponseWriter, r *http.Request) {
 		field, msg := "key_name", "The name "+invalid.Reason+"."
 		if invalid.Field == "expires_at" {
 			field, msg = "key_expires", "The last day must be today or later."
+			if expires.After(time.Now().Add(auth.MaxKeyLifetime)) {
+				msg = "The last day must be within 10 years; leave it empty for a key that never expires."
+			}
 		}
 		again.Errors = map[string]string{field: msg}
 		h.renderProfile(w, r, http.StatusUnprocessableEntity, again, nil)

@@ -217,8 +217,13 @@ func TestNoteAndStatus(t *testing.T) {
 	res = e.post(c, path+"/notes", huge)
 	wantStatus(t, res, http.StatusRequestEntityTooLarge)
 	b, _ = io.ReadAll(res.Body)
-	wantContains(t, string(b), "Too long to send", "over 1 MB", `href="`+path+`"`)
+	wantContains(t, string(b), "Too long to send", "over 1.0 MB", "Back button", `href="`+path+`"`)
 	wantNotContains(t, string(b), "Form expired")
+	// From the list's bulk form, the way back is the list.
+	res = e.post(c, "/tickets/assign", huge)
+	wantStatus(t, res, http.StatusRequestEntityTooLarge)
+	b, _ = io.ReadAll(res.Body)
+	wantContains(t, string(b), `href="/tickets"`)
 	_, body = e.get(c, path)
 	if n := strings.Count(body, `<li class="note"`); n != 1 {
 		t.Errorf("%d notes shown after the refused one, want 1", n)

@@ -58,6 +58,12 @@ func (h *Handler) uploadForm(limit int64, next http.HandlerFunc) http.HandlerFun
 			h.log.Warn("form refused: unreadable body", "method", r.Method, "path", r.URL.Path, "err", err)
 			return
 		}
+		if u.tooLarge && u.values.Get("csrf") == "" {
+			// Cut before its CSRF field (a form without files sent
+			// urlencoded): nothing of it can be kept.
+			h.formTooLarge(w, r, limit+uploadOverhead)
+			return
+		}
 		if !auth.CheckCSRF(current(r).sess, u.values.Get("csrf")) {
 			h.csrfFailed(w, r)
 			return

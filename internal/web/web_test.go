@@ -94,6 +94,12 @@ func TestLoginNeedsCSRF(t *testing.T) {
 	e.get(c, "/login")
 	res = e.post(c, "/login", url.Values{"csrf": {"forged-token-forged-token-forged-token"}, "email": {e.user.Email}, "password": {testPassword}})
 	wantStatus(t, res, http.StatusForbidden)
+	// A body past the sign-in form's bound (64 KB) is called too long, not
+	// an expired form.
+	res = e.post(c, "/login", url.Values{"csrf": {"x"}, "email": {e.user.Email}, "password": {strings.Repeat("p", 70<<10)}})
+	wantStatus(t, res, http.StatusRequestEntityTooLarge)
+	b, _ = io.ReadAll(res.Body)
+	wantContains(t, string(b), "Too long to send", "over 64 KB", `href="/login"`)
 }
 
 func TestSignedOutGoesToLogin(t *testing.T) {
