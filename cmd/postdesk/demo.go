@@ -43,6 +43,9 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	if done, err := parse(fs, args); done {
 		return err
 	}
+	if err := config.CheckListen(*listen); err != nil {
+		return fmt.Errorf("--listen %s: %w", *listen, err)
+	}
 	if *every < 0 {
 		return fmt.Errorf("--mail-every %s: must be 0 (no sample mail) or a positive duration such as 30s", *every)
 	}

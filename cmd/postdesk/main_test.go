@@ -134,3 +134,11 @@ func TestDemoRefusesANegativeMailInterval(t *testing.T) {
 		t.Fatalf("demo --mail-every -5s: %v", err)
 	}
 }
+
+// The demo's --listen is checked by name too.
+func TestDemoRefusesABadListenPort(t *testing.T) {
+	_, _, err := cli(t, nil, "", "demo", "--listen", "127.0.0.1:99999")
+	if err == nil || !strings.Contains(err.Error(), "--listen 127.0.0.1:99999: port \"99999\" must be a number from 0 to 65535") {
+		t.Fatalf("demo --listen 127.0.0.1:99999: %v", err)
+	}
+}

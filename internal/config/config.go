@@ -131,12 +131,8 @@ func options() []option {
 			}},
 		{name: "listen", def: "127.0.0.1:8080", doc: "address the web server listens on",
 			set: func(c *Config, v string) error {
-				_, port, err := net.SplitHostPort(v)
-				if err != nil {
-					return fmt.Errorf("must be host:port: %v", err)
-				}
-				if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-					return fmt.Errorf("port %q must be a number from 0 to 65535 (0: any free port)", port)
+				if err := CheckListen(v); err != nil {
+					return err
 				}
 				c.Listen = v
 				return nil
@@ -222,9 +218,7 @@ func options() []option {
 			set: func(c *Config, v string) error { c.GoogleClientSecret = v; return nil }},
 		{name: "google-testing", def: "false", doc: "the Google app's consent screen is in testing (refresh tokens die after 7 days)",
 			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				c.GoogleTesting = b
-				return err
+				return boolean(&c.GoogleTesting, v)
 			}},
 		{name: "oauth-name", def: "oauth", doc: "name of the generic OAuth 2.0 provider (as admins pick it for a mailbox)",
 			set: func(c *Config, v string) error {
@@ -283,8 +277,8 @@ func options() []option {
 					c.MetricsAddr = ""
 					return nil
 				}
-				if _, _, err := net.SplitHostPort(v); err != nil {
-					return fmt.Errorf("must be host:port: %v", err)
+				if err := CheckListen(v); err != nil {
+					return err
 				}
 				c.MetricsAddr = v
 				return nil
@@ -331,12 +325,7 @@ func options() []option {
 			}},
 		{name: "assign-on-reply", def: "true", doc: "assign a ticket nobody owns to the agent who replies to it",
 			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return errors.New("must be true or false")
-				}
-				c.AssignOnReply = b
-				return nil
+				return boolean(&c.AssignOnReply, v)
 			}},
 		{name: "graph-poll", def: "30s", doc: "how often a mailbox fetched through Microsoft Graph asks for new mail (a delta query per folder)",
 			set: func(c *Config, v string) error { return duration(&c.GraphPoll, v, time.Second) }},
@@ -353,9 +342,7 @@ func options() []option {
 			}},
 		{name: "webhook-allow-private", def: "false", doc: "let webhooks reach private, loopback and link-local addresses (a receiver inside your network; refused by default)",
 			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				c.WebhookAllowPrivate = b
-				return err
+				return boolean(&c.WebhookAllowPrivate, v)
 			}},
 		{name: "warn-lead", def: "240h", doc: "how long before a mailbox's authorization runs out admins are warned",
 			set: func(c *Config, v string) error { return duration(&c.WarnLead, v, time.Hour) }},
@@ -375,14 +362,42 @@ func optionalURL(dst *string, v string) error {
 	return nil
 }
 
+// CheckListen checks an address to listen on: host:port (host may be
+// empty: every address), the port a number from 0 to 65535 (0: any free
+// port), so a wrong one is named when settings are read rather than when
+// the listener fails.
+func CheckListen(v string) error {
+	_, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("must be host:port, such as 127.0.0.1:8080: %v", err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q must be a number from 0 to 65535 (0: any free port)", port)
+	}
+	return nil
+}
+
+// boolean reads true or false (and 1, 0, t, f as strconv.ParseBool does).
+func boolean(dst *bool, v string) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("%q must be true or false", v)
+	}
+	*dst = b
+	return nil
+}
+
 func optionalHostPort(host *string, port *int, v string) error {
 	if v == "" {
 		return nil
 	}
 	h, p, err := net.SplitHostPort(v)
-	n, perr := strconv.Atoi(p)
-	if err != nil || perr != nil || h == "" || n < 1 || n > 65535 {
-		return errors.New("must be host:port")
+	if err != nil || h == "" {
+		return errors.New("must be host:port, such as imap.example.com:993")
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q must be a number from 1 to 65535", p)
 	}
 	*host, *port = h, n
 	return nil

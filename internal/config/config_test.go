@@ -78,6 +78,12 @@ func TestListenPortIsChecked(t *testing.T) {
 			t.Errorf("--listen %s: %v", bad, err)
 		}
 	}
+	if _, err := load(t, []string{"--metrics-addr", "127.0.0.1:70000"}, nil); err == nil || !strings.Contains(err.Error(), "--metrics-addr") || !strings.Contains(err.Error(), "from 0 to 65535") {
+		t.Errorf("--metrics-addr 127.0.0.1:70000: %v", err)
+	}
+	if _, err := load(t, []string{"--webhook-allow-private", "yes please"}, nil); err == nil || !strings.Contains(err.Error(), `"yes please" must be true or false`) {
+		t.Errorf("--webhook-allow-private: %v", err)
+	}
 	for _, good := range []string{"127.0.0.1:0", "[::1]:8080", ":443"} {
 		if _, err := load(t, []string{"--listen", good}, nil); err != nil {
 			t.Errorf("--listen %s: %v", good, err)
