@@ -80,6 +80,9 @@ func TestUserLockouts(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			vars := dialectEnv(t, dialect)
 			ctx := context.Background()
+			if _, _, err := cli(t, vars, "", "migrate"); err != nil {
+				t.Fatal(err)
+			}
 			out, _, err := cli(t, vars, "", "user", "lockouts")
 			if err != nil || out != "no failed sign-ins\n" {
 				t.Fatalf("no lockouts: %v %q", err, out)

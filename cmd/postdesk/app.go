@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	iofs "io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/postdesk/postdesk/internal/config"
@@ -52,7 +56,22 @@ func (a *app) close() { a.db.Close() }
 // check on the parsed flags, validates the configuration and opens the
 // migrated database. With done set the command ends with err (nil after
 // --help); otherwise the caller closes the app.
+//
+// start works on an existing database: on SQLite, a data folder without
+// one (a mistyped --data) is refused rather than given a new, empty
+// database that makes the command say "no mailboxes yet". Commands that
+// set Postdesk up (serve, migrate, import, mailbox add, user add) use
+// startNew, which creates it.
 func start(ctx context.Context, e env, name string, args []string, declare func(fs *flag.FlagSet), check func(fs *flag.FlagSet) error) (a *app, fs *flag.FlagSet, done bool, err error) {
+	return begin(ctx, e, name, args, declare, check, false)
+}
+
+// startNew is start for a command that may create the database.
+func startNew(ctx context.Context, e env, name string, args []string, declare func(fs *flag.FlagSet), check func(fs *flag.FlagSet) error) (a *app, fs *flag.FlagSet, done bool, err error) {
+	return begin(ctx, e, name, args, declare, check, true)
+}
+
+func begin(ctx context.Context, e env, name string, args []string, declare func(fs *flag.FlagSet), check func(fs *flag.FlagSet) error, create bool) (a *app, fs *flag.FlagSet, done bool, err error) {
 	fs = newFlags(e, name)
 	load := withConfig(e, fs)
 	if declare != nil {
@@ -69,6 +88,12 @@ func start(ctx context.Context, e env, name string, args []string, declare func(
 	cfg, err := load()
 	if err != nil {
 		return nil, fs, true, err
+	}
+	if !create && cfg.DatabaseURL == "" {
+		path := filepath.Join(cfg.DataDir, "postdesk.db")
+		if _, err := os.Stat(path); errors.Is(err, iofs.ErrNotExist) {
+			return nil, fs, true, fmt.Errorf("%s: there is no Postdesk database in the data folder %s (--data, POSTDESK_DATA): check the path, or set Postdesk up there first (postdesk migrate, serve or mailbox add)", name, cfg.DataDir)
+		}
 	}
 	a, err = open(ctx, e, cfg)
 	if err != nil {
@@ -114,7 +139,7 @@ func dispatch(ctx context.Context, e env, name string, args []string, verbs ...v
 }
 
 func runMigrate(ctx context.Context, e env, args []string) error {
-	a, _, done, err := start(ctx, e, "migrate", args, nil, nil)
+	a, _, done, err := startNew(ctx, e, "migrate", args, nil, nil)
 	if done {
 		return err
 	}

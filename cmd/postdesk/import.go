@@ -22,7 +22,7 @@ import (
 func runImport(ctx context.Context, e env, args []string) error {
 	var address *string
 	var files []string
-	a, _, done, err := start(ctx, e, "import", args, func(fs *flag.FlagSet) {
+	a, _, done, err := startNew(ctx, e, "import", args, func(fs *flag.FlagSet) {
 		address = fs.String("mailbox", "", "the support address the messages arrived at (created if new; required)")
 	}, func(fs *flag.FlagSet) error {
 		if *address == "" || fs.NArg() == 0 {

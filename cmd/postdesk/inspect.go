@@ -96,7 +96,7 @@ func runInspect(ctx context.Context, e env, args []string) error {
 	var text *bool
 	var agents listFlag
 	var f *os.File
-	a, fs, done, err := start(ctx, e, "inspect", args, func(fs *flag.FlagSet) {
+	a, fs, done, err := startNew(ctx, e, "inspect", args, func(fs *flag.FlagSet) {
 		mailbox = fs.String("mailbox", "", "the support address the message arrived at (default: the only mailbox, else support@example.com)")
 		fs.Var(&agents, "agent", "also treat this address as an agent's (repeatable)")
 		text = fs.Bool("text", false, "print readable text instead of JSON")

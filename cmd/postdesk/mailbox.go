@@ -41,7 +41,14 @@ func runMailbox(ctx context.Context, e env, args []string) error {
 
 // mailboxApp opens the database and the admin operations with the configured providers.
 func mailboxApp(ctx context.Context, e env, args []string, declare func(fs *flag.FlagSet)) (*app, *desk.Admin, []string, bool, error) {
-	a, fs, done, err := start(ctx, e, "mailbox", args, declare, nil)
+	return mailboxAppWith(ctx, e, args, declare, start)
+}
+
+// mailboxAppWith is mailboxApp that opens the database with begin (start,
+// or startNew for mailbox add).
+func mailboxAppWith(ctx context.Context, e env, args []string, declare func(fs *flag.FlagSet),
+	begin func(context.Context, env, string, []string, func(*flag.FlagSet), func(*flag.FlagSet) error) (*app, *flag.FlagSet, bool, error)) (*app, *desk.Admin, []string, bool, error) {
+	a, fs, done, err := begin(ctx, e, "mailbox", args, declare, nil)
 	if done {
 		return nil, nil, nil, true, err
 	}
@@ -184,7 +191,7 @@ func (m *mailboxFlags) apply(e env, fs *flag.FlagSet, spec *desk.MailboxSpec, al
 func mailboxAdd(ctx context.Context, e env, args []string) error {
 	var m mailboxFlags
 	var fset *flag.FlagSet
-	a, admin, _, done, err := mailboxApp(ctx, e, args, func(fs *flag.FlagSet) { fset = fs; m.declare(fs, false) })
+	a, admin, _, done, err := mailboxAppWith(ctx, e, args, func(fs *flag.FlagSet) { fset = fs; m.declare(fs, false) }, startNew)
 	if done {
 		return err
 	}

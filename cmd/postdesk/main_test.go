@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,28 @@ func TestDemoRefusesABadListenPort(t *testing.T) {
 	_, _, err := cli(t, nil, "", "demo", "--listen", "127.0.0.1:99999")
 	if err == nil || !strings.Contains(err.Error(), "--listen 127.0.0.1:99999: port \"99999\" must be a number from 0 to 65535") {
 		t.Fatalf("demo --listen 127.0.0.1:99999: %v", err)
+	}
+}
+
+// A command that works on an existing database refuses a data folder
+// without one (a mistyped --data) instead of creating an empty database
+// and reporting nothing; the commands that set Postdesk up create it.
+func TestMistypedDataFolderIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	vars := map[string]string{"POSTDESK_DATA": dir, "POSTDESK_LOG_LEVEL": "warn"}
+	for _, args := range [][]string{{"reindex"}, {"mailbox", "list"}, {"user", "list"}, {"apikey", "list", "--user", "a@example.com"}} {
+		_, _, err := cli(t, vars, "", args...)
+		if err == nil || !strings.Contains(err.Error(), "there is no Postdesk database in the data folder "+dir) {
+			t.Errorf("%v on an empty folder: %v", args, err)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("the refused commands left %d files in the folder", len(entries))
+	}
+	if _, _, err := cli(t, vars, "", "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := cli(t, vars, "", "mailbox", "list"); err != nil {
+		t.Errorf("mailbox list after migrate: %v %q", err, out)
 	}
 }

@@ -30,7 +30,7 @@ import (
 )
 
 func runServe(ctx context.Context, e env, args []string) error {
-	a, _, done, err := start(ctx, e, "serve", args, nil, nil)
+	a, _, done, err := startNew(ctx, e, "serve", args, nil, nil)
 	if done {
 		return err
 	}

@@ -26,7 +26,7 @@ func userAdd(ctx context.Context, e env, args []string) error {
 	var email, name, role *string
 	var invite *bool
 	var password string
-	a, _, done, err := start(ctx, e, "user", args, func(fs *flag.FlagSet) {
+	a, _, done, err := startNew(ctx, e, "user", args, func(fs *flag.FlagSet) {
 		email = fs.String("email", "", "the user's email address (required)")
 		name = fs.String("name", "", "the user's display name")
 		role = fs.String("role", store.RoleAgent, "admin or agent")
