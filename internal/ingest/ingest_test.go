@@ -293,3 +293,39 @@ func TestCustomerAnswerReopens(t *testing.T) {
 		}
 	})
 }
+
+// A file with no header of an email (empty, a picture, a text file) is
+// kept but opens no ticket; a broken email with any one header still does.
+func TestNotAnEmailOpensNoTicket(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "help@example.com")
+		in := ingest.New(db, ingest.Options{})
+		random := make([]byte, 3000)
+		for i := range random {
+			random[i] = byte(i*7919 + i/3)
+		}
+		for name, raw := range map[string]string{
+			"empty":  "",
+			"text":   "Postdesk notes\n\nThis folder holds exported mail.\n",
+			"binary": "\x89PNG\r\n\x1a\n" + string(random),
+		} {
+			res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
+			if err != nil || res.Outcome != ingest.Ignored || res.Kind != store.KindNotEmail || !strings.Contains(res.String(), "not an email") {
+				t.Errorf("%s: %+v (%s) %v", name, res, res.String(), err)
+			}
+		}
+		if n, err := db.CountTickets(ctx, store.TicketFilter{}); err != nil || n != 0 {
+			t.Errorf("%d tickets (%v), want none", n, err)
+		}
+		for name, raw := range map[string]string{
+			"subject only": "Subject: Help\r\n\r\nhelp\r\n",
+			"from only":    "From: kim@customer.example\r\n\r\nhelp\r\n",
+		} {
+			res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
+			if err != nil || res.Outcome != ingest.NewTicket {
+				t.Errorf("%s: %+v %v, want a new ticket", name, res, err)
+			}
+		}
+	})
+}
