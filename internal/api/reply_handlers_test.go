@@ -153,6 +153,7 @@ func TestCreateReplyErrors(t *testing.T) {
 			{"bad cc", path, `{"text":"hi","cc":["not an address"]}`, 422, "cc", "not an email address"},
 			{"header injection in cc", path, `{"text":"hi","cc":["a@b.test\r\nBcc: evil@x.test"]}`, 422, "cc", "not an email address"},
 			{"bad to", path, `{"text":"hi","to":["@@"]}`, 422, "to", "not an email address"},
+			{"to ourselves", path, `{"text":"hi","to":["support@example.com"]}`, 422, "to", "one of our own support mailboxes"},
 			{"bad status", path, `{"text":"hi","status":"closed"}`, 422, "status", "open, pending or solved"},
 			{"no SMTP", fmt.Sprintf("/api/v1/tickets/%d/replies", f.ticketID), `{"text":"hi"}`, 422, "", "no SMTP settings"},
 			{"unknown ticket", "/api/v1/tickets/777/replies", `{"text":"hi"}`, 404, "", "ticket 777 not found"},

@@ -145,6 +145,9 @@ func (d *Desk) reply(ctx context.Context, tx *store.Tx, ticketID int64, by store
 	if len(to)+len(cc) > maxRecipients {
 		return store.Message{}, invalid("cc", "A reply can go to at most %d addresses.", maxRecipients)
 	}
+	if err := notToOurselves(ctx, tx, to, cc); err != nil {
+		return store.Message{}, err
+	}
 	tail, parent, err := tx.TicketThreadTail(ctx, ticketID, quotedMessages)
 	if err != nil {
 		return store.Message{}, err
@@ -342,4 +345,25 @@ func joinOut(list []mailmsg.OutAddress) string {
 		parts = append(parts, mailmsg.Address{Name: a.Name, Address: a.Address}.String())
 	}
 	return strings.Join(parts, ", ")
+}
+
+// notToOurselves refuses a reply addressed to one of our own mailboxes: it
+// would arrive here again, be dropped as a loop, and reach no customer.
+func notToOurselves(ctx context.Context, tx *store.Tx, to, cc []mailmsg.OutAddress) error {
+	mbs, err := tx.Mailboxes(ctx)
+	if err != nil {
+		return err
+	}
+	ours := make(map[string]bool, len(mbs))
+	for _, m := range mbs {
+		ours[m.Address] = true
+	}
+	for field, list := range map[string][]mailmsg.OutAddress{"to": to, "cc": cc} {
+		for _, a := range list {
+			if ours[mailmsg.NormalizeAddress(a.Address)] {
+				return invalid(field, "%s is one of our own support mailboxes: a reply to it would come back here and reach no customer. Remove it.", a.Address)
+			}
+		}
+	}
+	return nil
 }

@@ -230,6 +230,8 @@ func TestReplyRefusals(t *testing.T) {
 			{"bad cc", desk.ReplyInput{Text: "hi", Cc: []string{"not an address"}}, "cc"},
 			{"cc injection", desk.ReplyInput{Text: "hi", Cc: []string{"a@b.test\r\nBcc: x@y.test"}}, "cc"},
 			{"bad to", desk.ReplyInput{Text: "hi", To: []string{"@nowhere"}}, "to"},
+			{"to ourselves", desk.ReplyInput{Text: "hi", To: []string{strings.ToUpper(f.mb.Address)}}, "to"},
+			{"cc ourselves", desk.ReplyInput{Text: "hi", Cc: []string{"Support <" + f.mb.Address + ">"}}, "cc"},
 			{"status", desk.ReplyInput{Text: "hi", Status: "closed"}, "status"},
 			{"attachments", desk.ReplyInput{Text: "hi", Attachments: []desk.Upload{{Filename: "big", Data: make([]byte, desk.MaxReplyAttachmentBytes+1)}}}, "attachments"},
 		} {
