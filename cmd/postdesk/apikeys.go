@@ -139,8 +139,11 @@ func apiKeyRevoke(ctx context.Context, e env, args []string) error {
 	a, _, done, err := start(ctx, e, "apikey", args, func(fs *flag.FlagSet) {
 		id = fs.Int64("id", 0, "id of the key to revoke, from 'postdesk apikey list' (required)")
 	}, func(*flag.FlagSet) error {
-		if *id <= 0 {
+		if *id == 0 {
 			return errors.New("apikey revoke: --id is required (see 'postdesk apikey list --user E')")
+		}
+		if *id < 0 {
+			return fmt.Errorf("apikey revoke: --id %d is not a key's id: ids are positive (see 'postdesk apikey list --user E')", *id)
 		}
 		return nil
 	})

@@ -30,7 +30,9 @@ func runImport(ctx context.Context, e env, args []string) error {
 			return errors.New("import: --mailbox and at least one FILE or DIR are required")
 		}
 		var err error
-		files, err = importFiles(fs.Args())
+		if files, err = importFiles(fs.Args()); err == nil && len(files) == 0 {
+			err = fmt.Errorf("import: no files in %s: nothing to import", strings.Join(fs.Args(), ", "))
+		}
 		return err
 	})
 	if done {

@@ -166,3 +166,19 @@ func TestMistypedDataFolderIsRefused(t *testing.T) {
 		t.Errorf("mailbox list after migrate: %v %q", err, out)
 	}
 }
+
+// An import of a folder without files says so and fails, rather than
+// reporting zero of everything as done.
+func TestImportOfAnEmptyFolderFails(t *testing.T) {
+	vars := map[string]string{"POSTDESK_DATA": t.TempDir(), "POSTDESK_LOG_LEVEL": "warn"}
+	empty := t.TempDir()
+	if _, _, err := cli(t, vars, "", "import", "--mailbox", "help@example.com", empty); err == nil || !strings.Contains(err.Error(), "no files in "+empty) {
+		t.Errorf("import of an empty folder: %v", err)
+	}
+	if _, _, err := cli(t, vars, "", "migrate"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, vars, "", "apikey", "revoke", "--id", "-1"); err == nil || !strings.Contains(err.Error(), "--id -1 is not a key's id") {
+		t.Errorf("apikey revoke --id -1: %v", err)
+	}
+}
