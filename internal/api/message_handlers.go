@@ -196,7 +196,7 @@ func (h *handler) serveContent(w http.ResponseWriter, r *http.Request, f store.B
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		writeIncident(w, r, fmt.Errorf("open blob %s: %w", sum, err), "stored file missing",
-			"the data folder lacks this file's content; the administrator needs to restore it from a backup")
+			"this file's content is missing from Postdesk's storage (the data folder, or the database on PostgreSQL); the administrator needs to restore it from a backup")
 		return
 	case errors.Is(err, store.ErrBlobCorrupt):
 		writeIncident(w, r, fmt.Errorf("open blob %s: %w", sum, err), "stored file damaged",

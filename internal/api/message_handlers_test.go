@@ -83,7 +83,7 @@ func TestDownloadErrors(t *testing.T) {
 		f.do(t, http.MethodGet, fmt.Sprintf("/api/v1/messages/%d/raw", m.ID), "").wantError(t, http.StatusNotFound, fmt.Sprintf("message %d has no stored source", m.ID))
 
 		r := f.do(t, http.MethodGet, fmt.Sprintf("/api/v1/attachments/%d", m.Attachments[0].ID), "")
-		r.wantError(t, http.StatusInternalServerError, "stored file missing (incident "+r.header.Get("X-Request-Id")+"): the data folder lacks")
+		r.wantError(t, http.StatusInternalServerError, "stored file missing (incident "+r.header.Get("X-Request-Id")+"): this file's content is missing from Postdesk's storage")
 		f.waitLog(t, `"msg":"api request failed"`)
 
 		// A pack cut short (a backup restored in part) is damage, said as

@@ -227,7 +227,7 @@ func (s *Sender) nextDue(ctx context.Context, q *dueQueue) (*dueItem, error) {
 		}
 		if errors.Is(err, store.ErrNotFound) {
 			s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
-				return tx.MarkFailed(ctx, item.ID, "config", "the stored email is missing from the data folder", now)
+				return tx.MarkFailed(ctx, item.ID, "config", "the stored email is missing from Postdesk's storage (the data folder, or the database on PostgreSQL)", now)
 			})
 			continue
 		}

@@ -51,7 +51,7 @@ func (h *Handler) serveBlob(w http.ResponseWriter, r *http.Request, sum, content
 
 func (h *Handler) serveContent(w http.ResponseWriter, r *http.Request, f store.Blob, err error, contentType, disposition string) {
 	if errors.Is(err, store.ErrNotFound) {
-		h.notFound(w, r, "The file's content is missing from the data folder.")
+		h.notFound(w, r, "The file's content is missing from Postdesk's storage (the data folder, or the database on PostgreSQL).")
 		return
 	}
 	if errors.Is(err, store.ErrBlobCorrupt) {
