@@ -217,13 +217,27 @@ func mailboxAdd(ctx context.Context, e env, args []string) error {
 func mailboxUpdate(ctx context.Context, e env, args []string) error {
 	var m mailboxFlags
 	var fset *flag.FlagSet
-	a, admin, rest, done, err := mailboxApp(ctx, e, args, func(fs *flag.FlagSet) { fset = fs; m.declare(fs, true) })
+	settings := map[string]bool{} // the configuration's flags, declared before the mailbox's
+	a, admin, rest, done, err := mailboxApp(ctx, e, args, func(fs *flag.FlagSet) {
+		fset = fs
+		fs.VisitAll(func(f *flag.Flag) { settings[f.Name] = true })
+		m.declare(fs, true)
+	})
 	if done {
 		return err
 	}
 	defer a.close()
 	if len(rest) != 1 {
 		return errors.New("mailbox update: name one ADDRESS (flags first)")
+	}
+	changes := 0
+	fset.Visit(func(f *flag.Flag) {
+		if !settings[f.Name] {
+			changes++
+		}
+	})
+	if changes == 0 {
+		return errors.New("mailbox update: nothing to change: give the settings to change as flags before the address (see postdesk mailbox --help)")
 	}
 	mb, err := a.db.MailboxByAddress(ctx, rest[0])
 	if errors.Is(err, store.ErrNotFound) {

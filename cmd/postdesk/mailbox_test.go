@@ -93,6 +93,10 @@ func TestMailboxUpdateKeepsCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// No flag: nothing to change, said so (it printed "updated").
+	if _, _, err := cli(t, vars, "", "mailbox", "update", "help@corp.example"); err == nil || !strings.Contains(err.Error(), "nothing to change") {
+		t.Errorf("update without flags: %v", err)
+	}
 	before, _ := db.MailboxAuth(ctx, mb.ID)
 	out, _, err := cli(t, vars, "second-password\n", "mailbox", "update", "--password-stdin", "--after", "seen", "help@corp.example")
 	if err != nil || !strings.Contains(out, "updated mailbox help@corp.example") {
