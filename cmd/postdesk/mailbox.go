@@ -159,6 +159,11 @@ func (m *mailboxFlags) apply(e env, fs *flag.FlagSet, spec *desk.MailboxSpec, al
 				spec.Folders = append(spec.Folders, f)
 			}
 		}
+		if len(spec.Folders) == 0 {
+			// Taken as "the default" it would quietly replace the folders
+			// set before with INBOX alone.
+			return &desk.ValidationError{Field: "folders", Message: "--folders names no folder: give at least one, such as INBOX"}
+		}
 	}
 	var err error
 	if set("initial-days") {

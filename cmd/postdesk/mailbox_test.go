@@ -93,6 +93,10 @@ func TestMailboxUpdateKeepsCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// An empty --folders is refused, not taken as INBOX alone.
+	if _, _, err := cli(t, vars, "", "mailbox", "update", "--folders", " , ", "help@corp.example"); err == nil || !strings.Contains(err.Error(), "--folders") {
+		t.Errorf("update --folders '': %v", err)
+	}
 	// No flag: nothing to change, said so (it printed "updated").
 	if _, _, err := cli(t, vars, "", "mailbox", "update", "help@corp.example"); err == nil || !strings.Contains(err.Error(), "nothing to change") {
 		t.Errorf("update without flags: %v", err)
