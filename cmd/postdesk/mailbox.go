@@ -344,6 +344,14 @@ func mailboxShow(ctx context.Context, e env, args []string) error {
 	d := describe(ctx, a.db, mb)
 	fmt.Fprintf(e.stdout, "address:   %s\nname:      %s\nsign-in:   %s\nstate:     %s\nserver:    %s\n", mb.Address, mb.Name, d.signIn, d.state, d.server)
 	if srv, err := a.db.MailboxServer(ctx, mb.ID); err == nil {
+		sending := "none (replies cannot be sent)"
+		switch {
+		case srv.SendTransport == store.TransportGraph:
+			sending = "Microsoft Graph"
+		case srv.SMTPHost != "":
+			sending = fmt.Sprintf("%s:%d (%s)", srv.SMTPHost, srv.SMTPPort, srv.SMTPSecurity)
+		}
+		fmt.Fprintf(e.stdout, "sending:   %s\n", sending)
 		fmt.Fprintf(e.stdout, "folders:   %s\nafter:     %s %s\ncatch-up:  first connect %d days, after outages up to %d days\n",
 			strings.Join(srv.Folders, ", "), srv.AfterProcessing, srv.MoveTo, srv.InitialDays, srv.MaxAgeDays)
 		for _, f := range srv.Folders {

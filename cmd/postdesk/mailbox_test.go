@@ -51,8 +51,13 @@ func TestMailboxCommands(t *testing.T) {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
 	out, _, err = cli(t, vars, "", "mailbox", "show", "help@corp.example")
-	if err != nil || !strings.Contains(out, "folders:   INBOX, Support") || !strings.Contains(out, "after:     move Processed") {
+	if err != nil || !strings.Contains(out, "folders:   INBOX, Support") || !strings.Contains(out, "after:     move Processed") ||
+		!strings.Contains(out, "sending:   none (replies cannot be sent)") {
 		t.Fatalf("show: %v\n%s", err, out)
+	}
+	out, _, err = cli(t, vars, "", "mailbox", "show", "support@example.com")
+	if err != nil || !strings.Contains(out, "sending:   smtp.office365.com:587 (starttls)") {
+		t.Errorf("show of a Microsoft mailbox: %v\n%s", err, out)
 	}
 	if strings.Contains(out, "hunter2") {
 		t.Fatal("show prints the password")
