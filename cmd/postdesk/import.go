@@ -26,8 +26,7 @@ func runImport(ctx context.Context, e env, args []string) error {
 		address = fs.String("mailbox", "", "the support address the messages arrived at (created if new; required)")
 	}, func(fs *flag.FlagSet) error {
 		if *address == "" || fs.NArg() == 0 {
-			fs.Usage()
-			return errors.New("import: --mailbox and at least one FILE or DIR are required")
+			return errors.New("import: --mailbox and at least one FILE or DIR are required, as in: postdesk import --mailbox support@example.com ./mail (see postdesk import --help)")
 		}
 		var err error
 		if files, err = importFiles(fs.Args()); err == nil && len(files) == 0 {

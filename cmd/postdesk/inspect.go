@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -102,8 +101,7 @@ func runInspect(ctx context.Context, e env, args []string) error {
 		text = fs.Bool("text", false, "print readable text instead of JSON")
 	}, func(fs *flag.FlagSet) error {
 		if fs.NArg() != 1 {
-			fs.Usage()
-			return errors.New("inspect: name one FILE.eml")
+			return fmt.Errorf("inspect: name one FILE.eml, not %d (see postdesk inspect --help)", fs.NArg())
 		}
 		var err error
 		if f, err = os.Open(fs.Arg(0)); err != nil {
