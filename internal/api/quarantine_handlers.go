@@ -91,11 +91,22 @@ func (h *handler) mailboxAddresses(r *http.Request) (map[int64]string, error) {
 // (state=all: resolved ones too), of one mailbox with mailbox_id.
 func (h *handler) getQuarantine(w http.ResponseWriter, r *http.Request) {
 	f := store.QuarantineFilter{Limit: 500}
-	query := r.URL.Query()
+	query, message := checkQuery(r, "GET /api/v1/quarantine", "mailbox_id", "state")
+	if message != "" {
+		writeError(w, r, http.StatusBadRequest, message)
+		return
+	}
 	if v := query.Get("mailbox_id"); v != "" {
 		id, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || id <= 0 {
 			writeError(w, r, http.StatusBadRequest, fmt.Sprintf("mailbox_id must be a positive integer, not %q", v))
+			return
+		}
+		if _, err := h.db.Mailbox(r.Context(), id); errors.Is(err, store.ErrNotFound) {
+			writeError(w, r, http.StatusBadRequest, fmt.Sprintf("mailbox_id: there is no mailbox %d (GET /api/v1/mailboxes lists them)", id))
+			return
+		} else if err != nil {
+			writeInternalError(w, r, err)
 			return
 		}
 		f.MailboxID = id

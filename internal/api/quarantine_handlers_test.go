@@ -75,11 +75,21 @@ func TestQuarantineAPI(t *testing.T) {
 			q.RawSize != int64(len(raw)) || q.SourceURL != path+"/source" || q.RetryURL != path+"/retry" || q.MessageID != nil {
 			t.Errorf("listed = %+v", q)
 		}
-		f.do(t, "GET", fmt.Sprintf("/api/v1/quarantine?mailbox_id=%d", f.mailbox.ID+1), "", asAdmin(f)).decode(t, http.StatusOK, &list)
+		var other store.Mailbox
+		if err := db.Write(context.Background(), func(tx *store.Tx) error {
+			var err error
+			other, err = tx.CreateMailbox(context.Background(), "billing@example.com", "")
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f.do(t, "GET", fmt.Sprintf("/api/v1/quarantine?mailbox_id=%d", other.ID), "", asAdmin(f)).decode(t, http.StatusOK, &list)
 		if len(list.Quarantine) != 0 {
 			t.Errorf("another mailbox's list = %+v", list)
 		}
 		f.do(t, "GET", "/api/v1/quarantine?state=closed", "", asAdmin(f)).wantError(t, http.StatusBadRequest, "state must be")
+		f.do(t, "GET", "/api/v1/quarantine?mailbox_id=999", "", asAdmin(f)).wantError(t, http.StatusBadRequest, "there is no mailbox 999")
+		f.do(t, "GET", "/api/v1/quarantine?foo=1", "", asAdmin(f)).wantError(t, http.StatusBadRequest, `unknown query parameter "foo"; GET /api/v1/quarantine accepts mailbox_id, state`)
 
 		src := f.do(t, "GET", path+"/source", "", asAdmin(f))
 		if src.status != http.StatusOK || !bytes.Equal(src.body, raw) || src.header.Get("Content-Type") != "message/rfc822" {

@@ -116,21 +116,31 @@ func (h *handler) getTickets(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, out)
 }
 
+// checkQuery parses a request's query string, whose parameters must be
+// among known and each given once; a non-empty message is the client's
+// mistake (what names the request in it).
+func checkQuery(r *http.Request, what string, known ...string) (url.Values, string) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, "query string is malformed: " + err.Error()
+	}
+	for name, values := range q {
+		if !slices.Contains(known, name) {
+			return nil, fmt.Sprintf("unknown query parameter %q; %s accepts %s", name, what, strings.Join(known, ", "))
+		}
+		if len(values) > 1 {
+			return nil, fmt.Sprintf("query parameter %s is given %d times; give it once", name, len(values))
+		}
+	}
+	return q, ""
+}
+
 // ticketFilter validates the query of GET /tickets. A non-empty message is
 // the client's mistake (400); an error is the server's.
 func (h *handler) ticketFilter(r *http.Request) (f store.TicketFilter, message string, err error) {
-	q, perr := url.ParseQuery(r.URL.RawQuery)
-	if perr != nil {
-		return f, "query string is malformed: " + perr.Error(), nil
-	}
-	known := []string{"view", "status", "mailbox", "q", "limit", "offset"}
-	for name, values := range q {
-		if !slices.Contains(known, name) {
-			return f, fmt.Sprintf("unknown query parameter %q; GET /api/v1/tickets accepts %s", name, strings.Join(known, ", ")), nil
-		}
-		if len(values) > 1 {
-			return f, fmt.Sprintf("query parameter %s is given %d times; give it once", name, len(values)), nil
-		}
+	q, message := checkQuery(r, "GET /api/v1/tickets", "view", "status", "mailbox", "q", "limit", "offset")
+	if message != "" {
+		return f, message, nil
 	}
 	switch v := q.Get("view"); v {
 	case "", "all":
