@@ -31,6 +31,13 @@ func TestCreateNote(t *testing.T) {
 		if tk.Status != "open" {
 			t.Errorf("a note changed the status to %s", tk.Status)
 		}
+
+		// A NUL cannot be stored: the answer shows the note as kept.
+		f.do(t, http.MethodPost, path, `{"body":"a\u0000b"}`).decode(t, http.StatusCreated, &n)
+		f.do(t, http.MethodGet, fmt.Sprintf("/api/v1/tickets/%d", f.ticketID), "").decode(t, http.StatusOK, &tk)
+		if n.Body != "ab" || len(tk.Notes) != 2 || tk.Notes[1].Body != n.Body {
+			t.Errorf("note with a NUL answered as %q, stored as %+v", n.Body, tk.Notes)
+		}
 	})
 }
 

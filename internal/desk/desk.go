@@ -43,7 +43,8 @@ func New(db *store.DB, opts ...Option) *Desk {
 
 // AddNote adds an internal note, never sent to the customer.
 func (d *Desk) AddNote(ctx context.Context, ticketID int64, author store.User, body string) (store.Note, error) {
-	body = strings.TrimSpace(strings.ReplaceAll(body, "\r\n", "\n"))
+	// As stored (store.CleanText), so the note returned is the one kept.
+	body = strings.TrimSpace(strings.ReplaceAll(store.CleanText(body), "\r\n", "\n"))
 	if body == "" {
 		return store.Note{}, invalid("body", "the note is empty")
 	}
