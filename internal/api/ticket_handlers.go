@@ -198,7 +198,7 @@ func (h *handler) ticketFilter(r *http.Request) (f store.TicketFilter, message s
 	if s := q.Get("offset"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > 1<<31-1 {
-			return f, fmt.Sprintf("query parameter offset must be a non-negative integer, not %q", s), nil
+			return f, fmt.Sprintf("query parameter offset must be an integer from 0 to %d, not %q", 1<<31-1, s), nil
 		}
 		f.Offset = n
 	}
