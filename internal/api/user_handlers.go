@@ -2,6 +2,7 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -106,6 +107,12 @@ func (h *handler) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Role == "" {
 		req.Role = store.RoleAgent
+	}
+	if req.Setup != auth.SetupPassword && req.Setup != auth.SetupInvite {
+		// The API's words: the web's sentence speaks of its radio buttons.
+		writeJSON(w, r, http.StatusUnprocessableEntity, errorResponse{Field: "setup",
+			Error: fmt.Sprintf("setup must be %q (an invitation link) or %q (a generated password), not %q", auth.SetupInvite, auth.SetupPassword, req.Setup)})
+		return
 	}
 	u, creds, err := h.auth.AddUser(r.Context(), currentUser(r), auth.NewUser{Email: req.Email, Name: req.Name, Role: req.Role, Setup: req.Setup})
 	if err != nil {

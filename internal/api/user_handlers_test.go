@@ -54,6 +54,7 @@ func TestUsersAPI(t *testing.T) {
 		}
 		f.do(t, "POST", "/api/v1/users", `{"email":"ann@example.com","setup":"invite"}`, asAdmin(f)).wantError(t, http.StatusConflict, "already exists")
 		f.do(t, "POST", "/api/v1/users", `{"email":"c@example.com","role":"owner","setup":"invite"}`, asAdmin(f)).wantError(t, http.StatusUnprocessableEntity, "admin or agent")
+		f.do(t, "POST", "/api/v1/users", `{"email":"c@example.com","setup":"magic"}`, asAdmin(f)).wantError(t, http.StatusUnprocessableEntity, `setup must be "invite" (an invitation link) or "password" (a generated password), not "magic"`)
 		f.do(t, "POST", "/api/v1/users", `{"email":"c@example.com","setup":"invite","password":"x"}`, asAdmin(f)).wantError(t, http.StatusBadRequest, `unknown field "password"`)
 
 		// Disabled: the agent's key is refused on the very next request.
