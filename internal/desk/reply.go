@@ -356,7 +356,9 @@ func notToOurselves(ctx context.Context, tx *store.Tx, to, cc []mailmsg.OutAddre
 	}
 	ours := make(map[string]bool, len(mbs))
 	for _, m := range mbs {
-		ours[m.Address] = true
+		if !m.Removed() { // a removed mailbox is no longer fetched: no loop
+			ours[m.Address] = true
+		}
 	}
 	for field, list := range map[string][]mailmsg.OutAddress{"to": to, "cc": cc} {
 		for _, a := range list {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/mailmsg"
@@ -16,10 +15,15 @@ import (
 // database without changing it: dedupe, loop protection, automatic
 // replies, threading and forward recovery. Write carries it out; `postdesk
 // inspect` prints it.
+// ErrNotEmail is a message without a single header field (an empty file,
+// a picture or a text file read as a message): it is quarantined, not
+// made a ticket nobody could answer.
+var ErrNotEmail = errors.New("not an email: it has no header at all (no From, To, Subject or any other field)")
+
 type Decision struct {
 	Outcome Outcome
 	// Class is inspect's classification: new, reply, forward_recovery,
-	// auto_reply, bounce, loop, not_email or duplicate.
+	// auto_reply, bounce, loop or duplicate.
 	Class string
 	// Reason is the outcome's reason in a few words; Reasons explain the
 	// decision step by step.
@@ -89,12 +93,10 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		from = mailmsg.NormalizeAddress(s.Address)
 	}
 	d := Decision{Kind: store.KindEmail, Activity: activityTime(msg.Date, p.ReceivedAt)}
-	if notAnEmail(msg) {
-		d.Kind = store.KindNotEmail
-		d.IgnoredReason = "not an email: it has none of From, Sender, Reply-To, To, Cc, Subject, Date or Message-ID"
-		d.Outcome, d.Reason, d.Class = Ignored, d.IgnoredReason, "not_email"
-		d.Reasons = append(d.Reasons, "no header of an email was found (an empty or stray file?): kept, but no ticket is opened for it")
-		return d, nil
+	if msg.HeaderFields == 0 {
+		// Nothing to thread or answer, and a ticket of it would have no
+		// requester: quarantined with its source, where an admin sees it.
+		return Decision{}, ErrNotEmail
 	}
 	if msg.Auto == mailmsg.AutoNone && len(p.Forwards) > 0 {
 		done, err := in.decideForward(ctx, tx, mb, p, own, from, &d)
@@ -251,13 +253,4 @@ func (in *Ingester) decideForward(ctx context.Context, tx *store.Tx, mb store.Ma
 		d.Reasons = append(d.Reasons, fmt.Sprintf("a new ticket from %s, dated when the customer sent it", customer))
 	}
 	return true, nil
-}
-
-// notAnEmail says whether a message has none of the headers that make
-// mail mail: who it is from or to, a subject, a date or a Message-ID. An
-// empty file, a picture or a text file read as a message has none; a real
-// email, however broken, has some.
-func notAnEmail(m *mailmsg.Message) bool {
-	return len(m.From) == 0 && m.Sender == nil && len(m.ReplyTo) == 0 && len(m.To) == 0 && len(m.Cc) == 0 &&
-		strings.TrimSpace(m.Subject) == "" && m.Date.IsZero() && m.MessageID == ""
 }

@@ -55,7 +55,7 @@ func (in *Ingester) writeForward(ctx context.Context, tx *store.Tx, mb store.Mai
 	}
 	ticketID := d.TicketID
 	if d.Outcome == RecoveredJoined {
-		if err := recordCustomerMessage(ctx, tx, ticketID, orig.Date, p.ReceivedAt, f.Agent.ID, "a recovered "+emailFrom(f.Customer)+", forwarded by "+f.Sender); err != nil {
+		if err := recordCustomerMessage(ctx, tx, ticketID, orig.Date, in.now().UTC(), f.Agent.ID, emailFrom(f.Customer)+" recovered from a forward by "+f.Sender); err != nil {
 			return Result{}, err
 		}
 	} else {

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,11 +160,25 @@ func TestForwardedReplyJoinsTicket(t *testing.T) {
 		ctx := context.Background()
 		mb, in := recoverySetup(t, db)
 		first, _ := in.Ingest(ctx, mb, strings.NewReader(customerMail(recoveryNow.Add(-5*24*time.Hour))))
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.SetTicketStatus(ctx, first.TicketID, store.StatusSolved, recoveryNow.Add(-time.Hour))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
 		fwd := gmailForward("agent@example.com", "fwd-r@example.com", recoveryNow, recoveryNow.Add(-24*time.Hour))
 		fwd = strings.Replace(fwd, "Subject: Broken blender\r\nTo:", fmt.Sprintf("Subject: Re: [#%d] Broken blender\r\nTo:", first.TicketID), 1)
 		res, err := in.Ingest(ctx, mb, strings.NewReader(fwd))
 		if err != nil || res.Outcome != ingest.RecoveredJoined || res.TicketID != first.TicketID {
 			t.Fatalf("forwarded reply: %+v %v", res, err)
+		}
+		// The recovered answer reopens the solved ticket, and says whose
+		// forward it came from.
+		tk, _ := db.Ticket(ctx, first.TicketID)
+		notes, _ := db.TicketNotes(ctx, first.TicketID)
+		want := "Status changed from solved to open by an email from ann@customer.example recovered from a forward by agent@example.com"
+		if tk.Status != store.StatusOpen || !slices.ContainsFunc(notes, func(n store.Note) bool { return n.Body == want && n.Kind == store.NoteEvent }) {
+			t.Errorf("after the recovered answer: status %s, notes %+v; want open and %q", tk.Status, notes, want)
 		}
 	})
 }

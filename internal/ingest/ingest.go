@@ -270,6 +270,21 @@ func recordCustomerMessage(ctx context.Context, tx *store.Tx, ticketID int64, at
 		Body: fmt.Sprintf("Status changed from %s to %s by %s", prev, store.StatusOpen, by), CreatedAt: eventAt})
 }
 
+// ourOwnOnThread says whether a joined email is one of ours writing on the
+// thread rather than its customer: from our address or an agent's, unless
+// that is the ticket's requester (an agent who filed a ticket of their own
+// answers as its customer).
+func ourOwnOnThread(ctx context.Context, tx *store.Tx, d Decision, from string) (bool, error) {
+	if !d.FromUs {
+		return false, nil
+	}
+	t, err := tx.Ticket(ctx, d.TicketID)
+	if err != nil {
+		return false, err
+	}
+	return mailmsg.NormalizeAddress(t.RequesterAddress) != mailmsg.NormalizeAddress(from), nil
+}
+
 // emailFrom is "an email from address", or "an email" without one.
 func emailFrom(address string) string {
 	if address == "" {
@@ -303,7 +318,11 @@ func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 			return Result{}, err
 		}
 	case Joined:
-		if d.FromUs {
+		ours, err := ourOwnOnThread(ctx, tx, d, m.FromAddress)
+		if err != nil {
+			return Result{}, err
+		}
+		if ours {
 			// One of ours on the thread (an agent writing from their
 			// mail client): activity, but not the customer's, so it
 			// neither counts as theirs nor reopens the ticket.
@@ -312,10 +331,11 @@ func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 			}
 			break
 		}
-		// The reopen is dated when the email arrived: its Date is the
-		// sender's clock (and may be years off), while the timeline and the
-		// agents' own changes go by our time.
-		if err := recordCustomerMessage(ctx, tx, d.TicketID, d.Activity, p.ReceivedAt, 0, emailFrom(m.FromAddress)); err != nil {
+		// A reopen is dated when Postdesk takes the email in, the time the
+		// agents' own changes go by: its Date is the sender's clock (and
+		// may be years off), and even the server's arrival time may be
+		// before an agent's change made while it waited to be fetched.
+		if err := recordCustomerMessage(ctx, tx, d.TicketID, d.Activity, in.now().UTC(), 0, emailFrom(m.FromAddress)); err != nil {
 			return Result{}, err
 		}
 	case NewTicket:

@@ -273,12 +273,24 @@ func TestCustomerAnswerReopens(t *testing.T) {
 			t.Fatalf("after the agent's own email: status %q, %d emails from the customer (%v); want solved, 1", tk.Status, tk.MessageCount, err)
 		}
 
-		// Kim answers; her clock says 2020.
+		// Kim answers; her clock says 2020, and the server received it
+		// before the agent solved the ticket, but it is fetched after.
 		now = t0.Add(2 * time.Hour)
 		answer := "From: Kim <kim@customer.example>\r\nTo: help@example.com\r\nSubject: Re: Broken\r\nMessage-ID: <k2@customer.example>\r\n" +
 			"In-Reply-To: <a1@help.example>\r\nDate: Wed, 01 Jan 2020 10:00:00 +0000\r\n\r\nStill broken.\r\n"
-		if res, err := in.Ingest(ctx, mb, strings.NewReader(answer)); err != nil || res.Outcome != ingest.Joined || res.TicketID != ticket {
-			t.Fatalf("answer: %+v %v", res, err)
+		p, err := in.Prepare(ctx, strings.NewReader(answer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.ReceivedAt = t0.Add(30 * time.Minute) // the server's INTERNALDATE, as mail sync sets it
+		var results []ingest.Result
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			var err error
+			results, err = in.ApplyBatch(ctx, tx, mb, []*ingest.Prepared{p})
+			return err
+		})
+		if err != nil || len(results) != 1 || results[0].Outcome != ingest.Joined || results[0].TicketID != ticket {
+			t.Fatalf("answer: %+v %v", results, err)
 		}
 		tk, err := db.Ticket(ctx, ticket)
 		if err != nil || tk.Status != store.StatusOpen || tk.MessageCount != 2 || tk.UpdatedAt.Before(now) {
@@ -291,12 +303,35 @@ func TestCustomerAnswerReopens(t *testing.T) {
 		if got := notes[1]; got.Body != "Status changed from solved to open by an email from kim@customer.example" || !got.CreatedAt.Equal(now) {
 			t.Errorf("last event %q at %v, want the reopen at %v", got.Body, got.CreatedAt, now)
 		}
+
+		// An agent who filed a ticket of her own answers as its customer.
+		now = t0.Add(3 * time.Hour)
+		mine := "From: Ann <ann@help.example>\r\nTo: help@example.com\r\nSubject: My laptop\r\nMessage-ID: <a2@help.example>\r\n\r\nIt is slow.\r\n"
+		res, err = in.Ingest(ctx, mb, strings.NewReader(mine))
+		if err != nil || res.Outcome != ingest.NewTicket {
+			t.Fatalf("agent's own ticket: %+v %v", res, err)
+		}
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.SetTicketStatus(ctx, res.TicketID, store.StatusSolved, now)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		now = t0.Add(4 * time.Hour)
+		again := "From: Ann <ann@help.example>\r\nTo: help@example.com\r\nSubject: Re: My laptop\r\nMessage-ID: <a3@help.example>\r\nIn-Reply-To: <a2@help.example>\r\n\r\nStill slow.\r\n"
+		if r2, err := in.Ingest(ctx, mb, strings.NewReader(again)); err != nil || r2.TicketID != res.TicketID {
+			t.Fatalf("agent's answer on her own ticket: %+v %v", r2, err)
+		}
+		if tk, _ := db.Ticket(ctx, res.TicketID); tk.Status != store.StatusOpen || tk.MessageCount != 2 {
+			t.Errorf("her own ticket after her answer: %s, %d emails; want open, 2", tk.Status, tk.MessageCount)
+		}
 	})
 }
 
-// A file with no header of an email (empty, a picture, a text file) is
-// kept but opens no ticket; a broken email with any one header still does.
-func TestNotAnEmailOpensNoTicket(t *testing.T) {
+// A file with no header at all (empty, a picture, a text file) is
+// quarantined with its source, where an admin sees it, not made a ticket
+// nobody could answer; mail with any header, however mangled, is still mail.
+func TestNotAnEmailIsQuarantined(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		mb := newMailbox(t, db, "help@example.com")
@@ -310,17 +345,22 @@ func TestNotAnEmailOpensNoTicket(t *testing.T) {
 			"text":   "Postdesk notes\n\nThis folder holds exported mail.\n",
 			"binary": "\x89PNG\r\n\x1a\n" + string(random),
 		} {
-			res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
-			if err != nil || res.Outcome != ingest.Ignored || res.Kind != store.KindNotEmail || !strings.Contains(res.String(), "not an email") {
-				t.Errorf("%s: %+v (%s) %v", name, res, res.String(), err)
+			_, err := in.IngestOrQuarantine(ctx, mb, strings.NewReader(raw), ingest.Failed{Origin: store.OriginImport, SourceName: name})
+			var q *ingest.QuarantinedError
+			if !errors.As(err, &q) || !errors.Is(err, ingest.ErrNotEmail) {
+				t.Errorf("%s: %v, want it quarantined as not an email", name, err)
 			}
 		}
 		if n, err := db.CountTickets(ctx, store.TicketFilter{}); err != nil || n != 0 {
 			t.Errorf("%d tickets (%v), want none", n, err)
 		}
 		for name, raw := range map[string]string{
-			"subject only": "Subject: Help\r\n\r\nhelp\r\n",
-			"from only":    "From: kim@customer.example\r\n\r\nhelp\r\n",
+			"subject only":         "Subject: Help\r\n\r\nhelp\r\n",
+			"from only":            "From: kim@customer.example\r\n\r\nhelp\r\n",
+			"from without address": "From: Kim\r\n\r\nhelp\r\n",
+			"bcc only":             "Bcc: kim@customer.example\r\n\r\nhelp\r\n",
+			"x-header only":        "X-Mailer: old\r\n\r\nhelp\r\n",
+			"received only":        "Received: from a by b\r\n\r\nhelp\r\n",
 		} {
 			res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
 			if err != nil || res.Outcome != ingest.NewTicket {

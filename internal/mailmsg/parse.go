@@ -74,7 +74,10 @@ type Message struct {
 	BulkReason           string
 	SuppressAutoResponse bool     // X-Auto-Response-Suppress present (any value but empty), or Bulk, or Auto != ""
 	Problems             []string // what could not be read cleanly — never fatal
-	BouncedMessageID     string   // for bounces: Message-ID of the original from the message/rfc822 or text/rfc822-headers part, if found
+	// HeaderFields is how many fields the top-level header has, whatever
+	// their names (0: no header at all, not an email).
+	HeaderFields     int
+	BouncedMessageID string // for bounces: Message-ID of the original from the message/rfc822 or text/rfc822-headers part, if found
 }
 
 // ParseOptions tunes Parse. The zero value is ready to use.
@@ -110,6 +113,7 @@ func Parse(r io.Reader, opts ParseOptions) (*Message, error) {
 	p.safely(func() {
 		h, body = readHeader(br, p.problem)
 	})
+	p.msg.HeaderFields = h.Len()
 	p.safely(func() { p.envelope(h) })
 	if body != nil {
 		p.safely(func() { p.walk(h, body, 0, "", 0, "") })

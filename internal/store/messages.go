@@ -15,7 +15,6 @@ const (
 	KindAutoReply = "auto_reply" // an automatic reply: never opens a ticket
 	KindBounce    = "bounce"     // a delivery status notification
 	KindLoop      = "loop"       // mail from one of our own addresses
-	KindNotEmail  = "not_email"  // no header of an email at all (a stray file, a broken upload): kept, never a ticket
 	KindForward   = "forward"    // an agent's forward whose original was recovered (kept, not shown as a message)
 	// KindAck ("ack", outbox.go) is an acknowledgement of a new ticket.
 )
