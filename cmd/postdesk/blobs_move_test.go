@@ -137,6 +137,7 @@ func TestBlobsMoveProcess(t *testing.T) {
 	}
 
 	sqlite := newProcEnv(t, bin, "POSTDESK_DATA="+t.TempDir())
+	sqlite.run("", "migrate") // a data folder with its database
 	cmd := sqlite.command(nil, "blobs", "move")
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "stay in the data folder") {
 		t.Errorf("blobs move on SQLite: %v\n%s", err, out)
