@@ -122,5 +122,21 @@ func TestMyAPIKeys(t *testing.T) {
 		if len(list.APIKeys) != 3 || !list.APIKeys[2].Expired || list.APIKeys[1].Expired {
 			t.Fatalf("list with an expired key = %+v", list)
 		}
+
+		// A key stored with an expiry past year 9999 (possible before
+		// expiries were bounded) is listed at the latest time JSON can
+		// carry, not a 500 for the whole list.
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			return tx.CreateAPIKey(ctx, &store.APIKey{UserID: f.user.ID, Name: "forever-ish", Prefix: "pdk_farfar", KeyHash: "far-future-hash",
+				ExpiresAt: time.Date(275817, 8, 15, 0, 0, 0, 0, time.UTC)})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.do(t, http.MethodGet, "/api/v1/me/apikeys", "").decode(t, http.StatusOK, &list)
+		far := list.APIKeys[len(list.APIKeys)-1]
+		if far.Name != "forever-ish" || far.ExpiresAt == nil || far.ExpiresAt.Year() != 9999 {
+			t.Errorf("far-future key listed as %+v", far)
+		}
 	})
 }

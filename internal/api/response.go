@@ -274,5 +274,14 @@ func timeOrNil(t time.Time) *time.Time {
 		return nil
 	}
 	t = utc(t)
+	if t.After(lastJSONTime) {
+		// JSON (RFC 3339) has four-digit years: a later time (an API key's
+		// expiry set before expiries were bounded) would fail the whole
+		// answer.
+		t = lastJSONTime
+	}
 	return &t
 }
+
+// lastJSONTime is the latest time an RFC 3339 answer can carry.
+var lastJSONTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
