@@ -69,8 +69,8 @@ func parseExpiry(v string, now time.Time) (time.Time, error) {
 		if err != nil {
 			return time.Time{}, fmt.Errorf("%q is not a number of days like 90d", v)
 		}
-		if n <= 0 || n > 3650 {
-			return time.Time{}, fmt.Errorf("%q: a lifetime is 1 to 3650 days; leave --expires out for a key that never expires", v)
+		if n <= 0 {
+			return time.Time{}, fmt.Errorf("%q: a lifetime is at least 1 day; leave --expires out for a key that never expires", v)
 		}
 		at = now.AddDate(0, 0, n)
 	} else if d, err := time.ParseDuration(v); err == nil {
@@ -85,7 +85,7 @@ func parseExpiry(v string, now time.Time) (time.Time, error) {
 	if !at.After(now) {
 		return time.Time{}, fmt.Errorf("%q is not in the future", v)
 	}
-	if at.After(now.AddDate(10, 0, 0)) {
+	if at.After(now.Add(auth.MaxKeyLifetime)) {
 		return time.Time{}, fmt.Errorf("%q is more than 10 years away; leave --expires out for a key that never expires", v)
 	}
 	return at.UTC().Truncate(time.Millisecond), nil

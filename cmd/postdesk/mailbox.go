@@ -39,16 +39,10 @@ func runMailbox(ctx context.Context, e env, args []string) error {
 	return errors.New("mailbox: say add, update, list, show or remove")
 }
 
-// mailboxApp opens the database and the admin operations with the configured providers.
-func mailboxApp(ctx context.Context, e env, args []string, declare func(fs *flag.FlagSet)) (*app, *desk.Admin, []string, bool, error) {
-	return mailboxAppWith(ctx, e, args, declare, start)
-}
-
-// mailboxAppWith is mailboxApp that opens the database with begin (start,
-// or startNew for mailbox add).
-func mailboxAppWith(ctx context.Context, e env, args []string, declare func(fs *flag.FlagSet),
-	begin func(context.Context, env, string, []string, func(*flag.FlagSet), func(*flag.FlagSet) error) (*app, *flag.FlagSet, bool, error)) (*app, *desk.Admin, []string, bool, error) {
-	a, fs, done, err := begin(ctx, e, "mailbox", args, declare, nil)
+// mailboxApp opens the database and the admin operations with the
+// configured providers; create lets it make the database (mailbox add).
+func mailboxApp(ctx context.Context, e env, args []string, declare func(fs *flag.FlagSet), create bool) (*app, *desk.Admin, []string, bool, error) {
+	a, fs, done, err := begin(ctx, e, "mailbox", args, declare, nil, create)
 	if done {
 		return nil, nil, nil, true, err
 	}
@@ -196,7 +190,7 @@ func (m *mailboxFlags) apply(e env, fs *flag.FlagSet, spec *desk.MailboxSpec, al
 func mailboxAdd(ctx context.Context, e env, args []string) error {
 	var m mailboxFlags
 	var fset *flag.FlagSet
-	a, admin, _, done, err := mailboxAppWith(ctx, e, args, func(fs *flag.FlagSet) { fset = fs; m.declare(fs, false) }, startNew)
+	a, admin, _, done, err := mailboxApp(ctx, e, args, func(fs *flag.FlagSet) { fset = fs; m.declare(fs, false) }, true)
 	if done {
 		return err
 	}
@@ -227,7 +221,7 @@ func mailboxUpdate(ctx context.Context, e env, args []string) error {
 		fset = fs
 		fs.VisitAll(func(f *flag.Flag) { settings[f.Name] = true })
 		m.declare(fs, true)
-	})
+	}, false)
 	if done {
 		return err
 	}
@@ -297,7 +291,7 @@ func flagError(cmd string, err error) error {
 }
 
 func mailboxList(ctx context.Context, e env, args []string) error {
-	a, _, _, done, err := mailboxApp(ctx, e, args, nil)
+	a, _, _, done, err := mailboxApp(ctx, e, args, nil, false)
 	if done {
 		return err
 	}
@@ -326,7 +320,7 @@ func mailboxList(ctx context.Context, e env, args []string) error {
 }
 
 func mailboxShow(ctx context.Context, e env, args []string) error {
-	a, _, rest, done, err := mailboxApp(ctx, e, args, nil)
+	a, _, rest, done, err := mailboxApp(ctx, e, args, nil, false)
 	if done {
 		return err
 	}
@@ -397,7 +391,7 @@ func describe(ctx context.Context, db *store.DB, mb store.Mailbox) mailboxDescri
 }
 
 func mailboxRemove(ctx context.Context, e env, args []string) error {
-	a, admin, rest, done, err := mailboxApp(ctx, e, args, nil)
+	a, admin, rest, done, err := mailboxApp(ctx, e, args, nil, false)
 	if done {
 		return err
 	}

@@ -187,30 +187,24 @@ var liveSamples = []struct {
 	{"Lucas Martin <lucas.martin@alpineski.example>", "Bulk discount for schools?", "We're a group of 12 schools interested in a joint licence. Do you offer education pricing?\n\nLucas", 2},
 }
 
-// liveTurn says what the n-th live email is: a first email, the k-th
-// (followed = -1), or, every third turn from the sixth on, a follow-up on
-// the latest first email not yet followed up (k is that email's, followed
-// its turn). A follow-up never answers a follow-up, and no email is
-// followed up twice, so each thread stays one customer's.
+// liveTurn says what the n-th live email is: the k-th first email
+// (followed = -1), or, every third turn from the sixth on (5, 8, 11, …), a
+// follow-up by the customer of the first email just before it (followed
+// is that turn, k its first email's number). A follow-up never answers a
+// follow-up, and no email is followed up twice, so each thread stays one
+// customer's.
 func liveTurn(n int) (k, followed int) {
-	type first struct{ turn, k int }
-	var open []first // first emails not yet followed up, oldest first
-	next := 0
-	for turn := 0; ; turn++ {
-		if turn%3 == 2 && turn >= 3 && len(open) > 0 {
-			f := open[len(open)-1]
-			open = open[:len(open)-1]
-			if turn == n {
-				return f.k, f.turn
-			}
-			continue
+	isFollowUp := func(t int) bool { return t >= 5 && t%3 == 2 }
+	firstNumber := func(t int) int { // follow-ups before turn t are 5, 8, … < t
+		if t <= 5 {
+			return t
 		}
-		if turn == n {
-			return next, -1
-		}
-		open = append(open, first{turn, next})
-		next++
+		return t - (t-3)/3
 	}
+	if isFollowUp(n) {
+		return firstNumber(n - 1), n - 1
+	}
+	return firstNumber(n), -1
 }
 
 // Live returns the n-th live sample email (n from 0) of a run (run makes

@@ -360,10 +360,13 @@ func notToOurselves(ctx context.Context, tx *store.Tx, to, cc []mailmsg.OutAddre
 			ours[m.Address] = true
 		}
 	}
-	for field, list := range map[string][]mailmsg.OutAddress{"to": to, "cc": cc} {
-		for _, a := range list {
+	for _, f := range []struct {
+		name string
+		list []mailmsg.OutAddress
+	}{{"to", to}, {"cc", cc}} {
+		for _, a := range f.list {
 			if ours[mailmsg.NormalizeAddress(a.Address)] {
-				return invalid(field, "%s is one of our own support mailboxes: a reply to it would come back here and reach no customer. Remove it.", a.Address)
+				return invalid(f.name, "%s is one of our own support mailboxes: a reply to it would come back here and reach no customer. Remove it.", a.Address)
 			}
 		}
 	}

@@ -11,15 +11,15 @@ import (
 	"github.com/postdesk/postdesk/internal/store"
 )
 
-// Decision is what a prepared message will become, decided from the
-// database without changing it: dedupe, loop protection, automatic
-// replies, threading and forward recovery. Write carries it out; `postdesk
-// inspect` prints it.
 // ErrNotEmail is a message without a single header field (an empty file,
 // a picture or a text file read as a message): it is quarantined, not
 // made a ticket nobody could answer.
 var ErrNotEmail = errors.New("not an email: it has no header at all (no From, To, Subject or any other field)")
 
+// Decision is what a prepared message will become, decided from the
+// database without changing it: dedupe, loop protection, automatic
+// replies, threading and forward recovery. Write carries it out; `postdesk
+// inspect` prints it.
 type Decision struct {
 	Outcome Outcome
 	// Class is inspect's classification: new, reply, forward_recovery,
