@@ -22,8 +22,8 @@ import (
 // store copies a spooled blob into the database in the transaction of the
 // row that names it (InsertMessage, Quarantine, PutBlob): no row names a
 // missing blob, and a rolled-back transaction leaves no blob behind. Put
-// takes a reference to the spooled file; Release drops it, and the file
-// goes with the last one.
+// takes a reference to the spooled blob (in memory, or a file when large:
+// blobs_spool.go); Release drops it, and the blob goes with the last one.
 //
 // Blob files from before schema 19 stay readable on PostgreSQL until
 // `postdesk blobs move` has copied them into the database.
@@ -135,7 +135,7 @@ func (b *Blobs) Open(ctx context.Context, sum string) (Blob, error) {
 		}
 		return openFile(b.files.path(sum))
 	}
-	if f, err := openFile(b.spool.path(sum)); err == nil {
+	if f, err := b.spool.open(sum); err == nil {
 		return f, nil
 	}
 	blob, err := openDatabaseBlob(ctx, b.pg, sum)
@@ -151,7 +151,7 @@ func (b *Blobs) Open(ctx context.Context, sum string) (Blob, error) {
 // openLocal opens a blob the database does not hold yet: spooled, or a
 // file from before schema 19.
 func (b *Blobs) openLocal(sum string) (Blob, error) {
-	f, err := openFile(b.spool.path(sum))
+	f, err := b.spool.open(sum)
 	if errors.Is(err, ErrNotFound) && b.files != nil {
 		f, err = openFile(b.files.path(sum))
 	}
