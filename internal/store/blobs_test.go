@@ -197,3 +197,57 @@ func TestBlobsAcrossDataFolders(t *testing.T) {
 		t.Errorf("host two read %q", got)
 	}
 }
+
+// TestLargeValuesLZ4: on a PostgreSQL server built with lz4 (Debian's
+// is), a stored message's chunks are compressed with lz4 (schema 24), and
+// read back whole.
+func TestLargeValuesLZ4(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.NewPostgresDatabase(t)
+	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), DatabaseURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Whether the server has lz4, asked in a transaction rolled back, so
+	// that no pooled connection is left defaulting to it.
+	probe, err := db.SQL().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = probe.ExecContext(ctx, `SET LOCAL default_toast_compression = lz4`)
+	probe.Rollback()
+	if err != nil {
+		t.Skipf("this PostgreSQL has no lz4 (%v): the migration keeps pglz", err)
+	}
+	raw := []byte("Subject: compressible\r\n\r\n" + strings.Repeat("the same line of a long log, again and again\r\n", 20000))
+	m, err := insertWithRaw(t, db, raw, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	rows, err := db.SQL().QueryContext(ctx, `SELECT COALESCE(pg_column_compression(data), 'none') FROM blob_chunks WHERE sha256 = $1 ORDER BY seq`, m.RawSHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		methods = append(methods, s)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if len(methods) != 4 || strings.Count(strings.Join(methods, " "), "lz4") != 4 {
+		t.Errorf("the chunks of a %d-byte message are compressed with %v, want lz4 each", len(raw), methods)
+	}
+	b, err := db.Blobs().Open(ctx, m.RawSHA256)
+	if got := readAll(t, b, err); !bytes.Equal(got, raw) {
+		t.Errorf("read back %d bytes, not the %d stored", len(got), len(raw))
+	}
+}
