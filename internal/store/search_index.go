@@ -102,6 +102,9 @@ func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) er
 		}
 		d := searchDoc{people: c.people, size: c.size}
 		d.add(a)
+		if !c.whole {
+			c.addPeople = joinWords(c.addPeople, d.people[len(c.people):])
+		}
 		c.people, c.size, c.body, c.notes = d.people, d.size, c.body+d.body, c.notes+d.notes
 		return nil
 	}
@@ -135,8 +138,21 @@ func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) er
 		return nil // full, or nothing new
 	}
 	// Appended at commit (search_defer.go), the row locked meanwhile.
-	tx.setSearch(ticketID, &searchChange{people: d.people, size: d.size, body: d.body, notes: d.notes})
+	tx.setSearch(ticketID, &searchChange{people: d.people, addPeople: joinWords("", d.people[len(people):]), size: d.size, body: d.body, notes: d.notes})
 	return nil
+}
+
+// joinWords appends words (which may start with a space) to s, one space
+// between them.
+func joinWords(s, words string) string {
+	words = strings.TrimLeft(words, " ")
+	switch {
+	case words == "":
+		return s
+	case s == "":
+		return words
+	}
+	return s + " " + words
 }
 
 // searchDoc accumulates a document within the bounds; body and notes are

@@ -734,3 +734,91 @@ func TestReindexBoundsPendingText(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchGrownTsvector: on PostgreSQL a document grows by appending
+// the tsvector of what joins it (schema 25). Grown over several
+// transactions (emails from new people, an agent's reply, notes), it holds
+// the same words with the same weights as the document rebuilt from the
+// ticket's rows; only positions may differ.
+func TestSearchGrownTsvector(t *testing.T) {
+	ctx := context.Background()
+	url := storetest.NewPostgresDatabase(t)
+	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), DatabaseURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f, mb := emptySearchFixture(t, db)
+	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	write := func(fn func(tx *store.Tx) error) {
+		t.Helper()
+		if err := db.Write(ctx, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(func(tx *store.Tx) error {
+		f.ticket(t, tx, "grown", store.Ticket{MailboxID: mb.ID, Subject: "Printer jams again", RequesterAddress: "ann@x.test", RequesterName: "Ann Lee", CreatedAt: at},
+			store.Message{FromAddress: "ann@x.test", FromName: "Ann Lee", TextBody: "the printer jams on page two"})
+		return nil
+	})
+	add := func(tx *store.Tx, m store.Message) error {
+		f.messages++
+		m.TicketID, m.MailboxID, m.ReceivedAt = f.ids["grown"], mb.ID, at
+		m.DedupeKey = fmt.Sprintf("mid:%d@test", f.messages)
+		if m.Direction == "" {
+			m.Direction, m.Kind = "in", store.KindEmail
+		}
+		return tx.InsertMessage(ctx, &m)
+	}
+	write(func(tx *store.Tx) error {
+		return add(tx, store.Message{FromAddress: "bea@y.test", FromName: "Bea Cruz", TextBody: "same here, page two jams"})
+	})
+	write(func(tx *store.Tx) error {
+		if err := add(tx, store.Message{Direction: "out", Kind: store.KindReply, FromAddress: "support@example.com", TextBody: "please send the printer model"}); err != nil {
+			return err
+		}
+		return tx.AddNote(ctx, &store.Note{TicketID: f.ids["grown"], Kind: store.NoteInternal, Body: "model is an LX200, printer again", CreatedAt: at})
+	})
+	write(func(tx *store.Tx) error {
+		// Two additions to one document in one transaction, one of them
+		// from a third new person.
+		if err := add(tx, store.Message{FromAddress: "cy@z.test", FromName: "Cy", TextBody: "LX200 here too"}); err != nil {
+			return err
+		}
+		return add(tx, store.Message{FromAddress: "bea@y.test", FromName: "Bea Cruz", TextBody: "any news on the printer"})
+	})
+	words := func() string {
+		t.Helper()
+		var s string
+		err := db.SQL().QueryRowContext(ctx, `SELECT string_agg(lexeme || ':' || w, ' ' ORDER BY lexeme)
+			FROM (SELECT lexeme, (SELECT string_agg(x, '' ORDER BY x) FROM unnest(weights) x) AS w FROM ticket_search, unnest(tsv)
+			WHERE ticket_id = $1) u`, f.ids["grown"]).Scan(&s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	grown := words()
+	for _, want := range []string{"ann:BB", "bea:BB", "cruz:B", "cy:BB", "lx200:CD", "jams:ADD", "model:CD", "printer:ACDDD"} {
+		if !strings.Contains(" "+grown+" ", " "+want+" ") {
+			t.Errorf("grown document lacks %s: %s", want, grown)
+		}
+	}
+	if _, err := db.QueueSearchReindex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ReindexSearch(ctx, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rebuilt := words(); rebuilt != grown {
+		t.Errorf("grown document:\n  %s\nrebuilt from its rows:\n  %s", grown, rebuilt)
+	}
+	for _, q := range []string{"from:cy", "from:bea lx200", `"page two"`, "model printer again"} {
+		if got := f.find(t, q); !slices.Equal(got, []string{"grown"}) {
+			t.Errorf("%q found %v", q, got)
+		}
+	}
+}
