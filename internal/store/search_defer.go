@@ -147,14 +147,14 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 		args := make([]any, 0, 8*n)
 		var q string
 		if pg {
-			// The tsvector of the whole document, as PostgreSQL keeps it
-			// (from schema 25 a column of its own, grown by appending).
 			for _, id := range rest[:n] {
 				c := tx.search[id]
-				args = append(args, id, c.subject, c.people, c.size, c.subject, c.people, c.notes, c.body)
+				args = append(args, id, c.subject, c.people, c.size,
+					tsvectorText(tsPart{c.subject, 'A'}, tsPart{c.people, 'B'}, tsPart{c.notes, 'C'}, tsPart{c.body, 'D'}),
+					tsvectorText(tsPart{c.people, 'D'}))
 			}
-			row := "(?, ?, ?, ?, " + tsvectorOf("?::text", "?::text", "?::text", "?::text") + ")"
-			q = `INSERT INTO ticket_search (ticket_id, subject, people, size, tsv) VALUES ` + row + strings.Repeat(", "+row, n-1)
+			row := "(?, ?, ?, ?, ?::tsvector, ?::tsvector)"
+			q = `INSERT INTO ticket_search (ticket_id, subject, people, size, tsv, people_tsv) VALUES ` + row + strings.Repeat(", "+row, n-1)
 		} else {
 			for _, id := range rest[:n] {
 				c := tx.search[id]
@@ -172,14 +172,6 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 	return nil
 }
 
-// tsvectorOf is the PostgreSQL expression of a document's tsvector from
-// its subject, people, notes and body, weighted A to D for ranking (the
-// labels ts_rank weighs).
-func tsvectorOf(subject, people, notes, body string) string {
-	return `setweight(to_tsvector('simple'::regconfig, ` + subject + `), 'A') || setweight(to_tsvector('simple'::regconfig, ` + people + `), 'B') || ` +
-		`setweight(to_tsvector('simple'::regconfig, ` + notes + `), 'C') || setweight(to_tsvector('simple'::regconfig, ` + body + `), 'D')`
-}
-
 // updateGrowing appends to the stored documents of ids (PostgreSQL), in
 // place: the tsvector of what is added is appended to the stored one
 // (tsvector || shifts its positions past the stored ones), so a growing
@@ -190,15 +182,16 @@ func tsvectorOf(subject, people, notes, body string) string {
 func (tx *Tx) updateGrowing(ctx context.Context, ids []int64) error {
 	for rest := ids; len(rest) > 0; {
 		n := searchChunks(len(rest))[0]
-		args := make([]any, 0, 6*n)
+		args := make([]any, 0, 5*n)
 		for _, id := range rest[:n] {
 			c := tx.search[id]
-			args = append(args, id, c.people, c.addPeople, c.notes, c.body, c.size)
+			args = append(args, id, c.people, c.size,
+				tsvectorText(tsPart{c.addPeople, 'B'}, tsPart{c.notes, 'C'}, tsPart{c.body, 'D'}),
+				tsvectorText(tsPart{c.people, 'D'}))
 		}
-		row := "(?::bigint, ?::text, ?::text, ?::text, ?::text, ?::bigint)"
-		res, err := tx.exec(ctx, `UPDATE ticket_search AS s SET people = v.people, size = v.size,
-			tsv = s.tsv || `+tsvectorOf("''", "v.add_people", "v.notes", "v.body")+`
-			FROM (VALUES `+row+strings.Repeat(", "+row, n-1)+`) AS v (id, people, add_people, notes, body, size) WHERE s.ticket_id = v.id`, args...)
+		row := "(?::bigint, ?::text, ?::bigint, ?::tsvector, ?::tsvector)"
+		res, err := tx.exec(ctx, `UPDATE ticket_search AS s SET people = v.people, size = v.size, tsv = s.tsv || v.tsv, people_tsv = v.people_tsv
+			FROM (VALUES `+row+strings.Repeat(", "+row, n-1)+`) AS v (id, people, size, tsv, people_tsv) WHERE s.ticket_id = v.id`, args...)
 		if err != nil {
 			return fmt.Errorf("grow %d search documents: %w", n, err)
 		}

@@ -130,11 +130,11 @@ func tsqueryHits(must, mustNot []search.Term, ranked bool) (string, []any) {
 	var where []string
 	var args []any
 	if all != "" {
-		where = append(where, `s.tsv @@ to_tsquery('simple', ?)`)
+		where = append(where, `s.tsv @@ ?::tsquery`)
 		args = append(args, all)
 	}
 	if people != "" {
-		where = append(where, `s.people_tsv @@ to_tsquery('simple', ?)`)
+		where = append(where, `s.people_tsv @@ ?::tsquery`)
 		args = append(args, people)
 	}
 	cond := strings.Join(where, " AND ")
@@ -145,9 +145,9 @@ func tsqueryHits(must, mustNot []search.Term, ranked bool) (string, []any) {
 	if !pos {
 		col, rankBy = "s.people_tsv", people
 	}
-	return `SELECT x.id, CASE WHEN x.rn <= ` + rankedLimit + ` THEN -ts_rank(x.v, q) ELSE 0 END AS score FROM (
+	return `SELECT x.id, CASE WHEN x.rn <= ` + rankedLimit + ` THEN -ts_rank(x.v, r.q) ELSE 0 END AS score FROM (
 		SELECT s.ticket_id AS id, ` + col + ` AS v, row_number() OVER (ORDER BY s.ticket_id DESC) AS rn
-		FROM ticket_search s WHERE ` + cond + `) x, to_tsquery('simple', ?) q`, append(args, rankBy)
+		FROM ticket_search s WHERE ` + cond + `) x, (SELECT ?::tsquery AS q) r`, append(args, rankBy)
 }
 
 // tsqueryAnyIDs selects the tickets that match any of terms.
@@ -163,11 +163,11 @@ func tsqueryAnyIDs(terms []search.Term) (string, []any) {
 	var or []string
 	var args []any
 	if len(a) > 0 {
-		or = append(or, `tsv @@ to_tsquery('simple', ?)`)
+		or = append(or, `tsv @@ ?::tsquery`)
 		args = append(args, strings.Join(a, " | "))
 	}
 	if len(p) > 0 {
-		or = append(or, `people_tsv @@ to_tsquery('simple', ?)`)
+		or = append(or, `people_tsv @@ ?::tsquery`)
 		args = append(args, strings.Join(p, " | "))
 	}
 	return `SELECT ticket_id FROM ticket_search WHERE ` + strings.Join(or, " OR "), args

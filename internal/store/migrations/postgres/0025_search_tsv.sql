@@ -1,12 +1,18 @@
--- Postdesk schema, version 25 (PostgreSQL): a ticket's search tsvector is
--- a column of its own, no longer generated from the document's whole text.
--- A message or note that joins a ticket appends the tsvector of its own
--- words (store/search_defer.go, updateGrowing); before, every one made
--- PostgreSQL parse the ticket's whole text again, a third of its CPU in a
--- 10,000-message sync. The text of bodies and notes is then kept nowhere
--- in ticket_search (the messages and notes hold it, and a rebuild reads it
--- there); subject and people stay, people_tsv is still generated from
--- people.
+-- Postdesk schema, version 25 (PostgreSQL): a ticket's tsvectors are
+-- columns Postdesk writes, no longer generated from the document's text.
+-- Postdesk builds them from the tokens of internal/search
+-- (store/search_tsvector.go), the same tokens SQLite's FTS5 table holds,
+-- and searches with tsqueries of those tokens: PostgreSQL's parser no
+-- longer splits the folded text a second time. A message or note that
+-- joins a ticket appends the tsvector of its own words (tsv || new, in
+-- store/search_defer.go); before, every one made PostgreSQL parse the
+-- ticket's whole text again, a third of its CPU in a 10,000-message sync.
+-- The text of bodies and notes is then kept nowhere in ticket_search (the
+-- messages and notes hold it, and a rebuild reads it there). Documents
+-- already stored are what the parser made of the same text: the same
+-- tokens, positions and weights (store's TestTsvectorText).
 ALTER TABLE ticket_search ALTER COLUMN tsv DROP EXPRESSION;
+ALTER TABLE ticket_search ALTER COLUMN people_tsv DROP EXPRESSION;
 ALTER TABLE ticket_search ALTER COLUMN tsv SET NOT NULL;
+ALTER TABLE ticket_search ALTER COLUMN people_tsv SET NOT NULL;
 ALTER TABLE ticket_search DROP COLUMN body, DROP COLUMN notes;
