@@ -138,7 +138,7 @@ func (in *Ingester) storeOwnBlobs(ctx context.Context, raw store.Blob, p *Prepar
 }
 
 // Release lets the blob store drop the local copies a Store and a Parse
-// took (on PostgreSQL, the spooled files; on SQLite it does nothing).
+// took (on PostgreSQL, the spooled blobs; on SQLite it does nothing).
 // Call it once the message is committed, or given up; either may be zero.
 func (in *Ingester) Release(s Stored, p *Prepared) {
 	blobs := in.db.Blobs()

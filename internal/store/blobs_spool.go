@@ -34,11 +34,11 @@ type spool struct {
 	mem  int64 // bytes of the entries held in memory
 }
 
-// spooled is one entry: its references, and its bytes when in memory (nil
-// when it is a file).
+// spooled is one entry: its references, and its bytes when in memory.
 type spooled struct {
-	refs int
-	data []byte
+	refs  int
+	inMem bool
+	data  []byte
 }
 
 // Bounds of the blobs a spool keeps in memory (see spool).
@@ -75,23 +75,24 @@ func (s *spool) put(r io.Reader) (sum string, size int64, err error) {
 	}
 	if head.Len() <= spoolMemBlob {
 		sum = hex.EncodeToString(h.Sum(nil))
-		data := bytes.Clone(head.Bytes()) // exactly its size, not the buffer's
+		size := int64(head.Len())
 		s.mu.Lock()
 		if e, ok := s.refs[sum]; ok {
 			e.refs++
 			s.mu.Unlock()
-			return sum, int64(len(data)), nil
+			return sum, size, nil
 		}
-		if s.mem+int64(len(data)) <= spoolMemBytes {
-			s.refs[sum] = &spooled{refs: 1, data: data}
-			s.mem += int64(len(data))
+		if s.mem+size <= spoolMemBytes {
+			// A copy of exactly its size, not the buffer's.
+			s.refs[sum] = &spooled{refs: 1, inMem: true, data: bytes.Clone(head.Bytes())}
+			s.mem += size
 			s.mu.Unlock()
-			return sum, int64(len(data)), nil
+			return sum, size, nil
 		}
 		s.mu.Unlock()
 		// Past the budget: a file, as a large blob is (h has hashed
 		// all of it).
-		return s.putFile(bytes.NewReader(data), h)
+		return s.putFile(&head, h)
 	}
 	return s.putFile(io.MultiReader(&head, io.TeeReader(r, h)), h)
 }
@@ -118,7 +119,7 @@ func (s *spool) putFile(r io.Reader, h interface{ Sum([]byte) []byte }) (sum str
 	sum = hex.EncodeToString(h.Sum(nil))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e, ok := s.refs[sum]; ok && e.data != nil {
+	if e, ok := s.refs[sum]; ok && e.inMem {
 		// The same bytes are in memory already.
 		e.refs++
 		return sum, size, nil
@@ -137,12 +138,16 @@ func (s *spool) putFile(r io.Reader, h interface{ Sum([]byte) []byte }) (sum str
 	return sum, size, nil
 }
 
-// open opens a spooled blob: ErrNotFound when the spool does not hold it.
+// open opens a spooled blob: ErrNotFound when this process's spool does
+// not hold it (a file another process left behind is not its to serve).
 func (s *spool) open(sum string) (Blob, error) {
 	s.mu.Lock()
 	e, ok := s.refs[sum]
 	s.mu.Unlock()
-	if ok && e.data != nil {
+	switch {
+	case !ok:
+		return nil, ErrNotFound
+	case e.inMem:
 		return memBlob{bytes.NewReader(e.data)}, nil
 	}
 	return openFile(s.path(sum))
@@ -163,7 +168,7 @@ func (s *spool) release(sum string) {
 		return
 	}
 	delete(s.refs, sum)
-	if e.data != nil {
+	if e.inMem {
 		s.mem -= int64(len(e.data))
 		return
 	}

@@ -94,7 +94,7 @@ func (b *Blobs) Put(r io.Reader) (sum string, size int64, err error) {
 	return sum, size, err
 }
 
-// Release drops the reference Put took: on PostgreSQL the spooled file,
+// Release drops the reference Put took: on PostgreSQL the spooled blob,
 // on SQLite the place of a packed blob kept in memory until its row
 // committed.
 func (b *Blobs) Release(sum string) {

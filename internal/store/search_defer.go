@@ -17,10 +17,10 @@ import (
 // opens a savepoint, and FTS5 syncs at a savepoint), so writing a document
 // per message made a segment per message, to be merged again at once: with
 // the tokenizing of each grown document, two fifths of the single writer's
-// time in bench-sync. On PostgreSQL, each update of a document computes
-// its tsvectors again from the whole text and writes a new version of the
-// row and its index entries: half the writer's time in
-// BenchmarkApplyBatch. The row locks are still taken where they were (see
+// time in bench-sync. On PostgreSQL, each update of a document writes a
+// new version of the row, with its whole tsvector, and index entries for
+// every word of it (when the tsvectors were generated from the whole text,
+// half the writer's time in BenchmarkApplyBatch). The row locks are still taken where they were (see
 // indexAdd); only the writes wait for the commit.
 //
 // Until they are written, a read of ticket_search in the transaction sees
@@ -33,7 +33,8 @@ import (
 type searchChange struct {
 	// whole: subject, people, body, notes and size are the whole
 	// document; otherwise body and notes are appended to the stored
-	// document's, and people and size replace its own.
+	// document's (on PostgreSQL, their tsvector to its tsvector), and
+	// people and size replace its own.
 	whole bool
 	// replace: the stored document (if any) is dropped first.
 	replace bool

@@ -14,7 +14,9 @@ import (
 // FTS5 "ascii" tokenizer reads them. Parsing it again with the locale-aware
 // parser was a fifth of PostgreSQL's CPU in a 10,000-message sync (perf:
 // parsetext, make_tsvector), and the documents and queries now hold
-// exactly the tokens SQLite holds.
+// exactly the tokens SQLite holds. (The parser did not always split the
+// folded text back into them: it reads "3e8af" as the number 3e8 and the
+// word af. Schema 25 queues the documents it built to be rebuilt.)
 
 // PostgreSQL's bounds on a tsvector (tsearch/ts_type.h): positions run
 // from 1 to maxTSPos (later words share the last), and a lexeme keeps at
@@ -34,7 +36,10 @@ type tsPart struct {
 // tsvectorText is the tsvector of parts, in order, as text for a
 // ?::tsvector parameter: each word of each part at the next position with
 // its part's weight, as setweight(to_tsvector('simple', part), weight)
-// joined by || gives for folded text.
+// joined by || gives for folded text the parser splits alike. (At the
+// bounds they may differ a little, in ranking only: || lets a word that
+// spans parts keep one more position, and shifts a part by the last
+// position the previous one kept.)
 func tsvectorText(parts ...tsPart) string {
 	type posting struct {
 		pos    []int

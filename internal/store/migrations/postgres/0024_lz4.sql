@@ -5,16 +5,20 @@
 -- machine, about a fifth of PostgreSQL's share), compressing each raw
 -- message's chunks, bodies and growing search documents; lz4 compresses
 -- several times faster for a little less saved. Values already stored stay
--- as they are (both read back the same). A server built without lz4 keeps
--- pglz, and says so in a notice.
+-- as they are (both read back the same). A server without lz4 (before
+-- PostgreSQL 14, or built without it) keeps pglz: it is asked, rather
+-- than an error caught, so that any other failure still fails.
 DO $$
 BEGIN
-    EXECUTE 'ALTER TABLE blob_chunks ALTER COLUMN data SET COMPRESSION lz4';
-    EXECUTE 'ALTER TABLE messages ALTER COLUMN text_body SET COMPRESSION lz4, ALTER COLUMN html_body SET COMPRESSION lz4';
-    EXECUTE 'ALTER TABLE ticket_search ALTER COLUMN subject SET COMPRESSION lz4, ALTER COLUMN people SET COMPRESSION lz4,'
-        ' ALTER COLUMN body SET COMPRESSION lz4, ALTER COLUMN notes SET COMPRESSION lz4,'
-        ' ALTER COLUMN tsv SET COMPRESSION lz4, ALTER COLUMN people_tsv SET COMPRESSION lz4';
-EXCEPTION WHEN feature_not_supported OR syntax_error OR invalid_parameter_value THEN
-    RAISE NOTICE 'large values stay compressed with pglz: %', SQLERRM;
+    IF current_setting('server_version_num')::int >= 140000 AND EXISTS (
+        SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals)) THEN
+        ALTER TABLE blob_chunks ALTER COLUMN data SET COMPRESSION lz4;
+        ALTER TABLE messages ALTER COLUMN text_body SET COMPRESSION lz4, ALTER COLUMN html_body SET COMPRESSION lz4;
+        ALTER TABLE ticket_search ALTER COLUMN subject SET COMPRESSION lz4, ALTER COLUMN people SET COMPRESSION lz4,
+            ALTER COLUMN body SET COMPRESSION lz4, ALTER COLUMN notes SET COMPRESSION lz4,
+            ALTER COLUMN tsv SET COMPRESSION lz4, ALTER COLUMN people_tsv SET COMPRESSION lz4;
+    ELSE
+        RAISE NOTICE 'this PostgreSQL has no lz4: large values stay compressed with pglz';
+    END IF;
 END
 $$;

@@ -8,11 +8,18 @@
 -- store/search_defer.go); before, every one made PostgreSQL parse the
 -- ticket's whole text again, a third of its CPU in a 10,000-message sync.
 -- The text of bodies and notes is then kept nowhere in ticket_search (the
--- messages and notes hold it, and a rebuild reads it there). Documents
--- already stored are what the parser made of the same text: the same
--- tokens, positions and weights (store's TestTsvectorText).
+-- messages and notes hold it, and a rebuild reads it there).
+--
+-- Documents already stored are what the parser made of the folded text,
+-- which is nearly always these tokens, but not for a token of digits, an
+-- "e", digits and letters, as in hashes and order numbers: the parser
+-- reads "3e8af" as the number 3e8 and the word af, where the query now
+-- asks for 3e8af. So every stored document is queued to be built again;
+-- serve rebuilds them in the background (postdesk reindex does it at
+-- once), and each stays searchable as it was until then.
 ALTER TABLE ticket_search ALTER COLUMN tsv DROP EXPRESSION;
 ALTER TABLE ticket_search ALTER COLUMN people_tsv DROP EXPRESSION;
 ALTER TABLE ticket_search ALTER COLUMN tsv SET NOT NULL;
 ALTER TABLE ticket_search ALTER COLUMN people_tsv SET NOT NULL;
 ALTER TABLE ticket_search DROP COLUMN body, DROP COLUMN notes;
+INSERT INTO search_backlog (ticket_id) SELECT ticket_id FROM ticket_search ON CONFLICT DO NOTHING;
