@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 )
 
@@ -147,8 +148,21 @@ func (tx *Tx) copyBlobIn(ctx context.Context, sum string, r Blob) (bool, error) 
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, err // stored by a transaction that committed meanwhile
 	}
+	if m, ok := r.(memBlob); ok {
+		// Held by this process's spool, hashed as it was put: written
+		// from memory as it is.
+		for seq := 0; seq == 0 || seq*BlobChunkSize < len(m.data); seq++ {
+			chunk := m.data[seq*BlobChunkSize : min((seq+1)*BlobChunkSize, len(m.data))]
+			if _, err := tx.exec(ctx, `INSERT INTO blob_chunks (sha256, seq, data) VALUES (?, ?, ?)`, sum, seq, chunk); err != nil {
+				return false, fmt.Errorf("store blob %s chunk %d: %w", sum, seq, err)
+			}
+		}
+		return true, nil
+	}
 	h := sha256.New()
-	buf := make([]byte, BlobChunkSize)
+	bp := chunkBuffers.Get().(*[]byte)
+	defer chunkBuffers.Put(bp)
+	buf := *bp
 	var size int64
 	for seq := 0; ; seq++ {
 		n, err := io.ReadFull(r, buf)
@@ -171,6 +185,9 @@ func (tx *Tx) copyBlobIn(ctx context.Context, sum string, r Blob) (bool, error) 
 	}
 	return true, nil
 }
+
+// chunkBuffers hold one chunk of a blob copied in from a file.
+var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, BlobChunkSize); return &b }}
 
 // ErrBlobCorrupt is returned when a blob's bytes do not hash to its name.
 var ErrBlobCorrupt = errors.New("blob content does not match its name")

@@ -68,8 +68,11 @@ func (s *spool) path(sum string) string { return filepath.Join(s.dir, sum) }
 func (s *spool) put(r io.Reader) (sum string, size int64, err error) {
 	h := sha256.New()
 	// Up to spoolMemBlob bytes are read into memory; one byte more means
-	// the blob goes to a file.
-	var head bytes.Buffer
+	// the blob goes to a file. The buffer is pooled (a buffer grown for
+	// each message cost more CPU than copying the bytes).
+	head := putBuffers.Get().(*bytes.Buffer)
+	head.Reset()
+	defer putBuffers.Put(head)
 	if _, err := head.ReadFrom(io.LimitReader(io.TeeReader(r, h), spoolMemBlob+1)); err != nil {
 		return "", 0, fmt.Errorf("spool blob: %w", err)
 	}
@@ -92,9 +95,9 @@ func (s *spool) put(r io.Reader) (sum string, size int64, err error) {
 		s.mu.Unlock()
 		// Past the budget: a file, as a large blob is (h has hashed
 		// all of it).
-		return s.putFile(&head, h)
+		return s.putFile(head, h)
 	}
-	return s.putFile(io.MultiReader(&head, io.TeeReader(r, h)), h)
+	return s.putFile(io.MultiReader(head, io.TeeReader(r, h)), h)
 }
 
 // putFile spools a large blob to a file: r's bytes already read are
@@ -148,7 +151,7 @@ func (s *spool) open(sum string) (Blob, error) {
 	case !ok:
 		return nil, ErrNotFound
 	case e.inMem:
-		return memBlob{bytes.NewReader(e.data)}, nil
+		return memBlob{Reader: bytes.NewReader(e.data), data: e.data}, nil
 	}
 	return openFile(s.path(sum))
 }
@@ -175,8 +178,11 @@ func (s *spool) release(sum string) {
 	os.Remove(s.path(sum))
 }
 
-// memBlob is a blob held in memory.
-type memBlob struct{ *bytes.Reader }
+// memBlob is a blob held in memory, hashed when it was put.
+type memBlob struct {
+	*bytes.Reader
+	data []byte
+}
 
 func (m memBlob) Size() int64  { return m.Reader.Size() }
 func (m memBlob) Close() error { return nil }

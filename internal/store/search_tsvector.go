@@ -41,57 +41,81 @@ type tsPart struct {
 // spans parts keep one more position, and shifts a part by the last
 // position the previous one kept.)
 func tsvectorText(parts ...tsPart) string {
-	type posting struct {
-		pos    []int
-		weight []byte
+	// Every occurrence of a word, by the word's number in order of first
+	// appearance; then grouped by word with a counting sort (stable, so
+	// each word's positions stay in order). A few slices in all, however
+	// many words: this runs in the single writer.
+	type occurrence struct {
+		word   int32
+		pos    int32
+		weight byte
 	}
-	lexemes := map[string]*posting{}
-	pos := 0
+	n := 0
+	for _, p := range parts {
+		n += strings.Count(p.text, " ") + 1
+	}
+	ids := make(map[string]int32, n/4+1)
+	var words []string
+	occ := make([]occurrence, 0, n)
+	pos := int32(0)
 	for _, p := range parts {
 		for w := range strings.SplitSeq(p.text, " ") {
 			if w == "" {
 				continue
 			}
+			id, ok := ids[w]
+			if !ok {
+				id = int32(len(words))
+				ids[w] = id
+				words = append(words, w)
+			}
 			pos = min(pos+1, maxTSPos)
-			e := lexemes[w]
-			if e == nil {
-				e = &posting{}
-				lexemes[w] = e
-			}
-			if n := len(e.pos); n == maxTSPositions || n > 0 && e.pos[n-1] == pos {
-				continue
-			}
-			e.pos = append(e.pos, pos)
-			e.weight = append(e.weight, p.weight)
+			occ = append(occ, occurrence{id, pos, p.weight})
 		}
 	}
-	words := make([]string, 0, len(lexemes))
-	size := 0
-	for w, e := range lexemes {
-		words = append(words, w)
-		size += len(w) + 4 + 6*len(e.pos)
+	start := make([]int32, len(words)+1)
+	for _, o := range occ {
+		start[o.word+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	grouped := make([]occurrence, len(occ))
+	next := slices.Clone(start[:len(words)])
+	for _, o := range occ {
+		grouped[next[o.word]] = o
+		next[o.word]++
 	}
 	// PostgreSQL sorts lexemes as bytes, shorter first on a common
 	// prefix: Go's string order. Given in order, its sort has nothing to do.
-	slices.Sort(words)
+	order := make([]int32, len(words))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(words[a], words[b]) })
 	var b strings.Builder
-	b.Grow(size)
-	for i, w := range words {
+	b.Grow(len(occ)*6 + len(words)*8)
+	var num [12]byte
+	for i, id := range order {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		tsQuote(&b, w)
-		e := lexemes[w]
-		for j, p := range e.pos {
-			if j == 0 {
+		tsQuote(&b, words[id])
+		kept, last := 0, int32(0)
+		for _, o := range grouped[start[id]:start[id+1]] {
+			if kept == maxTSPositions || o.pos == last {
+				continue // past the positions a word keeps, or the last one again
+			}
+			if kept == 0 {
 				b.WriteByte(':')
 			} else {
 				b.WriteByte(',')
 			}
-			b.WriteString(strconv.Itoa(p))
-			if e.weight[j] != 'D' {
-				b.WriteByte(e.weight[j])
+			b.Write(strconv.AppendInt(num[:0], int64(o.pos), 10))
+			if o.weight != 'D' {
+				b.WriteByte(o.weight)
 			}
+			kept, last = kept+1, o.pos
 		}
 	}
 	return b.String()
