@@ -175,18 +175,7 @@ func TestOpenAttachment(t *testing.T) {
 func TestBlobsAcrossDataFolders(t *testing.T) {
 	ctx := context.Background()
 	url := storetest.NewPostgresDatabase(t)
-	open := func() *store.DB {
-		db, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), DatabaseURL: url})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, err := db.Migrate(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return db
-	}
-	one, two := open(), open()
+	one, two := openPostgresStore(t, url, -1), openPostgresStore(t, url, -1)
 	raw := []byte("Subject: hello\r\n\r\nfrom host one\r\n")
 	m, err := insertWithRaw(t, one, raw, nil, false)
 	if err != nil {
@@ -203,15 +192,7 @@ func TestBlobsAcrossDataFolders(t *testing.T) {
 // read back whole.
 func TestLargeValuesLZ4(t *testing.T) {
 	ctx := context.Background()
-	url := storetest.NewPostgresDatabase(t)
-	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), DatabaseURL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openPostgresStore(t, storetest.NewPostgresDatabase(t), -1)
 	// Whether the server has lz4, asked in a transaction rolled back, so
 	// that no pooled connection is left defaulting to it.
 	probe, err := db.SQL().BeginTx(ctx, nil)
@@ -250,4 +231,21 @@ func TestLargeValuesLZ4(t *testing.T) {
 	if got := readAll(t, b, err); !bytes.Equal(got, raw) {
 		t.Errorf("read back %d bytes, not the %d stored", len(got), len(raw))
 	}
+}
+
+// openPostgresStore opens a store on the PostgreSQL database url with a
+// data folder of its own, closed when the test ends, and migrated to
+// version (every migration when negative).
+func openPostgresStore(t *testing.T, url string, version int) *store.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), DatabaseURL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.MigrateTo(ctx, version); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

@@ -742,15 +742,7 @@ func TestReindexBoundsPendingText(t *testing.T) {
 // ticket's rows; only positions may differ.
 func TestSearchGrownTsvector(t *testing.T) {
 	ctx := context.Background()
-	url := storetest.NewPostgresDatabase(t)
-	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), DatabaseURL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openPostgresStore(t, storetest.NewPostgresDatabase(t), -1)
 	f, mb := emptySearchFixture(t, db)
 	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
 	write := func(fn func(tx *store.Tx) error) {
@@ -831,15 +823,7 @@ func TestSearchGrownTsvector(t *testing.T) {
 // words the parser split alike.
 func TestSearchTsvectorMigration(t *testing.T) {
 	ctx := context.Background()
-	url := storetest.NewPostgresDatabase(t)
-	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir(), DatabaseURL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.MigrateTo(ctx, 24); err != nil {
-		t.Fatal(err)
-	}
+	db := openPostgresStore(t, storetest.NewPostgresDatabase(t), 24)
 	for _, q := range []string{
 		`INSERT INTO mailboxes (id, address, created_at) VALUES (1, 'support@example.com', 0)`,
 		`INSERT INTO tickets (id, mailbox_id, subject, requester_address, created_at, updated_at) VALUES (1, 1, 'Build 3e8af failed', 'ann@x.test', 0, 0)`,
