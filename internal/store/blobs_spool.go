@@ -70,9 +70,11 @@ func (s *spool) put(r io.Reader) (sum string, size int64, err error) {
 	// Up to spoolMemBlob bytes are read into memory; one byte more means
 	// the blob goes to a file. The buffer is pooled (a buffer grown for
 	// each message cost more CPU than copying the bytes).
-	head := putBuffers.Get().(*bytes.Buffer)
-	head.Reset()
-	defer putBuffers.Put(head)
+	head := putBuffers.Get().(*bytes.Buffer) // empty: each is reset when put back
+	defer func() {
+		head.Reset()
+		putBuffers.Put(head)
+	}()
 	if _, err := head.ReadFrom(io.LimitReader(io.TeeReader(r, h), spoolMemBlob+1)); err != nil {
 		return "", 0, fmt.Errorf("spool blob: %w", err)
 	}
