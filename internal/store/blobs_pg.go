@@ -154,6 +154,9 @@ func (tx *Tx) copyBlobIn(ctx context.Context, sum string, r Blob) (bool, error) 
 		// from memory as it is.
 		for seq := 0; seq == 0 || seq*BlobChunkSize < len(m.data); seq++ {
 			chunk := m.data[seq*BlobChunkSize : min((seq+1)*BlobChunkSize, len(m.data))]
+			if chunk == nil {
+				chunk = []byte{} // an empty blob: pgx would send nil as NULL
+			}
 			if _, err := tx.exec(ctx, `INSERT INTO blob_chunks (sha256, seq, data) VALUES (?, ?, ?)`, sum, seq, chunk); err != nil {
 				return false, fmt.Errorf("store blob %s chunk %d: %w", sum, seq, err)
 			}
