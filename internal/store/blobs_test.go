@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -99,6 +100,23 @@ func TestBlobsWithRows(t *testing.T) {
 			t.Errorf("range across a chunk boundary: %v", err)
 		}
 		b.Close()
+
+		// Sizes at the edges of the chunks and of what the PostgreSQL
+		// spool holds in memory (1 MiB): empty, exactly two chunks, and a
+		// byte past four, spooled as a file.
+		for _, size := range []int{0, 2 * store.BlobChunkSize, 4*store.BlobChunkSize + 1} {
+			raw := make([]byte, size)
+			rand.Read(raw)
+			raw = append([]byte(fmt.Sprintf("%d bytes", size)), raw...)[:size] // unlike the other sizes' content
+			m, err := insertWithRaw(t, db, raw, nil, false)
+			if err != nil {
+				t.Fatalf("%d bytes: %v", size, err)
+			}
+			b, err := db.Blobs().Open(ctx, m.RawSHA256)
+			if got := readAll(t, b, err); !bytes.Equal(got, raw) {
+				t.Errorf("a blob of %d bytes read back as %d bytes", size, len(got))
+			}
+		}
 
 		gone := []byte("rolled back " + strings.Repeat("x", 1000))
 		rb, err := insertWithRaw(t, db, gone, nil, true)
