@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -104,7 +105,7 @@ func (s *spool) put(r io.Reader) (sum string, size int64, err error) {
 
 // putFile spools a large blob to a file: r's bytes already read are
 // hashed in h; the rest is hashed as it is read.
-func (s *spool) putFile(r io.Reader, h interface{ Sum([]byte) []byte }) (sum string, size int64, err error) {
+func (s *spool) putFile(r io.Reader, h hash.Hash) (sum string, size int64, err error) {
 	f, err := os.CreateTemp(s.dir, "put-*")
 	if err != nil {
 		return "", 0, fmt.Errorf("spool blob: %w", err)

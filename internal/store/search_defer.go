@@ -19,9 +19,10 @@ import (
 // the tokenizing of each grown document, two fifths of the single writer's
 // time in bench-sync. On PostgreSQL, each update of a document writes a
 // new version of the row, with its whole tsvector, and index entries for
-// every word of it (when the tsvectors were generated from the whole text,
-// half the writer's time in BenchmarkApplyBatch). The row locks are still taken where they were (see
-// indexAdd); only the writes wait for the commit.
+// every word of it (when the tsvectors were generated from the whole
+// text, half the writer's time in BenchmarkApplyBatch). The row locks are
+// still taken where they were (see indexAdd); only the writes wait for
+// the commit.
 //
 // Until they are written, a read of ticket_search in the transaction sees
 // the stored documents, not the pending ones: the writers of a document
@@ -119,7 +120,8 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 			write = append(write, id)
 		}
 	}
-	if tx.d.name() == "sqlite" {
+	sqlite := tx.d.name() == "sqlite"
+	if sqlite {
 		// FTS5 updates a row as a delete and an insert anyway: the grown
 		// documents are read, dropped and written whole with the others.
 		if err := tx.readGrowing(ctx, grow); err != nil {
@@ -142,12 +144,11 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 		}
 		rest = rest[n:]
 	}
-	pg := tx.d.name() != "sqlite"
 	for rest := write; len(rest) > 0; {
 		n := searchChunks(len(rest))[0]
 		args := make([]any, 0, 8*n)
 		var q string
-		if pg {
+		if !sqlite {
 			for _, id := range rest[:n] {
 				c := tx.search[id]
 				args = append(args, id, c.subject, c.people, c.size,
