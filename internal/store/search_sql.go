@@ -87,14 +87,19 @@ func fts5AnyIDs(terms []search.Term) (string, []any) {
 // tsqueryTerm is one term as a tsquery: quoted lexemes joined by <->
 // (followed by), ':*' for a prefix.
 func tsqueryTerm(t search.Term) string {
-	parts := make([]string, len(t.Tokens))
+	var b strings.Builder
+	b.WriteByte('(')
 	for i, tok := range t.Tokens {
-		parts[i] = "'" + strings.NewReplacer(`'`, `''`, `\`, `\\`).Replace(tok) + "'"
-		if i == len(t.Tokens)-1 && t.Prefix {
-			parts[i] += ":*"
+		if i > 0 {
+			b.WriteString(" <-> ")
 		}
+		tsQuote(&b, tok)
 	}
-	return "(" + strings.Join(parts, " <-> ") + ")"
+	if t.Prefix && len(t.Tokens) > 0 {
+		b.WriteString(":*")
+	}
+	b.WriteByte(')')
+	return b.String()
 }
 
 // tsqueryFields splits terms by the column they look in: tsv (every
