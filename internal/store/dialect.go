@@ -37,6 +37,8 @@ type dialect interface {
 	forNoKeyUpdate() string
 
 	// Full-text search (migration *_search.sql): the SQL lives in search_sql.go.
+	// searchKey is the column of ticket_search that holds the ticket id.
+	searchKey() string
 	// searchHits is a query selecting (id, score) of the tickets that
 	// match every term of must (at least one) and none of mustNot, the
 	// best with the lowest score, and its arguments. Ranked, it scores the
@@ -58,6 +60,7 @@ func (sqliteDialect) rebind(q string) string { return q }
 func (sqliteDialect) likeOp() string         { return "LIKE" }
 func (sqliteDialect) forUpdate() string      { return "" }
 func (sqliteDialect) forNoKeyUpdate() string { return "" }
+func (sqliteDialect) searchKey() string      { return "rowid" }
 func (sqliteDialect) searchHits(must, mustNot []search.Term, ranked bool) (string, []any) {
 	return fts5Hits(must, mustNot, ranked)
 }
@@ -94,6 +97,7 @@ func (postgresDialect) forUpdate() string { return " FOR UPDATE" }
 func (postgresDialect) forNoKeyUpdate() string {
 	return " FOR NO KEY UPDATE"
 }
+func (postgresDialect) searchKey() string { return "ticket_id" }
 func (postgresDialect) searchHits(must, mustNot []search.Term, ranked bool) (string, []any) {
 	return tsqueryHits(must, mustNot, ranked)
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"strings"
 )
 
@@ -13,11 +12,6 @@ func (db *DB) MigrateTo(ctx context.Context, upTo int) (int, error) { return db.
 // ExecForTest runs a statement on the write pool (placeholders as ?).
 func (db *DB) ExecForTest(ctx context.Context, query string, args ...any) error {
 	return db.Write(ctx, func(tx *Tx) error { _, err := tx.exec(ctx, query, args...); return err })
-}
-
-// QueryRowForTest runs a query on the read pool (placeholders as ?).
-func (db *DB) QueryRowForTest(ctx context.Context, query string, args ...any) *sql.Row {
-	return db.queryRow(ctx, query, args...)
 }
 
 // MigrationVersion is the version of the migration whose file name ends
@@ -59,15 +53,9 @@ func (tx *Tx) RebuildSearchDoc(ctx context.Context, ticketID int64) error {
 // write.
 func (tx *Tx) PendingSearchBytes() int { return tx.searchBytes }
 
-// SearchDocuments counts the search documents, and the rows of
-// ticket_search that hold them (on SQLite a document's parts).
-func (db *DB) SearchDocuments(ctx context.Context) (docs, rows int, err error) {
-	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM ticket_search`).Scan(&rows); err != nil {
-		return 0, 0, err
-	}
-	if db.d().name() != "sqlite" {
-		return rows, rows, nil
-	}
-	err = db.queryRow(ctx, `SELECT COUNT(*) FROM search_docs`).Scan(&docs)
-	return docs, rows, err
+// SearchDocuments counts the rows of ticket_search.
+func (db *DB) SearchDocuments(ctx context.Context) (int, error) {
+	var n int
+	err := db.queryRow(ctx, `SELECT COUNT(*) FROM ticket_search`).Scan(&n)
+	return n, err
 }

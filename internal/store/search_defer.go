@@ -44,12 +44,8 @@ type searchChange struct {
 	subject, people, body, notes string
 	size                         int
 	// addPeople: of a document that grows, the part of people that is
-	// new (PostgreSQL appends its words to the stored tsvector; SQLite
-	// writes them in the new part).
+	// new (PostgreSQL appends its words to the stored tsvector).
 	addPeople string
-	// part: of a document that grows on SQLite, the number of the part
-	// it adds (search_parts.go).
-	part int
 }
 
 // pendingSearch returns the ticket's pending change, if any.
@@ -124,57 +120,57 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 			write = append(write, id)
 		}
 	}
-	var err error
-	if tx.d.name() == "sqlite" {
-		err = tx.flushSearchParts(ctx, grow, drop, write)
-	} else {
-		err = tx.flushSearchRows(ctx, grow, drop, write)
-	}
-	if err != nil {
+	sqlite := tx.d.name() == "sqlite"
+	if sqlite {
+		// FTS5 updates a row as a delete and an insert anyway: the grown
+		// documents are read, dropped and written whole with the others.
+		if err := tx.readGrowing(ctx, grow); err != nil {
+			return err
+		}
+		drop = append(drop, grow...)
+		write = append(write, grow...)
+	} else if err := tx.updateGrowing(ctx, grow); err != nil {
 		return err
 	}
-	tx.search, tx.searchBytes = nil, 0
-	return nil
-}
-
-// inList is "(?, ?, ...)" for n values, and ids as arguments.
-func inList(ids []int64) (string, []any) {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	return "(?" + strings.Repeat(", ?", len(ids)-1) + ")", args
-}
-
-// flushSearchRows writes the pending documents on PostgreSQL: a row per
-// ticket, whose tsvectors grow in place.
-func (tx *Tx) flushSearchRows(ctx context.Context, grow, drop, write []int64) error {
-	if err := tx.updateGrowing(ctx, grow); err != nil {
-		return err
-	}
+	key := tx.d.searchKey()
 	for rest := drop; len(rest) > 0; {
 		n := searchChunks(len(rest))[0]
-		in, args := inList(rest[:n])
-		if _, err := tx.exec(ctx, `DELETE FROM ticket_search WHERE ticket_id IN `+in, args...); err != nil {
+		args := make([]any, n)
+		for i, id := range rest[:n] {
+			args[i] = id
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM ticket_search WHERE `+key+` IN (?`+strings.Repeat(", ?", n-1)+`)`, args...); err != nil {
 			return fmt.Errorf("drop %d search documents: %w", n, err)
 		}
 		rest = rest[n:]
 	}
 	for rest := write; len(rest) > 0; {
 		n := searchChunks(len(rest))[0]
-		args := make([]any, 0, 6*n)
-		for _, id := range rest[:n] {
-			c := tx.search[id]
-			args = append(args, id, c.subject, c.people, c.size,
-				tsvectorText(tsPart{c.subject, 'A'}, tsPart{c.people, 'B'}, tsPart{c.notes, 'C'}, tsPart{c.body, 'D'}),
-				tsvectorText(tsPart{c.people, 'D'}))
+		args := make([]any, 0, 8*n)
+		var q string
+		if !sqlite {
+			for _, id := range rest[:n] {
+				c := tx.search[id]
+				args = append(args, id, c.subject, c.people, c.size,
+					tsvectorText(tsPart{c.subject, 'A'}, tsPart{c.people, 'B'}, tsPart{c.notes, 'C'}, tsPart{c.body, 'D'}),
+					tsvectorText(tsPart{c.people, 'D'}))
+			}
+			row := "(?, ?, ?, ?, ?::tsvector, ?::tsvector)"
+			q = `INSERT INTO ticket_search (ticket_id, subject, people, size, tsv, people_tsv) VALUES ` + row + strings.Repeat(", "+row, n-1)
+		} else {
+			for _, id := range rest[:n] {
+				c := tx.search[id]
+				args = append(args, id, c.subject, c.people, c.body, c.notes, c.size)
+			}
+			q = `INSERT INTO ticket_search (` + key + `, subject, people, body, notes, size) VALUES (?, ?, ?, ?, ?, ?)` +
+				strings.Repeat(", (?, ?, ?, ?, ?, ?)", n-1)
 		}
-		row := "(?, ?, ?, ?, ?::tsvector, ?::tsvector)"
-		if _, err := tx.exec(ctx, `INSERT INTO ticket_search (ticket_id, subject, people, size, tsv, people_tsv) VALUES `+row+strings.Repeat(", "+row, n-1), args...); err != nil {
+		if _, err := tx.exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("write %d search documents: %w", n, err)
 		}
 		rest = rest[n:]
 	}
+	tx.search, tx.searchBytes = nil, 0
 	return nil
 }
 
@@ -204,6 +200,46 @@ func (tx *Tx) updateGrowing(ctx context.Context, ids []int64) error {
 		if got, err := res.RowsAffected(); err != nil || got != int64(n) {
 			// indexAdd read and locked each of them in this transaction.
 			return fmt.Errorf("grow %d search documents: %d updated (%v)", n, got, err)
+		}
+		rest = rest[n:]
+	}
+	return nil
+}
+
+// readGrowing makes the pending changes of ids (documents that grow) whole:
+// the stored document with the additions appended.
+func (tx *Tx) readGrowing(ctx context.Context, ids []int64) error {
+	for rest := ids; len(rest) > 0; {
+		n := searchChunks(len(rest))[0]
+		args := make([]any, n)
+		for i, id := range rest[:n] {
+			args[i] = id
+		}
+		rows, err := tx.query(ctx, `SELECT rowid, subject, body, notes FROM ticket_search WHERE rowid IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("read %d search documents: %w", n, err)
+		}
+		found := 0
+		for rows.Next() {
+			var id int64
+			var subject, body, notes string
+			if err := rows.Scan(&id, &subject, &body, &notes); err != nil {
+				rows.Close()
+				return err
+			}
+			c := tx.search[id]
+			c.subject, c.body, c.notes = subject, body+c.body, notes+c.notes
+			c.whole, c.replace = true, true
+			found++
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if found != n {
+			// indexAdd read each of them in this transaction, and only
+			// flushSearch drops documents.
+			return fmt.Errorf("read %d search documents: %d were missing", n, n-found)
 		}
 		rest = rest[n:]
 	}

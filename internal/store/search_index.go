@@ -108,6 +108,7 @@ func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) er
 		c.people, c.size, c.body, c.notes = d.people, d.size, c.body+d.body, c.notes+d.notes
 		return nil
 	}
+	key := tx.d.searchKey()
 	if lock := tx.d.forNoKeyUpdate(); lock != "" {
 		// The ticket's row first, as every writer of a ticket locks it
 		// (ingest updates it before adding a message, a note touches it
@@ -120,13 +121,8 @@ func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) er
 		}
 	}
 	var people string
-	var size, part int
-	var err error
-	if tx.d.name() == "sqlite" {
-		err = one(tx.queryRow(ctx, `SELECT people, size, parts FROM search_docs WHERE ticket_id = ?`, ticketID).Scan(&people, &size, &part))
-	} else {
-		err = one(tx.queryRow(ctx, `SELECT people, size FROM ticket_search WHERE ticket_id = ?`+tx.d.forUpdate(), ticketID).Scan(&people, &size))
-	}
+	var size int
+	err := one(tx.queryRow(ctx, `SELECT people, size FROM ticket_search WHERE `+key+` = ?`+tx.d.forUpdate(), ticketID).Scan(&people, &size))
 	if errors.Is(err, ErrNotFound) {
 		if _, err := tx.exec(ctx, `INSERT INTO search_backlog (ticket_id) VALUES (?) ON CONFLICT DO NOTHING`, ticketID); err != nil {
 			return fmt.Errorf("queue ticket %d for the search index: %w", ticketID, err)
@@ -142,7 +138,7 @@ func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) er
 		return nil // full, or nothing new
 	}
 	// Appended at commit (search_defer.go), the row locked meanwhile.
-	tx.setSearch(ticketID, &searchChange{people: d.people, addPeople: joinWords("", d.people[len(people):]), size: d.size, body: d.body, notes: d.notes, part: part})
+	tx.setSearch(ticketID, &searchChange{people: d.people, addPeople: joinWords("", d.people[len(people):]), size: d.size, body: d.body, notes: d.notes})
 	return nil
 }
 

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
@@ -46,64 +45,41 @@ func fts5Term(t search.Term) string {
 	return b.String()
 }
 
-// fts5ID is a part's ticket id (search_parts.go).
-var fts5ID = "rowid & " + strconv.FormatInt(searchIDMask, 10)
-
-// fts5Any matches a part that has any of terms.
-func fts5Any(terms []search.Term) string {
-	parts := make([]string, len(terms))
-	for i, t := range terms {
+// fts5Match requires every term of must (at least one) and none of mustNot.
+func fts5Match(must, mustNot []search.Term) string {
+	parts := make([]string, len(must))
+	for i, t := range must {
 		parts[i] = fts5Term(t)
 	}
-	return strings.Join(parts, " OR ")
-}
-
-// fts5IDs selects the tickets that have every term of must (at least one)
-// in some part of their document, each term in any part, and none of
-// mustNot in any.
-func fts5IDs(must, mustNot []search.Term) (string, []any) {
-	one := `SELECT ` + fts5ID + ` AS id FROM ticket_search WHERE ticket_search MATCH ?`
-	if len(must) == 1 && len(mustNot) == 0 {
-		return `SELECT DISTINCT ` + one[len("SELECT "):], []any{fts5Term(must[0])}
+	s := "(" + strings.Join(parts, " AND ") + ")"
+	for _, t := range mustNot {
+		s += " NOT " + fts5Term(t)
 	}
-	q := make([]string, len(must))
-	args := make([]any, 0, len(must)+1)
-	for i, t := range must {
-		q[i] = one
-		args = append(args, fts5Term(t))
-	}
-	s := strings.Join(q, " INTERSECT ")
-	if len(mustNot) > 0 {
-		s += " EXCEPT " + one
-		args = append(args, fts5Any(mustNot))
-	}
-	return s, args
+	return s
 }
 
 // fts5Hits ranks with bm25, weighing a word in the subject 4 times one in a
-// message (people 2, notes 1.5; size is not text), a ticket by its best
-// part. bm25 reads every scored part's sizes and positions, so it runs
-// only for the searchRanked newest matches (by ticket id).
+// message (people 2, notes 1.5; size is not text). bm25 reads every match's
+// sizes and positions, so it runs only for the searchRanked newest matches
+// (by ticket id, the order of FTS5's doclists, which the subquery that
+// picks them reads backwards).
 func fts5Hits(must, mustNot []search.Term, ranked bool) (string, []any) {
-	ids, args := fts5IDs(must, mustNot)
+	match := fts5Match(must, mustNot)
 	if !ranked {
-		return `SELECT id, 0 AS score FROM (` + ids + `)`, args
+		return `SELECT rowid AS id, 0 AS score FROM ticket_search WHERE ticket_search MATCH ?`, []any{match}
 	}
-	// bm25 cannot be an aggregate's argument: the parts are scored in a
-	// subquery that LIMIT keeps from being merged into the grouping.
-	q := `SELECT h.id AS id, COALESCE(s.score, 0) AS score FROM (` + ids + `) h LEFT JOIN (
-		SELECT id, MIN(score) AS score FROM (
-			SELECT ` + fts5ID + ` AS id, bm25(ticket_search, 4.0, 2.0, 1.0, 1.5, 0.0) AS score FROM ticket_search
-			WHERE ticket_search MATCH ? AND ` + fts5ID + ` IN (SELECT id FROM (` + ids + `) ORDER BY id DESC LIMIT ` + rankedLimit + `)
-			LIMIT -1)
-		GROUP BY id) s ON s.id = h.id`
-	all := slices.Concat(args, []any{fts5Any(must)}, args)
-	return q, all
+	return `SELECT rowid AS id, CASE WHEN rowid IN (SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?
+		ORDER BY rowid DESC LIMIT ` + rankedLimit + `) THEN bm25(ticket_search, 4.0, 2.0, 1.0, 1.5, 0.0) ELSE 0 END AS score
+		FROM ticket_search WHERE ticket_search MATCH ?`, []any{match, match}
 }
 
 // fts5AnyIDs selects the tickets that match any of terms.
 func fts5AnyIDs(terms []search.Term) (string, []any) {
-	return `SELECT ` + fts5ID + ` FROM ticket_search WHERE ticket_search MATCH ?`, []any{fts5Any(terms)}
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		parts[i] = fts5Term(t)
+	}
+	return `SELECT rowid FROM ticket_search WHERE ticket_search MATCH ?`, []any{strings.Join(parts, " OR ")}
 }
 
 // --- PostgreSQL: tsquery ------------------------------------------------

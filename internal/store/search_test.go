@@ -640,100 +640,6 @@ func TestSearchBatchedWrites(t *testing.T) {
 	})
 }
 
-// A ticket whose words arrive in separate transactions (an email a day, a
-// reply, a note) is found as one document: each term of a search may be
-// in any of them, an excluded term in any of them excludes the ticket, and
-// a rebuild leaves the same index. On SQLite each of those transactions
-// adds a part to the document rather than writing it again whole
-// (search_parts.go).
-func TestSearchAcrossTransactions(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		f, mb := emptySearchFixture(t, db)
-		at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
-		write := func(fn func(tx *store.Tx) error) {
-			t.Helper()
-			if err := db.Write(ctx, fn); err != nil {
-				t.Fatal(err)
-			}
-		}
-		add := func(name, from, body string) func(tx *store.Tx) error {
-			return func(tx *store.Tx) error {
-				f.messages++
-				m := store.Message{TicketID: f.ids[name], MailboxID: mb.ID, Direction: "in", Kind: store.KindEmail,
-					DedupeKey: fmt.Sprintf("mid:%d@test", f.messages), FromAddress: from, TextBody: body, ReceivedAt: at}
-				if from == "" {
-					m.Direction, m.Kind, m.FromAddress = "out", store.KindReply, mb.Address
-				}
-				return tx.InsertMessage(ctx, &m)
-			}
-		}
-		write(func(tx *store.Tx) error {
-			f.ticket(t, tx, "login", store.Ticket{MailboxID: mb.ID, Subject: "Login problem", RequesterAddress: "alice@customer.test", CreatedAt: at},
-				store.Message{FromAddress: "alice@customer.test", TextBody: "the dashboard shows an error"})
-			f.ticket(t, tx, "refund", store.Ticket{MailboxID: mb.ID, Subject: "Refund please", RequesterAddress: "bob@shop.test", CreatedAt: at},
-				store.Message{FromAddress: "bob@shop.test", TextBody: "order 1234 arrived broken"})
-			return nil
-		})
-		write(add("login", "dave@customer.test", "same here, I am her colleague"))
-		write(add("login", "", "we rolled back the release"))
-		write(func(tx *store.Tx) error {
-			return tx.AddNote(ctx, &store.Note{TicketID: f.ids["login"], Kind: store.NoteInternal, Body: "VIP account", CreatedAt: at})
-		})
-		write(add("login", "alice@customer.test", "thanks, a refund for the downtime would be fair"))
-		write(add("refund", "", "your refund is on its way"))
-
-		docs, rows, err := db.SearchDocuments(ctx)
-		if err != nil || docs != 2 {
-			t.Fatalf("%d search documents (%v), want 2", docs, err)
-		}
-		if wantRows := map[string]int{"sqlite": 2 + 5, "postgres": 2}[db.Dialect()]; rows != wantRows {
-			t.Errorf("%d rows of ticket_search, want %d on %s", rows, wantRows, db.Dialect())
-		}
-		queries := []struct {
-			q    string
-			want []string
-		}{
-			{"dashboard colleague", []string{"login"}},           // two emails
-			{"dashboard rolled vip downtime", []string{"login"}}, // an email, a reply, a note, a later email
-			{"colleag* vip", []string{"login"}},                  // a prefix
-			{`"rolled back" dashboard`, []string{"login"}},       // a phrase in one part, a word in another
-			{"from:dave dashboard", []string{"login"}},           // a later sender and the first email
-			{"from:dave from:alice", []string{"login"}},          //
-			{"dashboard -vip", nil},                              // excluded by a note
-			{"dashboard -from:dave", nil},                        // excluded by a later sender
-			{"-downtime refund", []string{"refund"}},             //
-			{"refund", []string{"refund", "login"}},              // the subject ranks first
-			{"1234 way", []string{"refund"}},                     //
-			{"1234 dashboard", nil},                              // words of two tickets
-		}
-		check := func(when string) {
-			t.Helper()
-			for _, c := range queries {
-				if got := f.find(t, c.q); !slices.Equal(got, c.want) {
-					t.Errorf("%s: search %q = %v, want %v", when, c.q, got, c.want)
-				}
-			}
-		}
-		check("grown")
-		if _, err := db.QueueSearchReindex(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := db.ReindexSearch(ctx, 0, nil); err != nil {
-			t.Fatal(err)
-		}
-		if docs, rows, err := db.SearchDocuments(ctx); err != nil || docs != 2 || rows != 2 {
-			t.Errorf("rebuilt: %d search documents in %d rows (%v), want 2 in 2", docs, rows, err)
-		}
-		check("rebuilt")
-		write(add("login", "erin@customer.test", "any news on the outage"))
-		check("grown again")
-		if got := f.find(t, "outage colleague from:erin"); !slices.Equal(got, []string{"login"}) {
-			t.Errorf("after a rebuild, a new part: %v", got)
-		}
-	})
-}
-
 // A message's search text folded ahead (by ingest, while parsing) is used
 // only for the text it was folded from.
 func TestSearchTextAhead(t *testing.T) {
@@ -823,8 +729,8 @@ func TestReindexBoundsPendingText(t *testing.T) {
 		if n, err := db.CountTickets(ctx, store.TicketFilter{Search: mustParse(t, "w0x0")}); err != nil || n != tickets {
 			t.Errorf("a word of every document found %d tickets (%v), want %d", n, err, tickets)
 		}
-		if n, rows, err := db.SearchDocuments(ctx); err != nil || n != tickets || rows != tickets {
-			t.Errorf("%d search documents in %d rows (%v), want one per ticket: %d", n, rows, err, tickets)
+		if n, err := db.SearchDocuments(ctx); err != nil || n != tickets {
+			t.Errorf("%d search documents (%v), want one per ticket: %d", n, err, tickets)
 		}
 	})
 }
@@ -947,67 +853,5 @@ func TestSearchTsvectorMigration(t *testing.T) {
 		if got := f.find(t, q); !slices.Equal(got, []string{"build"}) {
 			t.Errorf("after the rebuild %q found %v", q, got)
 		}
-	}
-}
-
-// TestSearchPartsMigration: SQLite documents written before schema 26 (one
-// row per ticket) are part 0 of the same documents after it, searchable
-// at once and with no rebuild, and grow by parts.
-func TestSearchPartsMigration(t *testing.T) {
-	ctx := context.Background()
-	db, err := store.Open(ctx, store.Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	v, err := db.MigrationVersion("_search_parts.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.MigrateTo(ctx, v-1); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range []string{
-		`INSERT INTO mailboxes (id, address, created_at) VALUES (1, 'support@example.com', 0)`,
-		`INSERT INTO tickets (id, mailbox_id, subject, requester_address, created_at, updated_at) VALUES (7, 1, 'Build failed', 'ann@x.test', 0, 0)`,
-		`INSERT INTO messages (mailbox_id, ticket_id, direction, kind, dedupe_key, from_address, received_at, text_body)
-			VALUES (1, 7, 'in', 'email', 'k1', 'ann@x.test', 0, 'the nightly build failed again')`,
-		// As schema 25's store wrote it: one row, rowid = the ticket's id.
-		`INSERT INTO ticket_search (rowid, subject, people, body, notes, size) VALUES (7, 'build failed', 'ann x test', ' the nightly build failed again', '', 50)`,
-	} {
-		if err := db.ExecForTest(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := db.SearchBacklog(ctx); err != nil || n != 0 {
-		t.Errorf("search backlog after the migration: %d, %v; want none", n, err)
-	}
-	f := &searchFixture{db: db, ids: map[string]int64{"build": 7}}
-	err = db.Write(ctx, func(tx *store.Tx) error {
-		return tx.InsertMessage(ctx, &store.Message{TicketID: 7, MailboxID: 1, Direction: "in", Kind: store.KindEmail,
-			DedupeKey: "k2", FromAddress: "ben@x.test", TextBody: "still red this morning", ReceivedAt: time.Now()})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if docs, rows, err := db.SearchDocuments(ctx); err != nil || docs != 1 || rows != 2 {
-		t.Errorf("%d search documents in %d rows (%v), want 1 in 2", docs, rows, err)
-	}
-	for _, q := range []string{"nightly", "nightly morning", "from:ann from:ben", "build -ben"} {
-		want := []string{"build"}
-		if strings.HasPrefix(q, "build -") {
-			want = nil
-		}
-		if got := f.find(t, q); !slices.Equal(got, want) {
-			t.Errorf("%q found %v, want %v", q, got, want)
-		}
-	}
-	// The size recorded before the migration still bounds the document.
-	var size int
-	if err := db.QueryRowForTest(ctx, `SELECT size FROM search_docs WHERE ticket_id = 7`).Scan(&size); err != nil || size <= 50 {
-		t.Errorf("size after a message joined: %d (%v), want more than the 50 recorded before", size, err)
 	}
 }
