@@ -640,6 +640,94 @@ func TestSearchBatchedWrites(t *testing.T) {
 	})
 }
 
+// A ticket whose words arrive in separate transactions (an email a day, a
+// reply, a note) is found as one document: each term of a search may be
+// in any of them, an excluded term in any of them excludes the ticket, and
+// a rebuild leaves the same index.
+func TestSearchAcrossTransactions(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f, mb := emptySearchFixture(t, db)
+		at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+		write := func(fn func(tx *store.Tx) error) {
+			t.Helper()
+			if err := db.Write(ctx, fn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		add := func(name, from, body string) func(tx *store.Tx) error {
+			return func(tx *store.Tx) error {
+				f.messages++
+				m := store.Message{TicketID: f.ids[name], MailboxID: mb.ID, Direction: "in", Kind: store.KindEmail,
+					DedupeKey: fmt.Sprintf("mid:%d@test", f.messages), FromAddress: from, TextBody: body, ReceivedAt: at}
+				if from == "" {
+					m.Direction, m.Kind, m.FromAddress = "out", store.KindReply, mb.Address
+				}
+				return tx.InsertMessage(ctx, &m)
+			}
+		}
+		write(func(tx *store.Tx) error {
+			f.ticket(t, tx, "login", store.Ticket{MailboxID: mb.ID, Subject: "Login problem", RequesterAddress: "alice@customer.test", CreatedAt: at},
+				store.Message{FromAddress: "alice@customer.test", TextBody: "the dashboard shows an error"})
+			f.ticket(t, tx, "refund", store.Ticket{MailboxID: mb.ID, Subject: "Refund please", RequesterAddress: "bob@shop.test", CreatedAt: at},
+				store.Message{FromAddress: "bob@shop.test", TextBody: "order 1234 arrived broken"})
+			return nil
+		})
+		write(add("login", "dave@customer.test", "same here, I am her colleague"))
+		write(add("login", "", "we rolled back the release"))
+		write(func(tx *store.Tx) error {
+			return tx.AddNote(ctx, &store.Note{TicketID: f.ids["login"], Kind: store.NoteInternal, Body: "VIP account", CreatedAt: at})
+		})
+		write(add("login", "alice@customer.test", "thanks, a refund for the downtime would be fair"))
+		write(add("refund", "", "your refund is on its way"))
+
+		if docs, err := db.SearchDocuments(ctx); err != nil || docs != 2 {
+			t.Fatalf("%d search documents (%v), want 2", docs, err)
+		}
+		queries := []struct {
+			q    string
+			want []string
+		}{
+			{"dashboard colleague", []string{"login"}},           // two emails
+			{"dashboard rolled vip downtime", []string{"login"}}, // an email, a reply, a note, a later email
+			{"colleag* vip", []string{"login"}},                  // a prefix
+			{`"rolled back" dashboard`, []string{"login"}},       // a phrase in one part, a word in another
+			{"from:dave dashboard", []string{"login"}},           // a later sender and the first email
+			{"from:dave from:alice", []string{"login"}},          //
+			{"dashboard -vip", nil},                              // excluded by a note
+			{"dashboard -from:dave", nil},                        // excluded by a later sender
+			{"-downtime refund", []string{"refund"}},             //
+			{"refund", []string{"refund", "login"}},              // the subject ranks first
+			{"1234 way", []string{"refund"}},                     //
+			{"1234 dashboard", nil},                              // words of two tickets
+		}
+		check := func(when string) {
+			t.Helper()
+			for _, c := range queries {
+				if got := f.find(t, c.q); !slices.Equal(got, c.want) {
+					t.Errorf("%s: search %q = %v, want %v", when, c.q, got, c.want)
+				}
+			}
+		}
+		check("grown")
+		if _, err := db.QueueSearchReindex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ReindexSearch(ctx, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if docs, err := db.SearchDocuments(ctx); err != nil || docs != 2 {
+			t.Errorf("rebuilt: %d search documents (%v), want 2", docs, err)
+		}
+		check("rebuilt")
+		write(add("login", "erin@customer.test", "any news on the outage"))
+		check("grown again")
+		if got := f.find(t, "outage colleague from:erin"); !slices.Equal(got, []string{"login"}) {
+			t.Errorf("after a rebuild, a new part: %v", got)
+		}
+	})
+}
+
 // A message's search text folded ahead (by ingest, while parsing) is used
 // only for the text it was folded from.
 func TestSearchTextAhead(t *testing.T) {
