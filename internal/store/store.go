@@ -351,8 +351,41 @@ func (db *DB) openPostgres(ctx context.Context, url string) error {
 		p.Close()
 		return fmt.Errorf("connect to postgres %s: %w", redactURL(url), err)
 	}
+	var version string
+	if err := p.QueryRowContext(pingCtx, `SELECT current_setting('server_version_num')`).Scan(&version); err != nil {
+		p.Close()
+		return fmt.Errorf("ask postgres %s its version: %w", redactURL(url), err)
+	}
+	if err := supportedPostgres(version); err != nil {
+		p.Close()
+		return fmt.Errorf("postgres %s: %w", redactURL(url), err)
+	}
 	db.write, db.read = p, p
 	db.conn.d = postgresDialect{cache: new(sync.Map)}
+	return nil
+}
+
+// minPostgres is the oldest PostgreSQL the schema runs on (as
+// server_version_num): schema 25 drops generated expressions (ALTER
+// COLUMN ... DROP EXPRESSION, PostgreSQL 13). Tests and benchmarks run on
+// Debian's PostgreSQL 15.
+const minPostgres = 130000
+
+// supportedPostgres says why a server of version (server_version_num)
+// cannot hold Postdesk's schema, or nil if it can. An older server would
+// otherwise fail halfway through the migrations with a syntax error.
+func supportedPostgres(version string) error {
+	n, err := strconv.Atoi(version)
+	if err != nil {
+		return fmt.Errorf("unexpected server_version_num %q", version)
+	}
+	if n < minPostgres {
+		release := fmt.Sprintf("%d.%d", n/10000, n%10000) // 12.15
+		if n < 100000 {
+			release = fmt.Sprintf("%d.%d.%d", n/10000, n/100%100, n%100) // 9.6.24
+		}
+		return fmt.Errorf("PostgreSQL %s is too old: Postdesk needs PostgreSQL %d or newer", release, minPostgres/10000)
+	}
 	return nil
 }
 
