@@ -21,7 +21,11 @@ type ReplyForm struct {
 	// CanSend: the mailbox has SMTP settings.
 	CanSend bool
 	// Held: the mailbox needs re-authentication; replies will be held.
-	Held               bool
+	Held bool
+	// AskTo: the requester has no address a reply can go to (an email
+	// without a From, or with one that is not an address), so the agent
+	// says whom to send it to (ReplyInput.To); To is empty.
+	AskTo              bool
 	MaxAttachmentBytes int64
 }
 
@@ -36,7 +40,9 @@ func (d *Desk) ReplyForm(ctx context.Context, ticketID int64) (ReplyForm, error)
 		return ReplyForm{}, fmt.Errorf("reply form of ticket %d: %w", ticketID, err)
 	}
 	f := ReplyForm{Signature: mb.Signature, MaxAttachmentBytes: MaxReplyAttachmentBytes}
-	if t.RequesterAddress != "" {
+	if t.RequesterAddress == "" || mailmsg.CheckAddress(t.RequesterAddress) != nil {
+		f.AskTo = true
+	} else {
 		f.To = []string{mailmsg.Address{Name: t.RequesterName, Address: t.RequesterAddress}.String()}
 	}
 	held, err := d.sendable(ctx, d.db, mb)

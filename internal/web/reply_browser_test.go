@@ -376,3 +376,79 @@ func checkArrived(t *testing.T, raw []byte, got *mailmsg.Message, ticket store.T
 		t.Error("no multipart/alternative part")
 	}
 }
+
+// TestBrowserReplyNoSender: an email that reached the support mailbox
+// without a From and with a subject of 10,000 characters. The list and the
+// ticket page stay short (the subject is cut to a few lines), the composer
+// asks whom to answer, refuses to send without it at that field, and the
+// reply sent to the address the agent typed arrives there.
+func TestBrowserReplyNoSender(t *testing.T) {
+	r := newReplyEnv(t, "sqlite")
+	ctx := context.Background()
+	subject := "Order " + strings.Repeat("lost parcel ", 833)
+	question := "To: Example Support <" + replySupport + ">\r\nSubject: " + subject + "\r\nMessage-ID: <nosender@customer.test>\r\n" +
+		"Date: " + time.Now().UTC().Format(time.RFC1123Z) + "\r\n\r\nMy order did not arrive. -- Jane (" + replyCustomer + ")\r\n"
+	if err := r.stack.Deliver(ctx, replySupport, []byte(question)); err != nil {
+		t.Fatal(err)
+	}
+	var ticket store.Ticket
+	waitFor(t, "the email's ticket", func() bool {
+		list, err := r.db.Tickets(ctx, store.TicketFilter{MailboxID: r.mailbox.ID, Limit: 10})
+		if err == nil && len(list) == 1 {
+			ticket = list[0]
+		}
+		return ticket.ID != 0
+	})
+	if ticket.RequesterAddress != "" {
+		t.Fatalf("requester %q, want none", ticket.RequesterAddress)
+	}
+
+	b := browsertest.New(t)
+	do(t, b, chromedp.Navigate(r.srv.URL+"/tickets"), chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), adminEmail), chromedp.SendKeys(chromedp.CSS("#password"), testPassword))
+	click(t, b, `button[type="submit"]`)
+	do(t, b, chromedp.WaitVisible(chromedp.CSS(".ticket-table")))
+	if h := eval[float64](t, b, `document.querySelector('.ticket-table tbody tr').getBoundingClientRect().height`); h > 150 {
+		t.Errorf("the ticket's row in the list is %.0f px tall", h)
+	}
+	if s := eval[string](t, b, `document.querySelector('.ticket-table tbody .col-requester').textContent`); s != "(no address)" {
+		t.Errorf("requester in the list = %q", s)
+	}
+	browsertest.Screenshot(t, b, "list-long-subject")
+
+	click(t, b, fmt.Sprintf(`a[href="/tickets/%d"]`, ticket.ID))
+	do(t, b, chromedp.WaitVisible(chromedp.CSS("#reply-to")))
+	if h := eval[float64](t, b, `document.querySelector('.ticket-title h1').getBoundingClientRect().height`); h > 300 {
+		t.Errorf("the ticket's heading is %.0f px tall", h)
+	}
+	wantFits(t, b, 320)
+	browsertest.Screenshot(t, b, "reply-no-sender")
+	browsertest.Axe(t, b, "ticket page of an email without a sender")
+
+	// Sent without a To: refused at that field, the text kept.
+	text := "Hello Jane, your parcel is on its way."
+	do(t, b, chromedp.SendKeys(chromedp.CSS("#reply-text"), text))
+	eval[bool](t, b, `document.querySelector('#reply-to').required = false; true`) // past the browser's own check
+	if status := click(t, b, `.reply-buttons button[value=""]`); status != 422 {
+		t.Errorf("Send without a To: status %d, want 422", status)
+	}
+	if msg := eval[string](t, b, `(document.querySelector('#reply-to-error')||{}).textContent||''`); !strings.Contains(msg, "say whom to send the reply to") {
+		t.Errorf("error at To = %q", msg)
+	}
+	if got := eval[string](t, b, `document.querySelector('#reply-text').value`); got != text {
+		t.Errorf("text after the refusal = %q", got)
+	}
+	do(t, b, chromedp.SendKeys(chromedp.CSS("#reply-to"), "Jane <"+replyCustomer+">"))
+	click(t, b, `.reply-buttons button[value=""]`)
+	out := r.outgoing(ticket.ID)
+	if len(out) != 1 || !strings.Contains(out[0].To, replyCustomer) {
+		t.Fatalf("outgoing after Send: %+v", out)
+	}
+	msgs, err := r.stack.WaitMessages(ctx, replyCustomer, "INBOX", 1)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("Jane got %d messages (%v)\n%s", len(msgs), err, r.logs)
+	}
+	if !bytes.Contains(msgs[0].Raw, []byte("your parcel is on its way")) {
+		t.Errorf("the reply that arrived:\n%s", msgs[0].Raw)
+	}
+}

@@ -25,6 +25,7 @@ var replyStatuses = []struct{ Value, Label string }{
 type replyComposer struct {
 	Form      desk.ReplyForm
 	To        string // read-only: the requester (desk.ReplyForm.To)
+	ToInput   string // editable, when the requester has no address (desk.ReplyForm.AskTo)
 	Cc        string // comma separated, editable
 	Text      string
 	Errors    map[string]string // field ("text", "to", "cc", "status", "attachments", "") -> sentence
@@ -76,7 +77,7 @@ func (h *Handler) ticketReply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up := uploaded(r)
-	kept := replyComposer{Cc: up.values.Get("cc"), Text: up.values.Get("text"), posted: true}
+	kept := replyComposer{ToInput: up.values.Get("to"), Cc: up.values.Get("cc"), Text: up.values.Get("text"), posted: true}
 	if up.tooLarge {
 		kept.Errors = map[string]string{"attachments": fmt.Sprintf(
 			"The attachments are larger than %s in total: leave some out, or send them in a second reply. Choose the files again.",
@@ -85,7 +86,10 @@ func (h *Handler) ticketReply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := desk.ReplyInput{
-		Text:        kept.Text,
+		Text: kept.Text,
+		// Only a form for a ticket whose requester has no address has a
+		// To field (the desk sends to the requester when To is empty).
+		To:          splitAddresses(kept.ToInput),
 		Cc:          splitAddresses(kept.Cc),
 		Status:      up.values.Get("status"),
 		Attachments: up.files,
@@ -95,8 +99,8 @@ func (h *Handler) ticketReply(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.As(err, &invalid):
 		field := invalid.Field
-		if field == "to" {
-			field = "" // To is not a field of the form: say it above the form
+		if field == "to" && !up.values.Has("to") {
+			field = "" // To is not a field of this form: say it above the form
 		}
 		kept.Errors = map[string]string{field: userMessage(err)}
 		kept.Dropped = len(up.files)

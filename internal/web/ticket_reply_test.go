@@ -323,3 +323,54 @@ func TestTicketReplyActions(t *testing.T) {
 	res = e.post(c, fmt.Sprintf("%s/replies/%d/retry", page, failed), url.Values{})
 	wantStatus(t, res, http.StatusForbidden)
 }
+
+// A ticket whose email came without a usable sender (no From, or a From
+// that is not an address) gets a To field: the agent says whom to answer,
+// is told at that field when it is empty or wrong, and the reply goes to
+// the address given. Other tickets have no To field.
+func TestTicketReplyNoRequesterAddress(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	mb := e.smtpMailbox("help@example.com")
+	garbled, _ := e.ticket(store.Ticket{MailboxID: mb.ID, Subject: "Garbled sender", RequesterAddress: "not an address at all"},
+		store.Message{TextBody: "Who am I?"})
+	var empty int64
+	err := e.db.Write(context.Background(), func(tx *store.Tx) error {
+		var err error
+		empty, err = tx.CreateTicket(context.Background(), store.Ticket{MailboxID: mb.ID, Subject: "No sender", CreatedAt: time.Now().UTC()})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	normal, _ := e.ticket(store.Ticket{MailboxID: mb.ID, Subject: "Normal"}, store.Message{TextBody: "Hi"})
+	c := e.signedIn()
+
+	_, body := e.get(c, fmt.Sprintf("/tickets/%d", normal))
+	wantNotContains(t, body, `name="to"`)
+	for _, id := range []int64{garbled, empty} {
+		page := fmt.Sprintf("/tickets/%d", id)
+		res, body := e.get(c, page)
+		wantStatus(t, res, http.StatusOK)
+		wantContains(t, body, `<label for="reply-to" class="reply-key">To</label>`, `id="reply-to" name="to" value=""`,
+			"This email came without a sender")
+		if id == empty {
+			wantContains(t, body, `<span class="addr">(no address)</span>`)
+		}
+		csrf := formToken(t, body)
+		for _, to := range []string{"", "still not an address"} {
+			res, body = e.postMultipart(c, page+"/replies", []replyField{{name: "csrf", value: csrf}, {name: "to", value: to},
+				{name: "cc", value: ""}, {name: "text", value: "Keep this text"}})
+			wantStatus(t, res, http.StatusUnprocessableEntity)
+			wantContains(t, body, `<p class="form-error" id="reply-to-error" role="alert">`, ">Keep this text</textarea>",
+				`aria-describedby="reply-to-hint reply-to-error" aria-invalid="true" autofocus`, `name="to" value="`+to+`"`)
+		}
+		res, _ = e.postMultipart(c, page+"/replies", []replyField{{name: "csrf", value: csrf}, {name: "to", value: "Fixed <fixed@customer.test>"},
+			{name: "cc", value: ""}, {name: "text", value: "Found you."}})
+		wantStatus(t, res, http.StatusSeeOther)
+		out := e.outgoing(id)
+		if len(out) != 1 || !strings.Contains(out[0].To, "fixed@customer.test") || out[0].TextBody != "Found you." {
+			t.Errorf("ticket %d: outgoing %+v, want one reply to fixed@customer.test", id, out)
+		}
+	}
+}
