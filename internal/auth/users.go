@@ -318,6 +318,10 @@ func checkEmail(email string) (string, error) {
 	if email == "" || err != nil || a.Address != email || a.Name != "" {
 		return "", invalid("email", "Enter an email address like ann@example.com.")
 	}
+	// RFC 5321's limits: no mail system delivers to a longer address.
+	if at := strings.LastIndexByte(email, '@'); at > 64 || len(email) > 254 {
+		return "", invalid("email", "That address is too long: an email address has at most 64 characters before the @ and 254 in all.")
+	}
 	return email, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +81,13 @@ func TestAddUsers(t *testing.T) {
 		wantInvalid(t, err, "email", ErrEmailTaken)
 		_, _, err = s.AddUser(ctx, root, NewUser{Email: "not an email", Role: store.RoleAgent, Setup: SetupPassword})
 		wantInvalid(t, err, "email", nil)
+		for _, long := range []string{strings.Repeat("a", 65) + "@example.com", "a@" + strings.Repeat("b", 248) + ".test"} {
+			_, _, err = s.AddUser(ctx, root, NewUser{Email: long, Role: store.RoleAgent, Setup: SetupPassword})
+			wantInvalid(t, err, "email", nil)
+		}
+		if _, _, err = s.AddUser(ctx, root, NewUser{Email: strings.Repeat("a", 64) + "@example.com", Role: store.RoleAgent, Setup: SetupPassword}); err != nil {
+			t.Errorf("a 64-character local part was refused: %v", err)
+		}
 		_, _, err = s.AddUser(ctx, root, NewUser{Email: "c@example.com", Role: "owner", Setup: SetupPassword})
 		wantInvalid(t, err, "role", nil)
 		_, _, err = s.AddUser(ctx, root, NewUser{Email: "c@example.com", Role: store.RoleAgent})
