@@ -59,6 +59,14 @@ func CheckURL(raw string, allowPrivate bool) (*url.URL, error) {
 	if u.Fragment != "" {
 		return nil, &URLError{"Leave the #fragment out of the URL."}
 	}
+	if host := strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")); numericName(host) {
+		if _, err := netip.ParseAddr(host); err != nil {
+			// 2130706433, 127.1, 0x7f.1: forms of an address some tools
+			// accept and Go's resolver does not (it looks them up as
+			// names, and fails): saved, it would fail every delivery.
+			return nil, &URLError{fmt.Sprintf("%s is not a host name or an IP address: write an IPv4 address as four numbers, like 203.0.113.7.", host)}
+		}
+	}
 	if !allowPrivate {
 		host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
 		if host == "localhost" || strings.HasSuffix(host, ".localhost") {
@@ -69,6 +77,17 @@ func CheckURL(raw string, allowPrivate bool) (*url.URL, error) {
 		}
 	}
 	return u, nil
+}
+
+// numericName reports whether host's last label is a number (decimal, or
+// hexadecimal with 0x): no top-level domain is, so such a host can only
+// be meant as an IPv4 address.
+func numericName(host string) bool {
+	last := host[strings.LastIndexByte(host, '.')+1:]
+	if hex, ok := strings.CutPrefix(last, "0x"); ok {
+		return strings.Trim(hex, "0123456789abcdef") == ""
+	}
+	return last != "" && strings.Trim(last, "0123456789") == ""
 }
 
 // internalPrefixes are ranges no webhook may reach by default, beside

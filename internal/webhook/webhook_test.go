@@ -73,6 +73,17 @@ func TestCheckURL(t *testing.T) {
 		{"https://100.64.0.1/", false, false, true},
 		{"https://127.0.0.1/", true, true, false},
 		{"http://localhost:9000/", true, true, false},
+		// Numbers that are not an IPv4 address in four parts: Go looks
+		// them up as names, so no delivery could ever succeed.
+		{"http://2130706433:9/", false, false, false},
+		{"http://2130706433:9/", true, false, false},
+		{"http://0:9/", false, false, false},
+		{"http://127.1:9/", true, false, false},
+		{"http://0x7f.1/", false, false, false},
+		{"http://0x7f000001/", false, false, false},
+		{"https://10.example.com/", false, true, false},
+		{"https://1.2.3.4.example/", false, true, false},
+		{"https://[::ffff:203.0.113.7]/", false, true, false},
 	} {
 		_, err := webhook.CheckURL(c.url, c.allowPrivate)
 		var refused *webhook.TargetRefusedError
