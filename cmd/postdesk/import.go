@@ -102,13 +102,19 @@ func runImport(ctx context.Context, e env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "done: %d new tickets, %d joined, %d attached to tickets, %d ignored, %d duplicates, %d quarantined, %d failed\n",
 		counts[ingest.NewTicket], counts[ingest.Joined], counts[ingest.Attached], counts[ingest.Ignored], counts[ingest.Duplicate], quarantined, failed)
+	messages := func(n int) string {
+		if n == 1 {
+			return "1 message was"
+		}
+		return fmt.Sprintf("%d messages were", n)
+	}
 	switch {
 	case quarantined > 0 && failed > 0:
-		return fmt.Errorf("import: %d messages were quarantined (they could not be stored) and %d failed", quarantined, failed)
+		return fmt.Errorf("import: %s quarantined (could not be stored) and %d failed", messages(quarantined), failed)
 	case quarantined > 0:
-		return fmt.Errorf("import: %d messages could not be stored and were quarantined; the others were imported", quarantined)
+		return fmt.Errorf("import: %s quarantined (could not be stored); the others were imported", messages(quarantined))
 	case failed > 0:
-		return fmt.Errorf("import: %d messages failed", failed)
+		return fmt.Errorf("import: %s not imported (failed)", messages(failed))
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ func TestImportQuarantinesWhatCannotBeStored(t *testing.T) {
 					t.Errorf("import output lacks %s:\n%s", want, stdout)
 				}
 			}
-			if !strings.Contains(errOut.String(), "could not be stored and were quarantined; the others were imported") {
+			if !strings.Contains(errOut.String(), "import: 2 messages were quarantined (could not be stored); the others were imported") {
 				t.Errorf("stderr = %q", errOut.String())
 			}
 			// Every file is either stored or quarantined with its source.
