@@ -35,8 +35,10 @@ func (h *handler) createReply(w http.ResponseWriter, r *http.Request) {
 	}
 	// desk.Reply validates the text, the addresses, the status and the
 	// mailbox's SMTP settings.
+	// An Idempotency-Key makes a retried request (its answer lost) return
+	// the first reply instead of sending a second.
 	m, err := h.desk.Reply(r.Context(), ticketID, currentUser(r), desk.ReplyInput{
-		Text: req.Text, To: req.To, Cc: req.Cc, Status: req.Status,
+		Text: req.Text, To: req.To, Cc: req.Cc, Status: req.Status, Key: r.Header.Get("Idempotency-Key"),
 	})
 	if err != nil {
 		writeDeskError(w, r, ticketID, err)

@@ -132,6 +132,25 @@ func TestCreateReply(t *testing.T) {
 		if !strings.Contains(r2.To, "carl@customer.test") || strings.Contains(r2.To, "ann@") || r2.Delivery == nil {
 			t.Errorf("reply with to = %+v", r2)
 		}
+
+		// An Idempotency-Key: the request retried answers the same reply,
+		// sent once; another key is another reply.
+		body := `{"text":"Sent once, whatever the network does."}`
+		var k1, k2, k3 replyJSON
+		f.do(t, http.MethodPost, path, body, withHeader("Idempotency-Key", "retry-7f3a")).decode(t, http.StatusAccepted, &k1)
+		f.do(t, http.MethodPost, path, body, withHeader("Idempotency-Key", "retry-7f3a")).decode(t, http.StatusAccepted, &k2)
+		f.do(t, http.MethodPost, path, body, withHeader("Idempotency-Key", "retry-9c01")).decode(t, http.StatusAccepted, &k3)
+		if k1.ID == 0 || k2.ID != k1.ID || k2.MessageID != k1.MessageID || k3.ID == k1.ID || k2.Delivery == nil {
+			t.Errorf("with keys: %d, %d (same key), %d (another)", k1.ID, k2.ID, k3.ID)
+		}
+		f.do(t, http.MethodGet, fmt.Sprintf("/api/v1/tickets/%d", id), "").decode(t, http.StatusOK, &tk)
+		if len(tk.Messages) != 5 {
+			t.Errorf("%d messages after three keyed requests, want 5 (the email and four replies)", len(tk.Messages))
+		}
+		bad := f.do(t, http.MethodPost, path, body, withHeader("Idempotency-Key", strings.Repeat("k", 201)))
+		if bad.status != http.StatusUnprocessableEntity && bad.status != http.StatusBadRequest {
+			t.Errorf("a 201-character key: status %d", bad.status)
+		}
 	})
 }
 

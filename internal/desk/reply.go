@@ -28,7 +28,16 @@ type ReplyInput struct {
 	// Status: "" keeps the status; else open, pending or solved, set in the same transaction.
 	Status      string
 	Attachments []Upload
+	// Key, if set, makes the reply idempotent: a token the client makes
+	// for one reply (the composer puts a fresh one in each form; an API
+	// client sends an Idempotency-Key). The same key on the same ticket
+	// by the same agent sends once: a form submitted twice, or a request
+	// retried after its answer was lost, returns the first reply.
+	Key string
 }
+
+// maxReplyKeyBytes bounds ReplyInput.Key.
+const maxReplyKeyBytes = 200
 
 // MaxReplyTextBytes bounds a reply's text.
 const MaxReplyTextBytes = 64 << 10
@@ -94,6 +103,9 @@ func checkReplyInput(in *ReplyInput) (string, error) {
 	if len(text) > MaxReplyTextBytes {
 		return "", invalid("text", "The reply is longer than %d KB.", MaxReplyTextBytes>>10)
 	}
+	if len(in.Key) > maxReplyKeyBytes || strings.ContainsFunc(in.Key, func(r rune) bool { return r < ' ' || r > '~' }) {
+		return "", invalid("key", "The idempotency key must be at most %d printable ASCII characters.", maxReplyKeyBytes)
+	}
 	if in.Status != "" && !store.ValidStatus(in.Status) {
 		return "", invalid("status", "status must be open, pending or solved, not %q", in.Status)
 	}
@@ -120,6 +132,23 @@ func (d *Desk) reply(ctx context.Context, tx *store.Tx, ticketID int64, by store
 	mb, err := tx.Mailbox(ctx, t.MailboxID)
 	if err != nil {
 		return store.Message{}, err
+	}
+	messageID := mailmsg.NewMessageID(mb.Address)
+	if in.Key != "" {
+		// The key's reply has a Message-ID made from it: if that message
+		// is stored, this is the same reply again. The ticket's lock makes
+		// a concurrent submission of the same key wait for this one.
+		if err := tx.LockTicket(ctx, ticketID); err != nil {
+			return store.Message{}, err
+		}
+		messageID = mailmsg.KeyedMessageID(mb.Address, fmt.Sprintf("reply\x00%d\x00%d\x00%s", ticketID, by.ID, in.Key))
+		prev, err := tx.MessageByDedupeKey(ctx, t.MailboxID, store.DedupeKey(messageID, ""))
+		if err == nil {
+			return tx.Message(ctx, prev.ID) // with its delivery, as it is now
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return store.Message{}, err
+		}
 	}
 	held, err := d.sendable(ctx, tx, mb)
 	if err != nil {
@@ -155,7 +184,7 @@ func (d *Desk) reply(ctx context.Context, tx *store.Tx, ticketID int64, by store
 	now := d.now().UTC().Truncate(time.Millisecond)
 	r := mailmsg.Reply{
 		From: mailmsg.OutAddress{Name: mb.Name, Address: mb.Address}, To: to, Cc: cc,
-		Subject: t.Subject, TicketID: t.ID, MessageID: mailmsg.NewMessageID(mb.Address),
+		Subject: t.Subject, TicketID: t.ID, MessageID: messageID,
 		Text: text, Signature: mb.Signature, Date: now,
 	}
 	if parent != nil {

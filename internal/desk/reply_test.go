@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -345,6 +346,75 @@ func TestReplyHeldRetryAndMarkSent(t *testing.T) {
 		}
 		if err := f.desk.RetryReply(ctx, 1, f.agent); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("retry of a customer's email: %v", err)
+		}
+	})
+}
+
+// A reply sent with a key is sent once however many times it comes: the
+// same key on the same ticket by the same agent returns the first reply
+// (its status change is not made again), even from two transactions at
+// once; another key, or none, is another reply.
+func TestReplyKeySendsOnce(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newReplyFixture(t, db)
+		outgoing := func() int {
+			return count(t, db, `SELECT COUNT(*) FROM messages WHERE ticket_id = ? AND direction = 'out'`, f.ticketID)
+		}
+		before := outgoing()
+		first, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "On our way.", Status: store.StatusPending, Key: "form-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.desk.SetStatus(ctx, f.ticketID, f.agent, store.StatusOpen); err != nil {
+			t.Fatal(err)
+		}
+		again, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "On our way.", Status: store.StatusPending, Key: "form-1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.ID != first.ID || again.Delivery == nil || outgoing() != before+1 || len(f.enq.woke) != 1 {
+			t.Errorf("the same key again: message %d (first %d, delivery %+v), %d outgoing (want %d), sender woken %d times",
+				again.ID, first.ID, again.Delivery, outgoing(), before+1, len(f.enq.woke))
+		}
+		if tk, err := db.Ticket(ctx, f.ticketID); err != nil || tk.Status != store.StatusOpen {
+			t.Errorf("the repeated reply set the status again: %q (%v)", tk.Status, err)
+		}
+		for _, in := range []desk.ReplyInput{{Text: "Second.", Key: "form-2"}, {Text: "Third."}, {Text: "Fourth."}} {
+			m, err := f.desk.Reply(ctx, f.ticketID, f.agent, in)
+			if err != nil || m.ID == first.ID {
+				t.Errorf("reply %q: %d, %v", in.Text, m.ID, err)
+			}
+		}
+		if got := outgoing(); got != before+4 {
+			t.Errorf("%d outgoing messages, want %d", got, before+4)
+		}
+
+		// Two submissions of one form at the same moment.
+		var wg sync.WaitGroup
+		ids := make([]int64, 4)
+		errs := make([]error, 4)
+		for i := range ids {
+			wg.Go(func() {
+				m, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "Racing.", Key: "form-race"})
+				ids[i], errs[i] = m.ID, err
+			})
+		}
+		wg.Wait()
+		for i := range ids {
+			if errs[i] != nil || ids[i] != ids[0] {
+				t.Errorf("concurrent submission %d: message %d, %v (first %d)", i, ids[i], errs[i], ids[0])
+			}
+		}
+		if got := outgoing(); got != before+5 {
+			t.Errorf("%d outgoing messages after four concurrent submissions of one form, want %d", got, before+5)
+		}
+
+		_, err = f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "Bad key.", Key: "line\nbreak"})
+		var v *desk.ValidationError
+		if !errors.As(err, &v) || v.Field != "key" {
+			t.Errorf("a key with a line break: %v", err)
 		}
 	})
 }

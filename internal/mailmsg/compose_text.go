@@ -2,6 +2,7 @@ package mailmsg
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base32"
 	"html"
 	"regexp"
@@ -60,6 +61,23 @@ var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadd
 // after the last "@" is used. A domain that cannot be written in an id
 // becomes "postdesk.invalid".
 func NewMessageID(domain string) string {
+	var b [10]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24)
+	return "pd." + strconv.FormatInt(time.Now().UnixMilli(), 36) + "." + idEncoding.EncodeToString(b[:]) + "@" + messageIDDomain(domain)
+}
+
+// KeyedMessageID is a Message-ID made from seed rather than at random:
+// the same seed gives the same ID, so a message sent twice by mistake (a
+// form submitted twice) is the same message, which the store keeps once.
+// The seed is hashed; it appears nowhere in the ID.
+func KeyedMessageID(domain, seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	return "pd.k." + idEncoding.EncodeToString(sum[:15]) + "@" + messageIDDomain(domain)
+}
+
+// messageIDDomain is the right side of a Message-ID for a mailbox's
+// address or domain (postdesk.invalid if it cannot be one).
+func messageIDDomain(domain string) string {
 	if i := strings.LastIndexByte(domain, '@'); i >= 0 {
 		domain = domain[i+1:]
 	}
@@ -67,9 +85,7 @@ func NewMessageID(domain string) string {
 	if !strictMsgID("x@" + domain) {
 		domain = "postdesk.invalid"
 	}
-	var b [10]byte
-	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24)
-	return "pd." + strconv.FormatInt(time.Now().UnixMilli(), 36) + "." + idEncoding.EncodeToString(b[:]) + "@" + domain
+	return domain
 }
 
 // renderReply writes the text and HTML bodies of r: the agent's text, the

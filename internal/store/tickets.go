@@ -95,6 +95,21 @@ func (tx *Tx) RecordCustomerMessage(ctx context.Context, ticketID int64, at time
 	return previous, nil
 }
 
+// LockTicket takes the ticket's row lock until the transaction ends
+// (PostgreSQL; SQLite's single writer needs none), as every writer of a
+// ticket does before its other writes: a second transaction that locks it
+// waits until the first has committed, then sees what it wrote.
+func (tx *Tx) LockTicket(ctx context.Context, ticketID int64) error {
+	lock := tx.d.forNoKeyUpdate()
+	if lock == "" {
+		return nil
+	}
+	if _, err := tx.exec(ctx, `SELECT id FROM tickets WHERE id = ?`+lock, ticketID); err != nil {
+		return fmt.Errorf("lock ticket %d: %w", ticketID, err)
+	}
+	return nil
+}
+
 // TouchTicket moves a ticket's last activity forward without reopening it.
 func (tx *Tx) TouchTicket(ctx context.Context, ticketID int64, at time.Time) error {
 	_, err := tx.exec(ctx, `UPDATE tickets SET updated_at = CASE WHEN updated_at > ? THEN updated_at ELSE ? END WHERE id = ?`,

@@ -2,6 +2,7 @@ package web
 
 import (
 	"cmp"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,6 +36,7 @@ type replyComposer struct {
 	Mailbox   string // the From address
 	Admin     bool   // the viewer can fix the mailbox (links to Admin -> Emails)
 	Dropped   int    // files the agent attached to a refused reply: a browser does not keep them
+	Key       string // this form's idempotency key (desk.ReplyInput.Key): sent twice, it sends once
 	posted    bool   // Cc and Text are the agent's, not the prefill
 }
 
@@ -57,6 +59,9 @@ func (h *Handler) composer(r *http.Request, t store.Ticket, admin bool, c *reply
 		return fmt.Errorf("reply form of ticket %d: %w", t.ID, err)
 	}
 	c.Form, c.To = f, strings.Join(f.To, ", ")
+	if c.Key == "" {
+		c.Key = rand.Text()
+	}
 	if !c.posted {
 		c.Cc = strings.Join(f.Cc, ", ")
 	}
@@ -77,7 +82,8 @@ func (h *Handler) ticketReply(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	up := uploaded(r)
-	kept := replyComposer{ToInput: up.values.Get("to"), Cc: up.values.Get("cc"), Text: up.values.Get("text"), posted: true}
+	// A refused form keeps its key: nothing was sent with it.
+	kept := replyComposer{ToInput: up.values.Get("to"), Cc: up.values.Get("cc"), Text: up.values.Get("text"), Key: up.values.Get("key"), posted: true}
 	if up.tooLarge {
 		kept.Errors = map[string]string{"attachments": fmt.Sprintf(
 			"The attachments are larger than %s in total: leave some out, or send them in a second reply. Choose the files again.",
@@ -93,6 +99,7 @@ func (h *Handler) ticketReply(w http.ResponseWriter, r *http.Request) {
 		Cc:          splitAddresses(kept.Cc),
 		Status:      up.values.Get("status"),
 		Attachments: up.files,
+		Key:         kept.Key,
 	}
 	m, err := h.desk.Reply(r.Context(), id, current(r).user, in)
 	var invalid *desk.ValidationError

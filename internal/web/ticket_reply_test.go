@@ -374,3 +374,35 @@ func TestTicketReplyNoRequesterAddress(t *testing.T) {
 		}
 	}
 }
+
+// The composer carries a fresh key in each form: the same form posted
+// twice (a retried request, a double submission the browser did not
+// stop) sends one reply, and both answers lead to it; a new form is a new
+// reply.
+func TestTicketReplyFormSentTwice(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	mb := e.smtpMailbox("help@example.com")
+	id, _ := e.ticket(store.Ticket{MailboxID: mb.ID, Subject: "Twice"}, store.Message{TextBody: "Hello?"})
+	c := e.signedIn()
+	page := fmt.Sprintf("/tickets/%d", id)
+	keyRe := regexp.MustCompile(`<input type="hidden" name="key" value="([A-Z2-7]{26})">`)
+	_, body := e.get(c, page)
+	k := keyRe.FindStringSubmatch(body)
+	if k == nil {
+		t.Fatal("the composer has no key")
+	}
+	form := []replyField{{name: "csrf", value: formToken(t, body)}, {name: "key", value: k[1]}, {name: "cc", value: ""}, {name: "text", value: "Hello back."}}
+	res1, _ := e.postMultipart(c, page+"/replies", form)
+	res2, _ := e.postMultipart(c, page+"/replies", form)
+	wantStatus(t, res1, http.StatusSeeOther)
+	wantStatus(t, res2, http.StatusSeeOther)
+	out := e.outgoing(id)
+	if len(out) != 1 || res1.Header.Get("Location") != res2.Header.Get("Location") {
+		t.Fatalf("%d outgoing messages, redirects %q and %q: want one reply", len(out), res1.Header.Get("Location"), res2.Header.Get("Location"))
+	}
+	_, body = e.get(c, page)
+	if k2 := keyRe.FindStringSubmatch(body); k2 == nil || k2[1] == k[1] {
+		t.Errorf("the next form's key %v, the first %q: want a new one", k2, k[1])
+	}
+}
