@@ -36,6 +36,10 @@ type ReplyInput struct {
 	Key string
 }
 
+// ErrReplyKeyUsed: a reply's key was used for another message (other
+// text, or not this ticket's reply); nothing was sent.
+var ErrReplyKeyUsed = errors.New("reply key already used")
+
 // maxReplyKeyBytes bounds ReplyInput.Key.
 const maxReplyKeyBytes = 200
 
@@ -125,6 +129,14 @@ func checkReplyInput(in *ReplyInput) (string, error) {
 
 // reply does Reply's work in tx.
 func (d *Desk) reply(ctx context.Context, tx *store.Tx, ticketID int64, by store.User, text string, in ReplyInput) (store.Message, error) {
+	// The ticket's lock first, as its other writers take it before their
+	// other writes (ingest, notes): a reply that wrote its blobs first
+	// could deadlock on PostgreSQL with one that had locked the ticket and
+	// writes the same blob. It also makes a second submission of a key
+	// wait for the first, then see its reply.
+	if err := tx.LockTicket(ctx, ticketID); err != nil {
+		return store.Message{}, err
+	}
 	t, err := tx.Ticket(ctx, ticketID)
 	if err != nil {
 		return store.Message{}, err
@@ -135,19 +147,27 @@ func (d *Desk) reply(ctx context.Context, tx *store.Tx, ticketID int64, by store
 	}
 	messageID := mailmsg.NewMessageID(mb.Address)
 	if in.Key != "" {
-		// The key's reply has a Message-ID made from it: if that message
-		// is stored, this is the same reply again. The ticket's lock makes
-		// a concurrent submission of the same key wait for this one.
-		if err := tx.LockTicket(ctx, ticketID); err != nil {
-			return store.Message{}, err
-		}
-		messageID = mailmsg.KeyedMessageID(mb.Address, fmt.Sprintf("reply\x00%d\x00%d\x00%s", ticketID, by.ID, in.Key))
+		// The key's reply has a Message-ID made from it (and from this
+		// mailbox, ticket and agent): if that reply is stored, this is the
+		// same reply again.
+		messageID = mailmsg.KeyedMessageID(mb.Address,
+			fmt.Sprintf("reply\x00%d\x00%d\x00%d\x00%d\x00%s", mb.ID, mb.CreatedAt.UnixMilli(), ticketID, by.ID, in.Key))
 		prev, err := tx.MessageByDedupeKey(ctx, t.MailboxID, store.DedupeKey(messageID, ""))
-		if err == nil {
-			return tx.Message(ctx, prev.ID) // with its delivery, as it is now
-		}
-		if !errors.Is(err, store.ErrNotFound) {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
 			return store.Message{}, err
+		case prev.Direction != "out" || prev.Kind != store.KindReply || prev.TicketID != ticketID || prev.AuthorUserID != by.ID:
+			// Some other message has that Message-ID (an email made to
+			// look like the reply by someone who guessed the key): it is
+			// never answered as this reply.
+			return store.Message{}, &ValidationError{Field: "key", Err: ErrReplyKeyUsed,
+				Message: "This idempotency key cannot be used on this ticket: send the reply with a new key."}
+		case prev.TextBody != text:
+			return store.Message{}, &ValidationError{Field: "key", Err: ErrReplyKeyUsed,
+				Message: "A reply with this key was already sent, with other text; this text was not sent. To send it as another reply, send it with a new key."}
+		default:
+			return tx.Message(ctx, prev.ID) // with its delivery, as it is now
 		}
 	}
 	held, err := d.sendable(ctx, tx, mb)

@@ -3,6 +3,7 @@ package desk_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -415,6 +416,89 @@ func TestReplyKeySendsOnce(t *testing.T) {
 		var v *desk.ValidationError
 		if !errors.As(err, &v) || v.Field != "key" {
 			t.Errorf("a key with a line break: %v", err)
+		}
+
+		// The key again with other text: refused, nothing sent, the
+		// first reply's status change not repeated.
+		n := outgoing()
+		_, err = f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "Something else.", Status: store.StatusSolved, Key: "form-1"})
+		if !errors.As(err, &v) || v.Field != "key" || !errors.Is(err, desk.ErrReplyKeyUsed) || outgoing() != n {
+			t.Errorf("the key again with other text: %v, %d outgoing (want %d)", err, outgoing(), n)
+		}
+		if tk, _ := db.Ticket(ctx, f.ticketID); tk.Status == store.StatusSolved {
+			t.Error("the refused reply set the status")
+		}
+		// The same key by another agent, or on another ticket, is another reply.
+		other := f.agent
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			var err error
+			other, err = tx.CreateUser(ctx, store.User{Email: "other@example.com", Name: "Other", Role: store.RoleAgent, PasswordHash: "x"})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := f.desk.Reply(ctx, f.ticketID, other, desk.ReplyInput{Text: "On our way.", Key: "form-1"}); err != nil || m.ID == first.ID {
+			t.Errorf("the key by another agent: %d, %v", m.ID, err)
+		}
+		var ticket2 int64
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			var err error
+			ticket2, err = tx.CreateTicket(ctx, store.Ticket{MailboxID: f.mb.ID, Subject: "Other", RequesterAddress: "jane@customer.test", CreatedAt: time.Now()})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := f.desk.Reply(ctx, ticket2, f.agent, desk.ReplyInput{Text: "On our way.", Key: "form-1"}); err != nil || m.ID == first.ID || m.TicketID != ticket2 {
+			t.Errorf("the key on another ticket: %+v, %v", m, err)
+		}
+
+		// An email that took the Message-ID a key's reply would have (its
+		// sender guessed the key) is never answered as that reply.
+		squat := mailmsg.KeyedMessageID(f.mb.Address, fmt.Sprintf("reply\x00%d\x00%d\x00%d\x00%d\x00%s", f.mb.ID, f.mb.CreatedAt.UnixMilli(), f.ticketID, f.agent.ID, "guessed"))
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			return tx.InsertMessage(ctx, &store.Message{MailboxID: f.mb.ID, Direction: "in", Kind: store.KindEmail, MessageID: squat,
+				DedupeKey: store.DedupeKey(squat, ""), FromAddress: "mallory@evil.test", TextBody: "ha", ReceivedAt: time.Now()})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n = outgoing()
+		if _, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "For real.", Key: "guessed"}); !errors.As(err, &v) || v.Field != "key" || outgoing() != n {
+			t.Errorf("a key whose Message-ID an email took: %v", err)
+		}
+	})
+}
+
+// A keyed and an unkeyed reply at the same moment on one ticket, with the
+// same attachment, both go out: every reply locks the ticket before it
+// writes its blobs. (When only a keyed reply locked it first, PostgreSQL
+// found a deadlock about one run in six.)
+func TestReplyConcurrentSameAttachment(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newReplyFixture(t, db)
+		for round := range 20 {
+			file := []desk.Upload{{Filename: "same.txt", ContentType: "text/plain", Data: []byte(fmt.Sprintf("round %d", round))}}
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i := range errs {
+				wg.Go(func() {
+					in := desk.ReplyInput{Text: fmt.Sprintf("Reply %d of round %d.", i, round), Attachments: file}
+					if i == 0 {
+						in.Key = fmt.Sprintf("k%d", round)
+					}
+					_, errs[i] = f.desk.Reply(ctx, f.ticketID, f.agent, in)
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("round %d, reply %d: %v", round, i, err)
+				}
+			}
 		}
 	})
 }

@@ -12,10 +12,11 @@ func TestSupportedPostgres(t *testing.T) {
 		version, err string
 	}{
 		{"150010", ""},
-		{"130000", ""},
+		{"140000", ""},
+		{"130012", "PostgreSQL 13.12 is too old: Postdesk needs PostgreSQL 14 or newer"},
 		{"180001", ""},
-		{"120015", "PostgreSQL 12.15 is too old: Postdesk needs PostgreSQL 13 or newer"},
-		{"90624", "PostgreSQL 9.6.24 is too old: Postdesk needs PostgreSQL 13 or newer"},
+		{"120015", "PostgreSQL 12.15 is too old: Postdesk needs PostgreSQL 14 or newer"},
+		{"90624", "PostgreSQL 9.6.24 is too old: Postdesk needs PostgreSQL 14 or newer"},
 		{"", `unexpected server_version_num ""`},
 		{"15beta", `unexpected server_version_num "15beta"`},
 	} {

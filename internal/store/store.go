@@ -366,14 +366,16 @@ func (db *DB) openPostgres(ctx context.Context, url string) error {
 }
 
 // minPostgres is the oldest PostgreSQL the schema runs on (as
-// server_version_num): schema 25 drops generated expressions (ALTER
-// COLUMN ... DROP EXPRESSION, PostgreSQL 13). Tests and benchmarks run on
-// Debian's PostgreSQL 15.
-const minPostgres = 130000
+// server_version_num): schema 24 names lz4 column compression (ALTER
+// COLUMN ... SET COMPRESSION, PostgreSQL 14; PL/pgSQL checks the syntax
+// of a branch that does not run too), and schema 25 drops generated
+// expressions (PostgreSQL 13). Tests and benchmarks run on Debian's
+// PostgreSQL 15.
+const minPostgres = 140000
 
 // supportedPostgres says why a server of version (server_version_num)
 // cannot hold Postdesk's schema, or nil if it can. An older server would
-// otherwise fail halfway through the migrations with a syntax error.
+// otherwise fail partway through the migrations with a syntax error.
 func supportedPostgres(version string) error {
 	n, err := strconv.Atoi(version)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dustin/go-humanize"
 
@@ -150,6 +151,7 @@ func funcs(a *assets, loc *time.Location) template.FuncMap {
 			}
 			return kind
 		},
+		"clip": clip,
 		"plural": func(n int, one, many string) string {
 			if n == 1 {
 				return one
@@ -208,4 +210,20 @@ func agoIn(t, now time.Time, loc *time.Location) string {
 	default:
 		return t.Format("2 Jan 2006")
 	}
+}
+
+// clip is s cut at the last space within its first n bytes (or at n, on a
+// character's boundary), with "…", or s whole when it is no longer.
+func clip(n int, s string) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	if i := strings.LastIndexByte(s[:cut], ' '); i > n/2 {
+		cut = i
+	}
+	return strings.TrimRight(s[:cut], " ") + "…"
 }

@@ -421,6 +421,14 @@ func TestBrowserReplyNoSender(t *testing.T) {
 	if h := eval[float64](t, b, `document.querySelector('.ticket-title h1').getBoundingClientRect().height`); h > 300 {
 		t.Errorf("the ticket's heading is %.0f px tall", h)
 	}
+	// The whole subject is one click away, and read whole by a screen reader there.
+	do(t, b, chromedp.Click(chromedp.CSS(".subject-whole summary")))
+	if s := eval[string](t, b, `document.querySelector('.subject-whole p').textContent`); s != strings.TrimSpace(subject) {
+		t.Errorf("the whole subject shown has %d characters, want %d", len(s), len(subject))
+	}
+	if h := eval[float64](t, b, `document.querySelector('.subject-whole p').getBoundingClientRect().height`); h > 250 {
+		t.Errorf("the whole subject takes %.0f px", h)
+	}
 	wantFits(t, b, 320)
 	browsertest.Screenshot(t, b, "reply-no-sender")
 	browsertest.Axe(t, b, "ticket page of an email without a sender")

@@ -109,6 +109,15 @@ func (h *Handler) ticketReply(w http.ResponseWriter, r *http.Request) {
 		if field == "to" && !up.values.Has("to") {
 			field = "" // To is not a field of this form: say it above the form
 		}
+		if field == "key" {
+			// The form's key was used for another reply (the form sent
+			// twice with different text) or is not one: said above the
+			// form, and the form gets a new key, so Send sends this text.
+			field, kept.Key = "", ""
+			if errors.Is(err, desk.ErrReplyKeyUsed) {
+				err = &desk.ValidationError{Message: "This form was already sent, with other text: that reply is in the conversation, and the text below was not sent. Send sends it as another reply."}
+			}
+		}
 		kept.Errors = map[string]string{field: userMessage(err)}
 		kept.Dropped = len(up.files)
 		h.renderTicket(w, r, id, http.StatusUnprocessableEntity, ticketShowPage{Reply: kept})

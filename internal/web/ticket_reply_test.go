@@ -405,4 +405,22 @@ func TestTicketReplyFormSentTwice(t *testing.T) {
 	if k2 := keyRe.FindStringSubmatch(body); k2 == nil || k2[1] == k[1] {
 		t.Errorf("the next form's key %v, the first %q: want a new one", k2, k[1])
 	}
+
+	// The first form again with other text (its first send stalled, the
+	// agent edited and sent again): refused above the form, the text kept,
+	// and a new key, with which Send sends the new text.
+	form[3].value = "Hello back, edited."
+	res, body := e.postMultipart(c, page+"/replies", form)
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, body, `id="reply-error" role="alert">This form was already sent, with other text`, ">Hello back, edited.</textarea>")
+	k3 := keyRe.FindStringSubmatch(body)
+	if k3 == nil || k3[1] == k[1] || len(e.outgoing(id)) != 1 {
+		t.Fatalf("after the refusal: key %v (first %q), %d outgoing", k3, k[1], len(e.outgoing(id)))
+	}
+	form[1].value = k3[1]
+	res, _ = e.postMultipart(c, page+"/replies", form)
+	wantStatus(t, res, http.StatusSeeOther)
+	if out := e.outgoing(id); len(out) != 2 || out[1].TextBody != "Hello back, edited." {
+		t.Errorf("after Send with the new key: %d outgoing", len(out))
+	}
 }
