@@ -640,6 +640,17 @@ func TestSearchBatchedWrites(t *testing.T) {
 	})
 }
 
+// writer runs each function it is given in a transaction of its own, and
+// fails the test if one fails.
+func writer(t *testing.T, db *store.DB) func(fn func(tx *store.Tx) error) {
+	return func(fn func(tx *store.Tx) error) {
+		t.Helper()
+		if err := db.Write(context.Background(), fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A ticket whose words arrive in separate transactions (an email a day, a
 // reply, a note) is found as one document: each term of a search may be
 // in any of them, an excluded term in any of them excludes the ticket, and
@@ -649,12 +660,7 @@ func TestSearchAcrossTransactions(t *testing.T) {
 		ctx := context.Background()
 		f, mb := emptySearchFixture(t, db)
 		at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
-		write := func(fn func(tx *store.Tx) error) {
-			t.Helper()
-			if err := db.Write(ctx, fn); err != nil {
-				t.Fatal(err)
-			}
-		}
+		write := writer(t, db)
 		add := func(name, from, body string) func(tx *store.Tx) error {
 			return func(tx *store.Tx) error {
 				f.messages++
@@ -833,12 +839,7 @@ func TestSearchGrownTsvector(t *testing.T) {
 	db := openPostgresStore(t, storetest.NewPostgresDatabase(t), -1)
 	f, mb := emptySearchFixture(t, db)
 	at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
-	write := func(fn func(tx *store.Tx) error) {
-		t.Helper()
-		if err := db.Write(ctx, fn); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := writer(t, db)
 	write(func(tx *store.Tx) error {
 		f.ticket(t, tx, "grown", store.Ticket{MailboxID: mb.ID, Subject: "Printer jams again", RequesterAddress: "ann@x.test", RequesterName: "Ann Lee", CreatedAt: at},
 			store.Message{FromAddress: "ann@x.test", FromName: "Ann Lee", TextBody: "the printer jams on page two"})
