@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/debug"
 	"testing"
 
 	"github.com/postdesk/postdesk/internal/ingest"
@@ -44,6 +45,12 @@ func TestFiftyMegabyteAttachment(t *testing.T) {
 		fmt.Fprint(pw, "\r\n--b--\r\n")
 		pw.Close()
 	}()
+	// The heap is measured when the ingest ends, without a collection, so
+	// garbage counts too: a collector that runs often keeps garbage small
+	// (at GOGC=100 it may double the heap first, which made a run with
+	// the race detector measure 33 MB), while a message held whole (67 MB,
+	// live) would still show.
+	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
@@ -62,9 +69,11 @@ func TestFiftyMegabyteAttachment(t *testing.T) {
 		t.Fatalf("attachment sha %s (want %s), text %q", a.SHA256, wantSum, msgs[0].TextBody)
 	}
 	// The heap did not grow by anything like the message's size.
-	if grew := int64(after.HeapInuse) - int64(before.HeapInuse); grew > 20<<20 {
+	grew := int64(after.HeapInuse) - int64(before.HeapInuse)
+	if grew > 20<<20 {
 		t.Errorf("heap grew by %d MB while ingesting a 67 MB message", grew>>20)
 	}
+	t.Logf("heap grew by %.1f MB", float64(grew)/(1<<20))
 }
 
 // lineWriter breaks base64 output into 76-character lines.
