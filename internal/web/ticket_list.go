@@ -34,7 +34,12 @@ type ticketListPage struct {
 	PrevURL   string
 	NextURL   string
 	ClearURL  string
-	Bulk      bulkForm
+	// PastEnd: the page asked for is after the last (a link kept from
+	// when there were more tickets); LastPage and its URL are where they end.
+	PastEnd     bool
+	LastPage    int
+	LastPageURL string
+	Bulk        bulkForm
 	// LastEvent is the newest event id before the list was read (the
 	// refresh script asks for changes since it); SelfURL redraws the page.
 	LastEvent int64
@@ -152,10 +157,19 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 		h.serverError(w, r, err)
 		return
 	}
+	// The tabs link to the list with its filters; after a search that was
+	// refused they count and link without it (a query of 100,000
+	// characters was copied into each of their links).
+	links := &p
+	if p.QueryErr != "" {
+		unsearched := p
+		unsearched.Query = ""
+		links = &unsearched
+	}
 	views := tabs.Views(p.Status)
 	for _, v := range []viewTab{{Label: "Mine", View: viewMine, Count: views.Mine},
 		{Label: "Unassigned", View: viewUnassigned, Count: views.Unassigned}, {Label: "All", View: viewAll, Count: views.All}} {
-		v.Current, v.URL = v.View == p.View, p.listURL(v.View, p.Status, 1)
+		v.Current, v.URL = v.View == p.View, links.listURL(v.View, p.Status, 1)
 		p.Views = append(p.Views, v)
 	}
 	counts := tabs.Statuses(func(v store.ViewCounts) int {
@@ -173,7 +187,7 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 		if s != "" {
 			tab.Label, tab.Count = statusLabel(s), counts[s]
 		}
-		tab.URL = p.listURL(p.View, s, 1)
+		tab.URL = links.listURL(p.View, s, 1)
 		p.Tabs = append(p.Tabs, tab)
 	}
 	p.All, p.Total = all, all
@@ -200,7 +214,10 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 			return
 		}
 	}
-	if p.PageNo > 1 {
+	if len(p.Tickets) == 0 && p.PageNo > 1 && p.Total > 0 {
+		p.PastEnd, p.LastPage = true, (p.Total+ticketsPerPage-1)/ticketsPerPage
+		p.LastPageURL = p.listURL(p.View, p.Status, p.LastPage)
+	} else if p.PageNo > 1 {
 		p.PrevURL = p.listURL(p.View, p.Status, p.PageNo-1)
 	}
 	if f.Offset+len(p.Tickets) < p.Total {

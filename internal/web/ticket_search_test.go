@@ -84,6 +84,11 @@ func TestTicketListSearch(t *testing.T) {
 				if strings.Contains(body, "Cannot sign in") {
 					t.Errorf("q=%q: tickets are listed under the error", tc.q)
 				}
+				// The refused query is in the search box and the page's own
+				// address (for its live refresh), not in each tab's link.
+				if n := strings.Count(body, "dashboard") / 1100; tc.want == "The search is too long" && n != 2 {
+					t.Errorf("q=%q: the query appears %d times in the page, want twice (the search box, the page's address)", tc.q[:20], n)
+				}
 			}
 		})
 	}

@@ -97,6 +97,16 @@ func TestTicketListPages(t *testing.T) {
 	_, body = e.get(c, "/tickets?page=2")
 	wantContains(t, body, "51–60 of 60", "Question 09", "Question 00", `href="/tickets"`)
 	wantNotContains(t, body, "Question 10", `rel="next"`)
+
+	// A page past the end (a link kept from when there were more) says
+	// so and leads to the last one, keeping the filters; not "No tickets".
+	res, body := e.get(c, "/tickets?page=99999&status=open&q=question")
+	wantStatus(t, res, http.StatusOK)
+	wantContains(t, body, "There is no page 99999", "These 60 tickets fit on 2 pages.", `href="/tickets?page=2&amp;q=question&amp;status=open"`)
+	wantNotContains(t, body, "No open tickets", "No tickets match")
+	_, body = e.get(c, "/tickets?page=3&q=nothing-matches-this")
+	wantContains(t, body, "No tickets match")
+	wantNotContains(t, body, "There is no page")
 }
 
 func TestTicketPage(t *testing.T) {
