@@ -40,6 +40,12 @@ type ReplyInput struct {
 // text, or not this ticket's reply); nothing was sent.
 var ErrReplyKeyUsed = errors.New("reply key already used")
 
+// keyedReplyID is the Message-ID of the reply that agent sends on a
+// ticket of mb with key (ReplyInput.Key).
+func keyedReplyID(mb store.Mailbox, ticketID, agent int64, key string) string {
+	return mailmsg.KeyedMessageID(mb.Address, fmt.Sprintf("reply\x00%d\x00%d\x00%d\x00%d\x00%s", mb.ID, mb.CreatedAt.UnixMilli(), ticketID, agent, key))
+}
+
 // maxReplyKeyBytes bounds ReplyInput.Key.
 const maxReplyKeyBytes = 200
 
@@ -150,8 +156,7 @@ func (d *Desk) reply(ctx context.Context, tx *store.Tx, ticketID int64, by store
 		// The key's reply has a Message-ID made from it (and from this
 		// mailbox, ticket and agent): if that reply is stored, this is the
 		// same reply again.
-		messageID = mailmsg.KeyedMessageID(mb.Address,
-			fmt.Sprintf("reply\x00%d\x00%d\x00%d\x00%d\x00%s", mb.ID, mb.CreatedAt.UnixMilli(), ticketID, by.ID, in.Key))
+		messageID = keyedReplyID(mb, ticketID, by.ID, in.Key)
 		prev, err := tx.MessageByDedupeKey(ctx, t.MailboxID, store.DedupeKey(messageID, ""))
 		switch {
 		case errors.Is(err, store.ErrNotFound):

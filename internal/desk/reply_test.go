@@ -456,7 +456,7 @@ func TestReplyKeySendsOnce(t *testing.T) {
 
 		// An email that took the Message-ID a key's reply would have (its
 		// sender guessed the key) is never answered as that reply.
-		squat := mailmsg.KeyedMessageID(f.mb.Address, fmt.Sprintf("reply\x00%d\x00%d\x00%d\x00%d\x00%s", f.mb.ID, f.mb.CreatedAt.UnixMilli(), f.ticketID, f.agent.ID, "guessed"))
+		squat := desk.KeyedReplyID(f.mb, f.ticketID, f.agent.ID, "guessed")
 		err = db.Write(ctx, func(tx *store.Tx) error {
 			return tx.InsertMessage(ctx, &store.Message{MailboxID: f.mb.ID, Direction: "in", Kind: store.KindEmail, MessageID: squat,
 				DedupeKey: store.DedupeKey(squat, ""), FromAddress: "mallory@evil.test", TextBody: "ha", ReceivedAt: time.Now()})

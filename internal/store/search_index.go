@@ -109,16 +109,14 @@ func (tx *Tx) indexAdd(ctx context.Context, ticketID int64, a searchAddition) er
 		return nil
 	}
 	key := tx.d.searchKey()
-	if lock := tx.d.forNoKeyUpdate(); lock != "" {
-		// The ticket's row first, as every writer of a ticket locks it
-		// (ingest updates it before adding a message, a note touches it
-		// after): two writers of one ticket never wait for each other in
-		// opposite orders. NO KEY: this transaction's insert of the
-		// message or note already holds the row's KEY SHARE lock, and so
-		// may another's; FOR UPDATE would wait for it, and it for us.
-		if _, err := tx.exec(ctx, `SELECT id FROM tickets WHERE id = ?`+lock, ticketID); err != nil {
-			return fmt.Errorf("lock ticket %d: %w", ticketID, err)
-		}
+	// The ticket's row first, as every writer of a ticket locks it
+	// (ingest updates it before adding a message, a note touches it
+	// after): two writers of one ticket never wait for each other in
+	// opposite orders. NO KEY (LockTicket): this transaction's insert of
+	// the message or note already holds the row's KEY SHARE lock, and so
+	// may another's; FOR UPDATE would wait for it, and it for us.
+	if err := tx.LockTicket(ctx, ticketID); err != nil {
+		return err
 	}
 	var people string
 	var size int
