@@ -383,7 +383,13 @@ func checkArrived(t *testing.T, raw []byte, got *mailmsg.Message, ticket store.T
 // asks whom to answer, refuses to send without it at that field, and the
 // reply sent to the address the agent typed arrives there.
 func TestBrowserReplyNoSender(t *testing.T) {
-	r := newReplyEnv(t, "sqlite")
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) { browserReplyNoSender(t, dialect) })
+	}
+}
+
+func browserReplyNoSender(t *testing.T, dialect string) {
+	r := newReplyEnv(t, dialect)
 	ctx := context.Background()
 	subject := "Order " + strings.Repeat("lost parcel ", 833)
 	question := "To: Example Support <" + replySupport + ">\r\nSubject: " + subject + "\r\nMessage-ID: <nosender@customer.test>\r\n" +
