@@ -173,6 +173,15 @@ func TestMailboxesAdmin(t *testing.T) {
 			t.Errorf("sealed password opens to %q, %v", pw, err)
 		}
 
+		// Several mistakes: each field's, in errors; error and field are the first.
+		var refused errorJSON
+		f.do(t, http.MethodPost, "/api/v1/mailboxes", `{"address":"help","auth":"password","password":"pw","imap_host":"imap.example.com","imap_port":99999,"initial_days":-1}`, admin).
+			decode(t, http.StatusUnprocessableEntity, &refused)
+		if got := fmt.Sprint(refused.Errors); refused.Field != "address" || refused.Error != `"help" is not an email address` ||
+			got != `[{"help" is not an email address address} {ports must be between 1 and 65535 imap_port} {initial days must be between 0 and 3650 initial_days}]` {
+			t.Errorf("several mistakes = %+v", refused)
+		}
+
 		// Test connection, as on the page: the failing step in words, nothing saved.
 		closed, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -350,4 +359,14 @@ func TestMailboxesWithoutAdmin(t *testing.T) {
 			t.Errorf("GET without admin = %+v", one)
 		}
 	})
+}
+
+// errorJSON is a refusal as the API answers it.
+type errorJSON struct {
+	Error  string `json:"error"`
+	Field  string `json:"field"`
+	Errors []struct {
+		Error string `json:"error"`
+		Field string `json:"field"`
+	} `json:"errors"`
 }

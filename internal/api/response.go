@@ -24,6 +24,15 @@ import (
 type errorResponse struct {
 	Error string `json:"error"`
 	Field string `json:"field,omitempty"`
+	// Errors lists every refused field when there is more than one
+	// (Error and Field are the first).
+	Errors []fieldError `json:"errors,omitempty"`
+}
+
+// fieldError is one refused field of a request.
+type fieldError struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
 }
 
 // writeJSON answers status with v as JSON. Responses are private and never cached.
@@ -85,7 +94,13 @@ func writeInvalid(w http.ResponseWriter, r *http.Request, status int, err error)
 		writeInternalError(w, r, err) // ErrInvalid without its sentence: a bug of ours
 		return
 	}
-	writeJSON(w, r, status, errorResponse{Error: v.Message, Field: v.Field})
+	resp := errorResponse{Error: v.Message, Field: v.Field}
+	if all := desk.FieldErrors(err); len(all) > 1 {
+		for _, f := range all {
+			resp.Errors = append(resp.Errors, fieldError{Error: f.Message, Field: f.Field})
+		}
+	}
+	writeJSON(w, r, status, resp)
 }
 
 // pathID parses the positive integer path value name; on failure it answers

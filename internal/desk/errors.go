@@ -45,3 +45,63 @@ func Message(err error) (string, bool) {
 	}
 	return "", false
 }
+
+// fieldErrors gathers a form's mistakes, the first for each field.
+type fieldErrors []error
+
+// add keeps err (a *ValidationError) unless it is nil or its field has one.
+func (fe *fieldErrors) add(err error) {
+	if err == nil {
+		return
+	}
+	var v *ValidationError
+	if errors.As(err, &v) {
+		for _, prev := range *fe {
+			if p, ok := prev.(*ValidationError); ok && p.Field == v.Field {
+				return
+			}
+		}
+		*fe = append(*fe, v)
+		return
+	}
+	*fe = append(*fe, err)
+}
+
+// err is nil, the one mistake, or all of them joined (errors.As finds the
+// first; FieldErrors lists them all).
+func (fe fieldErrors) err() error {
+	switch len(fe) {
+	case 0:
+		return nil
+	case 1:
+		return fe[0]
+	}
+	return errors.Join(fe...)
+}
+
+// FieldErrors lists every *ValidationError in err, which may join several
+// (a form's mistakes, one per field), in order.
+func FieldErrors(err error) []*ValidationError {
+	var out []*ValidationError
+	var walk func(error)
+	walk = func(err error) {
+		if v, ok := err.(*ValidationError); ok {
+			out = append(out, v)
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			if e := u.Unwrap(); e != nil {
+				walk(e)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}

@@ -23,23 +23,25 @@ const MaxFolderBytes = 255
 // passwordStored says that a password mailbox already has a sealed
 // password, which an empty spec.Password keeps.
 //
+// Every field's mistake is reported at once (one per field, joined: see
+// FieldErrors), so that a form shows them together; errors.As finds the
+// first. Only a sign-in kind that is missing or not configured stops the
+// checks early, since the servers' defaults depend on it.
+//
 // An OAuth mailbox's IMAP and SMTP hosts must be trusted by its provider
 // (oauth.Provider.AllowsMailHost: the provider's own servers, or
 // POSTDESK_OAUTH_ALLOWED_HOSTS): its access token is a bearer credential
 // and goes nowhere else. Plaintext (security none) is only allowed to this
 // machine, for IMAP and SMTP alike.
 func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxServer, error) {
+	var bad fieldErrors
 	spec.Address = strings.ToLower(strings.TrimSpace(spec.Address))
-	if err := checkSignature(spec.Signature); err != nil {
-		return store.MailboxServer{}, err
-	}
-	if err := checkAck(spec); err != nil {
-		return store.MailboxServer{}, err
-	}
 	if at := strings.LastIndex(spec.Address, "@"); at < 1 || at == len(spec.Address)-1 || strings.ContainsAny(spec.Address, " <>,;") ||
 		strings.IndexFunc(spec.Address, unicode.IsControl) >= 0 {
-		return store.MailboxServer{}, invalid("address", "%q is not an email address", spec.Address)
+		bad.add(invalid("address", "%q is not an email address", spec.Address))
 	}
+	bad.add(checkSignature(spec.Signature))
+	bad.add(checkAck(spec))
 	srv := store.MailboxServer{IMAPHost: oauth.NormalizeHost(spec.IMAPHost), IMAPPort: spec.IMAPPort, IMAPSecurity: spec.IMAPSecurity,
 		SMTPHost: oauth.NormalizeHost(spec.SMTPHost), SMTPPort: spec.SMTPPort, SMTPSecurity: spec.SMTPSecurity, AuthMethod: spec.AuthMethod,
 		Username: spec.Username, Folders: spec.Folders, AfterProcessing: spec.AfterProcessing, MoveTo: spec.MoveTo,
@@ -47,28 +49,30 @@ func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxSe
 	var provider *oauth.Provider
 	switch spec.Auth {
 	case "":
-		return srv, invalid("auth", "say how the mailbox signs in: an OAuth provider (microsoft, google) or password")
+		bad.add(invalid("auth", "say how the mailbox signs in: an OAuth provider (microsoft, google) or password"))
+		return srv, bad.err()
 	case "password":
 		if spec.Password == "" && !passwordStored {
-			return srv, invalid("password", "a password mailbox needs a password")
+			bad.add(invalid("password", "a password mailbox needs a password"))
 		}
 		if a.vault == nil && spec.Password != "" {
-			return srv, invalid("password", "passwords cannot be stored: no secret key is available")
+			bad.add(invalid("password", "passwords cannot be stored: no secret key is available"))
 		}
 		if srv.AuthMethod == "" {
 			srv.AuthMethod = "plain"
 		}
 		if srv.AuthMethod != "plain" && srv.AuthMethod != "login" {
-			return srv, invalid("auth_method", "a password mailbox signs in with plain or login, not %q", srv.AuthMethod)
+			bad.add(invalid("auth_method", "a password mailbox signs in with plain or login, not %q", srv.AuthMethod))
 		}
 	default:
 		p, ok := a.providers(spec.Auth)
 		if !ok {
-			return srv, invalid("auth", "sign-in provider %q is not configured (set POSTDESK_%s_CLIENT_ID)", spec.Auth, strings.ToUpper(spec.Auth))
+			bad.add(invalid("auth", "sign-in provider %q is not configured (set POSTDESK_%s_CLIENT_ID)", spec.Auth, strings.ToUpper(spec.Auth)))
+			return srv, bad.err()
 		}
 		provider = &p
 		if spec.Password != "" {
-			return srv, invalid("password", "an OAuth mailbox has no password: connect it through the provider's sign-in")
+			bad.add(invalid("password", "an OAuth mailbox has no password: connect it through the provider's sign-in"))
 		}
 		// The provider's servers fill what the spec leaves out (a port or
 		// security given alone is kept, and validated below).
@@ -86,19 +90,16 @@ func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxSe
 			srv.AuthMethod = "xoauth2"
 		}
 		if srv.AuthMethod != "xoauth2" && srv.AuthMethod != "oauthbearer" {
-			return srv, invalid("auth_method", "an OAuth mailbox signs in with xoauth2 or oauthbearer, not %q", srv.AuthMethod)
+			bad.add(invalid("auth_method", "an OAuth mailbox signs in with xoauth2 or oauthbearer, not %q", srv.AuthMethod))
 		}
 	}
 	if srv.IMAPHost == "" {
-		return srv, invalid("imap_host", "the IMAP server's host name is missing")
-	}
-	if err := checkHost("imap_host", "IMAP", srv.IMAPHost); err != nil {
-		return srv, err
+		bad.add(invalid("imap_host", "the IMAP server's host name is missing"))
+	} else {
+		bad.add(checkHost("imap_host", "IMAP", srv.IMAPHost))
 	}
 	if srv.SMTPHost != "" {
-		if err := checkHost("smtp_host", "SMTP", srv.SMTPHost); err != nil {
-			return srv, err
-		}
+		bad.add(checkHost("smtp_host", "SMTP", srv.SMTPHost))
 	}
 	if srv.IMAPSecurity == "" {
 		srv.IMAPSecurity = "tls"
@@ -119,31 +120,31 @@ func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxSe
 		srv.SaveSent = *spec.SaveSent
 	}
 	if spec.AckEnabled && srv.SMTPHost == "" {
-		return srv, invalid("ack_enabled", "acknowledgements are sent by email: give the mailbox's SMTP server first")
+		bad.add(invalid("ack_enabled", "acknowledgements are sent by email: give the mailbox's SMTP server first"))
 	}
 	for _, c := range []struct{ field, kind, sec, host string }{
 		{"imap_security", "IMAP", srv.IMAPSecurity, srv.IMAPHost},
 		{"smtp_security", "SMTP", srv.SMTPSecurity, srv.SMTPHost},
 	} {
-		if c.sec != "" && c.sec != "tls" && c.sec != "starttls" && c.sec != "none" {
-			return srv, invalid(c.field, "security must be tls, starttls or none, not %q", c.sec)
-		}
+		switch {
+		case c.sec != "" && c.sec != "tls" && c.sec != "starttls" && c.sec != "none":
+			bad.add(invalid(c.field, "security must be tls, starttls or none, not %q", c.sec))
 		// Without TLS, passwords and tokens cross the network in the clear.
-		if c.sec == "none" && c.host != "" && !mailconn.IsLoopback(c.host) {
-			return srv, invalid(c.field, "%s without TLS is only allowed to this machine (127.0.0.1), not %s", c.kind, c.host)
+		case c.sec == "none" && c.host != "" && !mailconn.IsLoopback(c.host):
+			bad.add(invalid(c.field, "%s without TLS is only allowed to this machine (127.0.0.1), not %s", c.kind, c.host))
 		}
 	}
 	if srv.IMAPPort < 1 || srv.IMAPPort > 65535 {
-		return srv, invalid("imap_port", "ports must be between 1 and 65535")
+		bad.add(invalid("imap_port", "ports must be between 1 and 65535"))
 	}
 	if srv.SMTPPort < 0 || srv.SMTPPort > 65535 {
-		return srv, invalid("smtp_port", "ports must be between 1 and 65535")
+		bad.add(invalid("smtp_port", "ports must be between 1 and 65535"))
 	}
 	if provider != nil {
 		for _, c := range []struct{ field, kind, host string }{{"imap_host", "IMAP", srv.IMAPHost}, {"smtp_host", "SMTP", srv.SMTPHost}} {
 			if c.host != "" && !provider.AllowsMailHost(c.host) {
-				return srv, invalid(c.field, "%s is not a mail server of %s (%s): an OAuth mailbox's tokens are only sent to its provider's servers; "+
-					"a server administrator can trust another host with POSTDESK_OAUTH_ALLOWED_HOSTS", c.host, provider.Name, strings.Join(provider.TrustedHosts(), ", "))
+				bad.add(invalid(c.field, "%s is not a mail server of %s (%s): an OAuth mailbox's tokens are only sent to its provider's servers; "+
+					"a server administrator can trust another host with POSTDESK_OAUTH_ALLOWED_HOSTS", c.host, provider.Name, strings.Join(provider.TrustedHosts(), ", ")))
 			}
 		}
 	}
@@ -151,35 +152,33 @@ func (a *Admin) resolve(spec *MailboxSpec, passwordStored bool) (store.MailboxSe
 		srv.Folders = []string{"INBOX"}
 	}
 	for _, f := range srv.Folders {
-		if err := CheckFolder("folders", f); err != nil {
-			return srv, err
-		}
+		bad.add(CheckFolder("folders", f))
 	}
 	switch srv.AfterProcessing {
 	case "", "leave", "seen":
 	case "move":
 		if strings.TrimSpace(srv.MoveTo) == "" {
-			return srv, invalid("move_to", "moving processed mail needs a folder to move it to")
-		}
-		if err := CheckFolder("move_to", srv.MoveTo); err != nil {
-			return srv, err
+			bad.add(invalid("move_to", "moving processed mail needs a folder to move it to"))
+		} else {
+			bad.add(CheckFolder("move_to", srv.MoveTo))
 		}
 	default:
-		return srv, invalid("after_processing", "after processing must be leave, seen or move, not %q", srv.AfterProcessing)
+		bad.add(invalid("after_processing", "after processing must be leave, seen or move, not %q", srv.AfterProcessing))
 	}
 	if spec.InitialDays != nil {
 		if *spec.InitialDays < 0 || *spec.InitialDays > 3650 {
-			return srv, invalid("initial_days", "initial days must be between 0 and 3650")
+			bad.add(invalid("initial_days", "initial days must be between 0 and 3650"))
 		}
 		srv.InitialDays = *spec.InitialDays
 	}
 	if spec.MaxAgeDays != nil {
 		if *spec.MaxAgeDays < 1 || *spec.MaxAgeDays > 3650 {
-			return srv, invalid("max_age_days", "the catch-up limit must be between 1 and 3650 days")
+			bad.add(invalid("max_age_days", "the catch-up limit must be between 1 and 3650 days"))
 		}
 		srv.MaxAgeDays = *spec.MaxAgeDays
 	}
-	return srv, checkTransports(spec, provider, &srv)
+	bad.add(checkTransports(spec, provider, &srv))
+	return srv, bad.err()
 }
 
 // checkTransports validates the transports spec chooses into srv: IMAP
@@ -311,4 +310,13 @@ func CheckAckTemplate(template string) error {
 		}
 		rest = rest[end+2:]
 	}
+}
+
+// Check reports every mistake in spec (see FieldErrors) without saving or
+// connecting: a form whose own fields did not parse shows the others'
+// mistakes with them. passwordStored is as for an update of a saved
+// password mailbox.
+func (a *Admin) Check(spec MailboxSpec, passwordStored bool) error {
+	_, err := a.resolve(&spec, passwordStored)
+	return err
 }

@@ -51,6 +51,9 @@ func (h *Handler) emailEditSubmit(w http.ResponseWriter, r *http.Request) {
 	readMailboxForm(r, &f)
 	refuse := func() { h.render(w, r, http.StatusUnprocessableEntity, "admin_email_form", f) }
 	if !f.applyTo(&spec, r.PostFormValue("password")) {
+		if spec.Auth == "password" { // an OAuth mailbox's checks depend on its provider's settings: UpdateMailbox's own
+			f.refused(h.mailboxes.Check(spec, true)) // the other fields' mistakes too, all at once
+		}
 		refuse()
 		return
 	}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -168,14 +167,18 @@ func (f *mailboxForm) fromSpec(spec desk.MailboxSpec) {
 // refused puts desk's refusal beside its field; it reports false for an
 // error that is not the admin's to fix (the caller answers 500).
 func (f *mailboxForm) refused(err error) bool {
-	var v *desk.ValidationError
-	if !errors.As(err, &v) {
+	all := desk.FieldErrors(err)
+	if len(all) == 0 {
 		return false
 	}
 	if f.Errors == nil {
 		f.Errors = map[string]string{}
 	}
-	f.Errors[f.shownAt(v.Field)] = sentence(v.Message)
+	for _, v := range all {
+		if at := f.shownAt(v.Field); f.Errors[at] == "" {
+			f.Errors[at] = sentence(v.Message)
+		}
+	}
 	return true
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -146,4 +147,22 @@ func TestEmailsPasswordRefused(t *testing.T) {
 		t.Errorf("first mailbox = %v, want the refused one (%d), not %d", first, mb.ID, ok.ID)
 	}
 	wantNotContains(t, body, "notice-resolved")
+}
+
+// A form posted with a field the page could not parse (a port that is
+// not a number: a browser's number input stops it, a script does not)
+// shows that mistake with every other field's, and saves nothing.
+func TestEmailNewAllMistakesAtOnce(t *testing.T) {
+	t.Parallel()
+	o := newOAuthEnv(t, "sqlite")
+	c := o.signedIn()
+	res := o.post(c, "/admin/emails/new", url.Values{"csrf": {o.csrf(c)}, "action": {"add"}, "address": {"help"}, "imap_host": {"imap.example.com:993"},
+		"imap_port": {"imap"}, "imap_security": {"tls"}, "folders": {"INBOX"}, "initial_days": {"14"}, "max_age_days": {"0"}, "password": {"pw"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	body, _ := io.ReadAll(res.Body)
+	wantContains(t, string(body), "Enter a port number, like 993.", "&#34;help&#34; is not an email address.",
+		"The IMAP server &#34;imap.example.com:993&#34; has a port or scheme in its name", "The catch-up limit must be between 1 and 3650 days.")
+	if _, err := o.db.MailboxByAddress(context.Background(), "help"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("saved: %v", err)
+	}
 }

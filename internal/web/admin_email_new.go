@@ -29,6 +29,7 @@ func (h *Handler) emailNewSubmit(w http.ResponseWriter, r *http.Request) {
 	var spec desk.MailboxSpec
 	refuse := func() { h.render(w, r, http.StatusUnprocessableEntity, "admin_email_form", f) }
 	if !f.applyTo(&spec, r.PostFormValue("password")) {
+		f.refused(h.mailboxes.Check(spec, false)) // the other fields' mistakes too, all at once
 		refuse()
 		return
 	}

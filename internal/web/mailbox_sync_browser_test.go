@@ -262,8 +262,21 @@ func testPasswordMailboxLifecycle(t *testing.T, dialect string) {
 	o.browserSignIn(t, ctx)
 	visit(t, ctx, m.srv.URL+"/admin/emails")
 	click(t, ctx, "#add-password")
+	// Several mistakes are all shown at once, each beside its field.
+	setFields(t, ctx, map[string]string{"f-address": "help", "f-name": "Help", "f-imap_host": "127.0.0.1", "f-imap_port": "99999",
+		"f-initial_days": "-5", "f-password": "wrong-password"})
+	if status := click(t, ctx, "#test-connection"); status != 422 {
+		t.Errorf("test with three mistakes: status %d", status)
+	}
+	for id, want := range map[string]string{"#f-address-error": `"help" is not an email address.`, "#f-imap_port-error": "Ports must be between 1 and 65535.",
+		"#f-initial_days-error": "Initial days must be between 0 and 3650."} {
+		if got := text(t, ctx, id); got != want {
+			t.Errorf("%s = %q, want %q", id, got, want)
+		}
+	}
+	shot("emails-password-three-mistakes")
 	setFields(t, ctx, map[string]string{"f-address": helpAddr, "f-name": "Help", "f-imap_host": "127.0.0.1", "f-imap_port": m.port,
-		"f-password": "wrong-password"})
+		"f-initial_days": "14", "f-password": "wrong-password"})
 	if status := click(t, ctx, "#test-connection"); status != 422 {
 		t.Errorf("test with a wrong password: status %d", status)
 	}
