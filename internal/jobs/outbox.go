@@ -88,7 +88,8 @@ type SenderOptions struct {
 	// (default 30 s, 2 min, 10 min, 30 min, 1 h; the last repeats), jittered ±20 %.
 	Backoff []time.Duration
 	// GiveUp: a message still failing temporarily this long after it was
-	// written fails for good (default 48 hours).
+	// last queued (written, released after a sign-in, or sent again by an
+	// agent) fails for good (default 48 hours).
 	GiveUp time.Duration
 	Now    func() time.Time
 }

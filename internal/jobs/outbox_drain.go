@@ -311,7 +311,7 @@ func (s *Sender) outcome(ctx context.Context, st *mailboxState, item store.Outbo
 	// Temporary, throttled, a configuration that may be fixed, anything
 	// else: try again later, keeping order.
 	now := s.now()
-	if now.Sub(item.CreatedAt) > s.opt.GiveUp {
+	if now.Sub(item.QueuedAt) > s.opt.GiveUp { // since it was last queued: a reply held for days gets its full time once released
 		s.fail(ctx, item, label, fmt.Sprintf("gave up after %d attempts over %s; last: %s", item.Attempts+1, s.opt.GiveUp, words))
 		return false
 	}

@@ -147,7 +147,7 @@ func (m *Mailer) Flush(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	sent := 0
+	sent, held := 0, 0
 	var errs []error
 	for _, id := range users {
 		var queued bool
@@ -158,14 +158,26 @@ func (m *Mailer) Flush(ctx context.Context) (int, error) {
 		switch {
 		case errors.Is(err, store.ErrTaken):
 			continue // another process is sending it
+		case errors.Is(err, errNoSender):
+			held++ // rolled back: the batch waits for a mailbox that can send
 		case err != nil:
 			errs = append(errs, fmt.Errorf("notify user %d: %w", id, err))
 		case queued:
 			sent++
 		}
 	}
+	switch was := m.held.Swap(held > 0); {
+	case held > 0 && !was:
+		m.log.Warn("notifications wait: no mailbox can send mail now; they are sent once one can", "users", held)
+	case held == 0 && was && len(errs) == 0:
+		m.log.Info("notifications are sent again: a mailbox can send mail")
+	}
 	return sent, errors.Join(errs...)
 }
+
+// errNoSender rolls back a user's flush when no mailbox can send: the
+// batch stays pending (not taken and lost) until one can.
+var errNoSender = errors.New("no mailbox can send mail now")
 
 // flushUser takes a user's due batch and queues its email in tx.
 func (m *Mailer) flushUser(ctx context.Context, tx *store.Tx, userID int64) (bool, error) {
@@ -212,8 +224,7 @@ func (m *Mailer) flushUser(ctx context.Context, tx *store.Tx, userID int64) (boo
 	}
 	mb, ok := pickSender(healthy, prefer, 0, false)
 	if !ok {
-		log.Warn("notifications not sent: no mailbox can send mail now", "count", len(items))
-		return false, nil
+		return false, errNoSender
 	}
 	if err := m.queue(ctx, tx, mb, m.agentEmail(u, items)); err != nil {
 		return false, err

@@ -195,3 +195,42 @@ func TestAssignedAndAnswered(t *testing.T) {
 		})
 	}
 }
+
+// An agent's batch that comes due while no mailbox can send (the only
+// one's password was refused) waits, and is sent once the mailbox works
+// again; before, it was taken and dropped with a log line.
+func TestBatchWaitsForAMailbox(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			e := newDBEnv(t, dialect, nil)
+			a := e.passwordMailbox("support@example.test")
+			ann := e.user("ann@helpdesk.test", store.RoleAgent, store.NotifyChoices{NewTicket: true}, a.ID)
+			e.mail(a, "customer@customer.test", "Printer on fire", "")
+			e.dispatch()
+			e.needsReauth(a, 0)
+			e.clock.Add(time.Minute)
+			e.run()
+			e.run()
+			if got := e.sentTo(ann.Email); len(got) != 0 {
+				t.Fatalf("%d emails sent while no mailbox could send", len(got))
+			}
+			if pending, err := e.db.PendingNotifications(e.ctx, ann.ID); err != nil || len(pending) != 1 {
+				t.Fatalf("pending while no mailbox can send: %d, %v; want the batch kept", len(pending), err)
+			}
+			if err := e.db.Write(e.ctx, func(tx *store.Tx) error {
+				return tx.SetAuthState(e.ctx, a.ID, store.AuthOK, "", "", e.clock.Now())
+			}); err != nil {
+				t.Fatal(err)
+			}
+			e.clock.Add(time.Minute)
+			e.run()
+			got := e.sentTo(ann.Email)
+			if len(got) != 1 || !strings.Contains(got[0].msg.Text, "Printer on fire") {
+				t.Fatalf("after the mailbox works again: %d emails, want 1 about the new ticket", len(got))
+			}
+			if pending, err := e.db.PendingNotifications(e.ctx, ann.ID); err != nil || len(pending) != 0 {
+				t.Errorf("pending after it was sent: %d, %v", len(pending), err)
+			}
+		})
+	}
+}

@@ -37,6 +37,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/desk"
@@ -93,6 +94,10 @@ type Mailer struct {
 	done    chan struct{}
 	base    context.Context
 	cancel  context.CancelFunc
+
+	// held: the last Flush left batches pending because no mailbox could
+	// send (logged when it starts and when it ends, not at every pass).
+	held atomic.Bool
 }
 
 // New returns a Mailer (its loop not started).

@@ -53,7 +53,11 @@ type OutboxItem struct {
 	AttemptOwner     string
 	CopyPending      bool // a copy is still to be appended to the Sent folder
 	CopyAttempts     int  // drains that could not append the copy
-	CreatedAt        time.Time
+	// QueuedAt is when the message was last queued: written, released
+	// after a sign-in, or queued again (an agent's Send again). Temporary
+	// failures are retried for a while after it.
+	QueuedAt  time.Time
+	CreatedAt time.Time
 	UpdatedAt        time.Time
 }
 
@@ -81,19 +85,19 @@ type Outgoing struct {
 
 const outboxCols = `o.message_id, o.mailbox_id, COALESCE(o.ticket_id, 0), o.state, o.attempts, o.last_error, o.error_kind,
 	o.next_attempt_at, o.sent_at, o.auto, o.envelope_from, o.recipients, m.message_id, m.raw_sha256, m.raw_size,
-	o.attempt_started_at, o.attempt_owner, o.copy_pending, o.copy_attempts, o.created_at, o.updated_at`
+	o.attempt_started_at, o.attempt_owner, o.copy_pending, o.copy_attempts, o.queued_at, o.created_at, o.updated_at`
 
 const outboxFrom = ` FROM outbox o JOIN messages m ON m.id = o.message_id`
 
 func scanOutbox(s interface{ Scan(...any) error }) (OutboxItem, error) {
 	var o OutboxItem
-	var next, sent, started, created, updated int64
+	var next, sent, started, queued, created, updated int64
 	var rcpts string
 	err := s.Scan(&o.ID, &o.MailboxID, &o.TicketID, &o.State, &o.Attempts, &o.LastError, &o.ErrorKind,
 		&next, &sent, &o.Auto, &o.EnvelopeFrom, &rcpts, &o.MessageID, &o.RawSHA256, &o.RawSize,
-		&started, &o.AttemptOwner, &o.CopyPending, &o.CopyAttempts, &created, &updated)
+		&started, &o.AttemptOwner, &o.CopyPending, &o.CopyAttempts, &queued, &created, &updated)
 	o.NextAttemptAt, o.SentAt, o.AttemptStartedAt = fromMS(next), fromMS(sent), fromMS(started)
-	o.CreatedAt, o.UpdatedAt = fromMS(created), fromMS(updated)
+	o.QueuedAt, o.CreatedAt, o.UpdatedAt = fromMS(queued), fromMS(created), fromMS(updated)
 	o.Recipients = strings.Fields(rcpts)
 	return o, err
 }
@@ -122,9 +126,9 @@ func (tx *Tx) QueueMessage(ctx context.Context, m *Message, out Outgoing) error 
 	for i, r := range out.Recipients {
 		rcpts[i] = strings.ToLower(strings.TrimSpace(r))
 	}
-	_, err := tx.exec(ctx, `INSERT INTO outbox (message_id, mailbox_id, ticket_id, state, envelope_from, recipients, auto, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.ID, m.MailboxID, nullID(m.TicketID), state, out.EnvelopeFrom, strings.Join(rcpts, "\n"), out.Auto, now, now)
+	_, err := tx.exec(ctx, `INSERT INTO outbox (message_id, mailbox_id, ticket_id, state, envelope_from, recipients, auto, queued_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		m.ID, m.MailboxID, nullID(m.TicketID), state, out.EnvelopeFrom, strings.Join(rcpts, "\n"), out.Auto, now, now, now)
 	if err != nil {
 		return fmt.Errorf("queue message %d: %w", m.ID, err)
 	}
@@ -337,8 +341,8 @@ func (tx *Tx) MarkUnknown(ctx context.Context, messageID int64, lastError string
 // Requeue queues a failed or unknown message again (an agent chose to
 // send it again); its error is cleared, its attempts kept.
 func (tx *Tx) Requeue(ctx context.Context, messageID int64, at time.Time) error {
-	return tx.setDelivery(ctx, messageID, "queue again", `state = ?, error_kind = '', last_error = '', next_attempt_at = 0`,
-		[]string{DeliveryFailed, DeliveryUnknown}, at, DeliveryQueued)
+	return tx.setDelivery(ctx, messageID, "queue again", `state = ?, error_kind = '', last_error = '', next_attempt_at = 0, queued_at = ?`,
+		[]string{DeliveryFailed, DeliveryUnknown}, at, DeliveryQueued, ms(at))
 }
 
 // RequeueFailedKind queues again, due at once and in their order, a
@@ -346,8 +350,8 @@ func (tx *Tx) Requeue(ctx context.Context, messageID int64, at time.Time) error 
 // refused before any of them left, so sending them again sends each once),
 // and reports how many.
 func (tx *Tx) RequeueFailedKind(ctx context.Context, mailboxID int64, kind string, at time.Time) (int, error) {
-	res, err := tx.exec(ctx, `UPDATE outbox SET state = ?, error_kind = '', last_error = '', next_attempt_at = 0, updated_at = ?
-		WHERE mailbox_id = ? AND state = ? AND error_kind = ?`, DeliveryQueued, ms(at), mailboxID, DeliveryFailed, kind)
+	res, err := tx.exec(ctx, `UPDATE outbox SET state = ?, error_kind = '', last_error = '', next_attempt_at = 0, queued_at = ?, updated_at = ?
+		WHERE mailbox_id = ? AND state = ? AND error_kind = ?`, DeliveryQueued, ms(at), ms(at), mailboxID, DeliveryFailed, kind)
 	if err != nil {
 		return 0, fmt.Errorf("queue again the %s replies of mailbox %d: %w", kind, mailboxID, err)
 	}
@@ -399,8 +403,8 @@ func (tx *Tx) HoldQueued(ctx context.Context, mailboxID int64, at time.Time) (in
 // their original order (they are sent by message id), and reports how
 // many. Call it in the transaction that records a successful sign-in.
 func (tx *Tx) ReleaseHeld(ctx context.Context, mailboxID int64, at time.Time) (int, error) {
-	res, err := tx.exec(ctx, `UPDATE outbox SET state = ?, next_attempt_at = 0, error_kind = '', last_error = '', updated_at = ?
-		WHERE mailbox_id = ? AND state = ?`, DeliveryQueued, ms(at), mailboxID, DeliveryHeld)
+	res, err := tx.exec(ctx, `UPDATE outbox SET state = ?, next_attempt_at = 0, error_kind = '', last_error = '', queued_at = ?, updated_at = ?
+		WHERE mailbox_id = ? AND state = ?`, DeliveryQueued, ms(at), ms(at), mailboxID, DeliveryHeld)
 	if err != nil {
 		return 0, fmt.Errorf("release the outbox of mailbox %d: %w", mailboxID, err)
 	}
