@@ -58,7 +58,7 @@ type OutboxItem struct {
 	// failures are retried for a while after it.
 	QueuedAt  time.Time
 	CreatedAt time.Time
-	UpdatedAt        time.Time
+	UpdatedAt time.Time
 }
 
 // What names the message for logs: "acknowledgement" (Auto),
