@@ -226,7 +226,7 @@ func (s *Sender) nextDue(ctx context.Context, q *dueQueue) (*dueItem, error) {
 			raw, err = s.readRaw(ctx, item)
 		}
 		if errors.Is(err, store.ErrNotFound) {
-			s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
+			s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error {
 				return tx.MarkFailed(ctx, item.ID, "config", "the stored email is missing from Postdesk's storage (the data folder, or the database on PostgreSQL)", now)
 			})
 			continue
@@ -258,11 +258,13 @@ func (s *Sender) readRaw(ctx context.Context, item store.OutboxItem) ([]byte, er
 	return io.ReadAll(f)
 }
 
-// record writes an outcome even when ctx was cancelled meanwhile.
-func (s *Sender) record(ctx context.Context, item store.OutboxItem, fn func(tx *store.Tx, now time.Time) error) {
+// record writes an outcome even when ctx was cancelled meanwhile: fn gets
+// a context of its own (not cancelled with ctx, ending after
+// recordTimeout) for its statements.
+func (s *Sender) record(ctx context.Context, item store.OutboxItem, fn func(ctx context.Context, tx *store.Tx, now time.Time) error) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	if err := s.db.Write(rctx, func(tx *store.Tx) error { return fn(tx, s.now()) }); err != nil {
+	if err := s.db.Write(rctx, func(tx *store.Tx) error { return fn(rctx, tx, s.now()) }); err != nil {
 		s.log.Error("record outgoing message's outcome", "mailbox_id", item.MailboxID, "message_id", item.ID, "err", err)
 	}
 }
@@ -316,7 +318,7 @@ func (s *Sender) outcome(ctx context.Context, st *mailboxState, item store.Outbo
 		return false
 	}
 	next := now.Add(s.backoff(item.Attempts + 1))
-	s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
+	s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error {
 		return tx.MarkRetry(ctx, item.ID, label, words, next, now)
 	})
 	s.wakeAt(item.MailboxID, next)
@@ -324,7 +326,7 @@ func (s *Sender) outcome(ctx context.Context, st *mailboxState, item store.Outbo
 }
 
 func (s *Sender) fail(ctx context.Context, item store.OutboxItem, kind, words string) {
-	s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return tx.MarkFailed(ctx, item.ID, kind, words, now) })
+	s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error { return tx.MarkFailed(ctx, item.ID, kind, words, now) })
 }
 
 // failAll fails every queued and held message of a mailbox that cannot send.
@@ -358,7 +360,7 @@ func (s *Sender) hold(ctx context.Context, mailboxID int64) error {
 // requeueAndHold puts an attempt that never reached the server back in
 // the queue and holds the mailbox's outbox.
 func (s *Sender) requeueAndHold(ctx context.Context, item store.OutboxItem, kind, words string) {
-	s.record(ctx, item, func(tx *store.Tx, now time.Time) error {
+	s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error {
 		if err := tx.MarkRetry(ctx, item.ID, kind, words, time.Time{}, now); err != nil {
 			return err
 		}

@@ -136,7 +136,7 @@ func (s *Sender) sent(ctx context.Context, st *mailboxState, item store.OutboxIt
 	})
 	if err != nil {
 		nextBegan, leaseLost = false, false
-		s.record(ctx, item, func(tx *store.Tx, now time.Time) error { return markSent(rctx, tx, st, item, now) })
+		s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error { return markSent(ctx, tx, st, item, now) })
 	}
 	s.metrics.sent.Inc()
 	s.log.Info(item.What()+" sent", "mailbox_id", item.MailboxID, "message_id", item.ID, "attempt", item.Attempts+1, "recipients", len(item.Recipients))
