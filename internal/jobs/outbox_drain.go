@@ -326,7 +326,9 @@ func (s *Sender) outcome(ctx context.Context, st *mailboxState, item store.Outbo
 }
 
 func (s *Sender) fail(ctx context.Context, item store.OutboxItem, kind, words string) {
-	s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error { return tx.MarkFailed(ctx, item.ID, kind, words, now) })
+	s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error {
+		return tx.MarkFailed(ctx, item.ID, kind, words, now)
+	})
 }
 
 // failAll fails every queued and held message of a mailbox that cannot send.

@@ -182,7 +182,9 @@ func (s *Sender) resolveUnknownGraph(ctx context.Context, st *mailboxState, item
 func (s *Sender) settleUnknown(ctx context.Context, items []store.OutboxItem, why, checked string, found func(store.OutboxItem) bool) {
 	for _, item := range items {
 		if found(item) {
-			s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error { return tx.MarkSent(ctx, item.ID, now, false) })
+			s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error {
+				return tx.MarkSent(ctx, item.ID, now, false)
+			})
 			s.log.Info("unknown "+item.What()+" found in Sent: recorded sent", "mailbox_id", item.MailboxID, "message_id", item.ID)
 			continue
 		}
