@@ -35,7 +35,9 @@ func (s *Sender) drain(ctx context.Context, mailboxID int64) error {
 		if err != nil || !claimed {
 			return err // another process is sending: it looks again after releasing
 		}
+		stopKeeping := s.keepLease(ctx, mailboxID)
 		err = s.drainClaimed(ctx, mailboxID)
+		stopKeeping()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 		if rerr := s.db.Write(rctx, func(tx *store.Tx) error { return tx.ReleaseOutbox(rctx, mailboxID, s.owner) }); rerr != nil {
 			s.log.Warn("release outbox lease", "mailbox_id", mailboxID, "err", rerr)
@@ -50,6 +52,49 @@ func (s *Sender) drain(ctx context.Context, mailboxID int64) error {
 		}
 	}
 	return nil
+}
+
+// keepLease renews the lease on a mailbox's outbox every third of its
+// length until the returned function is called (and has waited for the
+// renewal in flight). One message can take longer than a lease (a slow
+// answer to the end of its data, a large attachment, Graph's throttling):
+// renewed only between messages, the lease lapsed mid-send, and another
+// process took the mailbox and called the message's outcome unknown while
+// this one still waited for it.
+func (s *Sender) keepLease(ctx context.Context, mailboxID int64) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(s.opt.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			var ok bool
+			err := s.db.Write(ctx, func(tx *store.Tx) (err error) {
+				now := s.now()
+				ok, err = tx.ClaimOutbox(ctx, mailboxID, s.owner, now, now.Add(s.opt.Lease))
+				return err
+			})
+			switch {
+			case ctx.Err() != nil:
+				return
+			case err != nil:
+				s.log.Warn("renew outbox lease", "mailbox_id", mailboxID, "err", err)
+			case !ok:
+				// It lapsed (the database was out of reach for a whole
+				// lease) and another process holds it: the next attempt
+				// finds out and stops.
+				s.log.Warn("outbox lease lost to another process", "mailbox_id", mailboxID)
+				return
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // mailboxState is what a drain reads about its mailbox once.

@@ -45,13 +45,14 @@ func (s *busySession) Logout() error { return nil }
 // busyEnv is a sender whose mailbox sends through a busySession, with a
 // clock shift tests move, and an agent's reply on a customer's ticket.
 type busyEnv struct {
-	db     *store.DB
-	sender *jobs.Sender
-	mb     store.Mailbox
-	agent  store.User
-	ticket int64
-	data   atomic.Int64 // end of data answered
-	shift  atomic.Int64 // added to the clock, in nanoseconds
+	db        *store.DB
+	passwords store.PasswordFunc
+	sender    *jobs.Sender
+	mb        store.Mailbox
+	agent     store.User
+	ticket    int64
+	data      atomic.Int64 // end of data answered
+	shift     atomic.Int64 // added to the clock, in nanoseconds
 }
 
 func newBusyEnv(t *testing.T, dialect string, delay time.Duration) *busyEnv {
@@ -73,7 +74,8 @@ func newBusyEnv(t *testing.T, dialect string, delay time.Duration) *busyEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.sender, err = jobs.NewSender(jobs.SenderOptions{DB: e.db, Passwords: store.MailboxPasswords(e.db, vault), Now: e.now})
+	e.passwords = store.MailboxPasswords(e.db, vault)
+	e.sender, err = jobs.NewSender(jobs.SenderOptions{DB: e.db, Passwords: e.passwords, Now: e.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +196,52 @@ func TestRefusalRecordedAfterCancel(t *testing.T) {
 			e.sender.Drain(ctx, e.mb.ID) // its error is the cancellation
 			if d := e.delivery(t, m.ID); e.data.Load() != 1 || d.State != store.DeliveryQueued || d.Attempts != 1 || d.ErrorKind != "temporary" {
 				t.Fatalf("after a 451 that came once the drain's context had ended: %+v (%d answered), want queued again", d, e.data.Load())
+			}
+		})
+	}
+}
+
+// One message that takes longer than the lease (the server is slow to
+// answer its end of data) keeps the mailbox: the lease is renewed while it
+// is sent, so another process's drain finds it taken, and the 451 that
+// finally comes is recorded as a retry. Renewed only between messages, the
+// lease lapsed; the other process called the reply's outcome unknown
+// (a note told the agent it may have arrived) and the retry was lost.
+func TestLeaseKeptDuringOneSlowSend(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			ctx := context.Background()
+			e := newBusyEnv(t, dialect, 2500*time.Millisecond)
+			newSender := func(owner string) *jobs.Sender {
+				s, err := jobs.NewSender(jobs.SenderOptions{DB: e.db, Passwords: e.passwords, Owner: owner, Lease: time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { s.Stop(ctx) })
+				return s
+			}
+			a, b := newSender("process-a"), newSender("process-b")
+			m := e.reply(t)
+			done := make(chan error, 1)
+			go func() { done <- a.Drain(ctx, e.mb.ID) }()
+			time.Sleep(1500 * time.Millisecond) // A waits for the answer; its lease would have lapsed
+			if err := b.Drain(ctx, e.mb.ID); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			if d := e.delivery(t, m.ID); e.data.Load() != 1 || d.State != store.DeliveryQueued || d.Attempts != 1 || d.ErrorKind != "temporary" {
+				t.Errorf("after a slow 451 with another process draining meanwhile: %+v (%d answered), want queued again after 1 attempt", d, e.data.Load())
+			}
+			notes, err := e.db.TicketNotes(ctx, e.ticket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range notes {
+				if strings.Contains(n.Body, "may or may not") {
+					t.Errorf("note on the ticket: %s", n.Body)
+				}
 			}
 		})
 	}
