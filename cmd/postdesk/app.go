@@ -62,12 +62,19 @@ func (a *app) close() { a.db.Close() }
 // database that makes the command say "no mailboxes yet". Commands that
 // set Postdesk up (serve, migrate, import, mailbox add, user add) use
 // startNew, which creates it.
+// A command without check takes no arguments.
 func start(ctx context.Context, e env, name string, args []string, declare func(fs *flag.FlagSet), check func(fs *flag.FlagSet) error) (a *app, fs *flag.FlagSet, done bool, err error) {
+	if check == nil {
+		check = noArgs
+	}
 	return begin(ctx, e, name, args, declare, check, false)
 }
 
 // startNew is start for a command that may create the database.
 func startNew(ctx context.Context, e env, name string, args []string, declare func(fs *flag.FlagSet), check func(fs *flag.FlagSet) error) (a *app, fs *flag.FlagSet, done bool, err error) {
+	if check == nil {
+		check = noArgs
+	}
 	return begin(ctx, e, name, args, declare, check, true)
 }
 

@@ -43,6 +43,9 @@ func runDemo(ctx context.Context, e env, args []string) error {
 	if done, err := parse(fs, args); done {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	if err := config.CheckListen(*listen); err != nil {
 		return fmt.Errorf("--listen %s: %w", *listen, err)
 	}

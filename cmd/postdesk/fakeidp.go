@@ -33,6 +33,9 @@ func runFakeIdP(ctx context.Context, e env, args []string) error {
 	if done, err := parse(fs, args); done {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	policy, err := fakeidp.ParseReusePolicy(*reuse)
 	if err != nil {
 		return fmt.Errorf("fakeidp: --refresh-token-reuse: %w", err)

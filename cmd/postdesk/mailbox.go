@@ -41,8 +41,9 @@ func runMailbox(ctx context.Context, e env, args []string) error {
 
 // mailboxApp opens the database and the admin operations with the
 // configured providers; create lets it make the database (mailbox add).
-func mailboxApp(ctx context.Context, e env, args []string, declare func(fs *flag.FlagSet), create bool) (*app, *desk.Admin, []string, bool, error) {
-	a, fs, done, err := begin(ctx, e, "mailbox", args, declare, nil, create)
+// check is as for start (nil: the subcommand reads its arguments itself).
+func mailboxApp(ctx context.Context, e env, args []string, declare func(fs *flag.FlagSet), create bool, check func(*flag.FlagSet) error) (*app, *desk.Admin, []string, bool, error) {
+	a, fs, done, err := begin(ctx, e, "mailbox", args, declare, check, create)
 	if done {
 		return nil, nil, nil, true, err
 	}
@@ -190,7 +191,7 @@ func (m *mailboxFlags) apply(e env, fs *flag.FlagSet, spec *desk.MailboxSpec, al
 func mailboxAdd(ctx context.Context, e env, args []string) error {
 	var m mailboxFlags
 	var fset *flag.FlagSet
-	a, admin, _, done, err := mailboxApp(ctx, e, args, func(fs *flag.FlagSet) { fset = fs; m.declare(fs, false) }, true)
+	a, admin, _, done, err := mailboxApp(ctx, e, args, func(fs *flag.FlagSet) { fset = fs; m.declare(fs, false) }, true, noArgs)
 	if done {
 		return err
 	}
@@ -221,7 +222,7 @@ func mailboxUpdate(ctx context.Context, e env, args []string) error {
 		fset = fs
 		fs.VisitAll(func(f *flag.Flag) { settings[f.Name] = true })
 		m.declare(fs, true)
-	}, false)
+	}, false, nil)
 	if done {
 		return err
 	}
@@ -291,7 +292,7 @@ func flagError(cmd string, err error) error {
 }
 
 func mailboxList(ctx context.Context, e env, args []string) error {
-	a, _, _, done, err := mailboxApp(ctx, e, args, nil, false)
+	a, _, _, done, err := mailboxApp(ctx, e, args, nil, false, noArgs)
 	if done {
 		return err
 	}
@@ -320,7 +321,7 @@ func mailboxList(ctx context.Context, e env, args []string) error {
 }
 
 func mailboxShow(ctx context.Context, e env, args []string) error {
-	a, _, rest, done, err := mailboxApp(ctx, e, args, nil, false)
+	a, _, rest, done, err := mailboxApp(ctx, e, args, nil, false, nil)
 	if done {
 		return err
 	}
@@ -391,7 +392,7 @@ func describe(ctx context.Context, db *store.DB, mb store.Mailbox) mailboxDescri
 }
 
 func mailboxRemove(ctx context.Context, e env, args []string) error {
-	a, admin, rest, done, err := mailboxApp(ctx, e, args, nil, false)
+	a, admin, rest, done, err := mailboxApp(ctx, e, args, nil, false, nil)
 	if done {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -110,6 +111,9 @@ func newFlags(e env, name string) *flag.FlagSet {
 }
 
 // parse parses flags; --help prints usage and ends the command successfully.
+// A flag after an argument is refused: the flag package stops at the first
+// argument, so "serve typo --database-url ..." would run on the default
+// database with every later flag ignored.
 func parse(fs *flag.FlagSet, args []string) (done bool, err error) {
 	err = fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -118,10 +122,30 @@ func parse(fs *flag.FlagSet, args []string) (done bool, err error) {
 	if err != nil {
 		return true, errUsage
 	}
+	if slices.Contains(args, "--") {
+		return false, nil // what follows is arguments, even if it starts with -
+	}
+	for _, a := range fs.Args() {
+		if len(a) > 1 && a[0] == '-' {
+			return true, fmt.Errorf("%s: the flag %s comes after the argument %q, so it would be ignored: put flags before arguments (see postdesk %s --help)",
+				fs.Name(), a, fs.Arg(0), fs.Name())
+		}
+	}
 	return false, nil
 }
 
+// noArgs refuses arguments for a command that takes none.
+func noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected argument %q: this command takes only flags (see postdesk %s --help)", fs.Name(), fs.Arg(0), fs.Name())
+	}
+	return nil
+}
+
 func runVersion(ctx context.Context, e env, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("version: unexpected argument %q: it takes none", args[0])
+	}
 	fmt.Fprintln(e.stdout, "postdesk", version)
 	return nil
 }

@@ -182,3 +182,38 @@ func TestImportOfAnEmptyFolderFails(t *testing.T) {
 		t.Errorf("apikey revoke --id -1: %v", err)
 	}
 }
+
+// A stray argument is refused before anything starts: the flag package
+// stops at the first argument, so "serve typo --database-url URL" ran on a
+// new SQLite database in ./data with every later flag ignored.
+func TestStrayArgumentsAreRefused(t *testing.T) {
+	vars := map[string]string{"POSTDESK_DATA": t.TempDir()}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "typo", "--database-url", "postgres://127.0.0.1:1/x", "--listen", "127.0.0.1:0"},
+			`serve: the flag --database-url comes after the argument "typo", so it would be ignored: put flags before arguments`},
+		{[]string{"serve", "typo"}, `serve: unexpected argument "typo": this command takes only flags`},
+		{[]string{"migrate", "now"}, `migrate: unexpected argument "now"`},
+		{[]string{"version", "--x"}, `version: unexpected argument "--x"`},
+		{[]string{"demo", "extra"}, `demo: unexpected argument "extra"`},
+		{[]string{"user", "list", "extra"}, `user: unexpected argument "extra"`},
+		{[]string{"mailbox", "list", "extra"}, `mailbox: unexpected argument "extra"`},
+		{[]string{"mailbox", "add", "x", "--address", "a@example.com"}, `mailbox: the flag --address comes after the argument "x"`},
+		{[]string{"import", "--mailbox", "a@example.com", "./mail", "--data", "/elsewhere"}, `import: the flag --data comes after the argument "./mail"`},
+		{[]string{"inspect", "m.eml", "--text"}, `inspect: the flag --text comes after the argument "m.eml"`},
+	} {
+		_, _, err := cli(t, vars, "", c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("postdesk %s: %v, want %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+	if entries, err := os.ReadDir(vars["POSTDESK_DATA"]); err != nil || len(entries) != 0 {
+		t.Errorf("the data folder has %d entries (%v): a refused command wrote to it", len(entries), err)
+	}
+	// After --, an argument may start with a dash.
+	if _, _, err := cli(t, vars, "", "inspect", "--", "-m.eml"); err == nil || !strings.Contains(err.Error(), "-m.eml") || strings.Contains(err.Error(), "comes after") {
+		t.Errorf("inspect -- -m.eml: %v", err)
+	}
+}
