@@ -7,6 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/config"
 	"github.com/postdesk/postdesk/internal/store"
@@ -30,6 +33,42 @@ func loadVault(cfg *config.Config) (*store.Vault, error) {
 		return nil, err
 	}
 	return store.NewVault(key, extra...)
+}
+
+// checkKeys refuses to serve with a key that opens none of the stored
+// secrets: a process started with another key (a second host given no
+// POSTDESK_SECRET_KEY makes a secret.key of its own) took mailboxes it
+// could not sign in to, and held them, failing, while the others could.
+// Secrets some of which it cannot open (sealed with a key no longer
+// configured) are only logged: those mailboxes need a new sign-in.
+func checkKeys(ctx context.Context, a *app, vault *store.Vault) error {
+	ids, err := a.db.SealedKeyIDs(ctx)
+	if err != nil {
+		return err
+	}
+	readable, unreadable := 0, 0
+	var others []string
+	for id, n := range ids {
+		if vault.Has(id) {
+			readable += n
+			continue
+		}
+		unreadable += n
+		others = append(others, fmt.Sprintf("%s (%d)", id, n))
+	}
+	slices.Sort(others)
+	switch {
+	case unreadable == 0:
+		return nil
+	case readable > 0 || a.cfg.SecretsLost:
+		a.log.Warn("stored secrets sealed with a key this process does not have: their mailboxes need a new sign-in or password",
+			"secrets", unreadable, "keys", strings.Join(others, ", "), "key", vault.KeyID())
+		return nil
+	}
+	return fmt.Errorf("secret key %s opens none of the %d secrets in the database (mailbox passwords and sign-ins, webhook secrets), which were sealed with key %s: "+
+		"every Postdesk process on one database needs the same key. Set POSTDESK_SECRET_KEY (or copy the data folder's secret.key) from a process that works, and start again. "+
+		"If that key is lost for good, start with --secrets-lost: each mailbox then needs its password or sign-in again",
+		vault.KeyID(), unreadable, strings.Join(others, ", "))
 }
 
 func readNextKey(dataDir string) ([]byte, error) {
@@ -56,6 +95,16 @@ func runSecrets(ctx context.Context, e env, args []string) error {
 	}
 	defer a.close()
 	cfg := a.cfg
+	// A running serve keeps the key it started with, and could open none
+	// of the secrets once they are sealed again: every mailbox would fail.
+	live, err := a.db.LiveSyncers(ctx, time.Now().Add(-time.Minute))
+	if err != nil {
+		return err
+	}
+	if len(live) > 0 {
+		return fmt.Errorf("secrets rotate: %d postdesk serve process(es) use this database (%s): stop them all first, rotate, then start them with the new key; "+
+			"running on, they keep the old key and can open no secret (a process stopped in the last minute may still be listed: wait a minute)", len(live), strings.Join(live, ", "))
+	}
 	oldKey, err := store.LoadKey(cfg.DataDir, cfg.SecretKey)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,20 @@ func runServe(ctx context.Context, e env, args []string) error {
 		// running processes (no two can listen on one address).
 		host, _ := os.Hostname()
 		cfg.SyncOwner = host + "/" + ln.Addr().String()
+	}
+	if a.db.SessionLocks() {
+		// Two processes of one name share every lease and take each
+		// other's work for their own: the name must be unique (on
+		// PostgreSQL a process that died is known not to be running).
+		live, err := a.db.LiveSyncers(ctx, time.Now().Add(-time.Minute))
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if slices.Contains(live, cfg.SyncOwner) {
+			ln.Close()
+			return fmt.Errorf("another postdesk serve is running on this database as %q: give each process a name of its own with --sync-owner (POSTDESK_SYNC_OWNER); the default is the host name and listen address", cfg.SyncOwner)
+		}
 	}
 	srv, err := newServer(a)
 	if err != nil {
@@ -117,6 +132,9 @@ func newServer(a *app) (*server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	vault, err := loadVault(a.cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := checkKeys(context.Background(), a, vault); err != nil {
 		return nil, err
 	}
 	// A completed sign-in releases the mailbox's held replies in its own

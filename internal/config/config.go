@@ -29,6 +29,10 @@ type Config struct {
 	SupportAddresses []string
 	SessionTTL       time.Duration
 	SecretKey        string
+	// SecretsLost starts serve although no stored secret opens with the
+	// key (it is lost for good): each mailbox needs its password or
+	// sign-in again.
+	SecretsLost bool
 
 	// Mailbox authorization providers; a provider is enabled by its client ID.
 	MicrosoftClientID     string
@@ -189,6 +193,8 @@ func options() []option {
 			}},
 		{name: "secret-key", doc: "base64 32-byte key sealing tokens and passwords; empty uses (and creates) secret.key in the data folder", secret: true,
 			set: func(c *Config, v string) error { c.SecretKey = v; return nil }},
+		{name: "secrets-lost", def: "false", doc: "start although no stored secret opens with the secret key, because the key they were sealed with is lost for good: each mailbox then needs its password or sign-in again (without it, serve refuses to start with a key that opens none of them)",
+			set: func(c *Config, v string) error { return boolean(&c.SecretsLost, v) }},
 		{name: "microsoft-client-id", doc: "application (client) ID of the Entra app registration; enables Microsoft 365 mailboxes",
 			set: func(c *Config, v string) error { c.MicrosoftClientID = strings.TrimSpace(v); return nil }},
 		{name: "microsoft-client-secret", doc: "client secret of the Entra app registration", secret: true,

@@ -52,6 +52,9 @@ func (s *Syncer) round(ctx context.Context) error {
 	for _, c := range s.cands {
 		if u := c.Usability(s.opt.OAuth != nil); !u.OK() {
 			s.stop(c.MailboxID, u.Words())
+			s.mu.Lock()
+			delete(s.ended, c.MailboxID) // usable again (signed in, a new password): at once
+			s.mu.Unlock()
 			continue
 		}
 		want[c.MailboxID] = true
@@ -106,7 +109,7 @@ func (s *Syncer) round(ctx context.Context) error {
 	s.mu.Lock()
 	var free []int64
 	for _, id := range usable {
-		if _, ok := s.running[id]; !ok {
+		if _, ok := s.running[id]; !ok && !s.heldBack(id, settingsAt[id], now) {
 			free = append(free, id)
 		}
 	}

@@ -89,6 +89,12 @@ type Syncer struct {
 	settings map[int64]time.Time
 	// upToDate is when "idling" was last written per mailbox (statusEvery).
 	upToDate map[int64]time.Time
+	// ended holds back a mailbox whose session ended by itself (its
+	// authorization failed for good, its settings cannot be used): it is
+	// not taken again until then, unless its settings change, so that it
+	// does not restart every round, and a process that can run it (another
+	// one's secret key, say) may take it meanwhile.
+	ended    map[int64]endedSession
 	wg       sync.WaitGroup
 	metrics  *syncMetrics
 
@@ -146,7 +152,7 @@ func New(opt Options) (*Syncer, error) {
 		opt.Transports = map[string]Transport{TransportIMAP: IMAP{Tune: opt.Tune}, TransportGraph: Graph{Poll: opt.GraphPoll}}
 	}
 	s := &Syncer{opt: opt, log: opt.Logger.With("component", "sync", "owner", opt.Owner), running: map[int64]context.CancelFunc{},
-		settings: map[int64]time.Time{}, upToDate: map[int64]time.Time{}, pace: newPacer(opt.ConnectRate),
+		settings: map[int64]time.Time{}, upToDate: map[int64]time.Time{}, ended: map[int64]endedSession{}, pace: newPacer(opt.ConnectRate),
 		metrics: &syncMetrics{
 			connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "postdesk_mailbox_sync_connected",
 				Help: "1 while this process holds a live IMAP session for the mailbox."}, []string{"mailbox"}),
@@ -239,8 +245,50 @@ func (s *Syncer) start(ctx context.Context, id int64, settingsAt time.Time) {
 		if s.pace.wait(mctx) != nil {
 			return
 		}
+		began := s.opt.Now()
 		s.runMailbox(mctx, id)
+		if mctx.Err() == nil {
+			s.holdBack(id, settingsAt, began)
+		}
 	}()
+}
+
+// endedSession is a mailbox held back after its session ended by itself.
+type endedSession struct {
+	until      time.Time
+	settingsAt time.Time // the settings it ran with: new ones end the wait
+	times      int       // consecutive short sessions
+}
+
+// Waits after a session that ended by itself: doubling from endedFirst
+// for each one that lasted under endedShort, up to endedMax.
+const (
+	endedFirst = 5 * time.Second
+	endedMax   = 5 * time.Minute
+	endedShort = time.Minute
+)
+
+// holdBack keeps a mailbox whose session (begun at began) just ended by
+// itself from being taken again for a while.
+func (s *Syncer) holdBack(id int64, settingsAt, began time.Time) {
+	now := s.opt.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.ended[id]
+	if now.Sub(began) >= endedShort || !e.settingsAt.Equal(settingsAt) {
+		e.times = 0
+	}
+	wait := endedFirst << min(e.times, 6)
+	e.times++
+	e.until, e.settingsAt = now.Add(min(wait, endedMax)), settingsAt
+	s.ended[id] = e
+	s.log.Info("mailbox held back after its sync ended", "mailbox_id", id, "retry_in", min(wait, endedMax).String())
+}
+
+// heldBack reports whether a mailbox is held back at now with settings of settingsAt.
+func (s *Syncer) heldBack(id int64, settingsAt, now time.Time) bool {
+	e, ok := s.ended[id]
+	return ok && now.Before(e.until) && e.settingsAt.Equal(settingsAt)
 }
 
 func (s *Syncer) stop(id int64, why string) {
@@ -465,10 +513,12 @@ func permanentOn(f func(context.Context) (string, error)) func(context.Context) 
 }
 
 // oauthFinal reports whether err is the provider's (or the settings')
-// final refusal of a mailbox's token: retrying cannot help.
+// final refusal of a mailbox's token, or a token this process's secret key
+// cannot open: retrying cannot help (another process, with the right key,
+// can take the mailbox once this one lets it go).
 func oauthFinal(err error) bool {
 	return errors.Is(err, oauth.ErrNeedsReauth) || errors.Is(err, oauth.ErrProviderFault) || errors.Is(err, oauth.ErrNotConnected) ||
-		errors.Is(err, oauth.ErrHostNotTrusted) || errors.Is(err, oauth.ErrNoGraph)
+		errors.Is(err, oauth.ErrHostNotTrusted) || errors.Is(err, oauth.ErrNoGraph) || errors.Is(err, store.ErrSealed)
 }
 
 func (s *Syncer) event(ctx context.Context, mb store.Mailbox, ev Event) {

@@ -34,6 +34,8 @@ type syncEnv struct {
 	db    *store.DB
 	oauth *oauth.Service
 	mb    store.Mailbox
+	// provider is the stand-in Microsoft as oauth knows it.
+	provider oauth.Provider
 }
 
 func newSyncEnv(t *testing.T, dialect string) *syncEnv {
@@ -61,6 +63,7 @@ func newSyncEnvWith(t *testing.T, dialect string, change func(*fakeidp.Options))
 	p.ClientID, p.ClientSecret = syncClientID, "s3cret"
 	host, port, _ := strings.Cut(stack.IMAPAddr, ":")
 	p.MailHosts = []string{host} // the test's Dovecot stands in for Microsoft's servers
+	e.provider = p
 	e.oauth, err = oauth.New(oauth.Config{DB: e.db, Vault: vault, Providers: []oauth.Provider{p}, RedirectURL: syncRedirect,
 		Now: idp.Clock().Now, Sleep: func(context.Context, time.Duration) error { return nil }})
 	if err != nil {

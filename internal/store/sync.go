@@ -317,3 +317,29 @@ func (tx *Tx) RemoveHeartbeat(ctx context.Context, owner string) error {
 	_, err := tx.exec(ctx, `DELETE FROM sync_processes WHERE owner = ?`, owner)
 	return err
 }
+
+// LiveSyncers lists the serve processes seen since since (by their sync
+// owner names), most recent first. On PostgreSQL a process counts only
+// while its lock connection is open, so one that died is not listed.
+func (c conn) LiveSyncers(ctx context.Context, since time.Time) ([]string, error) {
+	q := `SELECT owner FROM sync_processes WHERE seen_at >= ? ORDER BY seen_at DESC`
+	if c.d.name() == "postgres" {
+		q = `SELECT p.owner FROM sync_processes p JOIN pg_stat_activity a
+			ON a.pid = p.backend_pid AND (extract(epoch FROM a.backend_start) * 1000)::bigint = p.backend_start
+			WHERE p.seen_at >= ? ORDER BY p.seen_at DESC`
+	}
+	rows, err := c.query(ctx, q, ms(since))
+	if err != nil {
+		return nil, fmt.Errorf("list running serve processes: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			return nil, err
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}

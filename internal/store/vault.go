@@ -272,6 +272,41 @@ var sealedColumns = []sealedColumn{
 	}},
 }
 
+// Has reports whether the vault opens values sealed with the key keyID.
+func (v *Vault) Has(keyID string) bool {
+	_, ok := v.aeads[keyID]
+	return ok
+}
+
+// SealedKeyIDs counts the stored sealed values by the id of the key that
+// sealed them.
+func (c conn) SealedKeyIDs(ctx context.Context) (map[string]int, error) {
+	out := map[string]int{}
+	for _, sc := range sealedColumns {
+		for col := range sc.cols {
+			// "v1:" + an 8-character key id + ":" + the sealed bytes.
+			rows, err := c.query(ctx, `SELECT substr(`+col+`, 4, 8), COUNT(*) FROM `+sc.table+` WHERE `+col+` <> '' GROUP BY 1`)
+			if err != nil {
+				return nil, fmt.Errorf("read key ids of %s.%s: %w", sc.table, col, err)
+			}
+			for rows.Next() {
+				var id string
+				var n int
+				if err := rows.Scan(&id, &n); err != nil {
+					rows.Close()
+					return nil, err
+				}
+				out[id] += n
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
+}
+
 // Rotate re-seals every sealed value under newKey in one transaction and
 // returns how many it re-sealed. Values already sealed with newKey are left
 // as they are, so running it twice is harmless. Any value that does not
