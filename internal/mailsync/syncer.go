@@ -94,9 +94,9 @@ type Syncer struct {
 	// not taken again until then, unless its settings change, so that it
 	// does not restart every round, and a process that can run it (another
 	// one's secret key, say) may take it meanwhile.
-	ended    map[int64]endedSession
-	wg       sync.WaitGroup
-	metrics  *syncMetrics
+	ended   map[int64]endedSession
+	wg      sync.WaitGroup
+	metrics *syncMetrics
 
 	// relist asks the next round to list the mailboxes again (a session
 	// ended by itself, and its end may have changed its mailbox's state).
