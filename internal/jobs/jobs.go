@@ -85,6 +85,20 @@ func Migrate(ctx context.Context, db *store.DB, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("job engine migrations: %w", err)
 	}
+	if db.Dialect() == "postgres" {
+		// Serialise concurrent migrators, as the store does: two serve
+		// processes starting at once on a new database both created
+		// River's tables, and one exited on a duplicate key.
+		c, err := db.SQL().Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate job engine: %w", err)
+		}
+		defer c.Close()
+		if _, err := c.ExecContext(ctx, `SELECT pg_advisory_lock(7436153)`); err != nil {
+			return fmt.Errorf("take the job engine's migration lock: %w", err)
+		}
+		defer c.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7436153)`)
+	}
 	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
 	if err != nil {
 		return fmt.Errorf("migrate job engine: %w", err)

@@ -181,3 +181,32 @@ func TestStopHandsBackRunningJobs(t *testing.T) {
 		}
 	})
 }
+
+// Several serve processes starting at once on a new PostgreSQL database
+// all migrate the job engine: each succeeds (without a lock, River's
+// migrations raced and one process exited on a duplicate key).
+func TestJobEngineMigratesConcurrently(t *testing.T) {
+	for round := range 3 {
+		url := storetest.NewPostgresDatabase(t)
+		var dbs []*store.DB
+		for range 4 {
+			db, err := store.Open(context.Background(), store.Config{DataDir: t.TempDir(), DatabaseURL: url})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			dbs = append(dbs, db)
+		}
+		start := make(chan struct{})
+		errs := make(chan error, len(dbs))
+		for _, db := range dbs {
+			go func() { <-start; errs <- jobs.Migrate(context.Background(), db, nil) }()
+		}
+		close(start)
+		for range dbs {
+			if err := <-errs; err != nil {
+				t.Errorf("round %d: %v", round, err)
+			}
+		}
+	}
+}
