@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postdesk/postdesk/internal/outage"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -69,6 +70,7 @@ type Dispatcher struct {
 	consumers []EventConsumer
 	started   bool
 	failures  map[int64]int // event id → failed single-event dispatches
+	failing   *outage.Log   // the loop's failures, logged when they start, go on and end
 	wake      chan struct{}
 	stop      chan struct{}
 	done      chan struct{}
@@ -98,6 +100,7 @@ func NewDispatcher(opt DispatcherOptions) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{opt: opt, db: opt.DB, log: opt.Logger.With("component", "events"),
 		failures: map[int64]int{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	d.failing = outage.New(d.log, slog.LevelError, "dispatch events")
 	d.base, d.cancel = context.WithCancel(context.Background())
 	return d, nil
 }
@@ -158,7 +161,9 @@ func (d *Dispatcher) runSafely() {
 		}
 	}()
 	if _, err := d.Dispatch(d.base); err != nil && d.base.Err() == nil {
-		d.log.Error("dispatch events", "err", err)
+		d.failing.Failed(err)
+	} else if err == nil {
+		d.failing.Done()
 	}
 }
 

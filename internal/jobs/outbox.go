@@ -17,6 +17,7 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/postdesk/postdesk/internal/oauth"
+	"github.com/postdesk/postdesk/internal/outage"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -189,9 +190,12 @@ func (s *Sender) Start() {
 		defer s.wg.Done()
 		t := time.NewTicker(s.opt.Sweep)
 		defer t.Stop()
+		failing := outage.New(s.log, slog.LevelError, "outbox sweep")
 		for {
 			if err := s.Sweep(s.base); err != nil && s.base.Err() == nil {
-				s.log.Error("outbox sweep", "err", err)
+				failing.Failed(err)
+			} else if err == nil {
+				failing.Done()
 			}
 			select {
 			case <-s.stop:

@@ -18,6 +18,7 @@ import (
 	"github.com/postdesk/postdesk/internal/imapsync"
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/oauth"
+	"github.com/postdesk/postdesk/internal/outage"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -184,9 +185,12 @@ func (s *Syncer) Owner() string { return s.opt.Owner }
 func (s *Syncer) Run(ctx context.Context) error {
 	t := time.NewTicker(s.opt.Round)
 	defer t.Stop()
+	failing := outage.New(s.log, slog.LevelWarn, "sync round")
 	for {
 		if err := s.round(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("sync round failed", "err", err)
+			failing.Failed(err)
+		} else if err == nil {
+			failing.Done()
 		}
 		select {
 		case <-ctx.Done():

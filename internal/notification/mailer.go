@@ -42,6 +42,7 @@ import (
 
 	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/oauth"
+	"github.com/postdesk/postdesk/internal/outage"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -98,6 +99,9 @@ type Mailer struct {
 	// held: the last Flush left batches pending because no mailbox could
 	// send (logged when it starts and when it ends, not at every pass).
 	held atomic.Bool
+	// failing logs the loop's failures (the database out of reach) when
+	// they start, once a minute, and when they end.
+	failing *outage.Log
 }
 
 // New returns a Mailer (its loop not started).
@@ -126,6 +130,7 @@ func New(opt Options) (*Mailer, error) {
 	opt.SystemMailbox = strings.ToLower(strings.TrimSpace(opt.SystemMailbox))
 	m := &Mailer{opt: opt, db: opt.DB, log: opt.Logger.With("component", "notifications"),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	m.failing = outage.New(m.log, slog.LevelError, "send notifications")
 	m.base, m.cancel = context.WithCancel(context.Background())
 	return m, nil
 }
@@ -196,7 +201,9 @@ func (m *Mailer) runSafely() {
 		}
 	}()
 	if err := m.Run(m.base); err != nil && m.base.Err() == nil {
-		m.log.Error("send notifications", "err", err)
+		m.failing.Failed(err)
+	} else if err == nil {
+		m.failing.Done()
 	}
 }
 
