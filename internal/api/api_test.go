@@ -106,3 +106,19 @@ func TestRouting(t *testing.T) {
 		}
 	})
 }
+
+// With the database out of reach, the API answers 503 with Retry-After,
+// not a 500 incident: the request can be sent again as it is.
+func TestDatabaseOutOfReach(t *testing.T) {
+	db, cut := storetest.OpenCuttable(t)
+	f := newFixture(t, db)
+	f.do(t, http.MethodGet, "/api/v1/tickets", "").decode(t, http.StatusOK, &map[string]any{})
+	cut()
+	for range 2 { // the open connection breaks; then a new one is refused
+		r := f.do(t, http.MethodGet, "/api/v1/tickets", "")
+		r.wantError(t, http.StatusServiceUnavailable, "the database is out of reach")
+		if got := r.header.Get("Retry-After"); got != "10" {
+			t.Errorf("Retry-After = %q", got)
+		}
+	}
+}

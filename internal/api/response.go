@@ -66,9 +66,17 @@ func writeInternalError(w http.ResponseWriter, r *http.Request, err error) {
 
 // writeIncident is writeInternalError for a failure the client can be told
 // more about: "what (incident id): advice".
+//
+// The database out of reach is a 503 that says so (with Retry-After), not
+// an incident: the request can be sent again as it is.
 func writeIncident(w http.ResponseWriter, r *http.Request, err error, what, advice string) {
 	ri := info(r)
 	ri.problem = err
+	if store.Unavailable(err) {
+		w.Header().Set("Retry-After", "10")
+		writeError(w, r, http.StatusServiceUnavailable, fmt.Sprintf("the database is out of reach (incident %s): try again shortly", ri.id))
+		return
+	}
 	writeError(w, r, http.StatusInternalServerError, fmt.Sprintf("%s (incident %s): %s", what, ri.id, advice))
 }
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -172,4 +173,31 @@ func (db *DB) Transient(err error) bool {
 		return true
 	}
 	return db.d().isTransient(err)
+}
+
+// Unavailable reports whether err says the database is out of reach (it
+// cannot be dialled, the connection broke, the server is shutting down or
+// full), as opposed to refusing a statement: a request that failed so is
+// answered 503, to be tried again, not 500.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	// A connection that broke mid-statement ends in EOF.
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	var ne net.Error
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ne) || errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		// 08: connection exception; 53: insufficient resources (too many
+		// connections, disk full); 57P: the server is shutting down or
+		// starting.
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "57P")
+	}
+	return false
 }

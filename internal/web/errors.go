@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/postdesk/postdesk/internal/store"
 	"net/http"
 	"strconv"
 	"strings"
@@ -101,10 +102,20 @@ func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error)
 
 // incident logs err with a short incident id and shows a 500 with heading
 // and message, and the id.
+// The database out of reach is a 503 that says so, not an incident: it is
+// not a fault of the page, and Postdesk retries by itself.
 func (h *Handler) incident(w http.ResponseWriter, r *http.Request, err error, heading, message string) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	id := hex.EncodeToString(b)
+	if store.Unavailable(err) {
+		h.log.Warn("page failed: the database is out of reach", "incident_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
+		w.Header().Set("Retry-After", "10")
+		h.errorPage(w, r, errorPage{Status: http.StatusServiceUnavailable, Heading: "Postdesk cannot reach its database",
+			Message:  "Nothing was lost: mail is fetched and sent again once it answers. Reload this page in a moment; if it lasts, tell your administrator.",
+			Incident: id, LinkURL: r.URL.RequestURI(), LinkText: "Reload"})
+		return
+	}
 	h.log.Error("page failed", "incident_id", id, "method", r.Method, "path", r.URL.Path, "err", err)
 	h.errorPage(w, r, errorPage{Status: http.StatusInternalServerError, Heading: heading, Message: message, Incident: id})
 }

@@ -48,8 +48,13 @@ func newEnv(t *testing.T) *env {
 // newEnvOn is newEnv on the given database ("sqlite" or "postgres").
 func newEnvOn(t *testing.T, dialect string) *env {
 	t.Helper()
+	return newEnvWith(t, storetest.Open(t, dialect))
+}
+
+// newEnvWith is newEnv on db.
+func newEnvWith(t *testing.T, db *store.DB) *env {
+	t.Helper()
 	ctx := context.Background()
-	db := storetest.Open(t, dialect)
 	e := &env{t: t, db: db, logs: &logtest.Buffer{}}
 	var err error
 	e.user, _, err = auth.CreateUser(ctx, db, "agent@example.com", "Agent", store.RoleAdmin, testPassword)

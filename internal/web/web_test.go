@@ -387,3 +387,27 @@ func TestHSTSWhenHTTPS(t *testing.T) {
 		}
 	}
 }
+
+// With the database out of reach (the connection cut, as when PostgreSQL
+// stops), a page is a 503 that says so and offers to reload, not a 500
+// incident: when the open connection breaks, and when a new one is refused.
+func TestDatabaseOutOfReach(t *testing.T) {
+	db, cut := storetest.OpenCuttable(t)
+	e := newEnvWith(t, db)
+	c := e.signedIn()
+	res, _ := e.get(c, "/tickets")
+	wantStatus(t, res, http.StatusOK)
+	cut()
+	res, body := e.get(c, "/tickets")
+	wantStatus(t, res, http.StatusServiceUnavailable)
+	wantContains(t, body, "Postdesk cannot reach its database", "Nothing was lost", `href="/tickets">Reload</a>`)
+	if got := res.Header.Get("Retry-After"); got != "10" {
+		t.Errorf("Retry-After = %q", got)
+	}
+	res, body = e.get(c, "/tickets?status=pending")
+	wantStatus(t, res, http.StatusServiceUnavailable)
+	wantContains(t, body, "Postdesk cannot reach its database")
+	if !strings.Contains(e.logs.String(), "page failed: the database is out of reach") || strings.Contains(e.logs.String(), "level=ERROR") {
+		t.Errorf("logs:\n%s", e.logs.String())
+	}
+}
