@@ -364,29 +364,36 @@ func mailboxShow(ctx context.Context, e env, args []string) error {
 
 type mailboxDescription struct{ signIn, state, server, lastSuccess, lastError string }
 
+// describe says how a mailbox stands, its state in the words of the API's
+// health (desk.HealthOf, as Admin -> Emails decides it: "failing" for a
+// mailbox whose fetching fails, not the "ok" of its sign-in alone).
 func describe(ctx context.Context, db *store.DB, mb store.Mailbox) mailboxDescription {
 	d := mailboxDescription{signIn: "none (import only)", state: "-", server: "-", lastSuccess: "never"}
-	if au, err := db.MailboxAuth(ctx, mb.ID); err == nil {
+	au, err := db.MailboxAuth(ctx, mb.ID)
+	hasAuth := err == nil
+	if hasAuth {
 		d.signIn = string(au.Kind)
 		if au.Provider != "" {
 			d.signIn += " (" + au.Provider + ")"
 		}
-		d.state = string(au.State)
-		if au.Kind == store.AuthOAuth && au.AuthorizedAt.IsZero() {
-			d.state = "not connected"
-		}
-		if au.Error != "" {
-			d.state += ": " + au.Error
-		}
 	}
-	if srv, err := db.MailboxServer(ctx, mb.ID); err == nil {
+	srv, err := db.MailboxServer(ctx, mb.ID)
+	hasServer := err == nil
+	if hasServer {
 		d.server = fmt.Sprintf("%s:%d %s %s", srv.IMAPHost, srv.IMAPPort, srv.IMAPSecurity, srv.AuthMethod)
 	}
-	if st, err := db.SyncStatus(ctx, mb.ID); err == nil {
+	st, err := db.SyncStatus(ctx, mb.ID)
+	if err == nil {
 		if !st.LastSuccessAt.IsZero() {
 			d.lastSuccess = st.LastSuccessAt.Format(time.RFC3339)
 		}
 		d.lastError = st.LastError
+	}
+	if hasAuth {
+		d.state = strings.ReplaceAll(desk.HealthOf(au, hasAuth, !hasServer || srv.Enabled, st).String(), "_", " ")
+		if au.Error != "" {
+			d.state += ": " + au.Error
+		}
 	}
 	return d
 }

@@ -50,7 +50,27 @@ func TestMailboxCommands(t *testing.T) {
 		!strings.Contains(out, "not connected") || !strings.Contains(out, "127.0.0.1:10143 none plain") {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
+	// A mailbox whose fetching fails is "failing", as the API and Admin ->
+	// Emails say, not the "ok" of its sign-in alone.
+	db := openForTest(t, vars)
+	help, err := db.MailboxByAddress(context.Background(), "help@corp.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Write(context.Background(), func(tx *store.Tx) error {
+		return tx.PutSyncStatus(context.Background(), store.SyncStatus{MailboxID: help.ID, State: store.SyncError,
+			LastError: "dial tcp 127.0.0.1:10143: connect: connection refused", LastErrorAt: time.Now(), UpdatedAt: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = cli(t, vars, "", "mailbox", "list")
+	if line := lineWith(out, "help@corp.example"); err != nil || !strings.Contains(line, " failing ") {
+		t.Errorf("list of a mailbox whose fetching fails: %v\n%s", err, out)
+	}
 	out, _, err = cli(t, vars, "", "mailbox", "show", "help@corp.example")
+	if err != nil || !strings.Contains(out, "state:     failing\n") || !strings.Contains(out, "last error: dial tcp 127.0.0.1:10143: connect: connection refused") {
+		t.Errorf("show of a mailbox whose fetching fails: %v\n%s", err, out)
+	}
 	if err != nil || !strings.Contains(out, "folders:   INBOX, Support") || !strings.Contains(out, "after:     move Processed") ||
 		!strings.Contains(out, "sending:   none (replies cannot be sent)") {
 		t.Fatalf("show: %v\n%s", err, out)
@@ -63,7 +83,6 @@ func TestMailboxCommands(t *testing.T) {
 		t.Fatal("show prints the password")
 	}
 	// The password is sealed, never stored in the clear.
-	db := openForTest(t, vars)
 	mb, _ := db.MailboxByAddress(context.Background(), "help@corp.example")
 	au, err := db.MailboxAuth(context.Background(), mb.ID)
 	if err != nil || au.Kind != store.AuthPassword || au.PasswordSealed == "" || strings.Contains(au.PasswordSealed, "hunter2") {
@@ -132,4 +151,14 @@ func TestMailboxUpdateKeepsCheckpoint(t *testing.T) {
 	if _, _, err := cli(t, vars, "", "mailbox", "update", "nobody@corp.example"); err == nil {
 		t.Error("update of a missing mailbox succeeded")
 	}
+}
+
+// lineWith is the first line of out that contains s ("" when none).
+func lineWith(out, s string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return ""
 }
