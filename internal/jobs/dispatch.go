@@ -272,14 +272,11 @@ func (d *Dispatcher) one(ctx context.Context, consumers []EventConsumer, id int6
 		if d.failed(id) < d.opt.MaxAttempts {
 			return consumeErr
 		}
-		return errGiveUp // marked dispatched below, without the consumers' writes
+		return errGiveUp // dispatched below, without the failing consumers
 	})
 	if errors.Is(err, errGiveUp) {
-		err = d.db.Write(ctx, func(tx *store.Tx) error {
-			return tx.MarkEventsDispatched(ctx, []int64{id}, d.opt.Now())
-		})
+		err = d.giveUp(ctx, consumers, id)
 		if err == nil {
-			d.log.Error("event given up: a consumer kept failing", "event_id", id, "attempts", d.opt.MaxAttempts, "err", consumeErr)
 			d.forget([]int64{id})
 		}
 		return err == nil, err
@@ -299,6 +296,32 @@ func (d *Dispatcher) one(ctx context.Context, consumers []EventConsumer, id int6
 }
 
 var errGiveUp = errors.New("give up event")
+
+// giveUp dispatches the event id to each consumer in a savepoint of its
+// own, keeping the writes of those that take it and giving it up for those
+// that keep failing: one failing consumer (a webhook) does not cost the
+// event its others (the agents' notifications).
+func (d *Dispatcher) giveUp(ctx context.Context, consumers []EventConsumer, id int64) error {
+	return d.db.Write(ctx, func(tx *store.Tx) error {
+		ev, err := tx.ClaimEvent(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil // dispatched meanwhile, or locked by another dispatcher
+		}
+		if err != nil {
+			return err
+		}
+		for _, c := range consumers {
+			err := tx.Savepoint(ctx, func() error { return c.Consume(ctx, tx, []store.Event{ev}) })
+			if err != nil && ctx.Err() == nil {
+				d.log.Error("event given up for one consumer: it kept failing", "event_id", id, "consumer", c.Name(), "attempts", d.opt.MaxAttempts, "err", err)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		return tx.MarkEventsDispatched(ctx, []int64{id}, d.opt.Now())
+	})
+}
 
 // consume hands events to every consumer and marks them dispatched.
 func (d *Dispatcher) consume(ctx context.Context, tx *store.Tx, consumers []EventConsumer, events []store.Event) error {

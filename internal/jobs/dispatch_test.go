@@ -208,3 +208,77 @@ func TestDispatcherIsolatesAFailingEvent(t *testing.T) {
 		}
 	})
 }
+
+// notingConsumer writes a note on the event's ticket, in the dispatch's
+// transaction.
+type notingConsumer struct{}
+
+func (notingConsumer) Name() string { return "noting" }
+
+func (notingConsumer) Consume(ctx context.Context, tx *store.Tx, events []store.Event) error {
+	for _, e := range events {
+		if err := tx.AddNote(ctx, &store.Note{TicketID: e.TicketID, Kind: store.NoteEvent, Body: fmt.Sprintf("heard event %d", e.ID), CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// An event given up because one consumer keeps failing still reaches the
+// others, once: a failing webhook consumer does not cost an event its
+// agents' notifications. The failing consumer's writes are undone, even
+// after a statement the database refused.
+func TestDispatcherGivesUpOnlyTheFailingConsumer(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var ticket int64
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			mb, err := tx.CreateMailbox(ctx, "support@example.com", "")
+			if err != nil {
+				return err
+			}
+			ticket, err = tx.CreateTicket(ctx, store.Ticket{MailboxID: mb.ID, Subject: "Printer on fire", RequesterAddress: "ann@customer.test", CreatedAt: time.Now()})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		d, err := jobs.NewDispatcher(jobs.DispatcherOptions{DB: db, MaxAttempts: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Register(failingWriter{})
+		d.Register(notingConsumer{})
+		id := addEvents(t, db, 1, ticket)[0]
+		for i, want := range []int{0, 0, 1} {
+			if n, err := d.Dispatch(ctx); err != nil || n != want {
+				t.Fatalf("Dispatch %d = %d, %v; want %d", i+1, n, err, want)
+			}
+		}
+		notes, err := db.TicketNotes(ctx, ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(notes) != 1 || notes[0].Body != fmt.Sprintf("heard event %d", id) {
+			t.Errorf("notes = %+v, want the noting consumer's one note", notes)
+		}
+	})
+}
+
+// failingWriter writes a note, then fails on a statement the database
+// refuses (a note on a ticket that does not exist): on PostgreSQL that
+// aborts the transaction, which only its savepoint can recover.
+type failingWriter struct{}
+
+func (failingWriter) Name() string { return "failing" }
+
+func (failingWriter) Consume(ctx context.Context, tx *store.Tx, events []store.Event) error {
+	for _, e := range events {
+		if err := tx.AddNote(ctx, &store.Note{TicketID: e.TicketID, Kind: store.NoteEvent, Body: "undone", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		if err := tx.AddNote(ctx, &store.Note{TicketID: e.TicketID + 1000, Kind: store.NoteEvent, Body: "refused", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

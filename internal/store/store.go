@@ -556,3 +556,37 @@ func redactURL(u string) string {
 	}
 	return u[:scheme+3] + "***" + u[at:]
 }
+
+// Savepoint runs fn inside a savepoint of tx: when fn fails, its writes
+// (and the work it registered for the commit) are undone and the
+// transaction goes on, usable, without them; fn's error is returned.
+func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
+	after, searchBytes := len(tx.after), tx.searchBytes
+	search := make(map[int64]searchChange, len(tx.search))
+	for id, c := range tx.search {
+		search[id] = *c
+	}
+	if _, err := tx.tx.ExecContext(ctx, `SAVEPOINT pd_sp`); err != nil {
+		return fmt.Errorf("savepoint: %w", err)
+	}
+	ferr := fn()
+	if ferr == nil {
+		if _, err := tx.tx.ExecContext(ctx, `RELEASE SAVEPOINT pd_sp`); err != nil {
+			return fmt.Errorf("release savepoint: %w", err)
+		}
+		return nil
+	}
+	if _, err := tx.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT pd_sp`); err != nil {
+		return errors.Join(ferr, fmt.Errorf("roll back to savepoint: %w", err))
+	}
+	if _, err := tx.tx.ExecContext(ctx, `RELEASE SAVEPOINT pd_sp`); err != nil {
+		return errors.Join(ferr, fmt.Errorf("release savepoint: %w", err))
+	}
+	tx.after = tx.after[:after]
+	tx.searchBytes = searchBytes
+	tx.search = make(map[int64]*searchChange, len(search))
+	for id, c := range search {
+		tx.search[id] = &c
+	}
+	return ferr
+}
