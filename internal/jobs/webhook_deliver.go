@@ -42,7 +42,9 @@ func (w *Webhooks) backoff(attempt int) time.Duration {
 }
 
 func (wk *deliverWebhookWorker) Work(ctx context.Context, job *river.Job[DeliverWebhookArgs]) error {
-	return wk.w.deliver(ctx, job.Args.DeliveryID, job.Attempt, job.MaxAttempts)
+	// The delivery's own limit, not the job's (which has a spare attempt
+	// for a rescue after a crash), nor more than the job was given.
+	return wk.w.deliver(ctx, job.Args.DeliveryID, job.Attempt, min(wk.w.MaxAttempts(), job.MaxAttempts))
 }
 
 // deliver makes one attempt of a delivery and records it. It returns an

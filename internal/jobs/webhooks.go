@@ -163,6 +163,9 @@ func (w *Webhooks) enqueue(ctx context.Context, tx *store.Tx, webhookID, eventID
 	if err := tx.AddWebhookDelivery(ctx, &d); err != nil {
 		return 0, err
 	}
-	err := r.InsertTxSoon(ctx, tx, DeliverWebhookArgs{DeliveryID: d.ID}, &river.InsertOpts{MaxAttempts: w.MaxAttempts()})
+	// One attempt more than a delivery gets: if the process dies during
+	// the last one, River's rescue runs it again and it is recorded (River
+	// would otherwise discard the job and leave the delivery pending).
+	err := r.InsertTxSoon(ctx, tx, DeliverWebhookArgs{DeliveryID: d.ID}, &river.InsertOpts{MaxAttempts: w.MaxAttempts() + 1})
 	return d.ID, err
 }

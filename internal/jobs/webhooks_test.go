@@ -293,6 +293,14 @@ func TestWebhookRetries(t *testing.T) {
 		if n := len(down.requests()); n != 3 {
 			t.Errorf("the down endpoint got %d requests, want 3", n)
 		}
+		// Each job has one attempt more than its delivery, unused above:
+		// a process that dies during the last attempt leaves River a rescue
+		// that records the delivery failed, not a discarded job and a
+		// delivery pending for ever.
+		var spare int
+		if err := db.SQL().QueryRow(`SELECT MIN(max_attempts) FROM river_job WHERE kind = 'deliver_webhook'`).Scan(&spare); err != nil || spare != 4 {
+			t.Errorf("the delivery jobs' max attempts = %d, %v; want 4 (3 and a spare)", spare, err)
+		}
 		list, err := db.Webhooks(context.Background())
 		if err != nil || len(list) != 3 || list[2].Last.State != store.WebhookFailed || list[2].Last.LastStatus != 502 {
 			t.Errorf("webhooks with their last delivery: %+v %v", list, err)
