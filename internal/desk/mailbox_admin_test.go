@@ -11,6 +11,7 @@ import (
 
 	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/imapsync"
+	"github.com/postdesk/postdesk/internal/mailtest"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
 )
@@ -101,6 +102,8 @@ func TestTestConnectionSteps(t *testing.T) {
 	}
 	port := closed.Addr().(*net.TCPAddr).Port
 	closed.Close()
+	plain := mailtest.Start(t, mailtest.Options{PasswordUsers: map[string]string{"a@corp.example": "x"}}) // Dovecot with ssl = no
+	plainHost, plainPort := hostPort(t, plain.IMAPAddr)
 	for _, tc := range []struct {
 		spec  desk.MailboxSpec
 		field string
@@ -109,6 +112,8 @@ func TestTestConnectionSteps(t *testing.T) {
 	}{
 		{desk.MailboxSpec{Address: "a@corp.example", Auth: "password", Password: "x", IMAPHost: "imap.postdesk-test.invalid"}, "imap_host", imapsync.StepDNS, "was not found (DNS)"},
 		{desk.MailboxSpec{Address: "a@corp.example", Auth: "password", Password: "x", IMAPHost: "127.0.0.1", IMAPSecurity: "none", IMAPPort: port}, "imap_port", imapsync.StepTCP, "Nothing answers at 127.0.0.1:" + strconv.Itoa(port)},
+		{desk.MailboxSpec{Address: "a@corp.example", Auth: "password", Password: "x", IMAPHost: plainHost, IMAPSecurity: "starttls", IMAPPort: plainPort}, "imap_security", imapsync.StepTLS,
+			plain.IMAPAddr + ` refused STARTTLS (it said: "TLS support isn't enabled."): it offers no TLS on this port.`},
 	} {
 		_, err := admin.TestConnection(ctx, tc.spec)
 		var v *desk.ValidationError

@@ -196,7 +196,7 @@ func (a *Admin) probe(ctx context.Context, spec MailboxSpec, srv store.MailboxSe
 // (the caller answers it as a failure of Postdesk).
 func (a *Admin) probeIMAP(ctx context.Context, srv store.MailboxServer, login string, cr credentials) (ConnectionCheck, error) {
 	addr := net.JoinHostPort(srv.IMAPHost, strconv.Itoa(srv.IMAPPort))
-	cfg := imapsync.Config{Addr: addr, Security: imapsync.Security(srv.IMAPSecurity), TLSConfig: a.ProbeTLS,
+	cfg := imapsync.Config{Addr: addr, Security: imapsync.Security(srv.IMAPSecurity), TLSConfig: a.ProbeTLS, Resolver: a.ProbeResolver,
 		Username: login, Auth: imapsync.AuthMethod(srv.AuthMethod), Password: cr.password, Token: cr.tokenFor(srv.IMAPHost),
 		Folders: srv.Folders, AfterProcessing: imapsync.Action(srv.AfterProcessing), MoveTo: srv.MoveTo}
 	check := ConnectionCheck{Server: ServerIMAP, Addr: addr}
@@ -221,6 +221,10 @@ func (a *Admin) probeIMAP(ctx context.Context, srv store.MailboxServer, login st
 	case imapsync.StepTCP:
 		check.Field, check.Message = "imap_port", fmt.Sprintf("Nothing answers at %s (TCP connection refused or timed out): check the host and port, and that a firewall lets Postdesk through.", addr)
 	case imapsync.StepTLS:
+		if pe.ServerText != "" { // the server refused STARTTLS itself
+			check.Field, check.Message = "imap_security", fmt.Sprintf("%s refused STARTTLS (it said: %q): it offers no TLS on this port. Choose TLS if the server has it (usually port 993); Postdesk sends a password without TLS only to this machine.", addr, pe.ServerText)
+			break
+		}
 		check.Field, check.Message = "imap_security", fmt.Sprintf("The TLS handshake with %s failed (%v): check the security setting (TLS is usually port 993, STARTTLS port 143) and the server's certificate.", addr, pe.Err)
 	case imapsync.StepGreeting:
 		check.Field, check.Message = "imap_port", fmt.Sprintf("%s answered, but not as an IMAP server: is this the IMAP port?", addr)
@@ -255,7 +259,7 @@ func (a *Admin) probeIMAP(ctx context.Context, srv store.MailboxServer, login st
 func (a *Admin) probeSMTP(ctx context.Context, spec MailboxSpec, srv store.MailboxServer, login string, cr credentials) ConnectionCheck {
 	addr := net.JoinHostPort(srv.SMTPHost, strconv.Itoa(srv.SMTPPort))
 	check := ConnectionCheck{Server: ServerSMTP, Addr: addr}
-	cfg := smtpsend.Config{Addr: addr, Security: smtpsend.Security(srv.SMTPSecurity), TLSConfig: a.ProbeTLS,
+	cfg := smtpsend.Config{Addr: addr, Security: smtpsend.Security(srv.SMTPSecurity), TLSConfig: a.ProbeTLS, Resolver: a.ProbeResolver,
 		Username: login, Auth: smtpsend.AuthMethod(srv.AuthMethod), Password: cr.password, Token: cr.tokenFor(srv.SMTPHost),
 		CommandTimeout: probeTimeout / 2}
 	conn, err := smtpsend.Dial(ctx, cfg)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"strconv"
 	"strings"
@@ -62,6 +63,9 @@ type Admin struct {
 	// ProbeTLS is the TLS configuration of TestConnection (nil: the
 	// system's roots); tests trust their own certificate authority here.
 	ProbeTLS *tls.Config
+	// ProbeResolver looks up the servers' names for TestConnection (nil:
+	// the system's resolver); tests give one that never leaves the machine.
+	ProbeResolver *net.Resolver
 	// OAuth gives TestMailbox an OAuth mailbox's access token (nil: OAuth
 	// mailboxes are not tested once saved).
 	OAuth *oauth.Service

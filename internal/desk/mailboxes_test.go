@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/mailtest"
 	"github.com/postdesk/postdesk/internal/oauth"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
@@ -27,7 +28,9 @@ func newAdmin(t *testing.T, db *store.DB) (*desk.Admin, *store.Vault) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return desk.NewAdmin(db, vault, microsoftOnly), vault
+	admin := desk.NewAdmin(db, vault, microsoftOnly)
+	admin.ProbeResolver = mailtest.NoSuchHost() // made-up names fail here, with no DNS query
+	return admin, vault
 }
 
 func days(n int) *int { return &n }

@@ -69,6 +69,9 @@ type Config struct {
 	Addr      string      // host:port
 	Security  Security    // default SecurityTLS
 	TLSConfig *tls.Config // nil: system roots; ServerName defaults to Addr's host
+	// Resolver looks up Addr's host (nil: the system's resolver); tests
+	// give one that never leaves the machine.
+	Resolver *net.Resolver
 
 	// Username is the mailbox address; XOAUTH2 sends it as "user=" and
 	// OAUTHBEARER as the authzid, also for a shared mailbox.

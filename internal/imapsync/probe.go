@@ -69,11 +69,15 @@ func Probe(ctx context.Context, cfg Config) error {
 		return pe
 	}
 	if net.ParseIP(host) == nil {
-		if _, err := net.DefaultResolver.LookupHost(ctx, host); err != nil {
+		r := cfg.Resolver
+		if r == nil {
+			r = net.DefaultResolver
+		}
+		if _, err := r.LookupHost(ctx, host); err != nil {
 			return fail(StepDNS, err)
 		}
 	}
-	d := &net.Dialer{Timeout: dialTimeout}
+	d := &net.Dialer{Timeout: dialTimeout, Resolver: cfg.Resolver}
 	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return fail(StepTCP, err)
@@ -94,7 +98,10 @@ func Probe(ctx context.Context, cfg Config) error {
 		// and shakes hands: tell the TLS failures from the others.
 		c, err = imapclient.NewStartTLS(conn, &imapclient.Options{TLSConfig: cfg.tlsConfig(host)})
 		if err != nil {
-			if isTLSFailure(err) {
+			// A server that answers STARTTLS with an IMAP refusal ("TLS
+			// support isn't enabled") greeted as IMAP: its TLS is the fault.
+			var ie *imap.Error
+			if isTLSFailure(err) || errors.As(err, &ie) {
 				return fail(StepTLS, err)
 			}
 			return fail(StepGreeting, err)

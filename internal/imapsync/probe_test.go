@@ -59,10 +59,15 @@ func TestProbeSteps(t *testing.T) {
 		{"wrong password", with("wrong-pw", nil), StepAuth, "", "uthentication failed"},
 		{"missing folder", with(pw, func(c *Config) { c.Folders = []string{"INBOX", "Nope"} }), StepFolder, "Nope", "Mailbox doesn't exist"},
 		{"missing move-to folder", with(pw, func(c *Config) { c.AfterProcessing, c.MoveTo = ActionMove, "Done" }), StepFolder, "Done", ""},
-		{"no such host", with(pw, func(c *Config) { c.Addr, c.Security = "imap.postdesk-test.invalid:993", SecurityTLS }), StepDNS, "", ""},
+		{"no such host", with(pw, func(c *Config) {
+			c.Addr, c.Security, c.Resolver = "imap.postdesk-test.invalid:993", SecurityTLS, mailtest.NoSuchHost()
+		}), StepDNS, "", ""},
 		{"nothing listens", with(pw, func(c *Config) { c.Addr = closedAddr }), StepTCP, "", ""},
 		{"not IMAP", with(pw, func(c *Config) { c.Addr = junk.Addr().String() }), StepGreeting, "", ""},
 		{"TLS to a plain server", with(pw, func(c *Config) { c.Addr, c.Security = stack.IMAPAddr, SecurityTLS }), StepTLS, "", ""},
+		// Dovecot with ssl = no answers STARTTLS with an IMAP refusal: the
+		// server is IMAP, its TLS is what is missing.
+		{"STARTTLS to a plain server", with(pw, func(c *Config) { c.Addr, c.Security = stack.IMAPAddr, SecurityStartTLS }), StepTLS, "", "TLS support isn't enabled"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Probe(ctx, tc.cfg)

@@ -67,7 +67,7 @@ func connect(ctx context.Context, cfg *Config, st Store) (*session, error) {
 		},
 	}
 	host, portText, _ := net.SplitHostPort(cfg.Addr)
-	d := &net.Dialer{Timeout: dialTimeout}
+	d := &net.Dialer{Timeout: dialTimeout, Resolver: s.cfg.Resolver}
 	conn, err := d.DialContext(ctx, "tcp", cfg.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", cfg.Addr, err)

@@ -55,6 +55,9 @@ type Config struct {
 	// any other port.
 	Security  Security
 	TLSConfig *tls.Config // nil: system roots; ServerName defaults to Addr's host
+	// Resolver looks up Addr's host (nil: the system's resolver); tests
+	// give one that never leaves the machine.
+	Resolver *net.Resolver
 
 	// Username is the mailbox address; XOAUTH2 sends it as "user=" and
 	// OAUTHBEARER as the authzid.
@@ -137,7 +140,7 @@ func (c Config) normalize() (Config, error) {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.dial == nil {
-		d := &net.Dialer{Timeout: c.CommandTimeout}
+		d := &net.Dialer{Timeout: c.CommandTimeout, Resolver: c.Resolver}
 		c.dial = d.DialContext
 	}
 	return c, nil
