@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -84,9 +86,22 @@ func runDemoWith(ctx context.Context, e env, o demoOptions) (err error) {
 	}
 	log := cfg.Logger(e.stderr)
 
-	world, err := demo.Start(demo.Options{RedirectURL: baseURL + "/oauth/callback", Logger: log})
+	// A kept folder's demo listens where it did last time, when it can:
+	// its mailboxes' server settings then stay as they were (new ones
+	// would need every mailbox signed in again, with a notice each).
+	portsFile := filepath.Join(o.dataDir, "demo-ports.json")
+	var ports demo.Ports
+	if b, err := os.ReadFile(portsFile); keep && err == nil {
+		json.Unmarshal(b, &ports) // unreadable: new ports
+	}
+	world, err := demo.Start(demo.Options{RedirectURL: baseURL + "/oauth/callback", Logger: log, Ports: ports})
 	if err != nil {
 		return err
+	}
+	if keep {
+		if b, err := json.Marshal(world.Ports()); err == nil {
+			os.WriteFile(portsFile, b, 0o600) // without it, the next run takes new ports
+		}
 	}
 	defer func() { err = errors.Join(err, world.Stop()) }()
 	cfg.MicrosoftClientID, cfg.MicrosoftClientSecret = world.ClientID, world.ClientSecret

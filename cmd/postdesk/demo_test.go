@@ -8,6 +8,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -402,5 +403,56 @@ func TestDemoInBrowser(t *testing.T) {
 	browsertest.Axe(t, ctx, "demo: Emails after reauthenticating")
 	if a := authState(t, db, billing); a.State != store.AuthOK || time.Until(a.ReauthDueAt) < 80*24*time.Hour {
 		t.Errorf("billing@ after reauthenticating: %s, due %s", a.State, a.ReauthDueAt)
+	}
+}
+
+// A demo started again on its kept data folder listens where it did, so
+// its mailboxes' server settings stay: no "server changed" notice, and
+// support@, connected throughout, gets no notice at all. (With new ports
+// every mailbox needed signing in again, each with an emailed notice.)
+func TestDemoRestartedOnItsFolder(t *testing.T) {
+	dir := t.TempDir()
+	runOnce := func() {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout, stderr logtest.Buffer
+		e := env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+		done := make(chan error, 1)
+		go func() {
+			done <- runDemoWith(ctx, e, demoOptions{listen: "127.0.0.1:0", dataDir: dir, ready: func(*demoRun) { cancel() }})
+		}()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("demo: %v\n%s", err, tail(stderr.String(), 30))
+			}
+		case <-time.After(90 * time.Second):
+			cancel()
+			t.Fatalf("demo not ready after 90 s\n%s", tail(stderr.String(), 30))
+		}
+	}
+	runOnce()
+	first, err := os.ReadFile(filepath.Join(dir, "demo-ports.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runOnce()
+	second, err := os.ReadFile(filepath.Join(dir, "demo-ports.json"))
+	if err != nil || string(first) != string(second) {
+		t.Errorf("ports %s, then %s (%v): want the same", first, second, err)
+	}
+	db := openForTest(t, map[string]string{"POSTDESK_DATA": dir})
+	notices, err := db.Notices(context.Background(), store.NoticeFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	support, err := db.MailboxByAddress(context.Background(), demo.DefaultDomain().Support)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range notices {
+		if strings.Contains(n.Message, "server changed") || n.MailboxID == support.ID {
+			t.Errorf("notice after the restart: %s %s", n.Kind, n.Message)
+		}
 	}
 }

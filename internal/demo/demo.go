@@ -33,6 +33,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -84,6 +85,34 @@ type Options struct {
 	// delivered to them (zero: DefaultAnswerAfter; see answers.go).
 	AnswerAfter time.Duration
 	Logger      *slog.Logger
+	// Ports are the ports to listen on when they are free (a kept data
+	// folder's, from its last run: the mailboxes' server settings then stay
+	// as they were); zero, or taken, takes a free one.
+	Ports Ports
+}
+
+// Ports are the stand-in sign-in's, the IMAP server's and the SMTP
+// server's ports on 127.0.0.1.
+type Ports struct {
+	IdP  int `json:"idp"`
+	IMAP int `json:"imap"`
+	SMTP int `json:"smtp"`
+}
+
+// listenPreferring listens on 127.0.0.1:port when it is free, else on a
+// free port.
+func listenPreferring(port int) (net.Listener, error) {
+	if port > 0 {
+		if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			return ln, nil
+		}
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+// Ports returns the ports the world listens on.
+func (e *Env) Ports() Ports {
+	return Ports{IdP: e.idpPort, IMAP: e.MailPort, SMTP: e.SMTPPort}
 }
 
 // Env is the running world: the stand-in sign-in and the mail server.
@@ -102,6 +131,7 @@ type Env struct {
 	// AUTH with XOAUTH2 or OAUTHBEARER, no TLS (loopback).
 	SMTPPort int
 
+	idpPort     int
 	log         *slog.Logger
 	answerAfter time.Duration
 	answered    answers
@@ -126,16 +156,16 @@ func Start(opts Options) (*Env, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	idpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	idpLn, err := listenPreferring(opts.Ports.IdP)
 	if err != nil {
 		return nil, fmt.Errorf("demo: listen for the sign-in: %w", err)
 	}
-	mailLn, err := net.Listen("tcp", "127.0.0.1:0")
+	mailLn, err := listenPreferring(opts.Ports.IMAP)
 	if err != nil {
 		idpLn.Close()
 		return nil, fmt.Errorf("demo: listen for the mail server: %w", err)
 	}
-	smtpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	smtpLn, err := listenPreferring(opts.Ports.SMTP)
 	if err != nil {
 		idpLn.Close()
 		mailLn.Close()
@@ -169,6 +199,7 @@ func Start(opts Options) (*Env, error) {
 	addr := mailLn.Addr().(*net.TCPAddr)
 	e.MailHost, e.MailPort = addr.IP.String(), addr.Port
 	e.SMTPPort = smtpLn.Addr().(*net.TCPAddr).Port
+	e.idpPort = idpLn.Addr().(*net.TCPAddr).Port
 
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ctx, e.cancel = ctx, cancel
