@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
+	"net/mail"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -96,7 +99,7 @@ func runInspect(ctx context.Context, e env, args []string) error {
 	var agents listFlag
 	var f *os.File
 	a, fs, done, err := startNew(ctx, e, "inspect", args, func(fs *flag.FlagSet) {
-		mailbox = fs.String("mailbox", "", "the support address the message arrived at (default: the only mailbox, else support@example.com)")
+		mailbox = fs.String("mailbox", "", "the support address the message arrived at (default: the mailbox among its recipients, else the only one)")
 		fs.Var(&agents, "agent", "also treat this address as an agent's (repeatable)")
 		text = fs.Bool("text", false, "print readable text instead of JSON")
 	}, func(fs *flag.FlagSet) error {
@@ -119,9 +122,8 @@ func runInspect(ctx context.Context, e env, args []string) error {
 	cfg := a.cfg
 	address := *mailbox
 	if address == "" {
-		address = "support@example.com"
-		if mbs, err := a.db.Mailboxes(ctx); err == nil && len(mbs) == 1 {
-			address = mbs[0].Address
+		if address, err = guessMailbox(ctx, a, f); err != nil {
+			return err
 		}
 	}
 	in := ingest.New(a.db, ingest.Options{SupportAddresses: cfg.SupportAddresses, Agents: agents})
@@ -213,4 +215,47 @@ func printInspect(w io.Writer, r inspectReport) error {
 		fmt.Fprintf(w, "  - %s\n", reason)
 	}
 	return nil
+}
+
+// guessMailbox is the mailbox an email arrived at when --mailbox is not
+// given: the one of its To, Cc or Delivered-To addresses that is a
+// mailbox, else the only mailbox, else support@example.com when there is
+// none yet; several candidates are refused, naming them. f is read from
+// the start again afterwards.
+func guessMailbox(ctx context.Context, a *app, f *os.File) (string, error) {
+	mbs, err := a.db.Mailboxes(ctx)
+	if err != nil {
+		return "", err
+	}
+	var live []string
+	for _, mb := range mbs {
+		if !mb.Removed() {
+			live = append(live, mb.Address)
+		}
+	}
+	var found []string
+	if msg, err := mail.ReadMessage(bufio.NewReader(f)); err == nil {
+		for _, field := range []string{"To", "Cc", "Delivered-To", "X-Original-To"} {
+			list, _ := msg.Header.AddressList(field)
+			for _, to := range list {
+				if addr := strings.ToLower(to.Address); slices.Contains(live, addr) && !slices.Contains(found, addr) {
+					found = append(found, addr)
+				}
+			}
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", fmt.Errorf("inspect: %w", err)
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return "", fmt.Errorf("inspect: the email is addressed to %d mailboxes (%s): say which one it arrived at with --mailbox", len(found), strings.Join(found, ", "))
+	case len(live) == 1:
+		return live[0], nil
+	case len(live) == 0:
+		return "support@example.com", nil
+	}
+	return "", fmt.Errorf("inspect: none of the email's recipients is a mailbox: say which one it arrived at with --mailbox (one of: %s)", strings.Join(live, ", "))
 }

@@ -58,3 +58,42 @@ func TestInspectExplainsAndChangesNothing(t *testing.T) {
 		t.Fatalf("inspect created mailboxes: %v", mbs)
 	}
 }
+
+// Without --mailbox, inspect checks an email against the mailbox among its
+// recipients (with several mailboxes it once checked a made-up
+// support@example.com, and called a stored email new); with no recipient
+// a mailbox it asks which one.
+func TestInspectFindsTheMailbox(t *testing.T) {
+	vars := dialectEnv(t, "sqlite")
+	dir := t.TempDir()
+	write := func(name, to, id string) string {
+		path := filepath.Join(dir, name)
+		raw := "From: Ann <ann@customer.example>\r\nTo: " + to + "\r\nSubject: Broken blender\r\nDate: " + time.Now().Format(time.RFC1123Z) +
+			"\r\nMessage-ID: <" + id + "@customer.example>\r\n\r\nIt broke.\r\n"
+		if err := os.WriteFile(path, []byte(raw), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	stored := write("stored.eml", "Sales <sales@corp.example>", "m1")
+	for _, mb := range []string{"support@corp.example", "sales@corp.example", "billing@corp.example"} {
+		if _, _, err := cli(t, vars, "", "import", "--mailbox", mb, write(mb+".eml", mb, "seed-"+mb)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := cli(t, vars, "", "import", "--mailbox", "sales@corp.example", stored); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := cli(t, vars, "", "inspect", "--text", stored)
+	if err != nil || !strings.Contains(out, "→ sales@corp.example") || !strings.Contains(out, "Classification: duplicate") {
+		t.Errorf("inspect of an email stored in sales@: %v\n%s", err, out)
+	}
+	_, _, err = cli(t, vars, "", "inspect", write("elsewhere.eml", "someone@else.example", "m2"))
+	if err == nil || !strings.Contains(err.Error(), "say which one it arrived at with --mailbox (one of: ") {
+		t.Errorf("inspect of an email to no mailbox: %v", err)
+	}
+	_, _, err = cli(t, vars, "", "inspect", write("both.eml", "support@corp.example, billing@corp.example", "m3"))
+	if err == nil || !strings.Contains(err.Error(), "addressed to 2 mailboxes (support@corp.example, billing@corp.example)") {
+		t.Errorf("inspect of an email to two mailboxes: %v", err)
+	}
+}
