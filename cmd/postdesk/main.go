@@ -143,6 +143,10 @@ func noArgs(fs *flag.FlagSet) error {
 }
 
 func runVersion(ctx context.Context, e env, args []string) error {
+	if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+		fmt.Fprintln(e.stderr, "Usage: postdesk version\n\nPrint the version.")
+		return nil
+	}
 	if len(args) > 0 {
 		return fmt.Errorf("version: unexpected argument %q: it takes none", args[0])
 	}

@@ -24,7 +24,7 @@ import (
 const (
 	rotClientID = "postdesk-rotation"
 	rotSecret   = "rotation~secret"
-	rotRedirect = "http://localhost:8080/oauth/callback" // serve's default base URL
+	rotRedirect = "http://localhost:8080/oauth/callback" // POSTDESK_BASE_URL's
 	rotDelay    = 3500 * time.Millisecond
 )
 
@@ -56,7 +56,7 @@ func newOAuthWorld(t *testing.T, dbURL string, addrs []string, lifetime time.Dur
 	data := t.TempDir()
 	vars := []string{"POSTDESK_DATA=" + data, "POSTDESK_SECRET_KEY=" + store.EncodeKey(key),
 		"POSTDESK_MICROSOFT_CLIENT_ID=" + rotClientID, "POSTDESK_MICROSOFT_CLIENT_SECRET=" + rotSecret,
-		"POSTDESK_MICROSOFT_AUTHORITY=" + stack.IdPURL,
+		"POSTDESK_MICROSOFT_AUTHORITY=" + stack.IdPURL, "POSTDESK_BASE_URL=http://localhost:8080",
 		// The test's Dovecot stands in for Microsoft's mail servers.
 		"POSTDESK_OAUTH_ALLOWED_HOSTS=" + strings.Split(stack.IMAPAddr, ":")[0]}
 	if dbURL != "" {

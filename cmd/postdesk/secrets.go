@@ -97,13 +97,13 @@ func runSecrets(ctx context.Context, e env, args []string) error {
 	cfg := a.cfg
 	// A running serve keeps the key it started with, and could open none
 	// of the secrets once they are sealed again: every mailbox would fail.
-	live, err := a.db.LiveSyncers(ctx, time.Now().Add(-time.Minute))
+	live, err := a.db.LiveSyncers(ctx, time.Now().Add(-20*time.Second)) // a live one beats every 1-5 s
 	if err != nil {
 		return err
 	}
 	if len(live) > 0 {
 		return fmt.Errorf("secrets rotate: %d postdesk serve process(es) use this database (%s): stop them all first, rotate, then start them with the new key; "+
-			"running on, they keep the old key and can open no secret (a process stopped in the last minute may still be listed: wait a minute)", len(live), strings.Join(live, ", "))
+			"running on, they keep the old key and can open no secret (a process stopped in the last 20 seconds may still be listed: wait a little)", len(live), strings.Join(live, ", "))
 	}
 	oldKey, err := store.LoadKey(cfg.DataDir, cfg.SecretKey)
 	if err != nil {

@@ -41,6 +41,9 @@ func runServe(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
+	if cfg.BaseURLFromListen {
+		cfg.BaseURL = config.ListenURL(ln.Addr().String()) // the port it got, if it asked for any
+	}
 	if cfg.SyncOwner == "" {
 		// Stable across restarts (a restarted process renews its own leases
 		// at once instead of waiting for them to expire) and unique among
@@ -52,7 +55,10 @@ func runServe(ctx context.Context, e env, args []string) error {
 		// Two processes of one name share every lease and take each
 		// other's work for their own: the name must be unique (on
 		// PostgreSQL a process that died is known not to be running).
-		live, err := a.db.LiveSyncers(ctx, time.Now().Add(-time.Minute))
+		// Seen in the last 20 s (a live one beats every second): a host
+		// that lost power leaves its connection open on the server for
+		// a while, but stops beating, and is back in more than that.
+		live, err := a.db.LiveSyncers(ctx, time.Now().Add(-20*time.Second))
 		if err != nil {
 			ln.Close()
 			return err

@@ -20,15 +20,18 @@ import (
 
 // Config is the validated configuration.
 type Config struct {
-	DataDir          string
-	DatabaseURL      string
-	Listen           string
-	BaseURL          *url.URL
-	LogLevel         slog.Level
-	LogFormat        string
-	SupportAddresses []string
-	SessionTTL       time.Duration
-	SecretKey        string
+	DataDir     string
+	DatabaseURL string
+	Listen      string
+	BaseURL     *url.URL
+	// BaseURLFromListen: no base URL was given, and BaseURL is made from
+	// Listen (serve makes it again from the port it got, for port 0).
+	BaseURLFromListen bool
+	LogLevel          slog.Level
+	LogFormat         string
+	SupportAddresses  []string
+	SessionTTL        time.Duration
+	SecretKey         string
 	// SecretsLost starts serve although no stored secret opens with the
 	// key (it is lost for good): each mailbox needs its password or
 	// sign-in again.
@@ -141,8 +144,11 @@ func options() []option {
 				c.Listen = v
 				return nil
 			}},
-		{name: "base-url", def: "http://localhost:8080", doc: "the address agents use to reach Postdesk (links, secure cookies, OAuth redirects)",
+		{name: "base-url", doc: "the address agents use to reach Postdesk (links, secure cookies, OAuth redirects); empty: http:// and the listen address (localhost when it is every interface's)",
 			set: func(c *Config, v string) error {
+				if v == "" {
+					return nil // made from the listen address below
+				}
 				u, err := url.Parse(v)
 				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 					return errors.New("must be an absolute http:// or https:// URL")
@@ -368,6 +374,19 @@ func optionalURL(dst *string, v string) error {
 	return nil
 }
 
+// ListenURL is the http URL of a listen address: localhost for an
+// address of every interface (":8080", "0.0.0.0:8080", "[::]:8080").
+func ListenURL(listen string) *url.URL {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return &url.URL{Scheme: "http", Host: listen}
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port)}
+}
+
 // CheckListen checks an address to listen on: host:port (host may be
 // empty: every address), the port a number from 0 to 65535 (0: any free
 // port), so a wrong one is named when settings are read rather than when
@@ -452,6 +471,9 @@ func Flags(fs *flag.FlagSet, env func(string) string) func() (*Config, error) {
 				}
 				errs = append(errs, fmt.Errorf("%s %s: %v", source, shown, err))
 			}
+		}
+		if c.BaseURL == nil && c.Listen != "" {
+			c.BaseURL, c.BaseURLFromListen = ListenURL(c.Listen), true
 		}
 		if g := c.Generic; g.ClientID != "" && (g.AuthURL == "" || g.TokenURL == "" || g.IMAPHost == "") {
 			errs = append(errs, errors.New("--oauth-client-id: a generic OAuth provider also needs --oauth-auth-url, --oauth-token-url and --oauth-imap"))

@@ -61,8 +61,12 @@ func (s *Sender) drain(ctx context.Context, mailboxID int64) error {
 // renewed only between messages, the lease lapsed mid-send, and another
 // process took the mailbox and called the message's outcome unknown while
 // this one still waited for it.
+//
+// It goes on after ctx ends (a shutdown past its deadline, the job
+// stopped): the message in flight is still awaited, not abandoned, and
+// its lease must outlast it.
 func (s *Sender) keepLease(ctx context.Context, mailboxID int64) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -209,40 +209,58 @@ func TestRefusalRecordedAfterCancel(t *testing.T) {
 // (a note told the agent it may have arrived) and the retry was lost.
 func TestLeaseKeptDuringOneSlowSend(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
-		t.Run(dialect, func(t *testing.T) {
-			ctx := context.Background()
-			e := newBusyEnv(t, dialect, 2500*time.Millisecond)
-			newSender := func(owner string) *jobs.Sender {
-				s, err := jobs.NewSender(jobs.SenderOptions{DB: e.db, Passwords: e.passwords, Owner: owner, Lease: time.Second})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { s.Stop(ctx) })
-				return s
+		for _, cancelled := range []bool{false, true} {
+			name := dialect
+			if cancelled {
+				// A's drain is cancelled (a shutdown past its deadline, the
+				// job stopped) while the send goes on: the lease must too.
+				name += "/drain_cancelled"
 			}
-			a, b := newSender("process-a"), newSender("process-b")
-			m := e.reply(t)
-			done := make(chan error, 1)
-			go func() { done <- a.Drain(ctx, e.mb.ID) }()
-			time.Sleep(1500 * time.Millisecond) // A waits for the answer; its lease would have lapsed
-			if err := b.Drain(ctx, e.mb.ID); err != nil {
-				t.Fatal(err)
-			}
-			if err := <-done; err != nil {
-				t.Fatal(err)
-			}
-			if d := e.delivery(t, m.ID); e.data.Load() != 1 || d.State != store.DeliveryQueued || d.Attempts != 1 || d.ErrorKind != "temporary" {
-				t.Errorf("after a slow 451 with another process draining meanwhile: %+v (%d answered), want queued again after 1 attempt", d, e.data.Load())
-			}
-			notes, err := e.db.TicketNotes(ctx, e.ticket)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, n := range notes {
-				if strings.Contains(n.Body, "may or may not") {
-					t.Errorf("note on the ticket: %s", n.Body)
-				}
-			}
-		})
+			t.Run(name, func(t *testing.T) { testLeaseKept(t, dialect, cancelled) })
+		}
+	}
+}
+
+func testLeaseKept(t *testing.T, dialect string, cancelled bool) {
+	ctx := context.Background()
+	e := newBusyEnv(t, dialect, 2500*time.Millisecond)
+	newSender := func(owner string) *jobs.Sender {
+		s, err := jobs.NewSender(jobs.SenderOptions{DB: e.db, Passwords: e.passwords, Owner: owner, Lease: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Stop(ctx) })
+		return s
+	}
+	a, b := newSender("process-a"), newSender("process-b")
+	m := e.reply(t)
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Drain(actx, e.mb.ID) }()
+	if cancelled {
+		time.Sleep(300 * time.Millisecond)
+		cancel()
+		time.Sleep(1200 * time.Millisecond)
+	} else {
+		time.Sleep(1500 * time.Millisecond) // A waits for the answer; its lease would have lapsed
+	}
+	if err := b.Drain(ctx, e.mb.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil && !cancelled {
+		t.Fatal(err)
+	}
+	if d := e.delivery(t, m.ID); e.data.Load() != 1 || d.State != store.DeliveryQueued || d.Attempts != 1 || d.ErrorKind != "temporary" {
+		t.Errorf("after a slow 451 with another process draining meanwhile: %+v (%d answered), want queued again after 1 attempt", d, e.data.Load())
+	}
+	notes, err := e.db.TicketNotes(ctx, e.ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range notes {
+		if strings.Contains(n.Body, "may or may not") {
+			t.Errorf("note on the ticket: %s", n.Body)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package notification
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -224,7 +225,14 @@ func (m *Mailer) flushUser(ctx context.Context, tx *store.Tx, userID int64) (boo
 	}
 	mb, ok := pickSender(healthy, prefer, 0, false)
 	if !ok {
-		return false, errNoSender
+		configured, err := anyMailboxSends(ctx, tx)
+		if err != nil || configured {
+			return false, cmp.Or(err, errNoSender) // it waits for one that works again
+		}
+		// No mailbox has sending settings (an import-only desk): nothing
+		// will ever send them, so they are not kept.
+		log.Info("notifications dropped: no mailbox has sending settings", "count", len(items))
+		return false, nil
 	}
 	if err := m.queue(ctx, tx, mb, m.agentEmail(u, items)); err != nil {
 		return false, err

@@ -1,12 +1,15 @@
 package notification_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/ingest"
+	"github.com/postdesk/postdesk/internal/notification"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
 )
@@ -232,5 +235,37 @@ func TestBatchWaitsForAMailbox(t *testing.T) {
 				t.Errorf("pending after it was sent: %d, %v", len(pending), err)
 			}
 		})
+	}
+}
+
+// While a batch waits for a mailbox that can send, its due time is past:
+// the loop looks again at its interval, not at once (it ran about 93
+// passes a second, each a write transaction).
+func TestWaitingBatchDoesNotSpinTheLoop(t *testing.T) {
+	var reads atomic.Int64
+	e := newDBEnv(t, "sqlite", func(o *notification.Options) {
+		inner := o.Now
+		o.Now = func() time.Time { reads.Add(1); return inner() }
+		o.Interval = 10 * time.Second
+	})
+	a := e.passwordMailbox("support@example.test")
+	ann := e.user("ann@helpdesk.test", store.RoleAgent, store.NotifyChoices{NewTicket: true}, a.ID)
+	e.mail(a, "customer@customer.test", "Printer on fire", "")
+	e.dispatch()
+	e.needsReauth(a, 0)
+	e.clock.Add(time.Minute)
+	e.run()
+	if p, _ := e.db.PendingNotifications(e.ctx, ann.ID); len(p) != 1 {
+		t.Fatalf("%d batches pending, want the one waiting", len(p))
+	}
+	before := reads.Load()
+	e.run()
+	perPass := reads.Load() - before
+	before = reads.Load()
+	e.mailer.Start()
+	time.Sleep(time.Second)
+	e.mailer.Stop(context.Background())
+	if passes := (reads.Load() - before) / max(perPass, 1); passes > 3 {
+		t.Errorf("the loop ran about %d passes in a second with an interval of 10 s", passes)
 	}
 }

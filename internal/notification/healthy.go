@@ -37,6 +37,31 @@ func (m *Mailer) healthyMailboxes(ctx context.Context, tx *store.Tx) ([]store.Ma
 	return out, nil
 }
 
+// anyMailboxSends reports whether some mailbox has sending settings, so
+// that it can send once it works (signed in again, its server back).
+func anyMailboxSends(ctx context.Context, tx *store.Tx) (bool, error) {
+	all, err := tx.Mailboxes(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, mb := range all {
+		if mb.Removed() {
+			continue
+		}
+		srv, err := tx.MailboxServer(ctx, mb.ID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		if srv.SMTPHost != "" && srv.SMTPPort != 0 || srv.SendsWithGraph() {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (m *Mailer) canSend(ctx context.Context, tx *store.Tx, mb store.Mailbox) (bool, error) {
 	if mb.Removed() {
 		return false, nil

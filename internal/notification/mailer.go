@@ -173,7 +173,9 @@ func (m *Mailer) Start() {
 			m.runSafely()
 			var due <-chan time.Time
 			var timer *time.Timer
-			if next, err := m.db.NextNotificationDue(m.base); err == nil && !next.IsZero() {
+			// While batches wait for a mailbox that can send, their due
+			// times are past: the tick looks again, not a timer at once.
+			if next, err := m.db.NextNotificationDue(m.base); err == nil && !next.IsZero() && !m.held.Load() {
 				timer = time.NewTimer(max(next.Sub(m.opt.Now()), 0) + 10*time.Millisecond)
 				due = timer.C
 			}

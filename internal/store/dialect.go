@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,24 +181,32 @@ func (db *DB) Transient(err error) bool {
 // full), as opposed to refusing a statement: a request that failed so is
 // answered 503, to be tried again, not 500.
 func Unavailable(err error) bool {
-	if err == nil {
-		return false
-	}
-	// A connection that broke mid-statement ends in EOF.
-	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return true
-	}
-	var ne net.Error
 	var ce *pgconn.ConnectError
-	if errors.As(err, &ne) || errors.As(err, &ce) {
-		return true
-	}
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) {
+	var ue *url.Error
+	var de *net.DNSError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &ce):
+		return true // pgx could not connect (the name, the address, the server)
+	case errors.As(err, &pe):
 		// 08: connection exception; 53: insufficient resources (too many
 		// connections, disk full); 57P: the server is shutting down or
 		// starting.
 		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "57P")
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), errors.As(err, &ue), errors.As(err, &de):
+		// A request that ran out of time, or an HTTP call or a name
+		// lookup of Postdesk's own (a provider, a webhook): not the
+		// database, whose failures to connect pgx reports above.
+		return false
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone):
+		return true
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.As(err, &ne):
+		// An open connection that broke mid-statement: pgx returns the
+		// network's error, or the EOF of the reply it was reading.
+		return true
 	}
 	return false
 }

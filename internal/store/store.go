@@ -561,7 +561,7 @@ func redactURL(u string) string {
 // (and the work it registered for the commit) are undone and the
 // transaction goes on, usable, without them; fn's error is returned.
 func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
-	after, searchBytes := len(tx.after), tx.searchBytes
+	after, searchBytes, eventsAdded := len(tx.after), tx.searchBytes, tx.eventsAdded
 	search := make(map[int64]searchChange, len(tx.search))
 	for id, c := range tx.search {
 		search[id] = *c
@@ -582,7 +582,7 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
 	if _, err := tx.tx.ExecContext(ctx, `RELEASE SAVEPOINT pd_sp`); err != nil {
 		return errors.Join(ferr, fmt.Errorf("release savepoint: %w", err))
 	}
-	tx.after = tx.after[:after]
+	tx.after, tx.eventsAdded = tx.after[:after], eventsAdded // its wake-up was among the dropped
 	tx.searchBytes = searchBytes
 	tx.search = make(map[int64]*searchChange, len(search))
 	for id, c := range search {

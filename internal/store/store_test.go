@@ -3,10 +3,17 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
@@ -200,4 +207,31 @@ func TestTicketMessagesOrder(t *testing.T) {
 			t.Errorf("messages in order %v, want %v", got, want)
 		}
 	})
+}
+
+// Unavailable is the database out of reach, not any network error: a
+// request's deadline, an HTTP call of Postdesk's own or a name it looked
+// up are 500s (or their own answers), not "the database is out of reach".
+func TestUnavailable(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.ConnectError{Config: &pgconn.Config{}}, true},
+		{&pgconn.PgError{Code: "57P01"}, true},
+		{&pgconn.PgError{Code: "08006"}, true},
+		{&pgconn.PgError{Code: "23505"}, false},
+		{fmt.Errorf("load session: %w", io.ErrUnexpectedEOF), true},
+		{&net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}, true},
+		{context.DeadlineExceeded, false},
+		{fmt.Errorf("query: %w", context.Canceled), false},
+		{&url.Error{Op: "Post", URL: "https://hooks.example.com/", Err: &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}}, false},
+		{&net.DNSError{Err: "no such host", Name: "login.example.com", IsNotFound: true}, false},
+		{errors.New("boom"), false},
+		{nil, false},
+	} {
+		if got := store.Unavailable(c.err); got != c.want {
+			t.Errorf("Unavailable(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
 }
