@@ -125,3 +125,22 @@ func TestProviderEnvs(t *testing.T) {
 		}
 	}
 }
+
+// Without --base-url, links and redirects use the listen address (it was
+// always http://localhost:8080, whatever the port); an address of every
+// interface is reached as localhost.
+func TestBaseURLFromListen(t *testing.T) {
+	for listen, want := range map[string]string{
+		"127.0.0.1:18083": "http://127.0.0.1:18083", ":9000": "http://localhost:9000", "0.0.0.0:8080": "http://localhost:8080",
+		"[::]:8080": "http://localhost:8080", "[::1]:8443": "http://[::1]:8443", "desk.internal:80": "http://desk.internal:80",
+	} {
+		c, err := load(t, []string{"--listen", listen}, nil)
+		if err != nil || c.BaseURL.String() != want || !c.BaseURLFromListen {
+			t.Errorf("--listen %s: base URL %v (from listen %v), %v; want %s", listen, c.BaseURL, c.BaseURLFromListen, err, want)
+		}
+	}
+	c, err := load(t, []string{"--listen", "127.0.0.1:18083", "--base-url", "https://help.example.com/"}, nil)
+	if err != nil || c.BaseURL.String() != "https://help.example.com" || c.BaseURLFromListen {
+		t.Errorf("--base-url given: %v (from listen %v), %v", c.BaseURL, c.BaseURLFromListen, err)
+	}
+}
