@@ -92,7 +92,12 @@ type SenderOptions struct {
 	// last queued (written, released after a sign-in, or sent again by an
 	// agent) fails for good (default 48 hours).
 	GiveUp time.Duration
-	Now    func() time.Time
+	// SentLookAgain are the waits before each further look in Sent for a
+	// message whose outcome is unknown (the connection was lost after its
+	// end of data), where the provider files what it sends there (default
+	// 5 s, 15 s, 30 s).
+	SentLookAgain []time.Duration
+	Now           func() time.Time
 }
 
 // DefaultBackoff is the default wait after consecutive temporary failures.
@@ -137,6 +142,9 @@ func NewSender(opt SenderOptions) (*Sender, error) {
 	}
 	if opt.GiveUp <= 0 {
 		opt.GiveUp = 48 * time.Hour
+	}
+	if opt.SentLookAgain == nil {
+		opt.SentLookAgain = []time.Duration{5 * time.Second, 15 * time.Second, 30 * time.Second}
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now

@@ -223,7 +223,7 @@ func TestGraphSendRefusals(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			e := newGraphDesk(t, dialect, supportAddr, customerAddr)
 			mb, err := e.admin.AddMailbox(e.ctx, desk.MailboxSpec{Address: supportAddr, Name: "Example Support", Auth: "microsoft",
-				SendTransport: "graph"})
+				FetchTransport: "graph", SendTransport: "graph"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -268,6 +268,28 @@ func TestGraphSendRefusals(t *testing.T) {
 			lost := e.waitDelivery(reply("Four.").ID, store.DeliveryUnknown, 20*time.Second)
 			if lost.Delivery.Attempts != 1 {
 				t.Errorf("outcome unknown: %+v", lost.Delivery)
+			}
+
+			// The same, but Microsoft files the message in Sent Items a
+			// second later, as it does: a later look finds it, and it is
+			// recorded sent, with no note asking an agent to send it again.
+			e.graph.Fail(fakegraph.Fault{User: supportAddr, Op: fakegraph.OpSend, Status: 504, Code: "GatewayTimeout"})
+			late := reply("Five.")
+			time.Sleep(time.Second)
+			e.graph.Deliver(supportAddr, "sentitems", []byte("From: "+supportAddr+"\r\nTo: "+customerAddr+"\r\nSubject: Re: Printer on fire\r\n"+
+				"Message-ID: <"+late.MessageID+">\r\nDate: "+time.Now().Format(time.RFC1123Z)+"\r\n\r\nFive.\r\n"))
+			filed := e.waitDelivery(late.ID, store.DeliverySent, 20*time.Second)
+			if filed.Delivery.Attempts != 1 {
+				t.Errorf("found in Sent Items on a later look: %+v", filed.Delivery)
+			}
+			notes, err := e.db.TicketNotes(e.ctx, res.TicketID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, n := range notes {
+				if strings.Contains(n.Body, late.MessageID) {
+					t.Errorf("a note names the reply found in Sent Items: %s", n.Body)
+				}
 			}
 
 			time.Sleep(300 * time.Millisecond)

@@ -85,7 +85,7 @@ func newGraphDesk(t testing.TB, dialect string, accounts ...string) *graphDesk {
 		t.Fatal(err)
 	}
 	e.sender, err = jobs.NewSender(jobs.SenderOptions{DB: e.db, OAuth: e.oauth, Logger: log, Sweep: time.Second,
-		Backoff: []time.Duration{200 * time.Millisecond}})
+		Backoff: []time.Duration{200 * time.Millisecond}, SentLookAgain: []time.Duration{300 * time.Millisecond, 300 * time.Millisecond, 2 * time.Second}})
 	if err != nil {
 		t.Fatal(err)
 	}

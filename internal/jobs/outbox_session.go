@@ -148,7 +148,7 @@ func (s *Sender) resolveUnknown(ctx context.Context, st *mailboxState, items []s
 			checked = "it is not in the Sent folder (yet)"
 		}
 	}
-	s.settleUnknown(ctx, items, why, checked, func(item store.OutboxItem) bool {
+	s.settleUnknown(ctx, items, why, func() string { return checked }, func(item store.OutboxItem) bool {
 		if folder == nil {
 			return false
 		}
@@ -156,14 +156,19 @@ func (s *Sender) resolveUnknown(ctx context.Context, st *mailboxState, items []s
 		found, err := folder.HasMessageID(sctx, item.MessageID)
 		cancel()
 		return err == nil && found
-	})
+	}, func() bool { return folder != nil })
 }
 
 // resolveUnknownGraph is resolveUnknown for a mailbox that sends through
 // Graph: its Sent Items are searched through Graph.
 func (s *Sender) resolveUnknownGraph(ctx context.Context, st *mailboxState, items []store.OutboxItem, why string) {
-	checked := "it is not in Sent Items (yet)"
 	var searchErr error
+	checked := func() string {
+		if searchErr != nil { // a mailbox that only sends through Graph may not read its mail (403)
+			return "its Sent Items could not be searched (" + searchErr.Error() + ")"
+		}
+		return "it is not in Sent Items (yet)"
+	}
 	s.settleUnknown(ctx, items, why, checked, func(item store.OutboxItem) bool {
 		if searchErr != nil {
 			return false
@@ -174,20 +179,48 @@ func (s *Sender) resolveUnknownGraph(ctx context.Context, st *mailboxState, item
 			s.log.Warn("search Sent Items to settle unknown replies", "mailbox_id", st.mb.ID, "err", err)
 		}
 		return found
-	})
+	}, func() bool { return searchErr == nil })
 }
 
 // settleUnknown records each item found (by found) as sent, and every
-// other one as unknown, with a sentence on its ticket.
-func (s *Sender) settleUnknown(ctx context.Context, items []store.OutboxItem, why, checked string, found func(store.OutboxItem) bool) {
-	for _, item := range items {
-		if found(item) {
+// other one as unknown, with a sentence on its ticket. When Sent can be
+// searched (lookAgain, asked before each further look), one not found is looked for again after each of
+// SenderOptions.SentLookAgain: Microsoft 365 and Gmail file a message in
+// Sent some seconds after accepting it, so a first look just after a lost
+// connection almost never finds it, and "unknown" asks an agent to choose
+// Send again for a reply that did arrive.
+func (s *Sender) settleUnknown(ctx context.Context, items []store.OutboxItem, why string, checked func() string, found func(store.OutboxItem) bool, lookAgain func() bool) {
+	for _, wait := range append([]time.Duration{0}, s.opt.SentLookAgain...) {
+		if wait > 0 {
+			if !lookAgain() {
+				break
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+			t.Stop()
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		var notYet []store.OutboxItem
+		for _, item := range items {
+			if !found(item) {
+				notYet = append(notYet, item)
+				continue
+			}
 			s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error {
 				return tx.MarkSent(ctx, item.ID, now, false)
 			})
 			s.log.Info("unknown "+item.What()+" found in Sent: recorded sent", "mailbox_id", item.MailboxID, "message_id", item.ID)
-			continue
 		}
+		if items = notYet; len(items) == 0 {
+			return
+		}
+	}
+	for _, item := range items {
 		s.log.Warn(item.What()+"'s outcome unknown: not sent again until an agent chooses", "mailbox_id", item.MailboxID, "message_id", item.ID)
 		s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error {
 			if err := tx.MarkUnknown(ctx, item.ID, why, now); err != nil {
@@ -196,7 +229,7 @@ func (s *Sender) settleUnknown(ctx context.Context, items []store.OutboxItem, wh
 			if item.TicketID == 0 {
 				return nil
 			}
-			return tx.AddNote(ctx, &store.Note{TicketID: item.TicketID, Kind: store.NoteEvent, CreatedAt: now, Body: unknownSentence(item, why, checked)})
+			return tx.AddNote(ctx, &store.Note{TicketID: item.TicketID, Kind: store.NoteEvent, CreatedAt: now, Body: unknownSentence(item, why, checked())})
 		})
 	}
 }
