@@ -148,7 +148,7 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		d.Outcome, d.Reason, d.Class = Ignored, d.IgnoredReason, "loop"
 		d.Reasons = append(d.Reasons, fmt.Sprintf("%s is one of our own support addresses: never a customer", from))
 	default:
-		ticketID, why, err := in.findTicket(ctx, tx, mb, msg)
+		ticketID, why, err := in.findTicket(ctx, tx, mb, msg, from, from != "" && own.has(from))
 		if err != nil {
 			return Decision{}, err
 		}
@@ -240,7 +240,7 @@ func (in *Ingester) decideForward(ctx context.Context, tx *store.Tx, mb store.Ma
 		return true, nil
 	}
 	// A reply to a ticket joins it; otherwise a new ticket from the customer.
-	ticketID, whyJoin, err := in.findTicket(ctx, tx, mb, &mailmsg.Message{InReplyTo: orig.InReplyTo, References: orig.References, Subject: orig.Subject})
+	ticketID, whyJoin, err := in.findTicket(ctx, tx, mb, &mailmsg.Message{InReplyTo: orig.InReplyTo, References: orig.References, Subject: orig.Subject}, customer, false)
 	if err != nil {
 		return false, err
 	}

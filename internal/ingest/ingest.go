@@ -36,6 +36,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -452,8 +453,16 @@ func threadIDs(msg *mailmsg.Message) []string {
 
 var subjectRef = regexp.MustCompile(`\[#(\d{1,18})\]`)
 
-// findTicket finds the ticket a customer's message replies to.
-func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, msg *mailmsg.Message) (int64, string, error) {
+// findTicket finds the ticket a customer's message replies to. from is
+// who sent it (for a recovered forward, the original's customer); trusted
+// says that it is one of ours (an agent, a support address).
+//
+// A subject that names a ticket ([#13]) joins it only when from is one of
+// the ticket's people (its requester, or a sender or recipient of one of
+// its messages) or trusted: anyone can write "[#13]", and a stranger's
+// email joined another customer's ticket, and the next reply quoted it to
+// them. A stranger's email that names a ticket opens one of its own.
+func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, msg *mailmsg.Message, from string, trusted bool) (int64, string, error) {
 	id, err := tx.TicketForMessageIDs(ctx, mb.ID, threadIDs(msg))
 	if err == nil {
 		return id, "In-Reply-To/References match a stored message", nil
@@ -465,7 +474,30 @@ func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailb
 	if err != nil || id == 0 {
 		return 0, "", err
 	}
+	if !trusted {
+		known, err := onTicket(ctx, tx, id, from)
+		if err != nil || !known {
+			return 0, "", err
+		}
+	}
 	return id, fmt.Sprintf("subject names [#%d]", id), nil
+}
+
+// onTicket reports whether addr (normalized) is one of a ticket's people.
+func onTicket(ctx context.Context, tx *store.Tx, ticketID int64, addr string) (bool, error) {
+	if addr == "" {
+		return false, nil
+	}
+	lists, err := tx.TicketAddressLists(ctx, ticketID)
+	if err != nil {
+		return false, err
+	}
+	for _, l := range lists {
+		if slices.Contains(mailmsg.AddressesIn(l), addr) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (in *Ingester) ticketBySubjectRef(ctx context.Context, tx *store.Tx, mb store.Mailbox, subject string) (int64, error) {

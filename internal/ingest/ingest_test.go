@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -365,6 +366,52 @@ func TestNotAnEmailIsQuarantined(t *testing.T) {
 			res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
 			if err != nil || res.Outcome != ingest.NewTicket {
 				t.Errorf("%s: %+v %v, want a new ticket", name, res, err)
+			}
+		}
+	})
+}
+
+// A subject naming a ticket ([#N]) joins it only from one of the ticket's
+// people (its requester, a sender or recipient of one of its messages) or
+// one of ours: from anyone else it opens a ticket of its own. A stranger's
+// "[#1] my account number" joined another customer's ticket, and the next
+// reply quoted it to that customer.
+func TestSubjectTagJoinsOnlyFromTheTicketsPeople(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "help@example.com")
+		in := ingest.New(db, ingest.Options{Agents: []string{"maria@help.example"}})
+		mail := func(from, cc, subject, id string) ingest.Result {
+			t.Helper()
+			raw := "From: " + from + "\r\nTo: help@example.com\r\n"
+			if cc != "" {
+				raw += "Cc: " + cc + "\r\n"
+			}
+			raw += "Subject: " + subject + "\r\nMessage-ID: <" + id + "@example.net>\r\nDate: " + time.Now().Format(time.RFC1123Z) + "\r\n\r\nHello.\r\n"
+			res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		first := mail(`"Doe, Ann" <Ann@Weird-Co.example>`, `"Boss, The" <boss@weird-co.example>`, "Renewal", "m1")
+		if first.Outcome != ingest.NewTicket {
+			t.Fatalf("first email: %+v", first)
+		}
+		tag := fmt.Sprintf("[#%d]", first.TicketID)
+		for _, c := range []struct {
+			from string
+			want ingest.Outcome
+		}{
+			{"Mallory <mallory@stranger.example>", ingest.NewTicket},
+			{"ann@weird-co.example", ingest.Joined},             // the requester
+			{"The Boss <BOSS@weird-co.example>", ingest.Joined}, // on Cc of the first email
+			{"Maria <maria@help.example>", ingest.Joined},       // an agent
+			{"Eve <eve@weird-co.example>", ingest.NewTicket},    // same company, not on the ticket
+		} {
+			res := mail(c.from, "", tag+" my account number", "m-"+strings.ReplaceAll(c.from, " ", ""))
+			if res.Outcome != c.want || (c.want == ingest.Joined) != (res.TicketID == first.TicketID) {
+				t.Errorf("%s %s: %s on ticket %d (%s), want %s", c.from, tag, res.Outcome, res.TicketID, res.Reason, c.want)
 			}
 		}
 	})

@@ -192,3 +192,18 @@ func cleanName(s string) string {
 	s = strings.Trim(s, `"'()<> `)
 	return strings.ReplaceAll(s, `\"`, `"`)
 }
+
+// AddressesIn returns the normalized addresses in a list as Postdesk
+// stores one ("Name <addr>, addr": names unquoted, so a comma in a name
+// splits it, and the part without an address is skipped).
+func AddressesIn(list string) []string {
+	var out []string
+	for _, part := range splitAddresses(list) {
+		if a, ok := tolerantAddress(part); ok {
+			if n := NormalizeAddress(a.Address); n != "" {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}

@@ -376,3 +376,28 @@ func (c conn) TicketThreadTail(ctx context.Context, ticketID int64, n int) (tail
 	}
 	return tail, parent, nil
 }
+
+// TicketAddressLists returns what names a ticket's people: its requester's
+// address, then each message's sender, To, Cc and Reply-To as stored
+// (lists as written: "Name <addr>, addr").
+func (c conn) TicketAddressLists(ctx context.Context, ticketID int64) ([]string, error) {
+	rows, err := c.query(ctx, `SELECT requester_address, '', '', '' FROM tickets WHERE id = ?
+		UNION ALL SELECT from_address, to_list, cc_list, reply_to FROM messages WHERE ticket_id = ?`, ticketID, ticketID)
+	if err != nil {
+		return nil, fmt.Errorf("read the people of ticket %d: %w", ticketID, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a, b, c, d string
+		if err := rows.Scan(&a, &b, &c, &d); err != nil {
+			return nil, err
+		}
+		for _, s := range []string{a, b, c, d} {
+			if s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out, rows.Err()
+}
