@@ -2,7 +2,9 @@ package api_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +121,30 @@ func TestDatabaseOutOfReach(t *testing.T) {
 		r.wantError(t, http.StatusServiceUnavailable, "the database is out of reach")
 		if got := r.header.Get("Retry-After"); got != "10" {
 			t.Errorf("Retry-After = %q", got)
+		}
+	}
+}
+
+// A message on no ticket (a notification emailed to an admin) and its
+// attachments are for admins: to an agent's key they are not found.
+func TestMessageOnNoTicketIsForAdmins(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	f := newFixture(t, db)
+	ctx := context.Background()
+	sum, size := putBlob(t, db, []byte("From: support@example.com\r\nSubject: Postdesk: a mailbox needs reauthentication\r\n\r\nHello.\r\n"))
+	logo, logoSize := putBlob(t, db, []byte("\x89PNG not really"))
+	m := store.Message{MailboxID: f.mailbox.ID, Direction: "out", Kind: store.KindReply, DedupeKey: "notice-1", FromAddress: "support@example.com",
+		Subject: "Postdesk: a mailbox needs reauthentication", RawSHA256: sum, RawSize: size, ReceivedAt: time.Now(),
+		Attachments: []store.Attachment{{Filename: "logo.png", ContentType: "image/png", Size: logoSize, SHA256: logo}}}
+	if err := db.Write(ctx, func(tx *store.Tx) error { return tx.InsertMessage(ctx, &m) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{fmt.Sprintf("/api/v1/messages/%d/raw", m.ID), fmt.Sprintf("/api/v1/attachments/%d", m.Attachments[0].ID)} {
+		if r := f.do(t, http.MethodGet, path, ""); r.status != http.StatusNotFound || strings.Contains(string(r.body), "reauthentication") {
+			t.Errorf("GET %s with an agent's key: %d %s", path, r.status, r.body)
+		}
+		if r := f.do(t, http.MethodGet, path, "", asAdmin(f)); r.status != http.StatusOK {
+			t.Errorf("GET %s with an admin's key: %d %s", path, r.status, r.body)
 		}
 	}
 }

@@ -147,6 +147,11 @@ func (h *handler) getRawMessage(w http.ResponseWriter, r *http.Request) {
 		writeInternalError(w, r, err)
 		return
 	}
+	if m.TicketID == 0 && currentUser(r).Role != store.RoleAdmin {
+		// On no ticket (a notification, an ignored email): admins only.
+		writeError(w, r, http.StatusNotFound, fmt.Sprintf("message %d not found", id))
+		return
+	}
 	if m.RawSHA256 == "" {
 		writeError(w, r, http.StatusNotFound, fmt.Sprintf("message %d has no stored source", id))
 		return
@@ -167,6 +172,15 @@ func (h *handler) getAttachment(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		writeInternalError(w, r, err)
+		return
+	}
+	ticketID, err := h.db.MessageTicketID(r.Context(), a.MessageID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		writeInternalError(w, r, err)
+		return
+	}
+	if err != nil || ticketID == 0 && currentUser(r).Role != store.RoleAdmin {
+		writeError(w, r, http.StatusNotFound, fmt.Sprintf("attachment %d not found", id))
 		return
 	}
 	ct := "application/octet-stream"

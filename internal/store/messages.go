@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -400,4 +401,18 @@ func (c conn) TicketAddressLists(ctx context.Context, ticketID int64) ([]string,
 		}
 	}
 	return out, rows.Err()
+}
+
+// MessageTicketID returns the ticket a message is on (0: none, as for a
+// notification to an agent or an ignored email).
+func (c conn) MessageTicketID(ctx context.Context, messageID int64) (int64, error) {
+	var id sql.NullInt64
+	err := c.queryRow(ctx, `SELECT ticket_id FROM messages WHERE id = ?`, messageID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the ticket of message %d: %w", messageID, err)
+	}
+	return id.Int64, nil
 }

@@ -33,6 +33,15 @@ func (h *Handler) attachment(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
+	ticketID, err := h.db.MessageTicketID(r.Context(), a.MessageID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		h.serverError(w, r, err)
+		return
+	}
+	if err != nil || !mayRead(current(r).user, ticketID) {
+		h.notFound(w, r, fmt.Sprintf("Attachment %d doesn't exist.", id))
+		return
+	}
 	h.serveAttachment(w, r, a, safeContentType(a.ContentType), contentDisposition("attachment", a.Filename))
 }
 

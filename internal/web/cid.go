@@ -82,7 +82,7 @@ func (h *Handler) messageCID(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := h.db.Message(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || err == nil && !mayRead(current(r).user, m.TicketID) {
 		http.NotFound(w, r)
 		return
 	}

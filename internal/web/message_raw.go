@@ -9,6 +9,13 @@ import (
 	"github.com/postdesk/postdesk/internal/store"
 )
 
+// mayRead reports whether u may read a message on ticket ticketID: one on
+// no ticket (a notification to an agent or an admin, an ignored email) is
+// for admins only, and looks missing to others.
+func mayRead(u store.User, ticketID int64) bool {
+	return ticketID != 0 || u.Role == store.RoleAdmin
+}
+
 // messageRaw shows a message's source as received, as plain text.
 func (h *Handler) messageRaw(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(r)
@@ -23,6 +30,10 @@ func (h *Handler) messageRaw(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.serverError(w, r, err)
+		return
+	}
+	if !mayRead(current(r).user, m.TicketID) {
+		h.notFound(w, r, fmt.Sprintf("Message %d doesn't exist.", id))
 		return
 	}
 	if m.RawSHA256 == "" {

@@ -411,3 +411,35 @@ func TestDatabaseOutOfReach(t *testing.T) {
 		t.Errorf("logs:\n%s", e.logs.String())
 	}
 }
+
+// A message on no ticket (here a notification emailed to the admin) and
+// its attachments are for admins: to an agent they look missing (any
+// agent could read another's notifications, or an admin's, by id).
+func TestMessageOnNoTicketIsForAdmins(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sum := storetest.PutBlob(t, e.db, "From: support@example.com\r\nTo: agent@example.com\r\nSubject: Postdesk: a mailbox needs reauthentication\r\n\r\nHello.\r\n")
+	logo := storetest.PutBlob(t, e.db, "\x89PNG not really")
+	m := store.Message{MailboxID: e.mailbox.ID, Direction: "out", Kind: store.KindReply, DedupeKey: "notice-1", FromAddress: "support@example.com",
+		Subject: "Postdesk: a mailbox needs reauthentication", TextBody: "Hello.", RawSHA256: sum, RawSize: 10, ReceivedAt: time.Now(),
+		Attachments: []store.Attachment{{Filename: "logo.png", ContentType: "image/png", Size: 15, SHA256: logo}}}
+	if err := e.db.Write(ctx, func(tx *store.Tx) error { return tx.InsertMessage(ctx, &m) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := auth.CreateUser(ctx, e.db, "maria@example.com", "Maria", store.RoleAgent, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	agent := e.client()
+	if res := e.postLogin(agent, "maria@example.com", testPassword, ""); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("agent sign-in: %d", res.StatusCode)
+	}
+	admin := e.signedIn()
+	raw, att := fmt.Sprintf("/messages/%d/raw", m.ID), fmt.Sprintf("/attachments/%d", m.Attachments[0].ID)
+	for _, path := range []string{raw, att} {
+		res, body := e.get(agent, path)
+		wantStatus(t, res, http.StatusNotFound)
+		wantNotContains(t, body, "needs reauthentication")
+		res, _ = e.get(admin, path)
+		wantStatus(t, res, http.StatusOK)
+	}
+}
