@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/mail"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/mailmsg"
@@ -66,27 +65,36 @@ func (d *Desk) ReplyForm(ctx context.Context, ticketID int64) (ReplyForm, error)
 	for _, m := range mbs {
 		skip[m.Address] = true
 	}
-	for i := len(thread) - 1; i >= 0; i-- {
+	offer := func(a mailmsg.Address) {
+		key := mailmsg.NormalizeAddress(a.Address)
+		if key == "" || skip[key] || mailmsg.CheckAddress(a.Address) != nil {
+			return
+		}
+		skip[key] = true
+		f.Cc = append(f.Cc, mailmsg.Address{Name: a.Name, Address: a.Address}.String())
+	}
+	// As reply-all does: whoever wrote the latest email (when not the
+	// requester), then its To and Cc; then those the last reply copied,
+	// so that people stay in the conversation when the latest email
+	// dropped them.
+	latestIn, lastOut := false, false
+	for i := len(thread) - 1; i >= 0 && !(latestIn && lastOut); i-- {
 		m := thread[i]
-		if m.Direction != "in" || m.Kind != store.KindEmail {
-			continue
-		}
-		skip[mailmsg.NormalizeAddress(m.FromAddress)] = true
-		for _, field := range []string{m.To, m.Cc} {
-			list, err := mail.ParseAddressList(field)
-			if err != nil {
-				continue // a display form net/mail cannot read back: not offered
-			}
-			for _, a := range list {
-				key := mailmsg.NormalizeAddress(a.Address)
-				if key == "" || skip[key] {
-					continue
+		switch {
+		case !latestIn && m.Direction == "in" && m.Kind == store.KindEmail:
+			latestIn = true
+			offer(mailmsg.Address{Name: m.FromName, Address: m.FromAddress})
+			for _, field := range []string{m.To, m.Cc} {
+				for _, a := range mailmsg.StoredAddresses(field) {
+					offer(a)
 				}
-				skip[key] = true
-				f.Cc = append(f.Cc, mailmsg.Address{Name: a.Name, Address: a.Address}.String())
+			}
+		case !lastOut && m.Direction == "out" && m.Kind == store.KindReply && (m.Delivery == nil || !m.Delivery.Auto): // not an acknowledgement
+			lastOut = true
+			for _, a := range mailmsg.StoredAddresses(m.Cc) {
+				offer(a)
 			}
 		}
-		break
 	}
 	return f, nil
 }

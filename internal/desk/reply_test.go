@@ -502,3 +502,46 @@ func TestReplyConcurrentSameAttachment(t *testing.T) {
 		}
 	})
 }
+
+// The reply form's Cc is reply-all's: the latest email's sender (when not
+// the requester) with its To and Cc, then those the last reply copied. It
+// once dropped the colleague who had just asked a question, and everyone
+// the latest email did not copy again; a name with a comma, as the store
+// keeps it, is read too.
+func TestReplyFormCcIsReplyAll(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newReplyFixture(t, db) // Jane's latest email copies Bob
+		add := func(m store.Message) {
+			t.Helper()
+			m.MailboxID, m.TicketID, m.DedupeKey = f.mb.ID, f.ticketID, store.DedupeKey(m.MessageID, "")
+			m.ReceivedAt = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+			if err := db.Write(ctx, func(tx *store.Tx) error { return tx.InsertMessage(ctx, &m) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cc := func() string {
+			t.Helper()
+			form, err := f.desk.ReplyForm(ctx, f.ticketID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.Join(form.Cc, "; ")
+		}
+		// The agent answers all; Bob answers all, with a question.
+		add(store.Message{Direction: "out", Kind: store.KindReply, MessageID: "pd.2@example.com", FromAddress: "support@example.com",
+			To: "Jane Cooper <jane@customer.test>", Cc: "Bob <bob@customer.test>, Boss, The <boss@customer.test>", TextBody: "Is it out?"})
+		add(store.Message{Direction: "in", Kind: store.KindEmail, MessageID: "third@customer.test", FromAddress: "bob@customer.test", FromName: "Bob",
+			To: "support@example.com", Cc: "Jane Cooper <jane@customer.test>", TextBody: "When is the renewal?"})
+		if got, want := cc(), "Bob <bob@customer.test>; Boss, The <boss@customer.test>"; got != want {
+			t.Errorf("after Bob's question: Cc %q, want %q", got, want)
+		}
+		// Jane writes alone: Bob and the boss stay copied.
+		add(store.Message{Direction: "in", Kind: store.KindEmail, MessageID: "fourth@customer.test", FromAddress: "jane@customer.test",
+			FromName: "Jane Cooper", To: "support@example.com", TextBody: "Any news?"})
+		if got, want := cc(), "Bob <bob@customer.test>; Boss, The <boss@customer.test>"; got != want {
+			t.Errorf("after Jane's email without Cc: Cc %q, want %q", got, want)
+		}
+	})
+}

@@ -193,16 +193,36 @@ func cleanName(s string) string {
 	return strings.ReplaceAll(s, `\"`, `"`)
 }
 
-// AddressesIn returns the normalized addresses in a list as Postdesk
-// stores one ("Name <addr>, addr": names unquoted, so a comma in a name
-// splits it, and the part without an address is skipped).
+// StoredAddresses reads a list as Postdesk stores one ("Name <addr>,
+// addr": names unquoted, so a comma in a name splits it, and the part
+// without an address is skipped; net/mail refuses such a list whole).
+func StoredAddresses(list string) []Address {
+	var out []Address
+	pending := "" // a name's start, cut off at its comma
+	for _, part := range splitAddresses(list) {
+		a, ok := tolerantAddress(part)
+		if !ok {
+			pending += part + ","
+			continue
+		}
+		if pending != "" {
+			if b, ok := tolerantAddress(pending + part); ok && b.Address == a.Address {
+				a = b
+			}
+			pending = ""
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// AddressesIn returns the normalized addresses of a stored list
+// (StoredAddresses).
 func AddressesIn(list string) []string {
 	var out []string
-	for _, part := range splitAddresses(list) {
-		if a, ok := tolerantAddress(part); ok {
-			if n := NormalizeAddress(a.Address); n != "" {
-				out = append(out, n)
-			}
+	for _, a := range StoredAddresses(list) {
+		if n := NormalizeAddress(a.Address); n != "" {
+			out = append(out, n)
 		}
 	}
 	return out
