@@ -342,6 +342,10 @@ func TestBrowserWebhooks(t *testing.T) {
 	if got := text(t, ctx, `.tabs a[aria-current="page"] .tab-count`); got != "2" {
 		t.Errorf("tab count after refresh: %q", got)
 	}
+	// The row of whose tickets too (Mine, Unassigned, All): it was left as it was.
+	if got := text(t, ctx, `.views a[aria-current="page"] .tab-count`); got != "2" {
+		t.Errorf("view count after refresh: %q", got)
+	}
 	browsertest.Axe(t, ctx, "the ticket list after its refresh")
 
 	// A hidden tab does not poll; coming back polls at once.

@@ -90,10 +90,13 @@
           c.checked = true;
         }
       });
-      var tabs = document.querySelector(".tabs"), freshTabs = doc.querySelector(".tabs");
-      if (tabs && freshTabs) {
-        tabs.innerHTML = freshTabs.innerHTML;
-      }
+      // Both rows of counts: whose tickets (Mine, Unassigned, All) and status.
+      [".views", ".tabs"].forEach(function (sel) {
+        var old = document.querySelector(sel), fresh = doc.querySelector(sel);
+        if (old && fresh) {
+          old.innerHTML = fresh.innerHTML;
+        }
+      });
       since = freshLive.getAttribute("data-since");
       live.classList.remove("callout");
       live.textContent = "List refreshed.";
