@@ -148,3 +148,35 @@ func TestMessageOnNoTicketIsForAdmins(t *testing.T) {
 		}
 	}
 }
+
+// A reply that says which message it saw is refused when a newer one came
+// since (422, seen_message_id), and nothing is stored.
+func TestCreateReplySeenMessageID(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	f := newFixture(t, db)
+	if err := db.Write(context.Background(), func(tx *store.Tx) error {
+		return tx.PutMailboxServer(context.Background(), store.MailboxServer{MailboxID: f.mailbox.ID, IMAPHost: "127.0.0.1", IMAPPort: 143, IMAPSecurity: "none",
+			SMTPHost: "127.0.0.1", SMTPPort: 587, SMTPSecurity: "none", AuthMethod: "plain", Folders: []string{"INBOX"}, Enabled: true, UpdatedAt: time.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The client showed the first email; the customer writes again.
+	if err := db.Write(context.Background(), func(tx *store.Tx) error {
+		m := store.Message{MailboxID: f.mailbox.ID, TicketID: f.ticketID, Direction: "in", Kind: store.KindEmail, DedupeKey: "again",
+			FromAddress: "ann@customer.test", FromName: "Ann", TextBody: "Still on fire.", ReceivedAt: time.Now()}
+		return tx.InsertMessage(context.Background(), &m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r := f.do(t, http.MethodPost, fmt.Sprintf("/api/v1/tickets/%d/replies", f.ticketID),
+		fmt.Sprintf(`{"text":"Hello","seen_message_id":%d}`, f.message.ID))
+	var e errorJSON
+	r.decode(t, http.StatusUnprocessableEntity, &e)
+	if e.Field != "seen_message_id" || !strings.Contains(e.Error, "wrote again") || !strings.Contains(e.Error, "Your reply was not sent") {
+		t.Errorf("stale reply: %+v", e)
+	}
+	msgs, err := db.TicketMessages(context.Background(), f.ticketID)
+	if err != nil || len(msgs) != 2 {
+		t.Errorf("messages after the refusal: %d, %v; want the two emails", len(msgs), err)
+	}
+}

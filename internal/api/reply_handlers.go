@@ -18,6 +18,9 @@ type replyRequest struct {
 	To     []string `json:"to"`
 	Cc     []string `json:"cc"`
 	Status string   `json:"status"`
+	// SeenMessageID: the newest message the client showed (optional): a
+	// newer customer email or another agent's reply refuses the reply (422).
+	SeenMessageID int64 `json:"seen_message_id"`
 }
 
 // createReply writes a reply to the customer as the key's user: the desk
@@ -38,7 +41,7 @@ func (h *handler) createReply(w http.ResponseWriter, r *http.Request) {
 	// An Idempotency-Key makes a retried request (its answer lost) return
 	// the first reply instead of sending a second.
 	m, err := h.desk.Reply(r.Context(), ticketID, currentUser(r), desk.ReplyInput{
-		Text: req.Text, To: req.To, Cc: req.Cc, Status: req.Status, Key: r.Header.Get("Idempotency-Key"),
+		Text: req.Text, To: req.To, Cc: req.Cc, Status: req.Status, Key: r.Header.Get("Idempotency-Key"), Seen: req.SeenMessageID,
 	})
 	if err != nil {
 		writeDeskError(w, r, ticketID, err)

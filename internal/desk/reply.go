@@ -2,6 +2,7 @@ package desk
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,7 +35,17 @@ type ReplyInput struct {
 	// by the same agent sends once: a form submitted twice, or a request
 	// retried after its answer was lost, returns the first reply.
 	Key string
+	// Seen, if set, is the id of the conversation's newest message when
+	// the agent wrote (ReplyForm.Seen): if a newer one came since (the
+	// customer wrote again, or another agent replied), the reply is not
+	// sent (*ValidationError "seen_message_id", ErrReplyStale) so that the agent reads
+	// it first; sent again with the new Seen, it goes.
+	Seen int64
 }
+
+// ErrReplyStale: the conversation has a message newer than the one the
+// agent saw (ReplyInput.Seen); nothing was sent.
+var ErrReplyStale = errors.New("the conversation changed since it was shown")
 
 // ErrReplyKeyUsed: a reply's key was used for another message (other
 // text, or not this ticket's reply); nothing was sent.
@@ -174,6 +185,9 @@ func (d *Desk) reply(ctx context.Context, tx *store.Tx, ticketID int64, by store
 		default:
 			return tx.Message(ctx, prev.ID) // with its delivery, as it is now
 		}
+	}
+	if err := d.checkSeen(ctx, tx, ticketID, by, in.Seen); err != nil {
+		return store.Message{}, err
 	}
 	held, err := d.sendable(ctx, tx, mb)
 	if err != nil {
@@ -425,4 +439,35 @@ func notToOurselves(ctx context.Context, tx *store.Tx, to, cc []mailmsg.OutAddre
 		}
 	}
 	return nil
+}
+
+// checkSeen refuses a reply written before the conversation's newest
+// message (seen: the newest the agent saw; 0: not checked) unless that
+// message is the agent's own: two agents answering one ticket at once
+// sent the customer two replies, and a customer's new email went
+// unanswered by a reply to the one before.
+func (d *Desk) checkSeen(ctx context.Context, tx *store.Tx, ticketID int64, by store.User, seen int64) error {
+	if seen == 0 {
+		return nil
+	}
+	latest, err := tx.LatestExchange(ctx, ticketID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil || latest.ID <= seen || latest.AuthorUserID == by.ID {
+		return err
+	}
+	when := "a moment ago"
+	if ago := d.now().Sub(latest.ReceivedAt); ago >= 2*time.Minute {
+		when = fmt.Sprintf("%d minutes ago", int(ago.Minutes()))
+	}
+	who := cmp.Or(latest.FromName, latest.FromAddress, "The customer") + " wrote again"
+	if latest.Direction == "out" {
+		who = "Another agent replied"
+		if u, err := tx.User(ctx, latest.AuthorUserID); err == nil {
+			who = cmp.Or(u.Name, u.Email) + " replied"
+		}
+	}
+	return &ValidationError{Field: "seen_message_id", Err: ErrReplyStale, Message: fmt.Sprintf(
+		"%s %s, after you opened this ticket: read it above first. Your reply was not sent; send it again to send it as it is.", who, when)}
 }

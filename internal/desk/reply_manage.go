@@ -26,6 +26,10 @@ type ReplyForm struct {
 	// says whom to send it to (ReplyInput.To); To is empty.
 	AskTo              bool
 	MaxAttachmentBytes int64
+	// Seen is the conversation's newest message (ReplyInput.Seen): the
+	// form sends it back, and a reply written before a newer one is
+	// refused until the agent has seen it.
+	Seen int64
 }
 
 // ReplyForm returns the composer's prefilled values for a ticket.
@@ -78,6 +82,11 @@ func (d *Desk) ReplyForm(ctx context.Context, ticketID int64) (ReplyForm, error)
 	// so that people stay in the conversation when the latest email
 	// dropped them.
 	latestIn, lastOut := false, false
+	for _, m := range thread {
+		if m.Direction == "in" && m.Kind == store.KindEmail || m.Direction == "out" && m.Kind == store.KindReply && m.AuthorUserID != 0 {
+			f.Seen = max(f.Seen, m.ID) // as store.LatestExchange
+		}
+	}
 	for i := len(thread) - 1; i >= 0 && !(latestIn && lastOut); i-- {
 		m := thread[i]
 		switch {

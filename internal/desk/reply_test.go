@@ -545,3 +545,62 @@ func TestReplyFormCcIsReplyAll(t *testing.T) {
 		}
 	})
 }
+
+// A reply written before the conversation's newest message (another
+// agent's reply, the customer's new email) is refused until seen: two
+// agents answering one ticket at once sent the customer two replies.
+func TestReplyRefusedWhenTheConversationMovedOn(t *testing.T) {
+	t.Parallel()
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		f := newReplyFixture(t, db)
+		var maria store.User
+		if err := db.Write(ctx, func(tx *store.Tx) (err error) {
+			maria, err = tx.CreateUser(ctx, store.User{Email: "maria@example.com", Name: "Maria Santos", Role: store.RoleAgent, PasswordHash: "x"})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		seen := func() int64 {
+			t.Helper()
+			form, err := f.desk.ReplyForm(ctx, f.ticketID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return form.Seen
+		}
+		opened := seen() // both agents open the ticket
+		if _, err := f.desk.Reply(ctx, f.ticketID, maria, desk.ReplyInput{Text: "On it.", Seen: opened}); err != nil {
+			t.Fatalf("Maria's reply: %v", err)
+		}
+		_, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "Unplug it.", Seen: opened})
+		var v *desk.ValidationError
+		if !errors.Is(err, desk.ErrReplyStale) || !errors.As(err, &v) || v.Field != "seen_message_id" ||
+			!strings.HasPrefix(v.Message, "Maria Santos replied a moment ago, after you opened this ticket") {
+			t.Fatalf("a reply from a page opened before Maria's: %v", err)
+		}
+		// Maria again from her page: her own reply is no news to her.
+		if _, err := f.desk.Reply(ctx, f.ticketID, maria, desk.ReplyInput{Text: "And unplug it.", Seen: opened}); err != nil {
+			t.Errorf("Maria's second reply from the same page: %v", err)
+		}
+		// Seen again, it goes; then the customer writes, and it is refused.
+		now := seen()
+		if _, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "Unplug it.", Seen: now}); err != nil {
+			t.Fatalf("the reply once seen: %v", err)
+		}
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			m := store.Message{MailboxID: f.mb.ID, TicketID: f.ticketID, Direction: "in", Kind: store.KindEmail, MessageID: "third@customer.test",
+				DedupeKey: store.DedupeKey("third@customer.test", ""), FromAddress: "jane@customer.test", FromName: "Jane Cooper", TextBody: "It's out.", ReceivedAt: time.Now()}
+			return tx.InsertMessage(ctx, &m)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "Good.", Seen: seen() - 1})
+		if m, _ := desk.Message(err); !errors.Is(err, desk.ErrReplyStale) || !strings.HasPrefix(m, "Jane Cooper wrote again a moment ago") {
+			t.Errorf("a reply written before the customer's new email: %v", err)
+		}
+		if _, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "Good."}); err != nil {
+			t.Errorf("a reply that does not say what it saw (an API client): %v", err)
+		}
+	})
+}

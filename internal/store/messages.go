@@ -416,3 +416,22 @@ func (c conn) MessageTicketID(ctx context.Context, messageID int64) (int64, erro
 	}
 	return id.Int64, nil
 }
+
+// LatestExchange returns the newest message of a ticket's conversation: a
+// customer's email, or an agent's reply (not an acknowledgement, an
+// automatic reply or a bounce); ErrNotFound when there is none.
+func (c conn) LatestExchange(ctx context.Context, ticketID int64) (Message, error) {
+	var m Message
+	var received int64
+	err := c.queryRow(ctx, `SELECT id, direction, from_name, from_address, COALESCE(author_user_id, 0), received_at FROM messages
+		WHERE ticket_id = ? AND (direction = 'in' AND kind = ? OR direction = 'out' AND kind = ? AND COALESCE(author_user_id, 0) <> 0)
+		ORDER BY id DESC LIMIT 1`, ticketID, KindEmail, KindReply).Scan(&m.ID, &m.Direction, &m.FromName, &m.FromAddress, &m.AuthorUserID, &received)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Message{}, ErrNotFound
+	}
+	if err != nil {
+		return Message{}, fmt.Errorf("read the latest message of ticket %d: %w", ticketID, err)
+	}
+	m.TicketID, m.ReceivedAt = ticketID, fromMS(received)
+	return m, nil
+}

@@ -101,13 +101,16 @@ func (h *Handler) ticketReply(w http.ResponseWriter, r *http.Request) {
 		Attachments: up.files,
 		Key:         kept.Key,
 	}
+	// The newest message the page showed: a reply written before a newer
+	// one (the customer again, another agent) is refused until seen.
+	in.Seen, _ = strconv.ParseInt(up.values.Get("seen"), 10, 64)
 	m, err := h.desk.Reply(r.Context(), id, current(r).user, in)
 	var invalid *desk.ValidationError
 	switch {
 	case errors.As(err, &invalid):
 		field := invalid.Field
-		if field == "to" && !up.values.Has("to") {
-			field = "" // To is not a field of this form: say it above the form
+		if field == "to" && !up.values.Has("to") || field == "seen_message_id" {
+			field = "" // not a field of this form: said above it (the page shows the new message)
 		}
 		if field == "key" {
 			// The form's key was used for another reply (the form sent

@@ -424,3 +424,47 @@ func TestTicketReplyFormSentTwice(t *testing.T) {
 		t.Errorf("after Send with the new key: %d outgoing", len(out))
 	}
 }
+
+// Two agents answer one ticket from pages opened together: the second
+// reply is refused above the form (the other's reply is on the page now),
+// its text kept; sent again, it goes. Before, the customer got both.
+func TestTicketReplyAfterAnothersReply(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	mb := e.smtpMailbox("help@example.com")
+	id, _ := e.ticket(store.Ticket{MailboxID: mb.ID, Subject: "Both at once"}, store.Message{TextBody: "Hello?"})
+	if _, _, err := auth.CreateUser(context.Background(), e.db, "maria@example.com", "Maria Santos", store.RoleAgent, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	maria := e.client()
+	if res := e.postLogin(maria, "maria@example.com", testPassword, ""); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("Maria's sign-in: %d", res.StatusCode)
+	}
+	me := e.signedIn()
+	page := fmt.Sprintf("/tickets/%d", id)
+	formOf := func(c *http.Client, body, text string) []replyField {
+		t.Helper()
+		key := regexp.MustCompile(`name="key" value="([^"]+)"`).FindStringSubmatch(body)
+		seen := regexp.MustCompile(`name="seen" value="(\d+)"`).FindStringSubmatch(body)
+		if key == nil || seen == nil {
+			t.Fatalf("the composer lacks its key or what it saw")
+		}
+		return []replyField{{name: "csrf", value: formToken(t, body)}, {name: "key", value: key[1]}, {name: "seen", value: seen[1]},
+			{name: "cc", value: ""}, {name: "text", value: text}}
+	}
+	_, mine := e.get(me, page)
+	_, hers := e.get(maria, page)
+	res, _ := e.postMultipart(maria, page+"/replies", formOf(maria, hers, "Maria here: on it."))
+	wantStatus(t, res, http.StatusSeeOther)
+	res, body := e.postMultipart(me, page+"/replies", formOf(me, mine, "Unplug it."))
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	wantContains(t, body, `role="alert">Maria Santos replied a moment ago, after you opened this ticket`, ">Unplug it.</textarea>", "Maria here: on it.")
+	if n := len(e.outgoing(id)); n != 1 {
+		t.Fatalf("%d replies after the refusal, want Maria's", n)
+	}
+	res, _ = e.postMultipart(me, page+"/replies", formOf(me, body, "Unplug it."))
+	wantStatus(t, res, http.StatusSeeOther)
+	if n := len(e.outgoing(id)); n != 2 {
+		t.Errorf("%d replies once sent again, want 2", n)
+	}
+}
