@@ -206,13 +206,7 @@ func TestBatchWaitsForAMailbox(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			e := newDBEnv(t, dialect, nil)
-			a := e.passwordMailbox("support@example.test")
-			ann := e.user("ann@helpdesk.test", store.RoleAgent, store.NotifyChoices{NewTicket: true}, a.ID)
-			e.mail(a, "customer@customer.test", "Printer on fire", "")
-			e.dispatch()
-			e.needsReauth(a, 0)
-			e.clock.Add(time.Minute)
-			e.run()
+			a, ann := waitingBatch(e)
 			e.run()
 			if got := e.sentTo(ann.Email); len(got) != 0 {
 				t.Fatalf("%d emails sent while no mailbox could send", len(got))
@@ -248,13 +242,7 @@ func TestWaitingBatchDoesNotSpinTheLoop(t *testing.T) {
 		o.Now = func() time.Time { reads.Add(1); return inner() }
 		o.Interval = 10 * time.Second
 	})
-	a := e.passwordMailbox("support@example.test")
-	ann := e.user("ann@helpdesk.test", store.RoleAgent, store.NotifyChoices{NewTicket: true}, a.ID)
-	e.mail(a, "customer@customer.test", "Printer on fire", "")
-	e.dispatch()
-	e.needsReauth(a, 0)
-	e.clock.Add(time.Minute)
-	e.run()
+	_, ann := waitingBatch(e)
 	if p, _ := e.db.PendingNotifications(e.ctx, ann.ID); len(p) != 1 {
 		t.Fatalf("%d batches pending, want the one waiting", len(p))
 	}
@@ -268,4 +256,18 @@ func TestWaitingBatchDoesNotSpinTheLoop(t *testing.T) {
 	if passes := (reads.Load() - before) / max(perPass, 1); passes > 3 {
 		t.Errorf("the loop ran about %d passes in a second with an interval of 10 s", passes)
 	}
+}
+
+// waitingBatch gives ann, an agent following the only mailbox a, a batch
+// about a new ticket that came due (and was flushed once) while a's
+// password was refused: no mailbox could send it.
+func waitingBatch(e *dbEnv) (a store.Mailbox, ann store.User) {
+	a = e.passwordMailbox("support@example.test")
+	ann = e.user("ann@helpdesk.test", store.RoleAgent, store.NotifyChoices{NewTicket: true}, a.ID)
+	e.mail(a, "customer@customer.test", "Printer on fire", "")
+	e.dispatch()
+	e.needsReauth(a, 0)
+	e.clock.Add(time.Minute)
+	e.run()
+	return a, ann
 }
