@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/postdesk/postdesk/internal/mailmsg"
 	"github.com/postdesk/postdesk/internal/store"
@@ -327,7 +328,7 @@ func (m *Mailer) agentEmail(u store.User, items []item) email {
 	e := email{to: u, outro: "You get these emails as chosen in your profile: " + m.link("/profile")}
 	if len(items) == 1 {
 		it := items[0]
-		e.subject = it.text
+		e.subject = clipSubject(it.text)
 		e.intro = "Hello " + displayName(u) + ","
 	} else {
 		e.subject = fmt.Sprintf("%d updates on your Postdesk tickets", len(items))
@@ -341,4 +342,22 @@ func (m *Mailer) agentEmail(u store.User, items []item) email {
 		e.items = append(e.items, mailmsg.NoticeItem{Text: it.text, URL: m.link("/tickets/" + strconv.FormatInt(it.ticketID, 10))})
 	}
 	return e
+}
+
+// maxSubjectRunes bounds a notification's subject: the event's sentence
+// names the ticket's subject, which a customer may have made 1,000
+// characters long; the email's body has it whole.
+const maxSubjectRunes = 150
+
+// clipSubject cuts s to maxSubjectRunes at a word, with an ellipsis.
+func clipSubject(s string) string {
+	r := []rune(s)
+	if len(r) <= maxSubjectRunes {
+		return s
+	}
+	cut := string(r[:maxSubjectRunes-1])
+	if i := strings.LastIndexByte(cut, ' '); i > maxSubjectRunes/2 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,.;:") + "…"
 }
