@@ -271,3 +271,27 @@ func waitingBatch(e *dbEnv) (a store.Mailbox, ann store.User) {
 	e.run()
 	return a, ann
 }
+
+// A notification about one ticket names it in its subject, cut to 150
+// characters at a word: a customer's 1,000-character subject made one as
+// long (the body keeps it whole).
+func TestNotificationSubjectIsClipped(t *testing.T) {
+	e := newDBEnv(t, "sqlite", nil)
+	a := e.passwordMailbox("support@example.test")
+	ann := e.user("ann@helpdesk.test", store.RoleAgent, store.NotifyChoices{NewTicket: true}, a.ID)
+	long := strings.TrimSpace(strings.Repeat("printer on fire again ", 50))
+	e.mail(a, "customer@customer.test", long, "")
+	e.dispatch()
+	e.clock.Add(time.Minute)
+	e.run()
+	got := e.sentTo(ann.Email)
+	if len(got) != 1 {
+		t.Fatalf("%d emails, want 1", len(got))
+	}
+	if s := got[0].msg.Subject; len([]rune(s)) > 150 || !strings.HasSuffix(s, "…") || strings.HasSuffix(s, " …") {
+		t.Errorf("subject (%d characters) = %q", len([]rune(s)), s)
+	}
+	if !strings.Contains(strings.Join(strings.Fields(got[0].msg.Text), " "), long) {
+		t.Errorf("the body lost the whole subject:\n%s", got[0].msg.Text)
+	}
+}
