@@ -65,9 +65,18 @@ func (d *Desk) ReplyForm(ctx context.Context, ticketID int64) (ReplyForm, error)
 	if err != nil {
 		return ReplyForm{}, fmt.Errorf("reply form of ticket %d: %w", ticketID, err)
 	}
+	users, err := d.db.Users(ctx)
+	if err != nil {
+		return ReplyForm{}, fmt.Errorf("reply form of ticket %d: %w", ticketID, err)
+	}
+	// Never offered: the requester (in To), our mailboxes, and our agents
+	// (an agent who emailed the ticket is not copied on the customer's reply).
 	skip := map[string]bool{mailmsg.NormalizeAddress(t.RequesterAddress): true}
 	for _, m := range mbs {
 		skip[m.Address] = true
+	}
+	for _, u := range users {
+		skip[mailmsg.NormalizeAddress(u.Email)] = true
 	}
 	offer := func(a mailmsg.Address) {
 		key := mailmsg.NormalizeAddress(a.Address)
@@ -75,7 +84,7 @@ func (d *Desk) ReplyForm(ctx context.Context, ticketID int64) (ReplyForm, error)
 			return
 		}
 		skip[key] = true
-		f.Cc = append(f.Cc, mailmsg.Address{Name: a.Name, Address: a.Address}.String())
+		f.Cc = append(f.Cc, mailmsg.Address{Name: a.Name, Address: a.Address}.Quoted()) // sent back as it is: readable again
 	}
 	// As reply-all does: whoever wrote the latest email (when not the
 	// requester), then its To and Cc; then those the last reply copied,

@@ -534,14 +534,28 @@ func TestReplyFormCcIsReplyAll(t *testing.T) {
 			To: "Jane Cooper <jane@customer.test>", Cc: "Bob <bob@customer.test>, Boss, The <boss@customer.test>", TextBody: "Is it out?"})
 		add(store.Message{Direction: "in", Kind: store.KindEmail, MessageID: "third@customer.test", FromAddress: "bob@customer.test", FromName: "Bob",
 			To: "support@example.com", Cc: "Jane Cooper <jane@customer.test>", TextBody: "When is the renewal?"})
-		if got, want := cc(), "Bob <bob@customer.test>; Boss, The <boss@customer.test>"; got != want {
+		if got, want := cc(), `Bob <bob@customer.test>; "Boss, The" <boss@customer.test>`; got != want {
 			t.Errorf("after Bob's question: Cc %q, want %q", got, want)
 		}
 		// Jane writes alone: Bob and the boss stay copied.
 		add(store.Message{Direction: "in", Kind: store.KindEmail, MessageID: "fourth@customer.test", FromAddress: "jane@customer.test",
 			FromName: "Jane Cooper", To: "support@example.com", TextBody: "Any news?"})
-		if got, want := cc(), "Bob <bob@customer.test>; Boss, The <boss@customer.test>"; got != want {
+		if got, want := cc(), `Bob <bob@customer.test>; "Boss, The" <boss@customer.test>`; got != want {
 			t.Errorf("after Jane's email without Cc: Cc %q, want %q", got, want)
+		}
+		// What the form offers is sent as it is.
+		form, err := f.desk.ReplyForm(ctx, f.ticketID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.desk.Reply(ctx, f.ticketID, f.agent, desk.ReplyInput{Text: "It ships today.", Cc: form.Cc, Seen: form.Seen}); err != nil {
+			t.Errorf("the reply with the offered Cc: %v", err)
+		}
+		// An agent who emailed the ticket from their mail program is not copied.
+		add(store.Message{Direction: "in", Kind: store.KindEmail, MessageID: "fifth@customer.test", FromAddress: "agent@example.com", FromName: "Agent",
+			To: "support@example.com", Cc: "Bob <bob@customer.test>", TextBody: "Looping in support."})
+		if got := cc(); strings.Contains(got, "agent@example.com") {
+			t.Errorf("after an agent's email: Cc %q offers the agent", got)
 		}
 	})
 }

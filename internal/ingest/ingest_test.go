@@ -399,6 +399,13 @@ func TestSubjectTagJoinsOnlyFromTheTicketsPeople(t *testing.T) {
 			t.Fatalf("first email: %+v", first)
 		}
 		tag := fmt.Sprintf("[#%d]", first.TicketID)
+		// An automatic reply naming the ticket is attached to it, but does
+		// not make its sender one of the ticket's people.
+		auto := "From: Mallory <mallory@stranger.example>\r\nTo: help@example.com\r\nAuto-Submitted: auto-replied\r\nSubject: " + tag +
+			" out of office\r\nMessage-ID: <ooo@stranger.example>\r\n\r\nAway.\r\n"
+		if res, err := in.Ingest(ctx, mb, strings.NewReader(auto)); err != nil || res.Outcome != ingest.Attached {
+			t.Fatalf("the stranger's automatic reply: %+v %v", res, err)
+		}
 		for _, c := range []struct {
 			from string
 			want ingest.Outcome

@@ -198,11 +198,15 @@ func (s *Sender) settleUnknown(ctx context.Context, items []store.OutboxItem, wh
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
+			case <-s.stop:
 			case <-t.C:
 			}
 			t.Stop()
-			if ctx.Err() != nil {
-				break
+			if ctx.Err() != nil || s.stopped() {
+				// Stopping: left "sending", so the next drain (this process
+				// started again, or another) looks in Sent again, rather
+				// than calling them unknown before their time.
+				return
 			}
 		}
 		var notYet []store.OutboxItem

@@ -14,6 +14,16 @@ type Address struct {
 }
 
 // String formats the address for display, "Name <addr>" or "addr".
+// Quoted is the address as a list can be read back (net/mail, a form's
+// comma-separated field): the name quoted when it holds a comma or another
+// special character ("Boss, The" <boss@x>), else as String.
+func (a Address) Quoted() string {
+	if a.Name == "" || !strings.ContainsAny(a.Name, `,;:"<>()[]@\`) {
+		return a.String()
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(a.Name) + `" <` + a.Address + ">"
+}
+
 func (a Address) String() string {
 	if a.Name == "" {
 		return a.Address

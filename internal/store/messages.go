@@ -379,11 +379,12 @@ func (c conn) TicketThreadTail(ctx context.Context, ticketID int64, n int) (tail
 }
 
 // TicketAddressLists returns what names a ticket's people: its requester's
-// address, then each message's sender, To, Cc and Reply-To as stored
-// (lists as written: "Name <addr>, addr").
+// address, then each email's and reply's sender, To, Cc and Reply-To as
+// stored (lists as written: "Name <addr>, addr"). Automatic replies and
+// bounces are not its people: anyone can send one that names a ticket.
 func (c conn) TicketAddressLists(ctx context.Context, ticketID int64) ([]string, error) {
 	rows, err := c.query(ctx, `SELECT requester_address, '', '', '' FROM tickets WHERE id = ?
-		UNION ALL SELECT from_address, to_list, cc_list, reply_to FROM messages WHERE ticket_id = ?`, ticketID, ticketID)
+		UNION ALL SELECT from_address, to_list, cc_list, reply_to FROM messages WHERE ticket_id = ? AND kind IN (?, ?)`, ticketID, ticketID, KindEmail, KindReply)
 	if err != nil {
 		return nil, fmt.Errorf("read the people of ticket %d: %w", ticketID, err)
 	}
