@@ -13,6 +13,7 @@ package desk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -74,7 +75,16 @@ func (d *Desk) SetStatus(ctx context.Context, ticketID int64, by store.User, sta
 type TicketChange struct {
 	Status   *string // open, pending or solved
 	Assignee *int64  // a user's id, 0: nobody (as Assign)
+	// StatusWas, if set, is the status the agent saw: when the ticket's
+	// is another now (someone changed it since), nothing changes
+	// (*ValidationError "status", ErrStatusChanged), so that a page left
+	// open does not silently undo a colleague's change.
+	StatusWas *string
 }
+
+// ErrStatusChanged: the ticket's status is no longer the one the agent
+// saw (TicketChange.StatusWas); nothing was changed.
+var ErrStatusChanged = errors.New("the status changed since it was shown")
 
 // Update changes a ticket's status and assignee in one transaction, each
 // recorded as SetStatus and Assign record it (nothing for a field that
@@ -91,9 +101,16 @@ func (d *Desk) Update(ctx context.Context, ticketID int64, by store.User, c Tick
 	var t store.Ticket
 	err := d.db.Write(ctx, func(tx *store.Tx) error {
 		now := d.now().UTC()
+		if err := tx.LockTicket(ctx, ticketID); err != nil {
+			return err
+		}
 		var err error
 		if t, err = tx.Ticket(ctx, ticketID); err != nil {
 			return err
+		}
+		if c.StatusWas != nil && c.Status != nil && t.Status != *c.StatusWas && t.Status != *c.Status {
+			return &ValidationError{Field: "status", Err: ErrStatusChanged, Message: fmt.Sprintf(
+				"Someone set this ticket to %s after you opened it (you saw %s): nothing was changed. Choose again if it should still be %s.", t.Status, *c.StatusWas, *c.Status)}
 		}
 		if c.Assignee != nil {
 			if err := assignInTx(ctx, tx, t, *c.Assignee, by, now.Truncate(time.Millisecond)); err != nil {

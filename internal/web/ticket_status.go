@@ -17,7 +17,12 @@ func (h *Handler) ticketStatus(w http.ResponseWriter, r *http.Request) {
 		h.notFound(w, r, fmt.Sprintf("There is no ticket %q.", r.PathValue("id")))
 		return
 	}
-	_, err := h.desk.SetStatus(r.Context(), id, current(r).user, r.PostFormValue("status"))
+	status := r.PostFormValue("status")
+	change := desk.TicketChange{Status: &status}
+	if was := r.PostFormValue("was"); was != "" {
+		change.StatusWas = &was // the status the page showed: a colleague's change since is not undone
+	}
+	_, err := h.desk.Update(r.Context(), id, current(r).user, change)
 	switch {
 	case errors.Is(err, desk.ErrInvalid):
 		h.renderTicket(w, r, id, http.StatusUnprocessableEntity, ticketShowPage{StatusError: userMessage(err)})

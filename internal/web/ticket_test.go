@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -285,4 +286,41 @@ func TestTicketPageMarksRecoveredMail(t *testing.T) {
 		t.Errorf("only the recovered message is marked (message %d is not)", mid)
 	}
 	wantNotContains(t, body, `id="m-`+fmt.Sprint(fwd.ID)+`"`)
+}
+
+// Two agents change a ticket's status from pages opened together: the
+// second change is refused (the page now shows the first), not applied
+// over it; chosen again, it is.
+func TestTicketStatusFromAStalePage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, _ := e.ticket(store.Ticket{MailboxID: e.mailbox.ID, Subject: "Both at once"}, store.Message{TextBody: "Hello?"})
+	if _, _, err := auth.CreateUser(context.Background(), e.db, "maria@example.com", "Maria Santos", store.RoleAgent, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	maria := e.client()
+	if res := e.postLogin(maria, "maria@example.com", testPassword, ""); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("Maria's sign-in: %d", res.StatusCode)
+	}
+	me := e.signedIn()
+	page := fmt.Sprintf("/tickets/%d", id)
+	_, mine := e.get(me, page)
+	_, hers := e.get(maria, page)
+	if !strings.Contains(mine, `name="was" value="open"`) {
+		t.Fatal("the status form does not say what it showed")
+	}
+	res := e.post(maria, page+"/status", url.Values{"csrf": {formToken(t, hers)}, "status": {"pending"}, "was": {"open"}})
+	wantStatus(t, res, http.StatusSeeOther)
+	res = e.post(me, page+"/status", url.Values{"csrf": {formToken(t, mine)}, "status": {"solved"}, "was": {"open"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	body, _ := io.ReadAll(res.Body)
+	wantContains(t, string(body), "Someone set this ticket to pending after you opened it (you saw open): nothing was changed.")
+	if tk, _ := e.db.Ticket(context.Background(), id); tk.Status != store.StatusPending {
+		t.Fatalf("status %s after the refused change, want Maria's pending", tk.Status)
+	}
+	res = e.post(me, page+"/status", url.Values{"csrf": {formToken(t, mine)}, "status": {"solved"}, "was": {"pending"}})
+	wantStatus(t, res, http.StatusSeeOther)
+	if tk, _ := e.db.Ticket(context.Background(), id); tk.Status != store.StatusSolved {
+		t.Errorf("status %s when chosen again, want solved", tk.Status)
+	}
 }
