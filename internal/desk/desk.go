@@ -80,7 +80,15 @@ type TicketChange struct {
 	// (*ValidationError "status", ErrStatusChanged), so that a page left
 	// open does not silently undo a colleague's change.
 	StatusWas *string
+	// AssigneeWas, likewise, is the assignee the agent saw (0: nobody):
+	// a ticket a colleague took or was given since is not taken from them
+	// (*ValidationError "assignee_id", ErrAssigneeChanged).
+	AssigneeWas *int64
 }
+
+// ErrAssigneeChanged: the ticket's assignee is no longer the one the
+// agent saw (TicketChange.AssigneeWas); nothing was changed.
+var ErrAssigneeChanged = errors.New("the assignee changed since it was shown")
 
 // ErrStatusChanged: the ticket's status is no longer the one the agent
 // saw (TicketChange.StatusWas); nothing was changed.
@@ -111,6 +119,14 @@ func (d *Desk) Update(ctx context.Context, ticketID int64, by store.User, c Tick
 		if c.StatusWas != nil && c.Status != nil && t.Status != *c.StatusWas && t.Status != *c.Status {
 			return &ValidationError{Field: "status", Err: ErrStatusChanged, Message: fmt.Sprintf(
 				"Someone set this ticket to %s after you opened it (you saw %s): nothing was changed. Choose again if it should still be %s.", t.Status, *c.StatusWas, *c.Status)}
+		}
+		if c.AssigneeWas != nil && c.Assignee != nil && t.AssigneeUserID != *c.AssigneeWas && t.AssigneeUserID != *c.Assignee {
+			who := "nobody"
+			if u, err := tx.User(ctx, t.AssigneeUserID); err == nil {
+				who = displayName(u)
+			}
+			return &ValidationError{Field: "assignee_id", Err: ErrAssigneeChanged, Message: fmt.Sprintf(
+				"This ticket was given to %s after you opened it: nothing was changed. Choose again if it should still change hands.", who)}
 		}
 		if c.Assignee != nil {
 			if err := assignInTx(ctx, tx, t, *c.Assignee, by, now.Truncate(time.Millisecond)); err != nil {

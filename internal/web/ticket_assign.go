@@ -110,17 +110,20 @@ func (h *Handler) ticketAssign(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	me := current(r).user
-	var err error
-	if r.PostFormValue("take") != "" {
-		_, err = h.desk.Take(r.Context(), id, me)
-	} else {
-		assignee, perr := strconv.ParseInt(r.PostFormValue("assignee"), 10, 64)
+	assignee := me.ID
+	if r.PostFormValue("take") == "" {
+		var perr error
+		assignee, perr = strconv.ParseInt(r.PostFormValue("assignee"), 10, 64)
 		if perr != nil || assignee < 0 {
 			h.renderTicket(w, r, id, http.StatusUnprocessableEntity, ticketShowPage{AssignError: "Choose whom to assign the ticket to."})
 			return
 		}
-		_, err = h.desk.Assign(r.Context(), []int64{id}, assignee, me)
 	}
+	change := desk.TicketChange{Assignee: &assignee}
+	if was, err := strconv.ParseInt(r.PostFormValue("assignee_was"), 10, 64); err == nil {
+		change.AssigneeWas = &was // whom the page showed: a colleague who took it since keeps it
+	}
+	_, err := h.desk.Update(r.Context(), id, me, change)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		h.notFound(w, r, ticketMissing(id))

@@ -324,3 +324,41 @@ func TestTicketStatusFromAStalePage(t *testing.T) {
 		t.Errorf("status %s when chosen again, want solved", tk.Status)
 	}
 }
+
+// Two agents take one ticket from pages opened together: the second is
+// refused (it was silently theirs, and the first lost it unawares);
+// chosen again, it changes hands.
+func TestTicketTakenFromAStalePage(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	id, _ := e.ticket(store.Ticket{MailboxID: e.mailbox.ID, Subject: "Both take it"}, store.Message{TextBody: "Hello?"})
+	maria, _, err := auth.CreateUser(context.Background(), e.db, "maria@example.com", "Maria Santos", store.RoleAgent, testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := e.client()
+	if res := e.postLogin(mc, "maria@example.com", testPassword, ""); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("Maria's sign-in: %d", res.StatusCode)
+	}
+	me := e.signedIn()
+	page := fmt.Sprintf("/tickets/%d", id)
+	_, mine := e.get(me, page)
+	_, hers := e.get(mc, page)
+	if !strings.Contains(mine, `name="assignee_was" value="0"`) {
+		t.Fatal("the assign form does not say whom it showed")
+	}
+	res := e.post(mc, page+"/assign", url.Values{"csrf": {formToken(t, hers)}, "take": {"1"}, "assignee_was": {"0"}})
+	wantStatus(t, res, http.StatusSeeOther)
+	res = e.post(me, page+"/assign", url.Values{"csrf": {formToken(t, mine)}, "take": {"1"}, "assignee_was": {"0"}})
+	wantStatus(t, res, http.StatusUnprocessableEntity)
+	body, _ := io.ReadAll(res.Body)
+	wantContains(t, string(body), "This ticket was given to Maria Santos after you opened it: nothing was changed.")
+	if tk, _ := e.db.Ticket(context.Background(), id); tk.AssigneeUserID != maria.ID {
+		t.Fatalf("assignee %d after the refused take, want Maria (%d)", tk.AssigneeUserID, maria.ID)
+	}
+	res = e.post(me, page+"/assign", url.Values{"csrf": {formToken(t, mine)}, "take": {"1"}, "assignee_was": {fmt.Sprint(maria.ID)}})
+	wantStatus(t, res, http.StatusSeeOther)
+	if tk, _ := e.db.Ticket(context.Background(), id); tk.AssigneeUserID != e.user.ID {
+		t.Errorf("assignee %d when taken again, want me (%d)", tk.AssigneeUserID, e.user.ID)
+	}
+}
