@@ -102,3 +102,26 @@ func (c conn) OutboxSummary(ctx context.Context, mailboxID int64, kinds []string
 	}
 	return out, nil
 }
+
+// TicketsWithUndelivered returns which of the tickets have a reply that
+// failed for good or whose outcome is unknown (an agent must act on it).
+func (c conn) TicketsWithUndelivered(ctx context.Context, ticketIDs []int64) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	if len(ticketIDs) == 0 {
+		return out, nil
+	}
+	args := []any{DeliveryFailed, DeliveryUnknown}
+	for _, id := range ticketIDs {
+		args = append(args, id)
+	}
+	rows, err := c.query(ctx, `SELECT DISTINCT ticket_id FROM outbox WHERE state IN (?, ?) AND ticket_id IN (?`+
+		strings.Repeat(", ?", len(ticketIDs)-1)+`)`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find tickets with undelivered replies: %w", err)
+	}
+	ids, err := scanInt64s(rows)
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, err
+}

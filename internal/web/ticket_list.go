@@ -16,7 +16,10 @@ const ticketsPerPage = 50
 
 type ticketListPage struct {
 	page
-	Tickets   []store.Ticket
+	Tickets []store.Ticket
+	// NotSent marks the tickets shown that have a reply that failed for
+	// good or whose outcome is unknown: an agent has to act on it.
+	NotSent   map[int64]bool
 	Mailboxes []store.Mailbox
 	Views     []viewTab
 	Tabs      []statusTab
@@ -203,6 +206,14 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 		if errors.Is(err, ctx.Err()) {
 			return
 		}
+		h.serverError(w, r, err)
+		return
+	}
+	ids := make([]int64, len(p.Tickets))
+	for i, t := range p.Tickets {
+		ids[i] = t.ID
+	}
+	if p.NotSent, err = h.db.TicketsWithUndelivered(ctx, ids); err != nil {
 		h.serverError(w, r, err)
 		return
 	}

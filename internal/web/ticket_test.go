@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/postdesk/postdesk/internal/auth"
+	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/store"
 )
 
@@ -361,4 +362,36 @@ func TestTicketTakenFromAStalePage(t *testing.T) {
 	if tk, _ := e.db.Ticket(context.Background(), id); tk.AssigneeUserID != e.user.ID {
 		t.Errorf("assignee %d when taken again, want me (%d)", tk.AssigneeUserID, e.user.ID)
 	}
+}
+
+// A ticket whose reply failed for good (or may not have arrived) says so
+// in the list: it showed only on the ticket's page, and the customer
+// waited unanswered.
+func TestTicketListShowsAReplyNotSent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	mb := e.smtpMailbox("help@example.com")
+	failed, _ := e.ticket(store.Ticket{MailboxID: mb.ID, Subject: "Zoë's order"}, store.Message{TextBody: "Hello?"})
+	fine, _ := e.ticket(store.Ticket{MailboxID: mb.ID, Subject: "Anna's order"}, store.Message{TextBody: "Hello?"})
+	var replies []int64
+	for _, id := range []int64{failed, fine} {
+		m, err := desk.New(e.db).Reply(ctx, id, e.user, desk.ReplyInput{Text: "On its way."})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replies = append(replies, m.ID)
+	}
+	if err := e.db.Write(ctx, func(tx *store.Tx) error {
+		return tx.MarkFailed(ctx, replies[0], "permanent", "553 5.6.7 the address is not ASCII and the server does not offer SMTPUTF8", time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	_, body := e.get(e.signedIn(), "/tickets")
+	if n := strings.Count(body, ">reply not sent</span>"); n != 1 {
+		t.Fatalf("%d tickets marked, want 1", n)
+	}
+	row := body[strings.Index(body, fmt.Sprintf(`id="check-%d"`, failed)):]
+	row = row[:strings.Index(row, "</tr>")]
+	wantContains(t, row, "reply not sent")
 }
