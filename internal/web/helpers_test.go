@@ -232,3 +232,18 @@ func wantNotContains(t *testing.T, body string, subs ...string) {
 		}
 	}
 }
+
+// maria adds a second agent, Maria Santos, and signs her in (two agents
+// acting on one ticket at once).
+func (e *env) maria() (store.User, *http.Client) {
+	e.t.Helper()
+	u, _, err := auth.CreateUser(context.Background(), e.db, "maria@example.com", "Maria Santos", store.RoleAgent, testPassword)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	c := e.client()
+	if res := e.postLogin(c, u.Email, testPassword, ""); res.StatusCode != http.StatusSeeOther {
+		e.t.Fatalf("Maria's sign-in: %d", res.StatusCode)
+	}
+	return u, c
+}

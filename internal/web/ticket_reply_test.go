@@ -433,13 +433,7 @@ func TestTicketReplyAfterAnothersReply(t *testing.T) {
 	e := newEnv(t)
 	mb := e.smtpMailbox("help@example.com")
 	id, _ := e.ticket(store.Ticket{MailboxID: mb.ID, Subject: "Both at once"}, store.Message{TextBody: "Hello?"})
-	if _, _, err := auth.CreateUser(context.Background(), e.db, "maria@example.com", "Maria Santos", store.RoleAgent, testPassword); err != nil {
-		t.Fatal(err)
-	}
-	maria := e.client()
-	if res := e.postLogin(maria, "maria@example.com", testPassword, ""); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("Maria's sign-in: %d", res.StatusCode)
-	}
+	_, maria := e.maria()
 	me := e.signedIn()
 	page := fmt.Sprintf("/tickets/%d", id)
 	formOf := func(c *http.Client, body, text string) []replyField {

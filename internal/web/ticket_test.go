@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/postdesk/postdesk/internal/auth"
 	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -296,13 +295,7 @@ func TestTicketStatusFromAStalePage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	id, _ := e.ticket(store.Ticket{MailboxID: e.mailbox.ID, Subject: "Both at once"}, store.Message{TextBody: "Hello?"})
-	if _, _, err := auth.CreateUser(context.Background(), e.db, "maria@example.com", "Maria Santos", store.RoleAgent, testPassword); err != nil {
-		t.Fatal(err)
-	}
-	maria := e.client()
-	if res := e.postLogin(maria, "maria@example.com", testPassword, ""); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("Maria's sign-in: %d", res.StatusCode)
-	}
+	_, maria := e.maria()
 	me := e.signedIn()
 	page := fmt.Sprintf("/tickets/%d", id)
 	_, mine := e.get(me, page)
@@ -333,14 +326,7 @@ func TestTicketTakenFromAStalePage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	id, _ := e.ticket(store.Ticket{MailboxID: e.mailbox.ID, Subject: "Both take it"}, store.Message{TextBody: "Hello?"})
-	maria, _, err := auth.CreateUser(context.Background(), e.db, "maria@example.com", "Maria Santos", store.RoleAgent, testPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mc := e.client()
-	if res := e.postLogin(mc, "maria@example.com", testPassword, ""); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("Maria's sign-in: %d", res.StatusCode)
-	}
+	maria, mc := e.maria()
 	me := e.signedIn()
 	page := fmt.Sprintf("/tickets/%d", id)
 	_, mine := e.get(me, page)
