@@ -91,10 +91,12 @@ func (d *Desk) ReplyForm(ctx context.Context, ticketID int64) (ReplyForm, error)
 	// so that people stay in the conversation when the latest email
 	// dropped them.
 	latestIn, lastOut := false, false
-	for _, m := range thread {
-		if m.Direction == "in" && m.Kind == store.KindEmail || m.Direction == "out" && m.Kind == store.KindReply && m.AuthorUserID != 0 {
-			f.Seen = max(f.Seen, m.ID) // as store.LatestExchange
-		}
+	// The newest exchange by the one rule Reply checks it with.
+	switch latest, err := d.db.LatestExchange(ctx, ticketID); {
+	case err == nil:
+		f.Seen = latest.ID
+	case !errors.Is(err, store.ErrNotFound):
+		return ReplyForm{}, fmt.Errorf("reply form of ticket %d: %w", ticketID, err)
 	}
 	for i := len(thread) - 1; i >= 0 && !(latestIn && lastOut); i-- {
 		m := thread[i]
