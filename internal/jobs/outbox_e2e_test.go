@@ -172,11 +172,19 @@ func acceptedOrder(logs string, want []string) []string {
 
 // With Postfix's reject_sender_login_mismatch, a mailbox whose login may
 // not send as its address fails with the Send As explanation, while
-// another mailbox keeps sending.
+// another mailbox keeps sending; a webhook hears ticket.reply_failed for
+// the refused reply, naming it and its author.
 func TestSendAsDenied(t *testing.T) {
 	const shared, delegate = "shared@example.com", "delegate@example.com"
 	stack, idp := newStack(t, true, map[string]string{delegate: "pw"}, supportAddr)
 	e := newDesk(t, "sqlite", stack, idp)
+	r := newReceiver(t)
+	_, secret, err := desk.NewWebhookAdmin(e.db, e.vault, true, e.hooks.EnqueueTest).Create(e.ctx,
+		desk.WebhookInput{URL: r.URL + "/postdesk", Enabled: true, Events: []string{store.EventTicketReplyFailed}}, e.agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.secret = []byte(secret)
 	good := e.addMailbox(supportAddr, "", "")
 	bad := e.addMailbox(shared, delegate, "pw")
 	tGood := e.newTicket(good, customerAddr, "Good", "g1@customer.test")
@@ -209,4 +217,18 @@ func TestSendAsDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitDelivery(m2.ID, store.DeliverySent, 10*time.Second)
+
+	got := waitRequests(t, r, 1, 30*time.Second)
+	p := got[0]
+	msg, _ := p.payload.Data["message"].(map[string]any)
+	user, _ := p.payload.Data["user"].(map[string]any)
+	ticket, _ := p.payload.Data["ticket"].(map[string]any)
+	if p.sigErr != nil || p.payload.Type != store.EventTicketReplyFailed || p.payload.Data["state"] != "failed" ||
+		p.payload.Data["error_kind"] != "send_as_denied" || msg["id"] != float64(mBad.ID) || user["id"] != float64(e.agent.ID) ||
+		ticket["id"] != float64(tBad) {
+		t.Errorf("webhook: signature %v, %s", p.sigErr, p.body)
+	}
+	if n := len(r.requests()); n != 1 {
+		t.Errorf("the receiver got %d requests, want 1 (the sent replies are not failures)", n)
+	}
 }

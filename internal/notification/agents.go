@@ -30,7 +30,9 @@ func (m *Mailer) Consume(ctx context.Context, tx *store.Tx, events []store.Event
 			notices = true
 			continue
 		}
-		if e.Kind != store.EventTicketCreated && e.Kind != store.EventTicketCustomerReplied && e.Kind != store.EventTicketAssigned {
+		switch e.Kind {
+		case store.EventTicketCreated, store.EventTicketCustomerReplied, store.EventTicketAssigned, store.EventTicketReplyFailed:
+		default:
 			continue
 		}
 		if support == nil {
@@ -45,7 +47,7 @@ func (m *Mailer) Consume(ctx context.Context, tx *store.Tx, events []store.Event
 		}
 		for _, u := range users {
 			p := store.PendingNotification{UserID: u.ID, EventID: e.ID, Kind: e.Kind, TicketID: e.TicketID,
-				MailboxID: e.MailboxID, ActorUserID: e.ActorUserID, CreatedAt: m.now()}
+				MailboxID: e.MailboxID, MessageID: e.MessageID, ActorUserID: e.ActorUserID, CreatedAt: m.now()}
 			ok, err := tx.AddPendingNotification(ctx, &p, m.opt.Window)
 			if err != nil {
 				return err
@@ -62,7 +64,9 @@ func (m *Mailer) Consume(ctx context.Context, tx *store.Tx, events []store.Event
 // audience decides who hears of a ticket event: never for bulk mail,
 // never the one who caused it, only active users who chose to, never a
 // customer (only users are considered, and never at the ticket's
-// requester address or a support address).
+// requester address or a support address). A reply that was not
+// delivered is told to its author whatever they chose (to the assignee
+// when its author can no longer be emailed), bulk ticket or not.
 func (m *Mailer) audience(ctx context.Context, tx *store.Tx, e store.Event, support map[string]bool) ([]store.User, error) {
 	if bulk, _ := e.Data["bulk"].(bool); bulk {
 		return nil, nil
@@ -74,11 +78,25 @@ func (m *Mailer) audience(ctx context.Context, tx *store.Tx, e store.Event, supp
 	if err != nil {
 		return nil, err
 	}
-	if t.Bulk {
+	if t.Bulk && e.Kind != store.EventTicketReplyFailed {
 		return nil, nil
 	}
 	var candidates []store.User
 	switch e.Kind {
+	case store.EventTicketReplyFailed:
+		for _, id := range []int64{e.UserID, t.AssigneeUserID} {
+			if id == 0 {
+				continue
+			}
+			u, err := tx.User(ctx, id)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, err
+			}
+			if err == nil && reachable(u, support) {
+				candidates = append(candidates, u)
+				break
+			}
+		}
 	case store.EventTicketCreated:
 		followers, err := tx.MailboxFollowers(ctx, t.MailboxID)
 		if err != nil {
@@ -265,6 +283,8 @@ func wants(u store.User, kind string) bool {
 		return u.Notify.CustomerReply
 	case store.EventTicketAssigned:
 		return u.Notify.Assigned
+	case store.EventTicketReplyFailed:
+		return true // their reply did not reach the customer: not a choice
 	}
 	return false
 }
@@ -287,7 +307,7 @@ func (m *Mailer) describe(ctx context.Context, tx *store.Tx, p store.PendingNoti
 	if err != nil {
 		return item{}, false, err
 	}
-	if t.Bulk {
+	if t.Bulk && p.Kind != store.EventTicketReplyFailed {
 		return item{}, false, nil
 	}
 	ref := "#" + strconv.FormatInt(t.ID, 10)
@@ -312,6 +332,23 @@ func (m *Mailer) describe(ctx context.Context, tx *store.Tx, p store.PendingNoti
 			}
 		}
 		it.text = fmt.Sprintf("%s assigned %s to you: %s", by, ref, subject)
+	case store.EventTicketReplyFailed:
+		o, err := tx.OutboxItem(ctx, p.MessageID)
+		if errors.Is(err, store.ErrNotFound) {
+			return item{}, false, nil
+		}
+		if err != nil {
+			return item{}, false, err
+		}
+		to := strings.Join(o.Recipients, ", ")
+		switch o.State {
+		case store.DeliveryFailed:
+			it.text = fmt.Sprintf("A reply on %s was not delivered to %s (%s): %s", ref, to, clip(o.LastError, 200), subject)
+		case store.DeliveryUnknown:
+			it.text = fmt.Sprintf("A reply on %s may not have reached %s (Postdesk cannot tell): %s", ref, to, subject)
+		default:
+			return item{}, false, nil // sent again meanwhile, or marked as sent
+		}
 	}
 	return it, true, nil
 }
@@ -328,7 +365,7 @@ func (m *Mailer) agentEmail(u store.User, items []item) email {
 	e := email{to: u, outro: "You get these emails as chosen in your profile: " + m.link("/profile")}
 	if len(items) == 1 {
 		it := items[0]
-		e.subject = clipSubject(it.text)
+		e.subject = clip(it.text, maxSubjectRunes)
 		e.intro = "Hello " + displayName(u) + ","
 	} else {
 		e.subject = fmt.Sprintf("%d updates on your Postdesk tickets", len(items))
@@ -349,14 +386,14 @@ func (m *Mailer) agentEmail(u store.User, items []item) email {
 // characters long; the email's body has it whole.
 const maxSubjectRunes = 150
 
-// clipSubject cuts s to maxSubjectRunes at a word, with an ellipsis.
-func clipSubject(s string) string {
+// clip cuts s to max runes at a word, with an ellipsis.
+func clip(s string, max int) string {
 	r := []rune(s)
-	if len(r) <= maxSubjectRunes {
+	if len(r) <= max {
 		return s
 	}
-	cut := string(r[:maxSubjectRunes-1])
-	if i := strings.LastIndexByte(cut, ' '); i > maxSubjectRunes/2 {
+	cut := string(r[:max-1])
+	if i := strings.LastIndexByte(cut, ' '); i > max/2 {
 		cut = cut[:i]
 	}
 	return strings.TrimRight(cut, " ,.;:") + "…"

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postdesk/postdesk/internal/desk"
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/notification"
 	"github.com/postdesk/postdesk/internal/store"
@@ -293,5 +294,120 @@ func TestNotificationSubjectIsClipped(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(strings.Fields(got[0].msg.Text), " "), long) {
 		t.Errorf("the body lost the whole subject:\n%s", got[0].msg.Text)
+	}
+}
+
+// A reply refused for good, or whose outcome is unknown, is emailed to its
+// author whatever they chose (naming the recipients and the server's
+// words); to the assignee when its author is disabled; not when it was sent
+// again before the batch went, nor for an acknowledgement. Before, only the
+// ticket's page and the list said so, and the customer waited.
+func TestReplyNotDeliveredTellsItsAuthor(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			e := newDBEnv(t, dialect, nil)
+			a := e.passwordMailbox("support@example.test")
+			ann := e.user("ann@helpdesk.test", store.RoleAgent, store.NotifyChoices{}) // chose no emails
+			bob := e.user("bob@helpdesk.test", store.RoleAgent, store.NotifyChoices{})
+			boss := e.user("boss@helpdesk.test", store.RoleAdmin, store.NotifyChoices{})
+
+			first := e.mail(a, "jane@customer.test", "Printer on fire", "")
+			second := e.mail(a, "joe@customer.test", "Scanner jammed", "")
+			third := e.mail(a, "kim@customer.test", "Fax", "")
+			reply := func(ticketID int64, by store.User, to ...string) int64 {
+				t.Helper()
+				m, err := e.desk.Reply(e.ctx, ticketID, by, desk.ReplyInput{Text: "We are on it.", To: to})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m.ID
+			}
+			failed := reply(first.TicketID, ann, "nobody@customer.test")
+			unknown := reply(second.TicketID, ann)
+			resent := reply(third.TicketID, ann)
+			at := e.clock.Now()
+			if err := e.db.Write(e.ctx, func(tx *store.Tx) error {
+				if err := tx.MarkFailed(e.ctx, failed, "recipient_unknown", "550 5.1.1 <nobody@customer.test>: Recipient address rejected", at); err != nil {
+					return err
+				}
+				if ok, err := tx.ClaimOutbox(e.ctx, a.ID, "test", at, at.Add(time.Minute)); err != nil || !ok {
+					return fmt.Errorf("claim: %v %w", ok, err)
+				}
+				for _, id := range []int64{unknown, resent} {
+					if ok, err := tx.BeginAttempt(e.ctx, id, "test", at); err != nil || !ok {
+						return fmt.Errorf("begin attempt: %v %w", ok, err)
+					}
+					if err := tx.MarkUnknown(e.ctx, id, "the connection was lost", at); err != nil {
+						return err
+					}
+				}
+				return tx.Requeue(e.ctx, resent, at) // an agent chose Send again meanwhile
+			}); err != nil {
+				t.Fatal(err)
+			}
+			e.dispatch()
+			e.clock.Add(time.Minute)
+			e.run()
+			got := e.sentTo(ann.Email)
+			if len(got) != 1 {
+				t.Fatalf("ann got %d emails, want 1", len(got))
+			}
+			text := got[0].msg.Text
+			for _, want := range []string{
+				fmt.Sprintf("A reply on #%d was not delivered to nobody@customer.test (550 5.1.1 <nobody@customer.test>: Recipient address rejected): Printer on fire", first.TicketID),
+				fmt.Sprintf("A reply on #%d may not have reached joe@customer.test (Postdesk cannot tell): Scanner jammed", second.TicketID),
+				fmt.Sprintf("https://desk.example.test/tickets/%d", first.TicketID),
+			} {
+				if !strings.Contains(text, want) {
+					t.Errorf("ann's email lacks %q:\n%s", want, text)
+				}
+			}
+			if strings.Contains(text, fmt.Sprintf("#%d", third.TicketID)) {
+				t.Errorf("ann hears of a reply sent again meanwhile:\n%s", text)
+			}
+			if n := len(e.sentTo(bob.Email)) + len(e.sentTo(boss.Email)); n != 0 {
+				t.Errorf("%d emails to others", n)
+			}
+
+			// Ann is disabled; the ticket is Bob's: he hears of her reply.
+			if _, err := e.desk.Assign(e.ctx, []int64{first.TicketID}, bob.ID, boss); err != nil {
+				t.Fatal(err)
+			}
+			again := reply(first.TicketID, ann, "nobody@customer.test")
+			if err := e.db.Write(e.ctx, func(tx *store.Tx) error {
+				if err := tx.SetUserDisabled(e.ctx, ann.ID, e.clock.Now()); err != nil {
+					return err
+				}
+				return tx.MarkFailed(e.ctx, again, "recipient_unknown", "550 5.1.1 no such user", e.clock.Now())
+			}); err != nil {
+				t.Fatal(err)
+			}
+			e.dispatch()
+			e.clock.Add(time.Minute)
+			e.run()
+			if got := e.sentTo(bob.Email); len(got) != 1 || !strings.Contains(got[0].msg.Subject, fmt.Sprintf("A reply on #%d was not delivered", first.TicketID)) {
+				t.Errorf("bob, the assignee: %d emails %v", len(got), got)
+			}
+			if got := e.sentTo(ann.Email); len(got) != 1 {
+				t.Errorf("ann, disabled: %d emails, want still 1", len(got))
+			}
+
+			// The webhook event names the reply, its author and the state.
+			evs, err := e.db.EventsSince(e.ctx, 0, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var states []string
+			for _, ev := range evs {
+				if ev.Kind == store.EventTicketReplyFailed {
+					states = append(states, fmt.Sprintf("%d:%d:%v:%v", ev.MessageID, ev.UserID, ev.Data["state"], ev.Data["error_kind"]))
+				}
+			}
+			want := []string{fmt.Sprintf("%d:%d:failed:recipient_unknown", failed, ann.ID), fmt.Sprintf("%d:%d:unknown:outcome_unknown", unknown, ann.ID),
+				fmt.Sprintf("%d:%d:unknown:outcome_unknown", resent, ann.ID), fmt.Sprintf("%d:%d:failed:recipient_unknown", again, ann.ID)}
+			if fmt.Sprint(states) != fmt.Sprint(want) {
+				t.Errorf("reply_failed events %v, want %v", states, want)
+			}
+		})
 	}
 }

@@ -12,16 +12,20 @@ import (
 // ticket list's refresh) may hear of. The names are the webhooks' event
 // names.
 const (
-	EventTicketCreated          = "ticket.created"
-	EventTicketCustomerReplied  = "ticket.customer_replied"
-	EventTicketAssigned         = "ticket.assigned"
+	EventTicketCreated         = "ticket.created"
+	EventTicketCustomerReplied = "ticket.customer_replied"
+	EventTicketAssigned        = "ticket.assigned"
+	// EventTicketReplyFailed: an agent's reply was refused for good, or
+	// its outcome is unknown (Data "state": "failed" or "unknown",
+	// "error_kind"); its author hears of it.
+	EventTicketReplyFailed      = "ticket.reply_failed"
 	EventMailboxAuthStateChange = "mailbox.auth_state_changed"
 	EventMailboxSyncFailed      = "mailbox.sync_failed"
 	EventMessageQuarantined     = "message.quarantined"
 )
 
 // EventKinds lists every event kind, in the order people read them.
-var EventKinds = []string{EventTicketCreated, EventTicketCustomerReplied, EventTicketAssigned,
+var EventKinds = []string{EventTicketCreated, EventTicketCustomerReplied, EventTicketAssigned, EventTicketReplyFailed,
 	EventMailboxAuthStateChange, EventMailboxSyncFailed, EventMessageQuarantined}
 
 // Event is one thing that happened, recorded in the transaction of the

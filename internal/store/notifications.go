@@ -47,6 +47,7 @@ type PendingNotification struct {
 	Kind        string // the event's kind
 	TicketID    int64
 	MailboxID   int64
+	MessageID   int64 // the message it is about (a reply not delivered); 0: none
 	ActorUserID int64
 	CreatedAt   time.Time
 	// DueAt is when the user's batch is sent: the first pending row of a
@@ -67,9 +68,9 @@ func (tx *Tx) AddPendingNotification(ctx context.Context, p *PendingNotification
 	if due == 0 {
 		p.DueAt = p.CreatedAt.Add(window)
 	}
-	res, err := tx.exec(ctx, `INSERT INTO notification_pending (user_id, event_id, kind, ticket_id, mailbox_id, actor_user_id, created_at, due_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, event_id) DO NOTHING`,
-		p.UserID, p.EventID, p.Kind, nullID(p.TicketID), nullID(p.MailboxID), p.ActorUserID, ms(p.CreatedAt), ms(p.DueAt))
+	res, err := tx.exec(ctx, `INSERT INTO notification_pending (user_id, event_id, kind, ticket_id, mailbox_id, message_id, actor_user_id, created_at, due_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, event_id) DO NOTHING`,
+		p.UserID, p.EventID, p.Kind, nullID(p.TicketID), nullID(p.MailboxID), p.MessageID, p.ActorUserID, ms(p.CreatedAt), ms(p.DueAt))
 	if err != nil {
 		return false, fmt.Errorf("record a notification for user %d: %w", p.UserID, err)
 	}
@@ -77,7 +78,7 @@ func (tx *Tx) AddPendingNotification(ctx context.Context, p *PendingNotification
 	return n == 1, err
 }
 
-const pendingCols = `id, user_id, event_id, kind, COALESCE(ticket_id, 0), COALESCE(mailbox_id, 0), actor_user_id, created_at, due_at`
+const pendingCols = `id, user_id, event_id, kind, COALESCE(ticket_id, 0), COALESCE(mailbox_id, 0), message_id, actor_user_id, created_at, due_at`
 
 // DueNotificationUsers lists the users whose notification batch is due at
 // now, by id.
@@ -109,7 +110,7 @@ func (c conn) PendingNotifications(ctx context.Context, userID int64) ([]Pending
 	for rows.Next() {
 		var p PendingNotification
 		var created, due int64
-		if err := rows.Scan(&p.ID, &p.UserID, &p.EventID, &p.Kind, &p.TicketID, &p.MailboxID, &p.ActorUserID, &created, &due); err != nil {
+		if err := rows.Scan(&p.ID, &p.UserID, &p.EventID, &p.Kind, &p.TicketID, &p.MailboxID, &p.MessageID, &p.ActorUserID, &created, &due); err != nil {
 			return nil, err
 		}
 		p.CreatedAt, p.DueAt = fromMS(created), fromMS(due)

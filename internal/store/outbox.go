@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -327,15 +328,40 @@ func (tx *Tx) MarkRetry(ctx context.Context, messageID int64, kind, lastError st
 // MarkFailed records that a message was refused for good (or can never be
 // sent, kind "config"), with the server's words.
 func (tx *Tx) MarkFailed(ctx context.Context, messageID int64, kind, lastError string, at time.Time) error {
-	return tx.setDelivery(ctx, messageID, "record failure of", `state = ?, error_kind = ?, last_error = ?, next_attempt_at = 0`,
-		[]string{DeliverySending, DeliveryQueued, DeliveryHeld}, at, DeliveryFailed, kind, oneLine(lastError))
+	if err := tx.setDelivery(ctx, messageID, "record failure of", `state = ?, error_kind = ?, last_error = ?, next_attempt_at = 0`,
+		[]string{DeliverySending, DeliveryQueued, DeliveryHeld}, at, DeliveryFailed, kind, oneLine(lastError)); err != nil {
+		return err
+	}
+	return tx.replyNotSent(ctx, messageID, DeliveryFailed, kind, at)
 }
 
 // MarkUnknown records that a message's last attempt has no known outcome:
 // it is not sent again until an agent chooses.
 func (tx *Tx) MarkUnknown(ctx context.Context, messageID int64, lastError string, at time.Time) error {
-	return tx.setDelivery(ctx, messageID, "record unknown outcome of", `state = ?, error_kind = 'outcome_unknown', last_error = ?, next_attempt_at = 0`,
-		[]string{DeliverySending}, at, DeliveryUnknown, oneLine(lastError))
+	if err := tx.setDelivery(ctx, messageID, "record unknown outcome of", `state = ?, error_kind = 'outcome_unknown', last_error = ?, next_attempt_at = 0`,
+		[]string{DeliverySending}, at, DeliveryUnknown, oneLine(lastError)); err != nil {
+		return err
+	}
+	return tx.replyNotSent(ctx, messageID, DeliveryUnknown, "outcome_unknown", at)
+}
+
+// replyNotSent records EventTicketReplyFailed when the message is an
+// agent's reply (not an acknowledgement or a notification), so its
+// author hears that the customer may not have it.
+func (tx *Tx) replyNotSent(ctx context.Context, messageID int64, state, kind string, at time.Time) error {
+	var ticketID, mailboxID, author int64
+	err := one(tx.queryRow(ctx, `SELECT COALESCE(m.ticket_id, 0), m.mailbox_id, COALESCE(m.author_user_id, 0) FROM messages m
+		JOIN outbox o ON o.message_id = m.id WHERE m.id = ? AND m.kind = ? AND NOT o.auto`, messageID, KindReply).Scan(&ticketID, &mailboxID, &author))
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("record that reply %d was not sent: %w", messageID, err)
+	case ticketID == 0:
+		return nil
+	}
+	return tx.AddEvent(ctx, &Event{Kind: EventTicketReplyFailed, TicketID: ticketID, MailboxID: mailboxID, MessageID: messageID,
+		UserID: author, Data: map[string]any{"state": state, "error_kind": kind}, CreatedAt: at})
 }
 
 // Requeue queues a failed or unknown message again (an agent chose to

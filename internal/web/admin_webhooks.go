@@ -42,6 +42,7 @@ var eventLabels = map[string][2]string{
 	store.EventTicketCreated:          {"New ticket", "a customer's email opened a ticket (list mail too, with \"bulk\": true)"},
 	store.EventTicketCustomerReplied:  {"Customer replied", "a customer's email joined an existing ticket"},
 	store.EventTicketAssigned:         {"Ticket assigned", "a ticket's assignee changed"},
+	store.EventTicketReplyFailed:      {"Reply not delivered", "an agent's reply was refused for good, or Postdesk cannot tell whether it arrived"},
 	store.EventMailboxAuthStateChange: {"Mailbox sign-in changed", "a mailbox's authorization changed state (expiring, needs reauthentication, restored)"},
 	store.EventMailboxSyncFailed:      {"Mailbox sync failed", "a mailbox that was fetching mail started failing"},
 	store.EventMessageQuarantined:     {"Email quarantined", "an email could not be stored and was quarantined"},
