@@ -130,7 +130,9 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 			return Decision{}, err
 		}
 		if ticketID == 0 {
-			ticketID, _ = in.ticketBySubjectRef(ctx, tx, mb, msg.Subject)
+			if ticketID, err = in.subjectTicket(ctx, tx, mb, msg.Subject, from, from != "" && own.has(from)); err != nil {
+				return Decision{}, err
+			}
 		}
 		d.Class = d.Kind
 		d.Reasons = append(d.Reasons, fmt.Sprintf("an automatic message (%s): it never opens a ticket", msg.AutoReason))

@@ -470,17 +470,28 @@ func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailb
 	if !errors.Is(err, store.ErrNotFound) {
 		return 0, "", err
 	}
-	id, err = in.ticketBySubjectRef(ctx, tx, mb, msg.Subject)
+	id, err = in.subjectTicket(ctx, tx, mb, msg.Subject, from, trusted)
 	if err != nil || id == 0 {
 		return 0, "", err
 	}
-	if !trusted {
-		known, err := onTicket(ctx, tx, id, from)
-		if err != nil || !known {
-			return 0, "", err
-		}
-	}
 	return id, fmt.Sprintf("subject names [#%d]", id), nil
+}
+
+// subjectTicket is the ticket a subject names ([#13]) when from is one of
+// its people or trusted (one of ours); 0 otherwise. Automatic mail (an
+// out-of-office, a delivery report) is held to the same rule: a
+// stranger's "Automatic reply: [#13]" put their text into another
+// customer's ticket.
+func (in *Ingester) subjectTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, subject, from string, trusted bool) (int64, error) {
+	id, err := in.ticketBySubjectRef(ctx, tx, mb, subject)
+	if err != nil || id == 0 || trusted {
+		return id, err
+	}
+	known, err := onTicket(ctx, tx, id, from)
+	if err != nil || !known {
+		return 0, err
+	}
+	return id, nil
 }
 
 // onTicket reports whether addr (normalized) is one of a ticket's people.

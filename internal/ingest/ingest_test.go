@@ -399,12 +399,25 @@ func TestSubjectTagJoinsOnlyFromTheTicketsPeople(t *testing.T) {
 			t.Fatalf("first email: %+v", first)
 		}
 		tag := fmt.Sprintf("[#%d]", first.TicketID)
-		// An automatic reply naming the ticket is attached to it, but does
-		// not make its sender one of the ticket's people.
-		auto := "From: Mallory <mallory@stranger.example>\r\nTo: help@example.com\r\nAuto-Submitted: auto-replied\r\nSubject: " + tag +
-			" out of office\r\nMessage-ID: <ooo@stranger.example>\r\n\r\nAway.\r\n"
-		if res, err := in.Ingest(ctx, mb, strings.NewReader(auto)); err != nil || res.Outcome != ingest.Attached {
-			t.Fatalf("the stranger's automatic reply: %+v %v", res, err)
+		// Automatic mail naming the ticket by subject only is held to the
+		// same rule: a stranger's "out of office" or delivery report is not
+		// put on the ticket (it was, text and links shown to agents), and
+		// does not make its sender one of the ticket's people; the
+		// requester's own is attached.
+		for _, c := range []struct {
+			from, kind string
+			want       ingest.Outcome
+		}{
+			{"Mallory <mallory@stranger.example>", "Auto-Submitted: auto-replied", ingest.Ignored},
+			{"MAILER-DAEMON@stranger.example", "Content-Type: multipart/report; report-type=delivery-status; boundary=b", ingest.Ignored},
+			{"Ann <ann@weird-co.example>", "Auto-Submitted: auto-replied", ingest.Attached},
+		} {
+			auto := "From: " + c.from + "\r\nTo: help@example.com\r\n" + c.kind + "\r\nSubject: " + tag +
+				" away\r\nMessage-ID: <auto-" + strings.ReplaceAll(c.from, " ", "") + ">\r\n\r\nAway.\r\n"
+			res, err := in.Ingest(ctx, mb, strings.NewReader(auto))
+			if err != nil || res.Outcome != c.want || (c.want == ingest.Attached) != (res.TicketID == first.TicketID) {
+				t.Errorf("automatic mail from %s: %+v %v, want %s", c.from, res, err, c.want)
+			}
 		}
 		for _, c := range []struct {
 			from string
