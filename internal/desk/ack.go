@@ -25,6 +25,12 @@ const MaxAckTemplateBytes = 8 << 10
 // other, or a sender in a loop, stop there.
 const MaxAcksPerHour = 3
 
+// MaxAcksPerMailboxHour is how many acknowledgements one mailbox sends in
+// an hour at most. Anyone can write to a support address, and each email
+// could make it mail someone: a flood of forged emails stops here, and
+// the new tickets are simply not acknowledged.
+const MaxAcksPerMailboxHour = 100
+
 // SetAcknowledgement turns a mailbox's acknowledgements of new tickets on
 // or off and sets their template ({{ticket}} and {{subject}} are filled
 // in; "" uses DefaultAckTemplate).
@@ -62,7 +68,8 @@ func AckText(template string, ticketID int64, subject string) string {
 // from a customer (never for automatic, bounced, bulk or list mail, nor for
 // mail from our own addresses: ingest decides those). It sends nothing to
 // an address that already got MaxAcksPerHour in the last hour, nor from a
-// mailbox that cannot send; it reports whether it queued one.
+// mailbox that sent MaxAcksPerMailboxHour or cannot send; it reports
+// whether it queued one.
 func (d *Desk) Acknowledge(ctx context.Context, tx *store.Tx, ticketID int64, msg store.Message) (bool, error) {
 	t, err := tx.Ticket(ctx, ticketID)
 	if err != nil {
@@ -79,6 +86,9 @@ func (d *Desk) Acknowledge(ctx context.Context, tx *store.Tx, ticketID int64, ms
 	now := d.now().UTC().Truncate(time.Millisecond)
 	n, err := tx.AcksSentTo(ctx, to, now.Add(-time.Hour))
 	if err != nil || n >= MaxAcksPerHour {
+		return false, err
+	}
+	if n, err = tx.AcksSentFrom(ctx, mb.ID, now.Add(-time.Hour)); err != nil || n >= MaxAcksPerMailboxHour {
 		return false, err
 	}
 	held, err := d.sendable(ctx, tx, mb)

@@ -173,6 +173,11 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 			d.Reasons = append(d.Reasons, "the sender asked for no automatic answers: no acknowledgement")
 		case own.has(d.Requester.Address):
 			d.Reasons = append(d.Reasons, d.Requester.Address+" is one of our own addresses: no acknowledgement")
+		case from != "" && d.Requester.Address != from && domainOf(d.Requester.Address) != domainOf(from) && !own.supportDomain(from):
+			// Reply-To is not checked by anyone: "From: me, Reply-To:
+			// victim" with a spam subject made us mail the victim.
+			d.Reasons = append(d.Reasons, fmt.Sprintf("its Reply-To %s is in another domain than its sender %s: no acknowledgement (nobody vouches for a Reply-To, and one would mail whomever it names)",
+				d.Requester.Address, from))
 		default:
 			d.Acknowledge = true
 		}

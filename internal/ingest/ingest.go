@@ -561,6 +561,25 @@ func (o ours) has(address string) bool {
 	return o.support[a] || agent
 }
 
+// supportDomain reports whether address is in the domain of one of our
+// support addresses (a contact form of ours sending as noreply@ that
+// domain, with the customer in Reply-To).
+func (o ours) supportDomain(address string) bool {
+	d := domainOf(address)
+	for a := range o.support {
+		if domainOf(a) == d {
+			return true
+		}
+	}
+	return false
+}
+
+// domainOf is the domain of a normalized address ("" when none).
+func domainOf(address string) string {
+	_, d, _ := strings.Cut(address, "@")
+	return d
+}
+
 func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error) {
 	mbs, err := tx.Mailboxes(ctx)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/mailmsg"
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -72,7 +73,11 @@ func TestAcknowledgementsBetweenTwoDesks(t *testing.T) {
 	}
 }
 
-// Automatic, bulk and own mail is never acknowledged.
+// Automatic, bulk and own mail is never acknowledged, nor mail whose
+// Reply-To is in another domain than its sender (nobody vouches for a
+// Reply-To: "From: spammer, Reply-To: victim" made us mail the victim);
+// a Reply-To in the sender's domain, or a contact form of ours (From our
+// support domain), is acknowledged at the Reply-To.
 func TestAcknowledgementRules(t *testing.T) {
 	stack, idp := newStack(t, false, map[string]string{"help@example.com": "pw"})
 	e := newDesk(t, "sqlite", stack, idp)
@@ -93,6 +98,18 @@ func TestAcknowledgementRules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for _, c := range []struct{ from, replyTo string }{
+		{"spammer@evil.test", "victim@victim.test"},           // not acknowledged
+		{"jane@customer.test", "jane.cooper@customer.test"},   // acknowledged at the Reply-To
+		{"noreply@example.com", "someone-form@customer.test"}, // our contact form: acknowledged
+	} {
+		raw := fmt.Sprintf("From: %s\r\nReply-To: %s\r\nTo: help@example.com\r\nSubject: You won! http://spam.example/claim\r\nMessage-ID: <rt-%s>\r\n\r\nhello\r\n",
+			c.from, c.replyTo, c.replyTo)
+		res, err := e.ingest.Ingest(e.ctx, mb, strings.NewReader(raw))
+		if err != nil || res.Outcome != ingest.NewTicket {
+			t.Fatalf("from %s: %+v %v", c.from, res, err)
+		}
+	}
 	counts, err := e.db.OutboxCounts(e.ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -101,11 +118,18 @@ func TestAcknowledgementRules(t *testing.T) {
 	for _, n := range counts {
 		total += n
 	}
-	if total != 1 {
-		t.Fatalf("%d acknowledgements queued, want 1 (the plain email only): %v", total, counts)
+	if total != 3 {
+		t.Fatalf("%d acknowledgements queued, want 3 (the plain email, a Reply-To in its sender's domain, our form): %v", total, counts)
 	}
 	got := waitInbox(t, stack, "someone-plain@customer.test", 1, 10*time.Second)
 	if got[0].Auto == mailmsg.AutoNone {
 		t.Error("the acknowledgement carries no Auto-Submitted")
+	}
+	waitInbox(t, stack, "jane.cooper@customer.test", 1, 10*time.Second)
+	waitInbox(t, stack, "someone-form@customer.test", 1, 10*time.Second)
+	for _, nobody := range []string{"victim@victim.test", "spammer@evil.test", "jane@customer.test", "noreply@example.com"} {
+		if got := inbox(t, stack, nobody); len(got) != 0 {
+			t.Errorf("%s got %d emails", nobody, len(got))
+		}
 	}
 }

@@ -245,6 +245,16 @@ func (c conn) AcksSentTo(ctx context.Context, address string, since time.Time) (
 	return n, nil
 }
 
+// AcksSentFrom counts the acknowledgements a mailbox queued since since.
+func (c conn) AcksSentFrom(ctx context.Context, mailboxID int64, since time.Time) (int, error) {
+	var n int
+	err := c.queryRow(ctx, `SELECT COUNT(*) FROM outbox WHERE mailbox_id = ? AND created_at >= ? AND auto`, mailboxID, ms(since)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count acknowledgements of mailbox %d: %w", mailboxID, err)
+	}
+	return n, nil
+}
+
 // deliveries returns the outbox rows of the messages a where clause on
 // outbox (alias o) selects, by message id.
 func (c conn) deliveries(ctx context.Context, where string, args ...any) (map[int64]*Delivery, error) {
