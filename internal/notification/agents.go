@@ -321,7 +321,17 @@ func (m *Mailer) describe(ctx context.Context, tx *store.Tx, p store.PendingNoti
 	case store.EventTicketCreated:
 		it.text = fmt.Sprintf("New ticket %s in %s from %s: %s", ref, t.MailboxAddress, requester, subject)
 	case store.EventTicketCustomerReplied:
-		it.text = fmt.Sprintf("%s answered on %s: %s", requester, ref, subject)
+		who := requester // whoever wrote: a colleague the customer copied, another address of theirs
+		if p.MessageID != 0 {
+			m, err := tx.Message(ctx, p.MessageID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return item{}, false, err
+			}
+			if err == nil && m.FromAddress != "" {
+				who = mailmsg.Address{Name: m.FromName, Address: m.FromAddress}.String()
+			}
+		}
+		it.text = fmt.Sprintf("%s answered on %s: %s", who, ref, subject)
 	case store.EventTicketAssigned:
 		by := "Postdesk"
 		if p.ActorUserID != 0 {

@@ -134,6 +134,7 @@ func TestAssignedAndAnswered(t *testing.T) {
 			e.dispatch()
 			first1, _ := e.db.Message(e.ctx, first.MessageID)
 			e.mail(a, "jane@customer.test", "Re: Printer on fire", first1.MessageID)
+			e.mail(a, "Bob Lee <bob@customer.test>", "Re: Printer on fire", first1.MessageID) // a colleague she copied: named, not Jane
 			third1, _ := e.db.Message(e.ctx, third.MessageID)
 			e.mail(a, "kim@customer.test", "Re: Fax", third1.MessageID)
 			e.dispatch()
@@ -148,6 +149,7 @@ func TestAssignedAndAnswered(t *testing.T) {
 			for _, want := range []string{
 				fmt.Sprintf("boss assigned #%d to you: Printer on fire", first.TicketID),
 				fmt.Sprintf("jane@customer.test answered on #%d: Printer on fire", first.TicketID),
+				fmt.Sprintf("Bob Lee <bob@customer.test> answered on #%d: Printer on fire", first.TicketID),
 			} {
 				if !strings.Contains(text, want) {
 					t.Errorf("ann's email lacks %q:\n%s", want, text)
