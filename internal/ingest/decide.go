@@ -169,6 +169,8 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		}
 		switch {
 		case msg.Bulk:
+		case msg.NullReturnPath:
+			d.Reasons = append(d.Reasons, "its Return-Path is empty (<>), as mail from a mail system's is: no acknowledgement (RFC 3834)")
 		case msg.SuppressAutoResponse:
 			d.Reasons = append(d.Reasons, "the sender asked for no automatic answers: no acknowledgement")
 		case own.has(d.Requester.Address):

@@ -380,7 +380,7 @@ func (in *Ingester) messageRow(mb store.Mailbox, p *Prepared) store.Message {
 	m := store.Message{MailboxID: mb.ID, Direction: "in", Kind: store.KindEmail, DedupeKey: p.DedupeKey,
 		MessageID: msg.MessageID, References: msg.References, Subject: msg.Subject, SentAt: msg.Date,
 		ReceivedAt: p.ReceivedAt, TextBody: msg.Text, HTMLBody: msg.HTML, RawSHA256: p.RawSHA256, RawSize: p.RawSize,
-		Bulk: msg.Bulk, NoAutoAnswer: msg.SuppressAutoResponse || msg.Bulk || msg.Auto != mailmsg.AutoNone,
+		Bulk: msg.Bulk, NoAutoAnswer: msg.SuppressAutoResponse || msg.Bulk || msg.Auto != mailmsg.AutoNone || msg.NullReturnPath,
 		AutoReason: msg.AutoReason, Problems: msg.Problems,
 		To: joinAddresses(msg.To), Cc: joinAddresses(msg.Cc), ReplyTo: joinAddresses(msg.ReplyTo), Search: p.search}
 	if len(msg.InReplyTo) > 0 {

@@ -73,7 +73,8 @@ func TestAcknowledgementsBetweenTwoDesks(t *testing.T) {
 	}
 }
 
-// Automatic, bulk and own mail is never acknowledged, nor mail whose
+// Automatic, bulk and own mail is never acknowledged, nor mail with an
+// empty Return-Path, nor mail whose
 // Reply-To is in another domain than its sender (nobody vouches for a
 // Reply-To: "From: spammer, Reply-To: victim" made us mail the victim);
 // a Reply-To in the sender's domain, or a contact form of ours (From our
@@ -90,6 +91,7 @@ func TestAcknowledgementRules(t *testing.T) {
 		"list":           "List-Id: <news.example.org>\r\nPrecedence: list\r\n",
 		"bulk":           "Precedence: bulk\r\n",
 		"suppress":       "X-Auto-Response-Suppress: All\r\n",
+		"null-path":      "Return-Path: <>\r\n", // a mail system's (RFC 3834 section 2)
 		"plain":          "",
 	}
 	for name, extra := range cases {

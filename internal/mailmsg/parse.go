@@ -72,8 +72,12 @@ type Message struct {
 	AutoReason           string // human readable, e.g. "Auto-Submitted: auto-replied"
 	Bulk                 bool   // Precedence bulk/junk/list, List-Id, List-Unsubscribe
 	BulkReason           string
-	SuppressAutoResponse bool     // X-Auto-Response-Suppress present (any value but empty), or Bulk, or Auto != ""
-	Problems             []string // what could not be read cleanly — never fatal
+	SuppressAutoResponse bool // X-Auto-Response-Suppress present (any value but empty), or Bulk, or Auto != ""
+	// NullReturnPath: the delivering server recorded an empty envelope
+	// sender (Return-Path: <>): mail from a mail system, which RFC 3834
+	// section 2 says is never answered automatically.
+	NullReturnPath bool
+	Problems       []string // what could not be read cleanly — never fatal
 	// HeaderFields is how many fields the top-level header has, whatever
 	// their names (0: no header at all, not an email).
 	HeaderFields     int
@@ -249,6 +253,7 @@ func (p *parser) finish(h textproto.Header) {
 		}
 	}
 	m.Bulk, m.BulkReason = classifyBulk(h)
+	m.NullReturnPath = strings.TrimSpace(h.Get("Return-Path")) == "<>"
 	m.SuppressAutoResponse = strings.TrimSpace(h.Get("X-Auto-Response-Suppress")) != "" || m.Bulk || m.Auto != AutoNone
 }
 
