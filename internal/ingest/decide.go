@@ -1,10 +1,13 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/mailmsg"
@@ -58,6 +61,12 @@ type Decision struct {
 	// FromUs: the sender is one of our own addresses (a support address
 	// or an agent's), so a message joining a ticket is no customer's answer.
 	FromUs bool
+	// DedupeKey, when set, replaces Prepared.DedupeKey: the message reuses
+	// the Message-ID of another, different email (a scanner that numbers
+	// every email alike, or a forger), so it is keyed by Message-ID and
+	// content and stored as its own, with Clash among its problems.
+	DedupeKey string
+	Clash     string
 }
 
 // ForwardDecision is a recovered forward.
@@ -81,18 +90,34 @@ func (in *Ingester) Decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 }
 
 func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, own ours) (Decision, error) {
-	if existing, err := tx.MessageByDedupeKey(ctx, mb.ID, p.DedupeKey); err == nil {
-		return Decision{Outcome: Duplicate, Class: "duplicate", Reason: "already stored", Kind: existing.Kind, TicketID: existing.TicketID, Existing: &existing,
-			Reasons: []string{fmt.Sprintf("the mailbox already has this message (%s, stored as message %d)", dedupeWords(p.Msg.MessageID), existing.ID)}}, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return Decision{}, err
-	}
 	msg := p.Msg
 	var from string
 	if s := sender(msg); s != nil {
 		from = mailmsg.NormalizeAddress(s.Address)
 	}
 	d := Decision{Kind: store.KindEmail, Activity: activityTime(msg.Date, p.ReceivedAt)}
+	key := p.DedupeKey
+	for {
+		existing, err := tx.MessageByDedupeKey(ctx, mb.ID, key)
+		if errors.Is(err, store.ErrNotFound) {
+			break
+		}
+		if err != nil {
+			return Decision{}, err
+		}
+		if key == p.DedupeKey && !sameEmail(existing, p, from) {
+			// A different email under a Message-ID already stored: it
+			// was dropped as a duplicate, and lost.
+			d.Clash = fmt.Sprintf("its Message-ID <%s> is also that of message %d, a different email (from %s, %s): stored as its own",
+				msg.MessageID, existing.ID, cmp.Or(existing.FromAddress, "no sender"), quoteSubject(existing.Subject))
+			d.Reasons = append(d.Reasons, d.Clash)
+			key = store.ClashDedupeKey(p.RawSHA256)
+			d.DedupeKey = key
+			continue
+		}
+		return Decision{Outcome: Duplicate, Class: "duplicate", Reason: "already stored", Kind: existing.Kind, TicketID: existing.TicketID, Existing: &existing,
+			Reasons: append(d.Reasons, fmt.Sprintf("the mailbox already has this message (%s, stored as message %d)", dedupeWords(p.Msg.MessageID), existing.ID))}, nil
+	}
 	if msg.HeaderFields == 0 {
 		// Nothing to thread or answer, and a ticket of it would have no
 		// requester: quarantined with its source, where an admin sees it.
@@ -262,4 +287,26 @@ func (in *Ingester) decideForward(ctx context.Context, tx *store.Tx, mb store.Ma
 		d.Reasons = append(d.Reasons, fmt.Sprintf("a new ticket from %s, dated when the customer sent it", customer))
 	}
 	return true, nil
+}
+
+// sameEmail reports whether existing, stored under p's Message-ID, is the
+// same email as p: the same bytes, or the same sender, date and subject
+// (a copy delivered again, through a list, or to a second folder). A
+// recovered original counts as its direct delivery.
+func sameEmail(existing store.Message, p *Prepared, from string) bool {
+	if existing.RawSHA256 == p.RawSHA256 || existing.MessageID == "" || p.Msg.MessageID == "" {
+		return true
+	}
+	if existing.Direction == "out" {
+		return true // ours, come back (a copy to a support address)
+	}
+	return existing.FromAddress == from && existing.SentAt.Equal(p.Msg.Date) && strings.TrimSpace(existing.Subject) == strings.TrimSpace(p.Msg.Subject)
+}
+
+// quoteSubject is a subject in quotes for a reason, cut short.
+func quoteSubject(s string) string {
+	if r := []rune(s); len(r) > 60 {
+		s = string(r[:59]) + "…"
+	}
+	return strconv.Quote(s)
 }

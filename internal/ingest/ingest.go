@@ -297,6 +297,10 @@ func emailFrom(address string) string {
 func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, d Decision) (Result, error) {
 	msg := p.Msg
 	m := in.messageRow(mb, p)
+	if d.DedupeKey != "" {
+		m.DedupeKey = d.DedupeKey
+		m.Problems = append(slices.Clip(m.Problems), d.Clash)
+	}
 	res := Result{Outcome: d.Outcome, Class: d.Class, Reason: d.Reason, Decisions: d.Reasons, Original: d.Original,
 		Subject: msg.Subject, From: m.FromAddress, TicketID: d.TicketID}
 	switch {

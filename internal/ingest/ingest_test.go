@@ -436,3 +436,48 @@ func TestSubjectTagJoinsOnlyFromTheTicketsPeople(t *testing.T) {
 		}
 	})
 }
+
+// An email that reuses the Message-ID of a different stored email (a
+// scanner that numbers every email alike, or a forger) was dropped as a
+// duplicate, and lost. It is stored as its own, with the clash among its
+// problems; the same email delivered again is still stored once, also
+// with other bytes (another Received line).
+func TestMessageIDReusedByAnotherEmail(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "help@example.com")
+		in := ingest.New(db, ingest.Options{})
+		email := func(trace, from, subject, body string) string {
+			return trace + "From: " + from + "\r\nTo: help@example.com\r\nSubject: " + subject +
+				"\r\nDate: Tue, 01 Dec 2026 09:00:00 +0000\r\nMessage-ID: <1@scanner>\r\n\r\n" + body + "\r\n"
+		}
+		a := email("", "scanner@cust-a.test", "Scanned document", "Your scan.")
+		b := email("", "bob@cust-b.test", "My server is down, urgent", "Please call me.")
+		for _, c := range []struct {
+			name, raw string
+			want      ingest.Outcome
+		}{
+			{"A", a, ingest.NewTicket},
+			{"B, another email under A's Message-ID", b, ingest.NewTicket},
+			{"A again", a, ingest.Duplicate},
+			{"A again, another Received line", email("Received: from relay2.example.net\r\n", "scanner@cust-a.test", "Scanned document", "Your scan."), ingest.Duplicate},
+			{"B again", b, ingest.Duplicate},
+		} {
+			res, err := in.Ingest(ctx, mb, strings.NewReader(c.raw))
+			if err != nil || res.Outcome != c.want {
+				t.Fatalf("%s: %+v %v, want %s", c.name, res, err, c.want)
+			}
+		}
+		list, err := db.Tickets(ctx, store.TicketFilter{MailboxID: mb.ID})
+		if err != nil || len(list) != 2 {
+			t.Fatalf("tickets %d %v, want 2", len(list), err)
+		}
+		msgs, err := db.TicketMessages(ctx, list[0].ID) // the newest: B's
+		if err != nil || len(msgs) != 1 || msgs[0].FromAddress != "bob@cust-b.test" || !strings.Contains(msgs[0].TextBody, "Please call me") {
+			t.Fatalf("B's ticket: %+v %v", msgs, err)
+		}
+		if p := strings.Join(msgs[0].Problems, "\n"); !strings.Contains(p, "Message-ID <1@scanner> is also that of message") || !strings.Contains(p, "scanner@cust-a.test") {
+			t.Errorf("B's problems do not name the clash: %q", p)
+		}
+	})
+}

@@ -41,6 +41,13 @@ func DedupeKey(messageID, rawSHA256 string) string {
 	return "sha256:" + rawSHA256
 }
 
+// ClashDedupeKey is the key of a message that reuses the Message-ID of a
+// different stored email: its content, so it is stored once too (as
+// DedupeKey's "sha256:" key, in a namespace of its own).
+func ClashDedupeKey(rawSHA256 string) string {
+	return "mid+sha256:" + rawSHA256
+}
+
 // RecoveredDedupeKey is the key of a customer's original recovered from a
 // forward: its own DedupeKey when it has a Message-ID (so the original
 // arriving directly later is a duplicate), else derived from the
