@@ -1,8 +1,11 @@
 package ingest_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -181,4 +184,65 @@ func TestForwardedReplyJoinsTicket(t *testing.T) {
 			t.Errorf("after the recovered answer: status %s, notes %+v; want open and %q", tk.Status, notes, want)
 		}
 	})
+}
+
+// An agent forwards the customer's email as an attachment (message/rfc822):
+// the recovered email keeps the original's own file, readable, on both
+// databases; the original arriving directly later is a duplicate. Before,
+// the file was dropped (it lies inside the original's part, and only the
+// forward's own parts were kept), and with the duplicate it was lost.
+func TestForwardAsAttachmentKeepsTheOriginalsFiles(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb, in := recoverySetup(t, db)
+		sent := recoveryNow.Add(-2 * 24 * time.Hour).Truncate(time.Minute)
+		png := bytes.Repeat([]byte("\x89PNG fake image bytes "), 200)
+		original := "From: Ann Customer <ann@customer.example>\r\nTo: support@example.com\r\nSubject: Broken blender\r\n" +
+			"Date: " + sent.Format(time.RFC1123Z) + "\r\nMessage-ID: <orig-att@customer.example>\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: multipart/mixed; boundary=in\r\n\r\n--in\r\nContent-Type: text/plain\r\n\r\nMy blender broke, photo attached.\r\n" +
+			"--in\r\nContent-Type: image/png\r\nContent-Disposition: attachment; filename=blender.png\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+			base64Lines(png) + "--in--\r\n"
+		forward := "From: Agent <agent@example.com>\r\nTo: support@example.com\r\nSubject: Fwd: Broken blender\r\n" +
+			"Date: " + recoveryNow.Format(time.RFC1123Z) + "\r\nMessage-ID: <fwd-att@example.com>\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: multipart/mixed; boundary=out\r\n\r\n--out\r\nContent-Type: text/plain\r\n\r\nThe mailbox was down.\r\n" +
+			"--out\r\nContent-Type: message/rfc822\r\nContent-Disposition: attachment; filename=\"Broken blender.eml\"\r\n\r\n" +
+			original + "\r\n--out--\r\n"
+		res, err := in.Ingest(ctx, mb, strings.NewReader(forward))
+		if err != nil || res.Outcome != ingest.Recovered {
+			t.Fatalf("forward: %+v %v", res, err)
+		}
+		check := func(when string) {
+			t.Helper()
+			msgs, err := db.TicketMessages(ctx, res.TicketID)
+			if err != nil || len(msgs) != 1 || len(msgs[0].Attachments) != 1 || msgs[0].Attachments[0].Filename != "blender.png" {
+				t.Fatalf("%s: recovered message %+v %v, want one attachment blender.png", when, msgs, err)
+			}
+			f, err := db.OpenAttachment(ctx, msgs[0].Attachments[0])
+			if err != nil {
+				t.Fatalf("%s: open the attachment: %v", when, err)
+			}
+			got, err := io.ReadAll(f)
+			f.Close()
+			if err != nil || !bytes.Equal(got, png) {
+				t.Fatalf("%s: attachment content %d bytes %v, want the original's %d", when, len(got), err, len(png))
+			}
+		}
+		check("after the forward")
+		late, err := in.Ingest(ctx, mb, strings.NewReader(original))
+		if err != nil || late.Outcome != ingest.Duplicate || late.TicketID != res.TicketID {
+			t.Fatalf("original caught up later: %+v %v", late, err)
+		}
+		check("after the original came")
+	})
+}
+
+// base64Lines is data in base64, 76 characters a line.
+func base64Lines(data []byte) string {
+	s := base64.StdEncoding.EncodeToString(data)
+	var b strings.Builder
+	for len(s) > 76 {
+		b.WriteString(s[:76] + "\r\n")
+		s = s[76:]
+	}
+	return b.String() + s + "\r\n"
 }

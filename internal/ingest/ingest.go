@@ -357,6 +357,11 @@ func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 		return Result{}, err
 	}
 	res.MessageID = m.ID
+	if d.Outcome == Attached && m.Kind == store.KindBounce {
+		if err := in.recordBounce(ctx, tx, mb, msg, d.TicketID); err != nil {
+			return Result{}, err
+		}
+	}
 	if d.Outcome == NewTicket && d.Acknowledge && in.ack != nil {
 		if _, err := in.ack(ctx, tx, m.TicketID, m); err != nil {
 			return Result{}, fmt.Errorf("acknowledge ticket %d: %w", m.TicketID, err)

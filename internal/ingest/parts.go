@@ -21,15 +21,30 @@ func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
 		return nil, fmt.Errorf("reopen raw message: %w", err)
 	}
 	defer f.Close()
+	blobs := in.db.Blobs()
+	var own []string
 	msg, forwards, err := mailmsg.ParseForwards(f, mailmsg.ParseOptions{
 		// Only forwards from our agents and support addresses are
 		// recovered, so only theirs are searched for originals.
 		LookForForwards: func(m *mailmsg.Message) bool { return in.fromOurs(ctx, m) },
+		// An attached original's own files are inside its part: kept as
+		// blobs of their own, so the recovered email has them (they were
+		// dropped, and the original arriving later was a duplicate).
+		ForwardedAttachment: func(a *mailmsg.Attachment, content io.Reader) error {
+			sum, _, err := blobs.Put(content)
+			if err == nil {
+				own = append(own, sum)
+			}
+			return err
+		},
 	})
 	if err != nil {
+		for _, sum := range own {
+			blobs.Release(sum)
+		}
 		return nil, fmt.Errorf("parse message: %w", err)
 	}
-	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: s.RawSHA256, RawSize: s.RawSize, ReceivedAt: in.now().UTC()}
+	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: s.RawSHA256, RawSize: s.RawSize, ReceivedAt: in.now().UTC(), ownBlobs: own}
 	p.DedupeKey = store.DedupeKey(msg.MessageID, s.RawSHA256)
 	p.search = store.NewSearchText(msg.Text)
 	if err := in.locateParts(ctx, f, p); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/postdesk/postdesk/internal/desk"
+	"github.com/postdesk/postdesk/internal/mailtest"
 	"github.com/postdesk/postdesk/internal/store"
 	"github.com/postdesk/postdesk/internal/store/storetest"
 )
@@ -230,5 +231,92 @@ func TestSendAsDenied(t *testing.T) {
 	}
 	if n := len(r.requests()); n != 1 {
 		t.Errorf("the receiver got %d requests, want 1 (the sent replies are not failures)", n)
+	}
+}
+
+// A reply Postfix accepted and then returned undelivered (its error
+// transport for mailtest.BounceDomain writes a real RFC 3464 report to
+// the mailbox): mail sync fetches the report, which is attached to the
+// ticket and turns the "sent" reply into a failed one, "bounced" with the
+// report's words; the solved ticket is open again, and a webhook hears
+// ticket.reply_failed. Before, the reply stayed "sent" and nobody knew.
+func TestBouncedReplyIsNotSent(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			stack, idp := newStack(t, false, nil, supportAddr)
+			e := newDesk(t, dialect, stack, idp)
+			r := newReceiver(t)
+			_, secret, err := desk.NewWebhookAdmin(e.db, e.vault, true, e.hooks.EnqueueTest).Create(e.ctx,
+				desk.WebhookInput{URL: r.URL + "/postdesk", Enabled: true, Events: []string{store.EventTicketReplyFailed}}, e.agent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.secret = []byte(secret)
+			mb := e.addMailbox(supportAddr, "", "")
+			customer := "jane@" + mailtest.BounceDomain
+			ticket := e.newTicket(mb, customer, "Where is my parcel", "p1@customer.test")
+			e.sync()
+			reply, err := e.desk.Reply(e.ctx, ticket, e.agent, desk.ReplyInput{Text: "It left on Monday.", Status: store.StatusSolved})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.waitDelivery(reply.ID, store.DeliverySent, 15*time.Second)
+			failed := e.waitDelivery(reply.ID, store.DeliveryFailed, 30*time.Second)
+			if d := failed.Delivery; d.ErrorKind != "bounced" || !strings.Contains(d.LastError, customer) || !strings.Contains(d.LastError, "5.1.1") {
+				t.Errorf("delivery after the report: %+v", d)
+			}
+			tk, err := e.db.Ticket(e.ctx, ticket)
+			if err != nil || tk.Status != store.StatusOpen {
+				t.Errorf("ticket status %q (%v), want open again", tk.Status, err)
+			}
+			msgs, err := e.db.TicketMessages(e.ctx, ticket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, m := range msgs {
+				kinds = append(kinds, m.Kind)
+			}
+			if fmt.Sprint(kinds) != fmt.Sprint([]string{store.KindEmail, store.KindReply, store.KindBounce}) {
+				t.Errorf("the ticket's messages are %v, want the email, the reply and the report", kinds)
+			}
+			got := waitRequests(t, r, 1, 30*time.Second)
+			p := got[0]
+			msg, _ := p.payload.Data["message"].(map[string]any)
+			if p.sigErr != nil || p.payload.Type != store.EventTicketReplyFailed || p.payload.Data["error_kind"] != "bounced" || msg["id"] != float64(reply.ID) {
+				t.Errorf("webhook: signature %v, %s", p.sigErr, p.body)
+			}
+
+			// Only a copied address bounces: the customer got the reply, so
+			// it stays sent (Send again would send it twice), and the
+			// ticket says who was not reached.
+			other := e.newTicket(mb, customerAddr, "Invoice", "i1@customer.test")
+			both, err := e.desk.Reply(e.ctx, other, e.agent, desk.ReplyInput{Text: "Attached.", Cc: []string{"boss@" + mailtest.BounceDomain}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.waitDelivery(both.ID, store.DeliverySent, 15*time.Second)
+			waitInbox(t, stack, customerAddr, 1, 10*time.Second)
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				notes, err := e.db.TicketNotes(e.ctx, other)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(notes) > 0 && strings.Contains(notes[len(notes)-1].Body, "did not reach everyone") && strings.Contains(notes[len(notes)-1].Body, "boss@"+mailtest.BounceDomain) {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no note about the bounced copy: %+v", notes)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if m, err := e.db.Message(e.ctx, both.ID); err != nil || m.Delivery.State != store.DeliverySent {
+				t.Errorf("the reply the customer got: %+v %v, want still sent", m.Delivery, err)
+			}
+			if n := len(r.requests()); n != 1 {
+				t.Errorf("the receiver got %d requests, want 1", n)
+			}
+		})
 	}
 }

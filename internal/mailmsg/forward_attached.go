@@ -65,7 +65,8 @@ func parseForwards(r io.Reader, opts ParseOptions, depth int) (*Message, []Forwa
 	fs := findInline(msg.Text, msg.HTML, msg.Subject, loc, depth)
 	if len(fs) > 0 {
 		last := fs[len(fs)-1]
-		return msg, append(fs, attachedForwards(attached, opts.MaxBodyBytes, last.Depth+1, "", "")...), nil
+		more, err := attachedForwards(attached, opts, last.Depth+1, "", "")
+		return msg, append(fs, more...), err
 	}
 	h := headerOf(head.buf)
 	mailer := h.Get("X-Mailer")
@@ -73,23 +74,25 @@ func parseForwards(r io.Reader, opts ParseOptions, depth int) (*Message, []Forwa
 		mailer = h.Get("User-Agent")
 	}
 	client := clientFromHeaders(mailer, msg.MessageID)
-	return msg, attachedForwards(attached, opts.MaxBodyBytes, depth, client, strings.TrimSpace(msg.Text)), nil
+	fs, err = attachedForwards(attached, opts, depth, client, strings.TrimSpace(msg.Text))
+	return msg, fs, err
 }
 
 // attachedForwards reads attached originals, each followed by the forwards
-// found inside it.
-func attachedForwards(raws [][]byte, maxBody int64, depth int, client, note string) []Forward {
+// found inside it; their attachments go to opts.ForwardedAttachment.
+func attachedForwards(raws [][]byte, opts ParseOptions, depth int, client, note string) ([]Forward, error) {
 	if depth > maxForwardDepth {
-		return nil
+		return nil, nil
 	}
 	if client == "" {
 		client = "generic"
 	}
 	var out []Forward
 	for _, raw := range raws {
-		m, inner, err := parseForwards(bytes.NewReader(raw), ParseOptions{MaxBodyBytes: maxBody}, depth+1)
+		m, inner, err := parseForwards(bytes.NewReader(raw), ParseOptions{MaxBodyBytes: opts.MaxBodyBytes,
+			Attachment: opts.ForwardedAttachment, ForwardedAttachment: opts.ForwardedAttachment}, depth+1)
 		if err != nil {
-			continue // a bytes.Reader does not fail
+			return nil, err // a bytes.Reader does not fail: ForwardedAttachment did
 		}
 		h := headerOf(raw[:min(len(raw), 64<<10)])
 		f := Forward{
@@ -116,7 +119,7 @@ func attachedForwards(raws [][]byte, maxBody int64, depth int, client, note stri
 		out = append(out, f)
 		out = append(out, inner...)
 	}
-	return out
+	return out, nil
 }
 
 // attachedMessage says whether an attachment is a forwarded original: a

@@ -53,6 +53,13 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, path string
 		p.multipart(mt, params, dec, depth, path, alt)
 	case mt == "message/rfc822" || mt == "message/global" || mt == "text/rfc822-headers" || mt == "message/global-headers":
 		p.enclosed(h, mt, params, disp, dparams, dec, path)
+	case mt == "message/delivery-status" || mt == "message/global-delivery-status":
+		br := bufio.NewReaderSize(dec, maxDSNBytes)
+		head, _ := br.Peek(maxDSNBytes)
+		if p.bounced == nil {
+			p.bounced = deliveryStatus(bytes.NewReader(head))
+		}
+		p.attach(h, mt, params, disp, dparams, br, "", path)
 	case (mt == "text/plain" || mt == "text/html") && disp != "attachment" &&
 		dparams["filename"] == "" && params["name"] == "":
 		p.textPart(mt, params, dec, alt, path)

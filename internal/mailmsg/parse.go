@@ -82,6 +82,10 @@ type Message struct {
 	// their names (0: no header at all, not an email).
 	HeaderFields     int
 	BouncedMessageID string // for bounces: Message-ID of the original from the message/rfc822 or text/rfc822-headers part, if found
+	// BouncedRecipients are the recipients a bounce says were not
+	// delivered to: from its message/delivery-status part (RFC 3464), else
+	// from X-Failed-Recipients.
+	BouncedRecipients []BouncedRecipient
 }
 
 // ParseOptions tunes Parse. The zero value is ready to use.
@@ -100,6 +104,11 @@ type ParseOptions struct {
 	// search of twenty languages' header blocks is most of the parse's
 	// cost for ordinary mail). Nil: always search.
 	LookForForwards func(msg *Message) bool
+	// ForwardedAttachment, when set, receives the decoded content of each
+	// attachment of an attached original that ParseForwards reads (they
+	// are inside the original's part, not parts of the message itself, so
+	// a caller that keeps attachments by their part cannot serve them).
+	ForwardedAttachment func(a *Attachment, content io.Reader) error
 }
 
 // Parse reads one raw RFC 5322 message. It never panics and returns an error
@@ -164,7 +173,8 @@ type parser struct {
 	altSeq     int
 	reportType string
 	origID     string // Message-ID of an enclosed original message
-	truncated  bool   // a part ended without its closing boundary
+	bounced    []BouncedRecipient
+	truncated  bool // a part ended without its closing boundary
 	cbErr      error
 	stop       bool
 }
@@ -250,6 +260,14 @@ func (p *parser) finish(h textproto.Header) {
 		m.BouncedMessageID = p.origID
 		if m.BouncedMessageID == "" {
 			m.BouncedMessageID = findMessageIDLine(m.Text)
+		}
+		m.BouncedRecipients = p.bounced
+		if len(m.BouncedRecipients) == 0 {
+			for _, a := range strings.Split(h.Get("X-Failed-Recipients"), ",") {
+				if a = NormalizeAddress(strings.Trim(strings.TrimSpace(a), "<>")); a != "" {
+					m.BouncedRecipients = append(m.BouncedRecipients, BouncedRecipient{Address: a})
+				}
+			}
 		}
 	}
 	m.Bulk, m.BulkReason = classifyBulk(h)

@@ -240,8 +240,12 @@ smtpd_banner = $myhostname ESMTP mailstack
 # No DNS in CI
 smtp_dns_support_level = disabled
 smtpd_peername_lookup = no
-# Everything (any domain) goes to Dovecot LMTP; nothing ever leaves the machine.
-transport_maps = static:lmtp:inet:127.0.0.1:{{.LMTPPort}}
+# Everything (any domain) goes to Dovecot LMTP; nothing ever leaves the
+# machine. Mail to BounceDomain is accepted, then returned undelivered
+# with a delivery report (Postfix's error transport), as a recipient's
+# server that accepts first and bounces later does.
+transport_maps = regexp:{{.Root}}/etc/postfix/transport.regexp, static:lmtp:inet:127.0.0.1:{{.LMTPPort}}
+smtpd_reject_unlisted_recipient = no
 default_transport = lmtp:inet:127.0.0.1:{{.LMTPPort}}
 relay_transport = lmtp:inet:127.0.0.1:{{.LMTPPort}}
 lmtp_destination_recipient_limit = 50
@@ -316,6 +320,13 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 tlsmgr    unix  -       -       n       1000?   1       tlsmgr
 `))
 
+// BounceDomain is a domain the stack's Postfix accepts mail for and then
+// returns undelivered to its sender, with an RFC 3464 delivery report
+// ("5.1.1 mailbox unavailable").
+const BounceDomain = "bounces.test"
+
+const transportRegexp = "/@bounces\\.test$/ error:5.1.1 mailbox unavailable\n"
+
 // senderLoginRegexp maps every sender address to itself as the only login
 // allowed to use it (Postfix smtpd_sender_login_maps).
 const senderLoginRegexp = "/^(.*)$/ ${1}\n"
@@ -346,12 +357,13 @@ func writeConfig(c config) error {
 			return fmt.Errorf("write config: %w", err)
 		}
 	}
-	err := os.WriteFile(filepath.Join(c.Root, "etc/postfix/sender_login.regexp"), []byte(senderLoginRegexp), 0o644)
-	if err != nil {
-		return fmt.Errorf("write config: %w", err)
+	for name, text := range map[string]string{"sender_login.regexp": senderLoginRegexp, "transport.regexp": transportRegexp} {
+		if err := os.WriteFile(filepath.Join(c.Root, "etc/postfix", name), []byte(text), 0o644); err != nil {
+			return fmt.Errorf("write config: %w", err)
+		}
 	}
 	past := time.Now().Add(-time.Minute)
-	for _, f := range []string{"etc/postfix/main.cf", "etc/postfix/master.cf", "etc/postfix/sender_login.regexp"} {
+	for _, f := range []string{"etc/postfix/main.cf", "etc/postfix/master.cf", "etc/postfix/sender_login.regexp", "etc/postfix/transport.regexp"} {
 		if err := os.Chtimes(filepath.Join(c.Root, f), past, past); err != nil {
 			return fmt.Errorf("write config: %w", err)
 		}

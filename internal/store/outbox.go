@@ -374,6 +374,18 @@ func (tx *Tx) replyNotSent(ctx context.Context, messageID int64, state, kind str
 		UserID: author, Data: map[string]any{"state": state, "error_kind": kind}, CreatedAt: at})
 }
 
+// MarkBounced records that a message the server had accepted (or whose
+// outcome was unknown) came back
+// undelivered to every recipient (a delivery report, RFC 3464): failed,
+// error kind "bounced", with the report's words.
+func (tx *Tx) MarkBounced(ctx context.Context, messageID int64, lastError string, at time.Time) error {
+	if err := tx.setDelivery(ctx, messageID, "record bounce of", `state = ?, error_kind = 'bounced', last_error = ?, next_attempt_at = 0`,
+		[]string{DeliverySent, DeliveryUnknown}, at, DeliveryFailed, oneLine(lastError)); err != nil {
+		return err
+	}
+	return tx.replyNotSent(ctx, messageID, DeliveryFailed, "bounced", at)
+}
+
 // Requeue queues a failed or unknown message again (an agent chose to
 // send it again); its error is cleared, its attempts kept.
 func (tx *Tx) Requeue(ctx context.Context, messageID int64, at time.Time) error {

@@ -75,6 +75,10 @@ func describeDelivery(d store.Delivery, f deliveryFacts) deliveryView {
 			v.Advice = "The signed-in account may not send as " + f.MailboxAddress + ": grant it Send As permission for this address, then send again."
 		case "recipient_unknown":
 			v.Advice = "The recipient address does not exist: check it and send again."
+		case "bounced":
+			v.Label = "Bounced"
+			v.Sentence = "Sent, but it came back undelivered: " + d.LastError
+			v.Advice = "Check the address, then write the reply again to the right one (Send again sends it to the same address)."
 		case "auth_failed":
 			v.Advice = "The mail server refused the mailbox's sign-in: " + f.MailboxAddress + " needs reauthentication in Admin → Emails; then send again."
 			if f.Admin {
