@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/postdesk/postdesk/internal/mailmsg"
 	"github.com/postdesk/postdesk/internal/store"
@@ -67,6 +69,11 @@ type Decision struct {
 	// content and stored as its own, with Clash among its problems.
 	DedupeKey string
 	Clash     string
+	// More are the decisions for the other originals attached beside the
+	// first (each recovered on its own); MoreNotes say why others could
+	// not be (a note on the first's ticket).
+	More      []Decision
+	MoreNotes []string
 }
 
 // ForwardDecision is a recovered forward.
@@ -130,13 +137,17 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		}
 	}
 	if msg.Auto == mailmsg.AutoNone && from != "" && !own.support[from] {
-		// The original may already be here, recovered from a forward.
-		if twin, err := tx.RecoveredTwin(ctx, mb.ID, from, msg.Subject, msg.Date, false); err == nil && twin.RecoveredFrom != 0 && !msg.Date.IsZero() {
+		// The original may already be here, recovered from a forward, in
+		// this mailbox or another (an agent forwards what a broken mailbox
+		// missed to one that works).
+		twin, how, err := in.recoveredTwin(ctx, tx, p, from)
+		if err != nil {
+			return Decision{}, err
+		}
+		if twin.ID != 0 {
 			return Decision{Outcome: Duplicate, Class: "duplicate", Reason: "already stored", Kind: d.Kind, TicketID: twin.TicketID, Existing: &twin, Alias: true,
 				IgnoredReason: fmt.Sprintf("the original of message %d on ticket %d, recovered earlier from a forward by %s", twin.ID, twin.TicketID, twin.RecoveredBy),
-				Reasons:       []string{fmt.Sprintf("this is the original of message %d, recovered earlier from a forward by %s (same sender, subject and date)", twin.ID, twin.RecoveredBy)}}, nil
-		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return Decision{}, err
+				Reasons:       append(d.Reasons, fmt.Sprintf("this is the original of message %d on ticket %d, recovered earlier from a forward by %s (%s)", twin.ID, twin.TicketID, twin.RecoveredBy, how))}, nil
 		}
 	}
 
@@ -234,6 +245,55 @@ func (in *Ingester) decideForward(ctx context.Context, tx *store.Tx, mb store.Ma
 		d.Reasons = append(d.Reasons, "every forwarded original is from one of our own addresses: nothing to recover")
 		return false, nil
 	}
+	done, err = in.decideOriginal(ctx, tx, mb, p, orig, sender, agent, d)
+	if err != nil || !done {
+		return done, err
+	}
+	// Several originals attached side by side (Outlook's "Forward as
+	// attachment" of a selection): each is recovered. Only the first was,
+	// and the others were lost.
+	for _, f := range attachedSiblings(p.Forwards, orig, own.has) {
+		sub := Decision{Kind: store.KindEmail}
+		ok, err := in.decideOriginal(ctx, tx, mb, p, f, sender, agent, &sub)
+		if err != nil {
+			return false, err
+		}
+		d.Reasons = append(d.Reasons, "another attached original: "+strings.Join(sub.Reasons, "; "))
+		if ok {
+			d.More = append(d.More, sub)
+		} else if len(sub.Reasons) > 0 {
+			d.MoreNotes = append(d.MoreNotes, strings.TrimPrefix(sub.Reasons[len(sub.Reasons)-1], "not attributed to the original sender: "))
+		}
+	}
+	return true, nil
+}
+
+// attachedSiblings are the originals attached beside orig (an attached
+// original) in the same message, from others than us, in order.
+func attachedSiblings(chain []mailmsg.Forward, orig mailmsg.Forward, ours func(string) bool) []mailmsg.Forward {
+	if orig.Source != mailmsg.ForwardAttached {
+		return nil
+	}
+	var out []mailmsg.Forward
+	seen := false
+	for _, f := range chain {
+		if f.Source != mailmsg.ForwardAttached || f.Depth != orig.Depth {
+			continue
+		}
+		if !seen && f.MessageID == orig.MessageID && f.From.Address == orig.From.Address && f.Date.Equal(orig.Date) && f.Subject == orig.Subject {
+			seen = true // orig itself
+			continue
+		}
+		if seen && (f.From.Address == "" || !ours(f.From.Address)) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// decideOriginal decides what one forwarded original becomes: recovered
+// (d.Forward set, done) or not attributable (d.Note says why).
+func (in *Ingester) decideOriginal(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, orig mailmsg.Forward, sender string, agent store.User, d *Decision) (done bool, err error) {
 	customer := mailmsg.NormalizeAddress(orig.From.Address)
 	age := p.ReceivedAt.Sub(orig.Date)
 	var why string
@@ -309,4 +369,76 @@ func quoteSubject(s string) string {
 		s = string(r[:59]) + "…"
 	}
 	return strconv.Quote(s)
+}
+
+// recoveredTwin finds the original of a customer's email recovered
+// earlier from an agent's forward, in any mailbox: by Message-ID (an
+// attached original), else by sender, subject, date and the words its
+// text opens with. An inline forward's date may be in the forwarder's
+// zone (Outlook's "Sent:" line is their local time while Exchange dates
+// the forward in UTC), so a date off by whole quarter hours matches too;
+// that is also why the text must match: another email of the customer's
+// with the same subject an hour later is not the same one.
+func (in *Ingester) recoveredTwin(ctx context.Context, tx *store.Tx, p *Prepared, from string) (store.Message, string, error) {
+	msg := p.Msg
+	if msg.MessageID != "" {
+		twin, err := tx.RecoveredOriginal(ctx, store.DedupeKey(msg.MessageID, ""))
+		if err == nil && sameEmail(twin, p, from) {
+			return twin, "same Message-ID", nil
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return store.Message{}, "", err
+		}
+	}
+	if msg.Date.IsZero() {
+		return store.Message{}, "", nil
+	}
+	twins, err := tx.RecoveredOriginals(ctx, from, msg.Date, 14*time.Hour+time.Minute)
+	if err != nil {
+		return store.Message{}, "", err
+	}
+	for _, twin := range twins {
+		if !store.SameSubject(twin.Subject, msg.Subject) {
+			continue
+		}
+		if !sameOpening(twin.TextBody, msg.Text) {
+			continue
+		}
+		d := twin.SentAt.Sub(msg.Date).Abs()
+		if d <= time.Minute {
+			return twin, "same sender, subject, date and text", nil
+		}
+		if off := d % (15 * time.Minute); off <= time.Minute || 15*time.Minute-off <= time.Minute {
+			return twin, "same sender, subject and text, dated in another time zone", nil
+		}
+	}
+	return store.Message{}, "", nil
+}
+
+// sameOpening reports whether two texts open alike, case and punctuation
+// aside: the same first 12 words, or the first 8 of one among the first 60
+// of the other (a client may render a greeting or a link differently): a
+// forward's copy of an email and the email itself.
+func sameOpening(a, b string) bool {
+	words := func(s string, n int) []string {
+		f := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+		return f[:min(len(f), n)]
+	}
+	wa, wb := words(a, 60), words(b, 60)
+	if len(wa) == 0 || len(wb) == 0 {
+		return len(wa) == len(wb)
+	}
+	if slices.Equal(wa[:min(len(wa), 12)], wb[:min(len(wb), 12)]) {
+		return true
+	}
+	within := func(head, in []string) bool {
+		head = head[:min(len(head), 8)]
+		for i := 0; i+len(head) <= len(in); i++ {
+			if slices.Equal(in[i:i+len(head)], head) {
+				return true
+			}
+		}
+		return false
+	}
+	return within(wa, wb) || within(wb, wa)
 }

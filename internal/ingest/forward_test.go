@@ -246,3 +246,149 @@ func base64Lines(data []byte) string {
 	}
 	return b.String() + s + "\r\n"
 }
+
+// An agent forwards to support@ what reached sales@ while sales@ was
+// broken: when sales@ catches up, the original is the same email, not a
+// second ticket, also when Outlook dated the forward in UTC while its
+// header block says the forwarder's local time; a forward of an email
+// sales@ already has joins that ticket. A different email with the same
+// subject an hour later is still a ticket of its own.
+func TestForwardRecoveryAcrossMailboxes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		support, in := recoverySetup(t, db)
+		sales := newMailbox(t, db, "sales@example.com")
+		paris, err := time.LoadLocation("Europe/Paris")
+		if err != nil {
+			t.Skip("no time zone data:", err)
+		}
+		sent := time.Date(2026, 11, 18, 13, 45, 21, 0, paris)
+
+		// The header block says 1:45 PM (Paris); the forward's Date is UTC.
+		fwd, err := in.Ingest(ctx, support, strings.NewReader(gmailForward("Agent <agent@example.com>", "fwd-x@example.com", recoveryNow, sent)))
+		if err != nil || fwd.Outcome != ingest.Recovered {
+			t.Fatalf("forward: %+v %v", fwd, err)
+		}
+		late, err := in.Ingest(ctx, sales, strings.NewReader(customerMail(sent)))
+		if err != nil || late.Outcome != ingest.Duplicate || late.TicketID != fwd.TicketID {
+			t.Fatalf("the original reaching sales@ later: %+v %v, want a duplicate of ticket %d", late, err, fwd.TicketID)
+		}
+		other := strings.Replace(strings.Replace(customerMail(sent.Add(time.Hour)), "orig-1@", "orig-2@", 1), "My blender broke on day two.", "Also, the lid is cracked.", 1)
+		if res, err := in.Ingest(ctx, sales, strings.NewReader(other)); err != nil || res.Outcome != ingest.NewTicket {
+			t.Fatalf("another email with the same subject an hour later: %+v %v, want a new ticket", res, err)
+		}
+
+		// sales@ has Ben's email; an agent forwards it (attached) to support@.
+		ben := "From: Ben <ben@customer.example>\r\nTo: sales@example.com\r\nSubject: Quote\r\nDate: " + recoveryNow.Add(-time.Hour).Format(time.RFC1123Z) +
+			"\r\nMessage-ID: <ben-1@customer.example>\r\n\r\nPlease send a quote.\r\n"
+		first, err := in.Ingest(ctx, sales, strings.NewReader(ben))
+		if err != nil || first.Outcome != ingest.NewTicket {
+			t.Fatalf("Ben's email: %+v %v", first, err)
+		}
+		attached := "From: Agent <agent@example.com>\r\nTo: support@example.com\r\nSubject: Fwd: Quote\r\nDate: " + recoveryNow.Format(time.RFC1123Z) +
+			"\r\nMessage-ID: <fwd-ben@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFYI\r\n" +
+			"--b\r\nContent-Type: message/rfc822\r\n\r\n" + ben + "\r\n--b--\r\n"
+		again, err := in.Ingest(ctx, support, strings.NewReader(attached))
+		if err != nil || again.Outcome != ingest.Duplicate || again.TicketID != first.TicketID {
+			t.Fatalf("forward of an email sales@ has: %+v %v, want on ticket %d", again, err, first.TicketID)
+		}
+		// Cara's email, forwarded as an attachment to support@ first, then
+		// fetched by sales@ once it works again: the same email.
+		cara := "From: Cara <cara@customer.example>\r\nTo: sales@example.com\r\nSubject: Refund\r\nDate: " + recoveryNow.Add(-2*time.Hour).Format(time.RFC1123Z) +
+			"\r\nMessage-ID: <cara-1@customer.example>\r\n\r\nMy refund please.\r\n"
+		wrapped := strings.NewReplacer(ben, cara, "fwd-ben", "fwd-cara").Replace(attached)
+		rec, err := in.Ingest(ctx, support, strings.NewReader(wrapped))
+		if err != nil || rec.Outcome != ingest.Recovered {
+			t.Fatalf("forward of Cara's email: %+v %v", rec, err)
+		}
+		caught, err := in.Ingest(ctx, sales, strings.NewReader(cara))
+		if err != nil || caught.Outcome != ingest.Duplicate || caught.TicketID != rec.TicketID {
+			t.Fatalf("Cara's email reaching sales@ later: %+v %v, want a duplicate of ticket %d", caught, err, rec.TicketID)
+		}
+		if n, _ := db.CountTickets(ctx, store.TicketFilter{}); n != 4 {
+			t.Errorf("%d tickets, want 4 (Ann's, Ann's second email, Ben's, Cara's)", n)
+		}
+	})
+}
+
+// Outlook's "Forward as attachment" of several emails at once: each
+// original is filed as its sender's (only the first was, and the others
+// were lost); one too old to recover is named in a note; an original
+// arriving directly later is a duplicate; new tickets are told as events.
+func TestForwardOfSeveralAttachedOriginals(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb, in := recoverySetup(t, db)
+		email := func(from, subject, id, text string, sent time.Time) string {
+			return "From: " + from + "\r\nTo: support@example.com\r\nSubject: " + subject + "\r\nDate: " + sent.Format(time.RFC1123Z) +
+				"\r\nMessage-ID: <" + id + ">\r\n\r\n" + text + "\r\n"
+		}
+		ann := email("Ann <ann@customer.example>", "Blender", "ann-1@customer.example", "It broke.", recoveryNow.Add(-time.Hour))
+		ben := email("Ben <ben@other.example>", "Toaster", "ben-1@other.example", "It burns.", recoveryNow.Add(-2*time.Hour))
+		old := email("Carl <carl@old.example>", "Kettle", "carl-1@old.example", "It leaks.", recoveryNow.Add(-20*24*time.Hour))
+		fwd := "From: Agent <agent@example.com>\r\nTo: support@example.com\r\nSubject: FW: three emails\r\nDate: " + recoveryNow.Format(time.RFC1123Z) +
+			"\r\nMessage-ID: <fwd-3@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThese came in while the mailbox was down.\r\n"
+		for _, e := range []string{ann, ben, old} {
+			fwd += "--b\r\nContent-Type: message/rfc822\r\n\r\n" + e + "\r\n"
+		}
+		fwd += "--b--\r\n"
+		before, err := db.LastEventID(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := in.Ingest(ctx, mb, strings.NewReader(fwd))
+		if err != nil || res.Outcome != ingest.Recovered {
+			t.Fatalf("forward: %+v %v", res, err)
+		}
+		list, err := db.Tickets(ctx, store.TicketFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		requesters := map[string]int64{}
+		for _, tk := range list {
+			requesters[tk.RequesterAddress] = tk.ID
+		}
+		if len(list) != 2 || requesters["ann@customer.example"] != res.TicketID || requesters["ben@other.example"] == 0 {
+			t.Fatalf("tickets %+v, want Ann's and Ben's", list)
+		}
+		msgs, err := db.TicketMessages(ctx, requesters["ben@other.example"])
+		if err != nil || len(msgs) != 1 || !strings.Contains(msgs[0].TextBody, "It burns") || msgs[0].RecoveredBy != "agent@example.com" {
+			t.Fatalf("Ben's ticket: %+v %v", msgs, err)
+		}
+		notes, err := db.TicketNotes(ctx, res.TicketID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var carl bool
+		for _, n := range notes {
+			carl = carl || (strings.Contains(n.Body, "carried another email too") && strings.Contains(n.Body, "carl@old.example"))
+		}
+		if !carl {
+			t.Errorf("no note about Carl's email, too old to recover: %+v", notes)
+		}
+		evs, err := db.EventsSince(ctx, before, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		created := map[int64]bool{}
+		for _, e := range evs {
+			if e.Kind == store.EventTicketCreated {
+				created[e.TicketID] = true
+			}
+		}
+		if !created[res.TicketID] || !created[requesters["ben@other.example"]] || len(evs) != 2 {
+			t.Errorf("events %+v, want ticket.created for Ann's and Ben's", evs)
+		}
+		late, err := in.Ingest(ctx, mb, strings.NewReader(ben))
+		if err != nil || late.Outcome != ingest.Duplicate || late.TicketID != requesters["ben@other.example"] {
+			t.Fatalf("Ben's email arriving directly later: %+v %v", late, err)
+		}
+		again, err := in.Ingest(ctx, mb, strings.NewReader(fwd))
+		if err != nil || again.Outcome != ingest.Duplicate {
+			t.Fatalf("the same forward again: %+v %v", again, err)
+		}
+		if n, _ := db.CountTickets(ctx, store.TicketFilter{}); n != 2 {
+			t.Errorf("%d tickets, want 2", n)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 )
 
@@ -46,6 +47,17 @@ func DedupeKey(messageID, rawSHA256 string) string {
 // DedupeKey's "sha256:" key, in a namespace of its own).
 func ClashDedupeKey(rawSHA256 string) string {
 	return "mid+sha256:" + rawSHA256
+}
+
+// SiblingDedupeKey is the key of the k-th original (k >= 1) attached
+// beside the first in one forward: its own DedupeKey when it has a
+// Message-ID, else derived from the forward's key and k.
+func SiblingDedupeKey(originalMessageID, forwardKey string, k int) string {
+	if key := MessageIDKey(originalMessageID); key != "" {
+		return "mid:" + key
+	}
+	sum := sha256.Sum256([]byte(forwardKey))
+	return fmt.Sprintf("recovered#%d:%s", k, hex.EncodeToString(sum[:]))
 }
 
 // RecoveredDedupeKey is the key of a customer's original recovered from a

@@ -331,6 +331,46 @@ func (c conn) RecoveredTwin(ctx context.Context, mailboxID int64, from, subject 
 	return Message{}, ErrNotFound
 }
 
+// RecoveredOriginal finds an original recovered from a forward, in any
+// mailbox, by its dedupe key (an attached original's Message-ID).
+func (c conn) RecoveredOriginal(ctx context.Context, key string) (Message, error) {
+	m, err := scanMessage(c.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE dedupe_key = ? AND recovered_from IS NOT NULL
+		AND ticket_id IS NOT NULL ORDER BY id LIMIT 1`, key))
+	if err != nil {
+		return Message{}, fmt.Errorf("find a recovered original: %w", one(err))
+	}
+	return m, nil
+}
+
+// RecoveredOriginals lists the originals recovered from forwards, in any
+// mailbox, from address and sent within window of sent (oldest first):
+// the candidates for a customer's email arriving directly after an agent
+// forwarded it.
+func (c conn) RecoveredOriginals(ctx context.Context, from string, sent time.Time, window time.Duration) ([]Message, error) {
+	rows, err := c.query(ctx, `SELECT `+messageCols+` FROM messages WHERE recovered_from IS NOT NULL AND from_address = ?
+		AND sent_at BETWEEN ? AND ? AND kind = ? AND ticket_id IS NOT NULL ORDER BY id`,
+		from, ms(sent.Add(-window)), ms(sent.Add(window)), KindEmail)
+	if err != nil {
+		return nil, fmt.Errorf("look for recovered originals: %w", err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// SameSubject reports whether two subjects are the same as twins are
+// compared (case and spacing aside, cleaned as stored).
+func SameSubject(stored, subject string) bool {
+	return normSubject(stored) == normSubject(CleanText(subject))
+}
+
 func normSubject(s string) string {
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
 }
