@@ -130,6 +130,14 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		// requester: quarantined with its source, where an admin sees it.
 		return Decision{}, ErrNotEmail
 	}
+	if msg.AuthFailure != "" {
+		if _, agent := own.agents[from]; agent {
+			// Anyone can write an agent's address in From: a forged
+			// "forward" filed any text as any customer's, signed by the agent.
+			d.Reasons = append(d.Reasons, fmt.Sprintf("its sender %s is an agent's address, but the receiving server's Authentication-Results say %s: treated as a stranger's email (its From may be forged)", from, msg.AuthFailure))
+			own = own.without(from)
+		}
+	}
 	if msg.Auto == mailmsg.AutoNone && len(p.Forwards) > 0 {
 		done, err := in.decideForward(ctx, tx, mb, p, own, from, &d)
 		if err != nil || done {
@@ -166,7 +174,7 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 			return Decision{}, err
 		}
 		if ticketID == 0 {
-			if ticketID, err = in.subjectTicket(ctx, tx, mb, msg.Subject, from, from != "" && own.has(from)); err != nil {
+			if ticketID, err = in.subjectTicket(ctx, tx, mb, msg, from, from != "" && own.has(from)); err != nil {
 				return Decision{}, err
 			}
 		}

@@ -392,3 +392,49 @@ func TestForwardOfSeveralAttachedOriginals(t *testing.T) {
 		}
 	})
 }
+
+// Anyone can write an agent's or a customer's address in From. When the
+// receiving server's Authentication-Results (the topmost) say the email
+// failed its checks, an agent's "forward" is a stranger's email (it filed
+// any text as any customer's, signed by the agent), and a subject naming a
+// ticket does not join it (the next reply copied the forger's Cc). Mail
+// that passed, or carries no results, is trusted as before.
+func TestForgedSenderGainsNoTrust(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb, in := recoverySetup(t, db)
+		sent := recoveryNow.Add(-24 * time.Hour)
+		forged := "Authentication-Results: mx.example.com; spf=fail smtp.mailfrom=evil.test; dmarc=fail (p=reject) header.from=example.com\r\n"
+		passed := "Authentication-Results: mx.example.com; dkim=pass header.d=example.com; dmarc=pass header.from=example.com\r\n"
+
+		res, err := in.Ingest(ctx, mb, strings.NewReader(forged+gmailForward("Agent <agent@example.com>", "forged-1@evil.test", recoveryNow, sent)))
+		if err != nil || res.Outcome != ingest.NewTicket || res.Class == "forward_recovery" {
+			t.Fatalf("forged agent forward: %+v %v, want a new ticket of its own", res, err)
+		}
+		if tk, _ := db.Ticket(ctx, res.TicketID); tk.RequesterAddress == "ann@customer.example" {
+			t.Fatalf("the forged forward was filed as the customer's")
+		}
+		ok, err := in.Ingest(ctx, mb, strings.NewReader(passed+gmailForward("Agent <agent@example.com>", "real-1@example.com", recoveryNow, sent)))
+		if err != nil || ok.Outcome != ingest.Recovered {
+			t.Fatalf("the agent's real forward: %+v %v", ok, err)
+		}
+
+		tag := fmt.Sprintf("[#%d]", ok.TicketID)
+		followUp := func(trace, id string) ingest.Result {
+			t.Helper()
+			raw := trace + "From: Ann Customer <ann@customer.example>\r\nCc: \"Ann (home)\" <attacker@evil.test>\r\nTo: support@example.com\r\nSubject: Re: Broken blender " + tag +
+				"\r\nDate: " + recoveryNow.Format(time.RFC1123Z) + "\r\nMessage-ID: <" + id + ">\r\n\r\nPlease copy my home address.\r\n"
+			r, err := in.Ingest(ctx, mb, strings.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		if r := followUp(forged, "f1@evil.test"); r.Outcome != ingest.NewTicket || r.TicketID == ok.TicketID {
+			t.Errorf("a forged follow-up naming %s: %s on ticket %d, want a ticket of its own", tag, r.Outcome, r.TicketID)
+		}
+		if r := followUp("", "f2@customer.example"); r.Outcome != ingest.Joined || r.TicketID != ok.TicketID {
+			t.Errorf("the customer's follow-up without results: %s on ticket %d, want joined to %d", r.Outcome, r.TicketID, ok.TicketID)
+		}
+	})
+}

@@ -479,22 +479,27 @@ func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailb
 	if !errors.Is(err, store.ErrNotFound) {
 		return 0, "", err
 	}
-	id, err = in.subjectTicket(ctx, tx, mb, msg.Subject, from, trusted)
+	id, err = in.subjectTicket(ctx, tx, mb, msg, from, trusted)
 	if err != nil || id == 0 {
 		return 0, "", err
 	}
 	return id, fmt.Sprintf("subject names [#%d]", id), nil
 }
 
-// subjectTicket is the ticket a subject names ([#13]) when from is one of
-// its people or trusted (one of ours); 0 otherwise. Automatic mail (an
-// out-of-office, a delivery report) is held to the same rule: a
+// subjectTicket is the ticket msg's subject names ([#13]) when from is
+// one of its people or trusted (one of ours); 0 otherwise. Automatic mail
+// (an out-of-office, a delivery report) is held to the same rule: a
 // stranger's "Automatic reply: [#13]" put their text into another
-// customer's ticket.
-func (in *Ingester) subjectTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, subject, from string, trusted bool) (int64, error) {
-	id, err := in.ticketBySubjectRef(ctx, tx, mb, subject)
+// customer's ticket. An email whose From failed the receiving server's
+// checks is nobody's: "From: the customer, Cc: me, [#13]" made the next
+// reply copy the forger with the whole conversation.
+func (in *Ingester) subjectTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, msg *mailmsg.Message, from string, trusted bool) (int64, error) {
+	id, err := in.ticketBySubjectRef(ctx, tx, mb, msg.Subject)
 	if err != nil || id == 0 || trusted {
 		return id, err
+	}
+	if msg.AuthFailure != "" {
+		return 0, nil
 	}
 	known, err := onTicket(ctx, tx, id, from)
 	if err != nil || !known {
@@ -587,6 +592,17 @@ func (o ours) supportDomain(address string) bool {
 func domainOf(address string) string {
 	_, d, _ := strings.Cut(address, "@")
 	return d
+}
+
+// without is o without the agent address a (a copy).
+func (o ours) without(a string) ours {
+	agents := make(map[string]store.User, len(o.agents))
+	for k, u := range o.agents {
+		if k != a {
+			agents[k] = u
+		}
+	}
+	return ours{support: o.support, agents: agents}
 }
 
 func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error) {

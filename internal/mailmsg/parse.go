@@ -76,6 +76,10 @@ type Message struct {
 	// NullReturnPath: the delivering server recorded an empty envelope
 	// sender (Return-Path: <>): mail from a mail system, which RFC 3834
 	// section 2 says is never answered automatically.
+	// AuthFailure is the check the receiving server's Authentication-Results
+	// say the email failed ("dmarc=fail", "spf=softfail", "compauth=fail"),
+	// "" when none failed or it wrote none: its From may be forged.
+	AuthFailure    string
 	NullReturnPath bool
 	Problems       []string // what could not be read cleanly — never fatal
 	// HeaderFields is how many fields the top-level header has, whatever
@@ -272,6 +276,7 @@ func (p *parser) finish(h textproto.Header) {
 	}
 	m.Bulk, m.BulkReason = classifyBulk(h)
 	m.NullReturnPath = strings.TrimSpace(h.Get("Return-Path")) == "<>"
+	m.AuthFailure = authFailure(h)
 	m.SuppressAutoResponse = strings.TrimSpace(h.Get("X-Auto-Response-Suppress")) != "" || m.Bulk || m.Auto != AutoNone
 }
 
