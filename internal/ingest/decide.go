@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -74,6 +75,9 @@ type Decision struct {
 	// not be (a note on the first's ticket).
 	More      []Decision
 	MoreNotes []string
+	// AgentNote is an agent's answer to a notification email, kept as an
+	// internal note on the ticket it was about.
+	AgentNote *store.Note
 }
 
 // ForwardDecision is a recovered forward.
@@ -188,6 +192,10 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		}
 		d.Reasons = append(d.Reasons, fmt.Sprintf("it concerns ticket %d: attached there as an event", ticketID))
 		d.Outcome, d.TicketID, d.Reason = Attached, ticketID, msg.AutoReason
+	case answersNotification(ctx, tx, mb, msg, &d, own.agents[from]):
+		// An agent answered a notification email (it comes from the
+		// support address): it became a ticket with the agent as its
+		// customer, and told every agent of it.
 	case from != "" && own.support[from] && d.Note == "":
 		d.Kind = store.KindLoop
 		d.IgnoredReason = fmt.Sprintf("sent from our own address %s (loop protection)", from)
@@ -449,4 +457,59 @@ func sameOpening(a, b string) bool {
 		return false
 	}
 	return within(wa, wb) || within(wb, wa)
+}
+
+// answersNotification decides an email that replies to one of Postdesk's
+// notification emails: never a ticket. An agent's words become an
+// internal note, signed by them, on the ticket the notification was about
+// when it was about one; otherwise it is recorded as ignored, saying why.
+// It reports whether msg was such an answer (a lookup error counts as
+// not: the email is then decided as any other, never lost).
+func answersNotification(ctx context.Context, tx *store.Tx, mb store.Mailbox, msg *mailmsg.Message, d *Decision, agent store.User) bool {
+	n, err := tx.NotificationFor(ctx, mb.ID, threadIDs(msg))
+	if err != nil {
+		return false
+	}
+	d.Class = "notification_answer"
+	d.IgnoredReason = fmt.Sprintf("an answer to Postdesk's notification of %s (message %d): agents answer in Postdesk", n.SentAt.UTC().Format("2 Jan 2006 15:04 UTC"), n.ID)
+	d.Outcome, d.Reason = Ignored, d.IgnoredReason
+	d.Reasons = append(d.Reasons, "it replies to a notification Postdesk sent an agent: never a customer's email")
+	ids := map[string]bool{}
+	for _, m := range notificationTicketRef.FindAllStringSubmatch(n.Subject, -1) {
+		ids[m[1]] = true
+	}
+	if agent.ID == 0 || len(ids) != 1 {
+		return true
+	}
+	for s := range ids {
+		id, _ := strconv.ParseInt(s, 10, 64)
+		if t, err := tx.Ticket(ctx, id); err == nil {
+			d.AgentNote = &store.Note{TicketID: t.ID, Kind: store.NoteInternal, AuthorUserID: agent.ID,
+				Body: fmt.Sprintf("%s answered a notification email:\n\n%s", agent.Email, ownWords(msg.Text))}
+			d.Reasons = append(d.Reasons, fmt.Sprintf("the notification was about ticket %d: the agent's words become an internal note there", t.ID))
+			d.Reason = fmt.Sprintf("an agent's answer to a notification: an internal note on ticket %d", t.ID)
+		}
+	}
+	return true
+}
+
+// notificationTicketRef finds "#12" in a notification's subject.
+var notificationTicketRef = regexp.MustCompile(`#(\d{1,18})\b`)
+
+// ownWords is the text of an answer above what it quotes, at most 8 KB.
+func ownWords(text string) string {
+	var b strings.Builder
+	for line := range strings.Lines(text) {
+		l := strings.TrimSpace(line)
+		if strings.HasPrefix(l, ">") || l == "-----Original Message-----" || strings.HasPrefix(l, "________________") ||
+			(strings.HasPrefix(l, "On ") && strings.HasSuffix(l, "wrote:")) {
+			break
+		}
+		b.WriteString(line)
+	}
+	s := strings.TrimSpace(b.String())
+	if len(s) > 8<<10 {
+		s = strings.ToValidUTF8(s[:8<<10], "") + "…"
+	}
+	return s
 }

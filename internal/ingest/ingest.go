@@ -367,6 +367,13 @@ func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 			return Result{}, fmt.Errorf("acknowledge ticket %d: %w", m.TicketID, err)
 		}
 	}
+	if d.AgentNote != nil {
+		note := *d.AgentNote
+		note.CreatedAt = p.ReceivedAt
+		if err := tx.AddNote(ctx, &note); err != nil {
+			return Result{}, err
+		}
+	}
 	if d.Note != "" && m.TicketID != 0 {
 		if err := tx.AddNote(ctx, &store.Note{TicketID: m.TicketID, Kind: store.NoteEvent, Body: d.Note, CreatedAt: p.ReceivedAt}); err != nil {
 			return Result{}, err

@@ -481,3 +481,74 @@ func TestMessageIDReusedByAnotherEmail(t *testing.T) {
 		}
 	})
 }
+
+// An agent answers a notification email (it comes from the support
+// address): it became a ticket with the agent as its customer. It is
+// never a ticket: the agent's words (above the quote) become an internal
+// note on the ticket a single notification was about; an answer to a
+// digest, or from someone else, is recorded as ignored.
+func TestAnswerToANotification(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb := newMailbox(t, db, "help@example.com")
+		in := ingest.New(db, ingest.Options{})
+		if err := db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.CreateUser(ctx, store.User{Email: "maria@help.example", Role: store.RoleAgent, PasswordHash: "x"})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		first, err := in.Ingest(ctx, mb, strings.NewReader("From: jane@customer.example\r\nTo: help@example.com\r\nSubject: Printer\r\nMessage-ID: <p1@customer.example>\r\n\r\nIt burns.\r\n"))
+		if err != nil || first.Outcome != ingest.NewTicket {
+			t.Fatalf("first: %+v %v", first, err)
+		}
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			for i, subject := range []string{fmt.Sprintf("jane@customer.example answered on #%d: Printer", first.TicketID), "3 updates on your Postdesk tickets"} {
+				m := store.Message{MailboxID: mb.ID, Direction: "out", Kind: store.KindNotification, MessageID: fmt.Sprintf("n%d@help.example", i),
+					DedupeKey: store.DedupeKey(fmt.Sprintf("n%d@help.example", i), ""), Subject: subject, FromAddress: "help@example.com", ReceivedAt: time.Now()}
+				if err := tx.InsertMessage(ctx, &m); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		answer := func(from, inReplyTo, id string) ingest.Result {
+			t.Helper()
+			raw := "From: " + from + "\r\nTo: help@example.com\r\nSubject: Re: notification\r\nIn-Reply-To: <" + inReplyTo + ">\r\nMessage-ID: <" + id + ">\r\n\r\n" +
+				"I'll call her back today.\r\n\r\nOn Tue, Maria wrote:\r\n> jane answered on #1\r\n"
+			res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		for _, c := range []struct{ from, to, id string }{
+			{"Maria <maria@help.example>", "n0@help.example", "a1@help.example"},
+			{"Maria <maria@help.example>", "n1@help.example", "a2@help.example"},
+			{"someone@else.example", "n0@help.example", "a3@else.example"},
+		} {
+			if res := answer(c.from, c.to, c.id); res.Outcome != ingest.Ignored || res.TicketID != 0 {
+				t.Errorf("%s answering %s: %s on ticket %d, want ignored", c.from, c.to, res.Outcome, res.TicketID)
+			}
+		}
+		if n, _ := db.CountTickets(ctx, store.TicketFilter{}); n != 1 {
+			t.Errorf("%d tickets, want 1", n)
+		}
+		notes, err := db.TicketNotes(ctx, first.TicketID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, n := range notes {
+			if n.Kind == store.NoteInternal {
+				got = append(got, n.Body)
+			}
+		}
+		if len(got) != 1 || got[0] != "maria@help.example answered a notification email:\n\nI'll call her back today." {
+			t.Errorf("internal notes %q, want Maria's words once", got)
+		}
+	})
+}

@@ -209,6 +209,22 @@ func (c conn) TicketForMessageIDs(ctx context.Context, mailboxID int64, ids []st
 	return ticketID, one(err)
 }
 
+// NotificationFor finds the notification email (to an agent, on no
+// ticket) that one of ids names, in a mailbox: the message an email
+// answering it replies to.
+func (c conn) NotificationFor(ctx context.Context, mailboxID int64, ids []string) (Message, error) {
+	if len(ids) == 0 {
+		return Message{}, ErrNotFound
+	}
+	args := []any{mailboxID, KindNotification}
+	for _, id := range ids {
+		args = append(args, MessageIDKey(id))
+	}
+	m, err := scanMessage(c.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE mailbox_id = ? AND kind = ? AND ticket_id IS NULL
+		AND message_id_key IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id DESC LIMIT 1`, args...))
+	return m, one(err)
+}
+
 // TicketMessages lists a ticket's messages, oldest first, with attachments.
 // Messages of the same second are in the order they were stored: a
 // fetched email's time is the IMAP server's INTERNALDATE, in whole
