@@ -27,6 +27,8 @@ func DeliveryAdvice(kind string) string {
 		return "Postdesk stopped between handing the reply to the mail server and hearing its answer, and could not check the Sent folder: ask the customer whether it arrived, then choose Send again or Mark as sent."
 	case "permanent":
 		return "The mail server refused the reply for good (its words are shown): fix what it names, then send the reply again."
+	case "stale":
+		return "The customer wrote again while this reply waited for the mailbox's sign-in: read their email, then Send again if the reply still fits, or write a new one."
 	case "bounced":
 		return "The recipient's mail system returned the reply undelivered (its words are shown): check the address, then write the reply again to the right one; Send again sends it to the same address."
 	}

@@ -410,7 +410,7 @@ func quotes(tail []store.Message) []mailmsg.Quote {
 func joinOut(list []mailmsg.OutAddress) string {
 	parts := make([]string, 0, len(list))
 	for _, a := range list {
-		parts = append(parts, mailmsg.Address{Name: a.Name, Address: a.Address}.String())
+		parts = append(parts, mailmsg.Address{Name: a.Name, Address: a.Address}.Quoted()) // reads back as written
 	}
 	return strings.Join(parts, ", ")
 }

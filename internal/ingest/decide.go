@@ -227,7 +227,7 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 			d.Reasons = append(d.Reasons, "the sender asked for no automatic answers: no acknowledgement")
 		case own.has(d.Requester.Address):
 			d.Reasons = append(d.Reasons, d.Requester.Address+" is one of our own addresses: no acknowledgement")
-		case from != "" && d.Requester.Address != from && domainOf(d.Requester.Address) != domainOf(from) && !own.supportDomain(from):
+		case from != "" && d.Requester.Address != from && domainOf(d.Requester.Address) != domainOf(from) && (!own.supportDomain(from) || msg.AuthFailure != ""):
 			// Reply-To is not checked by anyone: "From: me, Reply-To:
 			// victim" with a spam subject made us mail the victim.
 			d.Reasons = append(d.Reasons, fmt.Sprintf("its Reply-To %s is in another domain than its sender %s: no acknowledgement (nobody vouches for a Reply-To, and one would mail whomever it names)",
@@ -416,6 +416,9 @@ func (in *Ingester) recoveredTwin(ctx context.Context, tx *store.Tx, p *Prepared
 	for _, twin := range twins {
 		if !store.SameSubject(twin.Subject, msg.Subject) {
 			continue
+		}
+		if twin.MessageID != "" && msg.MessageID != "" && store.MessageIDKey(twin.MessageID) != store.MessageIDKey(msg.MessageID) {
+			continue // an attached original's own id: another email (an hourly alert alike to the last)
 		}
 		if !sameOpening(twin.TextBody, msg.Text) {
 			continue

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -435,6 +436,30 @@ func TestForgedSenderGainsNoTrust(t *testing.T) {
 		}
 		if r := followUp("", "f2@customer.example"); r.Outcome != ingest.Joined || r.TicketID != ok.TicketID {
 			t.Errorf("the customer's follow-up without results: %s on ticket %d, want joined to %d", r.Outcome, r.TicketID, ok.TicketID)
+		}
+	})
+}
+
+// Two emails alike but for their Message-IDs (an hourly alert) are two
+// emails: the 08:00 one arriving directly is not the twin of the 07:00
+// one an agent forwarded as an attachment (it was dropped as a duplicate).
+func TestRecoveredTwinNeedsTheSameMessageID(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb, in := recoverySetup(t, db)
+		alert := func(id string, at time.Time, pct int) string {
+			return "From: monitor@customer.example\r\nTo: support@example.com\r\nSubject: Disk alert on web1\r\nDate: " + at.Format(time.RFC1123Z) +
+				"\r\nMessage-ID: <" + id + ">\r\n\r\nDisk usage on web1 is high: " + strconv.Itoa(pct) + " percent.\r\n"
+		}
+		seven := recoveryNow.Add(-3 * time.Hour).Truncate(time.Hour)
+		fwd := "From: Agent <agent@example.com>\r\nTo: support@example.com\r\nSubject: Fwd: alert\r\nDate: " + recoveryNow.Format(time.RFC1123Z) +
+			"\r\nMessage-ID: <fwd-alert@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFYI\r\n" +
+			"--b\r\nContent-Type: message/rfc822\r\n\r\n" + alert("a7@monitor.example", seven, 91) + "\r\n--b--\r\n"
+		if res, err := in.Ingest(ctx, mb, strings.NewReader(fwd)); err != nil || res.Outcome != ingest.Recovered {
+			t.Fatalf("forward: %+v %v", res, err)
+		}
+		if res, err := in.Ingest(ctx, mb, strings.NewReader(alert("a8@monitor.example", seven.Add(time.Hour), 99))); err != nil || res.Outcome != ingest.NewTicket {
+			t.Fatalf("the 08:00 alert: %+v %v, want a ticket of its own", res, err)
 		}
 	})
 }

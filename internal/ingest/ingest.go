@@ -450,10 +450,14 @@ func ticketSubject(s string) string {
 	return s
 }
 
+// joinAddresses is a stored address list: names quoted when they hold a
+// comma, a colon or another special character, so the list reads back as
+// written ("Carl Bcc: x@evil.test" <carl@…> was read as a group and lost
+// its name's start).
 func joinAddresses(list []mailmsg.Address) string {
 	parts := make([]string, 0, len(list))
 	for _, a := range list {
-		parts = append(parts, a.String())
+		parts = append(parts, a.Quoted())
 	}
 	return strings.Join(parts, ", ")
 }

@@ -479,6 +479,13 @@ func TestMessageIDReusedByAnotherEmail(t *testing.T) {
 		if p := strings.Join(msgs[0].Problems, "\n"); !strings.Contains(p, "Message-ID <1@scanner> is also that of message") || !strings.Contains(p, "scanner@cust-a.test") {
 			t.Errorf("B's problems do not name the clash: %q", p)
 		}
+		// A follow-up naming the id joins the first holder's ticket: the
+		// clashing email anchors no thread (it took A's customer's answers
+		// to B's ticket, and the agent's reply to B).
+		followUp := "From: scanner@cust-a.test\r\nTo: help@example.com\r\nSubject: Re: Scanned document\r\nIn-Reply-To: <1@scanner>\r\nMessage-ID: <2@scanner-reply>\r\n\r\nThanks.\r\n"
+		if res, err := in.Ingest(ctx, mb, strings.NewReader(followUp)); err != nil || res.Outcome != ingest.Joined || res.TicketID != list[1].ID {
+			t.Errorf("a follow-up to <1@scanner>: %+v %v, want joined to A's ticket %d", res, err, list[1].ID)
+		}
 	})
 }
 

@@ -97,7 +97,11 @@ type SenderOptions struct {
 	// end of data), where the provider files what it sends there (default
 	// 5 s, 15 s, 30 s).
 	SentLookAgain []time.Duration
-	Now           func() time.Time
+	// CatchUpWait is how long a reply released after a sign-in waits for
+	// the mailbox's mail sync to catch up (default 2 minutes) before it is
+	// checked against the mail that came meanwhile and sent.
+	CatchUpWait time.Duration
+	Now         func() time.Time
 }
 
 // DefaultBackoff is the default wait after consecutive temporary failures.
@@ -142,6 +146,9 @@ func NewSender(opt SenderOptions) (*Sender, error) {
 	}
 	if opt.GiveUp <= 0 {
 		opt.GiveUp = 48 * time.Hour
+	}
+	if opt.CatchUpWait == 0 {
+		opt.CatchUpWait = 2 * time.Minute
 	}
 	if opt.SentLookAgain == nil {
 		opt.SentLookAgain = []time.Duration{5 * time.Second, 15 * time.Second, 30 * time.Second}

@@ -100,13 +100,15 @@ func TestAcknowledgementRules(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range []struct{ from, replyTo string }{
-		{"spammer@evil.test", "victim@victim.test"},           // not acknowledged
-		{"jane@customer.test", "jane.cooper@customer.test"},   // acknowledged at the Reply-To
-		{"noreply@example.com", "someone-form@customer.test"}, // our contact form: acknowledged
+	for _, c := range []struct{ trace, from, replyTo string }{
+		{"", "spammer@evil.test", "victim@victim.test"},           // not acknowledged
+		{"", "jane@customer.test", "jane.cooper@customer.test"},   // acknowledged at the Reply-To
+		{"", "noreply@example.com", "someone-form@customer.test"}, // our contact form: acknowledged
+		// "our contact form" forged (the server's checks failed): not acknowledged
+		{"Authentication-Results: mx.example.com; dmarc=fail header.from=example.com\r\n", "noreply@example.com", "victim2@victim.test"},
 	} {
-		raw := fmt.Sprintf("From: %s\r\nReply-To: %s\r\nTo: help@example.com\r\nSubject: You won! http://spam.example/claim\r\nMessage-ID: <rt-%s>\r\n\r\nhello\r\n",
-			c.from, c.replyTo, c.replyTo)
+		raw := fmt.Sprintf("%sFrom: %s\r\nReply-To: %s\r\nTo: help@example.com\r\nSubject: You won! http://spam.example/claim\r\nMessage-ID: <rt-%s>\r\n\r\nhello\r\n",
+			c.trace, c.from, c.replyTo, c.replyTo)
 		res, err := e.ingest.Ingest(e.ctx, mb, strings.NewReader(raw))
 		if err != nil || res.Outcome != ingest.NewTicket {
 			t.Fatalf("from %s: %+v %v", c.from, res, err)
@@ -129,7 +131,7 @@ func TestAcknowledgementRules(t *testing.T) {
 	}
 	waitInbox(t, stack, "jane.cooper@customer.test", 1, 10*time.Second)
 	waitInbox(t, stack, "someone-form@customer.test", 1, 10*time.Second)
-	for _, nobody := range []string{"victim@victim.test", "spammer@evil.test", "jane@customer.test", "noreply@example.com"} {
+	for _, nobody := range []string{"victim@victim.test", "victim2@victim.test", "spammer@evil.test", "jane@customer.test", "noreply@example.com"} {
 		if got := inbox(t, stack, nobody); len(got) != 0 {
 			t.Errorf("%s got %d emails", nobody, len(got))
 		}

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -268,6 +269,21 @@ func (s *Sender) nextDue(ctx context.Context, q *dueQueue) (*dueItem, error) {
 			q.reset()
 			return nil, nil
 		}
+		if item.ErrorKind == store.Released && item.What() == "reply" {
+			wait, err := s.checkReleased(ctx, item)
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case wait > 0:
+				s.wakeAt(q.mailboxID, s.now().Add(wait))
+				q.reset()
+				return nil, nil
+			case wait < 0: // failed: the customer wrote again
+				q.items, q.ahead = q.items[1:], nil
+				continue
+			}
+		}
 		q.items = q.items[1:]
 		raw, err := q.ahead, error(nil)
 		q.ahead = nil
@@ -460,4 +476,37 @@ func serverWords(err error) string {
 		return w
 	}
 	return err.Error()
+}
+
+// checkReleased decides a reply released after a sign-in (ReleaseHeld):
+// while the mailbox's mail sync has not caught up since (for at most
+// CatchUpWait), it waits (wait > 0); if the customer wrote on the ticket
+// after the reply was written, the reply fails with "stale" so that its
+// author reads the new email first (wait < 0); otherwise it goes (0). It
+// went out before the catch-up, answering mail its author never saw.
+func (s *Sender) checkReleased(ctx context.Context, item store.OutboxItem) (wait time.Duration, err error) {
+	st, err := s.db.SyncStatus(ctx, item.MailboxID)
+	if err != nil {
+		return 0, err
+	}
+	now := s.now()
+	caughtUp := st.UpdatedAt.IsZero() || // never fetched (an import-only mailbox): nothing to wait for
+		(st.State.UpToDate() && !st.UpdatedAt.Before(item.QueuedAt))
+	if !caughtUp && now.Before(item.QueuedAt.Add(s.opt.CatchUpWait)) {
+		return 2 * time.Second, nil
+	}
+	newer, err := s.db.NewerCustomerEmail(ctx, item.TicketID, item.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	who := cmp.Or(newer.FromAddress, "the customer")
+	s.log.Info("released reply not sent: the customer wrote again while it was held", "mailbox_id", item.MailboxID, "message_id", item.ID, "newer_message_id", newer.ID)
+	s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error {
+		return tx.MarkFailed(ctx, item.ID, "stale", fmt.Sprintf("%s wrote again while this reply was held (their email of %s): it was not sent",
+			who, newer.ReceivedAt.UTC().Format("2 Jan 2006 15:04 UTC")), now)
+	})
+	return -1, nil
 }

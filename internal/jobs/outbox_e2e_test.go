@@ -317,6 +317,76 @@ func TestBouncedReplyIsNotSent(t *testing.T) {
 			if n := len(r.requests()); n != 1 {
 				t.Errorf("the receiver got %d requests, want 1", n)
 			}
+
+			// The customer (To) bounced while a copy arrived: the customer
+			// has nothing, so the reply is failed all the same.
+			third := e.newTicket(mb, "kim@"+mailtest.BounceDomain, "Warranty", "w1@customer.test")
+			toKim, err := e.desk.Reply(e.ctx, third, e.agent, desk.ReplyInput{Text: "Covered.", Cc: []string{"boss@customer.test"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			bounced := e.waitDelivery(toKim.ID, store.DeliveryFailed, 30*time.Second)
+			if d := bounced.Delivery; d.ErrorKind != "bounced" || !strings.Contains(d.LastError, "kim@"+mailtest.BounceDomain) || !strings.Contains(d.LastError, "other recipients got it") {
+				t.Errorf("the customer bounced, a copy arrived: %+v", d)
+			}
+			waitRequests(t, r, 2, 30*time.Second)
+		})
+	}
+}
+
+// Replies held while the mailbox needed re-authentication wait, after the
+// new sign-in, until mail sync has caught up: a reply on a ticket whose
+// customer wrote again meanwhile is not sent ("stale", its author told,
+// Send again sends it), the other goes. Before, both went out at the
+// sign-in, seconds before the customer's newer email was fetched.
+func TestReleasedReplyWaitsForTheCatchUp(t *testing.T) {
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			stack, idp := newStack(t, false, nil, supportAddr)
+			e := newDesk(t, dialect, stack, idp)
+			mb := e.addMailbox(supportAddr, "", "")
+			first := e.newTicket(mb, customerAddr, "Refund", "q1@customer.test")
+			other := e.newTicket(mb, "kim@customer.test", "Invoice", "k1@customer.test")
+			e.sync()
+			if err := idp.Revoke(supportAddr); err != nil {
+				t.Fatal(err)
+			}
+			stale, err := e.desk.Reply(e.ctx, first, e.agent, desk.ReplyInput{Text: "Your refund is on its way."})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.waitDelivery(stale.ID, store.DeliveryHeld, 15*time.Second)
+			fine, err := e.desk.Reply(e.ctx, other, e.agent, desk.ReplyInput{Text: "Here is your invoice."})
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.waitDelivery(fine.ID, store.DeliveryHeld, 15*time.Second)
+			// The customer writes again while the mailbox cannot be read.
+			again := customerEmail(customerAddr, supportAddr, "Re: Refund", "q2@customer.test", "q1@customer.test", "Actually, please send a replacement instead.")
+			if err := stack.SendSMTP(e.ctx, customerAddr, []string{supportAddr}, again); err != nil {
+				t.Fatal(err)
+			}
+
+			e.signIn(mb)
+			got := e.waitDelivery(stale.ID, store.DeliveryFailed, 30*time.Second)
+			if d := got.Delivery; d.ErrorKind != "stale" || !strings.Contains(d.LastError, customerAddr+" wrote again") {
+				t.Errorf("the reply the customer's newer email overtook: %+v", d)
+			}
+			e.waitDelivery(fine.ID, store.DeliverySent, 30*time.Second)
+			msgs, err := e.db.TicketMessages(e.ctx, first)
+			if err != nil || len(msgs) != 3 || msgs[2].MessageID != "q2@customer.test" {
+				t.Fatalf("ticket %d: %d messages %v, want the customer's newer email last", first, len(msgs), err)
+			}
+			for _, m := range inbox(t, stack, customerAddr) {
+				if strings.Contains(m.Text, "refund is on its way") {
+					t.Errorf("the stale reply reached the customer")
+				}
+			}
+			// Read, and sent again by its author's choice: it goes.
+			if err := e.desk.RetryReply(e.ctx, stale.ID, e.agent); err != nil {
+				t.Fatal(err)
+			}
+			e.waitDelivery(stale.ID, store.DeliverySent, 30*time.Second)
 		})
 	}
 }

@@ -197,9 +197,15 @@ func tolerantAddress(s string) (Address, bool) {
 	return Address{}, false
 }
 
+// cleanName is a display name without the quotes, angle brackets or
+// enclosing parentheses (an old "addr (Name)" comment) around it; a name's
+// own parentheses stay ("Jane (home)" lost its closing one).
 func cleanName(s string) string {
-	s = strings.TrimSpace(s)
-	s = strings.Trim(s, `"'()<> `)
+	s = strings.Trim(strings.TrimSpace(s), `"'<> `)
+	if strings.HasPrefix(s, "(") && strings.HasSuffix(s, ")") && strings.Count(s, "(") == 1 && strings.Count(s, ")") == 1 {
+		s = strings.TrimSpace(s[1 : len(s)-1])
+	}
+	s = strings.Trim(s, `"' `)
 	return strings.ReplaceAll(s, `\"`, `"`)
 }
 

@@ -320,9 +320,17 @@ func writeAttachment(w *gomail.Writer, a OutAttachment, n int) error {
 	name := defuseWords(sanitizeFilename(strings.ToValidUTF8(a.Filename, ""), typ, n))
 	var ah gomail.AttachmentHeader
 	// The name parameter of Content-Type too, for clients that read only
-	// that one. go-message encodes both values (RFC 2047 words).
+	// that one (go-message writes it in RFC 2047 words, as Gmail and
+	// Thunderbird do). The filename is written as RFC 2231 says a
+	// parameter is (filename*=utf-8''R%C3%A9sum%C3%A9.pdf): RFC 2047 words
+	// inside quotes are not allowed there, and Python's email and Mutt
+	// show them as they are.
 	ah.SetContentType(typ, map[string]string{"name": name})
-	ah.SetFilename(name)
+	if disp := mime.FormatMediaType("attachment", map[string]string{"filename": name}); disp != "" {
+		ah.Set("Content-Disposition", disp)
+	} else {
+		ah.SetFilename(name)
+	}
 	ah.Set("Content-Transfer-Encoding", "base64")
 	aw, err := w.CreateAttachment(ah)
 	if err != nil {

@@ -133,6 +133,21 @@ func TestComposeReplyRoundTrip(t *testing.T) {
 	if ct := nm.Header.Get("Content-Type"); !strings.HasPrefix(ct, "multipart/mixed;") {
 		t.Errorf("Content-Type = %q", ct)
 	}
+	// A non-ASCII filename is an RFC 2231 parameter, which Go's own MIME
+	// reader (like Python's email and Mutt) reads; RFC 2047 words inside
+	// its quotes were shown as they are.
+	var dispositions []string
+	for line := range strings.Lines(strings.ReplaceAll(string(raw), "\r\n ", " ")) {
+		if v, ok := strings.CutPrefix(line, "Content-Disposition: attachment"); ok {
+			dispositions = append(dispositions, "attachment"+strings.TrimSpace(v))
+		}
+	}
+	if len(dispositions) != 3 {
+		t.Fatalf("Content-Disposition fields %q", dispositions)
+	}
+	if _, params, err := mime.ParseMediaType(dispositions[1]); err != nil || params["filename"] != "Überweisung März 2026 — ÄÖÜ.txt" || strings.Contains(dispositions[1], "=?") {
+		t.Errorf("Content-Disposition %q reads as %q (%v)", dispositions[1], params["filename"], err)
+	}
 	assertLines(t, raw)
 }
 

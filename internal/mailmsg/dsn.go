@@ -9,7 +9,11 @@ import (
 // BouncedRecipient is a recipient a delivery report says was not
 // delivered to (RFC 3464 section 2.3: Action: failed).
 type BouncedRecipient struct {
-	Address string // normalized
+	Address string // normalized: Final-Recipient (or Original-Recipient when there is none)
+	// Original is the Original-Recipient, normalized, when the report
+	// names one ("" otherwise): the address as it was sent to, before the
+	// recipient's server rewrote it (an alias).
+	Original string
 	// Status is the enhanced status code ("5.1.1"), Diagnostic the remote
 	// server's words ("smtp; 550 5.1.1 <x@y>: Recipient address rejected").
 	Status, Diagnostic string
@@ -33,18 +37,22 @@ func deliveryStatus(r io.Reader) []BouncedRecipient {
 		if !strings.EqualFold(strings.TrimSpace(group["action"]), "failed") {
 			return
 		}
-		addr := group["final-recipient"]
-		if addr == "" {
-			addr = group["original-recipient"]
-		}
 		// "rfc822; jane@example.com" (the address type, then the address)
-		if _, a, ok := strings.Cut(addr, ";"); ok {
-			addr = a
+		read := func(field string) string {
+			v := group[field]
+			if _, a, ok := strings.Cut(v, ";"); ok {
+				v = a
+			}
+			return NormalizeAddress(strings.Trim(strings.TrimSpace(v), "<>"))
 		}
-		if addr = NormalizeAddress(strings.Trim(strings.TrimSpace(addr), "<>")); addr == "" {
+		addr, orig := read("final-recipient"), read("original-recipient")
+		if addr == "" {
+			addr = orig
+		}
+		if addr == "" {
 			return
 		}
-		out = append(out, BouncedRecipient{Address: addr, Status: strings.TrimSpace(group["status"]),
+		out = append(out, BouncedRecipient{Address: addr, Original: orig, Status: strings.TrimSpace(group["status"]),
 			Diagnostic: strings.Join(strings.Fields(group["diagnostic-code"]), " ")})
 	}
 	sc := bufio.NewScanner(io.LimitReader(r, maxDSNBytes))

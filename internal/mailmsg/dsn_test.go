@@ -14,7 +14,8 @@ func TestBouncedRecipients(t *testing.T) {
 		"Final-Recipient: rfc822; Jane@Customer.test\r\nAction: failed\r\nStatus: 5.1.1\r\n" +
 		"Diagnostic-Code: smtp; 550 5.1.1 <jane@customer.test>:\r\n Recipient address rejected\r\n\r\n" +
 		"Original-Recipient: rfc822;bob@customer.test\r\nFinal-Recipient: rfc822;robert@customer.test\r\nAction: delivered\r\nStatus: 2.0.0\r\n\r\n" +
-		"Final-Recipient: rfc822; <kim@customer.test>\r\nAction: Failed\r\nStatus: 5.2.2\r\n"
+		"Final-Recipient: rfc822; <kim@customer.test>\r\nAction: Failed\r\nStatus: 5.2.2\r\n\r\n" +
+		"Original-Recipient: rfc822;lee@customer.test\r\nFinal-Recipient: rfc822;lee.park@mail.customer.test\r\nAction: failed\r\nStatus: 5.1.1\r\n"
 	raw := "From: MAILER-DAEMON@mx.customer.test\r\nTo: support@example.com\r\nSubject: Undelivered Mail Returned to Sender\r\n" +
 		"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n" +
 		"--b\r\nContent-Type: text/plain\r\n\r\nI'm sorry.\r\n" +
@@ -28,6 +29,7 @@ func TestBouncedRecipients(t *testing.T) {
 	want := fmt.Sprint([]BouncedRecipient{
 		{Address: "jane@customer.test", Status: "5.1.1", Diagnostic: "smtp; 550 5.1.1 <jane@customer.test>: Recipient address rejected"},
 		{Address: "kim@customer.test", Status: "5.2.2"},
+		{Address: "lee.park@mail.customer.test", Original: "lee@customer.test", Status: "5.1.1"},
 	})
 	if m.Auto != AutoBounce || m.BouncedMessageID != "r1@example.com" || got != want {
 		t.Errorf("auto %q, bounced id %q, recipients\n %s\nwant\n %s", m.Auto, m.BouncedMessageID, got, want)

@@ -227,6 +227,10 @@ func (p *parser) envelope(h textproto.Header) {
 		p.problem(fmt.Sprintf("References: %d ids, kept %d", n, maxReferences))
 	}
 	m.Subject = p.headerText(h, "Subject")
+	if s := stripBidiControls(m.Subject); s != m.Subject {
+		p.problem("right-to-left override characters removed from the subject (they can make \"exe.pdf\" read \"fdp.exe\")")
+		m.Subject = s
+	}
 	m.From = p.parseAddressList("From", h.Get("From"))
 	if s := p.parseAddressList("Sender", h.Get("Sender")); len(s) > 0 {
 		m.Sender = &s[0]

@@ -108,3 +108,23 @@ func stripComments(s string) string {
 	}
 	return strings.TrimSpace(out)
 }
+
+// stripBidiControls removes the bidirectional embedding, override and
+// isolate controls (U+202A-U+202E, U+2066-U+2069): in a subject they
+// reorder what agents read ("Invoice \u202eFDP.exe" shows as "Invoice
+// exe.PDF"). The marks (U+200E, U+200F) that right-to-left text needs stay.
+func stripBidiControls(s string) string {
+	if !strings.ContainsFunc(s, isBidiControl) {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if isBidiControl(r) {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func isBidiControl(r rune) bool {
+	return (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
+}

@@ -46,7 +46,20 @@ func DedupeKey(messageID, rawSHA256 string) string {
 // different stored email: its content, so it is stored once too (as
 // DedupeKey's "sha256:" key, in a namespace of its own).
 func ClashDedupeKey(rawSHA256 string) string {
-	return "mid+sha256:" + rawSHA256
+	return clashPrefix + rawSHA256
+}
+
+const clashPrefix = "mid+sha256:"
+
+// threadKey is how a message's Message-ID is indexed for threading
+// (messages.message_id_key): MessageIDKey, but nothing for a message that
+// reuses another email's Message-ID (ClashDedupeKey), or a follow-up
+// naming that id would join whichever came last.
+func threadKey(m *Message) string {
+	if strings.HasPrefix(m.DedupeKey, clashPrefix) {
+		return ""
+	}
+	return MessageIDKey(m.MessageID)
 }
 
 // SiblingDedupeKey is the key of the k-th original (k >= 1) attached

@@ -130,7 +130,7 @@ func (tx *Tx) InsertMessage(ctx context.Context, m *Message) error {
 		text_body, html_body, raw_sha256, raw_size, bulk, no_auto_answer, auto_reason, problems, author_user_id,
 		recovered_from, recovered_by_user_id, recovered_by)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		m.MailboxID, nullID(m.TicketID), m.Direction, m.Kind, m.IgnoredReason, m.DedupeKey, m.MessageID, MessageIDKey(m.MessageID),
+		m.MailboxID, nullID(m.TicketID), m.Direction, m.Kind, m.IgnoredReason, m.DedupeKey, m.MessageID, threadKey(m),
 		m.InReplyTo, strings.Join(m.References, " "), m.FromAddress, m.FromName, m.To, m.Cc, m.ReplyTo, m.Subject,
 		ms(m.SentAt), ms(m.ReceivedAt), m.TextBody, m.HTMLBody, m.RawSHA256, m.RawSize, m.Bulk, m.NoAutoAnswer, m.AutoReason,
 		strings.Join(m.Problems, "\n"), nullID(m.AuthorUserID),

@@ -11,6 +11,19 @@ import (
 // KindAck is an acknowledgement sent automatically for a new ticket.
 const KindAck = "ack"
 
+// Released is the error kind of a message released after a sign-in,
+// queued: see ReleaseHeld.
+const Released = "released"
+
+// NewerCustomerEmail returns the first customer email on a ticket stored
+// after message afterID (ErrNotFound when none): one a reply written
+// before it has not answered.
+func (c conn) NewerCustomerEmail(ctx context.Context, ticketID, afterID int64) (Message, error) {
+	m, err := scanMessage(c.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE ticket_id = ? AND id > ? AND direction = 'in' AND kind = ?
+		ORDER BY id LIMIT 1`, ticketID, afterID, KindEmail))
+	return m, one(err)
+}
+
 // Delivery states.
 const (
 	DeliveryQueued  = "queued"  // waiting to be sent (also between retries: NextAttemptAt)
@@ -450,9 +463,12 @@ func (tx *Tx) HoldQueued(ctx context.Context, mailboxID int64, at time.Time) (in
 // ReleaseHeld queues a mailbox's held messages again, due at once, in
 // their original order (they are sent by message id), and reports how
 // many. Call it in the transaction that records a successful sign-in.
+// They are marked Released (error kind "released"): the sender lets the
+// mailbox's mail sync catch up first, and sends no reply the customer has
+// written after.
 func (tx *Tx) ReleaseHeld(ctx context.Context, mailboxID int64, at time.Time) (int, error) {
-	res, err := tx.exec(ctx, `UPDATE outbox SET state = ?, next_attempt_at = 0, error_kind = '', last_error = '', queued_at = ?, updated_at = ?
-		WHERE mailbox_id = ? AND state = ?`, DeliveryQueued, ms(at), ms(at), mailboxID, DeliveryHeld)
+	res, err := tx.exec(ctx, `UPDATE outbox SET state = ?, next_attempt_at = 0, error_kind = ?, last_error = '', queued_at = ?, updated_at = ?
+		WHERE mailbox_id = ? AND state = ?`, DeliveryQueued, Released, ms(at), ms(at), mailboxID, DeliveryHeld)
 	if err != nil {
 		return 0, fmt.Errorf("release the outbox of mailbox %d: %w", mailboxID, err)
 	}

@@ -75,6 +75,8 @@ func describeDelivery(d store.Delivery, f deliveryFacts) deliveryView {
 			v.Advice = "The signed-in account may not send as " + f.MailboxAddress + ": grant it Send As permission for this address, then send again."
 		case "recipient_unknown":
 			v.Advice = "The recipient address does not exist: check it and send again."
+		case "stale":
+			v.Advice = "Read the customer's newer email first; then Send again if this reply still fits, or write a new one."
 		case "bounced":
 			v.Label = "Bounced"
 			v.Sentence = "Sent, but it came back undelivered: " + d.LastError
