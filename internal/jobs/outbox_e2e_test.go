@@ -390,3 +390,31 @@ func TestReleasedReplyWaitsForTheCatchUp(t *testing.T) {
 		})
 	}
 }
+
+// A mailbox removed while its replies are held: they fail, saying why
+// (the remove page warned), and never go out; the sweep no longer calls
+// them "released after sign-in" first.
+func TestHeldRepliesOfARemovedMailbox(t *testing.T) {
+	stack, idp := newStack(t, false, nil, supportAddr)
+	e := newDesk(t, "sqlite", stack, idp)
+	mb := e.addMailbox(supportAddr, "", "")
+	ticket := e.newTicket(mb, customerAddr, "Refund", "q1@customer.test")
+	if err := idp.Revoke(supportAddr); err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.desk.Reply(e.ctx, ticket, e.agent, desk.ReplyInput{Text: "On its way."})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.waitDelivery(m.ID, store.DeliveryHeld, 15*time.Second)
+	if _, err := e.admin.RemoveMailboxID(e.ctx, mb.ID); err != nil {
+		t.Fatal(err)
+	}
+	got := e.waitDelivery(m.ID, store.DeliveryFailed, 15*time.Second)
+	if d := got.Delivery; d.ErrorKind != "config" || !strings.Contains(d.LastError, "removed") {
+		t.Errorf("the held reply of a removed mailbox: %+v", d)
+	}
+	if n := len(inbox(t, stack, customerAddr)); n != 0 {
+		t.Errorf("%d emails reached the customer", n)
+	}
+}

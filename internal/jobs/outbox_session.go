@@ -414,7 +414,14 @@ func (s *Sender) mailboxWide(ctx context.Context, st *mailboxState, kind smtpsen
 // (a sign-in or new password recorded elsewhere), and wakes its sender.
 func (s *Sender) releaseIfSendable(ctx context.Context, id int64) error {
 	a, err := s.db.MailboxAuth(ctx, id)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
+		// Removed (its sign-in forgotten): nothing will send its held
+		// mail, which the drain fails, saying why. It was "released after
+		// sign-in" first, in the log, though nobody signed in.
+		s.Wake(id)
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	if a.HoldsReplies() {

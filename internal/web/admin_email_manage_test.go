@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/postdesk/postdesk/internal/fakeidp"
@@ -165,4 +166,33 @@ func TestEmailNewAllMistakesAtOnce(t *testing.T) {
 	if _, err := o.db.MailboxByAddress(context.Background(), "help"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("saved: %v", err)
 	}
+}
+
+// The remove page says that a mailbox's replies still waiting to be sent
+// (held for a sign-in) will not be: they were failed silently.
+func TestEmailRemoveSaysWhatWaits(t *testing.T) {
+	t.Parallel()
+	o := newOAuthEnv(t, "sqlite")
+	mb := o.addMailbox(supportAddr)
+	ctx := context.Background()
+	err := o.db.Write(ctx, func(tx *store.Tx) error {
+		id, err := tx.CreateTicket(ctx, store.Ticket{MailboxID: mb.ID, Subject: "Refund", RequesterAddress: "jane@customer.test", Status: store.StatusOpen})
+		if err != nil {
+			return err
+		}
+		sum, size, err := tx.PutBlob(ctx, strings.NewReader("Subject: Re: Refund\r\n\r\nOn its way.\r\n"))
+		if err != nil {
+			return err
+		}
+		m := store.Message{MailboxID: mb.ID, TicketID: id, Direction: "out", Kind: store.KindReply, MessageID: "r1@example.com",
+			DedupeKey: store.DedupeKey("r1@example.com", ""), RawSHA256: sum, RawSize: size}
+		return tx.QueueMessage(ctx, &m, store.Outgoing{EnvelopeFrom: supportAddr, Recipients: []string{"jane@customer.test"}, Held: true})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.signedIn()
+	res, body := o.get(c, fmt.Sprintf("/admin/emails/%d/remove", mb.ID))
+	wantStatus(t, res, http.StatusOK)
+	wantContains(t, body, "Its 1 ticket stay", "1 email from this address is still waiting to be sent", "marked <strong>Not sent</strong>")
 }

@@ -13,6 +13,9 @@ type removePage struct {
 	page
 	Mailbox store.Mailbox
 	Tickets int
+	// Waiting is how many of its emails are still to be sent (queued or
+	// held for a sign-in): removing the mailbox fails them.
+	Waiting int
 }
 
 // emailRemoveConfirm asks before removing a mailbox: its tickets stay.
@@ -26,7 +29,13 @@ func (h *Handler) emailRemoveConfirm(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "admin_email_remove", removePage{page: h.base(r, "emails"), Mailbox: mb, Tickets: n})
+	sum, err := h.db.OutboxSummary(r.Context(), mb.ID, nil)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	waiting := sum.Counts[store.DeliveryQueued] + sum.Counts[store.DeliveryHeld]
+	h.render(w, r, http.StatusOK, "admin_email_remove", removePage{page: h.base(r, "emails"), Mailbox: mb, Tickets: n, Waiting: waiting})
 }
 
 // emailRemove removes a mailbox through desk, as the API and the CLI do:
