@@ -351,16 +351,8 @@ func TestReleasedReplyWaitsForTheCatchUp(t *testing.T) {
 			if err := idp.Revoke(supportAddr); err != nil {
 				t.Fatal(err)
 			}
-			stale, err := e.desk.Reply(e.ctx, first, e.agent, desk.ReplyInput{Text: "Your refund is on its way."})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.waitDelivery(stale.ID, store.DeliveryHeld, 15*time.Second)
-			fine, err := e.desk.Reply(e.ctx, other, e.agent, desk.ReplyInput{Text: "Here is your invoice."})
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.waitDelivery(fine.ID, store.DeliveryHeld, 15*time.Second)
+			stale := e.heldReply(first, "Your refund is on its way.")
+			fine := e.heldReply(other, "Here is your invoice.")
 			// The customer writes again while the mailbox cannot be read.
 			again := customerEmail(customerAddr, supportAddr, "Re: Refund", "q2@customer.test", "q1@customer.test", "Actually, please send a replacement instead.")
 			if err := stack.SendSMTP(e.ctx, customerAddr, []string{supportAddr}, again); err != nil {
@@ -402,11 +394,7 @@ func TestHeldRepliesOfARemovedMailbox(t *testing.T) {
 	if err := idp.Revoke(supportAddr); err != nil {
 		t.Fatal(err)
 	}
-	m, err := e.desk.Reply(e.ctx, ticket, e.agent, desk.ReplyInput{Text: "On its way."})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.waitDelivery(m.ID, store.DeliveryHeld, 15*time.Second)
+	m := e.heldReply(ticket, "On its way.")
 	if _, err := e.admin.RemoveMailboxID(e.ctx, mb.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -417,4 +405,16 @@ func TestHeldRepliesOfARemovedMailbox(t *testing.T) {
 	if n := len(inbox(t, stack, customerAddr)); n != 0 {
 		t.Errorf("%d emails reached the customer", n)
 	}
+}
+
+// heldReply writes an agent's reply on a ticket of a mailbox that needs
+// re-authentication, and waits until it is held.
+func (e *deskEnv) heldReply(ticket int64, text string) store.Message {
+	e.t.Helper()
+	m, err := e.desk.Reply(e.ctx, ticket, e.agent, desk.ReplyInput{Text: text})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitDelivery(m.ID, store.DeliveryHeld, 15*time.Second)
+	return m
 }
