@@ -134,16 +134,18 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		// requester: quarantined with its source, where an admin sees it.
 		return Decision{}, ErrNotEmail
 	}
-	if msg.AuthFailure != "" {
-		if _, agent := own.agents[from]; agent {
-			// Anyone can write an agent's address in From: a forged
-			// "forward" filed any text as any customer's, signed by the agent.
-			d.Reasons = append(d.Reasons, fmt.Sprintf("its sender %s is an agent's address, but the receiving server's Authentication-Results say %s: treated as a stranger's email (its From may be forged)", from, msg.AuthFailure))
-			own = own.without(from)
-		}
+	// Anyone can write an agent's address in From: a forged "forward"
+	// filed any text as any customer's, signed by the agent. An agent's
+	// email the receiving server's checks failed is still no customer's
+	// (no acknowledgement, no reopening), but it recovers no forward and
+	// names no ticket by its subject.
+	forward, trusted := own, from != "" && own.has(from)
+	if _, agent := own.agents[from]; agent && msg.AuthFailure != "" {
+		d.Reasons = append(d.Reasons, fmt.Sprintf("its sender %s is an agent's address, but the receiving server's Authentication-Results say %s: its From may be forged, so it is not trusted as the agent's (no forward recovered, no ticket joined by its subject)", from, msg.AuthFailure))
+		forward, trusted = own.without(from), false
 	}
 	if msg.Auto == mailmsg.AutoNone && len(p.Forwards) > 0 {
-		done, err := in.decideForward(ctx, tx, mb, p, own, from, &d)
+		done, err := in.decideForward(ctx, tx, mb, p, forward, from, &d)
 		if err != nil || done {
 			return d, err
 		}
@@ -178,7 +180,7 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 			return Decision{}, err
 		}
 		if ticketID == 0 {
-			if ticketID, err = in.subjectTicket(ctx, tx, mb, msg, from, from != "" && own.has(from)); err != nil {
+			if ticketID, err = in.subjectTicket(ctx, tx, mb, msg, from, trusted); err != nil {
 				return Decision{}, err
 			}
 		}
@@ -202,7 +204,7 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		d.Outcome, d.Reason, d.Class = Ignored, d.IgnoredReason, "loop"
 		d.Reasons = append(d.Reasons, fmt.Sprintf("%s is one of our own support addresses: never a customer", from))
 	default:
-		ticketID, why, err := in.findTicket(ctx, tx, mb, msg, from, from != "" && own.has(from))
+		ticketID, why, err := in.findTicket(ctx, tx, mb, msg, from, trusted)
 		if err != nil {
 			return Decision{}, err
 		}

@@ -490,8 +490,12 @@ func (s *Sender) checkReleased(ctx context.Context, item store.OutboxItem) (wait
 		return 0, err
 	}
 	now := s.now()
+	// Up to date: the session fetched everything and waits for new mail
+	// (after the sign-in, or all along if it never lost its connection).
+	// An up-to-date state is not written again for minutes, so its time
+	// says nothing; a session that failed shows "error" until it is back.
 	caughtUp := st.UpdatedAt.IsZero() || // never fetched (an import-only mailbox): nothing to wait for
-		(st.State.UpToDate() && !st.UpdatedAt.Before(item.QueuedAt))
+		st.State.UpToDate()
 	if !caughtUp && now.Before(item.QueuedAt.Add(s.opt.CatchUpWait)) {
 		return 2 * time.Second, nil
 	}

@@ -201,7 +201,26 @@ func tolerantAddress(s string) (Address, bool) {
 // enclosing parentheses (an old "addr (Name)" comment) around it; a name's
 // own parentheses stay ("Jane (home)" lost its closing one).
 func cleanName(s string) string {
-	s = strings.Trim(strings.TrimSpace(s), `"'<> `)
+	s = strings.TrimSpace(s)
+	if len(s) >= 2 && s[0] == '"' {
+		// A whole quoted string (Address.Quoted): its escapes undone.
+		var b strings.Builder
+		for i := 1; i < len(s); i++ {
+			switch c := s[i]; {
+			case c == '\\' && i+1 < len(s):
+				i++
+				b.WriteByte(s[i])
+			case c == '"':
+				if i == len(s)-1 {
+					return b.String()
+				}
+				i = len(s) // a quote inside: not one quoted string
+			default:
+				b.WriteByte(c)
+			}
+		}
+	}
+	s = strings.Trim(s, `"'<> `)
 	if strings.HasPrefix(s, "(") && strings.HasSuffix(s, ")") && strings.Count(s, "(") == 1 && strings.Count(s, ")") == 1 {
 		s = strings.TrimSpace(s[1 : len(s)-1])
 	}

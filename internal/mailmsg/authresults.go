@@ -12,9 +12,10 @@ import (
 // says failed ("dmarc=fail", "spf=softfail", Microsoft's "compauth=fail"),
 // or "" when none did or there is no such field.
 //
-// DMARC decides when it was evaluated (a pass there outweighs an SPF
-// failure: a forwarded email keeps its DKIM signature); without it, an
-// SPF failure counts only when no DKIM signature passed.
+// Microsoft's compauth decides when present; else DMARC when it was
+// evaluated (a pass there outweighs an SPF failure: a forwarded email
+// keeps its DKIM signature); without either, an SPF failure counts only
+// when no DKIM signature passed.
 func authFailure(h textproto.Header) string {
 	v := h.Get("Authentication-Results")
 	if strings.TrimSpace(v) == "" {
@@ -33,14 +34,19 @@ func authFailure(h textproto.Header) string {
 			results[method] = result // any passing signature of several counts
 		}
 	}
+	// Microsoft's composite verdict, when it gives one, is its last word:
+	// it passes a DMARC failure it trusts through ARC (a forwarder, a list).
+	switch results["compauth"] {
+	case "fail":
+		return "compauth=fail"
+	case "pass", "softpass":
+		return ""
+	}
 	switch results["dmarc"] {
 	case "fail":
 		return "dmarc=fail"
 	case "pass":
 		return ""
-	}
-	if results["compauth"] == "fail" {
-		return "compauth=fail"
 	}
 	if spf := results["spf"]; (spf == "fail" || spf == "softfail") && results["dkim"] != "pass" {
 		return "spf=" + spf

@@ -35,7 +35,7 @@ func TestSubjectBidiControls(t *testing.T) {
 // with a colon is no group ("Carl Bcc: x@evil.test" was cut at its colon,
 // and the reply went to carl@ named "x@evil.test").
 func TestStoredAddressesKeepNames(t *testing.T) {
-	list := []Address{{"Jane (home)", "jane@customer.test"}, {"Carl Bcc: x@evil.test", "carl@victim.test"}, {"Boss, The", "boss@customer.test"}, {"", "plain@customer.test"}}
+	list := []Address{{`Jane "JJ"`, "jj@customer.test"}, {`a\b`, "ab@customer.test"}, {`ends\`, "e@customer.test"}, {"Jane (home)", "jane@customer.test"}, {"Carl Bcc: x@evil.test", "carl@victim.test"}, {"Boss, The", "boss@customer.test"}, {"", "plain@customer.test"}}
 	var parts []string
 	for _, a := range list {
 		parts = append(parts, a.Quoted())

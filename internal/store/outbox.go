@@ -17,9 +17,11 @@ const Released = "released"
 
 // NewerCustomerEmail returns the first customer email on a ticket stored
 // after message afterID (ErrNotFound when none): one a reply written
-// before it has not answered.
+// before it has not answered. Email from our own addresses (an agent
+// writing from their mail client, a support address) is nobody's answer.
 func (c conn) NewerCustomerEmail(ctx context.Context, ticketID, afterID int64) (Message, error) {
 	m, err := scanMessage(c.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE ticket_id = ? AND id > ? AND direction = 'in' AND kind = ?
+		AND from_address NOT IN (SELECT email FROM users) AND from_address NOT IN (SELECT address FROM mailboxes)
 		ORDER BY id LIMIT 1`, ticketID, afterID, KindEmail))
 	return m, one(err)
 }
