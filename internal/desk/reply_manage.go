@@ -46,7 +46,7 @@ func (d *Desk) ReplyForm(ctx context.Context, ticketID int64) (ReplyForm, error)
 	if t.RequesterAddress == "" || mailmsg.CheckAddress(t.RequesterAddress) != nil {
 		f.AskTo = true
 	} else {
-		f.To = []string{mailmsg.Address{Name: t.RequesterName, Address: t.RequesterAddress}.String()}
+		f.To = []string{mailmsg.Address{Name: t.RequesterName, Address: t.RequesterAddress}.Quoted()}
 	}
 	held, err := d.sendable(ctx, d.db, mb)
 	var v *ValidationError

@@ -77,7 +77,7 @@ func (in *Ingester) recordBounce(ctx context.Context, tx *store.Tx, mb store.Mai
 		return nil
 	}
 	now := in.now().UTC()
-	words := "returned undelivered by the recipient's mail system: " + strings.Join(failed, "; ")
+	words := store.BouncedWords + strings.Join(failed, "; ")
 	if len(failed) < len(o.Recipients) && toFailed {
 		words += " (its other recipients got it)"
 	}
@@ -87,13 +87,5 @@ func (in *Ingester) recordBounce(ctx context.Context, tx *store.Tx, mb store.Mai
 		return tx.AddNote(ctx, &store.Note{TicketID: ticketID, Kind: store.NoteEvent, CreatedAt: now,
 			Body: fmt.Sprintf("The reply of %s did not reach everyone: it was %s. Its other recipients got it.", out.ReceivedAt.UTC().Format("2 Jan 2006 15:04 UTC"), words)})
 	}
-	if err := tx.MarkBounced(ctx, out.ID, words, now); err != nil {
-		return err
-	}
-	prev, err := tx.SetTicketStatus(ctx, ticketID, store.StatusOpen, now)
-	if err != nil || prev == store.StatusOpen {
-		return err
-	}
-	return tx.AddNote(ctx, &store.Note{TicketID: ticketID, Kind: store.NoteEvent, CreatedAt: now,
-		Body: fmt.Sprintf("Status changed from %s to %s by Postdesk: a reply came back undelivered", prev, store.StatusOpen)})
+	return tx.MarkBounced(ctx, out.ID, words, now) // and opens the ticket again
 }

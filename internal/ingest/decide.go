@@ -479,9 +479,17 @@ func answersNotification(ctx context.Context, tx *store.Tx, mb store.Mailbox, ms
 	d.IgnoredReason = fmt.Sprintf("an answer to Postdesk's notification of %s (message %d): agents answer in Postdesk", n.SentAt.UTC().Format("2 Jan 2006 15:04 UTC"), n.ID)
 	d.Outcome, d.Reason = Ignored, d.IgnoredReason
 	d.Reasons = append(d.Reasons, "it replies to a notification Postdesk sent an agent: never a customer's email")
+	// The ticket the agent's own words name ("please resend #3"), else
+	// the one a single notification was about.
+	words := ownWords(msg.Text)
 	ids := map[string]bool{}
-	for _, m := range notificationTicketRef.FindAllStringSubmatch(n.Subject, -1) {
-		ids[m[1]] = true
+	for _, text := range []string{words, n.Subject} {
+		for _, m := range notificationTicketRef.FindAllStringSubmatch(text, -1) {
+			ids[m[1]] = true
+		}
+		if len(ids) > 0 {
+			break
+		}
 	}
 	if agent.ID == 0 || len(ids) != 1 {
 		return true
@@ -490,8 +498,8 @@ func answersNotification(ctx context.Context, tx *store.Tx, mb store.Mailbox, ms
 		id, _ := strconv.ParseInt(s, 10, 64)
 		if t, err := tx.Ticket(ctx, id); err == nil {
 			d.AgentNote = &store.Note{TicketID: t.ID, Kind: store.NoteInternal, AuthorUserID: agent.ID,
-				Body: fmt.Sprintf("%s answered a notification email:\n\n%s", agent.Email, ownWords(msg.Text))}
-			d.Reasons = append(d.Reasons, fmt.Sprintf("the notification was about ticket %d: the agent's words become an internal note there", t.ID))
+				Body: fmt.Sprintf("%s answered a notification email:\n\n%s", agent.Email, words)}
+			d.Reasons = append(d.Reasons, fmt.Sprintf("it is about ticket %d: the agent's words become an internal note there", t.ID))
 			d.Reason = fmt.Sprintf("an agent's answer to a notification: an internal note on ticket %d", t.ID)
 		}
 	}

@@ -62,14 +62,21 @@ func (in *Ingester) writeForward(ctx context.Context, tx *store.Tx, mb store.Mai
 	if err != nil {
 		return Result{}, err
 	}
-	if note != "" {
-		if err := tx.AddNote(ctx, &store.Note{TicketID: ticketID, Kind: store.NoteInternal, AuthorUserID: f.Agent.ID,
-			Body: fmt.Sprintf("%s wrote, forwarding this email:\n\n%s", f.Sender, note), CreatedAt: p.ReceivedAt}); err != nil {
-			return Result{}, err
-		}
+	if err := forwarderWords(ctx, tx, p, d, ticketID, note); err != nil {
+		return Result{}, err
 	}
 	res.TicketID, res.MessageID, res.Kind, res.From = ticketID, original.ID, store.KindEmail, f.Customer
 	return res, in.writeMore(ctx, tx, mb, p, d, m)
+}
+
+// forwarderWords keeps the forwarder's own words, if any, as an internal
+// note on a ticket filed from their forward.
+func forwarderWords(ctx context.Context, tx *store.Tx, p *Prepared, d Decision, ticketID int64, note string) error {
+	if note == "" {
+		return nil
+	}
+	return tx.AddNote(ctx, &store.Note{TicketID: ticketID, Kind: store.NoteInternal, AuthorUserID: d.Forward.Agent.ID,
+		Body: fmt.Sprintf("%s wrote, forwarding this email:\n\n%s", d.Forward.Sender, note), CreatedAt: p.ReceivedAt})
 }
 
 // forwardedAgain notes on the ticket that has it that an original was
@@ -130,8 +137,9 @@ func (in *Ingester) writeMore(ctx context.Context, tx *store.Tx, mb store.Mailbo
 			continue // the same original attached twice
 		}
 		written[key] = true
+		note := firstNote(p.Forwards) // the agent's words are about every email they forwarded
 		if sub.Existing != nil {
-			if err := in.forwardedAgain(ctx, tx, p, sub, ""); err != nil {
+			if err := in.forwardedAgain(ctx, tx, p, sub, note); err != nil {
 				return err
 			}
 			continue
@@ -142,6 +150,9 @@ func (in *Ingester) writeMore(ctx context.Context, tx *store.Tx, mb store.Mailbo
 		}
 		original, err := in.writeOriginal(ctx, tx, mb, p, sub, fwd, ticketID, key)
 		if err != nil {
+			return err
+		}
+		if err := forwarderWords(ctx, tx, p, sub, ticketID, note); err != nil {
 			return err
 		}
 		if err := addEvent(ctx, tx, mb, p, sub, Result{Outcome: sub.Outcome, TicketID: ticketID, MessageID: original.ID}); err != nil {

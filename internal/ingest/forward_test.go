@@ -356,6 +356,17 @@ func TestForwardOfSeveralAttachedOriginals(t *testing.T) {
 		if err != nil || len(msgs) != 1 || !strings.Contains(msgs[0].TextBody, "It burns") || msgs[0].RecoveredBy != "agent@example.com" {
 			t.Fatalf("Ben's ticket: %+v %v", msgs, err)
 		}
+		benNotes, err := db.TicketNotes(ctx, requesters["ben@other.example"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var words bool
+		for _, n := range benNotes {
+			words = words || (n.Kind == store.NoteInternal && strings.Contains(n.Body, "These came in while the mailbox was down."))
+		}
+		if !words {
+			t.Errorf("Ben's ticket lacks the agent's words: %+v", benNotes)
+		}
 		notes, err := db.TicketNotes(ctx, res.TicketID)
 		if err != nil {
 			t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -522,10 +523,10 @@ func TestAnswerToANotification(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		answer := func(from, inReplyTo, id string) ingest.Result {
+		answer := func(from, inReplyTo, id, words string) ingest.Result {
 			t.Helper()
 			raw := "From: " + from + "\r\nTo: help@example.com\r\nSubject: Re: notification\r\nIn-Reply-To: <" + inReplyTo + ">\r\nMessage-ID: <" + id + ">\r\n\r\n" +
-				"I'll call her back today.\r\n\r\nOn Tue, Maria wrote:\r\n> jane answered on #1\r\n"
+				words + "\r\n\r\nOn Tue, Maria wrote:\r\n> jane answered on #1\r\n"
 			res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
 			if err != nil {
 				t.Fatal(err)
@@ -534,13 +535,15 @@ func TestAnswerToANotification(t *testing.T) {
 		}
 		for _, c := range []struct{ from, to, id string }{
 			{"Maria <maria@help.example>", "n0@help.example", "a1@help.example"},
-			{"Maria <maria@help.example>", "n1@help.example", "a2@help.example"},
+			{"Maria <maria@help.example>", "n1@help.example", "a2@help.example"}, // a digest: names no ticket
 			{"someone@else.example", "n0@help.example", "a3@else.example"},
 		} {
-			if res := answer(c.from, c.to, c.id); res.Outcome != ingest.Ignored || res.TicketID != 0 {
+			if res := answer(c.from, c.to, c.id, "I'll call her back today."); res.Outcome != ingest.Ignored || res.TicketID != 0 {
 				t.Errorf("%s answering %s: %s on ticket %d, want ignored", c.from, c.to, res.Outcome, res.TicketID)
 			}
 		}
+		// An answer to a digest that names its ticket: a note there.
+		answer("Maria <maria@help.example>", "n1@help.example", "a4@help.example", fmt.Sprintf("Please resend #%d to carl@customer.example.", first.TicketID))
 		if n, _ := db.CountTickets(ctx, store.TicketFilter{}); n != 1 {
 			t.Errorf("%d tickets, want 1", n)
 		}
@@ -554,8 +557,9 @@ func TestAnswerToANotification(t *testing.T) {
 				got = append(got, n.Body)
 			}
 		}
-		if len(got) != 1 || got[0] != "maria@help.example answered a notification email:\n\nI'll call her back today." {
-			t.Errorf("internal notes %q, want Maria's words once", got)
+		if want := []string{"maria@help.example answered a notification email:\n\nI'll call her back today.",
+			fmt.Sprintf("maria@help.example answered a notification email:\n\nPlease resend #%d to carl@customer.example.", first.TicketID)}; !slices.Equal(got, want) {
+			t.Errorf("internal notes %q, want %q", got, want)
 		}
 	})
 }

@@ -509,7 +509,7 @@ func (s *Sender) checkReleased(ctx context.Context, item store.OutboxItem) (wait
 	who := cmp.Or(newer.FromAddress, "the customer")
 	s.log.Info("released reply not sent: the customer wrote again while it was held", "mailbox_id", item.MailboxID, "message_id", item.ID, "newer_message_id", newer.ID)
 	s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error {
-		return tx.MarkFailed(ctx, item.ID, "stale", fmt.Sprintf("%s wrote again while this reply was held (their email of %s): it was not sent",
+		return tx.MarkFailed(ctx, item.ID, "stale", fmt.Sprintf("%s wrote again while this reply was held (their email of %s)",
 			who, newer.ReceivedAt.UTC().Format("2 Jan 2006 15:04 UTC")), now)
 	})
 	return -1, nil

@@ -295,6 +295,10 @@ type item struct {
 	ticketID  int64
 	mailboxID int64
 	text      string
+	always    bool // sent whatever the user chose (a reply not delivered)
+	// undelivered: a reply that failed for good (not one whose outcome
+	// is unknown), counted in a digest's subject.
+	undelivered bool
 }
 
 // describe writes one pending event as a line; ok is false when its
@@ -351,14 +355,18 @@ func (m *Mailer) describe(ctx context.Context, tx *store.Tx, p store.PendingNoti
 			return item{}, false, err
 		}
 		to := strings.Join(o.Recipients, ", ")
-		switch o.State {
-		case store.DeliveryFailed:
-			it.text = fmt.Sprintf("A reply on %s was not delivered to %s (%s): %s", ref, to, clip(o.LastError, 200), subject)
-		case store.DeliveryUnknown:
+		switch {
+		case o.State == store.DeliveryFailed && o.ErrorKind == "bounced":
+			// LastError names each address that bounced, with its reason.
+			it.text = fmt.Sprintf("A reply on %s came back undelivered: %s; %s", ref, clip(strings.TrimPrefix(o.LastError, store.BouncedWords), 200), subject)
+		case o.State == store.DeliveryFailed:
+			it.text = fmt.Sprintf("A reply on %s was not delivered to %s: %s; %s", ref, to, clip(o.LastError, 200), subject)
+		case o.State == store.DeliveryUnknown:
 			it.text = fmt.Sprintf("A reply on %s may not have reached %s (Postdesk cannot tell): %s", ref, to, subject)
 		default:
 			return item{}, false, nil // sent again meanwhile, or marked as sent
 		}
+		it.always, it.undelivered = true, o.State == store.DeliveryFailed
 	}
 	return it, true, nil
 }
@@ -373,12 +381,25 @@ func displayName(u store.User) string {
 // agentEmail writes an agent's email: one event, or a digest of several.
 func (m *Mailer) agentEmail(u store.User, items []item) email {
 	e := email{to: u, outro: "You get these emails as chosen in your profile: " + m.link("/profile")}
+	always, failed := false, 0
+	for _, it := range items {
+		always = always || it.always
+		if it.undelivered {
+			failed++
+		}
+	}
+	if always {
+		e.outro = "A reply that was not delivered is always emailed to its author. Other emails are as chosen in your profile: " + m.link("/profile")
+	}
 	if len(items) == 1 {
 		it := items[0]
 		e.subject = clip(it.text, maxSubjectRunes)
 		e.intro = "Hello " + displayName(u) + ","
 	} else {
 		e.subject = fmt.Sprintf("%d updates on your Postdesk tickets", len(items))
+		if failed > 0 {
+			e.subject += fmt.Sprintf(", %d %s", failed, plural(failed, "reply not delivered", "replies not delivered"))
+		}
 		e.intro = fmt.Sprintf("Hello %s,\n\n%d things happened on your tickets:", displayName(u), len(items))
 	}
 	for i, it := range items {
@@ -407,4 +428,11 @@ func clip(s string, max int) string {
 		cut = cut[:i]
 	}
 	return strings.TrimRight(cut, " ,.;:") + "…"
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

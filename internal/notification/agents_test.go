@@ -304,7 +304,7 @@ func TestReplyNotDeliveredTellsItsAuthor(t *testing.T) {
 			third := e.mail(a, "kim@customer.test", "Fax", "")
 			reply := func(ticketID int64, by store.User, to ...string) int64 {
 				t.Helper()
-				m, err := e.desk.Reply(e.ctx, ticketID, by, desk.ReplyInput{Text: "We are on it.", To: to})
+				m, err := e.desk.Reply(e.ctx, ticketID, by, desk.ReplyInput{Text: "We are on it.", To: to, Status: store.StatusPending})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -334,14 +334,24 @@ func TestReplyNotDeliveredTellsItsAuthor(t *testing.T) {
 				t.Fatal(err)
 			}
 			text := e.oneEmailAfterWindow(ann.Email,
-				fmt.Sprintf("A reply on #%d was not delivered to nobody@customer.test (550 5.1.1 <nobody@customer.test>: Recipient address rejected): Printer on fire", first.TicketID),
+				fmt.Sprintf("A reply on #%d was not delivered to nobody@customer.test: 550 5.1.1 <nobody@customer.test>: Recipient address rejected; Printer on fire", first.TicketID),
 				fmt.Sprintf("A reply on #%d may not have reached joe@customer.test (Postdesk cannot tell): Scanner jammed", second.TicketID),
 				fmt.Sprintf("https://desk.example.test/tickets/%d", first.TicketID))
+			// The customer has no answer: the failed reply's ticket is open
+			// again; the one that may have arrived stays pending.
+			for id, want := range map[int64]string{first.TicketID: store.StatusOpen, second.TicketID: store.StatusPending} {
+				if tk, err := e.db.Ticket(e.ctx, id); err != nil || tk.Status != want {
+					t.Errorf("ticket %d: status %q %v, want %q", id, tk.Status, err, want)
+				}
+			}
 			if strings.Contains(text, fmt.Sprintf("#%d", third.TicketID)) {
 				t.Errorf("ann hears of a reply sent again meanwhile:\n%s", text)
 			}
 			if n := len(e.sentTo(bob.Email)) + len(e.sentTo(boss.Email)); n != 0 {
 				t.Errorf("%d emails to others", n)
+			}
+			if got := e.sentTo(ann.Email)[0].msg; got.Subject != "2 updates on your Postdesk tickets, 1 reply not delivered" || !strings.Contains(got.Text, "always emailed to its author") {
+				t.Errorf("ann's digest: subject %q\n%s", got.Subject, got.Text)
 			}
 
 			// Ann is disabled; the ticket is Bob's: he hears of her reply.

@@ -372,7 +372,8 @@ func (tx *Tx) MarkUnknown(ctx context.Context, messageID int64, lastError string
 
 // replyNotSent records EventTicketReplyFailed when the message is an
 // agent's reply (not an acknowledgement or a notification), so its
-// author hears that the customer may not have it.
+// author hears that the customer may not have it; a reply that failed
+// for good opens its pending or solved ticket again.
 func (tx *Tx) replyNotSent(ctx context.Context, messageID int64, state, kind string, at time.Time) error {
 	var ticketID, mailboxID, author int64
 	err := one(tx.queryRow(ctx, `SELECT COALESCE(m.ticket_id, 0), m.mailbox_id, COALESCE(m.author_user_id, 0) FROM messages m
@@ -385,9 +386,25 @@ func (tx *Tx) replyNotSent(ctx context.Context, messageID int64, state, kind str
 	case ticketID == 0:
 		return nil
 	}
-	return tx.AddEvent(ctx, &Event{Kind: EventTicketReplyFailed, TicketID: ticketID, MailboxID: mailboxID, MessageID: messageID,
-		UserID: author, Data: map[string]any{"state": state, "error_kind": kind}, CreatedAt: at})
+	if err := tx.AddEvent(ctx, &Event{Kind: EventTicketReplyFailed, TicketID: ticketID, MailboxID: mailboxID, MessageID: messageID,
+		UserID: author, Data: map[string]any{"state": state, "error_kind": kind}, CreatedAt: at}); err != nil {
+		return err
+	}
+	if state != DeliveryFailed {
+		return nil // it may have arrived
+	}
+	// The customer has no answer: a pending or solved ticket waits on us.
+	prev, err := tx.SetTicketStatus(ctx, ticketID, StatusOpen, at)
+	if err != nil || prev == StatusOpen {
+		return err
+	}
+	return tx.AddNote(ctx, &Note{TicketID: ticketID, Kind: NoteEvent, CreatedAt: at,
+		Body: fmt.Sprintf("Status changed from %s to %s by Postdesk: a reply was not delivered", prev, StatusOpen)})
 }
+
+// BouncedWords open the LastError of a bounced message; the bounced
+// addresses and the report's reasons follow.
+const BouncedWords = "returned undelivered by the recipient's mail system: "
 
 // MarkBounced records that a message the server had accepted (or whose
 // outcome was unknown) came back

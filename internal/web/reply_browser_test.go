@@ -191,7 +191,7 @@ func TestBrowserReplyArrives(t *testing.T) {
 	if cc := eval[string](t, b, `document.querySelector('#reply-cc').value`); cc != "Bob <"+replyBob+">" {
 		t.Errorf("Cc prefilled with %q", cc)
 	}
-	if to := eval[string](t, b, `document.querySelector('.reply-to').textContent`); !strings.Contains(to, replyCustomer) {
+	if to := eval[string](t, b, `document.querySelector('#reply-to').value`); !strings.Contains(to, replyCustomer) {
 		t.Errorf("To shows %q", to)
 	}
 	browsertest.Screenshot(t, b, "reply-composer")

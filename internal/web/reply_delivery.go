@@ -2,6 +2,7 @@ package web
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/postdesk/postdesk/internal/store"
@@ -79,7 +80,7 @@ func describeDelivery(d store.Delivery, f deliveryFacts) deliveryView {
 			v.Advice = "Read the customer's newer email first; then Send again if this reply still fits, or write a new one."
 		case "bounced":
 			v.Label = "Bounced"
-			v.Sentence = "Sent, but it came back undelivered: " + d.LastError
+			v.Sentence = "Sent, but it came back undelivered: " + strings.TrimPrefix(d.LastError, store.BouncedWords)
 			v.Advice = "Check the address, then write the reply again to the right one (Send again sends it to the same address)."
 		case "auth_failed":
 			v.Advice = "The mail server refused the mailbox's sign-in: " + f.MailboxAddress + " needs reauthentication in Admin → Emails; then send again."

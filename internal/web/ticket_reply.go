@@ -25,8 +25,8 @@ var replyStatuses = []struct{ Value, Label string }{
 // prefills, or what the agent posted when it was refused.
 type replyComposer struct {
 	Form      desk.ReplyForm
-	To        string // read-only: the requester (desk.ReplyForm.To)
-	ToInput   string // editable, when the requester has no address (desk.ReplyForm.AskTo)
+	To        string // the requester (desk.ReplyForm.To)
+	ToInput   string // editable: the requester, or what the agent posted; empty when the requester has no address (desk.ReplyForm.AskTo)
 	Cc        string // comma separated, editable
 	Text      string
 	Errors    map[string]string // field ("text", "to", "cc", "status", "attachments", "") -> sentence
@@ -63,7 +63,7 @@ func (h *Handler) composer(r *http.Request, t store.Ticket, admin bool, c *reply
 		c.Key = rand.Text()
 	}
 	if !c.posted {
-		c.Cc = strings.Join(f.Cc, ", ")
+		c.Cc, c.ToInput = strings.Join(f.Cc, ", "), c.To
 	}
 	c.Limit = replyLimit(cmp.Or(f.MaxAttachmentBytes, desk.MaxReplyAttachmentBytes))
 	c.Buttons = replyStatuses
@@ -93,8 +93,8 @@ func (h *Handler) ticketReply(w http.ResponseWriter, r *http.Request) {
 	}
 	in := desk.ReplyInput{
 		Text: kept.Text,
-		// Only a form for a ticket whose requester has no address has a
-		// To field (the desk sends to the requester when To is empty).
+		// The requester as prefilled, or another address the agent wrote
+		// (a bounce, a wrong address); empty sends to the requester.
 		To:          splitAddresses(kept.ToInput),
 		Cc:          splitAddresses(kept.Cc),
 		Status:      up.values.Get("status"),

@@ -98,7 +98,7 @@ func TestTicketReply(t *testing.T) {
 	res, body := e.get(c, page)
 	wantStatus(t, res, http.StatusOK)
 	wantContains(t, body, `enctype="multipart/form-data"`, `action="/tickets/`+fmt.Sprint(id)+`/replies"`,
-		`<span class="reply-to">Ann Smith &lt;ann@customer.test&gt;</span>`, `name="cc" value="boss@customer.test"`,
+		`id="reply-to" name="to" value="Ann Smith &lt;ann@customer.test&gt;"`, `name="cc" value="boss@customer.test"`,
 		"Signature (from Admin → Emails)", "Example Support\nhttps://example.com/help", "Up to 20 MB in total.",
 		`<input type="file" id="reply-files" name="attachments" multiple`,
 		`value="" class="button button-primary">Send</button>`, `value="pending" class="button">Send and set Pending</button>`,
@@ -346,8 +346,19 @@ func TestTicketReplyNoRequesterAddress(t *testing.T) {
 	normal, _ := e.ticket(store.Ticket{MailboxID: mb.ID, Subject: "Normal"}, store.Message{TextBody: "Hi"})
 	c := e.signedIn()
 
-	_, body := e.get(c, fmt.Sprintf("/tickets/%d", normal))
-	wantNotContains(t, body, `name="to"`)
+	// A ticket with an address: To is prefilled, and can be changed (a
+	// bounced or wrong address: the advice after a bounce said "write the
+	// reply again to the right one", which the page did not allow).
+	page := fmt.Sprintf("/tickets/%d", normal)
+	_, body := e.get(c, page)
+	wantContains(t, body, `id="reply-to" name="to" value="`, "change it to answer at another one")
+	wantNotContains(t, body, `name="to" value=""`)
+	res, _ := e.postMultipart(c, page+"/replies", []replyField{{name: "csrf", value: formToken(t, body)}, {name: "to", value: "Right <right@customer.test>"},
+		{name: "cc", value: ""}, {name: "text", value: "To the right address."}})
+	wantStatus(t, res, http.StatusSeeOther)
+	if out := e.outgoing(normal); len(out) != 1 || !strings.Contains(out[0].To, "right@customer.test") {
+		t.Errorf("outgoing %+v, want one reply to right@customer.test", out)
+	}
 	for _, id := range []int64{garbled, empty} {
 		page := fmt.Sprintf("/tickets/%d", id)
 		res, body := e.get(c, page)
