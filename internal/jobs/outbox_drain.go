@@ -479,38 +479,43 @@ func serverWords(err error) string {
 }
 
 // checkReleased decides a reply released after a sign-in (ReleaseHeld):
-// while the mailbox's mail sync has not caught up since (for at most
-// CatchUpWait), it waits (wait > 0); if the customer wrote on the ticket
-// after the reply was written, the reply fails with "stale" so that its
-// author reads the new email first (wait < 0); otherwise it goes (0). It
-// went out before the catch-up, answering mail its author never saw.
+// if the customer wrote on the ticket after the reply was written, the
+// reply fails with "stale" so that its author reads the new email first
+// (wait < 0); while the mailbox's mail sync has not caught up (for at
+// most CatchUpWait) it waits (wait > 0), as that email may still come;
+// otherwise it goes (0). It went out before the catch-up, answering mail
+// its author never saw.
 func (s *Sender) checkReleased(ctx context.Context, item store.OutboxItem) (wait time.Duration, err error) {
+	newer, err := s.db.NewerCustomerEmail(ctx, item.TicketID, item.ID)
+	switch {
+	case err == nil: // decided as soon as it is here
+		s.stale(ctx, item, newer)
+		return -1, nil
+	case !errors.Is(err, store.ErrNotFound):
+		return 0, err
+	}
 	st, err := s.db.SyncStatus(ctx, item.MailboxID)
 	if err != nil {
 		return 0, err
 	}
-	now := s.now()
 	// Up to date: the session fetched everything and waits for new mail
 	// (after the sign-in, or all along if it never lost its connection).
 	// An up-to-date state is not written again for minutes, so its time
 	// says nothing; a session that failed shows "error" until it is back.
 	caughtUp := st.UpdatedAt.IsZero() || // never fetched (an import-only mailbox): nothing to wait for
 		st.State.UpToDate()
-	if !caughtUp && now.Before(item.QueuedAt.Add(s.opt.CatchUpWait)) {
+	if !caughtUp && s.now().Before(item.QueuedAt.Add(s.opt.CatchUpWait)) {
 		return 2 * time.Second, nil
 	}
-	newer, err := s.db.NewerCustomerEmail(ctx, item.TicketID, item.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
+	return 0, nil
+}
+
+// stale fails a released reply the customer's newer email overtook.
+func (s *Sender) stale(ctx context.Context, item store.OutboxItem, newer store.Message) {
 	who := cmp.Or(newer.FromAddress, "the customer")
 	s.log.Info("released reply not sent: the customer wrote again while it was held", "mailbox_id", item.MailboxID, "message_id", item.ID, "newer_message_id", newer.ID)
 	s.record(ctx, item, func(ctx context.Context, tx *store.Tx, now time.Time) error {
 		return tx.MarkFailed(ctx, item.ID, "stale", fmt.Sprintf("%s wrote again while this reply was held (their email of %s)",
 			who, newer.ReceivedAt.UTC().Format("2 Jan 2006 15:04 UTC")), now)
 	})
-	return -1, nil
 }

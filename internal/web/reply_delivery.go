@@ -42,6 +42,9 @@ func describeDelivery(d store.Delivery, f deliveryFacts) deliveryView {
 	case store.DeliveryQueued:
 		v.Label, v.Tone = "Queued", "busy"
 		v.Sentence = "Queued: sending in a moment."
+		if d.ErrorKind == store.Released {
+			v.Sentence = "Queued: the mailbox was signed in again; its new mail is fetched first (up to 2 minutes), so that this reply does not overlook a newer email."
+		}
 		if d.Attempts > 0 && d.LastError != "" {
 			v.Label, v.Tone = "Retrying", "warn"
 			v.Sentence = "Not sent yet: " + d.LastError
