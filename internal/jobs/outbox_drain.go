@@ -486,7 +486,7 @@ func serverWords(err error) string {
 // otherwise it goes (0). It went out before the catch-up, answering mail
 // its author never saw.
 func (s *Sender) checkReleased(ctx context.Context, item store.OutboxItem) (wait time.Duration, err error) {
-	newer, err := s.db.NewerCustomerEmail(ctx, item.TicketID, item.ID)
+	newer, err := s.db.NewerCustomerEmail(ctx, item.TicketID, max(item.ID, item.AnsweredThrough))
 	switch {
 	case err == nil: // decided as soon as it is here
 		s.stale(ctx, item, newer)

@@ -374,10 +374,17 @@ func TestReleasedReplyWaitsForTheCatchUp(t *testing.T) {
 					t.Errorf("the stale reply reached the customer")
 				}
 			}
-			// Read, and sent again by its author's choice: it goes.
+			// Read, and sent again by its author's choice, while the sign-in
+			// lapses a second time: held, then after the next sign-in it
+			// goes (the email its author has read no longer stops it).
+			if err := idp.Revoke(supportAddr); err != nil {
+				t.Fatal(err)
+			}
 			if err := e.desk.RetryReply(e.ctx, stale.ID, e.agent); err != nil {
 				t.Fatal(err)
 			}
+			e.waitDelivery(stale.ID, store.DeliveryHeld, 30*time.Second)
+			e.signIn(mb)
 			e.waitDelivery(stale.ID, store.DeliverySent, 30*time.Second)
 		})
 	}

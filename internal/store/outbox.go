@@ -72,9 +72,12 @@ type OutboxItem struct {
 	// QueuedAt is when the message was last queued: written, released
 	// after a sign-in, or queued again (an agent's Send again). Temporary
 	// failures are retried for a while after it.
-	QueuedAt  time.Time
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	QueuedAt time.Time
+	// AnsweredThrough is the newest message of the ticket its author had
+	// seen when they chose Send again (0: none since it was written).
+	AnsweredThrough int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // What names the message for logs: "acknowledgement" (Auto),
@@ -101,7 +104,7 @@ type Outgoing struct {
 
 const outboxCols = `o.message_id, o.mailbox_id, COALESCE(o.ticket_id, 0), o.state, o.attempts, o.last_error, o.error_kind,
 	o.next_attempt_at, o.sent_at, o.auto, o.envelope_from, o.recipients, m.message_id, m.raw_sha256, m.raw_size,
-	o.attempt_started_at, o.attempt_owner, o.copy_pending, o.copy_attempts, o.queued_at, o.created_at, o.updated_at`
+	o.attempt_started_at, o.attempt_owner, o.copy_pending, o.copy_attempts, o.queued_at, o.answered_through, o.created_at, o.updated_at`
 
 const outboxFrom = ` FROM outbox o JOIN messages m ON m.id = o.message_id`
 
@@ -111,7 +114,7 @@ func scanOutbox(s interface{ Scan(...any) error }) (OutboxItem, error) {
 	var rcpts string
 	err := s.Scan(&o.ID, &o.MailboxID, &o.TicketID, &o.State, &o.Attempts, &o.LastError, &o.ErrorKind,
 		&next, &sent, &o.Auto, &o.EnvelopeFrom, &rcpts, &o.MessageID, &o.RawSHA256, &o.RawSize,
-		&started, &o.AttemptOwner, &o.CopyPending, &o.CopyAttempts, &queued, &created, &updated)
+		&started, &o.AttemptOwner, &o.CopyPending, &o.CopyAttempts, &queued, &o.AnsweredThrough, &created, &updated)
 	o.NextAttemptAt, o.SentAt, o.AttemptStartedAt = fromMS(next), fromMS(sent), fromMS(started)
 	o.QueuedAt, o.CreatedAt, o.UpdatedAt = fromMS(queued), fromMS(created), fromMS(updated)
 	o.Recipients = strings.Fields(rcpts)
@@ -419,9 +422,11 @@ func (tx *Tx) MarkBounced(ctx context.Context, messageID int64, lastError string
 }
 
 // Requeue queues a failed or unknown message again (an agent chose to
-// send it again); its error is cleared, its attempts kept.
+// send it again, having seen its ticket as it is now: AnsweredThrough);
+// its error is cleared, its attempts kept.
 func (tx *Tx) Requeue(ctx context.Context, messageID int64, at time.Time) error {
-	return tx.setDelivery(ctx, messageID, "queue again", `state = ?, error_kind = '', last_error = '', next_attempt_at = 0, queued_at = ?`,
+	return tx.setDelivery(ctx, messageID, "queue again", `state = ?, error_kind = '', last_error = '', next_attempt_at = 0, queued_at = ?,
+		answered_through = (SELECT COALESCE(MAX(m.id), 0) FROM messages m WHERE m.ticket_id = outbox.ticket_id)`,
 		[]string{DeliveryFailed, DeliveryUnknown}, at, DeliveryQueued, ms(at))
 }
 
