@@ -179,13 +179,7 @@ func TestSendAsDenied(t *testing.T) {
 	const shared, delegate = "shared@example.com", "delegate@example.com"
 	stack, idp := newStack(t, true, map[string]string{delegate: "pw"}, supportAddr)
 	e := newDesk(t, "sqlite", stack, idp)
-	r := newReceiver(t)
-	_, secret, err := desk.NewWebhookAdmin(e.db, e.vault, true, e.hooks.EnqueueTest).Create(e.ctx,
-		desk.WebhookInput{URL: r.URL + "/postdesk", Enabled: true, Events: []string{store.EventTicketReplyFailed}}, e.agent)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.secret = []byte(secret)
+	r := e.webhook(t, store.EventTicketReplyFailed)
 	good := e.addMailbox(supportAddr, "", "")
 	bad := e.addMailbox(shared, delegate, "pw")
 	tGood := e.newTicket(good, customerAddr, "Good", "g1@customer.test")
@@ -245,13 +239,7 @@ func TestBouncedReplyIsNotSent(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			stack, idp := newStack(t, false, nil, supportAddr)
 			e := newDesk(t, dialect, stack, idp)
-			r := newReceiver(t)
-			_, secret, err := desk.NewWebhookAdmin(e.db, e.vault, true, e.hooks.EnqueueTest).Create(e.ctx,
-				desk.WebhookInput{URL: r.URL + "/postdesk", Enabled: true, Events: []string{store.EventTicketReplyFailed}}, e.agent)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.secret = []byte(secret)
+			r := e.webhook(t, store.EventTicketReplyFailed)
 			mb := e.addMailbox(supportAddr, "", "")
 			customer := "jane@" + mailtest.BounceDomain
 			ticket := e.newTicket(mb, customer, "Where is my parcel", "p1@customer.test")
@@ -424,4 +412,18 @@ func (e *deskEnv) heldReply(ticket int64, text string) store.Message {
 	}
 	e.waitDelivery(m.ID, store.DeliveryHeld, 15*time.Second)
 	return m
+}
+
+// webhook registers a webhook for events, delivered to a receiver on
+// loopback that checks each request's signature.
+func (e *deskEnv) webhook(t *testing.T, events ...string) *receiver {
+	t.Helper()
+	r := newReceiver(t)
+	_, secret, err := desk.NewWebhookAdmin(e.db, e.vault, true, e.hooks.EnqueueTest).Create(e.ctx,
+		desk.WebhookInput{URL: r.URL + "/postdesk", Enabled: true, Events: events}, e.agent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.secret = []byte(secret)
+	return r
 }
