@@ -286,10 +286,7 @@ func TestForwardRecoveryAcrossMailboxes(t *testing.T) {
 		if err != nil || first.Outcome != ingest.NewTicket {
 			t.Fatalf("Ben's email: %+v %v", first, err)
 		}
-		attached := "From: Agent <agent@example.com>\r\nTo: support@example.com\r\nSubject: Fwd: Quote\r\nDate: " + recoveryNow.Format(time.RFC1123Z) +
-			"\r\nMessage-ID: <fwd-ben@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFYI\r\n" +
-			"--b\r\nContent-Type: message/rfc822\r\n\r\n" + ben + "\r\n--b--\r\n"
-		again, err := in.Ingest(ctx, support, strings.NewReader(attached))
+		again, err := in.Ingest(ctx, support, strings.NewReader(attachedForward("fwd-ben@example.com", "Fwd: Quote", "FYI", ben)))
 		if err != nil || again.Outcome != ingest.Duplicate || again.TicketID != first.TicketID {
 			t.Fatalf("forward of an email sales@ has: %+v %v, want on ticket %d", again, err, first.TicketID)
 		}
@@ -297,8 +294,7 @@ func TestForwardRecoveryAcrossMailboxes(t *testing.T) {
 		// fetched by sales@ once it works again: the same email.
 		cara := "From: Cara <cara@customer.example>\r\nTo: sales@example.com\r\nSubject: Refund\r\nDate: " + recoveryNow.Add(-2*time.Hour).Format(time.RFC1123Z) +
 			"\r\nMessage-ID: <cara-1@customer.example>\r\n\r\nMy refund please.\r\n"
-		wrapped := strings.NewReplacer(ben, cara, "fwd-ben", "fwd-cara").Replace(attached)
-		rec, err := in.Ingest(ctx, support, strings.NewReader(wrapped))
+		rec, err := in.Ingest(ctx, support, strings.NewReader(attachedForward("fwd-cara@example.com", "Fwd: Refund", "FYI", cara)))
 		if err != nil || rec.Outcome != ingest.Recovered {
 			t.Fatalf("forward of Cara's email: %+v %v", rec, err)
 		}
@@ -327,12 +323,7 @@ func TestForwardOfSeveralAttachedOriginals(t *testing.T) {
 		ann := email("Ann <ann@customer.example>", "Blender", "ann-1@customer.example", "It broke.", recoveryNow.Add(-time.Hour))
 		ben := email("Ben <ben@other.example>", "Toaster", "ben-1@other.example", "It burns.", recoveryNow.Add(-2*time.Hour))
 		old := email("Carl <carl@old.example>", "Kettle", "carl-1@old.example", "It leaks.", recoveryNow.Add(-20*24*time.Hour))
-		fwd := "From: Agent <agent@example.com>\r\nTo: support@example.com\r\nSubject: FW: three emails\r\nDate: " + recoveryNow.Format(time.RFC1123Z) +
-			"\r\nMessage-ID: <fwd-3@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nThese came in while the mailbox was down.\r\n"
-		for _, e := range []string{ann, ben, old} {
-			fwd += "--b\r\nContent-Type: message/rfc822\r\n\r\n" + e + "\r\n"
-		}
-		fwd += "--b--\r\n"
+		fwd := attachedForward("fwd-3@example.com", "FW: three emails", "These came in while the mailbox was down.", ann, ben, old)
 		before, err := db.LastEventID(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -463,9 +454,7 @@ func TestRecoveredTwinNeedsTheSameMessageID(t *testing.T) {
 				"\r\nMessage-ID: <" + id + ">\r\n\r\nDisk usage on web1 is high: " + strconv.Itoa(pct) + " percent.\r\n"
 		}
 		seven := recoveryNow.Add(-3 * time.Hour).Truncate(time.Hour)
-		fwd := "From: Agent <agent@example.com>\r\nTo: support@example.com\r\nSubject: Fwd: alert\r\nDate: " + recoveryNow.Format(time.RFC1123Z) +
-			"\r\nMessage-ID: <fwd-alert@example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nFYI\r\n" +
-			"--b\r\nContent-Type: message/rfc822\r\n\r\n" + alert("a7@monitor.example", seven, 91) + "\r\n--b--\r\n"
+		fwd := attachedForward("fwd-alert@example.com", "Fwd: alert", "FYI", alert("a7@monitor.example", seven, 91))
 		if res, err := in.Ingest(ctx, mb, strings.NewReader(fwd)); err != nil || res.Outcome != ingest.Recovered {
 			t.Fatalf("forward: %+v %v", res, err)
 		}
@@ -473,4 +462,16 @@ func TestRecoveredTwinNeedsTheSameMessageID(t *testing.T) {
 			t.Fatalf("the 08:00 alert: %+v %v, want a ticket of its own", res, err)
 		}
 	})
+}
+
+// attachedForward is the agent's forward, at recoveryNow, of originals
+// attached as message/rfc822 parts below their note (Outlook's "Forward
+// as attachment").
+func attachedForward(messageID, subject, note string, originals ...string) string {
+	raw := "From: Agent <agent@example.com>\r\nTo: support@example.com\r\nSubject: " + subject + "\r\nDate: " + recoveryNow.Format(time.RFC1123Z) +
+		"\r\nMessage-ID: <" + messageID + ">\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n" + note + "\r\n"
+	for _, o := range originals {
+		raw += "--b\r\nContent-Type: message/rfc822\r\n\r\n" + o + "\r\n"
+	}
+	return raw + "--b--\r\n"
 }
