@@ -368,9 +368,10 @@ func (in *Ingester) decideOriginal(ctx context.Context, tx *store.Tx, mb store.M
 }
 
 // sameEmail reports whether existing, stored under p's Message-ID, is the
-// same email as p: the same bytes, or the same sender, date and subject
-// (a copy delivered again, through a list, or to a second folder). A
-// recovered original counts as its direct delivery.
+// same email as p: the same bytes, or the same sender and subject with the
+// same date or text (a copy delivered again, sent again, through a list,
+// or to a second folder). A recovered original counts as its direct
+// delivery.
 func sameEmail(existing store.Message, p *Prepared, from string) bool {
 	if existing.RawSHA256 == p.RawSHA256 || existing.MessageID == "" || p.Msg.MessageID == "" {
 		return true
@@ -378,7 +379,13 @@ func sameEmail(existing store.Message, p *Prepared, from string) bool {
 	if existing.Direction == "out" {
 		return true // ours, come back (a copy to a support address)
 	}
-	return existing.FromAddress == from && existing.SentAt.Equal(p.Msg.Date) && strings.TrimSpace(existing.Subject) == strings.TrimSpace(p.Msg.Subject)
+	if existing.FromAddress != from || strings.TrimSpace(existing.Subject) != strings.TrimSpace(p.Msg.Subject) {
+		return false
+	}
+	// The same sender and subject: the same email when dated alike, or,
+	// dated anew (a client that sends again, a relay that stamps its own
+	// Date), when its text opens alike.
+	return existing.SentAt.Equal(p.Msg.Date) || sameOpening(existing.TextBody, p.Msg.Text)
 }
 
 // quoteSubject is a subject in quotes for a reason, cut short.

@@ -462,6 +462,7 @@ func TestMessageIDReusedByAnotherEmail(t *testing.T) {
 			{"B, another email under A's Message-ID", b, ingest.NewTicket},
 			{"A again", a, ingest.Duplicate},
 			{"A again, another Received line", email("Received: from relay2.example.net\r\n", "scanner@cust-a.test", "Scanned document", "Your scan."), ingest.Duplicate},
+			{"A sent again, dated anew", strings.Replace(a, "09:00:00", "09:00:07", 1), ingest.Duplicate},
 			{"B again", b, ingest.Duplicate},
 		} {
 			res, err := in.Ingest(ctx, mb, strings.NewReader(c.raw))
