@@ -56,6 +56,10 @@ type packBlobs struct {
 
 	pmu     sync.Mutex
 	pending map[string]*pendingPlace // put by this process, row not yet known to be committed
+
+	// flushing, in tests, runs in sync between taking the packs to flush
+	// and flushing them (when puts and rotations can come in between).
+	flushing func()
 }
 
 // openPack is a pack file written since the last sync.
@@ -198,6 +202,9 @@ func (p *packBlobs) sync() error {
 	}
 	p.unsynced, p.newPack = nil, false
 	p.mu.Unlock()
+	if p.flushing != nil {
+		p.flushing()
+	}
 	var errs []error
 	if newPack {
 		if err := fsync(p.dir); err != nil {
@@ -220,7 +227,11 @@ func (p *packBlobs) sync() error {
 		} else if !p.poisoned[o.id] && len(errs) == 0 {
 			p.durable[o.id] = max(p.durable[o.id], ends[i])
 		}
-		closeIt := p.cur != o.f
+		// A pack rotated away is finished, and closed here, unless it was
+		// written past ends[i] after this sync took it (before the
+		// rotation, which queued it again): closed, the next sync would
+		// skip it, and those blobs would never count as flushed.
+		closeIt := p.cur != o.f && (err != nil || p.endOf(o) <= ends[i])
 		if closeIt {
 			// Finished (or failed): nothing more is written to it. A
 			// rotation may have queued it for the next sync meanwhile.

@@ -66,3 +66,52 @@ func TestPackPlaceFlushedBeforeItsRow(t *testing.T) {
 		t.Fatal("not flushed after a sync")
 	}
 }
+
+// A blob appended to a pack while a sync flushes it, the pack then rotated
+// away before the sync ends, is flushed by the next sync. The first sync
+// closed that pack and the next skipped it, so the blob never counted as
+// flushed and every commit naming it failed ("its pack 1 could not be
+// flushed to disk", seen in a bench-sync run).
+func TestPackWrittenDuringItsFlush(t *testing.T) {
+	defer SetPackLimit(1000)()
+	b, err := OpenBlobs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(fill byte, n int) blobPlace {
+		t.Helper()
+		sum, _, err := b.Put(bytes.NewReader(bytes.Repeat([]byte{fill}, n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		place, ok := b.packs.pendingPlace(sum)
+		if !ok {
+			t.Fatal("no pending place")
+		}
+		return place
+	}
+	first := put(1, 400)
+	var during, rotated blobPlace
+	b.packs.flushing = func() {
+		b.packs.flushing = nil
+		during = put(2, 400)  // the same pack, past the end this sync flushes
+		rotated = put(3, 400) // over the limit: a new pack
+	}
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if during.pack != first.pack || rotated.pack == first.pack {
+		t.Fatalf("places %+v %+v %+v: the test did not rotate as intended", first, during, rotated)
+	}
+	if ok, _ := b.packs.flushed(first); !ok {
+		t.Error("the blob written before the sync is not flushed")
+	}
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []blobPlace{during, rotated} {
+		if ok, poisoned := b.packs.flushed(p); !ok || poisoned {
+			t.Errorf("blob at %+v after the next sync: flushed %v, poisoned %v", p, ok, poisoned)
+		}
+	}
+}
