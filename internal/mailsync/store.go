@@ -270,13 +270,15 @@ func (s *syncStore) commitBatch(batch []pendingMessage) error {
 		}
 	}
 	if failed || err != nil {
+		// One by one, the messages before a failure are committed, and
+		// counted.
 		results, err = s.oneByOne(ctx, batch, prepared, parseErrs)
+	}
+	if s.onBatch != nil && len(results) > 0 {
+		s.onBatch(results)
 	}
 	if err != nil {
 		return fmt.Errorf("commit %d fetched messages: %w", len(batch), err)
-	}
-	if s.onBatch != nil {
-		s.onBatch(results)
 	}
 	return nil
 }

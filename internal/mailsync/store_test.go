@@ -264,3 +264,33 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Fatalf("metric %s is not registered", name)
 	return 0
 }
+
+// When a batch is committed one message at a time and that stops at a
+// failure, the messages committed before it are counted in
+// postdesk_mailbox_messages_fetched_total all the same (they were not,
+// and bench-sync waited for the last message forever).
+func TestSyncStoreCountsWhatCommittedBeforeAFailure(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	e := newStoreEnv(t, db)
+	storetest.PoisonTrigger(t, db)
+	if _, err := db.SQL().ExecContext(e.ctx, `CREATE TRIGGER no_quarantine BEFORE INSERT ON quarantine
+		BEGIN SELECT RAISE(ABORT, 'this database refuses the quarantine too'); END`); err != nil {
+		t.Fatal(err)
+	}
+	counted := 0
+	s := &syncStore{db: e.db, ingest: e.in, mailbox: e.mb, now: time.Now, ahead: IMAP{}.Ahead,
+		onBatch: func(results []ingest.Result) { counted += len(results) }}
+	defer s.close()
+	for uid, subject := range []string{"one", "two", "poison pill", "four"} {
+		m := &imapsync.Message{Folder: "INBOX", UIDValidity: 7, UID: uint32(uid + 1), Body: bytes.NewReader(rawMessage(uid+1, subject))}
+		if err := (imapStore{s}).Handle(e.ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Flush(e.ctx); err == nil || !strings.Contains(err.Error(), "refuses the quarantine") {
+		t.Fatalf("flush: %v, want the quarantine's failure", err)
+	}
+	if n, _ := db.CountMessages(e.ctx, e.mb.ID); n != 2 || counted != 2 {
+		t.Errorf("%d messages committed, %d counted; want 2 and 2", n, counted)
+	}
+}
