@@ -5,7 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -50,10 +53,51 @@ func runReindex(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// reindexInBackground drains the search backlog while serve runs (the
-// tickets of an upgraded database become searchable without a command);
-// it returns when the backlog is empty or ctx ends.
-func reindexInBackground(ctx context.Context, db *store.DB, log *slog.Logger) {
+// The background indexer waits, after bulk ingest queued grown documents,
+// until ingest has queued none for searchQuiet (the load paused or ended),
+// or for searchMaxLag since the first it did not yet build, whichever is
+// sooner: during an import a ticket that grows in many batches is rebuilt
+// once, and under a load that never pauses no document is more than about
+// searchMaxLag behind.
+const (
+	searchQuiet  = time.Second
+	searchMaxLag = 30 * time.Second
+)
+
+// indexInBackground keeps the search index caught up while serve runs: it
+// builds the backlog at start (the tickets of an upgraded database, or of a
+// load that stopped before its documents were built), then again each time
+// bulk ingest queues grown documents (store.Tx.BulkLoad). It returns when
+// ctx ends.
+func indexInBackground(ctx context.Context, db *store.DB, log *slog.Logger) {
+	reindexInBackground(ctx, db, log, "building the search index of earlier tickets")
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-db.SearchQueued():
+		}
+		deadline := time.Now().Add(searchMaxLag)
+		quiet := time.NewTimer(searchQuiet)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				quiet.Stop()
+				return
+			case <-db.SearchQueued():
+				quiet.Reset(min(searchQuiet, time.Until(deadline)))
+			case <-quiet.C:
+				break wait
+			}
+		}
+		reindexInBackground(ctx, db, log, "building the search documents of tickets that grew in bulk")
+	}
+}
+
+// reindexInBackground drains the search backlog once; it returns when the
+// backlog is empty or ctx ends.
+func reindexInBackground(ctx context.Context, db *store.DB, log *slog.Logger, what string) {
 	total, err := db.SearchBacklog(ctx)
 	if err != nil || total == 0 {
 		if err != nil && ctx.Err() == nil {
@@ -61,7 +105,7 @@ func reindexInBackground(ctx context.Context, db *store.DB, log *slog.Logger) {
 		}
 		return
 	}
-	log.Info("building the search index of earlier tickets", "tickets", total)
+	log.Info(what, "tickets", total)
 	start := time.Now()
 	n, err := db.ReindexSearch(ctx, reindexBatch, nil)
 	if err != nil {
@@ -71,4 +115,20 @@ func reindexInBackground(ctx context.Context, db *store.DB, log *slog.Logger) {
 		return
 	}
 	log.Info("search index built", "tickets", n, "duration_ms", time.Since(start).Milliseconds())
+}
+
+// searchBacklogGauge is postdesk_search_backlog_tickets: the tickets whose
+// search document waits to be built (after an upgrade, or grown by a bulk
+// load); NaN when the database does not answer.
+func searchBacklogGauge(db *store.DB) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "postdesk_search_backlog_tickets",
+		Help: "Tickets whose search document waits to be built (their newest words are not yet searchable)."}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n, err := db.SearchBacklog(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(n)
+	})
 }

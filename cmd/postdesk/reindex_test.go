@@ -104,7 +104,7 @@ func TestReindexInBackground(t *testing.T) {
 		t.Fatalf("queue: %d, %v", n, err)
 	}
 	var logs logtest.Buffer
-	reindexInBackground(ctx, db, slog.New(slog.NewTextHandler(&logs, nil)))
+	reindexInBackground(ctx, db, slog.New(slog.NewTextHandler(&logs, nil)), "building the search index of earlier tickets")
 	if n, err := db.SearchBacklog(ctx); err != nil || n != 0 {
 		t.Errorf("backlog after the background pass: %d, %v", n, err)
 	}
@@ -114,7 +114,7 @@ func TestReindexInBackground(t *testing.T) {
 		}
 	}
 	logs = logtest.Buffer{}
-	reindexInBackground(ctx, db, slog.New(slog.NewTextHandler(&logs, nil)))
+	reindexInBackground(ctx, db, slog.New(slog.NewTextHandler(&logs, nil)), "building the search index of earlier tickets")
 	if logs.String() != "" {
 		t.Errorf("nothing to do, yet it logged:\n%s", logs.String())
 	}

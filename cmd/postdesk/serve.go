@@ -135,7 +135,8 @@ type server struct {
 
 func newServer(a *app) (*server, error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		searchBacklogGauge(a.db))
 	vault, err := loadVault(a.cfg)
 	if err != nil {
 		return nil, err
@@ -299,7 +300,7 @@ func (s *server) run(ctx context.Context, ln net.Listener) error {
 	reindexDone := make(chan struct{})
 	go func() {
 		defer close(reindexDone)
-		reindexInBackground(syncCtx, s.app.db, log)
+		indexInBackground(syncCtx, s.app.db, log)
 	}()
 	log.Info("postdesk is running", "url", s.app.cfg.BaseURL.String(), "listen", ln.Addr().String(),
 		"database", s.app.db.Dialect(), "data", s.app.cfg.DataDir, "version", version)

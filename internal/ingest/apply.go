@@ -23,6 +23,9 @@ func (in *Ingester) ApplyBatch(ctx context.Context, tx *store.Tx, mb store.Mailb
 	if err != nil {
 		return nil, err
 	}
+	if len(ps) >= bulkBatch {
+		tx.BulkLoad()
+	}
 	results := make([]Result, 0, len(ps))
 	for _, p := range ps {
 		res, err := in.apply(ctx, tx, mb, p, own)
@@ -38,6 +41,12 @@ func (in *Ingester) ApplyBatch(ctx context.Context, tx *store.Tx, mb store.Mailb
 	})
 	return results, nil
 }
+
+// bulkBatch is the size from which a batch is part of a bulk load (a
+// mailbox's backlog, an import): the search documents it grows are rebuilt
+// once the load pauses rather than at its commit (store.Tx.BulkLoad). New
+// mail arrives a message or a few at a time, and stays searchable at once.
+const bulkBatch = 16
 
 // applied counts and logs one committed message.
 func (in *Ingester) applied(mb store.Mailbox, res Result) {

@@ -15,8 +15,9 @@ import (
 // search.IndexText. Every writer of those rows (CreateTicket,
 // InsertMessage, AddNote) updates the document in its own transaction, so
 // a committed message is searchable at once and a rolled-back one never
-// was. Tickets whose document is missing or stale wait in search_backlog
-// until ReindexSearch rebuilds them from their rows.
+// was, except for the documents a bulk load grows on SQLite (Tx.BulkLoad).
+// Tickets whose document is missing or stale wait in search_backlog until
+// ReindexSearch rebuilds them from their rows.
 //
 // Quoted lines of an email are not indexed (search.Unquoted): what they
 // quote is indexed as itself. A document is bounded, so that a huge thread or a pasted log file cannot

@@ -944,3 +944,98 @@ func TestSearchTsvectorMigration(t *testing.T) {
 		}
 	}
 }
+
+// A bulk load (Tx.BulkLoad) on SQLite queues the documents it grows in the
+// search backlog instead of rewriting them; new tickets are searchable at
+// its commit, the words it added to older tickets once ReindexSearch has
+// run, and a live addition meanwhile is searchable at once. PostgreSQL
+// grows documents in place either way.
+func TestSearchBulkLoad(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		sqlite := db.Dialect() == "sqlite"
+		f, mb := emptySearchFixture(t, db)
+		at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+		write := writer(t, db)
+		add := func(tx *store.Tx, name, from, body string) {
+			t.Helper()
+			f.messages++
+			m := store.Message{TicketID: f.ids[name], MailboxID: mb.ID, Direction: "in", Kind: store.KindEmail,
+				DedupeKey: fmt.Sprintf("mid:%d@test", f.messages), FromAddress: from, TextBody: body, ReceivedAt: at}
+			if err := tx.InsertMessage(ctx, &m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		queued := func() bool {
+			select {
+			case <-db.SearchQueued():
+				return true
+			default:
+				return false
+			}
+		}
+		expect := func(when, q string, want []string) {
+			t.Helper()
+			if got := f.find(t, q); !slices.Equal(got, want) {
+				t.Errorf("%s: %q found %v, want %v", when, q, got, want)
+			}
+		}
+		write(func(tx *store.Tx) error {
+			f.ticket(t, tx, "early", store.Ticket{MailboxID: mb.ID, Subject: "Printer", RequesterAddress: "ann@x.test", CreatedAt: at},
+				store.Message{FromAddress: "ann@x.test", TextBody: "the printer jams"})
+			return nil
+		})
+		if queued() {
+			t.Error("a transaction that is not a bulk load signalled SearchQueued")
+		}
+		write(func(tx *store.Tx) error {
+			tx.BulkLoad()
+			add(tx, "early", "bea@x.test", "toner smudges")
+			f.ticket(t, tx, "fresh", store.Ticket{MailboxID: mb.ID, Subject: "Scanner", RequesterAddress: "cy@x.test", CreatedAt: at},
+				store.Message{FromAddress: "cy@x.test", TextBody: "the scanner hums"})
+			add(tx, "fresh", "cy@x.test", "and it smells of ozone")
+			return nil
+		})
+		backlog, err := db.SearchBacklog(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		expect("bulk", "jams", []string{"early"})
+		expect("bulk", "hums ozone", []string{"fresh"}) // created and grown in the load: written whole
+		if sqlite {
+			if backlog != 1 || !queued() {
+				t.Errorf("bulk load: backlog %d, signalled %v; want the grown ticket queued and a signal", backlog, !queued())
+			}
+			expect("bulk, not yet rebuilt", "toner", nil)
+			expect("bulk, not yet rebuilt", "from:bea", nil)
+		} else {
+			if backlog != 0 || queued() {
+				t.Errorf("PostgreSQL: backlog %d after a bulk load, want 0 and no signal", backlog)
+			}
+			expect("bulk", "toner from:bea", []string{"early"})
+		}
+		rollback := errors.New("roll back")
+		err = db.Write(ctx, func(tx *store.Tx) error {
+			tx.BulkLoad()
+			add(tx, "fresh", "cy@x.test", "phantom words")
+			return rollback
+		})
+		if !errors.Is(err, rollback) {
+			t.Fatal(err)
+		}
+		if n, _ := db.SearchBacklog(ctx); n != backlog || queued() {
+			t.Errorf("a rolled-back bulk load: backlog %d (was %d), or it signalled", n, backlog)
+		}
+		write(func(tx *store.Tx) error { add(tx, "early", "dan@x.test", "replace the fuser"); return nil })
+		expect("live addition before the rebuild", "fuser jams", []string{"early"})
+		if _, err := db.ReindexSearch(ctx, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := db.SearchBacklog(ctx); err != nil || n != 0 {
+			t.Errorf("backlog after the rebuild: %d, %v", n, err)
+		}
+		expect("rebuilt", "toner fuser jams from:bea from:dan", []string{"early"})
+		expect("rebuilt", "phantom", nil)
+		expect("rebuilt", "hums ozone", []string{"fresh"})
+	})
+}

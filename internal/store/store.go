@@ -72,6 +72,9 @@ type DB struct {
 	// onEvents, when set, runs after the commit of every transaction that
 	// added events (the dispatcher's wake-up).
 	onEvents atomic.Pointer[func()]
+	// searchQueued is signalled after the commit of a transaction that
+	// queued grown search documents in the backlog (Tx.BulkLoad).
+	searchQueued chan struct{}
 }
 
 // Tx is a write transaction. Read methods see the transaction's own changes.
@@ -88,6 +91,8 @@ type Tx struct {
 	// them.
 	search      map[int64]*searchChange
 	searchBytes int
+	// bulk: see BulkLoad.
+	bulk bool
 }
 
 // AfterCommit registers f to run once the transaction has committed; it
@@ -260,7 +265,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
-	db := &DB{log: log, dataDir: cfg.DataDir}
+	db := &DB{log: log, dataDir: cfg.DataDir, searchQueued: make(chan struct{}, 1)}
 	var err error
 	switch {
 	case cfg.DatabaseURL == "":

@@ -28,15 +28,19 @@ type ticketListPage struct {
 	MailboxID int64
 	Query     string
 	QueryErr  string // why the search cannot be run, in words for the user
-	PageNo    int
-	Filtered  bool // a mailbox or search narrows the list
-	All       int  // tickets in every status (with the view, mailbox and search)
-	Total     int  // tickets in the current tab
-	First     int  // 1-based number of the first ticket shown
-	Last      int
-	PrevURL   string
-	NextURL   string
-	ClearURL  string
+	// Indexing counts, under a search, the tickets whose search document
+	// waits for the background indexer (grown by a bulk fetch): their
+	// newest words are not found yet.
+	Indexing int
+	PageNo   int
+	Filtered bool // a mailbox or search narrows the list
+	All      int  // tickets in every status (with the view, mailbox and search)
+	Total    int  // tickets in the current tab
+	First    int  // 1-based number of the first ticket shown
+	Last     int
+	PrevURL  string
+	NextURL  string
+	ClearURL string
 	// PastEnd: the page asked for is after the last (a link kept from
 	// when there were more tickets); LastPage and its URL are where they end.
 	PastEnd     bool
@@ -201,6 +205,12 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 	if p.QueryErr != "" {
 		h.render(w, r, code, "ticket_list", p)
 		return
+	}
+	if p.Query != "" {
+		if p.Indexing, err = h.db.SearchBacklog(ctx); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
 	}
 	if p.Tickets, err = h.db.Tickets(ctx, f); err != nil {
 		if errors.Is(err, ctx.Err()) {
