@@ -60,7 +60,7 @@ func runReindex(ctx context.Context, e env, args []string) error {
 // once, and under a load that never pauses no document is more than about
 // searchMaxLag behind.
 const (
-	searchQuiet  = time.Second
+	searchQuiet  = 500 * time.Millisecond
 	searchMaxLag = 30 * time.Second
 )
 
