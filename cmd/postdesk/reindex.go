@@ -95,8 +95,9 @@ func indexInBackground(ctx context.Context, db *store.DB, log *slog.Logger) {
 	}
 }
 
-// reindexInBackground drains the search backlog once; it returns when the
-// backlog is empty or ctx ends.
+// reindexInBackground builds the documents waiting in the search backlog
+// when it starts (those queued meanwhile wait for the next pass); it
+// returns when they are built or ctx ends.
 func reindexInBackground(ctx context.Context, db *store.DB, log *slog.Logger, what string) {
 	total, err := db.SearchBacklog(ctx)
 	if err != nil || total == 0 {
@@ -107,7 +108,7 @@ func reindexInBackground(ctx context.Context, db *store.DB, log *slog.Logger, wh
 	}
 	log.Info(what, "tickets", total)
 	start := time.Now()
-	n, err := db.ReindexSearch(ctx, reindexBatch, nil)
+	n, err := db.ReindexSearchUpTo(ctx, reindexBatch, total, nil)
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Error("build the search index (postdesk reindex goes on from here)", "indexed", n, "err", err)

@@ -220,10 +220,18 @@ func (db *DB) QueueSearchReindex(ctx context.Context) (int, error) {
 // progress (if not nil) hears the count done after each batch. Stopped
 // halfway, it resumes where it stopped: the backlog is what is left.
 func (db *DB) ReindexSearch(ctx context.Context, batch int, progress func(done int)) (done int, err error) {
+	return db.ReindexSearchUpTo(ctx, batch, 0, progress)
+}
+
+// ReindexSearchUpTo is ReindexSearch that stops after about max tickets
+// (max <= 0: none), leaving the rest of the backlog for a later pass: serve
+// drains what a bulk fetch queued so far, and what it queues meanwhile
+// waits, to be rebuilt once rather than chased ticket by ticket.
+func (db *DB) ReindexSearchUpTo(ctx context.Context, batch, max int, progress func(done int)) (done int, err error) {
 	if batch <= 0 {
 		batch = 200
 	}
-	for {
+	for max <= 0 || done < max {
 		n := 0
 		err := db.Write(ctx, func(tx *Tx) error {
 			rows, err := tx.query(ctx, `SELECT ticket_id FROM search_backlog ORDER BY ticket_id LIMIT ?`, batch)
@@ -262,6 +270,7 @@ func (db *DB) ReindexSearch(ctx context.Context, batch int, progress func(done i
 			progress(done)
 		}
 	}
+	return done, nil
 }
 
 // rebuildSearchDoc writes a ticket's document again from its rows and

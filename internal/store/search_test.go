@@ -1039,3 +1039,29 @@ func TestSearchBulkLoad(t *testing.T) {
 		expect("rebuilt", "hums ozone", []string{"fresh"})
 	})
 }
+
+// ReindexSearchUpTo stops once it has built about max documents (whole
+// batches), leaving the rest of the backlog for a later pass.
+func TestReindexSearchUpTo(t *testing.T) {
+	ctx := context.Background()
+	db := storetest.Open(t, "sqlite")
+	f, mb := emptySearchFixture(t, db)
+	writer(t, db)(func(tx *store.Tx) error {
+		for i := range 5 {
+			f.ticket(t, tx, fmt.Sprintf("t%d", i), store.Ticket{MailboxID: mb.ID, Subject: fmt.Sprintf("Case %d", i), RequesterAddress: "a@x.test"})
+		}
+		return nil
+	})
+	if n, err := db.QueueSearchReindex(ctx); err != nil || n != 5 {
+		t.Fatalf("queue: %d, %v", n, err)
+	}
+	if done, err := db.ReindexSearchUpTo(ctx, 2, 3, nil); err != nil || done != 4 {
+		t.Errorf("up to 3 in batches of 2: built %d (%v), want 4", done, err)
+	}
+	if n, err := db.SearchBacklog(ctx); err != nil || n != 1 {
+		t.Errorf("left in the backlog: %d (%v), want 1", n, err)
+	}
+	if done, err := db.ReindexSearchUpTo(ctx, 2, 0, nil); err != nil || done != 1 {
+		t.Errorf("without a bound: built %d (%v), want the last 1", done, err)
+	}
+}
