@@ -82,6 +82,8 @@ type ticketListJSON struct {
 	Total   int          `json:"total"`
 	Limit   int          `json:"limit"`
 	Offset  int          `json:"offset"`
+	// SearchIndexing is left out when 0: -1 tells it was.
+	SearchIndexing int `json:"search_indexing"`
 }
 
 func TestGetTicket(t *testing.T) {

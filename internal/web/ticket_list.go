@@ -206,7 +206,7 @@ func (h *Handler) renderTicketList(w http.ResponseWriter, r *http.Request, q url
 		h.render(w, r, code, "ticket_list", p)
 		return
 	}
-	if p.Query != "" {
+	if len(query.Terms) > 0 {
 		if p.Indexing, err = h.db.SearchBacklog(ctx); err != nil {
 			h.serverError(w, r, err)
 			return
