@@ -214,6 +214,15 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 			d.Reasons = append(d.Reasons, fmt.Sprintf("joins ticket %d: %s", ticketID, why))
 			break
 		}
+		copyOf, to, err := copyInOtherMailbox(ctx, tx, mb, p, from, own)
+		if err != nil {
+			return Decision{}, err
+		}
+		if copyOf.ID != 0 {
+			why := fmt.Sprintf("also sent to %s, where it is message %d on ticket %d", to, copyOf.ID, copyOf.TicketID)
+			return Decision{Outcome: Duplicate, Class: "duplicate", Reason: "already stored", Kind: d.Kind, TicketID: copyOf.TicketID, Existing: &copyOf, Alias: true,
+				IgnoredReason: why, Reasons: append(d.Reasons, "the same email "+why+": one ticket for both addresses")}, nil
+		}
 		d.Requester.Name, d.Requester.Address = requester(msg, own.support)
 		d.Outcome, d.Class = NewTicket, "new"
 		d.Reasons = append(d.Reasons, fmt.Sprintf("no stored message or [#N] reference matches: new ticket from %s", d.Requester.Address))
@@ -386,6 +395,47 @@ func sameEmail(existing store.Message, p *Prepared, from string) bool {
 	// dated anew (a client that sends again, a relay that stamps its own
 	// Date), when its text opens alike.
 	return existing.SentAt.Equal(p.Msg.Date) || sameOpening(existing.TextBody, p.Msg.Text)
+}
+
+// copyInOtherMailbox finds the copy of an email addressed to several of
+// our mailboxes (To or Cc: support@ and sales@) that another of them
+// stored first, on a ticket: the mail server delivered it to each, and
+// each mailbox made a ticket of it, and acknowledged it, twice. Only
+// the mailboxes it names are looked in (an index probe each), and only by
+// its Message-ID, confirmed as the same email (sameEmail). Copies sent
+// Bcc to both name neither mailbox, and stay two tickets.
+func copyInOtherMailbox(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, from string, own ours) (store.Message, string, error) {
+	msg := p.Msg
+	if msg.MessageID == "" {
+		return store.Message{}, "", nil
+	}
+	key := store.DedupeKey(msg.MessageID, "")
+	seen := map[int64]bool{mb.ID: true}
+	for _, rcpt := range slices.Concat(msg.To, msg.Cc) {
+		to := mailmsg.NormalizeAddress(rcpt.Address)
+		id, ok := own.mailboxes[to]
+		if !ok || seen[id] {
+			continue
+		}
+		if len(seen) == 1 {
+			// The other mailbox may be storing its copy right now.
+			if err := tx.LockMessageKey(ctx, key); err != nil {
+				return store.Message{}, "", err
+			}
+		}
+		seen[id] = true
+		existing, err := tx.MessageByDedupeKey(ctx, id, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return store.Message{}, "", err
+		}
+		if existing.TicketID != 0 && sameEmail(existing, p, from) {
+			return existing, to, nil
+		}
+	}
+	return store.Message{}, "", nil
 }
 
 // quoteSubject is a subject in quotes for a reason, cut short.

@@ -576,8 +576,9 @@ func (in *Ingester) fromOurs(ctx context.Context, m *mailmsg.Message) bool {
 // ours are the helpdesk's own addresses: support addresses (the
 // mailboxes and configured ones) and agents (users of Postdesk).
 type ours struct {
-	support map[string]bool
-	agents  map[string]store.User
+	support   map[string]bool
+	agents    map[string]store.User
+	mailboxes map[string]int64 // our mailboxes' addresses: their ids
 }
 
 func (o ours) has(address string) bool {
@@ -613,7 +614,7 @@ func (o ours) without(a string) ours {
 			agents[k] = u
 		}
 	}
-	return ours{support: o.support, agents: agents}
+	return ours{support: o.support, agents: agents, mailboxes: o.mailboxes}
 }
 
 func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error) {
@@ -621,9 +622,10 @@ func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error
 	if err != nil {
 		return ours{}, err
 	}
-	own := ours{support: make(map[string]bool, len(mbs)+len(in.own)), agents: map[string]store.User{}}
+	own := ours{support: make(map[string]bool, len(mbs)+len(in.own)), agents: map[string]store.User{}, mailboxes: make(map[string]int64, len(mbs))}
 	for _, mb := range mbs {
 		own.support[mb.Address] = true
+		own.mailboxes[mailmsg.NormalizeAddress(mb.Address)] = mb.ID
 	}
 	for _, a := range in.own {
 		own.support[a] = true

@@ -564,3 +564,68 @@ func TestAnswerToANotification(t *testing.T) {
 		}
 	})
 }
+
+// One email addressed to two of our mailboxes (To support@, Cc sales@) is
+// delivered to each: it is one ticket, acknowledged once, whichever
+// mailbox fetches it first; the other keeps its copy as a duplicate. A
+// different email under the same Message-ID, and copies sent Bcc to both
+// (neither names the other mailbox), are their own.
+func TestOneEmailToTwoMailboxes(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		support := newMailbox(t, db, "support@example.com")
+		sales := newMailbox(t, db, "sales@example.com")
+		var acked []int64
+		in := ingest.New(db, ingest.Options{Acknowledge: func(ctx context.Context, tx *store.Tx, ticketID int64, m store.Message) (bool, error) {
+			acked = append(acked, ticketID)
+			return true, nil
+		}})
+		email := func(id, to, cc, subject, body string) string {
+			return "Delivered-To: " + to + "\r\nFrom: Ann <ann@customer.test>\r\nTo: " + to + "\r\nCc: " + cc + "\r\nSubject: " + subject +
+				"\r\nDate: Tue, 01 Dec 2026 09:00:00 +0000\r\nMessage-ID: <" + id + "@customer.test>\r\n\r\n" + body + "\r\n"
+		}
+		ingestTo := func(mb store.Mailbox, raw string) ingest.Result {
+			t.Helper()
+			res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		// The server's copy for each mailbox differs (its own Delivered-To).
+		first := ingestTo(support, email("q1", "support@example.com", "sales@example.com", "Quote please", "How much for 10?"))
+		second := ingestTo(sales, "X-Copy: sales\r\n"+email("q1", "support@example.com", "sales@example.com", "Quote please", "How much for 10?"))
+		if first.Outcome != ingest.NewTicket || second.Outcome != ingest.Duplicate || second.TicketID != first.TicketID {
+			t.Errorf("support then sales: %s %d, %s %d; want one ticket", first.Outcome, first.TicketID, second.Outcome, second.TicketID)
+		}
+		if !strings.Contains(strings.Join(second.Decisions, "; "), "also sent to support@example.com") {
+			t.Errorf("the duplicate's reasons: %q", second.Decisions)
+		}
+		// The other order.
+		first = ingestTo(sales, email("q2", "sales@example.com", "support@example.com", "Invoice", "Please resend it."))
+		second = ingestTo(support, email("q2", "sales@example.com", "support@example.com", "Invoice", "Please resend it."))
+		if first.Outcome != ingest.NewTicket || second.Outcome != ingest.Duplicate || second.TicketID != first.TicketID {
+			t.Errorf("sales then support: %s %d, %s %d; want one ticket", first.Outcome, first.TicketID, second.Outcome, second.TicketID)
+		}
+		// Fetched again (a reset checkpoint): still a duplicate in each.
+		for _, mb := range []store.Mailbox{support, sales} {
+			if res := ingestTo(mb, email("q2", "sales@example.com", "support@example.com", "Invoice", "Please resend it.")); res.Outcome != ingest.Duplicate {
+				t.Errorf("%s again: %s", mb.Address, res.Outcome)
+			}
+		}
+		// Another email under q2's Message-ID, and a Bcc copy of a third.
+		if res := ingestTo(support, strings.Replace(email("q2", "support@example.com", "sales@example.com", "Server down", "Call me."), "Ann <ann@customer.test>", "bob@other.test", 1)); res.Outcome != ingest.NewTicket {
+			t.Errorf("another email under a Message-ID sales@ has: %s", res.Outcome)
+		}
+		// Bcc to both: neither copy names the other mailbox (a Bcc to
+		// sales@ of an email To support@ does, and is found).
+		ingestTo(support, email("q3", "bea@customer.test", "ann@customer.test", "Bcc", "Hello."))
+		if res := ingestTo(sales, email("q3", "bea@customer.test", "ann@customer.test", "Bcc", "Hello.")); res.Outcome != ingest.NewTicket {
+			t.Errorf("copies Bcc to both (they name neither): %s, want its own ticket", res.Outcome)
+		}
+		n, err := db.CountTickets(ctx, store.TicketFilter{})
+		if err != nil || n != 5 || len(acked) != 5 {
+			t.Errorf("%d tickets (%v), %d acknowledgements; want 5 and 5", n, err, len(acked))
+		}
+	})
+}

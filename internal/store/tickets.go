@@ -310,3 +310,23 @@ func (c conn) CountTicketsByStatus(ctx context.Context, f TicketFilter) (map[str
 	}
 	return out, rows.Err()
 }
+
+// messageLockClass is the first key of the transaction advisory locks
+// LockMessageKey takes ("PDM1"); the second is a hash of the key.
+const messageLockClass = 0x50444d31
+
+// LockMessageKey makes concurrent transactions that store the same email
+// (by its dedupe key) in different mailboxes take turns, until this one
+// ends: on PostgreSQL, two mailboxes committing their copies of one email
+// at once each saw no other copy (READ COMMITTED), and each made a ticket.
+// The turn's later statements see what the other committed. SQLite has
+// one writer at a time already.
+func (tx *Tx) LockMessageKey(ctx context.Context, key string) error {
+	if tx.d.name() != "postgres" {
+		return nil
+	}
+	if _, err := tx.exec(ctx, `SELECT pg_advisory_xact_lock(?, hashtext(?))`, messageLockClass, key); err != nil {
+		return fmt.Errorf("wait for other mailboxes storing the same email: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/postdesk/postdesk/internal/mailtest"
+	"github.com/postdesk/postdesk/internal/store/storetest"
+)
+
+// One customer email to two of our addresses (To support@, Cc sales@),
+// delivered by the mail server to both mailboxes, is one ticket through
+// the API, whichever mailbox `serve` fetches first.
+func TestServeOneEmailToTwoMailboxes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Dovecot")
+	}
+	users := map[string]string{"support@example.com": "pw-support", "sales@example.com": "pw-sales"}
+	const token = "metrics-token-for-two-mailboxes"
+	bin := buildPostdesk(t)
+	for _, dialect := range storetest.Dialects {
+		t.Run(dialect, func(t *testing.T) {
+			stack := mailtest.Start(t, mailtest.Options{PasswordUsers: users})
+			vars := []string{"POSTDESK_METRICS_TOKEN=" + token}
+			for k, v := range dialectEnv(t, dialect) {
+				if k != "POSTDESK_LOG_LEVEL" {
+					vars = append(vars, k+"="+v)
+				}
+			}
+			p := newProcEnv(t, bin, vars...)
+			for address, password := range users {
+				p.addPasswordMailbox(stack, address, password)
+			}
+			p.run("", "user", "add", "--email", "ada@example.com", "--role", "admin")
+			key := strings.TrimSpace(p.run("", "apikey", "create", "--user", "ada@example.com"))
+			s := p.serve("serve")
+			base := waitListening(t, p, s)
+			raw := []byte("From: Ann <ann@customer.test>\r\nTo: support@example.com\r\nCc: sales@example.com\r\nSubject: Quote for 10 licences\r\n" +
+				"Date: " + time.Now().Format(time.RFC1123Z) + "\r\nMessage-ID: <quote-1@customer.test>\r\n\r\nHow much for 10?\r\n")
+			for address := range users {
+				if err := stack.Deliver(context.Background(), address, raw); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var list struct {
+				Tickets []struct {
+					ID      int64  `json:"id"`
+					Subject string `json:"subject"`
+				} `json:"tickets"`
+			}
+			// Both mailboxes have fetched it once the sync counts two.
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				got := 0
+				_, body := getMetrics(t, base+"/metrics", token)
+				for address := range users {
+					got += int(max(0, metricValue(body, `postdesk_mailbox_messages_fetched_total{mailbox="`+address+`"}`)))
+				}
+				if got >= 2 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("both mailboxes did not fetch the email in 60 s:\n%s", p.logTail("serve", 30))
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			if err := json.Unmarshal(apiGet(t, base, key, "/api/v1/tickets"), &list); err != nil {
+				t.Fatal(err)
+			}
+			if len(list.Tickets) != 1 || list.Tickets[0].Subject != "Quote for 10 licences" {
+				t.Errorf("tickets through the API: %+v, want the one", list.Tickets)
+			}
+		})
+	}
+}
