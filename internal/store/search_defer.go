@@ -74,6 +74,28 @@ func searchChunks(n int) []int {
 	return out
 }
 
+// inChunks calls fn with ids in the chunks of searchChunks, one statement
+// each.
+func inChunks(ids []int64, fn func(chunk []int64) error) error {
+	for rest := ids; len(rest) > 0; {
+		n := searchChunks(len(rest))[0]
+		if err := fn(rest[:n]); err != nil {
+			return err
+		}
+		rest = rest[n:]
+	}
+	return nil
+}
+
+// idList is ids as statement arguments, and "?, ?, …" for them.
+func idList(ids []int64) ([]any, string) {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	return args, "?" + strings.Repeat(", ?", len(ids)-1)
+}
+
 // maxSearchRows is the most documents one statement writes (a power of two).
 const maxSearchRows = 64
 
@@ -139,16 +161,15 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 		return err
 	}
 	key := tx.d.searchKey()
-	for rest := drop; len(rest) > 0; {
-		n := searchChunks(len(rest))[0]
-		args := make([]any, n)
-		for i, id := range rest[:n] {
-			args[i] = id
+	err := inChunks(drop, func(chunk []int64) error {
+		args, list := idList(chunk)
+		if _, err := tx.exec(ctx, `DELETE FROM ticket_search WHERE `+key+` IN (`+list+`)`, args...); err != nil {
+			return fmt.Errorf("drop %d search documents: %w", len(chunk), err)
 		}
-		if _, err := tx.exec(ctx, `DELETE FROM ticket_search WHERE `+key+` IN (?`+strings.Repeat(", ?", n-1)+`)`, args...); err != nil {
-			return fmt.Errorf("drop %d search documents: %w", n, err)
-		}
-		rest = rest[n:]
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for rest := write; len(rest) > 0; {
 		n := searchChunks(len(rest))[0]
@@ -204,17 +225,18 @@ func (db *DB) SearchQueued() <-chan struct{} { return db.searchQueued }
 // queueGrowing puts the tickets of ids in the search backlog, their
 // stored documents left as they are until ReindexSearch rebuilds them.
 func (tx *Tx) queueGrowing(ctx context.Context, ids []int64) error {
-	for rest := ids; len(rest) > 0; {
-		n := searchChunks(len(rest))[0]
-		args := make([]any, n)
-		for i, id := range rest[:n] {
-			args[i] = id
+	err := inChunks(ids, func(chunk []int64) error {
+		args, _ := idList(chunk)
+		for _, id := range chunk {
 			delete(tx.search, id)
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO search_backlog (ticket_id) VALUES (?)`+strings.Repeat(", (?)", n-1)+` ON CONFLICT DO NOTHING`, args...); err != nil {
-			return fmt.Errorf("queue %d grown search documents: %w", n, err)
+		if _, err := tx.exec(ctx, `INSERT INTO search_backlog (ticket_id) VALUES (?)`+strings.Repeat(", (?)", len(chunk)-1)+` ON CONFLICT DO NOTHING`, args...); err != nil {
+			return fmt.Errorf("queue %d grown search documents: %w", len(chunk), err)
 		}
-		rest = rest[n:]
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	tx.AfterCommit(func() {
 		select {
@@ -260,13 +282,10 @@ func (tx *Tx) updateGrowing(ctx context.Context, ids []int64) error {
 // readGrowing makes the pending changes of ids (documents that grow) whole:
 // the stored document with the additions appended.
 func (tx *Tx) readGrowing(ctx context.Context, ids []int64) error {
-	for rest := ids; len(rest) > 0; {
-		n := searchChunks(len(rest))[0]
-		args := make([]any, n)
-		for i, id := range rest[:n] {
-			args[i] = id
-		}
-		rows, err := tx.query(ctx, `SELECT rowid, subject, body, notes FROM ticket_search WHERE rowid IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+	return inChunks(ids, func(chunk []int64) error {
+		n := len(chunk)
+		args, list := idList(chunk)
+		rows, err := tx.query(ctx, `SELECT rowid, subject, body, notes FROM ticket_search WHERE rowid IN (`+list+`)`, args...)
 		if err != nil {
 			return fmt.Errorf("read %d search documents: %w", n, err)
 		}
@@ -292,7 +311,6 @@ func (tx *Tx) readGrowing(ctx context.Context, ids []int64) error {
 			// flushSearch drops documents.
 			return fmt.Errorf("read %d search documents: %d were missing", n, n-found)
 		}
-		rest = rest[n:]
-	}
-	return nil
+		return nil
+	})
 }
