@@ -206,32 +206,45 @@ func (p *packBlobs) sync() error {
 		p.flushing()
 	}
 	var errs []error
+	var dirErr error
 	if newPack {
-		if err := fsync(p.dir); err != nil {
+		if dirErr = fsync(p.dir); dirErr != nil {
 			// The folder entry of a new pack: retried with the next sync.
 			p.mu.Lock()
 			p.newPack = true
 			p.mu.Unlock()
-			errs = append(errs, err)
+			errs = append(errs, dirErr)
 		}
 	}
 	for i, o := range files {
 		err := o.f.Sync()
 		p.mu.Lock()
-		if err != nil {
+		// again: flushed, but not counted yet (its folder entry may not
+		// be on disk); the next sync flushes it, and the folder, again.
+		again := false
+		switch {
+		case err != nil:
 			p.poisoned[o.id] = true
 			if p.cur == o.f {
 				p.cur = nil
 			}
 			errs = append(errs, fmt.Errorf("pack %d: %w", o.id, err))
-		} else if !p.poisoned[o.id] && len(errs) == 0 {
+		case p.poisoned[o.id]:
+		case dirErr != nil:
+			again = true
+			if !slices.ContainsFunc(p.unsynced, func(u openPack) bool { return u.f == o.f }) {
+				p.unsynced = append([]openPack{o}, p.unsynced...)
+			}
+		default:
+			// Each pack by its own flush: another's failure says nothing of it.
 			p.durable[o.id] = max(p.durable[o.id], ends[i])
 		}
 		// A pack rotated away is finished, and closed here, unless it was
 		// written past ends[i] after this sync took it (before the
-		// rotation, which queued it again): closed, the next sync would
-		// skip it, and those blobs would never count as flushed.
-		closeIt := p.cur != o.f && (err != nil || p.endOf(o) <= ends[i])
+		// rotation, which queued it again) or is to be flushed again:
+		// closed, the next sync would skip it, and those blobs would never
+		// count as flushed.
+		closeIt := p.cur != o.f && (err != nil || !again && p.endOf(o) <= ends[i])
 		if closeIt {
 			// Finished (or failed): nothing more is written to it. A
 			// rotation may have queued it for the next sync meanwhile.

@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -112,6 +113,63 @@ func TestPackWrittenDuringItsFlush(t *testing.T) {
 	for _, p := range []blobPlace{during, rotated} {
 		if ok, poisoned := b.packs.flushed(p); !ok || poisoned {
 			t.Errorf("blob at %+v after the next sync: flushed %v, poisoned %v", p, ok, poisoned)
+		}
+	}
+}
+
+// A pack is counted flushed by its own flush: one that succeeded beside
+// another whose flush failed (found by a reviewer), and, once the folder's
+// own flush succeeds, one whose folder entry could not be flushed the
+// first time.
+func TestPackFlushedByItsOwnFlush(t *testing.T) {
+	defer SetPackLimit(1000)()
+	dir := t.TempDir()
+	b, err := OpenBlobs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(fill byte) blobPlace {
+		t.Helper()
+		sum, _, err := b.Put(bytes.NewReader(bytes.Repeat([]byte{fill}, 700))) // a pack each
+		if err != nil {
+			t.Fatal(err)
+		}
+		place, _ := b.packs.pendingPlace(sum)
+		return place
+	}
+	failed, fine := put(1), put(2)
+	for _, o := range b.packs.unsynced {
+		if o.id == failed.pack {
+			o.f.Close() // its flush fails, as an EIO would
+		}
+	}
+	if err := b.Sync(); err == nil {
+		t.Fatal("a sync with a pack that cannot be flushed succeeded")
+	}
+	if ok, poisoned := b.packs.flushed(failed); ok || !poisoned {
+		t.Errorf("the failed pack: flushed %v, poisoned %v", ok, poisoned)
+	}
+	if ok, poisoned := b.packs.flushed(fine); !ok || poisoned {
+		t.Errorf("the pack flushed beside it: flushed %v, poisoned %v", ok, poisoned)
+	}
+
+	// The folder cannot be flushed: nothing new counts until it can.
+	third := put(3)
+	b.packs.dir = filepath.Join(dir, "gone")
+	if err := b.Sync(); err == nil {
+		t.Fatal("a sync whose folder flush failed succeeded")
+	}
+	if ok, _ := b.packs.flushed(third); ok {
+		t.Error("a new pack counted flushed while its folder entry was not")
+	}
+	b.packs.dir = dir
+	fourth := put(4) // rotates the third away
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []blobPlace{third, fourth} {
+		if ok, poisoned := b.packs.flushed(p); !ok || poisoned {
+			t.Errorf("blob at %+v once the folder flushed: flushed %v, poisoned %v", p, ok, poisoned)
 		}
 	}
 }
