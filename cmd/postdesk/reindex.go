@@ -70,7 +70,20 @@ const (
 // bulk ingest queues grown documents (store.Tx.BulkLoad). It returns when
 // ctx ends.
 func indexInBackground(ctx context.Context, db *store.DB, log *slog.Logger) {
-	reindexInBackground(ctx, db, log, "building the search index of earlier tickets")
+	// A pass that fails (a full disk, a busy database) is tried again,
+	// after 1 s, then twice as long each time up to searchMaxLag: no later
+	// commit may come to start one.
+	pass := func(what string) {
+		for wait := time.Second; !reindexInBackground(ctx, db, log, what); wait = min(2*wait, searchMaxLag) {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			what = "building the search index again after a failure"
+		}
+	}
+	pass("building the search index of earlier tickets")
 	for {
 		select {
 		case <-ctx.Done():
@@ -91,31 +104,35 @@ func indexInBackground(ctx context.Context, db *store.DB, log *slog.Logger) {
 				break wait
 			}
 		}
-		reindexInBackground(ctx, db, log, "building the search documents of tickets that grew in bulk")
+		pass("building the search documents of tickets that grew in bulk")
 	}
 }
 
 // reindexInBackground builds the documents waiting in the search backlog
 // when it starts (those queued meanwhile wait for the next pass); it
-// returns when they are built or ctx ends.
-func reindexInBackground(ctx context.Context, db *store.DB, log *slog.Logger, what string) {
+// returns when they are built (true) or it failed, or ctx ended (false
+// only for a failure).
+func reindexInBackground(ctx context.Context, db *store.DB, log *slog.Logger, what string) bool {
 	total, err := db.SearchBacklog(ctx)
 	if err != nil || total == 0 {
 		if err != nil && ctx.Err() == nil {
 			log.Error("read the search backlog", "err", err)
+			return false
 		}
-		return
+		return true
 	}
 	log.Info(what, "tickets", total)
 	start := time.Now()
 	n, err := db.ReindexSearchUpTo(ctx, reindexBatch, total, nil)
 	if err != nil {
-		if ctx.Err() == nil {
-			log.Error("build the search index (postdesk reindex goes on from here)", "indexed", n, "err", err)
+		if ctx.Err() != nil {
+			return true
 		}
-		return
+		log.Error("build the search index (tried again soon; postdesk reindex also goes on from here)", "indexed", n, "err", err)
+		return false
 	}
 	log.Info("search index built", "tickets", n, "duration_ms", time.Since(start).Milliseconds())
+	return true
 }
 
 // searchBacklogGauge is postdesk_search_backlog_tickets: the tickets whose

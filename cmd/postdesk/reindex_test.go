@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/logtest"
 	"github.com/postdesk/postdesk/internal/search"
@@ -117,5 +118,57 @@ func TestReindexInBackground(t *testing.T) {
 	reindexInBackground(ctx, db, slog.New(slog.NewTextHandler(&logs, nil)), "building the search index of earlier tickets")
 	if logs.String() != "" {
 		t.Errorf("nothing to do, yet it logged:\n%s", logs.String())
+	}
+}
+
+// A background pass that fails (the database refuses for a while) is
+// tried again without waiting for another bulk commit, which may never
+// come (found by a reviewer: the backlog stayed, and the list kept saying
+// "search again in a few seconds").
+func TestIndexInBackgroundRetriesAFailedPass(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	ctx, cancel := context.WithCancel(context.Background())
+	err := db.Write(ctx, func(tx *store.Tx) error {
+		mb, err := tx.CreateMailbox(ctx, "support@example.com", "")
+		if err != nil {
+			return err
+		}
+		_, err = tx.CreateTicket(ctx, store.Ticket{MailboxID: mb.ID, Subject: "Printer", RequesterAddress: "a@x.test"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.QueueSearchReindex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SQL().ExecContext(ctx, `CREATE TRIGGER refuse BEFORE DELETE ON search_backlog BEGIN SELECT RAISE(ABORT, 'transient trouble'); END`); err != nil {
+		t.Fatal(err)
+	}
+	var logs logtest.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		indexInBackground(ctx, db, slog.New(slog.NewTextHandler(&logs, nil)))
+	}()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "transient trouble"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first pass did not fail:\n%s", logs.String())
+		}
+	}
+	if _, err := db.SQL().ExecContext(ctx, `DROP TRIGGER refuse`); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if n, err := db.SearchBacklog(ctx); err == nil && n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the backlog is not built 10 s after the failure ended:\n%s", logs.String())
+		}
+	}
+	if !strings.Contains(logs.String(), "building the search index again after a failure") {
+		t.Errorf("the retry is not in the log:\n%s", logs.String())
 	}
 }

@@ -13,6 +13,17 @@ import (
 	"github.com/postdesk/postdesk/internal/store/storetest"
 )
 
+// dialectVars is dialectEnv as procEnv's settings (at procEnv's log
+// level), with extra.
+func dialectVars(t *testing.T, dialect string, extra ...string) []string {
+	for k, v := range dialectEnv(t, dialect) {
+		if k != "POSTDESK_LOG_LEVEL" {
+			extra = append(extra, k+"="+v)
+		}
+	}
+	return extra
+}
+
 // threadMail is message i of thread k: the first opens a ticket, the
 // others answer it; each carries a word of its own.
 func threadMail(k, i int, word string) []byte {
@@ -48,13 +59,7 @@ func TestServeBulkFetchIsSearchable(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			stack := mailtest.Start(t, mailtest.Options{PasswordUsers: map[string]string{address: password}})
-			vars := []string{"POSTDESK_METRICS_TOKEN=" + token}
-			for k, v := range dialectEnv(t, dialect) {
-				if k != "POSTDESK_LOG_LEVEL" {
-					vars = append(vars, k+"="+v)
-				}
-			}
-			p := newProcEnv(t, bin, vars...)
+			p := newProcEnv(t, bin, dialectVars(t, dialect, "POSTDESK_METRICS_TOKEN="+token)...)
 			p.addPasswordMailbox(stack, address, password)
 			// The first batch (64 messages) opens the threads' tickets and
 			// 60 others; the second, 36 answers, grows the threads'.

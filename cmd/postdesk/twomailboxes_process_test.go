@@ -24,13 +24,7 @@ func TestServeOneEmailToTwoMailboxes(t *testing.T) {
 	for _, dialect := range storetest.Dialects {
 		t.Run(dialect, func(t *testing.T) {
 			stack := mailtest.Start(t, mailtest.Options{PasswordUsers: users})
-			vars := []string{"POSTDESK_METRICS_TOKEN=" + token}
-			for k, v := range dialectEnv(t, dialect) {
-				if k != "POSTDESK_LOG_LEVEL" {
-					vars = append(vars, k+"="+v)
-				}
-			}
-			p := newProcEnv(t, bin, vars...)
+			p := newProcEnv(t, bin, dialectVars(t, dialect, "POSTDESK_METRICS_TOKEN="+token)...)
 			for address, password := range users {
 				p.addPasswordMailbox(stack, address, password)
 			}

@@ -1003,8 +1003,8 @@ func TestSearchBulkLoad(t *testing.T) {
 		expect("bulk", "jams", []string{"early"})
 		expect("bulk", "hums ozone", []string{"fresh"}) // created and grown in the load: written whole
 		if sqlite {
-			if backlog != 1 || !queued() {
-				t.Errorf("bulk load: backlog %d, signalled %v; want the grown ticket queued and a signal", backlog, !queued())
+			if signalled := queued(); backlog != 1 || !signalled {
+				t.Errorf("bulk load: backlog %d, signalled %v; want the grown ticket queued and a signal", backlog, signalled)
 			}
 			expect("bulk, not yet rebuilt", "toner", nil)
 			expect("bulk, not yet rebuilt", "from:bea", nil)

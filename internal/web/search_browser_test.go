@@ -35,7 +35,7 @@ func TestBrowserSearchCatchingUp(t *testing.T) {
 	}
 	do(t, b, chromedp.WaitVisible(chromedp.CSS("#ticket-results")))
 	hint := eval[string](t, b, `(document.querySelector('.search-catching-up')||{}).textContent||''`)
-	if !strings.Contains(hint, "1 recently updated ticket is still being indexed") {
+	if !strings.Contains(hint, "1 ticket is still being indexed, so words of its newest messages") {
 		t.Errorf("while the ticket waits for the indexer, the hint is %q", hint)
 	}
 	if got := eval[string](t, b, `document.querySelector('#ticket-results').innerText`); strings.Contains(got, "Printer jams") {

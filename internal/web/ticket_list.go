@@ -29,8 +29,9 @@ type ticketListPage struct {
 	Query     string
 	QueryErr  string // why the search cannot be run, in words for the user
 	// Indexing counts, under a search, the tickets whose search document
-	// waits for the background indexer (grown by a bulk fetch): their
-	// newest words are not found yet.
+	// waits for the background indexer (grown by a bulk fetch, or from
+	// before an upgrade), in every mailbox: their newest words are not
+	// found yet.
 	Indexing int
 	PageNo   int
 	Filtered bool // a mailbox or search narrows the list
