@@ -83,7 +83,7 @@ func indexInBackground(ctx context.Context, db *store.DB, log *slog.Logger) {
 			what = "building the search index again after a failure"
 		}
 	}
-	pass("building the search index of earlier tickets")
+	pass("building the search documents waiting from before this start")
 	for {
 		select {
 		case <-ctx.Done():

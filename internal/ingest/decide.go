@@ -42,6 +42,9 @@ type Decision struct {
 	TicketID int64
 	// Requester is who a new ticket is for.
 	Requester mailmsg.Address
+	// Owner is the mailbox a new ticket belongs to when it is not the one
+	// that fetched the email: the first of ours it is addressed to.
+	Owner int64
 	// IgnoredReason is recorded on a message that opens no ticket.
 	IgnoredReason string
 	// Existing is the message already stored: the same message (a
@@ -225,6 +228,10 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		}
 		d.Requester.Name, d.Requester.Address = requester(msg, own.support)
 		d.Outcome, d.Class = NewTicket, "new"
+		if owner, to := ownerMailbox(msg, mb, own); owner != mb.ID {
+			d.Owner = owner
+			d.Reasons = append(d.Reasons, fmt.Sprintf("it is addressed to %s first, so the ticket is that mailbox's (its replies and acknowledgement go from there)", to))
+		}
 		d.Reasons = append(d.Reasons, fmt.Sprintf("no stored message or [#N] reference matches: new ticket from %s", d.Requester.Address))
 		if msg.Bulk {
 			d.Reason = "bulk mail: " + msg.BulkReason
@@ -436,6 +443,21 @@ func copyInOtherMailbox(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *
 		}
 	}
 	return store.Message{}, "", nil
+}
+
+// ownerMailbox is the mailbox a new ticket from msg belongs to: the first
+// of our mailboxes (not removed) in its To, else its Cc, else mb, the one
+// that fetched it. An email To support@ and Cc sales@ is support@'s
+// whichever mailbox fetches its copy first (copyInOtherMailbox makes the
+// other copy a duplicate).
+func ownerMailbox(msg *mailmsg.Message, mb store.Mailbox, own ours) (int64, string) {
+	for _, rcpt := range slices.Concat(msg.To, msg.Cc) {
+		a := mailmsg.NormalizeAddress(rcpt.Address)
+		if id, ok := own.mailboxes[a]; ok && (id == mb.ID || own.active[id]) {
+			return id, a
+		}
+	}
+	return mb.ID, mb.Address
 }
 
 // quoteSubject is a subject in quotes for a reason, cut short.

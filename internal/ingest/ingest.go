@@ -29,6 +29,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -308,7 +309,7 @@ func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 		return in.writeForward(ctx, tx, mb, p, d, &m, res)
 	case d.Existing != nil && d.Alias:
 		r := duplicate(*d.Existing, p)
-		r.Decisions = d.Reasons
+		r.Decisions, r.Reason = d.Reasons, cmp.Or(d.IgnoredReason, r.Reason)
 		m.TicketID, m.IgnoredReason = 0, d.IgnoredReason
 		return r, tx.InsertMessage(ctx, &m) // kept, so it is a duplicate next time, but not shown twice
 	case d.Existing != nil:
@@ -344,7 +345,7 @@ func (in *Ingester) write(ctx context.Context, tx *store.Tx, mb store.Mailbox, p
 			return Result{}, err
 		}
 	case NewTicket:
-		t := store.Ticket{MailboxID: mb.ID, Subject: ticketSubject(msg.Subject), RequesterAddress: d.Requester.Address, RequesterName: d.Requester.Name,
+		t := store.Ticket{MailboxID: cmp.Or(d.Owner, mb.ID), Subject: ticketSubject(msg.Subject), RequesterAddress: d.Requester.Address, RequesterName: d.Requester.Name,
 			Status: store.StatusOpen, Bulk: msg.Bulk, MessageCount: 1, CreatedAt: d.Activity, UpdatedAt: d.Activity}
 		id, err := tx.CreateTicket(ctx, t)
 		if err != nil {
@@ -579,6 +580,7 @@ type ours struct {
 	support   map[string]bool
 	agents    map[string]store.User
 	mailboxes map[string]int64 // our mailboxes' addresses: their ids
+	active    map[int64]bool   // those not removed
 }
 
 func (o ours) has(address string) bool {
@@ -614,7 +616,7 @@ func (o ours) without(a string) ours {
 			agents[k] = u
 		}
 	}
-	return ours{support: o.support, agents: agents, mailboxes: o.mailboxes}
+	return ours{support: o.support, agents: agents, mailboxes: o.mailboxes, active: o.active}
 }
 
 func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error) {
@@ -622,10 +624,12 @@ func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error
 	if err != nil {
 		return ours{}, err
 	}
-	own := ours{support: make(map[string]bool, len(mbs)+len(in.own)), agents: map[string]store.User{}, mailboxes: make(map[string]int64, len(mbs))}
+	own := ours{support: make(map[string]bool, len(mbs)+len(in.own)), agents: map[string]store.User{},
+		mailboxes: make(map[string]int64, len(mbs)), active: make(map[int64]bool, len(mbs))}
 	for _, mb := range mbs {
 		own.support[mb.Address] = true
 		own.mailboxes[mailmsg.NormalizeAddress(mb.Address)] = mb.ID
+		own.active[mb.ID] = !mb.Removed()
 	}
 	for _, a := range in.own {
 		own.support[a] = true

@@ -607,6 +607,17 @@ func TestOneEmailToTwoMailboxes(t *testing.T) {
 		if first.Outcome != ingest.NewTicket || second.Outcome != ingest.Duplicate || second.TicketID != first.TicketID {
 			t.Errorf("sales then support: %s %d, %s %d; want one ticket", first.Outcome, first.TicketID, second.Outcome, second.TicketID)
 		}
+		// Whichever fetches first, the ticket is the mailbox's it is
+		// addressed To (its replies and acknowledgement go from there).
+		toSupport := ingestTo(sales, email("q4", "support@example.com", "sales@example.com", "Licence", "Renew it."))
+		if dup := ingestTo(support, email("q4", "support@example.com", "sales@example.com", "Licence", "Renew it.")); dup.Outcome != ingest.Duplicate {
+			t.Errorf("q4 in support@: %s", dup.Outcome)
+		}
+		for id, want := range map[int64]store.Mailbox{toSupport.TicketID: support, first.TicketID: sales} {
+			if tk, err := db.Ticket(ctx, id); err != nil || tk.MailboxID != want.ID {
+				t.Errorf("ticket %d belongs to mailbox %d (%v), want %s's", id, tk.MailboxID, err, want.Address)
+			}
+		}
 		// Fetched again (a reset checkpoint): still a duplicate in each.
 		for _, mb := range []store.Mailbox{support, sales} {
 			if res := ingestTo(mb, email("q2", "sales@example.com", "support@example.com", "Invoice", "Please resend it.")); res.Outcome != ingest.Duplicate {
@@ -624,8 +635,8 @@ func TestOneEmailToTwoMailboxes(t *testing.T) {
 			t.Errorf("copies Bcc to both (they name neither): %s, want its own ticket", res.Outcome)
 		}
 		n, err := db.CountTickets(ctx, store.TicketFilter{})
-		if err != nil || n != 5 || len(acked) != 5 {
-			t.Errorf("%d tickets (%v), %d acknowledgements; want 5 and 5", n, err, len(acked))
+		if err != nil || n != 6 || len(acked) != 6 {
+			t.Errorf("%d tickets (%v), %d acknowledgements; want 6 and 6", n, err, len(acked))
 		}
 	})
 }
