@@ -200,6 +200,10 @@ func (s *Syncer) Run(ctx context.Context) error {
 			cancel()
 			return nil
 		case <-t.C:
+		case <-s.opt.DB.MailboxesChanged():
+			// Paused, resumed, changed or removed here: at once, not
+			// at the next refresh (other processes see it then).
+			s.relist.Store(true)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package mailsync_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -370,4 +371,50 @@ func TestSyncForwardRecoveryThenCatchUp(t *testing.T) {
 	if msgs, _ := e.db.TicketMessages(e.ctx, tickets[0].ID); len(msgs) != 1 {
 		t.Fatalf("the ticket shows %d messages, want the original once", len(msgs))
 	}
+}
+
+// A mailbox paused (its settings saved with Enabled false) stops at once,
+// not at the next refresh of the mailbox list, and resumes at once: a
+// tryout paused a mailbox that went on fetching and acknowledging for 9 s.
+// The Syncer runs with its defaults (a round and a refresh of 5 s).
+func TestSyncPauseTakesEffectAtOnce(t *testing.T) {
+	e := newSyncEnv(t, "sqlite")
+	s, err := mailsync.New(mailsync.Options{DB: e.db, Ingest: ingest.New(e.db, ingest.Options{}), OAuth: e.oauth, Owner: "pause-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	running := func(want bool, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for !slices.Contains(s.Running(), e.mb.ID) == want {
+			if time.Since(start) > within {
+				t.Fatalf("mailbox running = %v %v after the change, want %v", !want, within, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	running(true, 15*time.Second)
+	setEnabled := func(enabled bool) {
+		t.Helper()
+		err := e.db.Write(e.ctx, func(tx *store.Tx) error {
+			srv, err := tx.MailboxServer(e.ctx, e.mb.ID)
+			if err != nil {
+				return err
+			}
+			srv.Enabled = enabled
+			return tx.PutMailboxServer(e.ctx, srv)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	setEnabled(false)
+	t.Logf("paused: stopped after %v", running(false, 2*time.Second))
+	setEnabled(true)
+	t.Logf("resumed: running after %v", running(true, 2*time.Second))
 }

@@ -75,6 +75,8 @@ type DB struct {
 	// searchQueued is signalled after the commit of a transaction that
 	// queued grown search documents in the backlog (Tx.BulkLoad).
 	searchQueued chan struct{}
+	// settingsChanged: see MailboxesChanged.
+	settingsChanged chan struct{}
 }
 
 // Tx is a write transaction. Read methods see the transaction's own changes.
@@ -265,7 +267,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
-	db := &DB{log: log, dataDir: cfg.DataDir, searchQueued: make(chan struct{}, 1)}
+	db := &DB{log: log, dataDir: cfg.DataDir, searchQueued: make(chan struct{}, 1), settingsChanged: make(chan struct{}, 1)}
 	var err error
 	switch {
 	case cfg.DatabaseURL == "":

@@ -98,6 +98,7 @@ func (tx *Tx) PutMailboxServer(ctx context.Context, m MailboxServer) error {
 	if err != nil {
 		return fmt.Errorf("save server settings of mailbox %d: %w", m.MailboxID, err)
 	}
+	tx.AfterCommit(tx.db.mailboxesChanged)
 	return nil
 }
 
@@ -271,6 +272,7 @@ func (tx *Tx) CountSyncedMessages(ctx context.Context, mailboxID int64, f Fetche
 // sync state. When no message was ever stored for it, the mailbox itself
 // is deleted too (deleted reports that); otherwise it stays for its tickets.
 func (tx *Tx) RemoveMailbox(ctx context.Context, mailboxID int64) (deleted bool, err error) {
+	tx.AfterCommit(tx.db.mailboxesChanged)
 	for _, table := range []string{"mailbox_servers", "mailbox_auth", "sync_checkpoints", "sync_leases", "sync_status", "oauth_states", "outbox_leases"} {
 		if _, err := tx.exec(ctx, `DELETE FROM `+table+` WHERE mailbox_id = ?`, mailboxID); err != nil {
 			return false, fmt.Errorf("remove mailbox %d from %s: %w", mailboxID, table, err)
@@ -342,4 +344,17 @@ func (c conn) LiveSyncers(ctx context.Context, since time.Time) ([]string, error
 		out = append(out, o)
 	}
 	return out, rows.Err()
+}
+
+// MailboxesChanged is signalled (at most one signal waits) after the
+// commit of a change to a mailbox's server settings (saved, paused,
+// resumed) or its removal: mail sync lists the mailboxes again at once
+// instead of at its next refresh.
+func (db *DB) MailboxesChanged() <-chan struct{} { return db.settingsChanged }
+
+func (db *DB) mailboxesChanged() {
+	select {
+	case db.settingsChanged <- struct{}{}:
+	default:
+	}
 }
