@@ -24,13 +24,17 @@ const flashCookie = "postdesk_flash"
 
 type emailsPage struct {
 	page
-	Mailboxes  []mailboxView
-	Notices    []noticeView
-	Providers  []providerChoice
-	HasOAuth   bool
-	SecretEnvs string // the settings to set when no provider is configured
-	Flash      string
-	Add        addMailboxForm
+	Mailboxes []mailboxView
+	Notices   []noticeView
+	Providers []providerChoice
+	HasOAuth  bool
+	// OAuthMailboxes: some mailbox does not sign in with a password
+	// (without a provider configured, it cannot connect: the page says so;
+	// a desk of password mailboxes does not need one).
+	OAuthMailboxes bool
+	SecretEnvs     string // the settings to set when no provider is configured
+	Flash          string
+	Add            addMailboxForm
 }
 
 // mailboxView is one mailbox on Admin -> Emails.
@@ -298,6 +302,7 @@ func (h *Handler) renderEmails(w http.ResponseWriter, r *http.Request, status in
 			return
 		}
 		p.Mailboxes = append(p.Mailboxes, v)
+		p.OAuthMailboxes = p.OAuthMailboxes || st.Kind != store.AuthPassword
 	}
 	// Problems first (needs reauthentication, failing, expiring, not
 	// connected), then the healthy and the paused; by address within each.

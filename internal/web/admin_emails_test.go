@@ -331,3 +331,20 @@ func TestEmailsShowSyncStatus(t *testing.T) {
 	wantContains(t, body, "Failing: retrying with back-off", "Last error: dial tcp imap.example.com:993: connection refused",
 		"7 messages", "imap.example.com:993 (TLS, PLAIN) · INBOX, Escalations")
 }
+
+// A desk of password mailboxes needs no sign-in provider: the page does
+// not ask for one (a tryout saw the callout on every visit).
+func TestEmailsOfPasswordMailboxesNeedNoProvider(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t) // no OAuth service
+	err := e.db.Write(context.Background(), func(tx *store.Tx) error {
+		return tx.SetMailboxAuthKind(context.Background(), e.mailbox.ID, store.AuthPassword, "", time.Now())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, body := e.get(e.signedIn(), "/admin/emails")
+	wantStatus(t, res, http.StatusOK)
+	wantContains(t, body, "support@example.com")
+	wantNotContains(t, body, "No sign-in provider is configured")
+}
