@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 
 // One customer email to two of our addresses (To support@, Cc sales@),
 // delivered by the mail server to both mailboxes, is one ticket through
-// the API, support@'s, whichever mailbox `serve` fetches first.
+// the API, support@'s, whichever mailbox `serve` fetches first; her
+// answer to all joins it once.
 func TestServeOneEmailToTwoMailboxes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs Dovecot")
@@ -32,11 +34,17 @@ func TestServeOneEmailToTwoMailboxes(t *testing.T) {
 			key := strings.TrimSpace(p.run("", "apikey", "create", "--user", "ada@example.com"))
 			s := p.serve("serve")
 			base := waitListening(t, p, s)
+			// The email, then her answer to all naming it, each delivered
+			// to both mailboxes.
 			raw := []byte("From: Ann <ann@customer.test>\r\nTo: support@example.com\r\nCc: sales@example.com\r\nSubject: Quote for 10 licences\r\n" +
 				"Date: " + time.Now().Format(time.RFC1123Z) + "\r\nMessage-ID: <quote-1@customer.test>\r\n\r\nHow much for 10?\r\n")
-			for address := range users {
-				if err := stack.Deliver(context.Background(), address, raw); err != nil {
-					t.Fatal(err)
+			again := []byte("From: Ann <ann@customer.test>\r\nTo: support@example.com\r\nCc: sales@example.com\r\nSubject: Re: Quote for 10 licences\r\n" +
+				"Date: " + time.Now().Format(time.RFC1123Z) + "\r\nMessage-ID: <quote-2@customer.test>\r\nIn-Reply-To: <quote-1@customer.test>\r\n\r\nAnd for 20?\r\n")
+			for _, m := range [][]byte{raw, again} {
+				for address := range users {
+					if err := stack.Deliver(context.Background(), address, m); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			var list struct {
@@ -56,11 +64,11 @@ func TestServeOneEmailToTwoMailboxes(t *testing.T) {
 				for address := range users {
 					got += int(max(0, metricValue(body, `postdesk_mailbox_messages_fetched_total{mailbox="`+address+`"}`)))
 				}
-				if got >= 2 {
+				if got >= 4 {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Fatalf("both mailboxes did not fetch the email in 60 s:\n%s", p.logTail("serve", 30))
+					t.Fatalf("both mailboxes did not fetch both emails in 60 s:\n%s", p.logTail("serve", 30))
 				}
 				time.Sleep(100 * time.Millisecond)
 			}
@@ -68,7 +76,18 @@ func TestServeOneEmailToTwoMailboxes(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(list.Tickets) != 1 || list.Tickets[0].Subject != "Quote for 10 licences" || list.Tickets[0].Mailbox.Address != "support@example.com" {
-				t.Errorf("tickets through the API: %+v, want the one, support@'s (it is addressed To support@)", list.Tickets)
+				t.Fatalf("tickets through the API: %+v, want the one, support@'s (it is addressed To support@)", list.Tickets)
+			}
+			var ticket struct {
+				Messages []struct {
+					Text string `json:"text"`
+				} `json:"messages"`
+			}
+			if err := json.Unmarshal(apiGet(t, base, key, fmt.Sprintf("/api/v1/tickets/%d", list.Tickets[0].ID)), &ticket); err != nil {
+				t.Fatal(err)
+			}
+			if len(ticket.Messages) != 2 {
+				t.Errorf("the ticket shows %d messages, want the email and her answer once each: %+v", len(ticket.Messages), ticket.Messages)
 			}
 		})
 	}

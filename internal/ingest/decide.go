@@ -207,7 +207,18 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		d.Outcome, d.Reason, d.Class = Ignored, d.IgnoredReason, "loop"
 		d.Reasons = append(d.Reasons, fmt.Sprintf("%s is one of our own support addresses: never a customer", from))
 	default:
-		ticketID, why, err := in.findTicket(ctx, tx, mb, msg, from, trusted)
+		// A copy of an email another of our mailboxes it is addressed to
+		// stored first (To support@, Cc sales@): one ticket, one message.
+		copyOf, to, err := copyInOtherMailbox(ctx, tx, mb, p, from, own)
+		if err != nil {
+			return Decision{}, err
+		}
+		if copyOf.ID != 0 {
+			why := fmt.Sprintf("also sent to %s, where it is message %d on ticket %d", to, copyOf.ID, copyOf.TicketID)
+			return Decision{Outcome: Duplicate, Class: "duplicate", Reason: "already stored", Kind: d.Kind, TicketID: copyOf.TicketID, Existing: &copyOf, Alias: true,
+				IgnoredReason: why, Reasons: append(d.Reasons, "the same email "+why+": stored once, for both addresses")}, nil
+		}
+		ticketID, why, err := in.findTicket(ctx, tx, mb, addressedMailboxes(msg, mb, own), msg, from, trusted)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -216,15 +227,6 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 			d.Outcome, d.TicketID, d.Reason, d.Class = Joined, ticketID, why, "reply"
 			d.Reasons = append(d.Reasons, fmt.Sprintf("joins ticket %d: %s", ticketID, why))
 			break
-		}
-		copyOf, to, err := copyInOtherMailbox(ctx, tx, mb, p, from, own)
-		if err != nil {
-			return Decision{}, err
-		}
-		if copyOf.ID != 0 {
-			why := fmt.Sprintf("also sent to %s, where it is message %d on ticket %d", to, copyOf.ID, copyOf.TicketID)
-			return Decision{Outcome: Duplicate, Class: "duplicate", Reason: "already stored", Kind: d.Kind, TicketID: copyOf.TicketID, Existing: &copyOf, Alias: true,
-				IgnoredReason: why, Reasons: append(d.Reasons, "the same email "+why+": one ticket for both addresses")}, nil
 		}
 		d.Requester.Name, d.Requester.Address = requester(msg, own.support)
 		d.Outcome, d.Class = NewTicket, "new"
@@ -368,7 +370,7 @@ func (in *Ingester) decideOriginal(ctx context.Context, tx *store.Tx, mb store.M
 		return true, nil
 	}
 	// A reply to a ticket joins it; otherwise a new ticket from the customer.
-	ticketID, whyJoin, err := in.findTicket(ctx, tx, mb, &mailmsg.Message{InReplyTo: orig.InReplyTo, References: orig.References, Subject: orig.Subject}, customer, false)
+	ticketID, whyJoin, err := in.findTicket(ctx, tx, mb, []int64{mb.ID}, &mailmsg.Message{InReplyTo: orig.InReplyTo, References: orig.References, Subject: orig.Subject}, customer, false)
 	if err != nil {
 		return false, err
 	}
@@ -407,7 +409,8 @@ func sameEmail(existing store.Message, p *Prepared, from string) bool {
 // copyInOtherMailbox finds the copy of an email addressed to several of
 // our mailboxes (To or Cc: support@ and sales@) that another of them
 // stored first, on a ticket: the mail server delivered it to each, and
-// each mailbox made a ticket of it, and acknowledged it, twice. Only
+// each mailbox made a ticket of it, and acknowledged it, twice (an answer
+// to all joined its ticket twice). Only
 // the mailboxes it names are looked in (an index probe each), and only by
 // its Message-ID, confirmed as the same email (sameEmail). Copies sent
 // Bcc to both name neither mailbox, and stay two tickets.
@@ -443,6 +446,18 @@ func copyInOtherMailbox(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *
 		}
 	}
 	return store.Message{}, "", nil
+}
+
+// addressedMailboxes is mb and the other mailboxes of ours (not removed)
+// msg is addressed to, in To or Cc.
+func addressedMailboxes(msg *mailmsg.Message, mb store.Mailbox, own ours) []int64 {
+	ids := []int64{mb.ID}
+	for _, rcpt := range slices.Concat(msg.To, msg.Cc) {
+		if id, ok := own.mailboxes[mailmsg.NormalizeAddress(rcpt.Address)]; ok && own.active[id] && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // ownerMailbox is the mailbox a new ticket from msg belongs to: the first

@@ -483,8 +483,12 @@ var subjectRef = regexp.MustCompile(`\[#(\d{1,18})\]`)
 // its messages) or trusted: anyone can write "[#13]", and a stranger's
 // email joined another customer's ticket, and the next reply quoted it to
 // them. A stranger's email that names a ticket opens one of its own.
-func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, msg *mailmsg.Message, from string, trusted bool) (int64, string, error) {
-	id, err := tx.TicketForMessageIDs(ctx, mb.ID, threadIDs(msg))
+//
+// In-Reply-To and References are looked up in mailboxes (mb's, and the
+// other mailboxes of ours an email is addressed to: an answer to all may
+// name an email that another of them stored, keeping only a duplicate here).
+func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, mailboxes []int64, msg *mailmsg.Message, from string, trusted bool) (int64, string, error) {
+	id, err := tx.TicketForMessageIDsIn(ctx, mailboxes, threadIDs(msg))
 	if err == nil {
 		return id, "In-Reply-To/References match a stored message", nil
 	}

@@ -613,6 +613,23 @@ func TestOneEmailToTwoMailboxes(t *testing.T) {
 		if dup := ingestTo(support, email("q4", "support@example.com", "sales@example.com", "Licence", "Renew it.")); dup.Outcome != ingest.Duplicate {
 			t.Errorf("q4 in support@: %s", dup.Outcome)
 		}
+		// The customer answers all (To support@, Cc sales@), naming their
+		// first email: it joins the ticket once, in whichever order.
+		reply := func(id, inReplyTo string) string {
+			return strings.Replace(email(id, "support@example.com", "sales@example.com", "Re: Licence", "Any news?"), "\r\n\r\n",
+				"\r\nIn-Reply-To: <"+inReplyTo+"@customer.test>\r\n\r\n", 1)
+		}
+		for i, order := range [][]store.Mailbox{{support, sales}, {sales, support}} {
+			id := fmt.Sprintf("q4-reply-%d", i)
+			for _, mb := range order {
+				if res := ingestTo(mb, reply(id, "q4")); res.TicketID != toSupport.TicketID {
+					t.Errorf("the answer %s in %s: %s on ticket %d, want ticket %d", id, mb.Address, res.Outcome, res.TicketID, toSupport.TicketID)
+				}
+			}
+		}
+		if msgs, err := db.TicketMessages(ctx, toSupport.TicketID); err != nil || len(msgs) != 3 {
+			t.Errorf("ticket %d has %d messages (%v), want the email and two answers once each", toSupport.TicketID, len(msgs), err)
+		}
 		for id, want := range map[int64]store.Mailbox{toSupport.TicketID: support, first.TicketID: sales} {
 			if tk, err := db.Ticket(ctx, id); err != nil || tk.MailboxID != want.ID {
 				t.Errorf("ticket %d belongs to mailbox %d (%v), want %s's", id, tk.MailboxID, err, want.Address)

@@ -196,15 +196,24 @@ func (c conn) MessageByDedupeKey(ctx context.Context, mailboxID int64, key strin
 // TicketForMessageIDs returns the ticket of the newest message in the
 // mailbox whose Message-ID is one of ids (used for threading replies).
 func (c conn) TicketForMessageIDs(ctx context.Context, mailboxID int64, ids []string) (int64, error) {
-	if len(ids) == 0 {
+	return c.TicketForMessageIDsIn(ctx, []int64{mailboxID}, ids)
+}
+
+// TicketForMessageIDsIn is TicketForMessageIDs over several mailboxes (an
+// email addressed to several of ours may answer one stored in another).
+func (c conn) TicketForMessageIDsIn(ctx context.Context, mailboxIDs []int64, ids []string) (int64, error) {
+	if len(ids) == 0 || len(mailboxIDs) == 0 {
 		return 0, ErrNotFound
 	}
-	args := []any{mailboxID}
+	args := make([]any, 0, len(mailboxIDs)+len(ids))
+	for _, id := range mailboxIDs {
+		args = append(args, id)
+	}
 	for _, id := range ids {
 		args = append(args, MessageIDKey(id))
 	}
 	var ticketID int64
-	err := c.queryRow(ctx, `SELECT ticket_id FROM messages WHERE mailbox_id = ? AND ticket_id IS NOT NULL
+	err := c.queryRow(ctx, `SELECT ticket_id FROM messages WHERE mailbox_id IN (?`+strings.Repeat(", ?", len(mailboxIDs)-1)+`) AND ticket_id IS NOT NULL
 		AND message_id_key IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id DESC LIMIT 1`, args...).Scan(&ticketID)
 	return ticketID, one(err)
 }
