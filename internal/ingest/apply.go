@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"slices"
 
 	"github.com/postdesk/postdesk/internal/store"
 )
@@ -25,6 +26,23 @@ func (in *Ingester) ApplyBatch(ctx context.Context, tx *store.Tx, mb store.Mailb
 	}
 	if len(ps) >= bulkBatch {
 		tx.BulkLoad()
+	}
+	// Each mailbox an email is addressed to commits its copy in a batch
+	// of its own; copyInOtherMailbox takes a lock per email. Taken here,
+	// all at once and in one order, two batches holding the same emails in
+	// another order never wait for each other crosswise (PostgreSQL broke
+	// such a deadlock after a second by failing one batch, fetched again).
+	var keys []string
+	for _, p := range ps {
+		if p.Msg != nil && p.Msg.MessageID != "" && namesOtherMailbox(p.Msg, mb, own) {
+			keys = append(keys, store.DedupeKey(p.Msg.MessageID, ""))
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range slices.Compact(keys) {
+		if err := tx.LockMessageKey(ctx, k); err != nil {
+			return nil, err
+		}
 	}
 	results := make([]Result, 0, len(ps))
 	for _, p := range ps {

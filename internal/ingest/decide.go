@@ -218,7 +218,7 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 			return Decision{Outcome: Duplicate, Class: "duplicate", Reason: "already stored", Kind: d.Kind, TicketID: copyOf.TicketID, Existing: &copyOf, Alias: true,
 				IgnoredReason: why, Reasons: append(d.Reasons, "the same email "+why+": stored once, for both addresses")}, nil
 		}
-		ticketID, why, err := in.findTicket(ctx, tx, mb, addressedMailboxes(msg, mb, own), msg, from, trusted)
+		ticketID, why, err := in.findTicket(ctx, tx, mb, addressedMailboxes(msg, mb, own), own.ids, msg, from, trusted)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -230,7 +230,11 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		}
 		d.Requester.Name, d.Requester.Address = requester(msg, own.support)
 		d.Outcome, d.Class = NewTicket, "new"
-		if owner, to := ownerMailbox(msg, mb, own); owner != mb.ID {
+		owner, to, err := ownerMailbox(ctx, tx, msg, mb, own)
+		if err != nil {
+			return Decision{}, err
+		}
+		if owner != mb.ID {
 			d.Owner = owner
 			d.Reasons = append(d.Reasons, fmt.Sprintf("it is addressed to %s first, so the ticket is that mailbox's (its replies and acknowledgement go from there)", to))
 		}
@@ -370,7 +374,7 @@ func (in *Ingester) decideOriginal(ctx context.Context, tx *store.Tx, mb store.M
 		return true, nil
 	}
 	// A reply to a ticket joins it; otherwise a new ticket from the customer.
-	ticketID, whyJoin, err := in.findTicket(ctx, tx, mb, []int64{mb.ID}, &mailmsg.Message{InReplyTo: orig.InReplyTo, References: orig.References, Subject: orig.Subject}, customer, false)
+	ticketID, whyJoin, err := in.findTicket(ctx, tx, mb, []int64{mb.ID}, nil, &mailmsg.Message{InReplyTo: orig.InReplyTo, References: orig.References, Subject: orig.Subject}, customer, false)
 	if err != nil {
 		return false, err
 	}
@@ -448,6 +452,17 @@ func copyInOtherMailbox(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *
 	return store.Message{}, "", nil
 }
 
+// namesOtherMailbox says whether msg is addressed (To, Cc) to a mailbox of
+// ours other than mb.
+func namesOtherMailbox(msg *mailmsg.Message, mb store.Mailbox, own ours) bool {
+	for _, rcpt := range slices.Concat(msg.To, msg.Cc) {
+		if id, ok := own.mailboxes[mailmsg.NormalizeAddress(rcpt.Address)]; ok && id != mb.ID {
+			return true
+		}
+	}
+	return false
+}
+
 // addressedMailboxes is mb and the other mailboxes of ours (not removed)
 // msg is addressed to, in To or Cc.
 func addressedMailboxes(msg *mailmsg.Message, mb store.Mailbox, own ours) []int64 {
@@ -461,18 +476,56 @@ func addressedMailboxes(msg *mailmsg.Message, mb store.Mailbox, own ours) []int6
 }
 
 // ownerMailbox is the mailbox a new ticket from msg belongs to: the first
-// of our mailboxes (not removed) in its To, else its Cc, else mb, the one
-// that fetched it. An email To support@ and Cc sales@ is support@'s
+// of our mailboxes in its To, else its Cc, that can send (else mb, the one
+// that fetched it). An email To support@ and Cc sales@ is support@'s
 // whichever mailbox fetches its copy first (copyInOtherMailbox makes the
-// other copy a duplicate).
-func ownerMailbox(msg *mailmsg.Message, mb store.Mailbox, own ours) (int64, string) {
+// other copy a duplicate), unless support@ cannot answer it: removed, not
+// connected, waiting for a sign-in, or without sending settings.
+func ownerMailbox(ctx context.Context, tx *store.Tx, msg *mailmsg.Message, mb store.Mailbox, own ours) (int64, string, error) {
 	for _, rcpt := range slices.Concat(msg.To, msg.Cc) {
 		a := mailmsg.NormalizeAddress(rcpt.Address)
-		if id, ok := own.mailboxes[a]; ok && (id == mb.ID || own.active[id]) {
-			return id, a
+		id, ok := own.mailboxes[a]
+		if !ok {
+			continue
+		}
+		if id == mb.ID {
+			return id, a, nil
+		}
+		if !own.active[id] {
+			continue
+		}
+		ok, err := canSend(ctx, tx, id)
+		if err != nil {
+			return 0, "", err
+		}
+		if ok {
+			return id, a, nil
 		}
 	}
-	return mb.ID, mb.Address
+	return mb.ID, mb.Address, nil
+}
+
+// canSend says whether a mailbox can send a reply now: it has sending
+// settings (SMTP or Microsoft Graph) and its sign-in holds no replies.
+func canSend(ctx context.Context, tx *store.Tx, id int64) (bool, error) {
+	srv, err := tx.MailboxServer(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if srv.SMTPHost == "" && !srv.SendsWithGraph() {
+		return false, nil
+	}
+	au, err := tx.MailboxAuth(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !au.HoldsReplies(), nil
 }
 
 // quoteSubject is a subject in quotes for a reason, cut short.

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/postdesk/postdesk/internal/store"
@@ -18,7 +19,9 @@ import (
 // Duplicates, automatic replies, bounces, loops, ignored mail and mail from
 // our own addresses (an agent's or a support address's) tell nothing.
 func addEvent(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, d Decision, res Result) error {
-	e := store.Event{MailboxID: mb.ID, TicketID: res.TicketID, MessageID: res.MessageID, CreatedAt: p.ReceivedAt}
+	// A new ticket's mailbox may not be the one that fetched it (an email
+	// addressed To another of ours): the event names the ticket's.
+	e := store.Event{MailboxID: cmp.Or(d.Owner, mb.ID), TicketID: res.TicketID, MessageID: res.MessageID, CreatedAt: p.ReceivedAt}
 	bulk := p.Msg != nil && p.Msg.Bulk
 	switch res.Outcome {
 	case NewTicket:

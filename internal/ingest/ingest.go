@@ -487,8 +487,25 @@ var subjectRef = regexp.MustCompile(`\[#(\d{1,18})\]`)
 // In-Reply-To and References are looked up in mailboxes (mb's, and the
 // other mailboxes of ours an email is addressed to: an answer to all may
 // name an email that another of them stored, keeping only a duplicate here).
-func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, mailboxes []int64, msg *mailmsg.Message, from string, trusted bool) (int64, string, error) {
-	id, err := tx.TicketForMessageIDsIn(ctx, mailboxes, threadIDs(msg))
+//
+// When mb keeps a named email only as a duplicate of the copy another of
+// our mailboxes stored (copyInOtherMailbox), every mailbox of ours (all)
+// is looked in: "Make it 12" To support@, answering her email To support@
+// and Cc sales@ that sales@ stored first, joins its ticket.
+func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, mailboxes, all []int64, msg *mailmsg.Message, from string, trusted bool) (int64, string, error) {
+	refs := threadIDs(msg)
+	id, err := tx.TicketForMessageIDsIn(ctx, mailboxes, refs)
+	if errors.Is(err, store.ErrNotFound) && len(all) > len(mailboxes) {
+		kept, kerr := tx.KeepsMessageIDs(ctx, mb.ID, refs)
+		if kerr != nil {
+			return 0, "", kerr
+		}
+		if kept {
+			if id, err = tx.TicketForMessageIDsIn(ctx, all, refs); err == nil {
+				return id, "In-Reply-To/References match an email another of our mailboxes stored", nil
+			}
+		}
+	}
 	if err == nil {
 		return id, "In-Reply-To/References match a stored message", nil
 	}
@@ -585,6 +602,7 @@ type ours struct {
 	agents    map[string]store.User
 	mailboxes map[string]int64 // our mailboxes' addresses: their ids
 	active    map[int64]bool   // those not removed
+	ids       []int64          // every mailbox's id
 }
 
 func (o ours) has(address string) bool {
@@ -620,7 +638,7 @@ func (o ours) without(a string) ours {
 			agents[k] = u
 		}
 	}
-	return ours{support: o.support, agents: agents, mailboxes: o.mailboxes, active: o.active}
+	return ours{support: o.support, agents: agents, mailboxes: o.mailboxes, active: o.active, ids: o.ids}
 }
 
 func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error) {
@@ -634,6 +652,7 @@ func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error
 		own.support[mb.Address] = true
 		own.mailboxes[mailmsg.NormalizeAddress(mb.Address)] = mb.ID
 		own.active[mb.ID] = !mb.Removed()
+		own.ids = append(own.ids, mb.ID)
 	}
 	for _, a := range in.own {
 		own.support[a] = true

@@ -573,8 +573,8 @@ func TestAnswerToANotification(t *testing.T) {
 func TestOneEmailToTwoMailboxes(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		support := newMailbox(t, db, "support@example.com")
-		sales := newMailbox(t, db, "sales@example.com")
+		support := sendingMailbox(t, db, "support@example.com")
+		sales := sendingMailbox(t, db, "sales@example.com")
 		var acked []int64
 		in := ingest.New(db, ingest.Options{Acknowledge: func(ctx context.Context, tx *store.Tx, ticketID int64, m store.Message) (bool, error) {
 			acked = append(acked, ticketID)

@@ -199,6 +199,25 @@ func (c conn) TicketForMessageIDs(ctx context.Context, mailboxID int64, ids []st
 	return c.TicketForMessageIDsIn(ctx, []int64{mailboxID}, ids)
 }
 
+// KeepsMessageIDs says whether a mailbox holds one of ids on no ticket
+// (a duplicate of a copy another mailbox stored, an ignored email).
+func (c conn) KeepsMessageIDs(ctx context.Context, mailboxID int64, ids []string) (bool, error) {
+	if len(ids) == 0 {
+		return false, nil
+	}
+	args := []any{mailboxID}
+	for _, id := range ids {
+		args = append(args, MessageIDKey(id))
+	}
+	var one int
+	err := c.queryRow(ctx, `SELECT 1 FROM messages WHERE mailbox_id = ? AND ticket_id IS NULL
+		AND message_id_key IN (?`+strings.Repeat(", ?", len(ids)-1)+`) LIMIT 1`, args...).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // TicketForMessageIDsIn is TicketForMessageIDs over several mailboxes (an
 // email addressed to several of ours may answer one stored in another).
 func (c conn) TicketForMessageIDsIn(ctx context.Context, mailboxIDs []int64, ids []string) (int64, error) {
