@@ -345,6 +345,6 @@ func TestEmailsOfPasswordMailboxesNeedNoProvider(t *testing.T) {
 	}
 	res, body := e.get(e.signedIn(), "/admin/emails")
 	wantStatus(t, res, http.StatusOK)
-	wantContains(t, body, "support@example.com")
+	wantContains(t, body, "support@example.com", `id="add-no-provider">To add a Microsoft 365 mailbox that signs in there, set POSTDESK_MICROSOFT_CLIENT_ID`)
 	wantNotContains(t, body, "No sign-in provider is configured")
 }
