@@ -40,26 +40,33 @@ func r2email(id, to, cc, subject, inReplyTo, body string) string {
 	return h + "\r\n" + body + "\r\n"
 }
 
-// The owner mailbox (support@, first in To) keeps only an alias row (no
-// ticket) when sales@ fetched the email first. A follow-up that
-// references the original, sent To support@ only, must join the ticket.
+// quoteEmail is To support@, Cc sales@.
+var quoteEmail = r2email("e1", "support@example.com", "sales@example.com", "Quote please", "", "How much for 10?")
+
+// quoteToBoth makes support@ and sales@ (neither can send: the ticket is
+// the fetching mailbox's) and an ingest function.
+func quoteToBoth(t *testing.T, db *store.DB) (support, sales store.Mailbox, ing func(store.Mailbox, string) ingest.Result) {
+	support = newMailbox(t, db, "support@example.com")
+	sales = newMailbox(t, db, "sales@example.com")
+	in := ingest.New(db, ingest.Options{})
+	return support, sales, func(mb store.Mailbox, raw string) ingest.Result {
+		t.Helper()
+		res, err := in.Ingest(context.Background(), mb, strings.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+}
+
+// support@ keeps only a duplicate (no ticket) of the email sales@
+// fetched first. A follow-up that references the original, sent To
+// support@ only, joins the ticket (it was a new one).
 func TestFollowUpToOwnerWhoseCopyIsAnAlias(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		support := newMailbox(t, db, "support@example.com")
-		sales := newMailbox(t, db, "sales@example.com")
-		in := ingest.New(db, ingest.Options{})
-		ing := func(mb store.Mailbox, raw string) ingest.Result {
-			t.Helper()
-			res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return res
-		}
-		orig := r2email("e1", "support@example.com", "sales@example.com", "Quote please", "", "How much for 10?")
-		first := ing(sales, orig)
-		if dup := ing(support, orig); dup.Outcome != ingest.Duplicate {
+		support, sales, ing := quoteToBoth(t, db)
+		first := ing(sales, quoteEmail)
+		if dup := ing(support, quoteEmail); dup.Outcome != ingest.Duplicate {
 			t.Fatalf("support's copy: %s", dup.Outcome)
 		}
 		// "Sorry, forgot: 12 licences" — a reply to her own sent email, To support@ only.
@@ -75,25 +82,13 @@ func TestFollowUpToOwnerWhoseCopyIsAnAlias(t *testing.T) {
 // fetches it first. It must be one message on the original ticket.
 func TestReplyAllFetchedFirstByAliasMailbox(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		support := newMailbox(t, db, "support@example.com")
-		sales := newMailbox(t, db, "sales@example.com")
-		in := ingest.New(db, ingest.Options{})
-		ing := func(mb store.Mailbox, raw string) ingest.Result {
-			t.Helper()
-			res, err := in.Ingest(ctx, mb, strings.NewReader(raw))
-			if err != nil {
-				t.Fatal(err)
-			}
-			return res
-		}
-		orig := r2email("e1", "support@example.com", "sales@example.com", "Quote please", "", "How much for 10?")
-		first := ing(sales, orig)
-		ing(support, orig)
+		support, sales, ing := quoteToBoth(t, db)
+		first := ing(sales, quoteEmail)
+		ing(support, quoteEmail)
 		reply := r2email("e3", "support@example.com", "sales@example.com", "Re: Quote please", "e1", "Make it 12.")
 		a := ing(support, reply)
 		b := ing(sales, reply)
-		n, _ := db.CountTickets(ctx, store.TicketFilter{})
+		n, _ := db.CountTickets(context.Background(), store.TicketFilter{})
 		if n != 1 || a.TicketID != first.TicketID || b.TicketID != first.TicketID {
 			t.Errorf("reply-all: support %s ticket %d, sales %s ticket %d; %d tickets; want one ticket %d",
 				a.Outcome, a.TicketID, b.Outcome, b.TicketID, n, first.TicketID)
