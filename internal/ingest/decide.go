@@ -218,7 +218,7 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 			return Decision{Outcome: Duplicate, Class: "duplicate", Reason: "already stored", Kind: d.Kind, TicketID: copyOf.TicketID, Existing: &copyOf, Alias: true,
 				IgnoredReason: why, Reasons: append(d.Reasons, "the same email "+why+": stored once, for both addresses")}, nil
 		}
-		ticketID, why, err := in.findTicket(ctx, tx, mb, addressedMailboxes(msg, mb, own), own.ids, msg, from, trusted)
+		ticketID, why, err := in.findTicket(ctx, tx, mb, addressedMailboxes(msg, mb, own), own.mailboxes, msg, from, trusted)
 		if err != nil {
 			return Decision{}, err
 		}
@@ -417,7 +417,9 @@ func sameEmail(existing store.Message, p *Prepared, from string) bool {
 // to all joined its ticket twice). Only
 // the mailboxes it names are looked in (an index probe each), and only by
 // its Message-ID, confirmed as the same email (sameEmail). Copies sent
-// Bcc to both name neither mailbox, and stay two tickets.
+// Bcc to both name neither mailbox, and stay two tickets. ApplyBatch holds
+// the email's lock (store.Tx.LockMessageKey), so the other mailbox's copy
+// is committed or not yet begun.
 func copyInOtherMailbox(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *Prepared, from string, own ours) (store.Message, string, error) {
 	msg := p.Msg
 	if msg.MessageID == "" {
@@ -430,12 +432,6 @@ func copyInOtherMailbox(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *
 		id, ok := own.mailboxes[to]
 		if !ok || seen[id] {
 			continue
-		}
-		if len(seen) == 1 {
-			// The other mailbox may be storing its copy right now.
-			if err := tx.LockMessageKey(ctx, key); err != nil {
-				return store.Message{}, "", err
-			}
 		}
 		seen[id] = true
 		existing, err := tx.MessageByDedupeKey(ctx, id, key)

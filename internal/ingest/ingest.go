@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -489,10 +490,10 @@ var subjectRef = regexp.MustCompile(`\[#(\d{1,18})\]`)
 // name an email that another of them stored, keeping only a duplicate here).
 //
 // When mb keeps a named email only as a duplicate of the copy another of
-// our mailboxes stored (copyInOtherMailbox), every mailbox of ours (all)
-// is looked in: "Make it 12" To support@, answering her email To support@
-// and Cc sales@ that sales@ stored first, joins its ticket.
-func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, mailboxes, all []int64, msg *mailmsg.Message, from string, trusted bool) (int64, string, error) {
+// our mailboxes stored (copyInOtherMailbox), every mailbox of ours (all,
+// by address) is looked in: "Make it 12" To support@, answering her email
+// To support@ and Cc sales@ that sales@ stored first, joins its ticket.
+func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailbox, mailboxes []int64, all map[string]int64, msg *mailmsg.Message, from string, trusted bool) (int64, string, error) {
 	refs := threadIDs(msg)
 	id, err := tx.TicketForMessageIDsIn(ctx, mailboxes, refs)
 	if errors.Is(err, store.ErrNotFound) && len(all) > len(mailboxes) {
@@ -501,7 +502,7 @@ func (in *Ingester) findTicket(ctx context.Context, tx *store.Tx, mb store.Mailb
 			return 0, "", kerr
 		}
 		if kept {
-			if id, err = tx.TicketForMessageIDsIn(ctx, all, refs); err == nil {
+			if id, err = tx.TicketForMessageIDsIn(ctx, slices.Collect(maps.Values(all)), refs); err == nil {
 				return id, "In-Reply-To/References match an email another of our mailboxes stored", nil
 			}
 		}
@@ -602,7 +603,6 @@ type ours struct {
 	agents    map[string]store.User
 	mailboxes map[string]int64 // our mailboxes' addresses: their ids
 	active    map[int64]bool   // those not removed
-	ids       []int64          // every mailbox's id
 }
 
 func (o ours) has(address string) bool {
@@ -638,7 +638,7 @@ func (o ours) without(a string) ours {
 			agents[k] = u
 		}
 	}
-	return ours{support: o.support, agents: agents, mailboxes: o.mailboxes, active: o.active, ids: o.ids}
+	return ours{support: o.support, agents: agents, mailboxes: o.mailboxes, active: o.active}
 }
 
 func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error) {
@@ -652,7 +652,6 @@ func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error
 		own.support[mb.Address] = true
 		own.mailboxes[mailmsg.NormalizeAddress(mb.Address)] = mb.ID
 		own.active[mb.ID] = !mb.Removed()
-		own.ids = append(own.ids, mb.ID)
 	}
 	for _, a := range in.own {
 		own.support[a] = true
