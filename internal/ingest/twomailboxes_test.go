@@ -188,3 +188,17 @@ func TestEventMailboxIsTheTicketsMailbox(t *testing.T) {
 		}
 	})
 }
+
+// A Message-ID PostgreSQL would refuse as text (a NUL, bytes that are not
+// UTF-8) in an email to two of our mailboxes: the lock and the lookups take
+// its cleaned key, and it is one ticket.
+func TestTwoMailboxesRefusedBytesInMessageID(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		support, sales, ing := quoteToBoth(t, db)
+		raw := strings.Replace(quoteEmail, "<e1@customer.test>", "<e1\x00\xff\xfe@customer.test>", 1)
+		first, second := ing(sales, raw), ing(support, raw)
+		if first.Outcome != ingest.NewTicket || second.Outcome != ingest.Duplicate || second.TicketID != first.TicketID {
+			t.Errorf("sales then support: %s %d, %s %d; want one ticket", first.Outcome, first.TicketID, second.Outcome, second.TicketID)
+		}
+	})
+}
