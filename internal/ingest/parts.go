@@ -70,8 +70,9 @@ func (in *Ingester) Prepare(ctx context.Context, raw io.Reader) (*Prepared, erro
 
 // locateParts records where each attachment lies in the raw message, so
 // the raw message is its one copy: one more read of the source finds the
-// parts' spans, and each span is decoded and checked against the hash the
-// parser took. An attachment whose span does not check out (mail broken
+// parts' spans, and each span is checked to hold the bytes the parser
+// decoded (Span.Holds; where the parser noted none, the span is decoded
+// and checked against the hash the parser took). An attachment whose span does not check out (mail broken
 // in a way the parser forgives and the span finder does not) is stored as
 // a blob of its own, as before schema 19, from one more parse.
 func (in *Ingester) locateParts(ctx context.Context, raw store.Blob, p *Prepared) error {
@@ -91,7 +92,11 @@ func (in *Ingester) locateParts(ctx context.Context, raw store.Blob, p *Prepared
 	for i, a := range atts {
 		sp, ok := spans[a.Part]
 		if ok {
-			ok, err = spanHolds(raw, sp, a)
+			var known bool
+			known, ok, err = sp.Holds(raw, &atts[i])
+			if err == nil && !known {
+				ok, err = spanHolds(raw, sp, a)
+			}
 			if err != nil {
 				return fmt.Errorf("find attachment %q: %w", a.Filename, err)
 			}

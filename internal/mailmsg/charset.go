@@ -20,14 +20,10 @@ import (
 // returns nil, true for UTF-8 and its stand-ins (no conversion), and
 // nil, false for a charset nobody knows.
 func charsetDecoder(label string) (decode func([]byte) ([]byte, error), ok bool) {
-	l := strings.ToLower(strings.Trim(strings.TrimSpace(label), `"'`))
-	switch l {
-	case "", "utf-8", "utf8", "x-utf-8", "unicode-1-1-utf-8",
-		// Undeclared 8-bit text in practice is windows-1252 or UTF-8;
-		// decodeText tries UTF-8 first.
-		"us-ascii", "ascii", "ansi_x3.4-1968", "iso-ir-6", "646", "default", "x-unknown", "unknown-8bit", "x-user-defined":
+	if utf8Label(label) {
 		return nil, true
 	}
+	l := strings.ToLower(strings.Trim(strings.TrimSpace(label), `"'`))
 	if e, err := htmlindex.Get(l); err == nil && e != nil && e != encoding.Replacement {
 		return func(b []byte) ([]byte, error) {
 			out, _, err := transform.Bytes(e.NewDecoder(), b)
@@ -44,6 +40,19 @@ func charsetDecoder(label string) (decode func([]byte) ([]byte, error), ok bool)
 		}
 		return io.ReadAll(r)
 	}, true
+}
+
+// utf8Label reports whether a charset label means UTF-8 or one of its
+// stand-ins, which decodeText reads as UTF-8 (else as windows-1252).
+func utf8Label(label string) bool {
+	switch strings.ToLower(strings.Trim(strings.TrimSpace(label), `"'`)) {
+	case "", "utf-8", "utf8", "x-utf-8", "unicode-1-1-utf-8",
+		// Undeclared 8-bit text in practice is windows-1252 or UTF-8;
+		// decodeText tries UTF-8 first.
+		"us-ascii", "ascii", "ansi_x3.4-1968", "iso-ir-6", "646", "default", "x-unknown", "unknown-8bit", "x-user-defined":
+		return true
+	}
+	return false
 }
 
 // decodeText converts b from the declared charset to valid UTF-8. It never

@@ -68,7 +68,9 @@ func readHeader(br *bufio.Reader, problem func(string)) (textproto.Header, io.Re
 		}
 	}
 	buf.WriteString("\r\n")
-	h, err := textproto.ReadHeader(bufio.NewReader(&buf))
+	hr, pooled := getReader(&buf, 4<<10)
+	h, err := textproto.ReadHeader(hr)
+	putReader(hr, pooled)
 	if err != nil {
 		problem("header: " + err.Error())
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"hash/maphash"
 	"io"
 	"strconv"
 	"strings"
@@ -36,6 +37,16 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, path string
 		}
 	}
 	disp, dparams := p.parseParams(h.Get("Content-Disposition"))
+	text := (mt == "text/plain" || mt == "text/html") && disp != "attachment" &&
+		dparams["filename"] == "" && params["name"] == ""
+	p.tap = nil
+	if !strings.HasPrefix(mt, "multipart/") && !text {
+		// An attachment: attach notes what its encoded body was, so
+		// the caller can find it in the raw message (Span.Holds).
+		p.tap = &bodyTap{r: body, encoding: strings.ToLower(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))}
+		p.tap.h.SetSeed(bodySeed)
+		body = p.tap
+	}
 	dec, bad := transferDecoder(h.Get("Content-Transfer-Encoding"), body, problem)
 	defer func() {
 		if n := bad(); n > 0 {
@@ -60,8 +71,7 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, path string
 			p.bounced = deliveryStatus(bytes.NewReader(head))
 		}
 		p.attach(h, mt, params, disp, dparams, br, "", path)
-	case (mt == "text/plain" || mt == "text/html") && disp != "attachment" &&
-		dparams["filename"] == "" && params["name"] == "":
+	case text:
 		p.textPart(mt, params, dec, alt, path)
 	default:
 		p.attach(h, mt, params, disp, dparams, dec, "", path)
@@ -72,7 +82,8 @@ func (p *parser) walk(h textproto.Header, body io.Reader, depth int, path string
 func (p *parser) multipart(mt string, params map[string]string, body io.Reader, depth int, path string, alt int) {
 	problem := p.problemAt(path)
 	boundary := params["boundary"]
-	br := bufio.NewReaderSize(body, 8<<10)
+	br, pooled := getReader(body, 8<<10)
+	defer putReader(br, pooled)
 	if boundary == "" {
 		boundary = sniffBoundary(br)
 		if boundary == "" {
@@ -198,7 +209,8 @@ func (p *parser) readErr(err error, path string) {
 // textPart reads a text/plain or text/html body part, capped, into UTF-8.
 func (p *parser) textPart(mt string, params map[string]string, r io.Reader, alt int, path string) {
 	problem := p.problemAt(path)
-	data, err := io.ReadAll(io.LimitReader(r, p.opts.MaxBodyBytes+1))
+	data, done, err := readText(r, p.opts.MaxBodyBytes+1)
+	defer done()
 	p.readErr(err, path)
 	if int64(len(data)) > p.opts.MaxBodyBytes {
 		data = data[:p.opts.MaxBodyBytes]
@@ -215,6 +227,12 @@ func (p *parser) textPart(mt string, params map[string]string, r io.Reader, alt 
 		if _, name, _ := htmlcharset.DetermineEncoding(data, "text/html"); name != "" {
 			label = name
 		}
+	}
+	if utf8Label(label) {
+		// Line breaks made LF before the text is copied into a string
+		// (the same bytes in UTF-8 and what stands in for it), not in a
+		// second copy after.
+		data = crlfToLF(data)
 	}
 	s := decodeText(data, label, problem)
 	s = strings.TrimPrefix(s, "\uFEFF")
@@ -233,10 +251,13 @@ func (p *parser) textPart(mt string, params map[string]string, r io.Reader, alt 
 // attachment named from the enclosed Subject, and their Message-ID noted for
 // bounces (RFC 3464 section 2).
 func (p *parser) enclosed(h textproto.Header, mt string, params map[string]string, disp string, dparams map[string]string, r io.Reader, path string) {
-	br := bufio.NewReaderSize(r, 64<<10)
+	br, pooled := getReader(r, 64<<10)
+	defer putReader(br, pooled)
 	head, _ := br.Peek(64 << 10)
 	sub := &parser{opts: p.opts, msg: &Message{}}
-	eh, _ := readHeader(bufio.NewReader(bytes.NewReader(head)), func(string) {})
+	hr, hpooled := getReader(bytes.NewReader(head), 4<<10)
+	eh, _ := readHeader(hr, func(string) {})
+	putReader(hr, hpooled)
 	name := ""
 	if ids := parseMsgIDs(eh.Get("Message-Id")); len(ids) > 0 && p.origID == "" {
 		p.origID = ids[0]
@@ -269,6 +290,8 @@ func (p *parser) attach(h textproto.Header, mt string, params map[string]string,
 		Part:        path,
 	}
 	a.Inline = disp == "inline" || (disp == "" && a.ContentID != "")
+	tap := p.tap
+	p.tap = nil
 	hr := &hashReader{r: r, h: sha256.New()}
 	if p.opts.Attachment != nil {
 		if err := p.opts.Attachment(a, hr); err != nil {
@@ -285,7 +308,30 @@ func (p *parser) attach(h textproto.Header, mt string, params map[string]string,
 	}
 	a.Size = hr.n
 	a.SHA256 = hex.EncodeToString(hr.h.Sum(nil))
+	if tap != nil && hr.err == nil && err == nil {
+		// The rest of the part's body (a decoder may stop before its
+		// end), so that the whole is compared with the span.
+		if _, err := io.Copy(io.Discard, tap); err == nil {
+			a.body = bodyPrint{n: tap.n, sum: tap.h.Sum64(), encoding: tap.encoding, ok: true}
+		}
+	}
 	p.msg.Attachments = append(p.msg.Attachments, *a)
+}
+
+// bodyTap hashes the encoded body of an attachment as the parser reads
+// it (see bodyPrint).
+type bodyTap struct {
+	r        io.Reader
+	h        maphash.Hash
+	n        int64
+	encoding string
+}
+
+func (t *bodyTap) Read(b []byte) (int, error) {
+	n, err := t.r.Read(b)
+	t.h.Write(b[:n])
+	t.n += int64(n)
+	return n, err
 }
 
 // hashReader counts and hashes what is read through it and keeps the first

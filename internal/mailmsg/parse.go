@@ -22,7 +22,6 @@
 package mailmsg
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"strings"
@@ -51,6 +50,7 @@ type Attachment struct {
 	// Part is the IMAP-style part number ("" for the whole body, "1.2"),
 	// the key of the part's span in PartSpans.
 	Part string
+	body bodyPrint
 }
 
 // Message is what Parse could read of one message.
@@ -124,7 +124,8 @@ func Parse(r io.Reader, opts ParseOptions) (*Message, error) {
 	}
 	src := &sourceReader{r: r}
 	p := &parser{opts: opts, msg: &Message{}}
-	br := bufio.NewReaderSize(src, 32<<10)
+	br, pooled := getReader(src, 32<<10)
+	defer putReader(br, pooled)
 	var h textproto.Header
 	var body io.Reader
 	p.safely(func() {
@@ -178,7 +179,8 @@ type parser struct {
 	reportType string
 	origID     string // Message-ID of an enclosed original message
 	bounced    []BouncedRecipient
-	truncated  bool // a part ended without its closing boundary
+	truncated  bool     // a part ended without its closing boundary
+	tap        *bodyTap // of the part walk hands to attach, if an attachment
 	cbErr      error
 	stop       bool
 }
@@ -301,9 +303,12 @@ func findMessageIDLine(text string) string {
 // bodySlot accumulates one kind of body. Parts of the same
 // multipart/alternative replace each other (the later is the richer, RFC
 // 2046 5.1.4); other inline parts of the same type are appended, as Apple
-// Mail and list footers split a body.
+// Mail and list footers split a body. A body of one part (most) is kept as
+// the string its part made, not copied again.
 type bodySlot struct {
-	b         strings.Builder
+	one       string          // the body while one part makes it
+	b         strings.Builder // the body once parts are appended
+	joined    bool            // b holds the body
 	group     int
 	set       bool
 	truncated bool
@@ -311,14 +316,28 @@ type bodySlot struct {
 
 func (s *bodySlot) add(text string, group int, limit int64) {
 	if s.set && group != 0 && s.group == group {
+		s.one, s.joined, s.truncated = "", false, false
 		s.b.Reset()
-		s.truncated = false
-	} else if s.set && s.b.Len() > 0 && text != "" {
-		if !strings.HasSuffix(s.b.String(), "\n") {
-			s.b.WriteString("\n")
-		}
 	}
+	cur := s.String()
 	s.set, s.group = true, group
+	if cur == "" {
+		if int64(len(text)) > limit {
+			// A copy: the cut string would hold on to the whole.
+			text = strings.Clone(truncateBytes(text, int(max(limit, 0))))
+			s.truncated = true
+		}
+		s.one, s.joined = text, false
+		s.b.Reset()
+		return
+	}
+	if !s.joined {
+		s.b.WriteString(s.one)
+		s.one, s.joined = "", true
+	}
+	if text != "" && !strings.HasSuffix(cur, "\n") {
+		s.b.WriteString("\n")
+	}
 	room := limit - int64(s.b.Len())
 	if int64(len(text)) > room {
 		text = truncateBytes(text, int(max(room, 0)))
@@ -327,7 +346,12 @@ func (s *bodySlot) add(text string, group int, limit int64) {
 	s.b.WriteString(text)
 }
 
-func (s *bodySlot) String() string { return s.b.String() }
+func (s *bodySlot) String() string {
+	if s.joined {
+		return s.b.String()
+	}
+	return s.one
+}
 
 // truncateBytes cuts s to at most n bytes on a rune boundary.
 func truncateBytes(s string, n int) string {

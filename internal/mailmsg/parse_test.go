@@ -263,7 +263,7 @@ func TestParseFixtures(t *testing.T) {
 					if len(got.SHA256) != 64 {
 						t.Errorf("attachment %d SHA256 = %q", i, got.SHA256)
 					}
-					got.SHA256, got.Part = "", ""
+					got.SHA256, got.Part, got.body = "", "", bodyPrint{}
 					if got != want {
 						t.Errorf("attachment %d = %+v, want %+v", i, got, want)
 					}

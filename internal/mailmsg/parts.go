@@ -3,6 +3,7 @@ package mailmsg
 import (
 	"bufio"
 	"bytes"
+	"hash/maphash"
 	"io"
 	"mime"
 	"strings"
@@ -16,6 +17,46 @@ type Span struct {
 	// Encoding is the part's Content-Transfer-Encoding, lowercased and
 	// trimmed ("" for none); DecodeTransfer takes it.
 	Encoding string
+}
+
+// bodyPrint is what the parser read of an attachment's encoded body: its
+// length, its transfer encoding, and a hash keyed for this process
+// (hash/maphash: fast, and its collisions cannot be chosen by a sender who
+// does not know the key).
+type bodyPrint struct {
+	n        int64
+	sum      uint64
+	encoding string
+	ok       bool
+}
+
+var bodySeed = maphash.MakeSeed()
+
+// Holds reports whether sp is where a's encoded body lies in the raw
+// message r: the same transfer encoding, and the same bytes the parser
+// decoded into a, read again here undecoded. Equal input to the same
+// decoder (DecodeTransfer) gives equal content, so this stands for
+// decoding the span and comparing it with a's Size and SHA256, at the cost
+// of a read. known is false when Parse noted nothing of a's body (an
+// attachment cut off or left unread, a multipart kept whole): the caller
+// decodes and compares instead.
+func (sp Span) Holds(r io.ReadSeeker, a *Attachment) (known, ok bool, err error) {
+	if !a.body.ok {
+		return false, false, nil
+	}
+	if sp.Length != a.body.n || sp.Encoding != a.body.encoding {
+		return true, false, nil
+	}
+	if _, err := r.Seek(sp.Offset, io.SeekStart); err != nil {
+		return true, false, err
+	}
+	var h maphash.Hash
+	h.SetSeed(bodySeed)
+	n, err := io.Copy(&h, io.LimitReader(r, sp.Length))
+	if err != nil {
+		return true, false, err
+	}
+	return true, n == sp.Length && h.Sum64() == a.body.sum, nil
 }
 
 // maxSpanHeader caps the header kept per part while finding spans.
@@ -36,19 +77,20 @@ func PartSpans(r io.Reader) (map[string]Span, error) {
 		n        int
 	}
 	var (
-		br        = bufio.NewReaderSize(r, 64<<10)
-		spans     = map[string]Span{}
-		stack     []frame
-		pos       int64
-		lastEOL   int64
-		atStart   = true
-		inHeader  = true
-		header    []byte
-		path      string
-		inBody    bool
-		bodyStart int64
-		encoding  string
+		br, pooled = getReader(r, 64<<10)
+		spans      = map[string]Span{}
+		stack      []frame
+		pos        int64
+		lastEOL    int64
+		atStart    = true
+		inHeader   = true
+		header     []byte
+		path       string
+		inBody     bool
+		bodyStart  int64
+		encoding   string
 	)
+	defer putReader(br, pooled)
 	endBody := func(end int64) {
 		if inBody {
 			spans[path] = Span{Offset: bodyStart, Length: max(0, end-bodyStart), Encoding: encoding}
@@ -90,7 +132,9 @@ func PartSpans(r io.Reader) (map[string]Span, error) {
 			}
 			if start && atStart && len(bytes.TrimRight(line, "\r\n")) == 0 {
 				inHeader = false
-				h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(header)))
+				hr, hpooled := getReader(bytes.NewReader(header), 4<<10)
+				h, _ := textproto.ReadHeader(hr)
+				putReader(hr, hpooled)
 				mt, params, _ := mime.ParseMediaType(h.Get("Content-Type"))
 				if b := params["boundary"]; strings.HasPrefix(mt, "multipart/") && b != "" {
 					stack = append(stack, frame{boundary: b, path: path})

@@ -31,8 +31,28 @@ func checkSpans(t *testing.T, raw []byte) (matched, total int) {
 		}
 		h := sha256.New()
 		n, _ := io.Copy(h, DecodeTransfer(sp.Encoding, bytes.NewReader(raw[sp.Offset:sp.Offset+sp.Length])))
-		if n == a.Size && hex.EncodeToString(h.Sum(nil)) == a.SHA256 {
+		decoded := n == a.Size && hex.EncodeToString(h.Sum(nil)) == a.SHA256
+		known, holds, err := sp.Holds(bytes.NewReader(raw), &a)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case known && holds && !decoded:
+			t.Errorf("part %q: Holds says the span %+v is the attachment, and it decodes to other content", a.Part, sp)
+		case decoded && !(known && holds):
+			// The cheap check must serve the common case, or it saves
+			// nothing.
+			t.Errorf("part %q: the span %+v decodes to the attachment, and Holds says known=%v holds=%v", a.Part, sp, known, holds)
+		}
+		if decoded {
 			matched++
+		}
+		if known && holds && sp.Length > 0 {
+			// One byte off either way is not the attachment.
+			for _, off := range []Span{{sp.Offset + 1, sp.Length, sp.Encoding}, {sp.Offset, sp.Length - 1, sp.Encoding}, {sp.Offset, sp.Length, "x-other"}} {
+				if _, holds, _ := off.Holds(bytes.NewReader(raw), &a); holds {
+					t.Errorf("part %q: Holds accepts the span %+v, the right one being %+v", a.Part, off, sp)
+				}
+			}
 		}
 	}
 	return matched, total
@@ -90,6 +110,24 @@ func FuzzPartSpans(f *testing.F) {
 		for path, sp := range spans {
 			if sp.Offset < 0 || sp.Length < 0 || sp.Offset+sp.Length > int64(len(raw)) {
 				t.Fatalf("part %q: span %+v outside %d bytes", path, sp, len(raw))
+			}
+		}
+		// Holds never takes a span for an attachment it does not decode to.
+		msg, err := Parse(bytes.NewReader(raw), ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range msg.Attachments {
+			sp, ok := spans[a.Part]
+			if !ok {
+				continue
+			}
+			if _, holds, _ := sp.Holds(bytes.NewReader(raw), &a); holds {
+				h := sha256.New()
+				n, _ := io.Copy(h, DecodeTransfer(sp.Encoding, bytes.NewReader(raw[sp.Offset:sp.Offset+sp.Length])))
+				if n != a.Size || hex.EncodeToString(h.Sum(nil)) != a.SHA256 {
+					t.Fatalf("part %q: Holds takes span %+v, which decodes to other content", a.Part, sp)
+				}
 			}
 		}
 	})
