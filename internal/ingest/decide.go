@@ -542,6 +542,9 @@ func quoteSubject(s string) string {
 // with the same subject an hour later is not the same one.
 func (in *Ingester) recoveredTwin(ctx context.Context, tx *store.Tx, p *Prepared, from string) (store.Message, string, error) {
 	msg := p.Msg
+	if may, err := tx.MayHoldRecovered(ctx); err != nil || !may {
+		return store.Message{}, "", err
+	}
 	if msg.MessageID != "" {
 		twin, err := tx.RecoveredOriginal(ctx, store.DedupeKey(msg.MessageID, ""))
 		if err == nil && sameEmail(twin, p, from) {

@@ -475,3 +475,38 @@ func attachedForward(messageID, subject, note string, originals ...string) strin
 	}
 	return raw + "--b--\r\n"
 }
+
+// A forward and, after it in the same batch, the original it recovers (a
+// mailbox catching up on both), after an unrelated email: the original is the recovered one's
+// duplicate, though the batch began with no recovered email stored (on
+// SQLite the transaction remembers what it stored: MayHoldRecovered).
+func TestForwardAndOriginalInOneBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb, in := recoverySetup(t, db)
+		sent := recoveryNow.Add(-3 * 24 * time.Hour).Truncate(time.Minute)
+		var ps []*ingest.Prepared
+		other := strings.NewReplacer("ann@", "bo@", "Ann", "Bo", "orig-1@", "other-1@", "blender", "kettle").Replace(customerMail(sent))
+		for _, raw := range []string{other, gmailForward("Agent <agent@example.com>", "fwd-1@example.com", recoveryNow, sent), customerMail(sent)} {
+			p, err := in.Prepare(ctx, strings.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps = append(ps, p)
+		}
+		var res []ingest.Result
+		err := db.Write(ctx, func(tx *store.Tx) (err error) {
+			res, err = in.ApplyBatch(ctx, tx, mb, ps)
+			return err
+		})
+		if err != nil || len(res) != 3 {
+			t.Fatalf("batch: %+v %v", res, err)
+		}
+		if res[0].Outcome != ingest.NewTicket || res[1].Outcome != ingest.Recovered || res[2].Outcome != ingest.Duplicate || res[2].TicketID != res[1].TicketID {
+			t.Fatalf("another email, a forward, its original = %+v, want a new ticket, recovered, then its duplicate", res)
+		}
+		if n, _ := db.CountTickets(ctx, store.TicketFilter{}); n != 2 {
+			t.Fatalf("%d tickets, want 2", n)
+		}
+	})
+}

@@ -30,7 +30,6 @@ func ParseForwards(r io.Reader, opts ParseOptions) (*Message, []Forward, error) 
 }
 
 func parseForwards(r io.Reader, opts ParseOptions, depth int) (*Message, []Forward, error) {
-	head := &prefixRecorder{max: 64 << 10}
 	var attached [][]byte
 	userCB := opts.Attachment
 	opts.Attachment = func(a *Attachment, content io.Reader) error {
@@ -54,7 +53,7 @@ func parseForwards(r io.Reader, opts ParseOptions, depth int) (*Message, []Forwa
 		}
 		return nil
 	}
-	msg, err := Parse(io.TeeReader(r, head), opts)
+	msg, err := Parse(r, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -68,12 +67,7 @@ func parseForwards(r io.Reader, opts ParseOptions, depth int) (*Message, []Forwa
 		more, err := attachedForwards(attached, opts, last.Depth+1, "", "")
 		return msg, append(fs, more...), err
 	}
-	h := headerOf(head.buf)
-	mailer := h.Get("X-Mailer")
-	if mailer == "" {
-		mailer = h.Get("User-Agent")
-	}
-	client := clientFromHeaders(mailer, msg.MessageID)
+	client := clientFromHeaders(msg.mailer, msg.MessageID)
 	fs, err = attachedForwards(attached, opts, depth, client, strings.TrimSpace(msg.Text))
 	return msg, fs, err
 }

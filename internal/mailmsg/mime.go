@@ -11,6 +11,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
@@ -107,6 +108,7 @@ func (p *parser) multipart(mt string, params map[string]string, body io.Reader, 
 	// Keep the start of the body until a part is found, in case the
 	// boundary is never used (then the body is shown as text).
 	rec := &prefixRecorder{max: int(min(p.opts.MaxBodyBytes, 1<<20))}
+	defer rec.stop()
 	src := &endReader{r: br}
 	mr := textproto.NewMultipartReader(io.TeeReader(src, rec), boundary)
 	n := 0
@@ -183,14 +185,32 @@ type prefixRecorder struct {
 	stopped bool
 }
 
+// prefixBuffers keeps the recorders' buffers: most multiparts find their
+// first part after a few KB, and a buffer per multipart was a tenth of
+// what parsing allocated.
+var prefixBuffers sync.Pool
+
 func (r *prefixRecorder) Write(b []byte) (int, error) {
 	if !r.stopped && len(r.buf) < r.max {
+		if r.buf == nil {
+			if pb, _ := prefixBuffers.Get().(*[]byte); pb != nil {
+				r.buf = *pb
+			}
+		}
 		r.buf = append(r.buf, b[:min(len(b), r.max-len(r.buf))]...)
 	}
 	return len(b), nil
 }
 
-func (r *prefixRecorder) stop() { r.stopped, r.buf = true, nil }
+// stop ends the recording and gives the buffer back: what it held must not
+// be used after.
+func (r *prefixRecorder) stop() {
+	if r.buf != nil && cap(r.buf) <= 64<<10 {
+		b := r.buf[:0]
+		prefixBuffers.Put(&b)
+	}
+	r.stopped, r.buf = true, nil
+}
 
 // readErr reports how a part's body ended, when not cleanly.
 func (p *parser) readErr(err error, path string) {

@@ -90,6 +90,9 @@ type Message struct {
 	// delivered to: from its message/delivery-status part (RFC 3464), else
 	// from X-Failed-Recipients.
 	BouncedRecipients []BouncedRecipient
+	// mailer is the X-Mailer (else User-Agent) field: which client sent
+	// it, for the forward finder.
+	mailer string
 }
 
 // ParseOptions tunes Parse. The zero value is ready to use.
@@ -227,6 +230,9 @@ func (p *parser) envelope(h textproto.Header) {
 		// Keep the thread root and the most recent ancestors.
 		m.References = append(m.References[:1:1], m.References[n-maxReferences+1:]...)
 		p.problem(fmt.Sprintf("References: %d ids, kept %d", n, maxReferences))
+	}
+	if m.mailer = h.Get("X-Mailer"); m.mailer == "" {
+		m.mailer = h.Get("User-Agent")
 	}
 	m.Subject = p.headerText(h, "Subject")
 	if s := stripBidiControls(m.Subject); s != m.Subject {

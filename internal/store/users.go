@@ -210,16 +210,3 @@ func (tx *Tx) DeleteUserSessions(ctx context.Context, userID, keepID int64) (int
 	}
 	return res.RowsAffected()
 }
-
-// IsOwnAddress reports whether address is a mailbox's or an active user's,
-// in one query (ingest asks it of every message it parses).
-func (c conn) IsOwnAddress(ctx context.Context, address string) (bool, error) {
-	a := strings.ToLower(strings.TrimSpace(address))
-	var n int
-	err := c.queryRow(ctx, `SELECT (SELECT COUNT(*) FROM mailboxes WHERE address = ?)
-		+ (SELECT COUNT(*) FROM users WHERE email = ? AND (disabled_at IS NULL OR disabled_at = 0))`, a, a).Scan(&n)
-	if err != nil {
-		return false, fmt.Errorf("look up address %q: %w", a, err)
-	}
-	return n > 0, nil
-}

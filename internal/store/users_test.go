@@ -277,33 +277,3 @@ func TestInvitationsAreSingleUse(t *testing.T) {
 		}
 	})
 }
-
-// IsOwnAddress knows mailboxes and active users, whatever the case of
-// the address, and no one else.
-func TestIsOwnAddress(t *testing.T) {
-	storetest.Each(t, func(t *testing.T, db *store.DB) {
-		ctx := context.Background()
-		err := db.Write(ctx, func(tx *store.Tx) error {
-			if _, err := tx.CreateMailbox(ctx, "support@example.com", ""); err != nil {
-				return err
-			}
-			if _, err := tx.CreateUser(ctx, store.User{Email: "ann@example.com", Role: store.RoleAgent}); err != nil {
-				return err
-			}
-			gone, err := tx.CreateUser(ctx, store.User{Email: "bob@example.com", Role: store.RoleAgent})
-			if err != nil {
-				return err
-			}
-			return tx.SetUserDisabled(ctx, gone.ID, time.Now())
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for addr, want := range map[string]bool{"support@example.com": true, " Support@Example.COM": true, "ann@example.com": true,
-			"ANN@example.com": true, "bob@example.com": false, "customer@example.net": false, "": false} {
-			if got, err := db.IsOwnAddress(ctx, addr); err != nil || got != want {
-				t.Errorf("IsOwnAddress(%q) = %v, %v; want %v", addr, got, err, want)
-			}
-		}
-	})
-}
