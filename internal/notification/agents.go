@@ -25,13 +25,26 @@ var noticeEvents = map[string]bool{store.EventMailboxAuthStateChange: true, stor
 func (m *Mailer) Consume(ctx context.Context, tx *store.Tx, events []store.Event) error {
 	var support map[string]bool
 	added, notices := false, false
+	// Whether any agent chose an email of these events, once asked.
+	asked, listening := false, false
 	for _, e := range events {
 		if noticeEvents[e.Kind] {
 			notices = true
 			continue
 		}
 		switch e.Kind {
-		case store.EventTicketCreated, store.EventTicketCustomerReplied, store.EventTicketAssigned, store.EventTicketReplyFailed:
+		case store.EventTicketCreated, store.EventTicketCustomerReplied, store.EventTicketAssigned:
+			if !asked {
+				var err error
+				if listening, err = anyListening(ctx, tx); err != nil {
+					return err
+				}
+				asked = true
+			}
+			if !listening {
+				continue
+			}
+		case store.EventTicketReplyFailed:
 		default:
 			continue
 		}
@@ -59,6 +72,24 @@ func (m *Mailer) Consume(ctx context.Context, tx *store.Tx, events []store.Event
 		tx.AfterCommit(m.Wake)
 	}
 	return nil
+}
+
+// anyListening reports whether any enabled agent chose to hear of new
+// tickets, customers' answers or assignments: when none did (or there are
+// no agents yet), such events need no reading of their tickets, one or two
+// queries each (a quarter of a second of the single SQLite writer while a
+// 10,000-email backlog was fetched).
+func anyListening(ctx context.Context, tx *store.Tx) (bool, error) {
+	users, err := tx.Users(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, u := range users {
+		if u.DisabledAt.IsZero() && (u.Notify.NewTicket || u.Notify.CustomerReply || u.Notify.Assigned) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // audience decides who hears of a ticket event: never for bulk mail,
