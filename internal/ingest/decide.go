@@ -147,6 +147,11 @@ func (in *Ingester) decide(ctx context.Context, tx *store.Tx, mb store.Mailbox, 
 		d.Reasons = append(d.Reasons, fmt.Sprintf("its sender %s is an agent's address, but the receiving server's Authentication-Results say %s: its From may be forged, so it is not trusted as the agent's (no forward recovered, no ticket joined by its subject)", from, msg.AuthFailure))
 		forward, trusted = own.without(from), false
 	}
+	if msg.Auto == mailmsg.AutoNone && trusted && p.forwardsUnsought {
+		if err := in.seekForwards(ctx, p); err != nil {
+			return Decision{}, err
+		}
+	}
 	if msg.Auto == mailmsg.AutoNone && len(p.Forwards) > 0 {
 		done, err := in.decideForward(ctx, tx, mb, p, forward, from, &d)
 		if err != nil || done {

@@ -510,3 +510,35 @@ func TestForwardAndOriginalInOneBatch(t *testing.T) {
 		}
 	})
 }
+
+// An agent added while the ingester runs forwards a customer's email at
+// once, before the parse's copy of our addresses (read once a second) has
+// them: the transaction finds the sender an agent, the forward is searched
+// then, the original recovered, and the original arriving later is its
+// duplicate, not a second ticket.
+func TestForwardByAgentAddedThisSecond(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb, in := recoverySetup(t, db)
+		sent := recoveryNow.Add(-3 * 24 * time.Hour).Truncate(time.Minute)
+		other := strings.NewReplacer("ann@", "bo@", "Ann", "Bo", "orig-1@", "other-1@", "blender", "kettle").Replace(customerMail(sent))
+		if _, err := in.Ingest(ctx, mb, strings.NewReader(other)); err != nil {
+			t.Fatal(err)
+		}
+		err := db.Write(ctx, func(tx *store.Tx) error {
+			_, err := tx.CreateUser(ctx, store.User{Email: "new@example.com", Role: store.RoleAgent, PasswordHash: "x"})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := in.Ingest(ctx, mb, strings.NewReader(gmailForward("New Agent <new@example.com>", "fwd-9@example.com", recoveryNow, sent)))
+		if err != nil || res.Outcome != ingest.Recovered {
+			t.Errorf("forward by an agent added just before: %+v %v, want recovered", res, err)
+		}
+		orig, err := in.Ingest(ctx, mb, strings.NewReader(customerMail(sent)))
+		if err != nil || orig.Outcome != ingest.Duplicate || orig.TicketID != res.TicketID {
+			t.Errorf("the original after its forward: %+v %v, want a duplicate of the recovered one", orig, err)
+		}
+	})
+}

@@ -130,6 +130,9 @@ type Prepared struct {
 	// search is Msg.Text folded for the search index, computed by Parse
 	// (beside the database's writer rather than in its transaction).
 	search store.SearchText
+	// forwardsUnsought: Parse did not search Msg for forwarded originals,
+	// its sender not being ours then (see seekForwards).
+	forwardsUnsought bool
 }
 
 // DefaultRecoveryWindow is how old a forwarded original may be by default.

@@ -21,15 +21,38 @@ func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
 		return nil, fmt.Errorf("reopen raw message: %w", err)
 	}
 	defer f.Close()
+	unsought := false
+	// Only forwards from our agents and support addresses are recovered,
+	// so only theirs are searched for originals (decide searches again
+	// when the transaction finds the sender ours after all: seekForwards).
+	msg, forwards, own, err := in.parseRaw(ctx, f, func(m *mailmsg.Message) bool {
+		unsought = !in.fromOurs(ctx, m)
+		return !unsought
+	})
+	if err != nil {
+		return nil, err
+	}
+	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: s.RawSHA256, RawSize: s.RawSize, ReceivedAt: in.now().UTC(), ownBlobs: own,
+		forwardsUnsought: unsought}
+	p.DedupeKey = store.DedupeKey(msg.MessageID, s.RawSHA256)
+	p.search = store.NewSearchText(msg.Text)
+	if err := in.locateParts(ctx, f, p); err != nil {
+		in.Release(Stored{}, p)
+		return nil, err
+	}
+	return p, nil
+}
+
+// parseRaw parses a raw message and, where look says so (nil: always),
+// searches it for forwarded originals; an attached original's own files
+// are inside its part, kept as blobs of their own (own) so the recovered
+// email has them (they were dropped, and the original arriving later was a
+// duplicate).
+func (in *Ingester) parseRaw(ctx context.Context, f io.Reader, look func(*mailmsg.Message) bool) (*mailmsg.Message, []mailmsg.Forward, []string, error) {
 	blobs := in.db.Blobs()
 	var own []string
 	msg, forwards, err := mailmsg.ParseForwards(f, mailmsg.ParseOptions{
-		// Only forwards from our agents and support addresses are
-		// recovered, so only theirs are searched for originals.
-		LookForForwards: func(m *mailmsg.Message) bool { return in.fromOurs(ctx, m) },
-		// An attached original's own files are inside its part: kept as
-		// blobs of their own, so the recovered email has them (they were
-		// dropped, and the original arriving later was a duplicate).
+		LookForForwards: look,
 		ForwardedAttachment: func(a *mailmsg.Attachment, content io.Reader) error {
 			sum, _, err := blobs.Put(content)
 			if err == nil {
@@ -42,16 +65,29 @@ func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
 		for _, sum := range own {
 			blobs.Release(sum)
 		}
-		return nil, fmt.Errorf("parse message: %w", err)
+		return nil, nil, nil, fmt.Errorf("parse message: %w", err)
 	}
-	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: s.RawSHA256, RawSize: s.RawSize, ReceivedAt: in.now().UTC(), ownBlobs: own}
-	p.DedupeKey = store.DedupeKey(msg.MessageID, s.RawSHA256)
-	p.search = store.NewSearchText(msg.Text)
-	if err := in.locateParts(ctx, f, p); err != nil {
-		in.Release(Stored{}, p)
-		return nil, err
+	return msg, forwards, own, nil
+}
+
+// seekForwards searches an email Parse did not search for forwarded
+// originals, its sender not being ours by Parse's copy of our addresses
+// (read once a second: an agent or mailbox added within it), now that the
+// transaction found the sender ours after all. Without it, that agent's
+// forward became a ticket from the agent, and the customer's original,
+// arriving later, a second one.
+func (in *Ingester) seekForwards(ctx context.Context, p *Prepared) error {
+	f, err := in.db.Blobs().Open(ctx, p.RawSHA256)
+	if err != nil {
+		return fmt.Errorf("reopen raw message: %w", err)
 	}
-	return p, nil
+	defer f.Close()
+	_, forwards, own, err := in.parseRaw(ctx, f, nil)
+	if err != nil {
+		return err
+	}
+	p.Forwards, p.ownBlobs, p.forwardsUnsought = forwards, append(p.ownBlobs, own...), false
+	return nil
 }
 
 // Prepare stores and parses a message (Store, then Parse). The caller
@@ -92,11 +128,7 @@ func (in *Ingester) locateParts(ctx context.Context, raw store.Blob, p *Prepared
 	for i, a := range atts {
 		sp, ok := spans[a.Part]
 		if ok {
-			var known bool
-			known, ok, err = sp.Holds(raw, &atts[i])
-			if err == nil && !known {
-				ok, err = spanHolds(raw, sp, a)
-			}
+			ok, err = spanHoldsQuick(raw, sp, &atts[i])
 			if err != nil {
 				return fmt.Errorf("find attachment %q: %w", a.Filename, err)
 			}
@@ -111,6 +143,18 @@ func (in *Ingester) locateParts(ctx context.Context, raw store.Blob, p *Prepared
 		return nil
 	}
 	return in.storeOwnBlobs(ctx, raw, p, missing)
+}
+
+// spanHoldsQuick reports whether a span is the attachment: at the cost of
+// a read where the parser noted the bytes it decoded (Span.Holds), else, or
+// when those bytes differ (a relay's mixed line ends: a CR the parser
+// read and the span finder leaves out, which base64 skips), by decoding
+// the span (spanHolds).
+func spanHoldsQuick(raw store.Blob, sp mailmsg.Span, a *mailmsg.Attachment) (bool, error) {
+	if _, ok, err := sp.Holds(raw, a); ok || err != nil {
+		return ok, err
+	}
+	return spanHolds(raw, sp, *a)
 }
 
 // spanHolds decodes a span and reports whether it is the attachment.

@@ -32,10 +32,16 @@ func TestAttachmentsKeptOnce(t *testing.T) {
 			"Content-Type: multipart/mixed; boundary=\"q q\"\r\n\r\n--q q\r\nContent-Type: text/plain\r\n\r\nhi\r\n" +
 			"--q q\r\nContent-Type: text/csv; name=a.csv\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
 			"a=3Db,c=\r\nd\r\n--q q--\r\n"
+		// LF line ends but one CRLF line (a relay mixed them): the CR is
+		// part of what the parser decoded and not of the span, and base64
+		// skips it, so the span is still the attachment.
+		mixed := "From: c@customer.example\nSubject: mixed\nMessage-ID: <mixed@x>\nMIME-Version: 1.0\n" +
+			"Content-Type: multipart/mixed; boundary=BB\n\n--BB\nContent-Type: text/plain\n\nhi\n" +
+			"--BB\nContent-Type: application/pdf; name=a.pdf\nContent-Transfer-Encoding: base64\n\nJVBERi0xLjQK\r\n--BB--\n"
 		for _, c := range []struct {
 			raw, content string
 			inRaw        bool
-		}{{qp, "a=b,cd", true}, {cut, "", false}} {
+		}{{qp, "a=b,cd", true}, {cut, "", false}, {mixed, "%PDF-1.4\n", true}} {
 			res, err := in.Ingest(ctx, mb, strings.NewReader(c.raw))
 			if err != nil {
 				t.Fatal(err)

@@ -248,15 +248,19 @@ func (p *parser) textPart(mt string, params map[string]string, r io.Reader, alt 
 			label = name
 		}
 	}
-	if utf8Label(label) {
-		// Line breaks made LF before the text is copied into a string
-		// (the same bytes in UTF-8 and what stands in for it), not in a
-		// second copy after.
+	// Line breaks are made LF in one pass ("\r\r\n" becomes "\r\n"):
+	// for UTF-8 and what stands in for it, on the bytes before they are
+	// copied into a string (the same bytes either way), not in a second
+	// copy after.
+	plain := utf8Label(label)
+	if plain {
 		data = crlfToLF(data)
 	}
 	s := decodeText(data, label, problem)
 	s = strings.TrimPrefix(s, "\uFEFF")
-	s = strings.ReplaceAll(s, "\r\n", "\n")
+	if !plain {
+		s = strings.ReplaceAll(s, "\r\n", "\n")
+	}
 	if mt == "text/html" {
 		p.html.add(s, alt, p.opts.MaxBodyBytes)
 		return

@@ -20,9 +20,12 @@ type Span struct {
 }
 
 // bodyPrint is what the parser read of an attachment's encoded body: its
-// length, its transfer encoding, and a hash keyed for this process
-// (hash/maphash: fast, and its collisions cannot be chosen by a sender who
-// does not know the key).
+// length, its transfer encoding, and a 64-bit hash keyed for this process
+// (hash/maphash). It is not a cryptographic hash: two bodies of one length
+// can collide, by chance about once in 2^64, and a sender cannot aim at a
+// collision without the key, which never leaves the process. Were one
+// found, Span.Holds would take other bytes of the same email for the
+// attachment: nothing a sender could not have put in the attachment.
 type bodyPrint struct {
 	n        int64
 	sum      uint64
