@@ -26,6 +26,11 @@ func customerMail(sent time.Time) string {
 		"Date: " + sent.Format(time.RFC1123Z) + "\r\nMessage-ID: <orig-1@customer.example>\r\n\r\nMy blender broke on day two.\r\n"
 }
 
+// otherCustomerMail is another customer's email, about something else.
+func otherCustomerMail(sent time.Time) string {
+	return strings.NewReplacer("ann@", "bo@", "Ann", "Bo", "orig-1@", "other-1@", "blender", "kettle").Replace(customerMail(sent))
+}
+
 // gmailForward is an agent's inline Gmail forward of the customer's email.
 func gmailForward(from, msgID string, sent, orig time.Time) string {
 	return "From: " + from + "\r\nTo: support@example.com\r\nSubject: Fwd: Broken blender\r\nDate: " + sent.Format(time.RFC1123Z) +
@@ -486,7 +491,7 @@ func TestForwardAndOriginalInOneBatch(t *testing.T) {
 		mb, in := recoverySetup(t, db)
 		sent := recoveryNow.Add(-3 * 24 * time.Hour).Truncate(time.Minute)
 		var ps []*ingest.Prepared
-		other := strings.NewReplacer("ann@", "bo@", "Ann", "Bo", "orig-1@", "other-1@", "blender", "kettle").Replace(customerMail(sent))
+		other := otherCustomerMail(sent)
 		for _, raw := range []string{other, gmailForward("Agent <agent@example.com>", "fwd-1@example.com", recoveryNow, sent), customerMail(sent)} {
 			p, err := in.Prepare(ctx, strings.NewReader(raw))
 			if err != nil {
@@ -521,7 +526,7 @@ func TestForwardByAgentAddedThisSecond(t *testing.T) {
 		ctx := context.Background()
 		mb, in := recoverySetup(t, db)
 		sent := recoveryNow.Add(-3 * 24 * time.Hour).Truncate(time.Minute)
-		other := strings.NewReplacer("ann@", "bo@", "Ann", "Bo", "orig-1@", "other-1@", "blender", "kettle").Replace(customerMail(sent))
+		other := otherCustomerMail(sent)
 		if _, err := in.Ingest(ctx, mb, strings.NewReader(other)); err != nil {
 			t.Fatal(err)
 		}
