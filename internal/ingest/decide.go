@@ -431,15 +431,11 @@ func copyInOtherMailbox(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *
 		return store.Message{}, "", nil
 	}
 	key := store.DedupeKey(msg.MessageID, "")
-	seen := map[int64]bool{mb.ID: true}
-	for _, rcpt := range slices.Concat(msg.To, msg.Cc) {
-		to := mailmsg.NormalizeAddress(rcpt.Address)
-		id, ok := own.mailboxes[to]
-		if !ok || seen[id] {
+	for _, r := range own.recipients(msg) {
+		if r.id == mb.ID {
 			continue
 		}
-		seen[id] = true
-		existing, err := tx.MessageByDedupeKey(ctx, id, key)
+		existing, err := tx.MessageByDedupeKey(ctx, r.id, key)
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
@@ -447,30 +443,44 @@ func copyInOtherMailbox(ctx context.Context, tx *store.Tx, mb store.Mailbox, p *
 			return store.Message{}, "", err
 		}
 		if existing.TicketID != 0 && sameEmail(existing, p, from) {
-			return existing, to, nil
+			return existing, r.address, nil
 		}
 	}
 	return store.Message{}, "", nil
 }
 
+// recipient is one of our mailboxes an email is addressed to.
+type recipient struct {
+	id      int64
+	address string
+}
+
+// recipients are our mailboxes msg is addressed to, in To then Cc order,
+// each once.
+func (o ours) recipients(msg *mailmsg.Message) []recipient {
+	var out []recipient
+	for _, rcpt := range slices.Concat(msg.To, msg.Cc) {
+		a := mailmsg.NormalizeAddress(rcpt.Address)
+		if id, ok := o.mailboxes[a]; ok && !slices.ContainsFunc(out, func(r recipient) bool { return r.id == id }) {
+			out = append(out, recipient{id: id, address: a})
+		}
+	}
+	return out
+}
+
 // namesOtherMailbox says whether msg is addressed (To, Cc) to a mailbox of
 // ours other than mb.
 func namesOtherMailbox(msg *mailmsg.Message, mb store.Mailbox, own ours) bool {
-	for _, rcpt := range slices.Concat(msg.To, msg.Cc) {
-		if id, ok := own.mailboxes[mailmsg.NormalizeAddress(rcpt.Address)]; ok && id != mb.ID {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(own.recipients(msg), func(r recipient) bool { return r.id != mb.ID })
 }
 
 // addressedMailboxes is mb and the other mailboxes of ours (not removed)
 // msg is addressed to, in To or Cc.
 func addressedMailboxes(msg *mailmsg.Message, mb store.Mailbox, own ours) []int64 {
 	ids := []int64{mb.ID}
-	for _, rcpt := range slices.Concat(msg.To, msg.Cc) {
-		if id, ok := own.mailboxes[mailmsg.NormalizeAddress(rcpt.Address)]; ok && own.active[id] && !slices.Contains(ids, id) {
-			ids = append(ids, id)
+	for _, r := range own.recipients(msg) {
+		if own.active[r.id] && r.id != mb.ID {
+			ids = append(ids, r.id)
 		}
 	}
 	return ids
@@ -483,24 +493,19 @@ func addressedMailboxes(msg *mailmsg.Message, mb store.Mailbox, own ours) []int6
 // other copy a duplicate), unless support@ cannot answer it: removed, not
 // connected, waiting for a sign-in, or without sending settings.
 func ownerMailbox(ctx context.Context, tx *store.Tx, msg *mailmsg.Message, mb store.Mailbox, own ours) (int64, string, error) {
-	for _, rcpt := range slices.Concat(msg.To, msg.Cc) {
-		a := mailmsg.NormalizeAddress(rcpt.Address)
-		id, ok := own.mailboxes[a]
-		if !ok {
+	for _, r := range own.recipients(msg) {
+		if r.id == mb.ID {
+			return r.id, r.address, nil
+		}
+		if !own.active[r.id] {
 			continue
 		}
-		if id == mb.ID {
-			return id, a, nil
-		}
-		if !own.active[id] {
-			continue
-		}
-		ok, err := canSend(ctx, tx, id)
+		ok, err := canSend(ctx, tx, r.id)
 		if err != nil {
 			return 0, "", err
 		}
 		if ok {
-			return id, a, nil
+			return r.id, r.address, nil
 		}
 	}
 	return mb.ID, mb.Address, nil

@@ -151,7 +151,7 @@ type Ingester struct {
 
 	ownMu   sync.Mutex
 	ownAt   time.Time
-	ownSeen map[string]bool // fromOurs' copy of our addresses, read at ownAt
+	ownSeen ours // fromOurs' copy of our addresses, read at ownAt
 }
 
 // Options configures an Ingester.
@@ -594,49 +594,32 @@ func (in *Ingester) fromOurs(ctx context.Context, m *mailmsg.Message) bool {
 	if from == nil {
 		return false
 	}
-	addr := mailmsg.NormalizeAddress(from.Address)
-	if slices.Contains(in.own, addr) || slices.Contains(in.agents, addr) {
-		return true
-	}
-	own, err := in.ownAddressSet(ctx)
-	return own[addr] || err != nil
+	own, err := in.cachedOwnAddresses(ctx)
+	return err != nil || own.has(from.Address)
 }
 
 // ownAddressTTL is how long fromOurs trusts its copy of our addresses. It
 // asked the database for every message parsed (a tenth of a second of
 // CPU per 10,000 messages fetched, two queries each); a mailbox or agent
 // added this second is seen the next. The transaction that files a message
-// reads them itself (ownAddresses): a forward from an address not yet seen
-// here is filed as an email from that address, not lost.
+// reads them itself (ownAddresses) and searches then for the forwards
+// Parse left unsearched (seekForwards).
 const ownAddressTTL = time.Second
 
-// ownAddressSet is every mailbox address (removed ones too) and every
-// enabled agent's address, read at most once per ownAddressTTL.
-func (in *Ingester) ownAddressSet(ctx context.Context) (map[string]bool, error) {
+// cachedOwnAddresses is ownAddresses read at most once per ownAddressTTL,
+// outside any transaction.
+func (in *Ingester) cachedOwnAddresses(ctx context.Context) (ours, error) {
 	in.ownMu.Lock()
 	defer in.ownMu.Unlock()
-	if in.ownSeen != nil && time.Since(in.ownAt) < ownAddressTTL {
+	if in.ownSeen.support != nil && time.Since(in.ownAt) < ownAddressTTL {
 		return in.ownSeen, nil
 	}
-	mbs, err := in.db.Mailboxes(ctx)
+	own, err := in.ownAddresses(ctx, in.db)
 	if err != nil {
-		return nil, err
+		return ours{}, err
 	}
-	users, err := in.db.Users(ctx)
-	if err != nil {
-		return nil, err
-	}
-	seen := make(map[string]bool, len(mbs)+len(users))
-	for _, mb := range mbs {
-		seen[mailmsg.NormalizeAddress(mb.Address)] = true
-	}
-	for _, u := range users {
-		if u.DisabledAt.IsZero() {
-			seen[mailmsg.NormalizeAddress(u.Email)] = true
-		}
-	}
-	in.ownSeen, in.ownAt = seen, time.Now()
-	return seen, nil
+	in.ownSeen, in.ownAt = own, time.Now()
+	return own, nil
 }
 
 // ours are the helpdesk's own addresses: support addresses (the
@@ -684,7 +667,14 @@ func (o ours) without(a string) ours {
 	return ours{support: o.support, agents: agents, mailboxes: o.mailboxes, active: o.active}
 }
 
-func (in *Ingester) ownAddresses(ctx context.Context, tx *store.Tx) (ours, error) {
+// addressReader is what ownAddresses reads: a transaction, or the
+// database outside one.
+type addressReader interface {
+	Mailboxes(ctx context.Context) ([]store.Mailbox, error)
+	Users(ctx context.Context) ([]store.User, error)
+}
+
+func (in *Ingester) ownAddresses(ctx context.Context, tx addressReader) (ours, error) {
 	mbs, err := tx.Mailboxes(ctx)
 	if err != nil {
 		return ours{}, err

@@ -227,15 +227,12 @@ func (c conn) TicketForMessageIDsIn(ctx context.Context, mailboxIDs []int64, ids
 	if len(ids) == 0 || len(mailboxIDs) == 0 {
 		return 0, ErrNotFound
 	}
-	args := make([]any, 0, len(mailboxIDs)+len(ids))
-	for _, id := range mailboxIDs {
-		args = append(args, id)
-	}
+	args, list := idList(mailboxIDs)
 	for _, id := range ids {
 		args = append(args, MessageIDKey(id))
 	}
 	var ticketID int64
-	err := c.queryRow(ctx, `SELECT ticket_id FROM messages WHERE mailbox_id IN (?`+strings.Repeat(", ?", len(mailboxIDs)-1)+`) AND ticket_id IS NOT NULL
+	err := c.queryRow(ctx, `SELECT ticket_id FROM messages WHERE mailbox_id IN (`+list+`) AND ticket_id IS NOT NULL
 		AND message_id_key IN (?`+strings.Repeat(", ?", len(ids)-1)+`) ORDER BY id DESC LIMIT 1`, args...).Scan(&ticketID)
 	return ticketID, one(err)
 }
@@ -410,12 +407,12 @@ func (tx *Tx) MayHoldRecovered(ctx context.Context) (bool, error) {
 		return true, nil
 	}
 	if tx.recovered == recoveredUnknown {
-		var any bool
-		if err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE recovered_from IS NOT NULL)`).Scan(&any); err != nil {
+		var found bool
+		if err := tx.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM messages WHERE recovered_from IS NOT NULL)`).Scan(&found); err != nil {
 			return true, fmt.Errorf("look for recovered originals: %w", err)
 		}
 		tx.recovered = noneRecovered
-		if any {
+		if found {
 			tx.recovered = someRecovered
 		}
 	}

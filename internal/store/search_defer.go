@@ -171,12 +171,12 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for rest := write; len(rest) > 0; {
-		n := searchChunks(len(rest))[0]
-		args := make([]any, 0, 8*n)
+	err = inChunks(write, func(chunk []int64) error {
+		n := len(chunk)
+		args := make([]any, 0, 6*n)
 		var q string
 		if !sqlite {
-			for _, id := range rest[:n] {
+			for _, id := range chunk {
 				c := tx.search[id]
 				args = append(args, id, c.subject, c.people, c.size,
 					tsvectorText(tsPart{c.subject, 'A'}, tsPart{c.people, 'B'}, tsPart{c.notes, 'C'}, tsPart{c.body, 'D'}),
@@ -185,7 +185,7 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 			row := "(?, ?, ?, ?, ?::tsvector, ?::tsvector)"
 			q = `INSERT INTO ticket_search (ticket_id, subject, people, size, tsv, people_tsv) VALUES ` + row + strings.Repeat(", "+row, n-1)
 		} else {
-			for _, id := range rest[:n] {
+			for _, id := range chunk {
 				c := tx.search[id]
 				args = append(args, id, c.subject, c.people, c.body, c.notes, c.size)
 			}
@@ -195,7 +195,10 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 		if _, err := tx.exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("write %d search documents: %w", n, err)
 		}
-		rest = rest[n:]
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	tx.search, tx.searchBytes = nil, 0
 	return nil
