@@ -53,11 +53,11 @@ func runReindex(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// The background indexer waits, after bulk ingest queued grown documents,
+// The background indexer waits, after bulk ingest queued tickets,
 // until ingest has queued none for searchQuiet (the load paused or ended),
 // or for searchMaxLag since the first it did not yet build, whichever is
-// sooner: during an import a ticket that grows in many batches is rebuilt
-// once, and under a load that never pauses no document is more than about
+// sooner: during an import a ticket that grows in many batches is built
+// once, and under a load that never pauses no ticket is more than about
 // searchMaxLag behind.
 const (
 	searchQuiet  = 500 * time.Millisecond
@@ -67,8 +67,8 @@ const (
 // indexInBackground keeps the search index caught up while serve runs: it
 // builds the backlog at start (the tickets of an upgraded database, or of a
 // load that stopped before its documents were built), then again each time
-// bulk ingest queues grown documents (store.Tx.BulkLoad). It returns when
-// ctx ends.
+// bulk ingest queues the tickets it created or grew (store.Tx.BulkLoad).
+// It returns when ctx ends.
 func indexInBackground(ctx context.Context, db *store.DB, log *slog.Logger) {
 	// A pass that fails (a full disk, a busy database) is tried again,
 	// after 1 s, then twice as long each time up to searchMaxLag: no later
@@ -104,7 +104,7 @@ func indexInBackground(ctx context.Context, db *store.DB, log *slog.Logger) {
 				break wait
 			}
 		}
-		pass("building the search documents of tickets that grew in bulk")
+		pass("building the search documents of tickets a bulk load created or grew")
 	}
 }
 
@@ -136,8 +136,8 @@ func reindexInBackground(ctx context.Context, db *store.DB, log *slog.Logger, wh
 }
 
 // searchBacklogGauge is postdesk_search_backlog_tickets: the tickets whose
-// search document waits to be built (after an upgrade, or grown by a bulk
-// load); NaN when the database does not answer.
+// search document waits to be built (after an upgrade, or created or grown
+// by a bulk load); NaN when the database does not answer.
 func searchBacklogGauge(db *store.DB) prometheus.Collector {
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "postdesk_search_backlog_tickets",
 		Help: "Tickets whose search document waits to be built (their newest words are not yet searchable)."}, func() float64 {

@@ -61,9 +61,10 @@ func (in *Ingester) ApplyBatch(ctx context.Context, tx *store.Tx, mb store.Mailb
 }
 
 // bulkBatch is the size from which a batch is part of a bulk load (a
-// mailbox's backlog, an import): the search documents it grows are rebuilt
-// once the load pauses rather than at its commit (store.Tx.BulkLoad). New
-// mail arrives a message or a few at a time, and stays searchable at once.
+// mailbox's backlog, an import): on SQLite, the search documents of the
+// tickets it creates or grows are built once the load pauses rather than
+// at its commit (store.Tx.BulkLoad). New mail arrives a message or a few
+// at a time, and is searchable at once.
 const bulkBatch = 16
 
 // applied counts and logs one committed message.

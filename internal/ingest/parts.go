@@ -35,7 +35,12 @@ func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
 	p := &Prepared{Msg: msg, Forwards: forwards, RawSHA256: s.RawSHA256, RawSize: s.RawSize, ReceivedAt: in.now().UTC(), ownBlobs: own,
 		forwardsUnsought: unsought}
 	p.DedupeKey = store.DedupeKey(msg.MessageID, s.RawSHA256)
-	p.search = store.NewSearchText(msg.Text)
+	if !in.db.DefersBulkSearch() {
+		// Folded here, beside the writer; on SQLite a batch of many
+		// leaves its documents to the background indexer, and the writer
+		// folds the text of the few that come one at a time.
+		p.search = store.NewSearchText(msg.Text)
+	}
 	if err := in.locateParts(ctx, f, p); err != nil {
 		in.Release(Stored{}, p)
 		return nil, err

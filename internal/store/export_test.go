@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 )
 
@@ -58,4 +59,19 @@ func (db *DB) SearchDocuments(ctx context.Context) (int, error) {
 	var n int
 	err := db.queryRow(ctx, `SELECT COUNT(*) FROM ticket_search`).Scan(&n)
 	return n, err
+}
+
+// SearchDocument is a ticket's stored search document as one string (on
+// PostgreSQL with its tsvectors), "" when it has none.
+func (db *DB) SearchDocument(ctx context.Context, ticketID int64) (string, error) {
+	q := `SELECT subject || '|' || people || '|' || body || '|' || notes || '|' || size FROM ticket_search WHERE rowid = ?`
+	if db.d().name() != "sqlite" {
+		q = `SELECT subject || '|' || people || '|' || size || '|' || tsv::text || '|' || people_tsv::text FROM ticket_search WHERE ticket_id = ?`
+	}
+	var doc string
+	err := one(db.queryRow(ctx, q, ticketID).Scan(&doc))
+	if errors.Is(err, ErrNotFound) {
+		return "", nil
+	}
+	return doc, err
 }

@@ -164,7 +164,7 @@ func (tx *Tx) InsertMessage(ctx context.Context, m *Message) error {
 		return err
 	}
 	if searchIndexed(m) {
-		return tx.indexAdd(ctx, m.TicketID, messageAddition(m))
+		return tx.indexAdd(ctx, m.TicketID, func() searchAddition { return messageAddition(m) })
 	}
 	return nil
 }

@@ -37,7 +37,9 @@ func (tx *Tx) AddNote(ctx context.Context, n *Note) error {
 	}
 	n.ID = id
 	if n.Kind == NoteInternal {
-		if err := tx.indexAdd(ctx, n.TicketID, searchAddition{notes: search.IndexText(n.Body, searchPartBytes)}); err != nil {
+		if err := tx.indexAdd(ctx, n.TicketID, func() searchAddition {
+			return searchAddition{notes: search.IndexText(n.Body, searchPartBytes)}
+		}); err != nil {
 			return err
 		}
 	}

@@ -40,7 +40,11 @@ type searchChange struct {
 	// replace: the stored document (if any) is dropped first.
 	replace bool
 	// drop: the ticket is gone; its document is dropped and none written.
-	drop                         bool
+	drop bool
+	// queue: the document is left to ReindexSearch (a bulk load on
+	// SQLite, BulkLoad): the ticket joins the search backlog at commit,
+	// its stored document, if any, left as it is until the rebuild.
+	queue                        bool
 	subject, people, body, notes string
 	size                         int
 	// addPeople: of a document that grows, the part of people that is
@@ -60,25 +64,27 @@ func (tx *Tx) setSearch(ticketID int64, c *searchChange) {
 	tx.search[ticketID] = c
 }
 
-// searchChunks splits n rows into statements of at most maxSearchRows,
-// in sizes that are powers of two, so a few statement texts are prepared
-// once and reused.
-func searchChunks(n int) []int {
-	var out []int
-	for size := maxSearchRows; n > 0; size /= 2 {
-		for n >= size {
-			out = append(out, size)
-			n -= size
-		}
+// searchChunk is the size of the first statement of at most max (a
+// power of two) rows that n rows are split into: sizes are powers of two,
+// so a few statement texts are prepared once and reused.
+func searchChunk(n, max int) int {
+	size := max
+	for size > n {
+		size /= 2
 	}
-	return out
+	return size
 }
 
-// inChunks calls fn with ids in the chunks of searchChunks, one statement
-// each.
+// inChunks calls fn with ids in chunks of at most maxSearchRows (see
+// searchChunk), one statement each.
 func inChunks(ids []int64, fn func(chunk []int64) error) error {
+	return inChunksOf(ids, maxSearchRows, fn)
+}
+
+// inChunksOf is inChunks with chunks of at most max.
+func inChunksOf(ids []int64, max int, fn func(chunk []int64) error) error {
 	for rest := ids; len(rest) > 0; {
-		n := searchChunks(len(rest))[0]
+		n := searchChunk(len(rest), max)
 		if err := fn(rest[:n]); err != nil {
 			return err
 		}
@@ -128,9 +134,11 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	var grow, drop, write []int64
+	var grow, drop, write, queue []int64
 	for _, id := range ids {
 		switch c := tx.search[id]; {
+		case c.queue:
+			queue = append(queue, id)
 		case c.drop:
 			drop = append(drop, id)
 		case !c.whole:
@@ -142,13 +150,10 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 			write = append(write, id)
 		}
 	}
-	sqlite := tx.d.name() == "sqlite"
-	if sqlite && tx.bulk && len(grow) > 0 {
-		if err := tx.queueGrowing(ctx, grow); err != nil {
-			return err
-		}
-		grow = nil
+	if err := tx.queueSearchDocs(ctx, queue); err != nil {
+		return err
 	}
+	sqlite := tx.d.name() == "sqlite"
 	if sqlite {
 		// FTS5 updates a row as a delete and an insert anyway: the grown
 		// documents are read, dropped and written whole with the others.
@@ -205,36 +210,59 @@ func (tx *Tx) flushSearch(ctx context.Context) error {
 }
 
 // BulkLoad marks the transaction as one batch of many (a mailbox's
-// backlog being fetched): on SQLite, the search documents it grows are not
-// rewritten at its commit but queued in the search backlog, to be rebuilt
-// from their rows by ReindexSearch once the load pauses (serve's
-// background indexer, woken by SearchQueued). Documents of new tickets are
-// written at once, as always.
+// backlog being fetched): on SQLite, the search documents of the tickets
+// it creates or grows are not written at its commit; the tickets are
+// queued in the search backlog, their documents built from their rows by
+// ReindexSearch once the load pauses (serve's background indexer, woken by
+// SearchQueued). Until then a new ticket is not found by a search, and an
+// older one is found by its earlier text only. Mail that arrives a few
+// messages at a time is not a bulk load, and is searchable at its commit.
 //
-// FTS5 cannot append to a document: growing one tokenizes its whole text
-// twice (the delete of the old row, the insert of the new), so a ticket
-// that gains k messages during an import costs its text about k² times
-// over. In bench-sync (10,000 messages, 3,392 of them joining a ticket)
-// that rewriting was 3 s of the 8.5 s import. Deferred, each grown ticket
-// is rebuilt once. Until then a search finds the ticket by its earlier
-// text, not by the words of the messages it gained in the batch.
-// PostgreSQL appends to a tsvector in place, and ignores BulkLoad.
+// The single writer is what bounds a load on SQLite, and FTS5's work was
+// a third of it: tokenizing each document, adding its terms to the
+// transaction's segment, merging segments. Deferred, each ticket's
+// document is built once, when the load has paused, from all the messages
+// it gained, rather than once when its first message came and again for
+// every later one (FTS5 cannot append to a document: growing one
+// tokenizes its whole text twice, the delete of the old row and the insert
+// of the new, so a ticket that gains k messages during a load cost its
+// text about k² times over: 3 s of the 8.5 s import of bench-sync before
+// grown documents were deferred). PostgreSQL appends to a tsvector in
+// place, and ignores BulkLoad.
 func (tx *Tx) BulkLoad() { tx.bulk = true }
 
+// DefersBulkSearch says whether a bulk load leaves its search documents
+// to ReindexSearch (BulkLoad): on SQLite.
+func (db *DB) DefersBulkSearch() bool { return db.d().name() == "sqlite" }
+
+// deferSearch says whether this transaction leaves its search documents
+// to ReindexSearch (BulkLoad).
+func (tx *Tx) deferSearch() bool { return tx.bulk && tx.d.name() == "sqlite" }
+
+// queueSearch leaves the ticket's document to ReindexSearch. Whatever was
+// pending for it is dropped: the rebuild reads the rows this transaction
+// writes, and drops the document of a ticket that is gone.
+func (tx *Tx) queueSearch(ticketID int64) {
+	if c := tx.pendingSearch(ticketID); c != nil && c.queue {
+		return
+	}
+	tx.setSearch(ticketID, &searchChange{queue: true})
+}
+
 // SearchQueued is signalled (at most one signal waits) after the commit of
-// a transaction that queued grown documents in the search backlog.
+// a transaction that queued search documents in the backlog.
 func (db *DB) SearchQueued() <-chan struct{} { return db.searchQueued }
 
-// queueGrowing puts the tickets of ids in the search backlog, their
+// queueSearchDocs puts the tickets of ids in the search backlog, their
 // stored documents left as they are until ReindexSearch rebuilds them.
-func (tx *Tx) queueGrowing(ctx context.Context, ids []int64) error {
+func (tx *Tx) queueSearchDocs(ctx context.Context, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
 	err := inChunks(ids, func(chunk []int64) error {
 		args, _ := idList(chunk)
-		for _, id := range chunk {
-			delete(tx.search, id)
-		}
 		if _, err := tx.exec(ctx, `INSERT INTO search_backlog (ticket_id) VALUES (?)`+strings.Repeat(", (?)", len(chunk)-1)+` ON CONFLICT DO NOTHING`, args...); err != nil {
-			return fmt.Errorf("queue %d grown search documents: %w", len(chunk), err)
+			return fmt.Errorf("queue %d search documents: %w", len(chunk), err)
 		}
 		return nil
 	})
@@ -259,7 +287,7 @@ func (tx *Tx) queueGrowing(ctx context.Context, ids []int64) error {
 // ExecComputeStoredGenerated).
 func (tx *Tx) updateGrowing(ctx context.Context, ids []int64) error {
 	for rest := ids; len(rest) > 0; {
-		n := searchChunks(len(rest))[0]
+		n := searchChunk(len(rest), maxSearchRows)
 		args := make([]any, 0, 5*n)
 		for _, id := range rest[:n] {
 			c := tx.search[id]

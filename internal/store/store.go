@@ -73,7 +73,7 @@ type DB struct {
 	// added events (the dispatcher's wake-up).
 	onEvents atomic.Pointer[func()]
 	// searchQueued is signalled after the commit of a transaction that
-	// queued grown search documents in the backlog (Tx.BulkLoad).
+	// queued tickets in the search backlog (Tx.BulkLoad).
 	searchQueued chan struct{}
 	// settingsChanged: see MailboxesChanged.
 	settingsChanged chan struct{}
