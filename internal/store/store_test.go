@@ -130,6 +130,38 @@ func TestWriteRollsBack(t *testing.T) {
 	})
 }
 
+// A transaction whose context ends rolls back: at its next statement, or
+// at its commit when it has none left (on SQLite the context is checked
+// between statements rather than watched: Write).
+func TestWriteContextEnds(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		for _, more := range []bool{true, false} {
+			ctx, cancel := context.WithCancel(context.Background())
+			address := fmt.Sprintf("more-%v@example.com", more)
+			err := db.Write(ctx, func(tx *store.Tx) error {
+				if _, err := tx.CreateMailbox(ctx, address, ""); err != nil {
+					return err
+				}
+				cancel()
+				if more {
+					_, err := tx.CreateMailbox(ctx, "second-"+address, "")
+					return err
+				}
+				return nil
+			})
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("more statements %v: Write returned %v, want context.Canceled", more, err)
+			}
+			if _, err := db.MailboxByAddress(context.Background(), address); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("more statements %v: the mailbox of a cancelled transaction exists (%v)", more, err)
+			}
+			if err := db.Write(ctx, func(*store.Tx) error { return nil }); !errors.Is(err, context.Canceled) {
+				t.Errorf("a transaction begun with a cancelled context: %v", err)
+			}
+		}
+	})
+}
+
 func TestBlobs(t *testing.T) {
 	b, err := store.OpenBlobs(t.TempDir())
 	if err != nil {
