@@ -198,16 +198,20 @@ func New(db *store.DB, opts Options) *Ingester {
 type Stored struct {
 	RawSHA256 string
 	RawSize   int64
+	// kept is the message's bytes, kept in memory for Parse (or nil).
+	kept *store.Kept
 }
 
 // Store streams the raw message into the blob store (durable after the
 // blob store's next Sync). It is the only step that must read the source.
+// The message's bytes may stay in memory for its Parse, until it or
+// Release.
 func (in *Ingester) Store(raw io.Reader) (Stored, error) {
-	sum, size, err := in.db.Blobs().Put(raw)
+	sum, size, kept, err := in.db.Blobs().PutKept(raw)
 	if err != nil {
 		return Stored{}, fmt.Errorf("store raw message: %w", err)
 	}
-	return Stored{RawSHA256: sum, RawSize: size}, nil
+	return Stored{RawSHA256: sum, RawSize: size, kept: kept}, nil
 }
 
 // Ingest prepares and applies one message in its own transaction.

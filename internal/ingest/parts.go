@@ -16,9 +16,12 @@ import (
 // not kept twice; see locateParts). It writes nothing to the database and
 // may run concurrently.
 func (in *Ingester) Parse(ctx context.Context, s Stored) (*Prepared, error) {
-	f, err := in.db.Blobs().Open(ctx, s.RawSHA256)
-	if err != nil {
-		return nil, fmt.Errorf("reopen raw message: %w", err)
+	f := s.kept.Open()
+	if f == nil {
+		var err error
+		if f, err = in.db.Blobs().Open(ctx, s.RawSHA256); err != nil {
+			return nil, fmt.Errorf("reopen raw message: %w", err)
+		}
 	}
 	defer f.Close()
 	unsought := false
@@ -210,6 +213,7 @@ func (in *Ingester) storeOwnBlobs(ctx context.Context, raw store.Blob, p *Prepar
 // took (on PostgreSQL, the spooled blobs; on SQLite it does nothing).
 // Call it once the message is committed, or given up; either may be zero.
 func (in *Ingester) Release(s Stored, p *Prepared) {
+	s.kept.Drop()
 	blobs := in.db.Blobs()
 	blobs.Release(s.RawSHA256)
 	if p != nil {

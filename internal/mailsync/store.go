@@ -95,6 +95,7 @@ func (s *syncStore) Handle(ctx context.Context, m *Message) error {
 	select {
 	case s.workers <- struct{}{}:
 	case <-ctx.Done():
+		s.ingest.Release(stored, nil)
 		return ctx.Err()
 	}
 	where, size, truncated, internal := m.Where, m.Size, m.Truncated, m.InternalDate

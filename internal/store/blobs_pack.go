@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Pack files (SQLite). A file per blob costs a file creation per message,
@@ -373,10 +374,16 @@ func (b *Blobs) putPacked(r io.Reader) (sum string, size int64, packed bool, err
 		buf.Reset()
 		putBuffers.Put(buf) // the pack has its own copy: WriteAt wrote it
 	}()
-	n, err := io.Copy(buf, io.LimitReader(r, maxPacked+1))
-	if err != nil {
+	return b.packRead(buf, r)
+}
+
+// packRead is putPacked of buf's bytes followed by r's; buf holds them
+// after, unless the blob was too large for a pack.
+func (b *Blobs) packRead(buf *bytes.Buffer, r io.Reader) (sum string, size int64, packed bool, err error) {
+	if _, err := io.Copy(buf, io.LimitReader(r, maxPacked+1-int64(buf.Len()))); err != nil {
 		return "", 0, false, fmt.Errorf("read blob: %w", err)
 	}
+	n := int64(buf.Len())
 	if n > maxPacked {
 		sum, size, err = b.files.Put(io.MultiReader(buf, r))
 		return sum, size, false, err
@@ -404,6 +411,96 @@ func (b *Blobs) putPacked(r io.Reader) (sum string, size int64, packed bool, err
 // putBuffers hold a blob read before it is packed: one per message
 // fetched, up to 4 MiB, so they are reused rather than grown again.
 var putBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// PutKept is Put that, on SQLite, may keep the blob's bytes in memory
+// for one reading (Kept.Open): ingest parses each message it fetched
+// right after storing it, and reopening the pack for it took a twentieth
+// of a 10,000-message fetch's parse. It keeps blobs of up to keptMax
+// while all kept blobs hold less than keptTotal; k is nil when it did not
+// keep.
+func (b *Blobs) PutKept(r io.Reader) (sum string, size int64, k *Kept, err error) {
+	if b.spool != nil {
+		sum, size, err = b.spool.put(r)
+		return sum, size, nil, err
+	}
+	buf := putBuffers.Get().(*bytes.Buffer)
+	n, err := io.Copy(buf, io.LimitReader(r, keptMax+1))
+	if err != nil {
+		buf.Reset()
+		putBuffers.Put(buf)
+		return "", 0, nil, fmt.Errorf("read blob: %w", err)
+	}
+	if n > keptMax || keptBytes.Add(n) > keptTotal {
+		if n <= keptMax {
+			keptBytes.Add(-n)
+		}
+		sum, size, _, err = b.packRead(buf, r)
+		buf.Reset()
+		putBuffers.Put(buf)
+		return sum, size, nil, err
+	}
+	k = &Kept{buf: buf}
+	sum, size, _, err = b.packRead(buf, eof{})
+	if err != nil {
+		k.Drop()
+		return "", 0, nil, err
+	}
+	return sum, size, k, nil
+}
+
+// eof is an empty reader.
+type eof struct{}
+
+func (eof) Read([]byte) (int, error) { return 0, io.EOF }
+
+const (
+	keptMax   = 256 << 10
+	keptTotal = 16 << 20
+)
+
+// keptBytes is what all Kept blobs hold.
+var keptBytes atomic.Int64
+
+// Kept is a blob's bytes held in memory by PutKept for one reading.
+type Kept struct {
+	buf  *bytes.Buffer
+	done atomic.Bool
+}
+
+// Open returns the bytes as a Blob, the first time only (nil after, and
+// for a nil Kept); closing it gives the memory back.
+func (k *Kept) Open() Blob {
+	if k == nil || !k.done.CompareAndSwap(false, true) {
+		return nil
+	}
+	return &keptBlob{Reader: bytes.NewReader(k.buf.Bytes()), k: k}
+}
+
+// Drop gives the memory back if Open was not called (it may be, and a
+// later Open returns nil).
+func (k *Kept) Drop() {
+	if k != nil && k.done.CompareAndSwap(false, true) {
+		k.free()
+	}
+}
+
+func (k *Kept) free() {
+	keptBytes.Add(-int64(k.buf.Len()))
+	k.buf.Reset()
+	putBuffers.Put(k.buf)
+	k.buf = nil
+}
+
+type keptBlob struct {
+	*bytes.Reader
+	k    *Kept
+	once sync.Once
+}
+
+func (b *keptBlob) Close() error {
+	b.once.Do(b.k.free)
+	return nil
+}
 
 // lookupPlace asks the read pool for a blob's committed place, with a
 // statement prepared once: one lookup per blob put, and modernc's SQLite

@@ -2,6 +2,8 @@ package store
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -172,4 +174,85 @@ func TestPackFlushedByItsOwnFlush(t *testing.T) {
 			t.Errorf("blob at %+v once the folder flushed: flushed %v, poisoned %v", p, ok, poisoned)
 		}
 	}
+}
+
+// PutKept keeps a small blob's bytes for one reading, which gives the
+// memory back; a large blob, or one past the bound of all kept bytes, is
+// not kept; what is kept is what was packed.
+func TestPutKept(t *testing.T) {
+	b, err := OpenBlobs(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := keptBytes.Load(); n != 0 {
+		t.Fatalf("kept bytes at start: %d", n)
+	}
+	small := bytes.Repeat([]byte("a kept message\r\n"), 1000)
+	sum, size, k, err := b.PutKept(bytes.NewReader(small))
+	if err != nil || k == nil || size != int64(len(small)) {
+		t.Fatalf("PutKept of %d bytes: kept %v, size %d, %v", len(small), k != nil, size, err)
+	}
+	if n := keptBytes.Load(); n != int64(len(small)) {
+		t.Errorf("kept bytes %d, want %d", n, len(small))
+	}
+	f := k.Open()
+	if f == nil || f.Size() != int64(len(small)) {
+		t.Fatalf("Open: %v", f)
+	}
+	if again := k.Open(); again != nil {
+		t.Error("a second Open returned the bytes again")
+	}
+	got, err := io.ReadAll(f)
+	if err != nil || !bytes.Equal(got, small) {
+		t.Fatalf("kept bytes read back: %d bytes, %v", len(got), err)
+	}
+	f.Close()
+	f.Close()
+	k.Drop()
+	if n := keptBytes.Load(); n != 0 {
+		t.Errorf("kept bytes after Close and Drop: %d", n)
+	}
+	packed, err := b.packs.open(mustPlace(t, b, sum))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(packed); !bytes.Equal(got, small) {
+		t.Error("the pack holds other bytes than were kept")
+	}
+	packed.Close()
+
+	large := bytes.Repeat([]byte("x"), keptMax+1)
+	if _, size, k, err := b.PutKept(bytes.NewReader(large)); err != nil || k != nil || size != int64(len(large)) {
+		t.Errorf("PutKept of %d bytes: kept %v, size %d, %v", len(large), k != nil, size, err)
+	}
+	var held []*Kept
+	for i := 0; ; i++ {
+		data := append(bytes.Repeat([]byte{'m'}, keptMax-8), fmt.Sprintf("%08d", i)...)
+		_, _, k, err := b.PutKept(bytes.NewReader(data))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == nil {
+			if i != keptTotal/keptMax {
+				t.Errorf("kept %d blobs of %d bytes before the bound, want %d", i, keptMax, keptTotal/keptMax)
+			}
+			break
+		}
+		held = append(held, k)
+	}
+	for _, k := range held {
+		k.Drop()
+	}
+	if n := keptBytes.Load(); n != 0 {
+		t.Errorf("kept bytes after the drops: %d", n)
+	}
+}
+
+func mustPlace(t *testing.T, b *Blobs, sum string) blobPlace {
+	t.Helper()
+	place, ok := b.packs.pendingPlace(sum)
+	if !ok {
+		t.Fatalf("blob %s has no place", sum)
+	}
+	return place
 }
