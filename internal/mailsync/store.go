@@ -253,9 +253,14 @@ func (s *syncStore) commitBatch(batch []pendingMessage) error {
 	if transient != nil {
 		return transient // nothing committed: the session refetches from the checkpoint
 	}
-	if err := s.db.Blobs().Sync(); err != nil {
-		return err
-	}
+	// The batch's blobs are flushed to disk while its transaction is
+	// built, and before it commits (the flush took the single writer a
+	// tenth of a 10,000-message fetch, waiting): a row never names bytes a
+	// crash could lose. A failed flush commits nothing, and the batch is
+	// fetched again.
+	flushed := make(chan error, 1)
+	go func() { flushed <- s.db.Blobs().Sync() }()
+	awaitFlush := sync.OnceValue(func() error { return <-flushed })
 	var results []ingest.Result
 	var err error
 	if !failed {
@@ -264,11 +269,20 @@ func (s *syncStore) commitBatch(batch []pendingMessage) error {
 			if results, err = s.ingest.ApplyBatch(ctx, tx, s.mailbox, prepared); err != nil {
 				return err
 			}
-			return s.commitCheckpoints(ctx, tx, batch)
+			if err := s.commitCheckpoints(ctx, tx, batch); err != nil {
+				return err
+			}
+			return awaitFlush()
 		})
+		if ferr := awaitFlush(); ferr != nil {
+			return ferr
+		}
 		if err != nil && (errors.Is(err, store.ErrLeaseLost) || !errors.Is(err, store.ErrConflict) && s.ingest.Transient(ctx, err)) {
 			return fmt.Errorf("commit %d fetched messages: %w", len(batch), err)
 		}
+	}
+	if ferr := awaitFlush(); ferr != nil {
+		return ferr
 	}
 	if failed || err != nil {
 		// One by one, the messages before a failure are committed, and

@@ -516,9 +516,10 @@ func (b *Blobs) lookupPlace(sum string) *sql.Row {
 }
 
 // keepPacked is keepBlob on SQLite: a blob this process holds in a pack
-// gets its place's row, once its bytes are known to be on disk (flushing
-// them here if the caller did not); any other blob must be there already,
-// as a committed place or a file, or the row naming it is refused.
+// gets its place's row, which commits only once its bytes are known to be
+// on disk (awaitBlobs flushes them if the caller did not); any other blob
+// must be there already, as a committed place or a file, or the row naming
+// it is refused.
 func (tx *Tx) keepPacked(ctx context.Context, sum string) error {
 	b := tx.db.blobs
 	place, ok := b.packs.pendingPlace(sum)
@@ -536,20 +537,39 @@ func (tx *Tx) keepPacked(ctx context.Context, sum string) error {
 		}
 		return nil
 	}
-	durable, poisoned := b.packs.flushed(place)
-	if !durable && !poisoned {
-		if err := b.Sync(); err != nil {
-			return err
-		}
-		durable, poisoned = b.packs.flushed(place)
-	}
-	if !durable {
+	switch durable, poisoned := b.packs.flushed(place); {
+	case poisoned:
 		return fmt.Errorf("blob %s: its pack %d could not be flushed to disk", sum, place.pack)
+	case !durable:
+		// Flushed before the commit (awaitBlobs), by a sync that may be
+		// running now: the transaction's work need not wait for it.
+		tx.unflushed = append(tx.unflushed, place)
 	}
 	_, err := tx.exec(ctx, `INSERT INTO blob_locations (sha256, pack, offset, size) VALUES (?, ?, ?, ?) ON CONFLICT (sha256) DO NOTHING`,
 		sum, place.pack, place.offset, place.size)
 	if err != nil {
 		return fmt.Errorf("record the place of blob %s: %w", sum, err)
 	}
+	return nil
+}
+
+// awaitBlobs makes sure, before the transaction commits, that the packed
+// blobs its rows name are on disk: a sync that was flushing them is waited
+// for (Blobs.Sync runs one at a time), and one more flushes what none has.
+func (tx *Tx) awaitBlobs() error {
+	b := tx.db.blobs
+	for _, place := range tx.unflushed {
+		durable, poisoned := b.packs.flushed(place)
+		if !durable && !poisoned {
+			if err := b.Sync(); err != nil {
+				return err
+			}
+			durable, _ = b.packs.flushed(place)
+		}
+		if !durable {
+			return fmt.Errorf("a blob of pack %d could not be flushed to disk", place.pack)
+		}
+	}
+	tx.unflushed = nil
 	return nil
 }

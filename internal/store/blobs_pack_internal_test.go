@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -255,4 +256,60 @@ func mustPlace(t *testing.T, b *Blobs, sum string) blobPlace {
 		t.Fatalf("blob %s has no place", sum)
 	}
 	return place
+}
+
+// A transaction that names a packed blob not yet on disk goes on without
+// waiting for a flush, and commits only once the blob is flushed; a blob
+// whose pack cannot be flushed fails the commit, and its row is not kept.
+func TestPackedBlobFlushedBeforeItsRowCommits(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := db.Blobs()
+	put := func(text string) (string, blobPlace) {
+		sum, _, err := b.Put(bytes.NewReader([]byte(text)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		place, _ := b.packs.pendingPlace(sum)
+		return sum, place
+	}
+	sum, place := put("flushed at the commit")
+	err = db.Write(ctx, func(tx *Tx) error {
+		if err := tx.keepBlob(ctx, sum); err != nil {
+			return err
+		}
+		if ok, _ := b.packs.flushed(place); ok {
+			t.Error("keepBlob waited for a flush")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := b.packs.flushed(place); !ok {
+		t.Error("a row naming the blob committed before the blob was flushed")
+	}
+
+	defer SetPackLimit(1)() // a pack each from here
+	bad, badPlace := put("its pack cannot be flushed")
+	for _, o := range b.packs.unsynced {
+		if o.id == badPlace.pack {
+			o.f.Close() // its flush fails, as an EIO would
+		}
+	}
+	err = db.Write(ctx, func(tx *Tx) error { return tx.keepBlob(ctx, bad) })
+	if err == nil {
+		t.Fatal("a row naming a blob that could not be flushed committed")
+	}
+	var n int
+	if err := db.queryRow(ctx, `SELECT COUNT(*) FROM blob_locations WHERE sha256 = ?`, bad).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the place of the unflushed blob: %d rows, %v", n, err)
+	}
 }

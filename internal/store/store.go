@@ -97,6 +97,9 @@ type Tx struct {
 	bulk bool
 	// recovered: see MayHoldRecovered (0 not asked yet).
 	recovered recoveredState
+	// unflushed: places of packed blobs its rows name, not yet known to be
+	// on disk (keepPacked); the commit waits for them.
+	unflushed []blobPlace
 }
 
 // AfterCommit registers f to run once the transaction has committed; it
@@ -483,6 +486,10 @@ func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) (err error) {
 		return err
 	}
 	if err := tx.flushSearch(ctx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := tx.awaitBlobs(); err != nil {
 		_ = sqlTx.Rollback()
 		return err
 	}
