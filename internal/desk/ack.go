@@ -71,6 +71,9 @@ func AckText(template string, ticketID int64, subject string) string {
 // mailbox that sent MaxAcksPerMailboxHour or cannot send; it reports
 // whether it queued one.
 func (d *Desk) Acknowledge(ctx context.Context, tx *store.Tx, ticketID int64, msg store.Message) (bool, error) {
+	if on, err := tx.TicketMailboxAcks(ctx, ticketID); err != nil || !on {
+		return false, err
+	}
 	t, err := tx.Ticket(ctx, ticketID)
 	if err != nil {
 		return false, err

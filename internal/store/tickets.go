@@ -147,6 +147,15 @@ func (c conn) Ticket(ctx context.Context, id int64) (Ticket, error) {
 	return t, one(err)
 }
 
+// TicketMailboxAcks says whether the mailbox of a ticket acknowledges new
+// tickets (one light read: most do not, and ingest asks for every new
+// ticket).
+func (c conn) TicketMailboxAcks(ctx context.Context, ticketID int64) (bool, error) {
+	var on bool
+	err := one(c.queryRow(ctx, `SELECT m.ack_enabled FROM tickets t JOIN mailboxes m ON m.id = t.mailbox_id WHERE t.id = ?`, ticketID).Scan(&on))
+	return on, err
+}
+
 // TicketFilter selects tickets for lists. Zero values select everything.
 type TicketFilter struct {
 	Status    string
