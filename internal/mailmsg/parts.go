@@ -55,7 +55,9 @@ func (sp Span) Holds(r io.ReadSeeker, a *Attachment) (known, ok bool, err error)
 	}
 	var h maphash.Hash
 	h.SetSeed(bodySeed)
-	n, err := io.Copy(&h, io.LimitReader(r, sp.Length))
+	buf := copyBuffers.Get().(*[32 << 10]byte)
+	n, err := io.CopyBuffer(&h, io.LimitReader(r, sp.Length), buf[:])
+	copyBuffers.Put(buf)
 	if err != nil {
 		return true, false, err
 	}

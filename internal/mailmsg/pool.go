@@ -88,3 +88,7 @@ func crlfToLF(b []byte) []byte {
 	}
 	return b[:w]
 }
+
+// copyBuffers are io.CopyBuffer's buffers, where neither side brings its
+// own (io.Copy allocates 32 KB per call).
+var copyBuffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
