@@ -294,8 +294,36 @@ const rebuildChunk = 16
 // messages in the document.
 func (tx *Tx) rebuildSearchDocs(ctx context.Context, ids []int64) error {
 	args, list := idList(ids)
+	// The tickets first, locked in id order, so that a writer of their
+	// messages or notes (which update the ticket too) commits before they
+	// are read, or waits for this rebuild and then adds to its documents
+	// (on PostgreSQL: a note committed after the look for notes below but
+	// before the lock was left out for good).
+	rows, err := tx.query(ctx, `SELECT id, subject, requester_address, requester_name FROM tickets WHERE id IN (`+list+`) ORDER BY id`+tx.d.forNoKeyUpdate(), args...)
+	if err != nil {
+		return fmt.Errorf("read %d tickets: %w", len(ids), err)
+	}
+	type building struct {
+		subject string
+		doc     searchDoc
+	}
+	docs := make(map[int64]*building, len(ids))
+	for rows.Next() {
+		var t Ticket
+		if err := rows.Scan(&t.ID, &t.Subject, &t.RequesterAddress, &t.RequesterName); err != nil {
+			rows.Close()
+			return err
+		}
+		b := &building{subject: search.IndexText(t.Subject, searchSubjectBytes), doc: searchDoc{people: peopleText(t.RequesterAddress, t.RequesterName)}}
+		b.doc.size = len(b.subject) + len(b.doc.people)
+		docs[t.ID] = b
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
 	noted := map[int64]bool{}
-	rows, err := tx.query(ctx, `SELECT DISTINCT ticket_id FROM notes WHERE ticket_id IN (`+list+`) AND kind = ?`, append(args, NoteInternal)...)
+	rows, err = tx.query(ctx, `SELECT DISTINCT ticket_id FROM notes WHERE ticket_id IN (`+list+`) AND kind = ?`, append(args, NoteInternal)...)
 	if err != nil {
 		return fmt.Errorf("look for the notes of %d tickets: %w", len(ids), err)
 	}
@@ -323,31 +351,6 @@ func (tx *Tx) rebuildSearchDocs(ctx context.Context, ids []int64) error {
 		return nil
 	}
 	args, list = idList(ids)
-	// Locking the tickets (in id order) makes a concurrent writer of their
-	// messages wait (they update the ticket too), so none is missed.
-	rows, err = tx.query(ctx, `SELECT id, subject, requester_address, requester_name FROM tickets WHERE id IN (`+list+`) ORDER BY id`+tx.d.forNoKeyUpdate(), args...)
-	if err != nil {
-		return fmt.Errorf("read %d tickets: %w", len(ids), err)
-	}
-	type building struct {
-		subject string
-		doc     searchDoc
-	}
-	docs := make(map[int64]*building, len(ids))
-	for rows.Next() {
-		var t Ticket
-		if err := rows.Scan(&t.ID, &t.Subject, &t.RequesterAddress, &t.RequesterName); err != nil {
-			rows.Close()
-			return err
-		}
-		b := &building{subject: search.IndexText(t.Subject, searchSubjectBytes), doc: searchDoc{people: peopleText(t.RequesterAddress, t.RequesterName)}}
-		b.doc.size = len(b.subject) + len(b.doc.people)
-		docs[t.ID] = b
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
-	}
 	if _, err := tx.exec(ctx, `DELETE FROM search_backlog WHERE ticket_id IN (`+list+`)`, args...); err != nil {
 		return fmt.Errorf("take %d tickets off the search backlog: %w", len(ids), err)
 	}

@@ -1138,3 +1138,57 @@ func TestReindexInChunks(t *testing.T) {
 		}
 	})
 }
+
+// A note whose transaction is open while the search index is rebuilt is
+// in the rebuilt document once both commit (on PostgreSQL the rebuild of
+// several tickets at once looked for notes before it locked the tickets,
+// and wrote the document without a note committed in between; found by a
+// reviewer).
+func TestReindexBesideAnOpenNote(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		if db.Dialect() == "sqlite" {
+			t.Skip("one writer: a rebuild cannot run beside an open transaction")
+		}
+		ctx := context.Background()
+		f, mb := emptySearchFixture(t, db)
+		at := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+		var id int64
+		writer(t, db)(func(tx *store.Tx) error {
+			id = f.ticket(t, tx, "t", store.Ticket{MailboxID: mb.ID, Subject: "Printer", RequesterAddress: "ann@x.test", CreatedAt: at},
+				store.Message{FromAddress: "ann@x.test", TextBody: "the printer jams"})
+			return nil
+		})
+		if _, err := db.QueueSearchReindex(ctx); err != nil {
+			t.Fatal(err)
+		}
+		added, commit := make(chan struct{}), make(chan struct{})
+		noted := make(chan error, 1)
+		go func() {
+			noted <- db.Write(ctx, func(tx *store.Tx) error {
+				if err := tx.AddNote(ctx, &store.Note{TicketID: id, Kind: store.NoteInternal, Body: "toner smudges", CreatedAt: at}); err != nil {
+					return err
+				}
+				close(added)
+				<-commit
+				return nil
+			})
+		}()
+		<-added
+		rebuilt := make(chan error, 1)
+		go func() { _, err := db.ReindexSearch(ctx, 0, nil); rebuilt <- err }()
+		time.Sleep(300 * time.Millisecond) // the rebuild reaches the ticket's lock
+		close(commit)
+		if err := <-noted; err != nil {
+			t.Fatal(err)
+		}
+		if err := <-rebuilt; err != nil {
+			t.Fatal(err)
+		}
+		if got := f.find(t, "smudges"); !slices.Equal(got, []string{"t"}) {
+			t.Errorf("a note committed during the rebuild: found %v, want [t]", got)
+		}
+		if got := f.find(t, "jams"); !slices.Equal(got, []string{"t"}) {
+			t.Errorf("the email's words after the rebuild: found %v, want [t]", got)
+		}
+	})
+}

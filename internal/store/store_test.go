@@ -162,6 +162,42 @@ func TestWriteContextEnds(t *testing.T) {
 	})
 }
 
+// On SQLite, a Write whose context ends while another transaction holds
+// the one writer connection stops waiting then (found by a reviewer: it
+// waited for the other to finish).
+func TestWriteStopsWaitingForTheWriter(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		if db.Dialect() != "sqlite" {
+			t.Skip("PostgreSQL's writers do not wait for one connection")
+		}
+		held, release := make(chan struct{}), make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- db.Write(context.Background(), func(*store.Tx) error {
+				close(held)
+				select { // released at once, or after 2 s if Write waits for it
+				case <-release:
+				case <-time.After(2 * time.Second):
+				}
+				return nil
+			})
+		}()
+		<-held
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		err := db.Write(ctx, func(*store.Tx) error { return nil })
+		waited := time.Since(start)
+		close(release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || waited > time.Second {
+			t.Errorf("Write with a 100 ms deadline behind a held writer: %v after %v", err, waited)
+		}
+	})
+}
+
 func TestBlobs(t *testing.T) {
 	b, err := store.OpenBlobs(t.TempDir())
 	if err != nil {
