@@ -547,3 +547,52 @@ func TestForwardByAgentAddedThisSecond(t *testing.T) {
 		}
 	})
 }
+
+// A batch's duplicate checks are one statement (store's
+// PrefetchDedupeKeys): an email stored before, an email twice in the
+// batch, and a different email under a Message-ID the batch stores are
+// still told apart.
+func TestDuplicatesInOneBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		mb, in := recoverySetup(t, db)
+		mail := func(id, from, body string) string {
+			return "From: " + from + "\r\nTo: support@example.com\r\nSubject: About " + id + "\r\n" +
+				"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <" + id + "@customer.example>\r\n\r\n" + body + "\r\n"
+		}
+		before := mail("c", "carl@customer.example", "stored before the batch")
+		if _, err := in.Ingest(ctx, mb, strings.NewReader(before)); err != nil {
+			t.Fatal(err)
+		}
+		a := mail("a", "ann@customer.example", "the first email")
+		batch := []string{a, mail("b", "bob@customer.example", "another"), a, before, mail("a", "dan@customer.example", "a different email, the same Message-ID")}
+		var ps []*ingest.Prepared
+		for _, raw := range batch {
+			p, err := in.Prepare(ctx, strings.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps = append(ps, p)
+		}
+		var res []ingest.Result
+		err := db.Write(ctx, func(tx *store.Tx) (err error) {
+			res, err = in.ApplyBatch(ctx, tx, mb, ps)
+			return err
+		})
+		if err != nil || len(res) != len(batch) {
+			t.Fatalf("batch: %+v %v", res, err)
+		}
+		want := []ingest.Outcome{ingest.NewTicket, ingest.NewTicket, ingest.Duplicate, ingest.Duplicate, ingest.NewTicket}
+		for i, r := range res {
+			if r.Outcome != want[i] {
+				t.Errorf("email %d: %s (%s), want %s", i, r.Outcome, r.Reason, want[i])
+			}
+		}
+		if res[2].TicketID != res[0].TicketID {
+			t.Errorf("the second copy of an email: ticket %d, want %d", res[2].TicketID, res[0].TicketID)
+		}
+		if n, _ := db.CountTickets(ctx, store.TicketFilter{}); n != 4 {
+			t.Errorf("%d tickets, want 4", n)
+		}
+	})
+}

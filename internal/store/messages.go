@@ -125,6 +125,7 @@ func (tx *Tx) InsertMessage(ctx context.Context, m *Message) error {
 	if len(m.DedupeKey) > maxDedupeKeyBytes {
 		return fmt.Errorf("insert message: dedupe key of %d bytes (build it with DedupeKey)", len(m.DedupeKey))
 	}
+	delete(tx.absentKeys, dedupeSlot{m.MailboxID, m.DedupeKey})
 	id, err := tx.insert(ctx, `INSERT INTO messages (mailbox_id, ticket_id, direction, kind, ignored_reason, dedupe_key, message_id,
 		message_id_key, in_reply_to, refs, from_address, from_name, to_list, cc_list, reply_to, subject, sent_at, received_at,
 		text_body, html_body, raw_sha256, raw_size, bulk, no_auto_answer, auto_reason, problems, author_user_id,
@@ -194,6 +195,69 @@ func (c conn) Message(ctx context.Context, id int64) (Message, error) {
 func (c conn) MessageByDedupeKey(ctx context.Context, mailboxID int64, key string) (Message, error) {
 	m, err := scanMessage(c.queryRow(ctx, `SELECT `+messageCols+` FROM messages WHERE mailbox_id = ? AND dedupe_key = ?`, mailboxID, key))
 	return m, one(err)
+}
+
+// MessageByDedupeKey is conn.MessageByDedupeKey that first asks what
+// PrefetchDedupeKeys learned: a key it found absent is answered without
+// a statement.
+func (tx *Tx) MessageByDedupeKey(ctx context.Context, mailboxID int64, key string) (Message, error) {
+	if tx.absentKeys[dedupeSlot{mailboxID, key}] {
+		return Message{}, ErrNotFound
+	}
+	return tx.conn.MessageByDedupeKey(ctx, mailboxID, key)
+}
+
+// dedupeSlot is a mailbox's dedupe key.
+type dedupeSlot struct {
+	mailbox int64
+	key     string
+}
+
+// PrefetchDedupeKeys looks up a batch's dedupe keys in one statement
+// (ingest asked for each email's, one statement each), so that
+// MessageByDedupeKey answers those absent without one. A message this
+// transaction stores under a key makes it present again. On PostgreSQL
+// another writer may store a key meanwhile: its unique index still
+// refuses the second row (ErrConflict), as when the lookups were apart.
+func (tx *Tx) PrefetchDedupeKeys(ctx context.Context, mailboxID int64, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	present := map[string]bool{}
+	for rest := keys; len(rest) > 0; {
+		n := searchChunk(len(rest), maxSearchRows)
+		args := make([]any, 0, n+1)
+		args = append(args, mailboxID)
+		for _, k := range rest[:n] {
+			args = append(args, k)
+		}
+		rows, err := tx.query(ctx, `SELECT dedupe_key FROM messages WHERE mailbox_id = ? AND dedupe_key IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("look up %d dedupe keys: %w", n, err)
+		}
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return err
+			}
+			present[k] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rest = rest[n:]
+	}
+	if tx.absentKeys == nil {
+		tx.absentKeys = map[dedupeSlot]bool{}
+	}
+	for _, k := range keys {
+		if !present[k] {
+			tx.absentKeys[dedupeSlot{mailboxID, k}] = true
+		}
+	}
+	return nil
 }
 
 // TicketForMessageIDs returns the ticket of the newest message in the

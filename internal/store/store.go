@@ -100,6 +100,8 @@ type Tx struct {
 	// unflushed: places of packed blobs its rows name, not yet known to be
 	// on disk (keepPacked); the commit waits for them.
 	unflushed []blobPlace
+	// absentKeys: dedupe keys known absent (PrefetchDedupeKeys).
+	absentKeys map[dedupeSlot]bool
 }
 
 // AfterCommit registers f to run once the transaction has committed; it
