@@ -27,18 +27,6 @@ func (in *Ingester) ApplyBatch(ctx context.Context, tx *store.Tx, mb store.Mailb
 	if len(ps) >= bulkBatch {
 		tx.BulkLoad()
 	}
-	if len(ps) > 1 {
-		// Each email's duplicate check, one statement for the batch.
-		keys := make([]string, 0, len(ps))
-		for _, p := range ps {
-			if p.DedupeKey != "" {
-				keys = append(keys, p.DedupeKey)
-			}
-		}
-		if err := tx.PrefetchDedupeKeys(ctx, mb.ID, keys); err != nil {
-			return nil, err
-		}
-	}
 	// Each mailbox an email is addressed to commits its copy in a batch
 	// of its own; copyInOtherMailbox takes a lock per email. Taken here,
 	// all at once and in one order, two batches holding the same emails in
@@ -53,6 +41,20 @@ func (in *Ingester) ApplyBatch(ctx context.Context, tx *store.Tx, mb store.Mailb
 	slices.Sort(keys)
 	for _, k := range slices.Compact(keys) {
 		if err := tx.LockMessageKey(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	if len(ps) > 1 {
+		// Each email's duplicate check, one statement for the batch,
+		// once the locks are held (on PostgreSQL another writer may
+		// commit one of the emails while this batch waits for them).
+		keys := make([]string, 0, len(ps))
+		for _, p := range ps {
+			if p.DedupeKey != "" {
+				keys = append(keys, p.DedupeKey)
+			}
+		}
+		if err := tx.PrefetchDedupeKeys(ctx, mb.ID, keys); err != nil {
 			return nil, err
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postdesk/postdesk/internal/ingest"
 	"github.com/postdesk/postdesk/internal/store"
@@ -199,6 +200,63 @@ func TestTwoMailboxesRefusedBytesInMessageID(t *testing.T) {
 		first, second := ing(sales, raw), ing(support, raw)
 		if first.Outcome != ingest.NewTicket || second.Outcome != ingest.Duplicate || second.TicketID != first.TicketID {
 			t.Errorf("sales then support: %s %d, %s %d; want one ticket", first.Outcome, first.TicketID, second.Outcome, second.TicketID)
+		}
+	})
+}
+
+// PostgreSQL, two writers of one mailbox (a lease takeover, a retry): an
+// email the other writer commits while this batch waits for the email's
+// lock (LockMessageKey) is found a duplicate. The batch's duplicate checks
+// (PrefetchDedupeKeys) ran before that wait, found it absent, and the
+// unique index refused the second row: the batch failed (ErrConflict)
+// where it used to find a duplicate (found by a reviewer).
+func TestPrefetchAfterTheEmailLocks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		if db.Dialect() != "postgres" {
+			t.Skip("one writer")
+		}
+		ctx := context.Background()
+		mb := newMailbox(t, db, "support@example.com")
+		newMailbox(t, db, "sales@example.com")
+		in := ingest.New(db, ingest.Options{})
+		e := "From: Ann <ann@customer.example>\r\nTo: support@example.com, sales@example.com\r\nSubject: Both\r\n" +
+			"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <both@customer.example>\r\n\r\nTo both.\r\n"
+		other := strings.ReplaceAll(strings.ReplaceAll(e, "both@", "other@"), "sales@example.com", "x@customer.example")
+		prep := func(raws ...string) []*ingest.Prepared {
+			var ps []*ingest.Prepared
+			for _, raw := range raws {
+				p, err := in.Prepare(ctx, strings.NewReader(raw))
+				if err != nil {
+					t.Fatal(err)
+				}
+				ps = append(ps, p)
+			}
+			return ps
+		}
+		held, release := make(chan struct{}), make(chan struct{})
+		first := make(chan error, 1)
+		go func() {
+			first <- db.Write(ctx, func(tx *store.Tx) error {
+				if _, err := in.ApplyBatch(ctx, tx, mb, prep(e)); err != nil {
+					return err
+				}
+				close(held)
+				<-release
+				return nil
+			})
+		}()
+		<-held
+		go func() { time.Sleep(300 * time.Millisecond); close(release) }()
+		var res []ingest.Result
+		err := db.Write(ctx, func(tx *store.Tx) (err error) {
+			res, err = in.ApplyBatch(ctx, tx, mb, prep(other, e))
+			return err
+		})
+		if err := <-first; err != nil {
+			t.Fatal(err)
+		}
+		if err != nil || len(res) != 2 || res[1].Outcome != ingest.Duplicate {
+			t.Errorf("the email the other writer committed while this batch waited for its lock: %+v %v, want a duplicate", res, err)
 		}
 	})
 }

@@ -39,7 +39,7 @@ type syncStore struct {
 	// batch streams in; Flush waits for them. After a failed commit every
 	// later batch is dropped (committing it would move the checkpoint past
 	// the failed messages) until the session starts over.
-	commits  chan []pendingMessage
+	commits  chan queuedBatch
 	inflight sync.WaitGroup
 	errMu    sync.Mutex
 	err      error
@@ -159,21 +159,33 @@ func (s *syncStore) submit() error {
 		return nil
 	}
 	if s.commits == nil {
-		s.commits = make(chan []pendingMessage, 1)
+		s.commits = make(chan queuedBatch, 1)
 		go s.committer()
 	}
-	batch := s.pending
+	q := queuedBatch{msgs: s.pending, flushed: make(chan error, 1)}
 	s.pending = nil
+	// The batch's blobs (all stored by now) are flushed to disk while the
+	// batch waits for the committer and is parsed: the writer waited for
+	// each flush (a tenth of a 10,000-message fetch), and waiting for it
+	// inside the transaction would hold SQLite's one writer meanwhile.
+	go func() { q.flushed <- s.db.Blobs().Sync() }()
 	s.inflight.Add(1)
-	s.commits <- batch
+	s.commits <- q
 	return nil
 }
 
+// queuedBatch is a batch handed to the committer, and the result of the
+// flush of its blobs.
+type queuedBatch struct {
+	msgs    []pendingMessage
+	flushed chan error
+}
+
 func (s *syncStore) committer() {
-	for batch := range s.commits {
+	for q := range s.commits {
 		if s.failed() != nil {
-			s.discard(batch)
-		} else if err := s.commit(batch); err != nil {
+			s.discard(q.msgs)
+		} else if err := s.commit(q.msgs, q.flushed); err != nil {
 			s.setErr(err)
 		}
 		s.inflight.Done()
@@ -219,15 +231,15 @@ func (s *syncStore) Flush(ctx context.Context) error {
 // transaction. A transient failure commits nothing: the session refetches
 // from the checkpoint. A commit in progress finishes even when the session
 // is cancelled: it is short, and its work is correct.
-func (s *syncStore) commit(batch []pendingMessage) error {
-	err := s.commitBatch(batch)
+func (s *syncStore) commit(batch []pendingMessage, flushed <-chan error) error {
+	err := s.commitBatch(batch, flushed)
 	if errors.Is(err, store.ErrLeaseLost) && s.lost != nil {
 		s.lost()
 	}
 	return err
 }
 
-func (s *syncStore) commitBatch(batch []pendingMessage) error {
+func (s *syncStore) commitBatch(batch []pendingMessage, flushed <-chan error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	prepared := make([]*ingest.Prepared, len(batch))
@@ -253,14 +265,12 @@ func (s *syncStore) commitBatch(batch []pendingMessage) error {
 	if transient != nil {
 		return transient // nothing committed: the session refetches from the checkpoint
 	}
-	// The batch's blobs are flushed to disk while its transaction is
-	// built, and before it commits (the flush took the single writer a
-	// tenth of a 10,000-message fetch, waiting): a row never names bytes a
-	// crash could lose. A failed flush commits nothing, and the batch is
+	// Its blobs on disk before any row naming them commits (submit
+	// started the flush); a failed flush commits nothing, and the batch is
 	// fetched again.
-	flushed := make(chan error, 1)
-	go func() { flushed <- s.db.Blobs().Sync() }()
-	awaitFlush := sync.OnceValue(func() error { return <-flushed })
+	if err := <-flushed; err != nil {
+		return err
+	}
 	var results []ingest.Result
 	var err error
 	if !failed {
@@ -269,20 +279,11 @@ func (s *syncStore) commitBatch(batch []pendingMessage) error {
 			if results, err = s.ingest.ApplyBatch(ctx, tx, s.mailbox, prepared); err != nil {
 				return err
 			}
-			if err := s.commitCheckpoints(ctx, tx, batch); err != nil {
-				return err
-			}
-			return awaitFlush()
+			return s.commitCheckpoints(ctx, tx, batch)
 		})
-		if ferr := awaitFlush(); ferr != nil {
-			return ferr
-		}
 		if err != nil && (errors.Is(err, store.ErrLeaseLost) || !errors.Is(err, store.ErrConflict) && s.ingest.Transient(ctx, err)) {
 			return fmt.Errorf("commit %d fetched messages: %w", len(batch), err)
 		}
-	}
-	if ferr := awaitFlush(); ferr != nil {
-		return ferr
 	}
 	if failed || err != nil {
 		// One by one, the messages before a failure are committed, and

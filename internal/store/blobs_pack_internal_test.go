@@ -313,3 +313,49 @@ func TestPackedBlobFlushedBeforeItsRowCommits(t *testing.T) {
 		t.Errorf("the place of the unflushed blob: %d rows, %v", n, err)
 	}
 }
+
+// A consumer dispatched in a savepoint (jobs giveUp) stores a blob whose
+// pack then fails to flush (notification.queue: PutBlob, then Sync): the
+// consumer fails, its savepoint is rolled back, and the rest of the
+// transaction still commits: no row names the blob now, so the commit
+// does not wait for it (found by a reviewer: it failed the whole
+// transaction).
+func TestSavepointDropsItsUnflushedBlobs(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer SetPackLimit(1)()
+	b := db.Blobs()
+	sum, _, err := b.Put(bytes.NewReader([]byte("a notification that cannot be flushed")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release(sum)
+	place, _ := b.packs.pendingPlace(sum)
+	for _, o := range b.packs.unsynced {
+		if o.id == place.pack {
+			o.f.Close() // its flush fails, as an EIO would
+		}
+	}
+	err = db.Write(ctx, func(tx *Tx) error {
+		serr := tx.Savepoint(ctx, func() error {
+			if err := tx.keepBlob(ctx, sum); err != nil {
+				return err
+			}
+			return b.Sync()
+		})
+		if serr == nil {
+			t.Error("the consumer's flush did not fail")
+		}
+		return nil // the other consumers' work, and the event marked dispatched
+	})
+	if err != nil {
+		t.Fatalf("a blob named only in a rolled-back savepoint failed the transaction: %v", err)
+	}
+}

@@ -611,7 +611,7 @@ func redactURL(u string) string {
 // (and the work it registered for the commit) are undone and the
 // transaction goes on, usable, without them; fn's error is returned.
 func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
-	after, searchBytes, eventsAdded := len(tx.after), tx.searchBytes, tx.eventsAdded
+	after, searchBytes, eventsAdded, unflushed := len(tx.after), tx.searchBytes, tx.eventsAdded, len(tx.unflushed)
 	search := make(map[int64]searchChange, len(tx.search))
 	for id, c := range tx.search {
 		search[id] = *c
@@ -633,6 +633,7 @@ func (tx *Tx) Savepoint(ctx context.Context, fn func() error) error {
 		return errors.Join(ferr, fmt.Errorf("release savepoint: %w", err))
 	}
 	tx.after, tx.eventsAdded = tx.after[:after], eventsAdded // its wake-up was among the dropped
+	tx.unflushed = tx.unflushed[:unflushed]                  // no row names them now
 	tx.searchBytes = searchBytes
 	tx.search = make(map[int64]*searchChange, len(search))
 	for id, c := range search {
