@@ -490,20 +490,8 @@ func TestForwardAndOriginalInOneBatch(t *testing.T) {
 		ctx := context.Background()
 		mb, in := recoverySetup(t, db)
 		sent := recoveryNow.Add(-3 * 24 * time.Hour).Truncate(time.Minute)
-		var ps []*ingest.Prepared
 		other := otherCustomerMail(sent)
-		for _, raw := range []string{other, gmailForward("Agent <agent@example.com>", "fwd-1@example.com", recoveryNow, sent), customerMail(sent)} {
-			p, err := in.Prepare(ctx, strings.NewReader(raw))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps = append(ps, p)
-		}
-		var res []ingest.Result
-		err := db.Write(ctx, func(tx *store.Tx) (err error) {
-			res, err = in.ApplyBatch(ctx, tx, mb, ps)
-			return err
-		})
+		res, err := applyBatch(t, db, in, mb, other, gmailForward("Agent <agent@example.com>", "fwd-1@example.com", recoveryNow, sent), customerMail(sent))
 		if err != nil || len(res) != 3 {
 			t.Fatalf("batch: %+v %v", res, err)
 		}
@@ -566,19 +554,7 @@ func TestDuplicatesInOneBatch(t *testing.T) {
 		}
 		a := mail("a", "ann@customer.example", "the first email")
 		batch := []string{a, mail("b", "bob@customer.example", "another"), a, before, mail("a", "dan@customer.example", "a different email, the same Message-ID")}
-		var ps []*ingest.Prepared
-		for _, raw := range batch {
-			p, err := in.Prepare(ctx, strings.NewReader(raw))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ps = append(ps, p)
-		}
-		var res []ingest.Result
-		err := db.Write(ctx, func(tx *store.Tx) (err error) {
-			res, err = in.ApplyBatch(ctx, tx, mb, ps)
-			return err
-		})
+		res, err := applyBatch(t, db, in, mb, batch...)
 		if err != nil || len(res) != len(batch) {
 			t.Fatalf("batch: %+v %v", res, err)
 		}
@@ -595,4 +571,32 @@ func TestDuplicatesInOneBatch(t *testing.T) {
 			t.Errorf("%d tickets, want 4", n)
 		}
 	})
+}
+
+// applyBatch prepares raws and applies them as one batch in one
+// transaction, as mail sync does.
+func applyBatch(t *testing.T, db *store.DB, in *ingest.Ingester, mb store.Mailbox, raws ...string) ([]ingest.Result, error) {
+	t.Helper()
+	ctx := context.Background()
+	ps := prepareAll(t, in, raws...)
+	var res []ingest.Result
+	err := db.Write(ctx, func(tx *store.Tx) (err error) {
+		res, err = in.ApplyBatch(ctx, tx, mb, ps)
+		return err
+	})
+	return res, err
+}
+
+// prepareAll stores and parses raws (Ingester.Prepare).
+func prepareAll(t *testing.T, in *ingest.Ingester, raws ...string) []*ingest.Prepared {
+	t.Helper()
+	var ps []*ingest.Prepared
+	for _, raw := range raws {
+		p, err := in.Prepare(context.Background(), strings.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps
 }

@@ -222,22 +222,12 @@ func TestPrefetchAfterTheEmailLocks(t *testing.T) {
 		e := "From: Ann <ann@customer.example>\r\nTo: support@example.com, sales@example.com\r\nSubject: Both\r\n" +
 			"Date: Mon, 30 Nov 2026 10:00:00 +0000\r\nMessage-ID: <both@customer.example>\r\n\r\nTo both.\r\n"
 		other := strings.ReplaceAll(strings.ReplaceAll(e, "both@", "other@"), "sales@example.com", "x@customer.example")
-		prep := func(raws ...string) []*ingest.Prepared {
-			var ps []*ingest.Prepared
-			for _, raw := range raws {
-				p, err := in.Prepare(ctx, strings.NewReader(raw))
-				if err != nil {
-					t.Fatal(err)
-				}
-				ps = append(ps, p)
-			}
-			return ps
-		}
+		first, second := prepareAll(t, in, e), prepareAll(t, in, other, e)
 		held, release := make(chan struct{}), make(chan struct{})
-		first := make(chan error, 1)
+		done := make(chan error, 1)
 		go func() {
-			first <- db.Write(ctx, func(tx *store.Tx) error {
-				if _, err := in.ApplyBatch(ctx, tx, mb, prep(e)); err != nil {
+			done <- db.Write(ctx, func(tx *store.Tx) error {
+				if _, err := in.ApplyBatch(ctx, tx, mb, first); err != nil {
 					return err
 				}
 				close(held)
@@ -249,10 +239,10 @@ func TestPrefetchAfterTheEmailLocks(t *testing.T) {
 		go func() { time.Sleep(300 * time.Millisecond); close(release) }()
 		var res []ingest.Result
 		err := db.Write(ctx, func(tx *store.Tx) (err error) {
-			res, err = in.ApplyBatch(ctx, tx, mb, prep(other, e))
+			res, err = in.ApplyBatch(ctx, tx, mb, second)
 			return err
 		})
-		if err := <-first; err != nil {
+		if err := <-done; err != nil {
 			t.Fatal(err)
 		}
 		if err != nil || len(res) != 2 || res[1].Outcome != ingest.Duplicate {

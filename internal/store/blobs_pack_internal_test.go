@@ -263,14 +263,7 @@ func mustPlace(t *testing.T, b *Blobs, sum string) blobPlace {
 // whose pack cannot be flushed fails the commit, and its row is not kept.
 func TestPackedBlobFlushedBeforeItsRowCommits(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openMigrated(t)
 	b := db.Blobs()
 	put := func(text string) (string, blobPlace) {
 		sum, _, err := b.Put(bytes.NewReader([]byte(text)))
@@ -281,7 +274,7 @@ func TestPackedBlobFlushedBeforeItsRowCommits(t *testing.T) {
 		return sum, place
 	}
 	sum, place := put("flushed at the commit")
-	err = db.Write(ctx, func(tx *Tx) error {
+	err := db.Write(ctx, func(tx *Tx) error {
 		if err := tx.keepBlob(ctx, sum); err != nil {
 			return err
 		}
@@ -322,14 +315,7 @@ func TestPackedBlobFlushedBeforeItsRowCommits(t *testing.T) {
 // transaction).
 func TestSavepointDropsItsUnflushedBlobs(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	db := openMigrated(t)
 	defer SetPackLimit(1)()
 	b := db.Blobs()
 	sum, _, err := b.Put(bytes.NewReader([]byte("a notification that cannot be flushed")))
@@ -358,4 +344,19 @@ func TestSavepointDropsItsUnflushedBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatalf("a blob named only in a rolled-back savepoint failed the transaction: %v", err)
 	}
+}
+
+// openMigrated opens a migrated SQLite database in a folder of its own.
+func openMigrated(t *testing.T) *DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := Open(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
