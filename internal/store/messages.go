@@ -224,30 +224,28 @@ func (tx *Tx) PrefetchDedupeKeys(ctx context.Context, mailboxID int64, keys []st
 		return nil
 	}
 	present := map[string]bool{}
-	for rest := keys; len(rest) > 0; {
-		n := searchChunk(len(rest), maxSearchRows)
-		args := make([]any, 0, n+1)
+	err := inChunks(keys, func(chunk []string) error {
+		args := make([]any, 0, len(chunk)+1)
 		args = append(args, mailboxID)
-		for _, k := range rest[:n] {
+		for _, k := range chunk {
 			args = append(args, k)
 		}
-		rows, err := tx.query(ctx, `SELECT dedupe_key FROM messages WHERE mailbox_id = ? AND dedupe_key IN (?`+strings.Repeat(", ?", n-1)+`)`, args...)
-		if err != nil {
-			return fmt.Errorf("look up %d dedupe keys: %w", n, err)
-		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return err
+		found, err := tx.query(ctx, `SELECT dedupe_key FROM messages WHERE mailbox_id = ? AND dedupe_key IN (?`+strings.Repeat(", ?", len(chunk)-1)+`)`, args...)
+		if err == nil {
+			var ks []string
+			if ks, err = scanColumn[string](found); err == nil {
+				for _, k := range ks {
+					present[k] = true
+				}
 			}
-			present[k] = true
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
+		if err != nil {
+			return fmt.Errorf("look up %d dedupe keys: %w", len(chunk), err)
 		}
-		rest = rest[n:]
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if tx.absentKeys == nil {
 		tx.absentKeys = map[dedupeSlot]bool{}

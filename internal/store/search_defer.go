@@ -77,12 +77,12 @@ func searchChunk(n, max int) int {
 
 // inChunks calls fn with ids in chunks of at most maxSearchRows (see
 // searchChunk), one statement each.
-func inChunks(ids []int64, fn func(chunk []int64) error) error {
+func inChunks[T any](ids []T, fn func(chunk []T) error) error {
 	return inChunksOf(ids, maxSearchRows, fn)
 }
 
 // inChunksOf is inChunks with chunks of at most max.
-func inChunksOf(ids []int64, max int, fn func(chunk []int64) error) error {
+func inChunksOf[T any](ids []T, max int, fn func(chunk []T) error) error {
 	for rest := ids; len(rest) > 0; {
 		n := searchChunk(len(rest), max)
 		if err := fn(rest[:n]); err != nil {

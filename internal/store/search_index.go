@@ -322,22 +322,17 @@ func (tx *Tx) rebuildSearchDocs(ctx context.Context, ids []int64) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	noted := map[int64]bool{}
 	rows, err = tx.query(ctx, `SELECT DISTINCT ticket_id FROM notes WHERE ticket_id IN (`+list+`) AND kind = ?`, append(args, NoteInternal)...)
 	if err != nil {
 		return fmt.Errorf("look for the notes of %d tickets: %w", len(ids), err)
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		noted[id] = true
+	withNotes, err := scanInt64s(rows)
+	if err != nil {
+		return fmt.Errorf("look for the notes of %d tickets: %w", len(ids), err)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return err
+	noted := map[int64]bool{}
+	for _, id := range withNotes {
+		noted[id] = true
 	}
 	for _, id := range ids {
 		if noted[id] {

@@ -530,17 +530,20 @@ func (c conn) query(ctx context.Context, query string, args ...any) (*sql.Rows, 
 }
 
 // scanInt64s reads a query's one int64 column (ids) and closes rows.
-func scanInt64s(rows *sql.Rows) ([]int64, error) {
+func scanInt64s(rows *sql.Rows) ([]int64, error) { return scanColumn[int64](rows) }
+
+// scanColumn reads a query's one column and closes rows.
+func scanColumn[T any](rows *sql.Rows) ([]T, error) {
 	defer rows.Close()
-	var ids []int64
+	var out []T
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var v T
+		if err := rows.Scan(&v); err != nil {
 			return nil, err
 		}
-		ids = append(ids, id)
+		out = append(out, v)
 	}
-	return ids, rows.Err()
+	return out, rows.Err()
 }
 
 func (c conn) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
